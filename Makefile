@@ -1,0 +1,38 @@
+# Two commands matter: `make run` (main job end to end on simulated data) and `make test` (whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+export UV_LINK_MODE := copy
+CLIENTS ?= 20000
+MONTHS ?= 24
+LAKE ?= lake
+EXTRACT ?= extract
+
+.PHONY: setup run test lint format bench docs clean
+
+setup:
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	$(UV) sync --frozen
+
+run: setup
+	$(UV) run cobranza --lake $(LAKE) pipeline --simulate-clients $(CLIENTS) --months $(MONTHS) --extract $(EXTRACT)
+
+lint: setup
+	$(UV) run ruff check src tests benchmarks
+	$(UV) run ruff format --check src tests benchmarks
+
+test: lint
+	$(UV) run pytest -q -p no:cacheprovider --timeout 900
+
+format: setup
+	$(UV) run ruff format src tests benchmarks
+	$(UV) run ruff check --fix src tests benchmarks
+
+bench: setup
+	$(UV) run python -m benchmarks.run
+
+docs: setup
+	$(UV) run cobranza docs --out docs
+
+clean:
+	rm -rf $(LAKE) $(EXTRACT) spark-warehouse metastore_db derby.log

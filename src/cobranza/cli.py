@@ -1,0 +1,264 @@
+"""The `cobranza` command line: each command parses, calls one function of its layer, prints.
+
+Heavy layers (Spark, MLflow, LightGBM) are imported inside the commands, so `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import getpass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cobranza.config import Settings, load_settings
+from cobranza.console import ui
+
+app = typer.Typer(
+    name="cobranza",
+    help="Early-delinquency self-cure through the recurring debit: simulate, ingest, ETL, train, score, serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="API keys of the control plane (stored hashed).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+_state: dict[str, Any] = {}
+
+LakeOpt = Annotated[
+    Path | None, typer.Option("--lake", help="Lake folder [env COBRANZA_LAKE, default ./lake].")
+]
+
+
+@app.callback()
+def main(
+    lake: LakeOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+    ] = False,
+) -> None:
+    ui.quiet, ui.json = quiet, json_out
+    _state["lake"] = lake
+
+
+def settings(**overrides: Any) -> Settings:
+    return load_settings(lake=_state.get("lake"), **overrides)
+
+
+def _run(title: str, fn, *args, **kwargs) -> Any:
+    """Call a layer function; known, actionable errors become one clear line and exit code 1."""
+    from cobranza.errors import CobranzaError
+
+    try:
+        result = fn(*args, **kwargs)
+    except CobranzaError as exc:
+        ui.error(str(exc))
+        raise typer.Exit(1) from None
+    if isinstance(result, dict):
+        ui.summary(title, result)
+    return result
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the extract into.")] = Path(
+        "extract"
+    ),
+    clients: Annotated[int, typer.Option(min=1, help="Number of clients.")] = 20_000,
+    months: Annotated[int, typer.Option(min=4, max=120, help="Months of history.")] = 24,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; same arguments give byte-identical files.")
+    ] = 42,
+    dialect: Annotated[str, typer.Option(help="standard or bank-latin1.")] = "standard",
+    drift: Annotated[
+        bool, typer.Option("--drift", help="Income shock in the last months.")
+    ] = False,
+    noise: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Rate of injected bad-input cases.")
+    ] = 0.002,
+    end: Annotated[str | None, typer.Option(help="Last month-end cut date (YYYY-MM-DD).")] = None,
+) -> None:
+    """Write a synthetic bank extract (nine contract files, manifest, ground truth in _truth/)."""
+    from cobranza.contract import load_dialect
+    from cobranza.simulate import SimulationConfig
+    from cobranza.simulate import simulate as run_simulation
+
+    cfg = SimulationConfig(
+        clients=clients,
+        months=months,
+        seed=seed,
+        drift=drift,
+        noise=noise,
+        end=date.fromisoformat(end) if end else None,
+    )
+    _run("simulate", run_simulation, out, cfg, dialect=load_dialect(dialect), ui=ui)
+
+
+@app.command()
+def ingest(
+    extract_dir: Annotated[
+        Path, typer.Argument(help="Folder with the nine CSV files (and manifest.json).")
+    ],
+    dialect: Annotated[
+        str, typer.Option(help="standard, bank-latin1 or a dialect .toml file.")
+    ] = "standard",
+) -> None:
+    """Validate an extract against the contract and publish a new raw version (bad rows quarantined)."""
+    from cobranza.contract import load_dialect
+    from cobranza.ingest import ingest_extract
+
+    _run("ingest", ingest_extract, settings(), extract_dir, load_dialect(dialect), ui=ui)
+
+
+@app.command()
+def etl(
+    engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master URL, e.g. local[*].")
+    ] = None,
+    horizon: Annotated[int | None, typer.Option(help="Target horizon in days.")] = None,
+) -> None:
+    """Build silver and gold from the current raw version."""
+    from cobranza.transforms import run_etl
+
+    _run(
+        "etl",
+        run_etl,
+        settings(engine=engine, spark_master=spark_master, horizon_days=horizon),
+        ui=ui,
+    )
+
+
+@app.command()
+def train(
+    tune: Annotated[
+        int | None, typer.Option("--tune", min=1, help="Optuna trials for LightGBM.")
+    ] = None,
+) -> None:
+    """Train LightGBM and the logistic baseline on gold, evaluate, log to MLflow, register, gate."""
+    from cobranza.ml import train as run_training
+
+    _run("train", run_training, settings(), tune_trials=tune, ui=ui)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered model version to make champion.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for the record.")
+    ] = "manual promotion",
+    who: Annotated[str | None, typer.Option(help="Who promotes; default the OS user.")] = None,
+) -> None:
+    """Move the champion alias to a version by hand; records who and why."""
+    from cobranza.ml.registry import promote as do_promote
+
+    _run("promote", do_promote, settings(), version, who=who or getpass.getuser(), reason=reason)
+
+
+@app.command()
+def models() -> None:
+    """List registered model versions with aliases, gate results and out-of-time metrics."""
+    from cobranza.ml.registry import list_models
+
+    rows = _run("models", list_models, settings())
+    ui.summary("models", {"models": rows} if ui.json else {r["version"]: r for r in rows})
+
+
+@app.command()
+def score(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Cut date to score (default latest).")
+    ] = None,
+) -> None:
+    """Score the early-delinquency population with the champion and decide ASSIGN / NO_ASSIGN."""
+    from cobranza.decision import score as run_scoring
+
+    _run(
+        "score", run_scoring, settings(), as_of=date.fromisoformat(as_of) if as_of else None, ui=ui
+    )
+
+
+@app.command()
+def impact() -> None:
+    """Business impact of the policy on out-of-time data and on the current population."""
+    from cobranza.decision import impact as run_impact
+
+    _run("impact", run_impact, settings(), ui=ui)
+
+
+@app.command()
+def pipeline(
+    simulate_clients: Annotated[
+        int | None, typer.Option(help="Simulate an extract of this many clients first.")
+    ] = None,
+    months: Annotated[int, typer.Option(help="Months of simulated history.")] = 24,
+    extract: Annotated[
+        Path | None, typer.Option(help="Extract folder to ingest (or simulate into).")
+    ] = None,
+    dialect: Annotated[str, typer.Option(help="Dialect of the extract.")] = "standard",
+    engine: Annotated[str | None, typer.Option(help="duckdb or spark.")] = None,
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 42,
+) -> None:
+    """The main job end to end: [simulate →] ingest → etl → train → score → impact."""
+    from cobranza.pipeline import run_pipeline
+
+    _run(
+        "pipeline",
+        run_pipeline,
+        settings(engine=engine),
+        extract=extract,
+        simulate_clients=simulate_clients,
+        months=months,
+        dialect=dialect,
+        seed=seed,
+        ui=ui,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Run the control plane API (FastAPI on uvicorn)."""
+    from cobranza.api import serve as run_server
+
+    run_server(settings(), host=host, port=port)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="viewer, operator or admin.")] = "viewer",
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")] = "unnamed",
+) -> None:
+    """Create an API key; the key is shown once and stored only as a hash."""
+    from cobranza.api.keys import create_key
+
+    _run("key", create_key, settings(), role=role, name=name)
+
+
+@app.command()
+def catalog() -> None:
+    """Rebuild the DuckDB catalog's views from the current lake pointers."""
+    from cobranza.lake import Lake, refresh_catalog
+
+    lake = Lake(settings().lake).ensure()
+    ok = refresh_catalog(lake)
+    ui.summary("catalog", {"catalog": str(lake.catalog_path), "refreshed": ok})
+
+
+@app.command()
+def docs(
+    out: Annotated[Path, typer.Option(help="Docs folder.")] = Path("docs"),
+) -> None:
+    """Regenerate docs/contract.md and docs/features.md from the code."""
+    from cobranza.docs import write_docs
+
+    _run("docs", write_docs, out)
+
+
+if __name__ == "__main__":
+    app()

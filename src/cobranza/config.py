@@ -1,0 +1,136 @@
+"""Settings: the one place each knob is defined, read from `cobranza.toml` and `COBRANZA_*` variables.
+
+Precedence (highest first): explicit overrides passed by the CLI (`--lake` ...), environment
+variables (`COBRANZA_LAKE`, nested with `__`: `COBRANZA_COSTS__COLLECTION_ACTION`), the TOML file
+(`cobranza.toml` in the working directory, or the path in `COBRANZA_CONFIG`), then the defaults here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Costs(BaseModel):
+    """Costs of the assignment decision, in pesos (COP)."""
+
+    collection_action: float = Field(
+        8_000.0,
+        ge=0,
+        description="Cost of one collection management (calls, SMS, visits) of one obligation.",
+    )
+    unmanaged_fixed: float = Field(
+        25_000.0,
+        ge=0,
+        description="Fixed cost of leaving unmanaged an obligation that then does not self-cure.",
+    )
+    unmanaged_share_past_due: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Share of the amount past due lost when an unmanaged obligation does not self-cure.",
+    )
+    daily_capacity: int | None = Field(
+        None,
+        ge=0,
+        description="Optional number of obligations the collection team can manage per cut.",
+    )
+
+
+class Gate(BaseModel):
+    """Promotion gate for the `champion` alias."""
+
+    auc_tolerance: float = Field(
+        0.005, ge=0, description="OOT AUC may drop this much below the champion's."
+    )
+    max_ece: float = Field(
+        0.03, ge=0, description="Maximum expected calibration error on out-of-time data."
+    )
+    max_psi: float = Field(0.25, ge=0, description="Maximum score PSI from train to out-of-time.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="COBRANZA_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    lake: Path = Field(
+        Path("./lake"), description="Root folder of the lake (zones, catalog, MLflow store)."
+    )
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb", description="Engine the Ibis transforms run on."
+    )
+    spark_master: str = Field("local[*]", description="Spark master URL when engine is spark.")
+    spark_driver_memory: str = Field(
+        "4g", description="Spark driver memory (local mode runs in the driver)."
+    )
+    duckdb_memory_limit: str = Field(
+        "4GB", description="DuckDB memory limit for ingest and transforms."
+    )
+    duckdb_threads: int | None = Field(None, description="DuckDB threads; default all cores.")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default a SQLite store inside the lake."
+    )
+    model_name: str = Field("cobranza-self-cure", description="Registered model name in MLflow.")
+    horizon_days: int = Field(
+        30, ge=1, le=120, description="Target horizon H in days after the cut date."
+    )
+    oot_months: int = Field(
+        3, ge=1, description="Latest labeled cut months held out as out-of-time."
+    )
+    test_share: float = Field(
+        0.25, gt=0, lt=1, description="Share of clients (pre-OOT) in the test split."
+    )
+    seed: int = Field(42, description="Seed for splits, models and tuning.")
+    pseudonym_secret: SecretStr = Field(
+        SecretStr("cobranza-development-secret"),
+        description="Key of the client pseudonym (HMAC); set a real secret in production. Never logged.",
+    )
+    costs: Costs = Field(default_factory=Costs)
+    gate: Gate = Field(default_factory=Gate)
+    api_max_body_bytes: int = Field(1_000_000, description="Maximum request body size of the API.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("COBRANZA_CONFIG", "cobranza.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+        )
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.lake.resolve() / 'ml_metadata' / 'mlflow.db').as_posix()}"
+
+    def public_dict(self) -> dict[str, Any]:
+        """Configuration safe to log: secrets are masked by pydantic's SecretStr."""
+        data = self.model_dump(mode="json")
+        data["pseudonym_secret"] = "**********"
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with CLI overrides applied; `None` overrides are ignored."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

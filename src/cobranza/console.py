@@ -1,0 +1,100 @@
+"""Terminal output shared by every command: rich progress, a closing summary, `--quiet` and `--json`.
+
+Progress and human text go to stderr, so `--json` leaves stdout a single JSON document for machines.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+@dataclass
+class UI:
+    quiet: bool = False
+    json: bool = False
+
+    @property
+    def err(self) -> Console:
+        return Console(stderr=True, quiet=self.quiet or self.json)
+
+    @contextmanager
+    def progress(self, description: str, total: float | None = None) -> Iterator[Step]:
+        """A progress bar; `step.advance(n)` and `step.update(description=...)` move it."""
+        if self.quiet or self.json or not sys.stderr.isatty():
+            yield Step(None, None, self if not (self.quiet or self.json) else None, description)
+            return
+        columns = [
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        ]
+        with Progress(*columns, console=self.err, transient=False) as prog:
+            task = prog.add_task(description, total=total)
+            yield Step(prog, task, None, description)
+
+    def info(self, message: str) -> None:
+        self.err.print(message)
+
+    def summary(self, title: str, data: dict[str, Any]) -> None:
+        if self.json:
+            sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
+            return
+        if self.quiet:
+            return
+        table = Table(title=title, show_header=False, title_justify="left")
+        for key, value in _flatten(data):
+            table.add_row(key, _fmt(value))
+        Console().print(table)
+
+    def error(self, message: str) -> None:
+        if self.json:
+            sys.stdout.write(json.dumps({"error": message}) + "\n")
+        Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+
+
+@dataclass
+class Step:
+    prog: Progress | None
+    task: Any
+    plain: UI | None
+    description: str
+
+    def advance(self, n: float = 1) -> None:
+        if self.prog is not None:
+            self.prog.advance(self.task, n)
+
+    def update(self, description: str | None = None, total: float | None = None) -> None:
+        if self.prog is not None:
+            self.prog.update(self.task, description=description, total=total)
+        elif self.plain is not None and description:
+            self.plain.info(f"  {description}")
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and len(value) <= 40:
+            yield from _flatten(value, name + ".")
+        else:
+            yield name, value
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+ui = UI()

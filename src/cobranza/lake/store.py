@@ -1,0 +1,249 @@
+"""Zones, versions and the pointer switch that makes a publication atomic.
+
+Layout: `<lake>/<zone>/versions/<version>/<table>/*.parquet` plus `<version>/_run.json`, and
+`<lake>/<zone>/CURRENT`, a small JSON pointer replaced with `os.replace`. A version is complete only
+when its `_run.json` exists; a run that fails or is killed never moves the pointer, so the previous
+version stays current and readable. DuckDB's partitioned overwrite and Spark's overwrite mode delete
+before they write, which is why every run writes into a folder of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cobranza.errors import CobranzaError
+
+ZONES = ("raw", "silver", "gold", "results")
+RUN_FILE = "_run.json"
+POINTER = "CURRENT"
+
+
+class LakeError(CobranzaError):
+    """A lake problem a person can act on (no published version, unknown table...)."""
+
+
+def new_run_id() -> str:
+    """Sortable by time, unique across processes."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@dataclass
+class Publication:
+    """A version being written. Tables go in `table_dir(name)`; nothing is visible until commit."""
+
+    lake: Lake
+    zone: str
+    run_id: str
+    dir: Path
+    inputs: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    history_tables: set[str] = field(default_factory=set)
+
+    @property
+    def version(self) -> str:
+        return self.dir.name
+
+    def table_dir(self, table: str) -> Path:
+        path = self.dir / table
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def record(self, table: str, rows: int | None = None, **info: Any) -> None:
+        self.tables.setdefault(table, {}).update(
+            {"rows": rows, **info} if rows is not None else info
+        )
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = round(
+                self.timings.get(stage, 0.0) + time.perf_counter() - start, 3
+            )
+
+
+class Lake:
+    def __init__(self, root: Path | str):
+        self.root = Path(root).resolve()
+
+    # ---- layout -------------------------------------------------------------------------------
+    def zone_dir(self, zone: str) -> Path:
+        if zone not in ZONES:
+            raise LakeError(f"unknown zone {zone!r}; zones are {', '.join(ZONES)}")
+        return self.root / zone
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.duckdb"
+
+    @property
+    def metadata_dir(self) -> Path:
+        path = self.root / "ml_metadata"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def ensure(self) -> Lake:
+        for zone in ZONES:
+            (self.zone_dir(zone) / "versions").mkdir(parents=True, exist_ok=True)
+        self.metadata_dir  # noqa: B018 - creates the folder
+        return self
+
+    # ---- reading ------------------------------------------------------------------------------
+    def current_version(self, zone: str) -> str | None:
+        pointer = self.zone_dir(zone) / POINTER
+        if not pointer.exists():
+            return None
+        return json.loads(pointer.read_text(encoding="utf-8"))["version"]
+
+    def require_version(self, zone: str) -> str:
+        version = self.current_version(zone)
+        if version is None:
+            hint = {
+                "raw": "cobranza ingest",
+                "silver": "cobranza etl",
+                "gold": "cobranza etl",
+                "results": "cobranza score",
+            }[zone]
+            raise LakeError(
+                f"the {zone} zone of {self.root} has no published version yet; run `{hint}` first"
+            )
+        return version
+
+    def version_dir(self, zone: str, version: str | None = None) -> Path:
+        version = version or self.require_version(zone)
+        return self.zone_dir(zone) / "versions" / version
+
+    def run_info(self, zone: str, version: str | None = None) -> dict[str, Any]:
+        return json.loads((self.version_dir(zone, version) / RUN_FILE).read_text(encoding="utf-8"))
+
+    def table_dir(self, zone: str, table: str, version: str | None = None) -> Path:
+        path = self.version_dir(zone, version) / table
+        if not path.is_dir():
+            raise LakeError(f"{zone}.{table} does not exist in version {path.parent.name}")
+        return path
+
+    def table_glob(self, zone: str, table: str, version: str | None = None) -> str:
+        """Glob of the table's Parquet files, for `read_parquet` in DuckDB, Ibis or Spark."""
+        return str(self.table_dir(zone, table, version) / "**" / "*.parquet")
+
+    def tables(self, zone: str, version: str | None = None) -> list[str]:
+        vdir = self.version_dir(zone, version)
+        return sorted(
+            p.name for p in vdir.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
+        )
+
+    def versions(self, zone: str) -> list[dict[str, Any]]:
+        """Completed versions, oldest first; folders without `_run.json` are failed or killed runs."""
+        vroot = self.zone_dir(zone) / "versions"
+        if not vroot.exists():
+            return []
+        out = []
+        for vdir in sorted(vroot.iterdir()):
+            run_file = vdir / RUN_FILE
+            if run_file.exists():
+                out.append(json.loads(run_file.read_text(encoding="utf-8")))
+        return out
+
+    # ---- writing ------------------------------------------------------------------------------
+    @contextmanager
+    def publish(
+        self,
+        zone: str,
+        run_id: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        refresh: bool = True,
+    ) -> Iterator[Publication]:
+        """Write a new version of a zone; on clean exit record it and switch the pointer atomically."""
+        run_id = run_id or new_run_id()
+        vroot = self.zone_dir(zone) / "versions"
+        vroot.mkdir(parents=True, exist_ok=True)
+        version = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{run_id[-8:]}"
+        pub = Publication(self, zone, run_id, vroot / version, inputs=dict(inputs or {}))
+        pub.dir.mkdir()
+        started = datetime.now(UTC)
+        t0 = time.perf_counter()
+        try:
+            yield pub
+        except BaseException:
+            shutil.rmtree(pub.dir, ignore_errors=True)
+            raise
+        self._commit(pub, started, time.perf_counter() - t0)
+        if refresh:
+            from cobranza.lake.catalog import refresh_catalog
+
+            refresh_catalog(self)
+
+    def _commit(self, pub: Publication, started: datetime, seconds: float) -> None:
+        for tdir in sorted(pub.dir.iterdir()):
+            if tdir.is_dir() and not tdir.name.startswith(("_", ".")):
+                pub.tables.setdefault(tdir.name, {})
+        for table in pub.tables:
+            if pub.tables[table].get("rows") is None:
+                pub.tables[table]["rows"] = count_parquet_rows(pub.dir / table)
+        record = {
+            "zone": pub.zone,
+            "version": pub.version,
+            "run_id": pub.run_id,
+            "previous_version": self.current_version(pub.zone),
+            "started_at": started.isoformat(),
+            "published_at": datetime.now(UTC).isoformat(),
+            "seconds": round(seconds, 3),
+            "inputs": pub.inputs,
+            "tables": pub.tables,
+            "timings": pub.timings,
+            "history_tables": sorted(pub.history_tables),
+            **pub.meta,
+        }
+        _write_json_atomic(pub.dir / RUN_FILE, record)
+        _write_json_atomic(
+            self.zone_dir(pub.zone) / POINTER,
+            {"version": pub.version, "run_id": pub.run_id, "published_at": record["published_at"]},
+        )
+
+    def clean_orphans(self) -> list[Path]:
+        """Remove version folders left by killed runs (no `_run.json`); never touches complete ones."""
+        removed = []
+        for zone in ZONES:
+            vroot = self.zone_dir(zone) / "versions"
+            if not vroot.exists():
+                continue
+            for vdir in vroot.iterdir():
+                if vdir.is_dir() and not (vdir / RUN_FILE).exists():
+                    shutil.rmtree(vdir, ignore_errors=True)
+                    removed.append(vdir)
+        return removed
+
+
+def count_parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    files = sorted(path.rglob("*.parquet"))
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)

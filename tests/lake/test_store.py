@@ -1,0 +1,87 @@
+"""Versioned atomic publishing: a failed run leaves the previous version current and readable."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cobranza.lake import Lake
+
+
+def _write(pub, table, values):
+    pq.write_table(pa.table({"x": values}), pub.table_dir(table) / "part-0.parquet")
+
+
+def test_publish_switches_pointer_and_records_run(tmp_path):
+    lake = Lake(tmp_path).ensure()
+    with lake.publish("silver", inputs={"raw": "v1"}) as pub:
+        _write(pub, "clients", [1, 2, 3])
+    info = lake.run_info("silver")
+    assert info["tables"]["clients"]["rows"] == 3
+    assert info["inputs"] == {"raw": "v1"}
+    con = duckdb.connect(str(lake.catalog_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM silver.clients").fetchone()[0] == 3
+    assert con.execute("SELECT count(*) FROM ml_metadata.lake_runs").fetchone()[0] == 1
+
+
+def test_failed_run_keeps_previous_version(tmp_path):
+    lake = Lake(tmp_path).ensure()
+    with lake.publish("gold") as pub:
+        _write(pub, "t", [1])
+    first = lake.current_version("gold")
+    with pytest.raises(RuntimeError), lake.publish("gold") as pub:
+        _write(pub, "t", [1, 2])
+        raise RuntimeError("boom")
+    assert lake.current_version("gold") == first
+    assert [v["version"] for v in lake.versions("gold")] == [first]
+    assert len(list((tmp_path / "gold" / "versions").iterdir())) == 1
+
+
+def test_sigkill_mid_publication_keeps_previous_version(tmp_path):
+    lake = Lake(tmp_path).ensure()
+    with lake.publish("gold") as pub:
+        _write(pub, "t", [1])
+    first = lake.current_version("gold")
+    script = textwrap.dedent(
+        f"""
+        import os, signal, pyarrow as pa, pyarrow.parquet as pq
+        from cobranza.lake import Lake
+        lake = Lake({str(tmp_path)!r})
+        with lake.publish("gold") as pub:
+            pq.write_table(pa.table({{"x": [9, 9]}}), pub.table_dir("t") / "part-0.parquet")
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], check=False)
+    assert proc.returncode == -signal.SIGKILL
+    assert lake.current_version("gold") == first
+    con = duckdb.connect()
+    assert (
+        con.execute(
+            f"SELECT sum(x) FROM read_parquet('{lake.table_glob('gold', 't')}')"
+        ).fetchone()[0]
+        == 1
+    )
+    removed = lake.clean_orphans()
+    assert len(removed) == 1 and not removed[0].exists()
+    assert json.loads((tmp_path / "gold" / "CURRENT").read_text())["version"] == first
+    assert os.path.isdir(lake.version_dir("gold"))
+
+
+def test_history_tables_union_all_versions(tmp_path):
+    lake = Lake(tmp_path).ensure()
+    for values in ([1, 2], [3]):
+        with lake.publish("results") as pub:
+            _write(pub, "scores", values)
+            _write(pub, "latest", values)
+            pub.history_tables.add("scores")
+    con = duckdb.connect(str(lake.catalog_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM results.scores").fetchone()[0] == 3
+    assert con.execute("SELECT count(*) FROM results.latest").fetchone()[0] == 1
