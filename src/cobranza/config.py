@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     )
     costs: Costs = Field(default_factory=Costs)
     gate: Gate = Field(default_factory=Gate)
+    truth_path: Path | None = Field(
+        None,
+        description="Simulator ground truth (cut_date, obligation_id, p_true) for oracle figures; "
+        "default `<extract>/_truth/p_true.csv` of the ingested extract when present. Never a model input.",
+    )
     api_max_body_bytes: int = Field(1_000_000, description="Maximum request body size of the API.")
 
     @classmethod
