@@ -1,0 +1,59 @@
+"""Every command answers --help (through the installed `cobranza` entry point), fast and without error."""
+
+import subprocess
+
+import pytest
+
+from cobranza.cli import app
+
+COMMANDS = sorted(
+    [c.name or c.callback.__name__ for c in app.registered_commands]
+    + [
+        f"keys {c.name}"
+        for g in app.registered_groups
+        for c in g.typer_instance.registered_commands
+    ]
+)
+
+
+def test_commands_are_the_documented_ones():
+    for name in (
+        "simulate",
+        "ingest",
+        "etl",
+        "train",
+        "promote",
+        "models",
+        "score",
+        "impact",
+        "serve",
+        "pipeline",
+    ):
+        assert name in COMMANDS
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_help(command):
+    out = subprocess.run(
+        ["cobranza", *command.split(), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Usage" in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_lake_option_is_global(tmp_path):
+    out = subprocess.run(
+        ["cobranza", "--lake", str(tmp_path / "lk"), "--json", "catalog"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "lk" / "catalog.duckdb").exists()
+    assert str(tmp_path / "lk") in out.stdout
