@@ -1,0 +1,160 @@
+"""The policy's threshold is the exact cost optimum; the decision rule and the capacity rule hold."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+
+from cobranza.config import Costs
+from cobranza.decision.policy import (
+    ASSIGN,
+    NO_ASSIGN,
+    Policy,
+    PolicyError,
+    cost_curve,
+    decide,
+    decide_with_flags,
+    fit_policy,
+)
+
+COSTS = Costs(collection_action=10.0, unmanaged_fixed=20.0, unmanaged_share_past_due=0.5)
+
+
+def brute_force(p, y, a, costs):
+    """Cost of every threshold in {inf} + distinct p, by direct summation."""
+    out = {}
+    for thr in [math.inf, *sorted(set(p), reverse=True)]:
+        cost = 0.0
+        for pi, yi, ai in zip(p, y, a, strict=True):
+            if pi >= thr:
+                cost += 0.0 if yi else costs.unmanaged_fixed + costs.unmanaged_share_past_due * ai
+            else:
+                cost += costs.collection_action
+        out[thr] = cost
+    return out
+
+
+def test_known_optimum_by_hand():
+    # Loss if unmanaged and not cured: 20 + 0.5 * 20 = 30 per row; assigning costs 10.
+    p = np.array([0.9, 0.8, 0.7, 0.6, 0.2])
+    y = np.array([1, 1, 0, 1, 0])
+    a = np.full(5, 20.0)
+    # thr=inf: 50; 0.9: 40; 0.8: 30; 0.7: 50; 0.6: 40; 0.2: 60 -> optimum 0.8, cost 30.
+    pol = fit_policy(p, y, a, COSTS)
+    assert pol.threshold == 0.8
+    assert pol.expected_cost_per_obligation == pytest.approx(30 / 5)
+    assert pol.baseline_cost_per_obligation == pytest.approx(50 / 5)
+    assert pol.no_assign_share == pytest.approx(2 / 5)
+    assert pol.n_fit == 5
+    assert list(decide(p, a, np.ones(5, bool), pol)) == [NO_ASSIGN] * 2 + [ASSIGN] * 3
+
+
+def test_matches_brute_force_with_ties_and_amounts():
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        n = int(rng.integers(1, 25))
+        p = np.round(rng.random(n), 1)  # many ties
+        y = (rng.random(n) < p).astype(int)
+        a = rng.choice([0.0, 10.0, 100.0], n)
+        brute = brute_force(p, y, a, COSTS)
+        best = min(brute.values())
+        pol = fit_policy(p, y, a, COSTS)
+        assert pol.expected_cost_per_obligation * n == pytest.approx(best)
+        # tie in cost -> the highest threshold (fewest NO_ASSIGN)
+        assert pol.threshold == max(t for t, c in brute.items() if math.isclose(c, best))
+        curve = cost_curve(p, y, a, COSTS)
+        for thr, cost in zip(curve["threshold"], curve["cost"], strict=True):
+            assert cost == pytest.approx(brute[thr])
+
+
+def test_never_no_assign_when_leaving_is_always_worse():
+    p = np.array([0.99, 0.5])
+    y = np.array([0, 0])
+    pol = fit_policy(p, y, np.zeros(2), COSTS)
+    assert pol.threshold == math.inf
+    assert pol.no_assign_share == 0.0
+    assert list(decide(p, np.zeros(2), np.ones(2, bool), pol)) == [ASSIGN, ASSIGN]
+    again = Policy.from_dict(json.loads(json.dumps(pol.to_dict())))
+    assert again == pol
+
+
+def test_round_trip_and_costs():
+    pol = fit_policy([0.9, 0.1], [1, 0], [5.0, 5.0], COSTS.model_copy(update={"daily_capacity": 3}))
+    data = json.loads(json.dumps(pol.to_dict()))
+    assert data["threshold"] == 0.9 and data["capacity"] == 3
+    assert Policy.from_dict(data) == pol
+    assert pol.costs.collection_action == 10.0
+    assert pol.savings_per_obligation == pytest.approx((20 - 10) / 2)
+
+
+def test_ineligible_always_assign():
+    pol = fit_policy([0.9, 0.1], [1, 0], [0.0, 0.0], COSTS)
+    d = decide([0.95, np.nan, 0.05], [1.0, 1.0, 1.0], [True, False, True], pol)
+    assert list(d) == [NO_ASSIGN, ASSIGN, ASSIGN]
+
+
+def test_capacity_moves_least_risky_assign_rows_to_no_assign():
+    pol = Policy(
+        threshold=0.8,
+        collection_action=10,
+        unmanaged_fixed=20,
+        unmanaged_share_past_due=0.5,
+        capacity=3,
+        expected_cost_per_obligation=0,
+        baseline_cost_per_obligation=0,
+        no_assign_share=0,
+        n_fit=1,
+    )
+    p = np.array([0.9, 0.1, 0.5, np.nan, 0.3, 0.7, 0.3])
+    a = np.array([1, 1, 1, 1, 1, 1, 50.0])
+    e = np.array([True, True, True, False, True, True, True])
+    d, limited = decide_with_flags(p, a, e, pol)
+    # ASSIGN before capacity: rows 1..6 (6 rows). Capacity 3: ineligible row 3, then p=0.1 (row 1),
+    # then p=0.3 with the larger amount (row 6). Rows 2, 4, 5 overflow.
+    assert list(d) == [NO_ASSIGN, ASSIGN, NO_ASSIGN, ASSIGN, NO_ASSIGN, NO_ASSIGN, ASSIGN]
+    assert list(limited) == [False, False, True, False, True, True, False]
+    # capacity smaller than the ineligible rows: they still stay ASSIGN
+    tight = Policy(**{**pol.to_dict(), "capacity": 0})
+    d0, lim0 = decide_with_flags(p, a, e, tight)
+    assert d0[3] == ASSIGN and not lim0[3]
+    assert (d0[e] == NO_ASSIGN).all()
+    # capacity not binding: no flags
+    loose = Policy(**{**pol.to_dict(), "capacity": 100})
+    _, lim = decide_with_flags(p, a, e, loose)
+    assert not lim.any()
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(PolicyError, match="length"):
+        fit_policy([0.1], [1, 0], [1.0], COSTS)
+    with pytest.raises(PolicyError, match="NaN"):
+        fit_policy([np.nan], [1], [1.0], COSTS)
+    with pytest.raises(PolicyError, match="0 or 1"):
+        fit_policy([0.5], [2], [1.0], COSTS)
+    with pytest.raises(PolicyError, match="zero"):
+        fit_policy([], [], [], COSTS)
+    pol = fit_policy([0.5], [1], [1.0], COSTS)
+    with pytest.raises(PolicyError, match="eligible"):
+        decide([np.nan], [1.0], [True], pol)
+
+
+def test_vectorized_on_a_million_rows_is_exact_at_the_optimum():
+    rng = np.random.default_rng(1)
+    n = 1_000_000
+    p = rng.random(n)
+    y = (rng.random(n) < p).astype(int)
+    a = rng.gamma(2.0, 100_000.0, n)
+    costs = Costs()
+    pol = fit_policy(p, y, a, costs)
+    no = p >= pol.threshold
+    loss = costs.unmanaged_fixed + costs.unmanaged_share_past_due * a
+    direct = costs.collection_action * (~no).sum() + ((1 - y) * loss)[no].sum()
+    assert pol.expected_cost_per_obligation * n == pytest.approx(direct, rel=1e-9)
+    for shift in itertools.product([-1, 1], [1e-3]):
+        other = p >= pol.threshold + shift[0] * shift[1]
+        alt = costs.collection_action * (~other).sum() + ((1 - y) * loss)[other].sum()
+        assert alt >= direct - 1e-6
