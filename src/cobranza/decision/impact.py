@@ -1,0 +1,352 @@
+"""Business impact of the champion's policy, against the bank's current rule of assigning everyone.
+
+Out of time (the latest `oot_months` labeled cut months of gold, eligible rows, probabilities
+recomputed with the champion): share NO_ASSIGN, collection actions avoided and their cost, leakage
+(NO_ASSIGN rows that did not self-cure) and its cost, net savings = avoided cost - leakage cost.
+With the simulator's ground truth, an oracle decides each row on `p_true` with the same costs
+(NO_ASSIGN iff its expected unmanaged loss `(1 - p_true) * loss` is below one collection action,
+the Bayes rule) and the policy's share of the oracle's savings is reported. For the current
+population (`results.latest`) the same figures are expected values from the probabilities.
+
+Outputs: a chart of realized and expected cost against the threshold (PNG in
+`<lake>/results/impact/<run>/`) and the figures as `ml_metadata.impact` (Parquet, one file per run,
+a row per scope) so BI reads them from the catalog.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cobranza.config import Costs, Settings
+from cobranza.decision.policy import (
+    NO_ASSIGN,
+    Policy,
+    cost_curve,
+    decide_with_flags,
+    unmanaged_loss,
+)
+from cobranza.decision.scoring import LATEST, ScoringError, champion_policy
+from cobranza.errors import CobranzaError
+from cobranza.lake import Lake
+from cobranza.lake.store import new_run_id
+from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, GOLD_TABLE, OBLIGATION_ID, TARGET
+
+IMPACT_TABLE = "impact"
+
+
+def _money(x: float) -> float:
+    return round(float(x), 2)
+
+
+def realized_impact(
+    no_assign: np.ndarray, y: np.ndarray, amount_past_due: np.ndarray, costs: Costs
+) -> dict[str, Any]:
+    """Realized figures of a set of NO_ASSIGN decisions against assigning everyone."""
+    no_assign = np.asarray(no_assign, dtype=bool)
+    y = np.asarray(y, dtype=np.int64)
+    loss = unmanaged_loss(amount_past_due, costs)
+    n = len(no_assign)
+    avoided = int(no_assign.sum())
+    leaked = no_assign & (y == 0)
+    avoided_cost = avoided * costs.collection_action
+    leakage_cost = float(loss[leaked].sum())
+    baseline = n * costs.collection_action
+    return {
+        "rows": n,
+        "self_cure_rate": round(float(y.mean()), 6) if n else None,
+        "no_assign": avoided,
+        "no_assign_share": round(avoided / n, 6) if n else 0.0,
+        "actions_avoided": avoided,
+        "actions_avoided_cost": _money(avoided_cost),
+        "leakage": int(leaked.sum()),
+        "leakage_rate": round(float(leaked.sum() / avoided), 6) if avoided else 0.0,
+        "leakage_cost": _money(leakage_cost),
+        "baseline_cost": _money(baseline),
+        "policy_cost": _money(baseline - avoided_cost + leakage_cost),
+        "net_savings": _money(avoided_cost - leakage_cost),
+    }
+
+
+def expected_impact(
+    no_assign: np.ndarray, proba: np.ndarray, amount_past_due: np.ndarray, costs: Costs
+) -> dict[str, Any]:
+    """Expected figures from the probabilities (no labels needed)."""
+    no_assign = np.asarray(no_assign, dtype=bool)
+    p = np.asarray(proba, dtype=np.float64)
+    loss = unmanaged_loss(amount_past_due, costs)
+    avoided = int(no_assign.sum())
+    avoided_cost = avoided * costs.collection_action
+    leakage = float((1.0 - p[no_assign]).sum())
+    leakage_cost = float(((1.0 - p[no_assign]) * loss[no_assign]).sum())
+    return {
+        "expected_actions_avoided": avoided,
+        "expected_actions_avoided_cost": _money(avoided_cost),
+        "expected_leakage": round(leakage, 2),
+        "expected_leakage_cost": _money(leakage_cost),
+        "expected_net_savings": _money(avoided_cost - leakage_cost),
+    }
+
+
+def oracle_no_assign(p_true: np.ndarray, amount_past_due: np.ndarray, costs: Costs) -> np.ndarray:
+    """The Bayes decision on the true probability: NO_ASSIGN iff expected loss < one action."""
+    p = np.asarray(p_true, dtype=np.float64)
+    return (1.0 - p) * unmanaged_loss(amount_past_due, costs) < costs.collection_action
+
+
+def oracle_figures(
+    policy_savings: float, p_true: np.ndarray, y, amount_past_due, costs: Costs
+) -> dict[str, Any]:
+    """The oracle's realized savings on the same rows and the share the policy captures."""
+    oracle = realized_impact(
+        oracle_no_assign(p_true, amount_past_due, costs), y, amount_past_due, costs
+    )
+    savings = oracle["net_savings"]
+    return {
+        "oracle_no_assign_share": oracle["no_assign_share"],
+        "oracle_net_savings": savings,
+        "oracle_leakage_cost": oracle["leakage_cost"],
+        "share_of_oracle_captured": round(policy_savings / savings, 6) if savings > 0 else None,
+    }
+
+
+# ---- data ---------------------------------------------------------------------------------------
+def read_oot(lake: Lake, oot_months: int) -> tuple[pd.DataFrame, list[str]]:
+    """Labeled eligible gold rows of the latest `oot_months` labeled cut months."""
+    lake.require_version("gold")
+    glob = lake.table_glob("gold", GOLD_TABLE).replace("'", "''")
+    src = f"read_parquet('{glob}', union_by_name=true)"
+    where = f"{ELIGIBLE} AND {TARGET} IS NOT NULL"
+    con = duckdb.connect()
+    try:
+        months = [
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT date_trunc('month', {CUT_DATE})::DATE AS m FROM {src} "
+                f"WHERE {where} ORDER BY m DESC LIMIT {int(oot_months)}"
+            ).fetchall()
+        ]
+        if not months:
+            raise ScoringError(f"gold.{GOLD_TABLE} has no labeled eligible rows for impact")
+        frame = con.execute(
+            f"SELECT * FROM {src} WHERE {where} AND date_trunc('month', {CUT_DATE})::DATE "
+            f"IN (SELECT unnest(?::DATE[])) ORDER BY {CUT_DATE}, {OBLIGATION_ID}",
+            [months],
+        ).df()
+    finally:
+        con.close()
+    return frame, sorted(str(m)[:7] for m in months)
+
+
+def truth_file(settings: Settings, lake: Lake) -> Path | None:
+    """settings.truth_path, else `<extract_dir>/_truth/p_true.csv` of the current raw version."""
+    if settings.truth_path is not None:
+        path = Path(settings.truth_path)
+        return path if path.exists() else None
+    try:
+        extract_dir = lake.run_info("raw").get("extract_dir")
+    except (CobranzaError, OSError):
+        return None
+    path = Path(extract_dir) / "_truth" / "p_true.csv" if extract_dir else None
+    return path if path is not None and path.exists() else None
+
+
+def attach_p_true(frame: pd.DataFrame, path: Path) -> np.ndarray:
+    """p_true aligned with the frame's rows (NaN where the truth has no row)."""
+    truth = pd.read_csv(
+        path, dtype={OBLIGATION_ID: str}, usecols=[CUT_DATE, OBLIGATION_ID, "p_true"]
+    )
+    truth[CUT_DATE] = pd.to_datetime(truth[CUT_DATE]).dt.date
+    keys = pd.DataFrame(
+        {
+            CUT_DATE: pd.to_datetime(frame[CUT_DATE]).dt.date,
+            OBLIGATION_ID: frame[OBLIGATION_ID].astype(str),
+        }
+    )
+    joined = keys.merge(truth.drop_duplicates([CUT_DATE, OBLIGATION_ID]), how="left")
+    return joined["p_true"].to_numpy(dtype=np.float64)
+
+
+def decide_per_cut(proba, amount, cut_dates, policy: Policy) -> np.ndarray:
+    """NO_ASSIGN mask with the capacity applied per cut, as at scoring time (all rows eligible)."""
+    proba = np.asarray(proba, dtype=np.float64)
+    amount = np.asarray(amount, dtype=np.float64)
+    out = np.zeros(len(proba), dtype=bool)
+    codes, uniques = pd.factorize(pd.Series(cut_dates), use_na_sentinel=False)
+    for g in range(len(uniques)):
+        rows = np.flatnonzero(codes == g)
+        d, _ = decide_with_flags(proba[rows], amount[rows], np.ones(len(rows), bool), policy)
+        out[rows] = d == NO_ASSIGN
+    return out
+
+
+# ---- chart --------------------------------------------------------------------------------------
+def cost_chart(curve: dict[str, np.ndarray], policy: Policy, n: int, out: Path) -> Path:
+    """Realized and expected cost per obligation against the threshold, the policy's marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    finite = np.isfinite(curve["threshold"])
+    thr = curve["threshold"][finite]
+    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
+    ax.plot(thr, curve["cost"][finite] / n, label="realized cost (out of time)", lw=1.6)
+    ax.plot(
+        thr,
+        curve["expected_cost"][finite] / n,
+        label="expected cost (probabilities)",
+        lw=1.2,
+        ls="--",
+    )
+    baseline = curve["cost"][0] / n
+    ax.axhline(baseline, color="grey", lw=1, ls=":", label="assign everyone (current policy)")
+    if np.isfinite(policy.threshold):
+        ax.axvline(
+            policy.threshold, color="red", lw=1, label=f"policy threshold {policy.threshold:.3f}"
+        )
+    best = int(np.argmin(curve["cost"]))
+    if np.isfinite(curve["threshold"][best]):
+        ax.scatter(
+            [curve["threshold"][best]],
+            [curve["cost"][best] / n],
+            color="black",
+            zorder=3,
+            label="out-of-time optimum",
+        )
+    ax.set_xlabel("threshold: NO_ASSIGN when probability of self-cure >= threshold")
+    ax.set_ylabel("cost per obligation (COP)")
+    ax.set_title("Why the threshold sits where it does")
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+# ---- command ------------------------------------------------------------------------------------
+def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
+    if lake.current_version("results") is None:
+        return None
+    try:
+        glob = lake.table_glob("results", LATEST).replace("'", "''")
+    except CobranzaError:
+        return None
+    con = duckdb.connect()
+    try:
+        latest = con.execute(f"SELECT * FROM read_parquet('{glob}')").df()
+    finally:
+        con.close()
+    elig = latest[ELIGIBLE].to_numpy(dtype=bool)
+    rows = latest.loc[elig]
+    no_assign = rows["decision"].to_numpy() == NO_ASSIGN
+    figures = expected_impact(
+        no_assign,
+        rows["probability"].to_numpy(dtype=np.float64),
+        rows["amount_past_due"].to_numpy(dtype=np.float64, na_value=0.0),
+        costs,
+    )
+    return {
+        "cut_date": str(latest[CUT_DATE].max()) if len(latest) else None,
+        "scoring_run_id": str(latest["scoring_run_id"].iloc[0]) if len(latest) else None,
+        "rows": len(latest),
+        "eligible": int(elig.sum()),
+        "no_assign": int(no_assign.sum()),
+        "no_assign_share": round(float(no_assign.mean()), 6) if len(rows) else 0.0,
+        "capacity_limited": int(latest["capacity_limited"].sum()),
+        **figures,
+    }
+
+
+def impact(settings: Settings, ui=None) -> dict[str, Any]:
+    """Impact figures out of time and for the current population; chart and table in the lake."""
+    from cobranza.decision.scoring import _model_input, _positive_proba
+    from cobranza.lake.catalog import refresh_catalog
+    from cobranza.ml.registry import load_champion
+
+    t0 = time.perf_counter()
+    lake = Lake(settings.lake).ensure()
+    champion = load_champion(settings)
+    policy = champion_policy(champion, settings.costs.daily_capacity)
+    costs = policy.costs
+    oot, months = read_oot(lake, settings.oot_months)
+    features = list(champion.model.feature_names_)
+    proba = _positive_proba(champion.model, _model_input(oot, features))
+    y = oot[TARGET].to_numpy(dtype=np.int64)
+    amount = oot["amount_past_due"].to_numpy(dtype=np.float64, na_value=0.0)
+    no_assign = decide_per_cut(proba, amount, pd.to_datetime(oot[CUT_DATE]).dt.date, policy)
+
+    out_of_time: dict[str, Any] = {"months": months, **realized_impact(no_assign, y, amount, costs)}
+    out_of_time.update(expected_impact(no_assign, proba, amount, costs))
+    truth = truth_file(settings, lake)
+    if truth is not None:
+        p_true = attach_p_true(oot, truth)
+        known = ~np.isnan(p_true)
+        if known.any():
+            sub = realized_impact(no_assign[known], y[known], amount[known], costs)
+            out_of_time.update(
+                oracle_figures(sub["net_savings"], p_true[known], y[known], amount[known], costs)
+            )
+            out_of_time["truth_rows"] = int(known.sum())
+
+    run_id = new_run_id()
+    curve = cost_curve(proba, y, amount, costs)
+    chart = cost_chart(
+        curve,
+        policy,
+        len(y),
+        lake.zone_dir("results") / "impact" / run_id / "cost_vs_threshold.png",
+    )
+    best = int(np.argmin(curve["cost"]))
+    out_of_time["oot_optimal_threshold"] = (
+        float(curve["threshold"][best]) if np.isfinite(curve["threshold"][best]) else None
+    )
+    current = _current_population(lake, costs)
+
+    computed_at = datetime.now(UTC).isoformat()
+    base = {
+        "impact_run_id": run_id,
+        "computed_at": computed_at,
+        "model_version": str(champion.version),
+        "threshold": policy.to_dict()["threshold"],
+        "collection_action": costs.collection_action,
+        "unmanaged_fixed": costs.unmanaged_fixed,
+        "unmanaged_share_past_due": costs.unmanaged_share_past_due,
+        "chart_path": str(chart),
+    }
+    records = [{**base, "scope": "out_of_time", **_scalars(out_of_time)}]
+    if current is not None:
+        records.append({**base, "scope": "current", **_scalars(current)})
+    table_dir = lake.metadata_dir / IMPACT_TABLE
+    table_dir.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame.from_records(records)
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False), table_dir / f"{run_id}.parquet"
+    )
+    refresh_catalog(lake)
+    return {
+        "impact_run_id": run_id,
+        "model_version": str(champion.version),
+        "threshold": base["threshold"],
+        "out_of_time": out_of_time,
+        "current": current,
+        "chart": str(chart),
+        "table": f"ml_metadata.{IMPACT_TABLE}",
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def _scalars(data: dict[str, Any]) -> dict[str, Any]:
+    """Flat columns for the table; the months list becomes text."""
+    return {k: (", ".join(v) if isinstance(v, list) else v) for k, v in data.items()}

@@ -1,0 +1,150 @@
+"""Reason codes: the top three features behind each decision, from the model's own contributions.
+
+The contributions are the per-row, per-feature log-odds terms of LightGBM's `pred_contrib` (what the
+model actually added up), not a surrogate. Direction follows the decision: a NO_ASSIGN row shows its
+strongest positive contributions (why it should self-cure through the debit), an ASSIGN row its
+strongest negative ones (why it should not). A feature pushing against the decision is never shown
+as its reason: such slots stay empty. Everything is batch numpy (argpartition over the matrix,
+texts formatted once per distinct (feature, value)), no Python loop over rows.
+
+Codes are the feature names upper-cased (`debit_success_rate_3m` -> `DEBIT_SUCCESS_RATE_3M`); texts
+come from the plain-words templates of `cobranza.transforms.features.FEATURES`, with
+"<feature> = <value>" when a feature has no template.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+N_REASONS = 3
+NO_ACTIVE_MANDATE = "NO_ACTIVE_MANDATE"
+NO_ACTIVE_MANDATE_TEXT = (
+    "no active debit mandate at the cut date: the recurring debit cannot pay it, assigned by rule"
+)
+
+
+def reason_code(feature: str) -> str:
+    return feature.upper()
+
+
+def feature_templates() -> dict[str, str]:
+    """Plain-words template per feature name from the transforms registry ({} if not available)."""
+    try:
+        from cobranza.transforms.features import FEATURES
+    except ImportError:
+        return {}
+    items = FEATURES.values() if isinstance(FEATURES, Mapping) else FEATURES
+    out: dict[str, str] = {}
+    for item in items:
+        if isinstance(item, Mapping):
+            name, template = item.get("name"), item.get("template")
+        else:
+            name, template = getattr(item, "name", None), getattr(item, "template", None)
+        if name and template:
+            out[str(name)] = str(template)
+    return out
+
+
+def top_reasons(
+    contributions: np.ndarray, no_assign: np.ndarray, k: int = N_REASONS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Feature index (-1 = none) and contribution of the k strongest reasons per row, strongest first.
+
+    `contributions` is rows x features (log-odds, without the bias term).
+    """
+    c = np.asarray(contributions, dtype=np.float64)
+    n, f = c.shape
+    no_assign = np.asarray(no_assign, dtype=bool).reshape(n, 1)
+    signed = np.where(no_assign, c, -c)  # larger = supports the decision more
+    signed = np.nan_to_num(signed, nan=-np.inf)
+    k_eff = min(k, f)
+    if k_eff < f:
+        part = np.argpartition(-signed, k_eff - 1, axis=1)[:, :k_eff]
+    else:
+        part = np.broadcast_to(np.arange(f), (n, f)).copy()
+    part_vals = np.take_along_axis(signed, part, axis=1)
+    order = np.argsort(-part_vals, axis=1, kind="stable")
+    idx = np.take_along_axis(part, order, axis=1)
+    strength = np.take_along_axis(part_vals, order, axis=1)
+    contrib = np.take_along_axis(c, idx, axis=1)
+    supports = strength > 0
+    idx = np.where(supports, idx, -1)
+    contrib = np.where(supports, contrib, np.nan)
+    if k_eff < k:
+        pad = k - k_eff
+        idx = np.hstack([idx, np.full((n, pad), -1)])
+        contrib = np.hstack([contrib, np.full((n, pad), np.nan)])
+    return idx, contrib
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if math.isfinite(v) and v.is_integer() and abs(v) < 1e15:
+            return int(v)
+        return v
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def format_reason(feature: str, value: Any, template: str | None) -> str:
+    """One reason text: the template filled with the value, or "<feature> = <value>"."""
+    if _missing(value):
+        return f"{feature}: no data"
+    v = _plain(value)
+    if template:
+        try:
+            return template.format(v, value=v, **{feature: v})
+        except (KeyError, ValueError, IndexError, TypeError, AttributeError):
+            pass
+    if isinstance(v, float):
+        return f"{feature} = {v:.4g}"
+    return f"{feature} = {v}"
+
+
+def reason_columns(
+    idx: np.ndarray,
+    contrib: np.ndarray,
+    features: pd.DataFrame,
+    feature_names: list[str],
+    templates: dict[str, str] | None = None,
+) -> dict[str, np.ndarray]:
+    """reason_i_code / reason_i_text / reason_i_contribution arrays (object, object, float)."""
+    templates = feature_templates() if templates is None else templates
+    n, k = idx.shape
+    codes_by_feature = np.array([reason_code(f) for f in feature_names] + [None], dtype=object)
+    out: dict[str, np.ndarray] = {}
+    for r in range(k):
+        col = idx[:, r]
+        code = codes_by_feature[col]  # -1 picks the trailing None
+        text = np.full(n, None, dtype=object)
+        for j in np.unique(col[col >= 0]):
+            rows = np.flatnonzero(col == j)
+            name = feature_names[j]
+            values = features[name].to_numpy()[rows]
+            codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+            formatted = np.array(
+                [format_reason(name, u, templates.get(name)) for u in uniques]
+                + [format_reason(name, None, None)],
+                dtype=object,
+            )
+            text[rows] = formatted[codes]  # -1 (missing) picks the "no data" text
+        out[f"reason_{r + 1}_code"] = code
+        out[f"reason_{r + 1}_text"] = text
+        out[f"reason_{r + 1}_contribution"] = contrib[:, r].astype(np.float64)
+    return out

@@ -1,0 +1,342 @@
+"""Batch scoring: the champion's probability, the policy's decision and three reason codes per row.
+
+`score_frame` is the single scoring path, shared by `cobranza score` (a whole cut of
+`gold.obligation_snapshots`) and the API's online predict: same model, same policy, same reasons.
+`score` reads the cut, calls it and publishes `results.scores` (append-only history, one scoring
+run id per run) and `results.latest` (this run's rows) through `lake.publish`, so a failed run
+publishes nothing. Outputs carry `client_key` only: no personal data exists downstream of raw.
+
+The policy (threshold and costs) is the one logged with the champion at training; the capacity is
+the operational knob of today's settings (`costs.daily_capacity`) when set, else the policy's own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import date
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cobranza.config import Settings
+from cobranza.decision.policy import ASSIGN, NO_ASSIGN, Policy, decide_with_flags
+from cobranza.decision.reasons import (
+    N_REASONS,
+    NO_ACTIVE_MANDATE,
+    NO_ACTIVE_MANDATE_TEXT,
+    feature_templates,
+    reason_columns,
+    top_reasons,
+)
+from cobranza.errors import CobranzaError
+from cobranza.lake import Lake
+from cobranza.lake.store import new_run_id
+from cobranza.transforms.schema import (
+    CLIENT_KEY,
+    CUT_DATE,
+    DESCRIPTIVE,
+    ELIGIBLE,
+    GOLD_TABLE,
+    OBLIGATION_ID,
+)
+
+CHUNK_ROWS = 250_000
+SCORES, LATEST = "scores", "latest"
+REASON_COLUMNS = [
+    f"reason_{i}_{part}"
+    for i in range(1, N_REASONS + 1)
+    for part in ("code", "text", "contribution")
+]
+OUTPUT_COLUMNS = [
+    OBLIGATION_ID,
+    CUT_DATE,
+    CLIENT_KEY,
+    *DESCRIPTIVE,
+    ELIGIBLE,
+    "probability",
+    "decision",
+    "capacity_limited",
+    "threshold",
+    "model_version",
+    "scoring_run_id",
+    *REASON_COLUMNS,
+]
+
+
+class ScoringError(CobranzaError):
+    """Scoring cannot run (no champion, no rows for the cut, missing feature columns...)."""
+
+
+def champion_policy(champion: Any, capacity: int | None = None) -> Policy:
+    """The champion's policy as a `Policy`, with today's capacity when one is given."""
+    policy = champion.policy
+    if policy is None:
+        raise ScoringError(
+            f"champion version {champion.version} has no decision policy logged; retrain it"
+        )
+    if isinstance(policy, dict):
+        policy = Policy.from_dict(policy)
+    if capacity is not None:
+        policy = dataclasses.replace(policy, capacity=int(capacity))
+    return policy
+
+
+def _positive_proba(model: Any, X: pd.DataFrame) -> np.ndarray:
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    return proba[:, 1] if proba.ndim == 2 else proba
+
+
+def _contribution_matrix(model: Any, X: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """rows x features log-odds contributions in `features` order (bias column dropped)."""
+    contrib = model.contributions(X)
+    if isinstance(contrib, pd.DataFrame):
+        missing = [f for f in features if f not in contrib.columns]
+        if missing:
+            raise ScoringError(f"model contributions lack feature(s) {', '.join(missing[:5])}")
+        return contrib[features].to_numpy(dtype=np.float64)
+    arr = np.asarray(contrib, dtype=np.float64)
+    return arr[:, : len(features)]
+
+
+def _model_input(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise ScoringError(
+            f"the rows to score lack feature column(s) {', '.join(missing[:10])} the champion needs"
+        )
+    X = frame[features].copy()
+    for name in features:
+        col = X[name]
+        if not (pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype)):
+            X[name] = col.astype(object).where(col.notna(), None)
+    return X
+
+
+def score_frame(
+    champion: Any,
+    frame: pd.DataFrame,
+    *,
+    scoring_run_id: str | None = None,
+    policy: Policy | None = None,
+    as_of: date | None = None,
+    templates: dict[str, str] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> pd.DataFrame:
+    """Probability, decision and reasons for each row of `frame` (gold columns), in input order.
+
+    `frame` needs obligation_id, eligible and the champion's feature columns; cut_date defaults to
+    `as_of` (else today), descriptive columns to null. Capacity applies per cut_date.
+    """
+    model = champion.model
+    features = list(model.feature_names_)
+    policy = policy or champion_policy(champion)
+    templates = feature_templates() if templates is None else templates
+    n = len(frame)
+    frame = frame.reset_index(drop=True)
+    if OBLIGATION_ID not in frame.columns:
+        raise ScoringError(f"the rows to score lack the column {OBLIGATION_ID}")
+    if ELIGIBLE not in frame.columns:
+        raise ScoringError(f"the rows to score lack the column {ELIGIBLE}")
+    eligible = frame[ELIGIBLE].fillna(False).to_numpy(dtype=bool)
+    X_all = _model_input(frame, features) if eligible.any() else None
+
+    probability = np.full(n, np.nan)
+    reason_idx = np.full((n, N_REASONS), -1)
+    reason_val = np.full((n, N_REASONS), np.nan)
+    contrib_rows = np.flatnonzero(eligible)
+    contrib_chunks: list[tuple[np.ndarray, np.ndarray]] = []
+    for start in range(0, len(contrib_rows), chunk_rows):
+        rows = contrib_rows[start : start + chunk_rows]
+        X = X_all.iloc[rows]
+        probability[rows] = _positive_proba(model, X)
+        contrib_chunks.append((rows, _contribution_matrix(model, X, features)))
+
+    cut = (
+        pd.to_datetime(frame[CUT_DATE]).dt.date
+        if CUT_DATE in frame.columns
+        else pd.Series([as_of or date.today()] * n, dtype=object)
+    )
+    amount = (
+        frame["amount_past_due"].to_numpy(dtype=np.float64, na_value=np.nan)
+        if "amount_past_due" in frame.columns
+        else np.zeros(n)
+    )
+    decision = np.full(n, ASSIGN, dtype=object)
+    limited = np.zeros(n, dtype=bool)
+    codes, uniques = pd.factorize(cut, use_na_sentinel=False)
+    for g in range(len(uniques)):
+        rows = np.flatnonzero(codes == g)
+        d, lim = decide_with_flags(probability[rows], amount[rows], eligible[rows], policy)
+        decision[rows], limited[rows] = d, lim
+
+    no_assign = decision == NO_ASSIGN
+    for rows, contrib in contrib_chunks:
+        idx, val = top_reasons(contrib, no_assign[rows])
+        reason_idx[rows], reason_val[rows] = idx, val
+    reasons = reason_columns(
+        reason_idx,
+        reason_val,
+        X_all if X_all is not None else pd.DataFrame(index=frame.index),
+        features,
+        templates,
+    )
+    ineligible = ~eligible
+    reasons["reason_1_code"][ineligible] = NO_ACTIVE_MANDATE
+    reasons["reason_1_text"][ineligible] = NO_ACTIVE_MANDATE_TEXT
+
+    out = pd.DataFrame(
+        {
+            OBLIGATION_ID: frame[OBLIGATION_ID].astype(str).to_numpy(dtype=object),
+            CUT_DATE: cut.to_numpy(dtype=object),
+            CLIENT_KEY: frame[CLIENT_KEY].to_numpy(dtype=object)
+            if CLIENT_KEY in frame.columns
+            else np.full(n, None, dtype=object),
+        }
+    )
+    for name in DESCRIPTIVE:
+        out[name] = frame[name].to_numpy() if name in frame.columns else np.full(n, None)
+    out[ELIGIBLE] = eligible
+    out["probability"] = probability
+    out["decision"] = decision
+    out["capacity_limited"] = limited
+    out["threshold"] = np.full(n, policy.threshold)
+    out["model_version"] = str(champion.version)
+    out["scoring_run_id"] = scoring_run_id
+    for name in REASON_COLUMNS:
+        out[name] = reasons[name]
+    return out
+
+
+# ---- batch --------------------------------------------------------------------------------------
+def read_cut(lake: Lake, as_of: date | None = None) -> tuple[pd.DataFrame, date]:
+    """All gold rows (labeled or not) of one cut date: `as_of`, else the latest."""
+    lake.require_version("gold")
+    glob = lake.table_glob("gold", GOLD_TABLE).replace("'", "''")
+    src = f"read_parquet('{glob}', union_by_name=true)"
+    con = duckdb.connect()
+    try:
+        cuts = [r[0] for r in con.execute(f"SELECT DISTINCT {CUT_DATE} FROM {src} ORDER BY 1")]
+        if not cuts:
+            raise ScoringError(f"gold.{GOLD_TABLE} has no rows to score")
+        if as_of is None:
+            cut = cuts[-1]
+        elif as_of in cuts:
+            cut = as_of
+        else:
+            shown = ", ".join(str(c) for c in cuts[-6:])
+            raise ScoringError(
+                f"gold.{GOLD_TABLE} has no rows for cut date {as_of}; latest cut dates: {shown}"
+            )
+        frame = con.execute(
+            f"SELECT * FROM {src} WHERE {CUT_DATE} = ? ORDER BY {OBLIGATION_ID}", [cut]
+        ).df()
+    finally:
+        con.close()
+    return frame, cut
+
+
+def to_arrow(scored: pd.DataFrame) -> pa.Table:
+    """The results schema, explicit so that an all-null column still has its type."""
+    str_t, f64 = pa.string(), pa.float64()
+    types = {
+        OBLIGATION_ID: str_t,
+        CUT_DATE: pa.date32(),
+        CLIENT_KEY: str_t,
+        "product": str_t,
+        "segment": str_t,
+        "days_past_due": pa.int64(),
+        "amount_past_due": f64,
+        ELIGIBLE: pa.bool_(),
+        "probability": f64,
+        "decision": str_t,
+        "capacity_limited": pa.bool_(),
+        "threshold": f64,
+        "model_version": str_t,
+        "scoring_run_id": str_t,
+    }
+    for i in range(1, N_REASONS + 1):
+        types |= {
+            f"reason_{i}_code": str_t,
+            f"reason_{i}_text": str_t,
+            f"reason_{i}_contribution": f64,
+        }
+    arrays = []
+    for name in OUTPUT_COLUMNS:
+        col = scored[name]
+        if name in ("probability", "threshold") or name.endswith("_contribution"):
+            arrays.append(pa.array(col.to_numpy(dtype=np.float64), type=f64, from_pandas=True))
+        else:
+            arrays.append(pa.array(col.to_numpy(dtype=object), type=types[name], from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=pa.schema([(n, types[n]) for n in OUTPUT_COLUMNS]))
+
+
+def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, Any]:
+    """Score one cut with the champion and publish results.scores (history) and results.latest."""
+    from cobranza.ml.registry import load_champion
+
+    lake = Lake(settings.lake).ensure()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    champion = load_champion(settings)
+    policy = champion_policy(champion, settings.costs.daily_capacity)
+    timings["load_champion"] = round(time.perf_counter() - t0, 3)
+
+    t0 = time.perf_counter()
+    frame, cut = read_cut(lake, as_of)
+    gold_version = lake.current_version("gold")
+    timings["read_gold"] = round(time.perf_counter() - t0, 3)
+
+    run_id = new_run_id()
+    t0 = time.perf_counter()
+    if ui is not None:
+        ui.info(f"scoring {len(frame):,} obligations of cut {cut} with model {champion.version}")
+    scored = score_frame(champion, frame, scoring_run_id=run_id, policy=policy)
+    timings["score"] = round(time.perf_counter() - t0, 3)
+
+    table = to_arrow(scored)
+    inputs = {"gold_version": gold_version, "model_version": str(champion.version)}
+    with lake.publish("results", run_id=run_id, inputs=inputs) as pub:
+        with pub.timed("write"):
+            pq.write_table(table, pub.table_dir(SCORES) / "part-0.parquet")
+            pq.write_table(table, pub.table_dir(LATEST) / "part-0.parquet")
+        pub.record(SCORES, rows=table.num_rows)
+        pub.record(LATEST, rows=table.num_rows)
+        pub.history_tables.add(SCORES)
+        pub.timings.update(timings)
+        pub.meta["policy"] = policy.to_dict()
+        pub.meta["model_version"] = str(champion.version)
+        pub.meta["model_run_id"] = str(champion.run_id)
+        pub.meta["as_of"] = str(cut)
+        pub.meta["scoring_run_id"] = run_id
+    timings["write"] = pub.timings.get("write", 0.0)
+
+    eligible = scored[ELIGIBLE].to_numpy(dtype=bool)
+    decision = scored["decision"].to_numpy()
+    n_elig = int(eligible.sum())
+    seconds = sum(timings.values())
+    return {
+        "scoring_run_id": run_id,
+        "results_version": pub.version,
+        "cut_date": str(cut),
+        "model_version": str(champion.version),
+        "threshold": policy.to_dict()["threshold"],
+        "capacity": policy.capacity,
+        "obligations": len(scored),
+        "eligible": n_elig,
+        "ineligible_assign": int((~eligible).sum()),
+        "no_assign": int((decision == NO_ASSIGN).sum()),
+        "assign": int((decision == ASSIGN).sum()),
+        "no_assign_share_eligible": round(
+            float((decision[eligible] == NO_ASSIGN).mean()) if n_elig else 0.0, 6
+        ),
+        "capacity_limited": int(scored["capacity_limited"].sum()),
+        "mean_probability": round(float(np.nanmean(scored["probability"])), 6) if n_elig else None,
+        "rows_per_second": round(len(scored) / max(timings["score"], 1e-9)),
+        "seconds": round(seconds, 3),
+        "timings": timings,
+    }

@@ -1,0 +1,86 @@
+"""Reason codes rank the model's contributions in the decision's direction, in batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cobranza.decision.reasons import format_reason, reason_code, reason_columns, top_reasons
+
+FEATURES = ["debit_success_rate_3m", "days_past_due", "payroll_lag_days", "segment"]
+
+
+def test_direction_and_ranking_on_a_hand_built_matrix():
+    c = np.array(
+        [
+            [0.9, -0.2, 0.4, 0.1],  # NO_ASSIGN: positives descending -> 0, 2, 3
+            [0.9, -0.2, 0.4, -0.7],  # ASSIGN: negatives, most negative first -> 3, 1, none
+            [0.5, 0.3, -0.1, 0.2],  # NO_ASSIGN: 0, 1, 3
+            [0.1, 0.2, 0.3, 0.4],  # ASSIGN with nothing pushing down -> no reasons
+        ]
+    )
+    no_assign = np.array([True, False, True, False])
+    idx, val = top_reasons(c, no_assign)
+    assert idx.tolist() == [[0, 2, 3], [3, 1, -1], [0, 1, 3], [-1, -1, -1]]
+    np.testing.assert_allclose(val[0], [0.9, 0.4, 0.1])
+    np.testing.assert_allclose(val[1, :2], [-0.7, -0.2])
+    assert np.isnan(val[1, 2]) and np.isnan(val[3]).all()
+
+
+def test_fewer_features_than_reasons_pads_with_none():
+    idx, val = top_reasons(np.array([[0.3, 0.6]]), np.array([True]))
+    assert idx.tolist() == [[1, 0, -1]]
+    assert np.isnan(val[0, 2])
+
+
+def test_texts_from_templates_and_fallback():
+    values = pd.DataFrame(
+        {
+            "debit_success_rate_3m": [1.0, 0.3333, 1.0, np.nan],
+            "days_past_due": [3.0, 12.0, 3.0, 5.0],
+            "payroll_lag_days": [2.0, 2.0, 2.0, 2.0],
+            "segment": ["MASS", "SME", "MASS", None],
+        }
+    )
+    c = np.array(
+        [
+            [0.9, 0.0, 0.4, 0.1],
+            [-0.9, -0.5, 0.0, 0.0],
+            [0.9, 0.0, 0.4, 0.1],
+            [0.9, 0.0, 0.0, 0.1],
+        ]
+    )
+    idx, val = top_reasons(c, np.array([True, False, True, True]))
+    templates = {
+        "debit_success_rate_3m": "{value:.0%} of the debits of the last 3 months succeeded",
+        "payroll_lag_days": "payroll usually lands {value} days after the due date",
+    }
+    out = reason_columns(idx, val, values, FEATURES, templates)
+    assert list(out["reason_1_code"]) == ["DEBIT_SUCCESS_RATE_3M"] * 4
+    assert out["reason_1_text"][0] == "100% of the debits of the last 3 months succeeded"
+    assert out["reason_1_text"][1] == "33% of the debits of the last 3 months succeeded"
+    assert out["reason_1_text"][3] == "debit_success_rate_3m: no data"
+    assert out["reason_2_text"][0] == "payroll usually lands 2 days after the due date"
+    assert out["reason_2_code"][1] == "DAYS_PAST_DUE"
+    assert out["reason_2_text"][1] == "days_past_due = 12"  # no template: fallback
+    assert out["reason_3_text"][0] == "segment = MASS"
+    assert out["reason_3_text"][3] is None and out["reason_3_code"][3] is None
+    np.testing.assert_allclose(out["reason_1_contribution"], [0.9, -0.9, 0.9, 0.9])
+
+
+def test_format_reason_bad_template_falls_back():
+    assert format_reason("x", 0.12345, "{missing_key}") == "x = 0.1235"
+    assert format_reason("x", 3.0, "{value:d} debits") == "3 debits"
+    assert reason_code("debit_success_rate_3m") == "DEBIT_SUCCESS_RATE_3M"
+
+
+def test_batch_on_many_rows_matches_a_row_by_row_reference():
+    rng = np.random.default_rng(3)
+    c = rng.normal(size=(2000, 12))
+    no_assign = rng.random(2000) < 0.5
+    idx, _ = top_reasons(c, no_assign)
+    for i in range(0, 2000, 97):
+        signed = c[i] if no_assign[i] else -c[i]
+        expected = [j for j in np.argsort(-signed)[:3] if signed[j] > 0]
+        assert idx[i, : len(expected)].tolist() == expected
+        assert (idx[i, len(expected) :] == -1).all()
