@@ -1,0 +1,127 @@
+"""The FastAPI application: services wired once per app, routers under `/v1`, lifecycle of jobs.
+
+`create_app(settings)` builds everything from the settings (the lake decides where the control DB,
+job logs and results are); `serve(settings, host, port)` runs it on uvicorn. Knobs that concern only
+the service (webhook retries, champion re-check period, kill grace) come from `COBRANZA_API_*`.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cobranza import __version__
+from cobranza.api.champion import ChampionCache
+from cobranza.api.control import ControlDB, control_path
+from cobranza.api.deps import Services
+from cobranza.api.jobs import JobManager
+from cobranza.api.observability import Metrics, RequestMiddleware, configure_logging
+from cobranza.api.results import ResultsReader
+from cobranza.api.routers import audit, jobs, keys, models, ops, predict, scores, summary, webhooks
+from cobranza.api.webhooks import Webhooks
+from cobranza.config import Settings
+from cobranza.errors import CobranzaError
+from cobranza.lake import Lake
+
+log = logging.getLogger("cobranza.api")
+
+DESCRIPTION = """
+Control plane of **cobranza**: run the pipeline's jobs, read scores and decisions (ASSIGN /
+NO_ASSIGN with reason codes), score online, manage models, webhooks and API keys.
+
+Authentication: `Authorization: Bearer <key>` or `X-API-Key: <key>` (create one with
+`cobranza keys create --role viewer|operator|admin`). Roles: **viewer** reads results and models,
+**operator** also runs and cancels jobs, **admin** also promotes models and manages keys, webhooks
+and reads the audit log. Open routes: `/healthz`, `/readyz`, `/metrics`, `/docs`, `/openapi.json`.
+Obligations are identified by `obligation_id`, clients by `client_key` (a pseudonym) only.
+"""
+
+
+class ApiOptions(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COBRANZA_API_", extra="ignore")
+
+    webhook_attempts: int = Field(5, ge=1, le=20, description="Delivery attempts per event.")
+    webhook_backoff_seconds: float = Field(
+        2.0, ge=0, description="First retry delay; doubles each attempt."
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    champion_check_seconds: float = Field(
+        10.0, ge=0, description="How often the champion alias is re-checked."
+    )
+    kill_grace_seconds: float = Field(
+        5.0, ge=0, description="Wait between SIGTERM and SIGKILL on cancel."
+    )
+
+
+def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI:
+    options = options or ApiOptions()
+    Lake(settings.lake).ensure()
+    db = ControlDB(control_path(settings.lake))
+    hooks = Webhooks(
+        db,
+        max_attempts=options.webhook_attempts,
+        backoff_seconds=options.webhook_backoff_seconds,
+        timeout_seconds=options.webhook_timeout_seconds,
+    )
+    job_manager = JobManager(
+        settings, db, on_finished=hooks.job_finished, kill_grace_seconds=options.kill_grace_seconds
+    )
+    svc = Services(
+        settings=settings,
+        db=db,
+        jobs=job_manager,
+        webhooks=hooks,
+        results=ResultsReader(settings),
+        champion=ChampionCache(settings, check_seconds=options.champion_check_seconds),
+        metrics=Metrics(job_manager.counts),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        interrupted = job_manager.recover()
+        if interrupted:
+            log.warning("jobs interrupted by a previous stop", extra={"jobs": interrupted})
+        yield
+        job_manager.shutdown()
+
+    app = FastAPI(
+        title="cobranza control plane",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = svc
+    for module in (jobs, scores, summary, models, predict, webhooks, keys, audit, ops):
+        app.include_router(module.router)
+    app.add_middleware(
+        RequestMiddleware, max_body=settings.api_max_body_bytes, metrics=svc.metrics, db=db
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        # pydantic's errors without the offending input: inputs are never echoed back or logged
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": errors})
+
+    @app.exception_handler(CobranzaError)
+    async def cobranza_error(request: Request, exc: CobranzaError):
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    return app
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    import uvicorn
+
+    configure_logging()
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

@@ -1,0 +1,125 @@
+"""Online scoring: the champion model cached in the service, reloaded when the champion changes.
+
+Predict goes through `cobranza.decision.scoring.score_frame`, the very path of batch scoring, with the
+same policy (threshold from the champion, capacity from today's settings). The champion alias is
+re-checked in a background thread at most every `check_seconds`, so a request never waits for the
+registry unless no model has been loaded yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cobranza.config import Settings
+
+log = logging.getLogger("cobranza.api.champion")
+
+
+class NoChampion(Exception):
+    """No model holds the champion alias (or it cannot be loaded)."""
+
+
+@dataclass
+class Loaded:
+    champion: Any
+    policy: Any
+    version: str
+    features: list[str]
+    categorical: set[str]
+    loaded_at: float
+
+
+def champion_version(settings: Settings) -> str | None:
+    """The version behind the champion alias, asked of the registry (cheap: one metadata query)."""
+    try:
+        from cobranza.ml import registry
+
+        fn = getattr(registry, "champion_version", None)
+        if fn is not None:
+            return fn(settings)
+    except ImportError:
+        pass
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    try:
+        return str(client.get_model_version_by_alias(settings.model_name, "champion").version)
+    except MlflowException:
+        return None
+
+
+def _categorical(model: Any) -> set[str]:
+    encoder = getattr(model, "encoder_", None)
+    if encoder is not None and hasattr(encoder, "categories_"):
+        return set(encoder.categories_)
+    return set(getattr(model, "categorical", None) or [])
+
+
+class ChampionCache:
+    def __init__(self, settings: Settings, check_seconds: float = 5.0):
+        self.settings = settings
+        self.check_seconds = check_seconds
+        self._loaded: Loaded | None = None
+        self._checked_at = 0.0
+        self._load_lock = threading.Lock()
+        self._refreshing = False
+
+    def _load(self) -> Loaded:
+        from cobranza.decision.scoring import champion_policy
+        from cobranza.ml.registry import load_champion
+
+        try:
+            champion = load_champion(self.settings)
+            model = champion.model
+            loaded = Loaded(
+                champion=champion,
+                policy=champion_policy(champion, self.settings.costs.daily_capacity),
+                version=str(champion.version),
+                features=list(model.feature_names_),
+                categorical=_categorical(model),
+                loaded_at=time.time(),
+            )
+        except Exception as exc:
+            raise NoChampion(f"no champion model can be loaded: {exc}") from exc
+        log.info("champion loaded", extra={"model_version": loaded.version})
+        return loaded
+
+    def get(self) -> Loaded:
+        loaded = self._loaded
+        if loaded is None:
+            with self._load_lock:
+                if self._loaded is None:
+                    self._loaded = self._load()
+                    self._checked_at = time.monotonic()
+                return self._loaded
+        if time.monotonic() - self._checked_at > self.check_seconds and not self._refreshing:
+            self._refreshing = True
+            threading.Thread(target=self._refresh, name="champion-refresh", daemon=True).start()
+        return loaded
+
+    def _refresh(self) -> None:
+        try:
+            version = champion_version(self.settings)
+            current = self._loaded
+            if version is not None and (current is None or version != current.version):
+                fresh = self._load()
+                with self._load_lock:
+                    self._loaded = fresh
+        except Exception:
+            log.exception("champion refresh failed; keeping the loaded model")
+        finally:
+            self._checked_at = time.monotonic()
+            self._refreshing = False
+
+    def refresh_now(self) -> None:
+        """Check the alias synchronously (after a promotion through this service); never raises."""
+        self._refresh()
+
+    @property
+    def loaded_version(self) -> str | None:
+        return self._loaded.version if self._loaded else None

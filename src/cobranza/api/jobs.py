@@ -1,0 +1,507 @@
+"""Jobs: typed parameters per job type, their CLI arguments, and the worker processes that run them.
+
+Each job is a subprocess `python -m cobranza.cli --lake <lake> --json <command> <args>` in its own
+process group (never through a shell): its stdout JSON is the result summary, its stderr the log
+tail. Cancel sends SIGTERM to the group, then SIGKILL after a grace period. Two jobs that write the
+same zone never run at once: the conflict check and the insert share one write transaction. On
+startup, jobs left queued or running by a previous service process are marked `interrupted` (and
+their orphaned process group, if still alive, is stopped).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cobranza.api.control import ACTIVE, ControlDB, now_iso
+from cobranza.config import Settings
+from cobranza.lake import ZONES, Lake
+
+log = logging.getLogger("cobranza.api.jobs")
+
+REGISTRY = "registry"  # the MLflow model registry, written by train (and promote)
+JOB_TYPES = ("ingest", "etl", "train", "score", "pipeline")
+WRITES: dict[str, tuple[str, ...]] = {
+    "ingest": ("raw",),
+    "etl": ("silver", "gold"),
+    "train": (REGISTRY,),
+    "score": ("results",),
+    "pipeline": ("raw", "silver", "gold", REGISTRY, "results"),
+}
+LOG_TAIL_LINES = 40
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_LONG_DIGITS = re.compile(r"(?<![\d.,])\d{8,}(?![\d.,])")
+
+
+# ---- parameters ----------------------------------------------------------------------------------
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def cli_args(self) -> list[str]:
+        raise NotImplementedError
+
+
+def _existing_dir(value: str) -> str:
+    path = Path(value)
+    if "\x00" in value or not path.is_dir():
+        raise ValueError(f"{value!r} is not an existing folder on the server")
+    return str(path.resolve())
+
+
+Dialect = Literal["standard", "bank-latin1"]
+
+
+class IngestParams(_Params):
+    extract_dir: str = Field(
+        ..., min_length=1, max_length=1000, description="Extract folder on the server."
+    )
+    dialect: Dialect = Field("standard", description="CSV dialect of the extract.")
+
+    _check_dir = field_validator("extract_dir")(_existing_dir)
+
+    def cli_args(self) -> list[str]:
+        return ["ingest", self.extract_dir, "--dialect", self.dialect]
+
+
+class EtlParams(_Params):
+    engine: Literal["duckdb", "spark"] | None = Field(None, description="Transform engine.")
+    horizon: int | None = Field(None, ge=1, le=120, description="Target horizon in days.")
+
+    def cli_args(self) -> list[str]:
+        args = ["etl"]
+        if self.engine:
+            args += ["--engine", self.engine]
+        if self.horizon is not None:
+            args += ["--horizon", str(self.horizon)]
+        return args
+
+
+class TrainParams(_Params):
+    tune: int | None = Field(None, ge=1, le=200, description="Optuna trials for LightGBM.")
+
+    def cli_args(self) -> list[str]:
+        return ["train"] + (["--tune", str(self.tune)] if self.tune else [])
+
+
+class ScoreParams(_Params):
+    as_of: date | None = Field(None, description="Cut date to score (default the latest).")
+
+    def cli_args(self) -> list[str]:
+        return ["score"] + (["--as-of", self.as_of.isoformat()] if self.as_of else [])
+
+
+class PipelineParams(_Params):
+    extract: str | None = Field(
+        None, max_length=1000, description="Extract folder to ingest (or to simulate into)."
+    )
+    simulate_clients: int | None = Field(
+        None, ge=50, le=200_000, description="Simulate an extract of this many clients first."
+    )
+    months: int = Field(24, ge=4, le=120, description="Months of simulated history.")
+    dialect: Dialect = "standard"
+    engine: Literal["duckdb", "spark"] | None = None
+    seed: int = Field(42, ge=0, le=2**31 - 1)
+
+    @field_validator("extract")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and ("\x00" in value or not value.strip()):
+            raise ValueError("extract must be a folder path")
+        return value
+
+    def cli_args(self) -> list[str]:
+        args = ["pipeline", "--months", str(self.months), "--dialect", self.dialect]
+        args += ["--seed", str(self.seed)]
+        if self.extract:
+            args += ["--extract", str(Path(self.extract).resolve())]
+        if self.simulate_clients:
+            args += ["--simulate-clients", str(self.simulate_clients)]
+        if self.engine:
+            args += ["--engine", self.engine]
+        return args
+
+
+class IngestJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["ingest"]
+    params: IngestParams
+
+
+class EtlJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["etl"]
+    params: EtlParams = Field(default_factory=EtlParams)
+
+
+class TrainJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["train"]
+    params: TrainParams = Field(default_factory=TrainParams)
+
+
+class ScoreJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["score"]
+    params: ScoreParams = Field(default_factory=ScoreParams)
+
+
+class PipelineJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["pipeline"]
+    params: PipelineParams = Field(default_factory=PipelineParams)
+
+
+JobRequest = Annotated[
+    IngestJob | EtlJob | TrainJob | ScoreJob | PipelineJob, Field(discriminator="type")
+]
+
+
+# ---- the manager ---------------------------------------------------------------------------------
+class JobConflict(Exception):
+    def __init__(self, running: dict[str, Any]):
+        super().__init__(f"job {running['job_id']} ({running['type']}) writes the same zone")
+        self.running = running
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The service's settings as COBRANZA_* variables, so a job sees exactly the same configuration."""
+    env = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        key = f"COBRANZA_{name.upper()}"
+        if name == "pseudonym_secret":
+            env[key] = value.get_secret_value()
+        elif isinstance(value, BaseModel):
+            env[key] = value.model_dump_json()
+        else:
+            env[key] = str(value)
+    return env
+
+
+def redact(text: str) -> str:
+    """Log tails leave the service: mask anything shaped like an e-mail or a document/phone number."""
+    return _LONG_DIGITS.sub("[redacted]", _EMAIL.sub("[redacted]", text))
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES, max_bytes: int = 64_000) -> list[str]:
+    if not path.exists():
+        return []
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - max_bytes))
+        data = fh.read().decode("utf-8", errors="replace")
+    return [redact(line) for line in data.splitlines()[-lines:]]
+
+
+def _parse_result(stdout: str) -> dict[str, Any] | None:
+    """The CLI prints one JSON document with --json; take the last one if several."""
+    text = stdout.strip()
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        start = text.rfind("\n{")
+        try:
+            value = json.loads(text[start + 1 :] if start >= 0 else text)
+        except json.JSONDecodeError:
+            return {"unparsed_output": redact(text[-2000:])}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+class JobManager:
+    """Starts, watches and cancels job processes; every state change goes to the control DB."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: ControlDB,
+        on_finished: Callable[[dict[str, Any]], None] | None = None,
+        kill_grace_seconds: float = 5.0,
+    ):
+        self.settings = settings
+        self.db = db
+        self.lake = Lake(settings.lake)
+        self.jobs_dir = Path(settings.lake).resolve() / "control" / "jobs"
+        self.on_finished = on_finished
+        self.kill_grace_seconds = kill_grace_seconds
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+
+    # -- lifecycle --
+    def recover(self) -> list[str]:
+        """Mark jobs a previous service left queued/running as interrupted; stop their orphans."""
+        rows = self.db.all("SELECT job_id, pid FROM jobs WHERE status IN ('queued', 'running')")
+        for row in rows:
+            if row["pid"]:
+                self._kill_orphan(row["pid"])
+            self.db.execute(
+                "UPDATE jobs SET status = 'interrupted', finished_at = ?, "
+                "error = COALESCE(error, 'the service stopped while the job was active') "
+                "WHERE job_id = ? AND status IN ('queued', 'running')",
+                (now_iso(), row["job_id"]),
+            )
+        return [r["job_id"] for r in rows]
+
+    def _kill_orphan(self, pid: int) -> None:
+        """Only a process group still running our CLI is stopped (pids get reused)."""
+        try:
+            import psutil
+
+            proc = psutil.Process(pid)
+            cmd = " ".join(proc.cmdline())
+        except Exception:
+            return
+        if "cobranza.cli" not in cmd:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                return
+            try:
+                proc.wait(self.kill_grace_seconds)
+                return
+            except Exception:
+                continue
+
+    def shutdown(self) -> None:
+        """Service stopping cleanly: stop running jobs and record them as interrupted."""
+        with self._lock:
+            procs = dict(self._procs)
+        for job_id, proc in procs.items():
+            self.db.execute(
+                "UPDATE jobs SET status = 'interrupted', finished_at = ?, "
+                "error = 'the service stopped while the job was running' "
+                "WHERE job_id = ? AND status IN ('queued', 'running')",
+                (now_iso(), job_id),
+            )
+            self._signal_group(proc, wait=True)
+
+    # -- submit --
+    def submit(self, job_type: str, params: _Params, created_by: str | None) -> dict[str, Any]:
+        zones = WRITES[job_type]
+        job_id = uuid.uuid4().hex[:16]
+        with self.db.transaction() as con:
+            for row in con.execute(
+                "SELECT job_id, type, status, zones, created_at FROM jobs "
+                "WHERE status IN ('queued', 'running') ORDER BY created_at"
+            ).fetchall():
+                if set(json.loads(row["zones"])) & set(zones):
+                    raise JobConflict(dict(row))
+            con.execute(
+                "INSERT INTO jobs (job_id, type, params, zones, status, created_at, created_by, "
+                "versions_at_start) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+                (
+                    job_id,
+                    job_type,
+                    params.model_dump_json(),
+                    json.dumps(list(zones)),
+                    now_iso(),
+                    created_by,
+                    json.dumps({z: self.lake.current_version(z) for z in ZONES}),
+                ),
+            )
+        thread = threading.Thread(
+            target=self._run, args=(job_id, params.cli_args()), name=f"job-{job_id}", daemon=True
+        )
+        thread.start()
+        return self.get(job_id)
+
+    def command(self, cli_args: list[str]) -> list[str]:
+        lake = str(Path(self.settings.lake).resolve())
+        return [sys.executable, "-m", "cobranza.cli", "--lake", lake, "--json", *cli_args]
+
+    def _run(self, job_id: str, cli_args: list[str]) -> None:
+        jdir = self.jobs_dir / job_id
+        jdir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **settings_env(self.settings), "PYTHONUNBUFFERED": "1"}
+        try:
+            with (
+                open(jdir / "stdout.json", "wb") as out,
+                open(jdir / "stderr.log", "wb") as err,
+                self._lock,
+            ):
+                row = self.db.one("SELECT status FROM jobs WHERE job_id = ?", (job_id,))
+                if row is None or row["status"] != "queued":
+                    return  # cancelled before it started
+                proc = subprocess.Popen(
+                    self.command(cli_args),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=env,
+                    start_new_session=True,
+                    cwd=os.getcwd(),
+                )
+                self._procs[job_id] = proc
+                self.db.execute(
+                    "UPDATE jobs SET status = 'running', started_at = ?, pid = ? WHERE job_id = ?",
+                    (now_iso(), proc.pid, job_id),
+                )
+            returncode = proc.wait()
+        except Exception as exc:  # the process could not even start
+            log.exception("job %s could not start", job_id)
+            self._finish(job_id, "failed", None, None, f"could not start: {exc}")
+            return
+        finally:
+            with self._lock:
+                self._procs.pop(job_id, None)
+        stdout = (jdir / "stdout.json").read_text(encoding="utf-8", errors="replace")
+        result = _parse_result(stdout)
+        error = None
+        if returncode == 0:
+            status = "succeeded"
+        else:
+            status = "failed"
+            if result and "error" in result:
+                error = redact(str(result.pop("error")))
+                result = result or None
+            else:
+                tail = _tail(jdir / "stderr.log", 3)
+                error = tail[-1] if tail else f"exit code {returncode}"
+        row = self.db.one("SELECT status FROM jobs WHERE job_id = ?", (job_id,))
+        if row and row["status"] in ("cancelled", "interrupted"):
+            status = row["status"]
+        self._finish(job_id, status, returncode, result, error)
+
+    def _finish(
+        self,
+        job_id: str,
+        status: str,
+        returncode: int | None,
+        result: dict[str, Any] | None,
+        error: str | None,
+    ) -> None:
+        self.db.execute(
+            "UPDATE jobs SET status = ?, finished_at = COALESCE(finished_at, ?), returncode = ?, "
+            "result = ?, error = COALESCE(error, ?) WHERE job_id = ?",
+            (
+                status,
+                now_iso(),
+                returncode,
+                json.dumps(result, default=str) if result is not None else None,
+                error,
+                job_id,
+            ),
+        )
+        log.info("job finished", extra={"job_id": job_id, "status": status})
+        if self.on_finished is not None:
+            try:
+                self.on_finished(self.get(job_id))
+            except Exception:
+                log.exception("job %s: completion hook failed", job_id)
+
+    # -- cancel --
+    def cancel(self, job_id: str) -> dict[str, Any] | None:
+        """Returns the job after the request; None if unknown. Finished jobs are left as they are."""
+        with self._lock:
+            row = self.db.one("SELECT status FROM jobs WHERE job_id = ?", (job_id,))
+            if row is None:
+                return None
+            if row["status"] not in ACTIVE:
+                return self.get(job_id)
+            self.db.execute(
+                "UPDATE jobs SET status = 'cancelled', finished_at = ?, error = 'cancelled on request' "
+                "WHERE job_id = ?",
+                (now_iso(), job_id),
+            )
+            proc = self._procs.get(job_id)
+        if proc is not None:
+            self._signal_group(proc, wait=True)
+        elif row["status"] == "queued" and self.on_finished is not None:
+            self.on_finished(self.get(job_id))
+        return self.get(job_id)
+
+    def _signal_group(self, proc: subprocess.Popen, wait: bool) -> None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                return
+            if not wait:
+                return
+            try:
+                proc.wait(self.kill_grace_seconds)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    # -- read --
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        row = self.db.one("SELECT * FROM jobs WHERE job_id = ?", (job_id,))
+        return self._view(row) if row else None
+
+    def list(
+        self, status: str | None = None, job_type: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        if status:
+            sql += " AND status = ?"
+            args.append(status)
+        if job_type:
+            sql += " AND type = ?"
+            args.append(job_type)
+        sql += " ORDER BY created_at DESC, job_id LIMIT ?"
+        args.append(limit)
+        return [self._view(r, tail=False) for r in self.db.all(sql, tuple(args))]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            r["status"]: r["n"]
+            for r in self.db.all("SELECT status, count(*) AS n FROM jobs GROUP BY status")
+        }
+
+    def _view(self, row: dict[str, Any], tail: bool = True) -> dict[str, Any]:
+        started, finished = row["started_at"], row["finished_at"]
+        seconds = None
+        if started:
+            end = datetime.fromisoformat(finished) if finished else None
+            start = datetime.fromisoformat(started)
+            seconds = round(((end or datetime.now(UTC)) - start).total_seconds(), 3)
+        return {
+            "job_id": row["job_id"],
+            "type": row["type"],
+            "params": json.loads(row["params"]),
+            "status": row["status"],
+            "progress": self._progress(row),
+            "created_at": row["created_at"],
+            "started_at": started,
+            "finished_at": finished,
+            "seconds": seconds,
+            "created_by": row["created_by"],
+            "returncode": row["returncode"],
+            "error": row["error"],
+            "result": json.loads(row["result"]) if row["result"] else None,
+            "log_tail": _tail(self.jobs_dir / row["job_id"] / "stderr.log") if tail else None,
+        }
+
+    def _progress(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Stages done = lake zones this job was to write that got a new version since it started."""
+        zones = [z for z in json.loads(row["zones"]) if z in ZONES]
+        if row["status"] == "succeeded":
+            return {"fraction": 1.0, "zones_published": zones, "zones": zones}
+        if row["status"] == "queued":
+            return {"fraction": 0.0, "zones_published": [], "zones": zones}
+        before = json.loads(row["versions_at_start"] or "{}")
+        done = [z for z in zones if self.lake.current_version(z) != before.get(z)]
+        fraction = round(len(done) / len(zones), 3) if zones else None
+        if row["status"] == "running" and fraction == 1.0:
+            fraction = 0.99
+        return {"fraction": fraction, "zones_published": done, "zones": zones}

@@ -1,0 +1,236 @@
+"""Request plumbing: request ids, body size limit, Prometheus metrics, JSON access logs and the audit.
+
+One pure-ASGI middleware wraps every request:
+- `X-Request-ID` is taken from the request (if sane) or generated, and echoed in the response;
+- bodies larger than `api_max_body_bytes` are refused with 413 (by Content-Length, or while reading);
+- request count and latency per route template and status go to a per-app Prometheus registry;
+- one JSON log line per request (route, status, milliseconds, key id; never bodies or query values);
+- every mutating call (POST, PUT, PATCH, DELETE) is written to the audit table with who, what,
+  when and the outcome, including refusals (401, 403, 409, 413, 422).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import HTTPException
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cobranza.api.control import ControlDB, now_iso
+
+log = logging.getLogger("cobranza.api")
+access_log = logging.getLogger("cobranza.api.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+_STD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STD_ATTRS and not key.startswith("_"):
+                data[key] = value
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """JSON lines on stderr for the service's loggers (uvicorn's access log is replaced by ours)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    for name in ("cobranza.api", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class Metrics:
+    def __init__(self, job_counts: Any):
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "cobranza_api_requests",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "cobranza_api_request_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "route"],
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.registry.register(_JobsCollector(job_counts))
+
+
+class _JobsCollector:
+    """Jobs by status, read from the control DB at scrape time (survives restarts)."""
+
+    def __init__(self, job_counts: Any):
+        self.job_counts = job_counts
+
+    def collect(self):
+        gauge = GaugeMetricFamily(
+            "cobranza_jobs", "Jobs in the control DB by status.", labels=["status"]
+        )
+        counts = self.job_counts()
+        for status in ("queued", "running", "succeeded", "failed", "cancelled", "interrupted"):
+            gauge.add_metric([status], counts.get(status, 0))
+        yield gauge
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while reading the body; FastAPI re-raises HTTPExceptions met while parsing."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body larger than the limit of {limit} bytes")
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body: int, metrics: Metrics, db: ControlDB):
+        self.app = app
+        self.max_body = max_body
+        self.metrics = metrics
+        self.db = db
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        rid = headers.get("x-request-id", "")
+        if not _REQUEST_ID.match(rid):
+            rid = uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        method = scope["method"]
+        status = {"code": 500, "started": False}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                status["started"] = True
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", rid.encode("latin-1")),
+                ]
+            await send(message)
+
+        received = {"n": 0}
+
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                received["n"] += len(message.get("body", b""))
+                if received["n"] > self.max_body:
+                    raise BodyTooLarge(self.max_body)
+            return message
+
+        try:
+            length = headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+                await self._too_large(send_wrapper)
+            else:
+                await self.app(scope, receive_wrapper, send_wrapper)
+        except BodyTooLarge:
+            if not status["started"]:
+                await self._too_large(send_wrapper)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": rid})
+            if not status["started"]:
+                await _send_json(
+                    send_wrapper,
+                    500,
+                    {"detail": "internal error", "request_id": rid},
+                )
+        finally:
+            elapsed = time.perf_counter() - t0
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            code = status["code"]
+            self.metrics.requests.labels(method, template, str(code)).inc()
+            self.metrics.latency.labels(method, template).observe(elapsed)
+            principal = state.get("principal")
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": rid,
+                    "method": method,
+                    "route": template,
+                    "status": code,
+                    "ms": round(elapsed * 1000, 2),
+                    "key_id": getattr(principal, "key_id", None),
+                },
+            )
+            if method in MUTATING:
+                self._audit(scope, state, method, template, code, rid)
+
+    async def _too_large(self, send: Send) -> None:
+        await _send_json(
+            send,
+            413,
+            {"detail": f"request body larger than the limit of {self.max_body} bytes"},
+        )
+
+    def _audit(
+        self, scope: Scope, state: dict[str, Any], method: str, template: str, code: int, rid: str
+    ) -> None:
+        principal = state.get("principal")
+        outcome = "ok" if code < 400 else ("denied" if code in (401, 403) else "error")
+        try:
+            self.db.execute(
+                "INSERT INTO audit (at, key_id, key_name, role, method, path, action, status, "
+                "outcome, request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    now_iso(),
+                    getattr(principal, "key_id", None),
+                    getattr(principal, "name", None),
+                    getattr(principal, "role", None),
+                    method,
+                    scope.get("path", "")[:500],
+                    state.get("audit_action") or f"{method} {template}",
+                    code,
+                    outcome,
+                    rid,
+                    json.dumps(state.get("audit_detail"), default=str)
+                    if state.get("audit_detail") is not None
+                    else None,
+                ),
+            )
+        except Exception:
+            log.exception("audit write failed", extra={"request_id": rid})
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    raw = json.dumps(body).encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": raw})

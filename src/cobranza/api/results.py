@@ -1,0 +1,314 @@
+"""Read side of the results zone: filtered, cursor-paginated scores, one obligation, the summary.
+
+The current `results` version is read from its Parquet files (never through `catalog.duckdb`, which
+a writer may hold locked) into an in-process DuckDB database, once per version: the pointer file is
+checked on every request (a few microseconds), and a new scoring run is picked up on the next
+request. `latest` is the current population; a `cut_date` filter that is not in it falls back to
+the `scores` history of every version (the newest version wins for a repeated cut).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import threading
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cobranza.config import Settings
+from cobranza.lake import Lake
+
+LATEST, SCORES = "latest", "scores"
+N_REASONS = 3
+
+
+class NoResults(Exception):
+    """The lake has no published results version yet."""
+
+
+class BadCursor(ValueError):
+    """A cursor that this service did not issue, or that belongs to an older results version."""
+
+
+@dataclass
+class Filters:
+    decision: str | None = None
+    product: str | None = None
+    segment: str | None = None
+    eligible: bool | None = None
+    min_probability: float | None = None
+    max_probability: float | None = None
+    min_days_past_due: int | None = None
+    max_days_past_due: int | None = None
+    cut_date: date | None = None
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def row_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A results row as the API shows it: reasons grouped, non-finite numbers as null."""
+    out = {k: _clean(v) for k, v in row.items() if not k.startswith("reason_")}
+    reasons = []
+    for i in range(1, N_REASONS + 1):
+        code = row.get(f"reason_{i}_code")
+        if not isinstance(code, str) or not code:
+            continue
+        reasons.append(
+            {
+                "rank": i,
+                "code": code,
+                "text": row.get(f"reason_{i}_text"),
+                "contribution": _clean(row.get(f"reason_{i}_contribution")),
+            }
+        )
+    out["reasons"] = reasons
+    return out
+
+
+def encode_cursor(version: str, cut_date: date | str, obligation_id: str) -> str:
+    raw = json.dumps([version, str(cut_date), obligation_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str, version: str) -> tuple[date, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        v, cut, oid = json.loads(raw.decode("utf-8"))
+        cut_date = date.fromisoformat(cut)
+        if not isinstance(oid, str) or not isinstance(v, str):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadCursor("cursor is not valid; use the next_cursor of a previous page") from exc
+    if v != version:
+        raise BadCursor(
+            "the results changed since this cursor was issued (new scoring run); start again "
+            "without a cursor"
+        )
+    return cut_date, oid
+
+
+class _Snapshot:
+    """One results version loaded in memory: a DuckDB table plus a dict index by obligation."""
+
+    def __init__(self, lake: Lake, version: str):
+        self.version = version
+        self.info = lake.run_info("results", version)
+        table = pq.read_table(lake.table_dir("results", LATEST, version))
+        self.columns = table.column_names
+        self.schema = table.schema
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET threads = 1")
+        self.con.register("latest_arrow", table)
+        self.con.execute("CREATE TABLE latest AS SELECT * FROM latest_arrow")
+        self.con.unregister("latest_arrow")
+        self.by_obligation: dict[str, dict[str, Any]] = {}
+        for row in table.to_pylist():  # newest cut wins when an obligation appears twice
+            prev = self.by_obligation.get(row["obligation_id"])
+            if prev is None or row["cut_date"] >= prev["cut_date"]:
+                self.by_obligation[row["obligation_id"]] = row
+        self.cut_dates = {
+            r[0] for r in self.con.execute("SELECT DISTINCT cut_date FROM latest").fetchall()
+        }
+        history = [
+            lake.version_dir("results", v["version"]) / SCORES
+            for v in lake.versions("results")
+            if SCORES in v.get("history_tables", [])
+        ]
+        self.history_globs = [str(d / "**" / "*.parquet") for d in history if d.is_dir()]
+
+
+class ResultsReader:
+    def __init__(self, settings: Settings):
+        self.lake = Lake(settings.lake)
+        self._snap: _Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> _Snapshot:
+        version = self.lake.current_version("results")
+        if version is None:
+            raise NoResults("no results published yet; run a score (or pipeline) job first")
+        snap = self._snap
+        if snap is not None and snap.version == version:
+            return snap
+        with self._lock:
+            if self._snap is None or self._snap.version != version:
+                self._snap = _Snapshot(self.lake, version)
+            return self._snap
+
+    # -- one obligation --
+    def one(self, obligation_id: str, cut_date: date | None = None) -> dict[str, Any] | None:
+        snap = self.snapshot()
+        if cut_date is None:
+            row = snap.by_obligation.get(obligation_id)
+            return row_view(row) if row else None
+        rows, _ = self.page(Filters(cut_date=cut_date), limit=1, obligation_id=obligation_id)
+        return row_view(rows[0]) if rows else None
+
+    # -- pages --
+    def _source(self, snap: _Snapshot, f: Filters) -> tuple[str, list[Any]]:
+        if f.cut_date is None or f.cut_date in snap.cut_dates or not snap.history_globs:
+            return "latest", []
+        files = ", ".join("'" + g.replace("'", "''") + "'" for g in snap.history_globs)
+        src = (
+            f"(SELECT * EXCLUDE (filename) FROM read_parquet([{files}], union_by_name = true, "
+            "filename = true) WHERE cut_date = ? QUALIFY row_number() OVER (PARTITION BY "
+            "obligation_id ORDER BY filename DESC) = 1)"
+        )
+        return src, [f.cut_date]
+
+    def page(
+        self,
+        f: Filters,
+        limit: int = 100,
+        cursor: str | None = None,
+        obligation_id: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Rows ordered by (cut_date, obligation_id) after the cursor, and the next cursor."""
+        snap = self.snapshot()
+        src, params = self._source(snap, f)
+        where, args = [], []
+        for col in ("decision", "product", "segment", "eligible", "cut_date"):
+            value = getattr(f, col)
+            if value is not None:
+                where.append(f"{col} = ?")
+                args.append(value)
+        for col, op, value in (
+            ("probability", ">=", f.min_probability),
+            ("probability", "<=", f.max_probability),
+            ("days_past_due", ">=", f.min_days_past_due),
+            ("days_past_due", "<=", f.max_days_past_due),
+        ):
+            if value is not None:
+                where.append(f"{col} {op} ?")
+                args.append(value)
+        if obligation_id is not None:
+            where.append("obligation_id = ?")
+            args.append(obligation_id)
+        if cursor:
+            cut, oid = decode_cursor(cursor, snap.version)
+            where.append("(cut_date > ? OR (cut_date = ? AND obligation_id > ?))")
+            args += [cut, cut, oid]
+        sql = f"SELECT * FROM {src}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY cut_date, obligation_id LIMIT ?"
+        cur = snap.con.cursor()
+        try:
+            res = cur.execute(sql, [*params, *args, limit + 1])
+            names = [d[0] for d in res.description]
+            rows = [dict(zip(names, r, strict=True)) for r in res.fetchall()]
+        finally:
+            cur.close()
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_cursor = encode_cursor(snap.version, last["cut_date"], last["obligation_id"])
+        return rows, next_cursor
+
+    # -- summary --
+    def summary(self, costs: Any) -> dict[str, Any]:
+        """Population, decisions and the expected savings of this run against assigning everyone.
+
+        Expected saving of one NO_ASSIGN obligation = collection_action - (1 - p) * (unmanaged_fixed
+        + unmanaged_share_past_due * amount_past_due): the management not paid, minus the expected
+        loss if the debit does not cure it. The costs are those of the policy the run used.
+        """
+        snap = self.snapshot()
+        policy = snap.info.get("policy") or {}
+        ca = float(policy.get("collection_action", costs.collection_action))
+        fixed = float(policy.get("unmanaged_fixed", costs.unmanaged_fixed))
+        share = float(policy.get("unmanaged_share_past_due", costs.unmanaged_share_past_due))
+        cur = snap.con.cursor()
+        try:
+            loss = f"({fixed} + {share} * coalesce(amount_past_due, 0))"
+            saving = (
+                f"CASE WHEN decision = 'NO_ASSIGN' THEN {ca} - (1 - probability) * {loss} "
+                "ELSE 0 END"
+            )
+            elig = "eligible" if "eligible" in snap.columns else "probability IS NOT NULL"
+            total = cur.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE {elig}), "
+                "count(*) FILTER (WHERE decision = 'ASSIGN'), "
+                "count(*) FILTER (WHERE decision = 'NO_ASSIGN'), "
+                f"coalesce(sum({saving}), 0), avg(probability), "
+                "coalesce(sum(amount_past_due), 0), min(cut_date), max(cut_date) FROM latest"
+            ).fetchone()
+            by = {}
+            for dim in ("product", "segment"):
+                by[dim] = [
+                    {
+                        dim: r[0],
+                        "population": r[1],
+                        "assign": r[2],
+                        "no_assign": r[3],
+                        "expected_savings": round(float(r[4]), 2),
+                    }
+                    for r in cur.execute(
+                        f"SELECT {dim}, count(*), count(*) FILTER (WHERE decision = 'ASSIGN'), "
+                        f"count(*) FILTER (WHERE decision = 'NO_ASSIGN'), "
+                        f"coalesce(sum({saving}), 0) FROM latest GROUP BY 1 ORDER BY 1 NULLS LAST"
+                    ).fetchall()
+                ]
+        finally:
+            cur.close()
+        threshold = policy.get("threshold")
+        return {
+            "results_version": snap.version,
+            "scoring_run_id": snap.info.get("scoring_run_id", snap.info.get("run_id")),
+            "model_version": snap.info.get("model_version"),
+            "cut_date_min": _clean(total[7]),
+            "cut_date_max": _clean(total[8]),
+            "published_at": snap.info.get("published_at"),
+            "population": total[0],
+            "eligible": total[1],
+            "decisions": {"ASSIGN": total[2], "NO_ASSIGN": total[3]},
+            "threshold": _clean(float(threshold)) if threshold is not None else None,
+            "mean_probability": _clean(round(total[5], 6)) if total[5] is not None else None,
+            "amount_past_due": round(float(total[6]), 2),
+            "expected_savings": round(float(total[4]), 2),
+            "costs": {
+                "collection_action": ca,
+                "unmanaged_fixed": fixed,
+                "unmanaged_share_past_due": share,
+            },
+            "by_product": by["product"],
+            "by_segment": by["segment"],
+        }
+
+
+def to_csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else _clean(row.get(c)) for c in columns])
+    return buf.getvalue().encode("utf-8")
+
+
+def to_parquet(rows: list[dict[str, Any]], columns: list[str], schema: pa.Schema | None) -> bytes:
+    import io
+
+    table = pa.Table.from_pylist(
+        [{c: r.get(c) for c in columns} for r in rows],
+        schema=pa.schema([schema.field(c) for c in columns]) if schema is not None else None,
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()

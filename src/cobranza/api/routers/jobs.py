@@ -1,0 +1,110 @@
+"""`/v1/jobs`: run ingest, etl, train, score or the whole pipeline in a worker process; follow it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from cobranza.api.deps import Services, audit, guard, services
+from cobranza.api.jobs import JobConflict, JobRequest
+from cobranza.api.schemas import Job, JobConflictBody, JobList, JobStatus, Problem
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
+
+_EXAMPLES = {
+    "score": {"summary": "Score the latest cut", "value": {"type": "score", "params": {}}},
+    "ingest": {
+        "summary": "Ingest an extract folder",
+        "value": {
+            "type": "ingest",
+            "params": {"extract_dir": "/data/extracts/2026-01", "dialect": "bank-latin1"},
+        },
+    },
+    "pipeline": {
+        "summary": "Simulate and run everything",
+        "value": {"type": "pipeline", "params": {"simulate_clients": 2000, "months": 12}},
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=Job,
+    summary="Start a job",
+    description="Starts the job in its own worker process and answers at once (202). A job that "
+    "writes a zone another queued or running job writes is refused with 409; the body names the "
+    "running job. Writes: ingest raw; etl silver and gold; train the model registry; score results; "
+    "pipeline all of them.",
+    **guard(
+        "operator",
+        {409: {"model": JobConflictBody, "description": "A job writing the same zone is active."}},
+    ),
+)
+def create_job(
+    request: Request,
+    job: Annotated[JobRequest, Body(openapi_examples=_EXAMPLES)],
+    svc: Services = Depends(services),
+):
+    principal = request.state.principal
+    audit(request, f"job.create {job.type}", job.params.model_dump(mode="json"))
+    try:
+        created = svc.jobs.submit(job.type, job.params, created_by=principal.key_id)
+    except JobConflict as exc:
+        return JSONResponse(
+            status_code=409,
+            content={
+                "detail": f"a {exc.running['type']} job ({exc.running['job_id']}) that writes "
+                f"the same zone is {exc.running['status']}; retry when it has finished",
+                "running_job_id": exc.running["job_id"],
+                "running_job_type": exc.running["type"],
+                "running_job_status": exc.running["status"],
+            },
+        )
+    request.state.audit_detail = {"job_id": created["job_id"], "type": job.type}
+    return JSONResponse(
+        status_code=202,
+        content=Job.model_validate(created).model_dump(mode="json"),
+        headers={"Location": f"/v1/jobs/{created['job_id']}"},
+    )
+
+
+@router.get("", response_model=JobList, summary="List jobs, newest first", **guard("viewer"))
+def list_jobs(
+    status: JobStatus | None = None,
+    type: Literal["ingest", "etl", "train", "score", "pipeline"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    svc: Services = Depends(services),
+):
+    return {"items": svc.jobs.list(status=status, job_type=type, limit=limit)}
+
+
+@router.get(
+    "/{job_id}",
+    response_model=Job,
+    summary="One job: status, progress, timings, log tail, result",
+    **guard("viewer", {404: {"model": Problem}}),
+)
+def get_job(job_id: JobId, svc: Services = Depends(services)):
+    job = svc.jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id}")
+    return job
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=Job,
+    summary="Cancel a job (SIGTERM, then SIGKILL, to its process group)",
+    description="A queued or running job becomes `cancelled`; a finished job is returned as it is.",
+    **guard("operator", {404: {"model": Problem}}),
+)
+def cancel_job(request: Request, job_id: JobId, svc: Services = Depends(services)):
+    audit(request, "job.cancel", {"job_id": job_id})
+    job = svc.jobs.cancel(job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id}")
+    return job

@@ -1,0 +1,111 @@
+"""`/v1/predict`: online scoring of obligations given their features, exactly as the batch does."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import JSONResponse
+
+from cobranza.api.champion import NoChampion
+from cobranza.api.deps import Services, guard, services
+from cobranza.api.results import row_view
+from cobranza.api.schemas import PredictRequest, PredictResponse, Problem
+from cobranza.errors import CobranzaError
+from cobranza.transforms.schema import NON_FEATURES
+
+router = APIRouter(prefix="/v1/predict", tags=["predict"])
+
+
+def _check(body: PredictRequest, features: list[str], categorical: set[str]) -> list[str]:
+    """Every problem with the given features, in words (empty when all is well)."""
+    problems: list[str] = []
+    wanted = set(features)
+    for i, ob in enumerate(body.obligations):
+        where = f"obligations[{i}] ({ob.obligation_id})"
+        missing = [f for f in features if f not in ob.features]
+        unknown = sorted(k for k in ob.features if k not in wanted and k not in NON_FEATURES)
+        if missing:
+            problems.append(f"{where}: missing feature(s) {', '.join(missing)}")
+        if unknown:
+            problems.append(f"{where}: unknown feature(s) {', '.join(unknown)}")
+        for name in features:
+            value = ob.features.get(name)
+            if value is None:
+                continue
+            if name in categorical and not isinstance(value, str):
+                problems.append(f"{where}: feature {name} is categorical, give a string")
+            elif name not in categorical and (
+                isinstance(value, str) or (isinstance(value, float) and not math.isfinite(value))
+            ):
+                problems.append(f"{where}: feature {name} must be a finite number")
+        if len(problems) >= 20:
+            break
+    return problems
+
+
+@router.post(
+    "",
+    response_model=PredictResponse,
+    summary="Score obligations online with the champion model and policy",
+    description="Same model, policy (threshold, capacity per cut) and reason codes as batch "
+    "scoring (`cobranza.decision.scoring.score_frame`). The model is cached and reloaded when "
+    "the champion alias moves. Up to 1000 obligations per call.",
+    **guard(
+        "viewer",
+        {503: {"model": Problem, "description": "No champion model is available."}},
+    ),
+)
+def predict(body: PredictRequest, svc: Services = Depends(services)):
+    from cobranza.decision.scoring import score_frame
+
+    try:
+        loaded = svc.champion.get()
+    except NoChampion as exc:
+        raise HTTPException(503, str(exc)) from None
+    problems = _check(body, loaded.features, loaded.categorical)
+    if problems:
+        raise HTTPException(422, problems)
+    records: list[dict[str, Any]] = []
+    for ob in body.obligations:
+        rec = {k: v for k, v in ob.features.items() if k not in NON_FEATURES}
+        rec.update(
+            obligation_id=ob.obligation_id,
+            cut_date=ob.cut_date or date.today(),
+            eligible=ob.eligible,
+        )
+        records.append(rec)
+    frame = pd.DataFrame.from_records(records)
+    for name in loaded.features:
+        if name not in loaded.categorical:
+            frame[name] = pd.to_numeric(frame[name], errors="raise").astype(np.float64)
+    try:
+        scored = score_frame(loaded.champion, frame, policy=loaded.policy)
+    except CobranzaError as exc:
+        raise HTTPException(422, str(exc)) from None
+    predictions = []
+    for row in scored.to_dict("records"):
+        view = row_view(row)
+        predictions.append(
+            {
+                "obligation_id": view["obligation_id"],
+                "cut_date": view["cut_date"],
+                "eligible": bool(view["eligible"]),
+                "probability": view["probability"],
+                "decision": view["decision"],
+                "capacity_limited": bool(view["capacity_limited"]),
+                "reasons": view["reasons"],
+            }
+        )
+    threshold = loaded.policy.threshold
+    return JSONResponse(
+        {
+            "model_version": loaded.version,
+            "threshold": threshold if math.isfinite(threshold) else None,
+            "predictions": predictions,
+        }
+    )

@@ -1,0 +1,126 @@
+"""`/v1/scores`: the current results, filtered and paginated, as JSON, CSV or Parquet; one obligation."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from cobranza.api.deps import Services, guard, services
+from cobranza.api.results import BadCursor, Filters, NoResults, row_view, to_csv, to_parquet
+from cobranza.api.schemas import Decision, Problem, Score, ScorePage
+
+router = APIRouter(prefix="/v1/scores", tags=["scores"])
+PARQUET = "application/vnd.apache.parquet"
+_NO_RESULTS = {404: {"model": Problem, "description": "No results yet, or unknown obligation."}}
+
+
+def negotiate(fmt: str | None, accept: str) -> str:
+    """`format` wins over `Accept`; JSON unless CSV or Parquet is asked for."""
+    if fmt:
+        return fmt
+    accept = accept.lower()
+    if "text/csv" in accept:
+        return "csv"
+    if "parquet" in accept:
+        return "parquet"
+    return "json"
+
+
+@router.get(
+    "",
+    response_model=ScorePage,
+    summary="Scores of the current results version, filtered, cursor-paginated",
+    description="Ordered by cut_date then obligation_id. Pass `next_cursor` back as `cursor` for "
+    "the next page. CSV and Parquet pages carry the next cursor in the `X-Next-Cursor` header and "
+    "hold flat columns (reason_1_code ...).",
+    **guard(
+        "viewer",
+        {
+            200: {
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    PARQUET: {"schema": {"type": "string", "format": "binary"}},
+                },
+            },
+            400: {"model": Problem, "description": "The cursor is invalid or outdated."},
+            **_NO_RESULTS,
+        },
+    ),
+)
+def list_scores(
+    request: Request,
+    decision: Decision | None = None,
+    product: Annotated[str | None, Query(max_length=50)] = None,
+    segment: Annotated[str | None, Query(max_length=50)] = None,
+    eligible: bool | None = None,
+    min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
+    max_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
+    min_days_past_due: Annotated[int | None, Query(ge=0, le=10_000)] = None,
+    max_days_past_due: Annotated[int | None, Query(ge=0, le=10_000)] = None,
+    cut_date: date | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    format: Literal["json", "csv", "parquet"] | None = None,
+    svc: Services = Depends(services),
+):
+    filters = Filters(
+        decision=decision,
+        product=product,
+        segment=segment,
+        eligible=eligible,
+        min_probability=min_probability,
+        max_probability=max_probability,
+        min_days_past_due=min_days_past_due,
+        max_days_past_due=max_days_past_due,
+        cut_date=cut_date,
+    )
+    try:
+        rows, next_cursor = svc.results.page(filters, limit=limit, cursor=cursor)
+        snap = svc.results.snapshot()
+    except NoResults as exc:
+        raise HTTPException(404, str(exc)) from None
+    except BadCursor as exc:
+        raise HTTPException(400, str(exc)) from None
+    kind = negotiate(format, request.headers.get("accept", ""))
+    headers = {"X-Results-Version": snap.version}
+    if next_cursor:
+        headers["X-Next-Cursor"] = next_cursor
+    if kind == "csv":
+        return Response(to_csv(rows, snap.columns), media_type="text/csv", headers=headers)
+    if kind == "parquet":
+        body = to_parquet(rows, snap.columns, snap.schema)
+        return Response(body, media_type=PARQUET, headers=headers)
+    items = [row_view(r) for r in rows]
+    return JSONResponse(
+        {
+            "items": items,
+            "count": len(items),
+            "next_cursor": next_cursor,
+            "results_version": snap.version,
+        },
+        headers=headers,
+    )
+
+
+@router.get(
+    "/{obligation_id}",
+    response_model=Score,
+    summary="One obligation's score, decision and reason codes",
+    description="From the current population; with `cut_date`, from the scores history.",
+    **guard("viewer", _NO_RESULTS),
+)
+def get_score(
+    obligation_id: Annotated[str, Path(min_length=1, max_length=100)],
+    cut_date: date | None = None,
+    svc: Services = Depends(services),
+):
+    try:
+        row = svc.results.one(obligation_id, cut_date)
+    except NoResults as exc:
+        raise HTTPException(404, str(exc)) from None
+    if row is None:
+        raise HTTPException(404, f"obligation {obligation_id} is not in the scored population")
+    return JSONResponse(row)

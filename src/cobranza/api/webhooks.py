@@ -1,0 +1,187 @@
+"""Webhooks: registered URLs called when a job finishes, signed, retried, every attempt recorded.
+
+The body is JSON; `X-Cobranza-Signature: sha256=<hex>` is the HMAC-SHA256 of the raw body with the
+webhook's secret (returned once at registration), so a receiver such as an n8n Webhook node can
+verify it. A failed attempt (network error or a non-2xx answer) is retried with exponential backoff
+(`backoff_seconds * 2**(attempt-1)`) up to `max_attempts`; each attempt is a row in `deliveries`.
+Deliveries run in daemon threads, never in the request or the job watcher.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from cobranza.api.control import ControlDB, now_iso
+
+log = logging.getLogger("cobranza.api.webhooks")
+
+EVENTS = ("job.succeeded", "job.failed", "job.cancelled", "job.interrupted")
+SIGNATURE_HEADER = "X-Cobranza-Signature"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "webhook_id": row["webhook_id"],
+        "url": row["url"],
+        "events": json.loads(row["events"]),
+        "description": row["description"],
+        "created_at": row["created_at"],
+        "created_by": row["created_by"],
+        "active": bool(row["active"]),
+    }
+
+
+class Webhooks:
+    def __init__(
+        self,
+        db: ControlDB,
+        max_attempts: int = 5,
+        backoff_seconds: float = 1.0,
+        timeout_seconds: float = 10.0,
+    ):
+        self.db = db
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.timeout_seconds = timeout_seconds
+        self._threads: list[threading.Thread] = []
+
+    # -- registry --
+    def register(
+        self, url: str, events: list[str], description: str | None, created_by: str | None
+    ) -> dict[str, Any]:
+        webhook_id = uuid.uuid4().hex[:12]
+        secret = secrets.token_hex(32)
+        self.db.execute(
+            "INSERT INTO webhooks (webhook_id, url, secret, events, description, created_at, "
+            "created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (webhook_id, url, secret, json.dumps(events), description, now_iso(), created_by),
+        )
+        return {**self.get(webhook_id), "secret": secret}
+
+    def get(self, webhook_id: str) -> dict[str, Any] | None:
+        row = self.db.one("SELECT * FROM webhooks WHERE webhook_id = ?", (webhook_id,))
+        return _public(row) if row else None
+
+    def list(self) -> list[dict[str, Any]]:
+        return [_public(r) for r in self.db.all("SELECT * FROM webhooks ORDER BY created_at")]
+
+    def deactivate(self, webhook_id: str) -> dict[str, Any] | None:
+        if self.get(webhook_id) is None:
+            return None
+        self.db.execute("UPDATE webhooks SET active = 0 WHERE webhook_id = ?", (webhook_id,))
+        return self.get(webhook_id)
+
+    def deliveries(self, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.db.all(
+            "SELECT * FROM deliveries WHERE webhook_id = ? ORDER BY at DESC, attempt DESC LIMIT ?",
+            (webhook_id, limit),
+        )
+        for r in rows:
+            r["ok"] = bool(r["ok"])
+        return rows
+
+    # -- delivery --
+    def job_finished(self, job: dict[str, Any]) -> None:
+        """Fan a finished job out to every active webhook subscribed to its status."""
+        event = f"job.{job['status']}"
+        payload = {
+            "event": event,
+            "sent_at": now_iso(),
+            "job": {k: job.get(k) for k in _JOB_FIELDS},
+        }
+        body = json.dumps(payload, default=str, separators=(",", ":")).encode("utf-8")
+        for row in self.db.all("SELECT * FROM webhooks WHERE active = 1"):
+            if event not in json.loads(row["events"]):
+                continue
+            thread = threading.Thread(
+                target=self._deliver,
+                args=(row["webhook_id"], row["url"], row["secret"], event, job["job_id"], body),
+                name=f"webhook-{row['webhook_id']}",
+                daemon=True,
+            )
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            thread.start()
+
+    def _deliver(
+        self, webhook_id: str, url: str, secret: str, event: str, job_id: str, body: bytes
+    ) -> None:
+        delivery_id = uuid.uuid4().hex[:16]
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "cobranza-webhooks/1",
+            "X-Cobranza-Event": event,
+            "X-Cobranza-Delivery": delivery_id,
+            SIGNATURE_HEADER: sign(secret, body),
+        }
+        for attempt in range(1, self.max_attempts + 1):
+            t0 = time.perf_counter()
+            status_code, error = None, None
+            try:
+                resp = httpx.post(
+                    url,
+                    content=body,
+                    headers={**headers, "X-Cobranza-Attempt": str(attempt)},
+                    timeout=self.timeout_seconds,
+                    follow_redirects=False,
+                )
+                status_code = resp.status_code
+                ok = 200 <= resp.status_code < 300
+                if not ok:
+                    error = f"HTTP {resp.status_code}"
+            except httpx.HTTPError as exc:
+                ok, error = False, f"{type(exc).__name__}: {exc}"[:500]
+            self.db.execute(
+                "INSERT INTO deliveries (delivery_id, webhook_id, job_id, event, attempt, at, "
+                "status_code, ok, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    delivery_id,
+                    webhook_id,
+                    job_id,
+                    event,
+                    attempt,
+                    now_iso(),
+                    status_code,
+                    int(ok),
+                    error,
+                    round((time.perf_counter() - t0) * 1000, 2),
+                ),
+            )
+            if ok:
+                return
+            if attempt < self.max_attempts:
+                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        log.warning(
+            "webhook delivery gave up",
+            extra={"webhook_id": webhook_id, "job_id": job_id, "attempts": self.max_attempts},
+        )
+
+    def join(self, timeout: float = 5.0) -> None:
+        for thread in list(self._threads):
+            thread.join(timeout)
+
+
+_JOB_FIELDS = (
+    "job_id",
+    "type",
+    "status",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "seconds",
+    "error",
+    "result",
+)
