@@ -1,0 +1,229 @@
+"""`ingest_extract`: one extract folder in, one new raw version out (or nothing, on a fatal problem).
+
+Owns the order of the run: every header and the manifest are checked before any heavy work;
+files are validated in dependency order (clients -> obligations -> debit_mandates -> the rest) so
+references are checked against accepted parent rows; hashing of the next files runs in a thread
+while DuckDB validates the current one. Staging lives in `<lake>/_tmp/` and is always removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+import duckdb
+
+from cobranza.config import Settings
+from cobranza.contract import FILES, Dialect, FileSpec
+from cobranza.ingest.manifest import load_manifest
+from cobranza.ingest.reader import Fingerprint, IngestError, fingerprint, read_header
+from cobranza.ingest.rules import quote_literal
+from cobranza.ingest.validate import FileReport, keep_accepted_keys, validate_file, write_parquet
+from cobranza.lake import Lake, new_run_id
+
+QUARANTINE_TABLE = "quarantine"
+SUSPICIOUS_SHARE = 0.5  # a column failing its type this often suggests a wrong dialect
+
+
+def ordered_files() -> list[FileSpec]:
+    """Contract files with every referenced parent before its children."""
+    done: list[FileSpec] = []
+    pending = list(FILES)
+    while pending:
+        for spec in pending:
+            parents = {p for _, p, _ in spec.references}
+            if parents <= {d.stem for d in done}:
+                done.append(spec)
+                pending.remove(spec)
+                break
+        else:  # pragma: no cover - the contract has no cycles
+            raise IngestError("the contract's references form a cycle")
+    return done
+
+
+def _connect(settings: Settings, tmp: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(tmp / "stage.duckdb"))
+    con.execute(f"SET memory_limit = {quote_literal(settings.duckdb_memory_limit)}")
+    con.execute(f"SET temp_directory = {quote_literal(str(tmp / 'spill'))}")
+    if settings.duckdb_threads:
+        con.execute(f"SET threads = {int(settings.duckdb_threads)}")
+    return con
+
+
+def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=None) -> dict:
+    """Validate an extract against the contract and publish it as a new raw version."""
+    start = time.perf_counter()
+    extract_dir = Path(extract_dir).resolve()
+    if not extract_dir.is_dir():
+        raise IngestError(f"{extract_dir}: the extract folder does not exist")
+    specs = ordered_files()
+    paths = {s.stem: extract_dir / s.filename for s in specs}
+    missing = [s.filename for s in specs if not paths[s.stem].is_file()]
+    if len(missing) == len(specs):
+        raise IngestError(f"{extract_dir}: empty extract, none of the contract files is there")
+    if missing:
+        raise IngestError(
+            f"{missing[0]}: missing file in {extract_dir}"
+            + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else "")
+        )
+    manifest = load_manifest(extract_dir)
+    headers = {s.stem: read_header(paths[s.stem], s, dialect) for s in specs}
+
+    lake = Lake(settings.lake).ensure()
+    run_id = new_run_id()
+    tmp = lake.root / "_tmp" / f"ingest-{run_id}"
+    tmp.mkdir(parents=True)
+    reports: dict[str, FileReport] = {}
+    hashes: dict[str, Fingerprint] = {}
+    as_of = manifest.as_of if manifest else None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-hash")
+    con = None
+    try:
+        futures: dict[str, Future] = {
+            s.stem: pool.submit(fingerprint, paths[s.stem]) for s in specs
+        }
+        con = _connect(settings, tmp)
+        with lake.publish("raw", run_id=run_id) as pub:
+            progress = ui.progress("ingest", total=len(specs)) if ui else None
+            step = progress.__enter__() if progress else None
+            try:
+                for spec in specs:
+                    if step:
+                        step.update(description=f"ingest {spec.filename}")
+                    with pub.timed(spec.stem):
+                        fp = futures[spec.stem].result()
+                        hashes[spec.filename] = fp
+                        if manifest:
+                            manifest.check_hash(spec.filename, fp.sha256)
+                        out_dir = pub.table_dir(spec.stem)
+                        report = validate_file(
+                            con, spec, paths[spec.stem], headers[spec.stem], dialect, fp, out_dir
+                        )
+                        if manifest:
+                            manifest.check_rows(spec.filename, report.rows_read)
+                        if any(p == spec.stem for s in specs for _, p, _ in s.references):
+                            keep_accepted_keys(con, spec, out_dir)
+                        reports[spec.filename] = report
+                        pub.record(spec.stem, rows=report.rows_accepted, source=spec.filename)
+                    if step:
+                        step.advance(1)
+            finally:
+                if progress:
+                    progress.__exit__(None, None, None)
+            if sum(r.rows_read for r in reports.values()) == 0:
+                raise IngestError(f"{extract_dir}: empty extract, the files have no data rows")
+            with pub.timed(QUARANTINE_TABLE):
+                q_rows = write_parquet(
+                    con,
+                    'SELECT file, line, "column", value, reason FROM quarantine '
+                    'ORDER BY file, line, "column"',
+                    pub.table_dir(QUARANTINE_TABLE),
+                )
+            pub.record(QUARANTINE_TABLE, rows=q_rows)
+            if as_of is None:
+                as_of = con.execute(
+                    "SELECT max(cut_date) FROM read_parquet("
+                    f"{quote_literal(str(pub.dir / 'portfolio_cuts' / '*.parquet'))})"
+                ).fetchone()[0]
+                if as_of is None:
+                    raise IngestError(
+                        "portfolio_cuts.csv: no accepted cut, so the extract date (as_of) is "
+                        "unknown; add a manifest.json with as_of"
+                    )
+            warnings = _warnings(con, reports)
+            files = {name: r.counts() for name, r in reports.items()}
+            pub.inputs.update(
+                {
+                    name: {"sha256": fp.sha256, "rows": reports[name].rows_read, "bytes": fp.size}
+                    for name, fp in hashes.items()
+                }
+            )
+            pub.meta.update(
+                {
+                    "as_of": as_of.isoformat(),
+                    "extract_dir": str(extract_dir),
+                    "dialect": dialect.name,
+                    "dialect_fields": {k: v for k, v in asdict(dialect).items() if k != "extra"},
+                    "manifest": manifest is not None,
+                    "files": files,
+                    "columns": {
+                        name: {
+                            "extra": r.extra_columns,
+                            "missing_optional": r.missing_optional_columns,
+                        }
+                        for name, r in reports.items()
+                    },
+                    "warnings": warnings,
+                }
+            )
+            version = pub.version
+            examples = _examples(con)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if con is not None:
+            con.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.parent.exists() and not any(tmp.parent.iterdir()):
+            tmp.parent.rmdir()
+
+    if ui:
+        for line in examples:
+            ui.info(line)
+        for w in warnings:
+            ui.info(f"[yellow]warning:[/] {w}")
+    return {
+        "version": version,
+        "as_of": as_of.isoformat(),
+        "extract_dir": str(extract_dir),
+        "dialect": dialect.name,
+        "files": files,
+        "rows_read": sum(r["rows_read"] for r in files.values()),
+        "rows_accepted": sum(r["rows_accepted"] for r in files.values()),
+        "rows_quarantined": sum(r["rows_quarantined"] for r in files.values()),
+        "duplicates_collapsed": sum(r["duplicates_collapsed"] for r in files.values()),
+        "warnings": warnings,
+        "fatal": None,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+def _warnings(con: duckdb.DuckDBPyConnection, reports: dict[str, FileReport]) -> list[str]:
+    out = []
+    for name, r in reports.items():
+        if r.missing_optional_columns:
+            out.append(
+                f"{name}: optional column(s) {', '.join(r.missing_optional_columns)} absent, "
+                "kept as empty"
+            )
+        if r.extra_columns:
+            out.append(
+                f"{name}: extra column(s) {', '.join(r.extra_columns)} kept in raw, not used"
+            )
+    rows = con.execute(
+        'SELECT file, "column", reason, count(*) FROM quarantine '
+        "WHERE reason LIKE 'not a valid%' GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    for file, column, reason, n in rows:
+        read = reports[file].rows_read
+        if read and n / read >= SUSPICIOUS_SHARE:
+            out.append(
+                f"{file}: {n / read:.0%} of column {column} is {reason}: is the dialect right?"
+            )
+    return out
+
+
+def _examples(con: duckdb.DuckDBPyConnection, per_file: int = 3) -> list[str]:
+    """A few quarantine lines per file for the log: file, line, column and reason, no values."""
+    rows = con.execute(
+        'SELECT file, line, "column", reason, n FROM ('
+        'SELECT file, line, "column", reason, count(*) OVER (PARTITION BY file) AS n, '
+        "row_number() OVER (PARTITION BY file ORDER BY line) AS rn FROM quarantine) "
+        f"WHERE rn <= {per_file} ORDER BY file, line"
+    ).fetchall()
+    return [
+        f"quarantine {file} line {line} column {column}: {reason} ({n} in file)"
+        for file, line, column, reason, n in rows
+    ]

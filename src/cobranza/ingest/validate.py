@@ -1,0 +1,275 @@
+"""Validating one contract file inside DuckDB and writing its typed raw table.
+
+Owns the per-file rules that need the whole file or another file: exact duplicates collapse,
+rows sharing a key but differing are all quarantined, references are checked against the
+accepted rows of the parent file. Cell rules come from `rules`; bytes from `reader`. Everything
+is vectorized SQL over a staged table, so memory stays bounded by DuckDB's limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from cobranza.contract import FileSpec
+from cobranza.ingest.reader import (
+    Dialect,
+    Fingerprint,
+    Header,
+    IngestError,
+    Parsed,
+    stream_batches,
+)
+from cobranza.ingest.rules import (
+    SQL_TYPES,
+    error_sql,
+    quote_ident,
+    quote_literal,
+    reference_reason,
+    typed_sql,
+    value_sql,
+)
+
+QUARANTINE_DDL = (
+    "CREATE TABLE IF NOT EXISTS quarantine "
+    '(file VARCHAR, line BIGINT, "column" VARCHAR, value VARCHAR, reason VARCHAR)'
+)
+ROW_COLUMN = "*"  # quarantine column for problems of the whole row
+MAX_LINES_LISTED = 10
+
+
+@dataclass
+class FileReport:
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    duplicates_collapsed: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+    missing_optional_columns: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows_read": self.rows_read,
+            "rows_accepted": self.rows_accepted,
+            "rows_quarantined": self.rows_quarantined,
+            "duplicates_collapsed": self.duplicates_collapsed,
+        }
+
+
+def stage_sql(spec: FileSpec, header: Header, dialect: Dialect, source: str) -> str:
+    """SELECT turning the string stream into typed columns, one reason column per contract column.
+
+    Output columns: `_line`, `_hash` (of the whole raw row, for exact duplicates), the contract
+    columns typed, the extra columns as strings, `_e<i>` (first broken rule or NULL), `_q<i>`
+    (the original text where `_e<i>` is set) and `_k<i>` (raw text of non-string key columns).
+    """
+    ncol = len(header.names)
+    raw_cols = [f"c{i}" for i in range(ncol)]
+    inner = ["_line", f"hash({', '.join(raw_cols)}) AS _hash"]
+    for j, col in enumerate(spec.columns):
+        pos = header.positions.get(col.name)
+        raw = f"c{pos}" if pos is not None else "CAST(NULL AS VARCHAR)"
+        inner.append(f"{raw} AS _r{j}")
+        inner.append(f"{value_sql(raw)} AS _v{j}")
+    for name, pos in header.extras:
+        inner.append(f"NULLIF(c{pos}, '') AS {quote_ident(name)}")
+    typed = ["*"] + [
+        f"{typed_sql(col, dialect, f'_v{j}')} AS _x{j}" for j, col in enumerate(spec.columns)
+    ]
+    outer = ["_line", "_hash"]
+    outer += [f"_x{j} AS {quote_ident(col.name)}" for j, col in enumerate(spec.columns)]
+    outer += [quote_ident(name) for name, _ in header.extras]
+    outer += [
+        f"{error_sql(col, dialect, f'_v{j}', f'_x{j}')} AS _e{j}"
+        for j, col in enumerate(spec.columns)
+    ]
+    outer += [f"_r{j}" for j in range(len(spec.columns))]
+    final = ["* EXCLUDE (" + ", ".join(f"_r{j}" for j in range(len(spec.columns))) + ")"]
+    final += [
+        f"CASE WHEN _e{j} IS NOT NULL THEN _r{j} END AS _q{j}" for j in range(len(spec.columns))
+    ]
+    for j, col in enumerate(spec.columns):
+        if col.name in spec.key and col.type != "string":
+            final.append(f"_r{j} AS _k{j}")
+    return (
+        f"SELECT {', '.join(final)} FROM ("
+        f"SELECT {', '.join(outer)} FROM ("
+        f"SELECT {', '.join(typed)} FROM ("
+        f"SELECT {', '.join(inner)} FROM {source})))"
+    )
+
+
+def _key_text(spec: FileSpec, alias: str = "") -> str:
+    parts = []
+    for j, col in enumerate(spec.columns):
+        if col.name in spec.key:
+            src = f"_k{j}" if col.type != "string" else quote_ident(col.name)
+            parts.append(f"{alias}{src}")
+    return parts[0] if len(parts) == 1 else "concat_ws('|', " + ", ".join(parts) + ")"
+
+
+def validate_file(
+    con: duckdb.DuckDBPyConnection,
+    spec: FileSpec,
+    path: Path,
+    header: Header,
+    dialect: Dialect,
+    fp: Fingerprint,
+    out_dir: Path,
+) -> FileReport:
+    """Stage, check and write one file; quarantine rows go to the connection's `quarantine`."""
+    fname = quote_literal(spec.filename)
+    table = f"t_{spec.stem}"
+    parsed = Parsed()
+    names = [f"c{i}" for i in range(len(header.names))]
+    schema = pa.schema([*(pa.field(n, pa.string()) for n in names), pa.field("_line", pa.int64())])
+    stream = pa.RecordBatchReader.from_batches(
+        schema, stream_batches(path, spec, header, dialect, fp, parsed)
+    )
+    con.execute(QUARANTINE_DDL)
+    con.register("_stream", stream)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS {stage_sql(spec, header, dialect, '_stream')}"
+        )
+    except duckdb.Error as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, IngestError):
+            raise cause from None
+        _reraise_stream_error(exc)
+        raise
+    finally:
+        con.unregister("_stream")
+
+    report = FileReport(
+        extra_columns=[n for n, _ in header.extras],
+        missing_optional_columns=list(header.missing_optional),
+    )
+    ncol = len(header.names)
+    if parsed.bad:
+        rows = [
+            (
+                spec.filename,
+                b.line,
+                ROW_COLUMN,
+                b.text,
+                f"expected {ncol} fields as in the header, found {b.fields}",
+            )
+            for b in parsed.bad
+        ]
+        con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?)", rows)
+
+    # Keys: exact duplicates collapse to their first line; differing rows sharing a key all go.
+    key_cols = ", ".join(quote_ident(k) for k in spec.key)
+    key_ok = " AND ".join(f"_e{spec.column_names.index(k)} IS NULL" for k in spec.key)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _dupkeys AS SELECT {key_cols} FROM {table} "
+        f"WHERE {key_ok} GROUP BY ALL HAVING count(*) > 1"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _cand AS SELECT _line, _hash, {key_cols}, "
+        f"{_key_text(spec)} AS _key FROM {table} SEMI JOIN _dupkeys USING ({key_cols})"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _collapsed AS SELECT _line FROM ("
+        f"SELECT _line, row_number() OVER (PARTITION BY {key_cols}, _hash ORDER BY _line) AS rn "
+        "FROM _cand) WHERE rn > 1"
+    )
+    key_label = quote_literal(", ".join(spec.key))
+    con.execute(
+        f"INSERT INTO quarantine SELECT {fname}, _line, {key_label}, _key, "
+        f"'duplicate key with different values: ' || n || ' rows share it (lines ' "
+        f"|| lines || ')' FROM ("
+        f"SELECT _line, _key, count(*) OVER w AS n, "
+        f"array_to_string(list(_line) OVER (w ORDER BY _line ROWS BETWEEN UNBOUNDED PRECEDING "
+        f"AND UNBOUNDED FOLLOWING)[1:{MAX_LINES_LISTED}], ', ') AS lines "
+        f"FROM _cand ANTI JOIN _collapsed USING (_line) WINDOW w AS (PARTITION BY {key_cols})"
+        f") WHERE n > 1"
+    )
+
+    # Cell rules: one quarantine row per broken (row, column); collapsed copies are not rows.
+    cells = [
+        f"SELECT {fname}, _line, {quote_literal(col.name)}, _q{j}, _e{j} FROM {table} "
+        f"WHERE _e{j} IS NOT NULL"
+        for j, col in enumerate(spec.columns)
+    ]
+    con.execute(
+        f"INSERT INTO quarantine SELECT q.* FROM ({' UNION ALL '.join(cells)}) "
+        "AS q(file, line, col, value, reason) ANTI JOIN _collapsed c ON q.line = c._line"
+    )
+
+    # References against the accepted rows of the parent (a quarantined parent is missing).
+    for col, parent, pcol in spec.references:
+        j = spec.column_names.index(col)
+        reason = quote_literal(reference_reason(parent, pcol))
+        con.execute(
+            f"INSERT INTO quarantine SELECT {fname}, t._line, {quote_literal(col)}, "
+            f"t.{quote_ident(col)}, {reason} FROM {table} t "
+            f"ANTI JOIN _accepted_{parent} p ON t.{quote_ident(col)} = p.{quote_ident(pcol)} "
+            f"ANTI JOIN _collapsed c ON t._line = c._line WHERE t._e{j} IS NULL"
+        )
+
+    all_ok = " AND ".join(f"_e{j} IS NULL" for j in range(len(spec.columns)))
+    columns = [quote_ident(c) for c in spec.column_names]
+    columns += [quote_ident(n) for n, _ in header.extras]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _bad AS "
+        f"SELECT DISTINCT line FROM quarantine WHERE file = {fname}"
+    )
+    accepted = (
+        f"SELECT {', '.join(columns)}, _line FROM {table} t "
+        f"ANTI JOIN _collapsed c ON t._line = c._line ANTI JOIN _bad b ON t._line = b.line "
+        f"WHERE {all_ok}"
+    )
+    report.rows_accepted = write_parquet(con, accepted, out_dir)
+    report.rows_read = parsed.good_rows + len(parsed.bad)
+    report.duplicates_collapsed = con.execute("SELECT count(*) FROM _collapsed").fetchone()[0]
+    report.rows_quarantined = con.execute("SELECT count(*) FROM _bad").fetchone()[0]
+    staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    if staged != parsed.good_rows or report.rows_read != (
+        report.rows_accepted + report.rows_quarantined + report.duplicates_collapsed
+    ):
+        raise IngestError(
+            f"{spec.filename}: internal check failed: rows read {report.rows_read} != accepted "
+            f"{report.rows_accepted} + quarantined {report.rows_quarantined} + collapsed "
+            f"{report.duplicates_collapsed}"
+        )
+    return report
+
+
+def keep_accepted_keys(con: duckdb.DuckDBPyConnection, spec: FileSpec, out_dir: Path) -> None:
+    """Accepted keys of a parent file, for the reference checks of the files after it."""
+    key = quote_ident(spec.key[0])
+    glob = quote_literal(str(out_dir / "*.parquet"))
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _accepted_{spec.stem} AS "
+        f"SELECT DISTINCT {key} FROM read_parquet({glob})"
+    )
+
+
+def write_parquet(con: duckdb.DuckDBPyConnection, query: str, out_dir: Path) -> int:
+    """COPY a query into `out_dir` as Parquet parts; an empty result still gets a typed file."""
+    target = quote_literal(str(out_dir))
+    res = con.execute(
+        f"COPY ({query}) TO {target} (FORMAT parquet, COMPRESSION zstd, "
+        "FILE_SIZE_BYTES '512MB', OVERWRITE_OR_IGNORE true, FILENAME_PATTERN 'part-{i}')"
+    ).fetchone()
+    rows = int(res[0]) if res else 0
+    if not any(out_dir.glob("*.parquet")):
+        import pyarrow.parquet as pq
+
+        empty = con.execute(f"SELECT * FROM ({query}) LIMIT 0").fetch_arrow_table()
+        pq.write_table(empty, out_dir / "part-0.parquet")
+    return rows
+
+
+def _reraise_stream_error(exc: duckdb.Error) -> None:
+    msg = str(exc)
+    if "IngestError" in msg:
+        raise IngestError(msg.split("IngestError:", 1)[-1].strip()) from None
+
+
+__all__ = ["SQL_TYPES", "FileReport", "keep_accepted_keys", "validate_file", "write_parquet"]
