@@ -1,0 +1,209 @@
+"""Training data: the labeled eligible rows of gold, the feature list, and the split into parts.
+
+Parts, by rule:
+- `oot`: the latest `oot_months` labeled cut months (out of time);
+- earlier months are split by client pseudonym (`client_key`), hashed with the seed, so that one
+  client never sits on two sides: `test` gets a share `test_share` of the clients, and of the
+  remaining clients a share `VALID_SHARE` forms `valid` (early stopping, calibration, tuning);
+  the rest is `train`. Test and OOT are never looked at while fitting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from cobranza.errors import CobranzaError
+from cobranza.lake import Lake
+from cobranza.transforms.schema import (
+    CLIENT_KEY,
+    CUT_DATE,
+    ELIGIBLE,
+    GOLD_TABLE,
+    NON_FEATURES,
+    OBLIGATION_ID,
+    TARGET,
+)
+
+VALID_SHARE = 0.2
+PARTS = ("train", "valid", "test", "oot")
+
+
+class TrainingDataError(CobranzaError):
+    """Gold cannot be trained on (missing table, too few labeled months, one class only...)."""
+
+
+@dataclass
+class Dataset:
+    """Labeled eligible rows with their part, and what the model may use as features."""
+
+    frame: pd.DataFrame
+    features: list[str]
+    categorical: list[str]
+    part: np.ndarray
+    oot_months: list[str]
+    gold: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self, part: str) -> pd.DataFrame:
+        return self.frame.loc[self.part == part]
+
+    def X(self, part: str) -> pd.DataFrame:
+        return self.rows(part)[self.features]
+
+    def y(self, part: str) -> np.ndarray:
+        return self.rows(part)[TARGET].to_numpy(dtype=np.int64)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in PARTS:
+            rows = self.rows(name)
+            out[name] = {
+                "rows": len(rows),
+                "clients": int(rows[CLIENT_KEY].nunique()),
+                "cut_months": int(rows[CUT_DATE].nunique()),
+                "target_rate": round(float(rows[TARGET].mean()), 6) if len(rows) else None,
+            }
+        return out
+
+
+def read_gold(lake: Lake) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The current gold snapshot table (all rows) and the gold run info."""
+    lake.require_version("gold")
+    info = lake.run_info("gold")
+    glob = lake.table_glob("gold", GOLD_TABLE)
+    con = duckdb.connect()
+    try:
+        frame = con.execute(
+            f"SELECT * FROM read_parquet('{glob}', union_by_name=true) "
+            f"ORDER BY {CUT_DATE}, {OBLIGATION_ID}"
+        ).df()
+    finally:
+        con.close()
+    return frame, info
+
+
+def feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Every column not in NON_FEATURES is a feature; strings are categories, the rest numbers."""
+    features, categorical = [], []
+    for name in frame.columns:
+        if name in NON_FEATURES or name.startswith("_"):
+            continue
+        dtype = frame[name].dtype
+        if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+            features.append(name)
+        elif pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+            features.append(name)
+            categorical.append(name)
+        else:
+            raise TrainingDataError(
+                f"gold.{GOLD_TABLE} column {name!r} has type {dtype}: features must be numeric "
+                "or string; add it to transforms/schema.NON_FEATURES or change its type"
+            )
+    return features, categorical
+
+
+def client_fraction(keys: pd.Series, seed: int, salt: str) -> np.ndarray:
+    """A uniform number in [0, 1) per row, fixed by (seed, salt, client_key)."""
+    uniques, inverse = np.unique(keys.astype(str).to_numpy(), return_inverse=True)
+    values = np.fromiter(
+        (
+            int.from_bytes(
+                hashlib.sha256(f"{seed}:{salt}:{k}".encode()).digest()[:8], "big", signed=False
+            )
+            / 2.0**64
+            for k in uniques
+        ),
+        dtype=np.float64,
+        count=len(uniques),
+    )
+    return values[inverse]
+
+
+def assign_parts(
+    frame: pd.DataFrame, oot_months: int, test_share: float, seed: int
+) -> tuple[np.ndarray, list[str]]:
+    """Part label per row (see the module docstring) and the OOT cut dates."""
+    months = sorted(pd.to_datetime(frame[CUT_DATE]).dt.to_period("M").unique())
+    if len(months) <= oot_months:
+        raise TrainingDataError(
+            f"gold has {len(months)} labeled cut month(s); need more than oot_months={oot_months} "
+            "to keep earlier months for train and test"
+        )
+    oot = set(months[-oot_months:])
+    row_month = pd.to_datetime(frame[CUT_DATE]).dt.to_period("M")
+    is_oot = row_month.isin(oot).to_numpy()
+    u_test = client_fraction(frame[CLIENT_KEY], seed, "test")
+    u_valid = client_fraction(frame[CLIENT_KEY], seed, "valid")
+    part = np.where(u_test < test_share, "test", np.where(u_valid < VALID_SHARE, "valid", "train"))
+    part = np.where(is_oot, "oot", part).astype(object)
+    return part, [str(m) for m in sorted(oot)]
+
+
+def load_dataset(lake: Lake, oot_months: int, test_share: float, seed: int) -> Dataset:
+    """Labeled (target not null) eligible gold rows, split into parts."""
+    frame, info = read_gold(lake)
+    missing = [c for c in (OBLIGATION_ID, CUT_DATE, CLIENT_KEY, ELIGIBLE, TARGET) if c not in frame]
+    if missing:
+        raise TrainingDataError(f"gold.{GOLD_TABLE} lacks column(s) {', '.join(missing)}")
+    labeled = frame.loc[frame[ELIGIBLE].fillna(False).astype(bool) & frame[TARGET].notna()]
+    labeled = labeled.reset_index(drop=True)
+    if labeled.empty:
+        raise TrainingDataError(
+            f"gold.{GOLD_TABLE} (version {info.get('version')}) has no labeled eligible rows"
+        )
+    labeled[TARGET] = labeled[TARGET].astype(np.int64)
+    features, categorical = feature_columns(labeled)
+    for name in categorical:
+        labeled[name] = labeled[name].astype(object).where(labeled[name].notna(), None)
+    part, oot = assign_parts(labeled, oot_months, test_share, seed)
+    dataset = Dataset(labeled, features, categorical, part, oot, gold=info)
+    for name in PARTS:
+        y = dataset.y(name)
+        if len(y) == 0 or y.min() == y.max():
+            raise TrainingDataError(
+                f"the {name} part has {len(y)} rows and a single class; more data is needed "
+                f"(labeled eligible rows: {len(labeled)})"
+            )
+    return dataset
+
+
+def read_truth(path: Path) -> pd.DataFrame:
+    """Simulator ground truth (cut_date, obligation_id, p_true); for oracle figures only."""
+    truth = pd.read_csv(path, dtype={OBLIGATION_ID: str})
+    truth[CUT_DATE] = pd.to_datetime(truth[CUT_DATE]).dt.date
+    return truth[[CUT_DATE, OBLIGATION_ID, "p_true"]]
+
+
+def truth_path(settings: Any, lake: Lake) -> Path | None:
+    """settings.truth_path, else `<extract_dir>/_truth/p_true.csv` of the current raw version."""
+    if settings.truth_path is not None:
+        return Path(settings.truth_path) if Path(settings.truth_path).exists() else None
+    try:
+        extract_dir = lake.run_info("raw").get("extract_dir")
+    except (CobranzaError, OSError):
+        return None
+    if not extract_dir:
+        return None
+    path = Path(extract_dir) / "_truth" / "p_true.csv"
+    return path if path.exists() else None
+
+
+def attach_truth(frame: pd.DataFrame, path: Path | None) -> np.ndarray | None:
+    """p_true aligned with frame's rows (NaN where absent), or None without ground truth."""
+    if path is None:
+        return None
+    truth = read_truth(path)
+    keys = pd.DataFrame(
+        {
+            CUT_DATE: pd.to_datetime(frame[CUT_DATE]).dt.date,
+            OBLIGATION_ID: frame[OBLIGATION_ID].astype(str),
+        }
+    )
+    joined = keys.merge(truth, on=[CUT_DATE, OBLIGATION_ID], how="left", validate="many_to_one")
+    return joined["p_true"].to_numpy(dtype=np.float64)

@@ -1,0 +1,293 @@
+"""The models: calibrated LightGBM (main candidate) and calibrated logistic regression (baseline).
+
+Both follow scikit-learn conventions (`fit` returns self, learned state ends in `_`) and expose
+`predict_proba(X)` with calibrated probabilities of self-cure. Calibration is fitted on the
+validation fold (held out by client), because the decisions downstream compare probabilities with
+costs. Categorical string features get fixed category lists at fit time; an unseen or missing
+category at predict time is treated as missing, the same way in both models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+MISSING = "__missing__"
+# Isotonic calibration is a step function; a tiny share of the (monotone) sigmoid of the raw
+# score breaks its ties, so calibrated probabilities keep the model's ranking (and AUC).
+TIE_BREAK = 1e-6
+PROBA_CLIP = 1e-6
+
+DEFAULT_LGBM_PARAMS: dict[str, Any] = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 50,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "max_bin": 255,
+}
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class Calibrator(BaseEstimator):
+    """Maps a raw score (log-odds) to a probability: isotonic (default) or Platt."""
+
+    def __init__(self, method: str = "isotonic"):
+        self.method = method
+
+    def fit(self, raw: np.ndarray, y: np.ndarray) -> Calibrator:
+        raw = np.asarray(raw, dtype=np.float64)
+        if self.method == "isotonic":
+            self.isotonic_ = IsotonicRegression(
+                y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True
+            ).fit(raw, y)
+        elif self.method == "platt":
+            self.platt_ = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y)
+        else:
+            raise ValueError(f"unknown calibration method {self.method!r}")
+        return self
+
+    def transform(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, dtype=np.float64)
+        if self.method == "isotonic":
+            p = self.isotonic_.predict(raw) * (1 - TIE_BREAK) + TIE_BREAK * _sigmoid(raw)
+        else:
+            p = self.platt_.predict_proba(raw.reshape(-1, 1))[:, 1]
+        return np.clip(p, PROBA_CLIP, 1 - PROBA_CLIP)
+
+
+class FeatureEncoder(BaseEstimator):
+    """Numbers as float64; categories as fixed lists learned at fit (codes for LightGBM)."""
+
+    def __init__(self, features: list[str], categorical: list[str]):
+        self.features = features
+        self.categorical = categorical
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> FeatureEncoder:
+        missing = [c for c in self.features if c not in X.columns]
+        if missing:
+            raise ValueError(f"missing feature column(s): {', '.join(missing)}")
+        self.feature_names_ = list(self.features)
+        self.categories_ = {
+            c: sorted(str(v) for v in pd.unique(X[c].dropna())) for c in self.categorical
+        }
+        self.categorical_index_ = [self.feature_names_.index(c) for c in self.categorical]
+        return self
+
+    def _check(self, X: pd.DataFrame) -> None:
+        missing = [c for c in self.feature_names_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"missing feature column(s): {', '.join(missing)}")
+
+    def strings(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Categorical columns as object strings within the learned lists (else None)."""
+        self._check(X)
+        out = {}
+        for c in self.feature_names_:
+            col = X[c]
+            if c in self.categories_:
+                known = set(self.categories_[c])
+                out[c] = pd.Series(
+                    [v if isinstance(v, str) and v in known else None for v in col.astype(object)],
+                    index=X.index,
+                    dtype=object,
+                )
+            else:
+                out[c] = pd.to_numeric(col, errors="coerce").astype(np.float64)
+        return pd.DataFrame(out, index=X.index)
+
+    def codes(self, X: pd.DataFrame) -> np.ndarray:
+        """A float matrix: numbers as they are, categories as their index (NaN when unknown)."""
+        self._check(X)
+        cols = []
+        for c in self.feature_names_:
+            if c in self.categories_:
+                cat = pd.Categorical(X[c].astype(object), categories=self.categories_[c])
+                codes = cat.codes.astype(np.float64)
+                codes[codes < 0] = np.nan
+                cols.append(codes)
+            else:
+                cols.append(pd.to_numeric(X[c], errors="coerce").to_numpy(dtype=np.float64))
+        return np.column_stack(cols) if cols else np.empty((len(X), 0))
+
+
+class SelfCureModel(BaseEstimator, ClassifierMixin):
+    """LightGBM on the gold features, early-stopped and calibrated on the validation fold."""
+
+    def __init__(
+        self,
+        features: list[str],
+        categorical: list[str],
+        params: dict[str, Any] | None = None,
+        num_boost_round: int = 2000,
+        early_stopping_rounds: int = 100,
+        calibration: str = "isotonic",
+        seed: int = 42,
+        num_threads: int = 2,
+    ):
+        self.features = features
+        self.categorical = categorical
+        self.params = params
+        self.num_boost_round = num_boost_round
+        self.early_stopping_rounds = early_stopping_rounds
+        self.calibration = calibration
+        self.seed = seed
+        self.num_threads = num_threads
+
+    def lgbm_params(self) -> dict[str, Any]:
+        return {
+            **DEFAULT_LGBM_PARAMS,
+            **(self.params or {}),
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": self.num_threads,
+            "seed": self.seed,
+            "verbose": -1,
+        }
+
+    def fit(self, X, y, X_valid, y_valid) -> SelfCureModel:
+        self.encoder_ = FeatureEncoder(self.features, self.categorical).fit(X)
+        self.feature_names_ = self.encoder_.feature_names_
+        self.classes_ = np.array([0, 1])
+        cat = self.encoder_.categorical_index_
+        train_set = lgb.Dataset(
+            self.encoder_.codes(X),
+            label=np.asarray(y),
+            feature_name=self.feature_names_,
+            categorical_feature=cat,
+            free_raw_data=True,
+        )
+        valid_set = lgb.Dataset(
+            self.encoder_.codes(X_valid), label=np.asarray(y_valid), reference=train_set
+        )
+        self.evals_: dict[str, Any] = {}
+        self.booster_ = lgb.train(
+            self.lgbm_params(),
+            train_set,
+            num_boost_round=self.num_boost_round,
+            valid_sets=[valid_set],
+            valid_names=["valid"],
+            callbacks=[
+                lgb.early_stopping(self.early_stopping_rounds, verbose=False),
+                lgb.record_evaluation(self.evals_),
+            ],
+        )
+        self.best_iteration_ = int(
+            self.booster_.best_iteration or self.booster_.current_iteration()
+        )
+        self.calibrator_ = Calibrator(self.calibration).fit(self.raw_score(X_valid), y_valid)
+        return self
+
+    def raw_score(self, X) -> np.ndarray:
+        """Uncalibrated log-odds."""
+        return self.booster_.predict(
+            self.encoder_.codes(X), num_iteration=self.best_iteration_, raw_score=True
+        )
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = self.calibrator_.transform(self.raw_score(X))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
+
+    def contributions(self, X) -> pd.DataFrame:
+        """Per-row per-feature contributions to the raw log-odds (TreeSHAP), plus `bias`."""
+        values = self.booster_.predict(
+            self.encoder_.codes(X), num_iteration=self.best_iteration_, pred_contrib=True
+        )
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(values, columns=[*self.feature_names_, "bias"], index=index)
+
+    def importance(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "feature": self.feature_names_,
+                "gain": self.booster_.feature_importance(
+                    "gain", iteration=self.best_iteration_
+                ).astype(np.float64),
+                "split": self.booster_.feature_importance(
+                    "split", iteration=self.best_iteration_
+                ).astype(np.int64),
+            }
+        ).sort_values("gain", ascending=False, kind="stable")
+
+
+class BaselineModel(BaseEstimator, ClassifierMixin):
+    """Transparent baseline: imputation + standardization + one-hot, L2 logistic regression."""
+
+    def __init__(
+        self,
+        features: list[str],
+        categorical: list[str],
+        C: float = 1.0,
+        calibration: str = "isotonic",
+        seed: int = 42,
+    ):
+        self.features = features
+        self.categorical = categorical
+        self.C = C
+        self.calibration = calibration
+        self.seed = seed
+
+    def fit(self, X, y, X_valid, y_valid) -> BaselineModel:
+        self.encoder_ = FeatureEncoder(self.features, self.categorical).fit(X)
+        self.feature_names_ = self.encoder_.feature_names_
+        self.classes_ = np.array([0, 1])
+        numeric = [c for c in self.feature_names_ if c not in self.categorical]
+        prep = ColumnTransformer(
+            [
+                (
+                    "num",
+                    make_pipeline(
+                        SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
+                    ),
+                    numeric,
+                ),
+                (
+                    "cat",
+                    make_pipeline(
+                        SimpleImputer(strategy="constant", fill_value=MISSING),
+                        OneHotEncoder(handle_unknown="ignore"),
+                    ),
+                    list(self.categorical),
+                ),
+            ]
+        )
+        self.pipeline_ = Pipeline(
+            [
+                ("prep", prep),
+                (
+                    "logit",
+                    LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed),
+                ),
+            ]
+        ).fit(self.encoder_.strings(X), np.asarray(y))
+        self.calibrator_ = Calibrator(self.calibration).fit(self.raw_score(X_valid), y_valid)
+        return self
+
+    def raw_score(self, X) -> np.ndarray:
+        return self.pipeline_.decision_function(self.encoder_.strings(X))
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = self.calibrator_.transform(self.raw_score(X))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)

@@ -1,0 +1,180 @@
+"""Pictures of a training run (PNG, matplotlib Agg) and the one-file HTML model report.
+
+The report embeds every picture as base64 so it can be mailed or archived alone; it shows the
+split, the metrics per part next to the oracle (when the simulator's truth is present), the
+baseline comparison, lift by decile, the gate result and the policy.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from cobranza.ml import metrics as M
+
+PART_COLORS = {"train": "#1f77b4", "test": "#2ca02c", "oot": "#d62728"}
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for part, (y, p) in curves.items():
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=f"{part} AUC={M.auc(y, p):.3f}", color=PART_COLORS.get(part))
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for part, (y, p) in curves.items():
+        prec, rec, _ = precision_recall_curve(y, p)
+        ax.plot(rec, prec, label=f"{part} base={np.mean(y):.3f}", color=PART_COLORS.get(part))
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (self-cure = 1)")
+    ax.legend(loc="upper right")
+    return _save(fig, path)
+
+
+def plot_calibration(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for part, (y, p) in curves.items():
+        bins = M.calibration_bins(y, p)
+        used = bins["count"] > 0
+        ax.plot(
+            bins["mean_p"][used],
+            bins["rate"][used],
+            "o-",
+            label=f"{part} ECE={M.ece(y, p):.3f}",
+            color=PART_COLORS.get(part),
+        )
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="mean predicted probability", ylabel="observed self-cure rate")
+    ax.set_title("Calibration (10 equal-width bins)")
+    ax.legend(loc="upper left")
+    return _save(fig, path)
+
+
+def plot_gains(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4))
+    for part, (y, p) in curves.items():
+        table = M.deciles(y, p)
+        x = [0] + [d["decile"] * 10 for d in table]
+        ax1.plot(x, [0] + [d["cum_capture"] for d in table], "o-", label=part)
+        ax2.plot(x[1:], [d["lift"] for d in table], "o-", label=part)
+    ax1.plot([0, 100], [0, 1], "k:", lw=1)
+    ax1.set(xlabel="% of obligations (highest score first)", ylabel="share of self-cures")
+    ax1.set_title("Cumulative gains")
+    ax2.axhline(1, color="k", ls=":", lw=1)
+    ax2.set(xlabel="decile (x10 %)", ylabel="lift", title="Lift by decile")
+    ax1.legend()
+    return _save(fig, path)
+
+
+def plot_distributions(y: np.ndarray, p: np.ndarray, part: str, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 4))
+    bins = np.linspace(0, 1, 41)
+    ax.hist(p[y == 0], bins=bins, alpha=0.6, density=True, label="did not self-cure (0)")
+    ax.hist(p[y == 1], bins=bins, alpha=0.6, density=True, label="self-cured (1)")
+    ax.set(xlabel="calibrated probability", ylabel="density")
+    ax.set_title(f"Score distribution by class ({part})")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_importance(importance: pd.DataFrame, path: Path, top: int = 20) -> Path:
+    data = importance.head(top).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(data) + 1.2))
+    ax.barh(data["feature"], data["gain"])
+    ax.set(xlabel="total gain", title="LightGBM feature importance (gain)")
+    return _save(fig, path)
+
+
+def plot_shap(contrib: pd.DataFrame, X: pd.DataFrame, path: Path, top: int = 15) -> Path:
+    """SHAP summary: one dot per row and feature, x = contribution, colour = feature value rank."""
+    values = contrib.drop(columns=["bias"])
+    order = values.abs().mean().sort_values(ascending=False, kind="stable").index[:top][::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(order) + 1.2))
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(order):
+        x = values[name].to_numpy()
+        col = X[name]
+        if pd.api.types.is_numeric_dtype(col):
+            color = pd.Series(col.to_numpy(dtype=np.float64)).rank(pct=True).fillna(0.5)
+        else:
+            color = pd.Series(pd.Categorical(col.astype(object)).codes).rank(pct=True)
+        ax.scatter(
+            x,
+            i + rng.uniform(-0.3, 0.3, len(x)),
+            c=color.to_numpy(),
+            cmap="coolwarm",
+            s=4,
+            alpha=0.6,
+        )
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(order)), list(order))
+    ax.set(xlabel="contribution to log-odds of self-cure (TreeSHAP)", title="SHAP summary")
+    return _save(fig, path)
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<figure><img alt="{path.stem}" src="data:image/png;base64,{data}"/></figure>'
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p>(none)</p>"
+    cols = list(rows[0])
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4f}"
+        return html.escape(str(v))
+
+    body = "".join("<tr>" + "".join(f"<td>{cell(r[c])}</td>" for c in cols) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_html(path: Path, title: str, sections: list[tuple[str, Any]]) -> Path:
+    """Sections are (heading, content); content is HTML text, a list of row dicts or a PNG path."""
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>",
+        "body{font-family:sans-serif;margin:2em;max-width:1100px}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
+        "padding:2px 8px;text-align:right}th{background:#f3f3f3}"
+        "figure{display:inline-block;margin:.5em}img{max-width:100%}",
+        f"</style></head><body><h1>{html.escape(title)}</h1>",
+    ]
+    for heading, content in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        items = content if isinstance(content, tuple) else (content,)
+        for item in items:
+            if isinstance(item, Path):
+                parts.append(_img(item))
+            elif isinstance(item, list):
+                parts.append(_table(item))
+            else:
+                parts.append(str(item))
+    parts.append("</body></html>")
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path

@@ -1,0 +1,475 @@
+"""`cobranza train`: fit, evaluate, report, log to MLflow, register and gate one model version.
+
+Steps: labeled eligible gold rows -> split (data.py) -> optional Optuna search on validation AUC
+-> calibrated LightGBM and logistic baseline -> metrics per part and oracle AUC when the
+simulator's truth is present -> decision policy on the test part -> pictures and HTML report ->
+MLflow run (params, metrics, lake lineage, configuration, git commit, artifacts, pyfunc model)
+-> registry gate -> `ml_metadata` mirror and catalog refresh. The same gold version,
+configuration and seed give the same metrics to the last digit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cobranza.lake import Lake, refresh_catalog
+from cobranza.ml import metrics as M
+from cobranza.ml.data import (
+    PARTS,
+    VALID_SHARE,
+    Dataset,
+    attach_truth,
+    load_dataset,
+    truth_path,
+)
+from cobranza.ml.model import DEFAULT_LGBM_PARAMS, BaselineModel, SelfCureModel
+
+# Fixed, so that LightGBM's deterministic mode gives the same trees everywhere; one thread because
+# OpenMP threads spin-wait and collapse on a shared 2-core machine (measured 0.1 s vs 11 s).
+NUM_THREADS = 1
+EVAL_PARTS = ("train", "valid", "test", "oot")
+SHAP_SAMPLE = 2000
+
+
+def _round(value: float, digits: int = 4) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), digits)
+
+
+def tune(dataset: Dataset, trials: int, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Optuna TPE (seeded, sequential) over LightGBM parameters; objective = validation AUC."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    X_train, y_train = dataset.X("train"), dataset.y("train")
+    X_valid, y_valid = dataset.X("valid"), dataset.y("valid")
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {
+            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 7, 127, log=True),
+            "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 20, 500, log=True),
+            "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
+            "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
+            "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
+        }
+        model = SelfCureModel(
+            dataset.features,
+            dataset.categorical,
+            params=params,
+            early_stopping_rounds=50,
+            seed=seed,
+            num_threads=NUM_THREADS,
+        ).fit(X_train, y_train, X_valid, y_valid)
+        trial.set_user_attr("best_iteration", model.best_iteration_)
+        return M.auc(y_valid, model.raw_score(X_valid))
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.enqueue_trial({k: DEFAULT_LGBM_PARAMS[k] for k in study_params()})
+    study.optimize(objective, n_trials=trials, n_jobs=1, show_progress_bar=False)
+    history = [
+        {"trial": t.number, "valid_auc": t.value, **t.params, **t.user_attrs} for t in study.trials
+    ]
+    return dict(study.best_params), history
+
+
+def study_params() -> tuple[str, ...]:
+    return (
+        "learning_rate",
+        "num_leaves",
+        "min_data_in_leaf",
+        "feature_fraction",
+        "bagging_fraction",
+        "lambda_l2",
+    )
+
+
+def evaluate_parts(
+    dataset: Dataset, proba: dict[str, np.ndarray], truth: np.ndarray | None
+) -> dict[str, dict[str, float]]:
+    out = {}
+    for part in EVAL_PARTS:
+        y = dataset.y(part)
+        values = M.evaluate(y, proba[part])
+        if truth is not None:
+            p_true = truth[dataset.part == part]
+            known = ~np.isnan(p_true)
+            values["oracle_coverage"] = float(known.mean()) if len(known) else float("nan")
+            if known.any():
+                values["oracle_auc"] = M.auc(y[known], p_true[known])
+                values["oracle_ece"] = M.ece(y[known], p_true[known])
+        out[part] = values
+    return out
+
+
+def _pictures(
+    folder: Path,
+    dataset: Dataset,
+    proba: dict[str, np.ndarray],
+    model: SelfCureModel,
+    seed: int,
+) -> dict[str, Path]:
+    from cobranza.ml import report as R
+
+    curves = {part: (dataset.y(part), proba[part]) for part in ("train", "test", "oot")}
+    test = dataset.X("test")
+    n = min(SHAP_SAMPLE, len(test))
+    sample = test.sample(n=n, random_state=seed) if n < len(test) else test
+    return {
+        "roc": R.plot_roc(curves, folder / "roc.png"),
+        "pr": R.plot_pr(curves, folder / "precision_recall.png"),
+        "calibration": R.plot_calibration(curves, folder / "calibration.png"),
+        "gains": R.plot_gains(curves, folder / "gains_lift.png"),
+        "dist_test": R.plot_distributions(
+            dataset.y("test"), proba["test"], "test", folder / "score_distribution_test.png"
+        ),
+        "dist_oot": R.plot_distributions(
+            dataset.y("oot"), proba["oot"], "oot", folder / "score_distribution_oot.png"
+        ),
+        "importance": R.plot_importance(model.importance(), folder / "importance_gain.png"),
+        "shap": R.plot_shap(model.contributions(sample), sample, folder / "shap_summary.png"),
+    }
+
+
+def _metric_rows(
+    run_id: str, metrics: dict[str, dict[str, dict[str, float]]]
+) -> list[dict[str, Any]]:
+    rows = []
+    for model_name, parts in metrics.items():
+        for part, values in parts.items():
+            for metric, value in values.items():
+                rows.append(
+                    {
+                        "run_id": run_id,
+                        "model": model_name,
+                        "part": part,
+                        "metric": metric,
+                        "value": float(value) if value is not None else None,
+                    }
+                )
+    return rows
+
+
+def _flat_config(data: dict[str, Any], prefix: str = "cfg.") -> dict[str, str]:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat_config(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = str(value)
+    return out
+
+
+def train(settings: Any, tune_trials: int | None = None, ui: Any = None) -> dict[str, Any]:
+    """Train, evaluate, log, register and gate; returns the summary the CLI prints."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from cobranza.decision.policy import fit_policy
+    from cobranza.ml import registry, tracking
+    from cobranza.ml import report as R
+
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round(now - since, 3)
+        return now
+
+    info = ui.info if ui is not None else (lambda _msg: None)
+    lake = Lake(settings.lake).ensure()
+    seed = settings.seed
+
+    t = time.perf_counter()
+    dataset = load_dataset(lake, settings.oot_months, settings.test_share, seed)
+    split = dataset.summary()
+    info(
+        "split: "
+        + ", ".join(
+            f"{p} {s['rows']:,} rows / {s['clients']:,} clients, rate {s['target_rate']:.3f}"
+            for p, s in split.items()
+        )
+        + f"; oot months {', '.join(dataset.oot_months)}"
+    )
+    t = lap("load_split", t)
+
+    tuning: list[dict[str, Any]] = []
+    params: dict[str, Any] = {}
+    if tune_trials:
+        info(f"tuning LightGBM: {tune_trials} Optuna trials (TPE, seed {seed})")
+        params, tuning = tune(dataset, tune_trials, seed)
+        t = lap("tune", t)
+
+    X_train, y_train = dataset.X("train"), dataset.y("train")
+    X_valid, y_valid = dataset.X("valid"), dataset.y("valid")
+    model = SelfCureModel(
+        dataset.features, dataset.categorical, params=params, seed=seed, num_threads=NUM_THREADS
+    ).fit(X_train, y_train, X_valid, y_valid)
+    t = lap("fit_lightgbm", t)
+    baseline = BaselineModel(dataset.features, dataset.categorical, seed=seed).fit(
+        X_train, y_train, X_valid, y_valid
+    )
+    t = lap("fit_baseline", t)
+
+    proba = {p: model.predict_proba(dataset.X(p))[:, 1] for p in PARTS}
+    proba_base = {p: baseline.predict_proba(dataset.X(p))[:, 1] for p in PARTS}
+    truth_file = truth_path(settings, lake)
+    truth = attach_truth(dataset.frame, truth_file)
+    metrics = {
+        "lightgbm": evaluate_parts(dataset, proba, truth),
+        "baseline": evaluate_parts(dataset, proba_base, None),
+    }
+    psi = M.psi(proba["train"], proba["oot"])
+    psi_base = M.psi(proba_base["train"], proba_base["oot"])
+    metrics["lightgbm"]["train_to_oot"] = {"psi": psi}
+    metrics["baseline"]["train_to_oot"] = {"psi": psi_base}
+    t = lap("evaluate", t)
+
+    test_rows = dataset.rows("test")
+    amount = (
+        test_rows["amount_past_due"].to_numpy(dtype=np.float64)
+        if "amount_past_due" in test_rows
+        else np.zeros(len(test_rows))
+    )
+    policy = fit_policy(proba["test"], dataset.y("test"), amount, settings.costs)
+    policy_dict = policy.to_dict()
+
+    client = tracking.configure(settings)
+    gold = dataset.gold
+    gold_inputs = gold.get("inputs", {})
+    inputs_hash = hashlib.sha256(
+        json.dumps(gold_inputs, sort_keys=True, default=str).encode()
+    ).hexdigest()
+    commit = tracking.git_commit()
+    lgbm_params = model.lgbm_params()
+
+    with tempfile.TemporaryDirectory(prefix="cobranza-train-") as tmp:
+        folder = Path(tmp)
+        (folder / "pictures").mkdir()
+        pictures = _pictures(folder / "pictures", dataset, proba, model, seed)
+        t = lap("pictures", t)
+
+        with mlflow.start_run(run_name=f"train-{started.strftime('%Y%m%dT%H%M%S')}") as run:
+            run_id = run.info.run_id
+            mlflow.set_tags(
+                {
+                    "gold_version": gold.get("version"),
+                    "gold_run_id": gold.get("run_id"),
+                    "gold_inputs_sha256": inputs_hash,
+                    "git_commit": commit or "unknown",
+                    "truth_file": str(truth_file) if truth_file else "none",
+                    "mlflow.note.content": "cobranza self-cure model (LightGBM, calibrated)",
+                }
+            )
+            run_params = {
+                **{f"lgbm.{k}": v for k, v in lgbm_params.items()},
+                "lgbm.best_iteration": model.best_iteration_,
+                "calibration": model.calibration,
+                "baseline.C": baseline.C,
+                "n_features": len(dataset.features),
+                "n_categorical": len(dataset.categorical),
+                "seed": seed,
+                "oot_months": settings.oot_months,
+                "oot_cut_months": ",".join(dataset.oot_months),
+                "test_share": settings.test_share,
+                "valid_share": VALID_SHARE,
+                "tune_trials": tune_trials or 0,
+                "gold_version": gold.get("version"),
+                **{f"policy.{k}": v for k, v in policy_dict.items()},
+                **_flat_config(settings.public_dict()),
+            }
+            mlflow.log_params({k: str(v)[:6000] for k, v in run_params.items()})
+            flat: dict[str, float] = {}
+            for model_name, parts in metrics.items():
+                prefix = "" if model_name == "lightgbm" else "baseline_"
+                for part, values in parts.items():
+                    for metric, value in values.items():
+                        key = (
+                            f"{prefix}{metric}"
+                            if part == "train_to_oot"
+                            else f"{prefix}{part}_{metric}"
+                        )
+                        if value is not None and math.isfinite(value):
+                            flat[key] = float(value)
+            mlflow.log_metrics(flat)
+
+            art = folder / "artifacts"
+            art.mkdir()
+            (art / "features.json").write_text(
+                json.dumps(
+                    {"features": dataset.features, "categorical": dataset.categorical}, indent=2
+                )
+            )
+            (art / "config.json").write_text(
+                json.dumps(settings.public_dict(), indent=2, default=str)
+            )
+            (art / "gold_run.json").write_text(json.dumps(gold, indent=2, default=str))
+            (art / "split.json").write_text(json.dumps(split, indent=2))
+            (art / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+            (art / "deciles.json").write_text(
+                json.dumps(
+                    {p: M.deciles(dataset.y(p), proba[p]) for p in ("train", "test", "oot")},
+                    indent=2,
+                )
+            )
+            if tuning:
+                (art / "tuning.json").write_text(json.dumps(tuning, indent=2, default=str))
+            policy_dir = folder / "policy"
+            policy_dir.mkdir()
+            (policy_dir / "policy.json").write_text(json.dumps(policy_dict, indent=2))
+            mlflow.log_artifacts(str(art), "run")
+            mlflow.log_artifacts(str(policy_dir), "policy")
+            mlflow.log_artifacts(str(folder / "pictures"), "pictures")
+
+            example = dataset.X("test").head(5)
+            with tracking.silenced():
+                signature = infer_signature(example, proba["test"][:5])
+            with tracking.silenced():
+                model_info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=tracking.SelfCurePyfunc(model),
+                    signature=signature,
+                    input_example=example,
+                    pip_requirements=tracking.pip_requirements(),
+                    registered_model_name=settings.model_name,
+                )
+            version = str(model_info.registered_model_version)
+            t = lap("mlflow_log", t)
+
+            gate_metrics = {
+                "oot_auc": metrics["lightgbm"]["oot"]["auc"],
+                "oot_ece": metrics["lightgbm"]["oot"]["ece"],
+                "psi": psi,
+                "test_auc": metrics["lightgbm"]["test"]["auc"],
+                "oracle_oot_auc": metrics["lightgbm"]["oot"].get("oracle_auc", float("nan")),
+            }
+            client.set_model_version_tag(
+                settings.model_name, version, "gold_version", gold.get("version") or ""
+            )
+            gate = registry.register_and_gate(settings, version, run_id, gate_metrics)
+            mlflow.set_tags(
+                {
+                    "model_version": version,
+                    "gate_passed": str(gate.passed).lower(),
+                    "gate_reason": gate.reason,
+                }
+            )
+
+            rows_table = [
+                {
+                    "part": p,
+                    **split[p],
+                    **{
+                        k: metrics["lightgbm"][p][k]
+                        for k in ("auc", "gini", "ks", "pr_auc", "brier", "log_loss", "ece")
+                    },
+                    "oracle_auc": metrics["lightgbm"][p].get("oracle_auc", float("nan")),
+                    "baseline_auc": metrics["baseline"][p]["auc"],
+                    "baseline_ece": metrics["baseline"][p]["ece"],
+                }
+                for p in EVAL_PARTS
+            ]
+            report = R.write_html(
+                folder / "model_report.html",
+                f"cobranza self-cure model v{version}",
+                [
+                    (
+                        "Run",
+                        f"<p>run {run_id}; gold version {gold.get('version')}; git "
+                        f"{commit}; seed {seed}; OOT months {', '.join(dataset.oot_months)}; "
+                        f"best iteration {model.best_iteration_}; PSI train&rarr;OOT "
+                        f"{psi:.4f} (baseline {psi_base:.4f}).</p>",
+                    ),
+                    (
+                        "Gate",
+                        f"<p>{'PASSED' if gate.passed else 'FAILED'}: {gate.reason}</p>",
+                    ),
+                    ("Metrics by part (LightGBM calibrated, oracle, baseline)", rows_table),
+                    ("ROC and precision-recall", (pictures["roc"], pictures["pr"])),
+                    ("Calibration", pictures["calibration"]),
+                    ("Cumulative gains and lift", pictures["gains"]),
+                    ("Lift by decile (OOT)", M.deciles(dataset.y("oot"), proba["oot"])),
+                    ("Score distributions", (pictures["dist_test"], pictures["dist_oot"])),
+                    ("Feature importance", (pictures["importance"], pictures["shap"])),
+                    ("Decision policy (fitted on test)", [policy_dict]),
+                ],
+            )
+            mlflow.log_artifact(str(report), "report")
+            artifact_uri = run.info.artifact_uri
+            t = lap("report_gate", t)
+
+    seconds = round(time.perf_counter() - t0, 3)
+    run_row = {
+        "run_id": run_id,
+        "model_name": settings.model_name,
+        "model_version": version,
+        "started_at": started.isoformat(),
+        "seconds": seconds,
+        "gold_version": gold.get("version"),
+        "gold_run_id": gold.get("run_id"),
+        "gold_inputs_sha256": inputs_hash,
+        "git_commit": commit,
+        "seed": seed,
+        "tune_trials": tune_trials or 0,
+        "best_iteration": model.best_iteration_,
+        "n_features": len(dataset.features),
+        "gate_passed": gate.passed,
+        "gate_reason": gate.reason,
+        "policy_threshold": policy_dict.get("threshold"),
+        "params": json.dumps({k: str(v) for k, v in lgbm_params.items()}, sort_keys=True),
+        **{f"{p}_rows": split[p]["rows"] for p in PARTS},
+        **{f"{p}_target_rate": split[p]["target_rate"] for p in PARTS},
+        "oot_auc": gate_metrics["oot_auc"],
+        "oot_ece": gate_metrics["oot_ece"],
+        "psi": psi,
+    }
+    tracking.write_metadata(lake, "model_runs", [run_row], run_id)
+    tracking.write_metadata(lake, "model_metrics", _metric_rows(run_id, metrics), run_id)
+    refresh_catalog(lake)
+
+    lg, bl = metrics["lightgbm"], metrics["baseline"]
+    side_by_side = {
+        part: {
+            "model_auc": _round(lg[part]["auc"]),
+            "oracle_auc": _round(lg[part].get("oracle_auc", float("nan"))),
+            "baseline_auc": _round(bl[part]["auc"]),
+            "model_ece": _round(lg[part]["ece"]),
+            "baseline_ece": _round(bl[part]["ece"]),
+        }
+        for part in ("train", "test", "oot")
+    }
+    return {
+        "run_id": run_id,
+        "model": settings.model_name,
+        "version": version,
+        "gold_version": gold.get("version"),
+        "split": {p: f"{s['rows']:,} rows, rate {s['target_rate']:.4f}" for p, s in split.items()},
+        "auc_vs_oracle": side_by_side,
+        "oot": {
+            "auc": _round(lg["oot"]["auc"]),
+            "oracle_auc": _round(lg["oot"].get("oracle_auc", float("nan"))),
+            "ece": _round(lg["oot"]["ece"]),
+            "ks": _round(lg["oot"]["ks"]),
+            "brier": _round(lg["oot"]["brier"]),
+            "psi": _round(psi),
+        },
+        "gate": {"passed": gate.passed, "reason": gate.reason},
+        "policy": {
+            "threshold": policy_dict.get("threshold"),
+            "no_assign_share": _round(policy_dict.get("no_assign_share", float("nan"))),
+        },
+        "best_iteration": model.best_iteration_,
+        "report": f"{artifact_uri}/report/model_report.html",
+        "seconds": seconds,
+        "timings": timings,
+    }

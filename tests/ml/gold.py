@@ -1,0 +1,117 @@
+"""A small gold-shaped `obligation_snapshots` table with a known truth, for ML tests and benchmarks.
+
+The target is drawn from p_true = sigmoid(f(features)), so the oracle AUC is known to be reachable;
+a few features are pure noise and a categorical one matters (product) while another does not.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cobranza.lake import Lake
+
+PRODUCTS = ["CONSUMER_LOAN", "CREDIT_CARD", "VEHICLE", "MORTGAGE", "MICROCREDIT"]
+SEGMENTS = ["MASS", "AFFLUENT", "PREMIUM", "SME"]
+PRODUCT_EFFECT = {
+    "CONSUMER_LOAN": 0.0,
+    "CREDIT_CARD": -0.4,
+    "VEHICLE": 0.3,
+    "MORTGAGE": 0.6,
+    "MICROCREDIT": -0.8,
+}
+
+
+def month_ends(n: int, end: date = date(2025, 12, 31)) -> list[date]:
+    periods = pd.period_range(end=pd.Period(end, "M"), periods=n, freq="M")
+    return [p.end_time.date() for p in periods]
+
+
+def make_gold(
+    clients: int = 600,
+    months: int = 12,
+    seed: int = 7,
+    horizon_unlabeled: int = 1,
+    rows_per_month: float = 0.6,
+) -> pd.DataFrame:
+    """Rows = clients x months x rows_per_month (Bernoulli), the last month unlabeled."""
+    rng = np.random.default_rng(seed)
+    cuts = month_ends(months)
+    client_keys = np.array([f"ck{i:07d}" for i in range(clients)])
+    client_skill = rng.normal(0, 1, clients)
+    client_segment = rng.choice(SEGMENTS, clients)
+    frames = []
+    for m, cut in enumerate(cuts):
+        present = rng.random(clients) < rows_per_month
+        idx = np.flatnonzero(present)
+        n = len(idx)
+        product = rng.choice(PRODUCTS, n)
+        dpd = rng.integers(1, 31, n)
+        amount = np.round(rng.lognormal(12, 0.8, n), 2)
+        balance_ratio = rng.normal(1.0, 0.7, n) + 0.3 * client_skill[idx]
+        rejects = rng.poisson(np.exp(-0.5 * client_skill[idx]), n).astype(np.int64)
+        noise1 = rng.normal(0, 1, n)
+        logit = (
+            -0.3
+            + 0.9 * balance_ratio
+            - 0.06 * dpd
+            - 0.35 * rejects
+            + np.array([PRODUCT_EFFECT[p] for p in product])
+            + 0.5 * client_skill[idx]
+        )
+        p_true = 1 / (1 + np.exp(-logit))
+        y = (rng.random(n) < p_true).astype(np.int64)
+        labeled = m < months - horizon_unlabeled
+        balance = np.where(rng.random(n) < 0.05, np.nan, balance_ratio)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "obligation_id": [f"ob{i:07d}-{k % 2}" for k, i in enumerate(idx)],
+                    "cut_date": cut,
+                    "client_key": client_keys[idx],
+                    "product": product,
+                    "segment": client_segment[idx],
+                    "days_past_due": dpd.astype(np.int64),
+                    "amount_past_due": amount,
+                    "eligible": rng.random(n) < 0.9,
+                    "self_cure_debit": pd.array(y if labeled else [None] * n, dtype="Int64"),
+                    "split_hint": pd.array([None] * n, dtype="string"),
+                    "balance_to_installment": balance,
+                    "debit_rejects_3m": rejects,
+                    "noise_feature": noise1,
+                    "_p_true": p_true,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def publish_gold(lake: Lake, gold: pd.DataFrame, truth_csv: Path | None = None) -> str:
+    """Publish `gold` as the current gold version; write the truth CSV when asked."""
+    lake.ensure()
+    table = gold.drop(columns=["_p_true"])
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    arrow = arrow.set_column(
+        arrow.schema.get_field_index("cut_date"),
+        "cut_date",
+        pa.array(table["cut_date"].tolist(), type=pa.date32()),
+    )
+    arrow = arrow.set_column(
+        arrow.schema.get_field_index("split_hint"),
+        "split_hint",
+        pa.nulls(len(table), type=pa.string()),
+    )
+    with lake.publish("gold", inputs={"test": "synthetic"}) as pub:
+        pq.write_table(arrow, pub.table_dir("obligation_snapshots") / "part-0.parquet")
+        pub.meta["as_of"] = str(max(gold["cut_date"]))
+    if truth_csv is not None:
+        truth_csv.parent.mkdir(parents=True, exist_ok=True)
+        gold[["cut_date", "obligation_id", "_p_true"]].rename(columns={"_p_true": "p_true"}).to_csv(
+            truth_csv, index=False
+        )
+    return lake.current_version("gold")
