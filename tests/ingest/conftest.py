@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -140,14 +141,13 @@ def to_dialect(value: str, column_type: str, dialect: Dialect) -> str:
     """Spell a standard-dialect value in another dialect (dates, timestamps, decimals)."""
     if not value:
         return value
-    if column_type == "date" and dialect.date_format != "%Y-%m-%d":
-        from datetime import date
-
-        return date.fromisoformat(value).strftime(dialect.date_format)
-    if column_type == "timestamp" and dialect.timestamp_format != "%Y-%m-%d %H:%M:%S":
-        from datetime import datetime
-
-        return datetime.fromisoformat(value).strftime(dialect.timestamp_format)
+    try:
+        if column_type == "date" and dialect.date_format != "%Y-%m-%d":
+            return date.fromisoformat(value).strftime(dialect.date_format)
+        if column_type == "timestamp" and dialect.timestamp_format != "%Y-%m-%d %H:%M:%S":
+            return datetime.fromisoformat(value).strftime(dialect.timestamp_format)
+    except ValueError:
+        return value  # a deliberately bad value stays as written
     if column_type == "decimal" and dialect.decimal != ".":
         return value.replace(".", dialect.decimal)
     return value

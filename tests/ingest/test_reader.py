@@ -1,0 +1,122 @@
+"""Bytes to rows: headers, BOM, dialects, accents and exact physical line numbers."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from cobranza.contract import BANK_LATIN1, FILES_BY_STEM, STANDARD
+from cobranza.ingest import IngestError, ingest_extract
+from cobranza.ingest.reader import Parsed, fingerprint, read_header, stream_batches
+from tests.ingest.conftest import BASE_ROWS, HEADERS, write_extract
+from tests.ingest.test_validate import quarantine, raw_rows
+
+
+def _lines(path, stem="installments", dialect=STANDARD):
+    spec = FILES_BY_STEM[stem]
+    header = read_header(path, spec, dialect)
+    parsed = Parsed()
+    batches = list(stream_batches(path, spec, header, dialect, fingerprint(path), parsed))
+    good = [
+        (line, row)
+        for b in batches
+        for line, row in zip(b.column("_line").to_pylist(), b.column("c0").to_pylist(), strict=True)
+    ]
+    return good, [(bad.line, bad.fields) for bad in parsed.bad]
+
+
+def test_line_numbers_survive_blank_lines_quoted_newlines_and_bad_rows(tmp_path):
+    path = tmp_path / "installments.csv"
+    path.write_bytes(
+        b"obligation_id,installment_no,due_date,amount_due\n"  # 1
+        b"O1,1,2023-02-15,10\n"  # 2
+        b"\n"  # 3 blank
+        b'"O\n1",2,2023-03-15,10\n'  # 4-5 quoted newline
+        b"O1,3\n"  # 6 too few fields
+        b"\r\n"  # 7 blank (CRLF)
+        b'O1,4,2023-05-15,"1\n0"\n'  # 8-9
+        b'"bad\nrow",1,2,3,4\n'  # 10-11 too many fields
+        b"O1,5,2023-06-15,10\n"  # 12
+        b"\n\n"  # 13-14 blank
+        b"O1,6,2023-07-15,10"  # 15, no final newline
+    )
+    good, bad = _lines(path)
+    assert [line for line, _ in good] == [2, 4, 8, 12, 15]
+    assert bad == [(6, 2), (10, 5)]
+
+
+def test_line_numbers_across_parser_blocks(tmp_path, monkeypatch):
+    import cobranza.ingest.reader as reader
+
+    monkeypatch.setattr(reader, "BLOCK", 64)  # many tiny blocks
+    rows = [f"O{i},1,2023-02-15,10\n".encode() for i in range(200)]
+    rows[50] = b"O50,1\n"
+    rows[120] = b"\n"
+    path = tmp_path / "installments.csv"
+    path.write_bytes(b"obligation_id,installment_no,due_date,amount_due\n" + b"".join(rows))
+    good, bad = _lines(path)
+    expected = [i + 2 for i in range(200) if i not in (50, 120)]
+    assert [line for line, _ in good] == expected
+    assert [row for _, row in good] == [f"O{i}" for i in range(200) if i not in (50, 120)]
+    assert bad == [(52, 2)]
+
+
+def test_bom_case_and_spaces_in_header_and_extra_columns_kept(tmp_path, settings):
+    extract = write_extract(tmp_path / "x", manifest=False)
+    path = extract / "payments.csv"
+    lines = path.read_text().splitlines()
+    header = " Payment_ID ,OBLIGATION_ID,Payment_Ts,  amount,Channel , Branch_Code"
+    body = [f"{line},B{i}" for i, line in enumerate(lines[1:])]
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join([header, *body]).encode() + b"\n")
+    report = ingest_extract(settings, extract, STANDARD)
+    assert report["files"]["payments.csv"]["rows_accepted"] == 2
+    rows = raw_rows(settings, "payments")
+    assert list(rows[0]) == [*HEADERS["payments"], "branch_code", "_line"]
+    assert [r["branch_code"] for r in rows] == ["B0", "B1"]
+    assert rows[0]["payment_id"] == "P1"
+    assert any("branch_code" in w for w in report["warnings"])
+
+
+def test_latin1_dialect_round_trips_accents(tmp_path, settings):
+    rows = copy.deepcopy(BASE_ROWS)
+    rows["clients"][0][3] = "Ñoño Muñoz Ávila"
+    extract = write_extract(tmp_path / "x", dialect=BANK_LATIN1, rows=rows)
+    assert "Ñoño".encode("latin-1") in (extract / "clients.csv").read_bytes()
+    report = ingest_extract(settings, extract, BANK_LATIN1)
+    assert all(f["rows_quarantined"] == 0 for f in report["files"].values())
+    clients = raw_rows(settings, "clients")
+    assert clients[0]["full_name"] == "Ñoño Muñoz Ávila"
+    assert clients[1]["city"] == "Medellín"
+    assert clients[0]["monthly_income"] == pytest.approx(3500000.5)
+    assert str(clients[0]["birth_date"]) == "1980-05-01"
+    payments = raw_rows(settings, "payments")
+    assert str(payments[0]["payment_ts"]) == "2023-02-15 08:00:00"
+
+
+def test_wrong_delimiter_is_never_guessed(tmp_path, settings):
+    extract = write_extract(tmp_path / "x", dialect=BANK_LATIN1)
+    with pytest.raises(IngestError) as err:
+        ingest_extract(settings, extract, STANDARD)
+    msg = str(err.value)
+    assert msg.startswith("clients.csv:")
+    assert "single column" in msg
+    assert "--dialect bank-latin1" in msg
+
+
+def test_standard_file_read_as_bank_dialect_suggests_standard(tmp_path, settings):
+    extract = write_extract(tmp_path / "x")
+    with pytest.raises(IngestError, match=r"clients\.csv: .*--dialect standard"):
+        ingest_extract(settings, extract, BANK_LATIN1)
+
+
+def test_decimal_with_dot_in_comma_dialect_is_a_type_error(tmp_path, settings):
+    rows = copy.deepcopy(BASE_ROWS)
+    extract = write_extract(tmp_path / "x", dialect=BANK_LATIN1, rows=rows, manifest=False)
+    path = extract / "collection_actions.csv"
+    text = path.read_text(encoding="latin-1").replace(";8000\n", ";8.000\n")
+    path.write_text(text, encoding="latin-1")
+    ingest_extract(settings, extract, BANK_LATIN1)
+    assert quarantine(settings) == {
+        ("collection_actions.csv", 2, "cost", "not a valid decimal number")
+    }
