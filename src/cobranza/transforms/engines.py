@@ -1,0 +1,162 @@
+"""The I/O edge of the transforms: an Ibis connection on DuckDB or Spark, Parquet in and out.
+
+The same Ibis expressions run on both; only how tables are read, cached and written differs.
+DuckDB writes with `COPY ... TO` (Ibis `to_parquet`); Spark writes natively from its executors
+(`DataFrame.write.parquet`), never collecting to the driver.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from cobranza.config import Settings
+from cobranza.errors import CobranzaError
+
+
+class EngineError(CobranzaError):
+    """The engine could not start or run (Java missing, memory, bad master URL...)."""
+
+
+class Engine:
+    name = "base"
+    con: Any
+
+    def read(self, table_dir: Path) -> ir.Table:
+        raise NotImplementedError
+
+    def write(self, expr: ir.Table, out_dir: Path) -> None:
+        raise NotImplementedError
+
+    def materialize(self, name: str, expr: ir.Table) -> ir.Table:
+        return expr
+
+    def scalar(self, expr: ir.Scalar) -> Any:
+        return self.con.execute(expr)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DuckDBEngine(Engine):
+    """In-process DuckDB with a memory limit and a spill folder of its own."""
+
+    name = "duckdb"
+
+    def __init__(self, settings: Settings, cache: bool = True):
+        self._tmp = Path(tempfile.mkdtemp(prefix="cobranza-duckdb-"))
+        config = {
+            "memory_limit": settings.duckdb_memory_limit,
+            "temp_directory": str(self._tmp),
+            "preserve_insertion_order": False,
+        }
+        if settings.duckdb_threads:
+            config["threads"] = settings.duckdb_threads
+        self.con = ibis.duckdb.connect(**config)
+        self.cache = cache
+        self._n = 0
+
+    def read(self, table_dir: Path) -> ir.Table:
+        return self.con.read_parquet(str(Path(table_dir) / "**" / "*.parquet"))
+
+    def write(self, expr: ir.Table, out_dir: Path) -> None:
+        self.con.to_parquet(expr, Path(out_dir) / "part-0.parquet", compression="zstd")
+
+    def materialize(self, name: str, expr: ir.Table) -> ir.Table:
+        """Temp tables for results read several times: DuckDB would recompute an inlined CTE."""
+        if not self.cache:
+            return expr
+        self._n += 1
+        return self.con.create_table(f"_tmp_{name}_{self._n}", expr, temp=True)
+
+    def close(self) -> None:
+        self.con.disconnect()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+class SparkEngine(Engine):
+    """PySpark through Ibis; the session is created here unless one is passed (tests share one)."""
+
+    name = "spark"
+
+    def __init__(self, settings: Settings, session: Any = None):
+        from pyspark.sql import SparkSession
+
+        self._own = session is None
+        if session is None:
+            try:
+                session = (
+                    SparkSession.builder.appName("cobranza-etl")
+                    .master(settings.spark_master)
+                    .config("spark.driver.memory", settings.spark_driver_memory)
+                    .config("spark.sql.session.timeZone", "UTC")
+                    .config("spark.ui.enabled", "false")
+                    .config("spark.ui.showConsoleProgress", "false")
+                    .config("spark.sql.shuffle.partitions", "8")
+                    .config("spark.sql.adaptive.enabled", "true")
+                    .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+                    .getOrCreate()
+                )
+            except Exception as exc:  # Java missing, bad master URL...
+                raise EngineError(
+                    f"could not start Spark ({settings.spark_master}): {exc}"
+                ) from exc
+        self.session = session
+        self.con = ibis.pyspark.connect(session)
+        self._cached: list[Any] = []
+
+    def read(self, table_dir: Path) -> ir.Table:
+        return self.con.read_parquet(str(table_dir), recursiveFileLookup="true")
+
+    def _frame(self, expr: ir.Table) -> Any:
+        """The Spark DataFrame of an expression, with the column types Ibis declares.
+
+        Spark SQL may widen or narrow integer arithmetic (int32 where Ibis says int64), so the
+        types are pinned here and both engines write the same Parquet schema.
+        """
+        from ibis.backends.pyspark.datatypes import PySparkType
+        from pyspark.sql import functions as sf
+
+        df = self.session.sql(self.con.compile(expr))
+        return df.select(
+            *[
+                sf.col(f"`{name}`").cast(PySparkType.from_ibis(dtype)).alias(name)
+                for name, dtype in expr.schema().items()
+            ]
+        )
+
+    def write(self, expr: ir.Table, out_dir: Path) -> None:
+        self._frame(expr).write.mode("overwrite").parquet(str(out_dir))
+
+    def materialize(self, name: str, expr: ir.Table) -> ir.Table:
+        df = self._frame(expr).cache()
+        self._cached.append(df)
+        view = f"cobranza_{name}_{len(self._cached)}"
+        df.createOrReplaceTempView(view)
+        return self.con.table(view)
+
+    def close(self) -> None:
+        for df in self._cached:
+            df.unpersist()
+        self._cached.clear()
+        if self._own:
+            self.session.stop()
+
+
+def open_engine(settings: Settings, spark_session: Any = None) -> Engine:
+    if settings.engine == "duckdb":
+        return DuckDBEngine(settings)
+    if settings.engine == "spark":
+        return SparkEngine(settings, session=spark_session)
+    raise EngineError(f"unknown engine {settings.engine!r}: use duckdb or spark")

@@ -1,0 +1,186 @@
+"""Assembly of `gold.obligation_snapshots`: one row per (obligation_id, cut_date) with 1-30 days past due.
+
+Columns: the keys and descriptive columns of `schema` first (obligation_id, cut_date, client_key,
+product, segment, days_past_due, amount_past_due, eligible, self_cure_debit, split_hint), then every
+feature of `features.FEATURES` in registry order, cast to the registry's type. Pure: silver Ibis
+tables in, one Ibis expression out. `materialize` lets the engine cache shared intermediate results
+(identity by default), without changing what is computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date
+
+import ibis
+import ibis.expr.types as ir
+
+from cobranza.transforms import features as F
+from cobranza.transforms import schema
+from cobranza.transforms.target import early_delinquent, horizon_outcome, self_cure_debit
+
+Materialize = Callable[[str, ir.Table], ir.Table]
+
+HEAD = (
+    schema.OBLIGATION_ID,
+    schema.CUT_DATE,
+    schema.CLIENT_KEY,
+    "product",
+    "segment",
+    "days_past_due",
+    "amount_past_due",
+    schema.ELIGIBLE,
+    schema.TARGET,
+    schema.SPLIT_HINT,
+)
+HEAD_TYPES = {
+    schema.OBLIGATION_ID: "string",
+    schema.CUT_DATE: "date",
+    schema.CLIENT_KEY: "string",
+    "product": "string",
+    "segment": "string",
+    "days_past_due": "int64",
+    "amount_past_due": "float64",
+    schema.ELIGIBLE: "boolean",
+    schema.TARGET: "int64",
+    schema.SPLIT_HINT: "string",
+}
+FEATURE_COLUMNS = tuple(f.name for f in F.FEATURES if f.name not in HEAD)
+GOLD_COLUMNS = HEAD + FEATURE_COLUMNS
+
+
+def _identity(name: str, table: ir.Table) -> ir.Table:
+    return table
+
+
+def gold_spine(cuts: ir.Table, calendar: ir.Table) -> ir.Table:
+    """Early-delinquent cuts with their period and the previous cut's days past due."""
+    w = ibis.window(group_by=cuts.obligation_id, order_by=cuts.cut_date)
+    c = cuts.mutate(days_past_due_prev_cut=cuts.days_past_due.lag().over(w))
+    return early_delinquent(c).join(calendar.select("cut_date", "period"), "cut_date")
+
+
+def mandate_at_cut(spine: ir.Table, mandates: ir.Table, latest_cut: date) -> ir.Table:
+    """The mandate covering each cut (latest started wins) and the contract's `eligible`.
+
+    Covers d: start_date <= d and (end_date null or end_date > d). Only for the latest cut, whose
+    date is the extract's, does the mandate's `status` count (it must be ACTIVE).
+    """
+    s = spine.select("obligation_id", "cut_date")
+    m = mandates.rename(m_obligation_id="obligation_id")
+    j = s.join(
+        m,
+        [
+            s.obligation_id == m.m_obligation_id,
+            m.start_date <= s.cut_date,
+            m.end_date.isnull() | (m.end_date > s.cut_date),
+        ],
+    )
+    usable = (j.cut_date != ibis.literal(latest_cut)) | (j.status == "ACTIVE")
+    keys = [j.obligation_id, j.cut_date]
+    j = j.mutate(
+        rn=ibis.row_number().over(
+            group_by=keys, order_by=[ibis.desc(j.start_date), ibis.desc(j.mandate_id)]
+        ),
+        n_usable=F._count_if(usable).sum().over(group_by=keys),
+    )
+    j = j.filter(j.rn == 0)
+    return j.select(
+        "obligation_id",
+        "cut_date",
+        "account_key",
+        "account_type",
+        "account_bank",
+        "debit_mode",
+        mandate_start=j.start_date,
+        eligible=j.n_usable > 0,
+    )
+
+
+def open_products(keys: ir.Table, obligations: ir.Table) -> ir.Table:
+    """Obligations of each client open at d: originated on or before d and not closed by d."""
+    k = keys.select("client_key", "cut_date").distinct()
+    o = obligations.select(
+        o_client_key=obligations.client_key,
+        origination_date=obligations.origination_date,
+        closed_date=obligations.closed_date,
+    )
+    j = k.join(
+        o,
+        [
+            k.client_key == o.o_client_key,
+            o.origination_date <= k.cut_date,
+            o.closed_date.isnull() | (o.closed_date > k.cut_date),
+        ],
+    )
+    return j.group_by(["client_key", "cut_date"]).aggregate(n_products=j.count())
+
+
+def obligation_snapshots(
+    silver: Mapping[str, ir.Table],
+    as_of: date,
+    latest_cut: date,
+    horizon_days: int,
+    materialize: Materialize = _identity,
+) -> ir.Table:
+    cuts = silver["portfolio_cuts"]
+    calendar = silver["cut_calendar"]
+    obligations = silver["obligations"]
+    clients = silver["clients"]
+
+    spine = materialize("spine", gold_spine(cuts, calendar))
+    outcome = materialize(
+        "outcome", horizon_outcome(early_delinquent(cuts), silver["payments"], horizon_days)
+    )
+    mandate = materialize("mandate", mandate_at_cut(spine, silver["debit_mandates"], latest_cut))
+
+    ob = obligations.drop("status")
+    base = spine.join(ob, "obligation_id").join(clients, "client_key")
+    base = base.left_join(mandate, ["obligation_id", "cut_date"]).select(
+        ~ibis.selectors.endswith("_right")
+    )
+    base = materialize("base", base)
+
+    groups = [
+        F.debit_history_features(spine, F.attempts_by_period(silver["debit_attempts"], calendar)),
+        F.payment_features(spine, F.payments_by_period(silver["payments"], calendar)),
+        F.action_features(spine, F.actions_by_period(silver["collection_actions"], calendar)),
+        F.episode_features(spine, F.episode_outcomes(cuts, calendar, outcome)),
+        F.account_features(base, silver["account_monthly"]),
+    ]
+    products = open_products(base, obligations)
+    label = outcome.select(
+        "obligation_id", "cut_date", self_cure_debit=self_cure_debit(outcome, as_of)
+    )
+
+    t = base
+    for i, g in enumerate(groups):
+        t = t.left_join(materialize(f"group{i}", g), ["obligation_id", "cut_date"]).select(
+            ~ibis.selectors.endswith("_right")
+        )
+    t = t.left_join(products, ["client_key", "cut_date"]).select(~ibis.selectors.endswith("_right"))
+    t = t.left_join(label, ["obligation_id", "cut_date"]).select(~ibis.selectors.endswith("_right"))
+
+    d = t.cut_date
+    age = d.year().cast("int64") - t.birth_year
+    derived = {
+        schema.ELIGIBLE: t.eligible.fill_null(False),
+        schema.SPLIT_HINT: ibis.null().cast("string"),
+        "past_due_to_installment": F.ratio(t.amount_past_due, t.installment_amount),
+        "past_due_to_outstanding": F.ratio(t.amount_past_due, t.outstanding_balance),
+        "outstanding_to_original": F.ratio(t.outstanding_balance, t.original_amount),
+        "obligation_age_months": F.month_index(d) - F.month_index(t.origination_date),
+        "months_to_maturity": F.month_index(t.maturity_date) - F.month_index(d),
+        "age_band": t.birth_year.isnull().ifelse(ibis.null().cast("string"), F.age_band(age)),
+        "client_tenure_months": F.month_index(d) - F.month_index(t.customer_since),
+        "installment_to_income": F.ratio(t.installment_amount, t.monthly_income),
+        "n_products": t.n_products.fill_null(0),
+        "mandate_age_months": F.month_index(d) - F.month_index(t.mandate_start),
+        "debit_day_minus_due_day": t.debit_success_day_12m - t.due_day,
+    }
+    types = {**HEAD_TYPES, **{f.name: f.dtype for f in F.FEATURES}}
+    cols = {}
+    for name in GOLD_COLUMNS:
+        expr = derived[name] if name in derived else t[name]
+        cols[name] = expr.cast(types[name])
+    return t.select(**cols)

@@ -1,0 +1,190 @@
+"""The wiring of the transforms: which table feeds which, and the run that publishes silver then gold.
+
+`SILVER` and `GOLD` are the graph (Kedro nodes / Dagster assets style): each entry names the pure
+function and the tables it reads. `run_etl` is the only place with I/O: it reads the current raw
+version, writes a silver version, reads it back and writes a gold version, through `lake.publish`
+so a failure publishes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from functools import partial
+from typing import Any
+
+import duckdb
+
+from cobranza.config import Settings
+from cobranza.errors import CobranzaError
+from cobranza.lake import Lake
+from cobranza.transforms import schema
+from cobranza.transforms import silver as S
+from cobranza.transforms.engines import Engine, open_engine
+from cobranza.transforms.gold import obligation_snapshots
+
+
+class EtlError(CobranzaError):
+    """A transform step failed; the message names the step and the table."""
+
+
+@dataclass(frozen=True)
+class Node:
+    fn: Callable[..., Any]
+    inputs: tuple[str, ...]  # raw tables for silver nodes, silver tables for gold
+    keyed: bool = False  # takes the pseudonym secret
+
+
+SILVER: dict[str, Node] = {
+    "clients": Node(S.silver_clients, ("clients",), keyed=True),
+    "obligations": Node(S.silver_obligations, ("obligations",), keyed=True),
+    "debit_mandates": Node(S.silver_debit_mandates, ("debit_mandates",), keyed=True),
+    "installments": Node(S.silver_installments, ("installments",)),
+    "payments": Node(S.silver_payments, ("payments",)),
+    "debit_attempts": Node(S.silver_debit_attempts, ("debit_attempts", "debit_mandates")),
+    "account_monthly": Node(S.silver_account_monthly, ("account_monthly",), keyed=True),
+    "portfolio_cuts": Node(S.silver_portfolio_cuts, ("portfolio_cuts",)),
+    "cut_calendar": Node(S.silver_cut_calendar, ("portfolio_cuts",)),
+    "collection_actions": Node(S.silver_collection_actions, ("collection_actions",)),
+}
+GOLD: dict[str, Node] = {
+    schema.GOLD_TABLE: Node(
+        obligation_snapshots,
+        (
+            "clients",
+            "obligations",
+            "debit_mandates",
+            "payments",
+            "debit_attempts",
+            "account_monthly",
+            "portfolio_cuts",
+            "cut_calendar",
+            "collection_actions",
+        ),
+    )
+}
+
+
+def silver_expressions(raw: dict[str, Any], secret: str) -> dict[str, Any]:
+    """Every silver table as an Ibis expression over the raw tables."""
+    out = {}
+    for name, node in SILVER.items():
+        fn = partial(node.fn, secret=secret) if node.keyed else node.fn
+        out[name] = fn(*(raw[t] for t in node.inputs))
+    return out
+
+
+def _raw_as_of(lake: Lake, raw_version: str, engine: Engine, cuts: Any) -> date:
+    info = lake.run_info("raw", raw_version)
+    if info.get("as_of"):
+        return date.fromisoformat(str(info["as_of"])[:10])
+    return _as_date(engine.scalar(cuts.cut_date.max()))
+
+
+def _as_date(value: Any) -> date:
+    """Engines return dates as date, datetime or pandas Timestamp."""
+    if value is None:
+        raise EtlError("portfolio_cuts is empty: no cut date to build gold from")
+    return date.fromisoformat(str(value)[:10])
+
+
+def _scrub(message: str, secret: str) -> str:
+    return message.replace(secret, "***") if secret else message
+
+
+def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> dict:
+    """Build silver and gold from the current raw version; returns rows and seconds per stage."""
+    lake = Lake(settings.lake).ensure()
+    raw_version = lake.require_version("raw")
+    secret = settings.pseudonym_secret.get_secret_value()
+    raw_tables = sorted({t for n in SILVER.values() for t in n.inputs})
+    summary: dict[str, Any] = {"engine": settings.engine, "raw_version": raw_version}
+    seconds: dict[str, float] = {}
+    t_all = time.perf_counter()
+    stage = "start"
+    try:
+        t0 = time.perf_counter()
+        with open_engine(settings, spark_session=spark_session) as eng:
+            seconds["engine_start"] = round(time.perf_counter() - t0, 3)
+            raw = {t: eng.read(lake.table_dir("raw", t, raw_version)) for t in raw_tables}
+            as_of = _raw_as_of(lake, raw_version, eng, raw["portfolio_cuts"])
+            exprs = silver_expressions(raw, secret)
+            with lake.publish("silver", inputs={"raw": raw_version}) as pub:
+                for name, expr in exprs.items():
+                    stage = f"silver.{name}"
+                    if ui is not None:
+                        ui.info(f"  silver.{name}")
+                    with pub.timed(name):
+                        eng.write(expr, pub.table_dir(name))
+                pub.meta.update(as_of=as_of.isoformat(), engine=eng.name)
+            silver_version = pub.version
+            seconds["silver"] = round(sum(pub.timings.values()), 3)
+
+            stage = f"gold.{schema.GOLD_TABLE}"
+            silver = {t: eng.read(lake.table_dir("silver", t, silver_version)) for t in SILVER}
+            latest_cut = _as_date(eng.scalar(silver["cut_calendar"].cut_date.max()))
+            if ui is not None:
+                ui.info(f"  gold.{schema.GOLD_TABLE}")
+            with lake.publish("gold", inputs={"silver": silver_version}) as gpub:
+                with gpub.timed(schema.GOLD_TABLE):
+                    gold = obligation_snapshots(
+                        silver,
+                        as_of=as_of,
+                        latest_cut=latest_cut,
+                        horizon_days=settings.horizon_days,
+                        materialize=eng.materialize,
+                    )
+                    out = gpub.table_dir(schema.GOLD_TABLE)
+                    eng.write(gold, out)
+                counts = _gold_counts(out)
+                gpub.record(schema.GOLD_TABLE, **counts)
+                gpub.meta.update(
+                    as_of=as_of.isoformat(),
+                    latest_cut=str(latest_cut),
+                    horizon_days=settings.horizon_days,
+                    engine=eng.name,
+                )
+            seconds["gold"] = gpub.timings[schema.GOLD_TABLE]
+    except CobranzaError:
+        raise
+    except Exception as exc:
+        first = _scrub(str(exc), secret).strip().splitlines()
+        raise EtlError(
+            f"etl failed at {stage} on {settings.engine}: {type(exc).__name__}: "
+            f"{first[0] if first else ''}"
+        ) from None
+    seconds["total"] = round(time.perf_counter() - t_all, 3)
+    silver_rows = {
+        t: v["rows"] for t, v in lake.run_info("silver", silver_version)["tables"].items()
+    }
+    summary.update(
+        silver_version=silver_version,
+        gold_version=gpub.version,
+        as_of=as_of.isoformat(),
+        latest_cut=str(latest_cut),
+        horizon_days=settings.horizon_days,
+        silver_rows=silver_rows,
+        gold=counts,
+        seconds=seconds,
+    )
+    return summary
+
+
+def _gold_counts(table_dir) -> dict[str, int]:
+    con = duckdb.connect()
+    try:
+        rows, eligible, labeled, positives = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE eligible), "
+            "count(self_cure_debit), coalesce(sum(self_cure_debit), 0) "
+            f"FROM read_parquet('{table_dir}/**/*.parquet')"
+        ).fetchone()
+    finally:
+        con.close()
+    return {
+        "rows": int(rows),
+        "eligible": int(eligible),
+        "labeled": int(labeled),
+        "positives": int(positives),
+    }

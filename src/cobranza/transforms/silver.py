@@ -1,0 +1,164 @@
+"""Silver tables: standardized, integrated and pseudonymized; one pure Ibis function per table.
+
+Personal data stops at raw. Silver identifies clients by `client_key` (sha256 of the secret, a
+purpose tag and the bank's client_id, computed in Ibis so DuckDB and Spark agree bit for bit) and
+deposit accounts by `account_key` the same way. client_id, names, documents, e-mail, phone and the
+exact birth date never reach silver; `_line` and extra columns are dropped. Events get a date
+column (the calendar day of their naive local timestamp), which is what point-in-time rules compare.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+
+def pseudonym(value: ir.StringValue, secret: str, purpose: str) -> ir.StringValue:
+    """Keyed hash of an identifier; the purpose tag keeps client and account keys unlinkable."""
+    return (ibis.literal(secret) + ibis.literal(f":{purpose}:") + value).hexdigest("sha256")
+
+
+def silver_clients(clients: ir.Table, secret: str) -> ir.Table:
+    """One row per client; birth date reduced to the year (the age band is computed per cut)."""
+    return clients.select(
+        client_key=pseudonym(clients.client_id, secret, "client"),
+        birth_year=clients.birth_date.year().cast("int64"),
+        gender=clients.gender,
+        city=clients.city,
+        region=clients.region,
+        segment=clients.segment,
+        employment_type=clients.employment_type,
+        monthly_income=clients.monthly_income.cast("float64"),
+        customer_since=clients.customer_since,
+    )
+
+
+def silver_obligations(obligations: ir.Table, secret: str) -> ir.Table:
+    return obligations.select(
+        obligation_id=obligations.obligation_id,
+        client_key=pseudonym(obligations.client_id, secret, "client"),
+        product=obligations.product,
+        origination_date=obligations.origination_date,
+        maturity_date=obligations.maturity_date,
+        original_amount=obligations.original_amount.cast("float64"),
+        annual_rate=obligations.annual_rate.cast("float64"),
+        term_months=obligations.term_months.cast("int64"),
+        installment_amount=obligations.installment_amount.cast("float64"),
+        due_day=obligations.due_day.cast("int64"),
+        status=obligations.status,
+        closed_date=obligations.closed_date,
+    )
+
+
+def silver_debit_mandates(debit_mandates: ir.Table, secret: str) -> ir.Table:
+    """Mandates with the debited account pseudonymized (it links to `account_monthly`)."""
+    m = debit_mandates
+    return m.select(
+        mandate_id=m.mandate_id,
+        obligation_id=m.obligation_id,
+        account_key=pseudonym(m.account_id, secret, "account"),
+        account_type=m.account_type,
+        account_bank=m.account_bank,
+        start_date=m.start_date,
+        end_date=m.end_date,
+        status=m.status,
+        debit_mode=m.debit_mode,
+    )
+
+
+def silver_installments(installments: ir.Table) -> ir.Table:
+    i = installments
+    return i.select(
+        obligation_id=i.obligation_id,
+        installment_no=i.installment_no.cast("int64"),
+        due_date=i.due_date,
+        amount_due=i.amount_due.cast("float64"),
+    )
+
+
+def silver_payments(payments: ir.Table) -> ir.Table:
+    p = payments
+    return p.select(
+        payment_id=p.payment_id,
+        obligation_id=p.obligation_id,
+        payment_ts=p.payment_ts,
+        payment_date=p.payment_ts.date(),
+        amount=p.amount.cast("float64"),
+        channel=p.channel,
+    )
+
+
+def silver_debit_attempts(debit_attempts: ir.Table, debit_mandates: ir.Table) -> ir.Table:
+    """Attempts get their obligation through the mandate (ingest guarantees the reference)."""
+    a = debit_attempts
+    m = debit_mandates.select(
+        m_mandate_id=debit_mandates.mandate_id, obligation_id=debit_mandates.obligation_id
+    )
+    j = a.join(m, a.mandate_id == m.m_mandate_id)
+    return j.select(
+        attempt_id=j.attempt_id,
+        mandate_id=j.mandate_id,
+        obligation_id=j.obligation_id,
+        attempt_ts=j.attempt_ts,
+        attempt_date=j.attempt_ts.date(),
+        amount_requested=j.amount_requested.cast("float64"),
+        amount_debited=j.amount_debited.cast("float64"),
+        result=j.result,
+        reject_reason=j.reject_reason,
+    )
+
+
+def silver_account_monthly(account_monthly: ir.Table, secret: str) -> ir.Table:
+    """Monthly account summaries; `month_index` (year*12+month) makes month windows plain ranges."""
+    a = account_monthly
+    return a.select(
+        account_key=pseudonym(a.account_id, secret, "account"),
+        month=a.month,
+        month_index=(a.month.year() * 12 + a.month.month()).cast("int64"),
+        avg_balance=a.avg_balance.cast("float64"),
+        min_balance=a.min_balance.cast("float64"),
+        end_balance=a.end_balance.cast("float64"),
+        inflow_total=a.inflow_total.cast("float64"),
+        payroll_inflow=a.payroll_inflow.cast("float64"),
+        n_inflows=a.n_inflows.cast("int64"),
+        outflow_total=a.outflow_total.cast("float64"),
+    )
+
+
+def silver_portfolio_cuts(portfolio_cuts: ir.Table) -> ir.Table:
+    c = portfolio_cuts
+    return c.select(
+        cut_date=c.cut_date,
+        obligation_id=c.obligation_id,
+        days_past_due=c.days_past_due.cast("int64"),
+        amount_past_due=c.amount_past_due.cast("float64"),
+        outstanding_balance=c.outstanding_balance.cast("float64"),
+    )
+
+
+def silver_cut_calendar(portfolio_cuts: ir.Table) -> ir.Table:
+    """The bank's cut dates, numbered. Period k holds the days in (cut k-1, cut k].
+
+    Windows of "n months" are the last n cut periods, so they are exact for any cut calendar and,
+    with the default month-end cuts, equal calendar months.
+    """
+    cal = portfolio_cuts.select("cut_date").distinct()
+    w = ibis.window(order_by=cal.cut_date)
+    return cal.select(
+        cut_date=cal.cut_date,
+        period=(ibis.row_number().over(w) + 1).cast("int64"),
+        period_start=cal.cut_date.lag().over(w),
+    )
+
+
+def silver_collection_actions(collection_actions: ir.Table) -> ir.Table:
+    c = collection_actions
+    return c.select(
+        action_id=c.action_id,
+        obligation_id=c.obligation_id,
+        action_ts=c.action_ts,
+        action_date=c.action_ts.date(),
+        action_type=c.action_type,
+        outcome=c.outcome,
+        cost=c.cost.cast("float64"),
+    )
