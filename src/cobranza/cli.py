@@ -190,6 +190,14 @@ def impact() -> None:
 
 
 @app.command()
+def monitor() -> None:
+    """Feature and score drift of the latest cut against the training window, and realized performance."""
+    from cobranza.monitoring import monitor as run_monitor
+
+    _run("monitor", run_monitor, settings(), ui=ui)
+
+
+@app.command()
 def pipeline(
     simulate_clients: Annotated[
         int | None, typer.Option(help="Simulate an extract of this many clients first.")

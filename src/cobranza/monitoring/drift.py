@@ -1,0 +1,59 @@
+"""Drift of features and scores between a reference window and the current population.
+
+Pure functions on pandas frames; PSI is the same one training reports (`ml.metrics.psi`), so a
+number read in the model report and in monitoring means the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cobranza.ml.metrics import PSI_FLOOR, psi
+
+WARN_PSI = 0.10
+ALERT_PSI = 0.25
+
+
+def status(value: float | None) -> str:
+    """The usual credit-risk reading of PSI: < 0.10 stable, < 0.25 watch, else shifted."""
+    if value is None or np.isnan(value):
+        return "NO_DATA"
+    return "OK" if value < WARN_PSI else "WARN" if value < ALERT_PSI else "ALERT"
+
+
+def categorical_psi(expected: pd.Series, actual: pd.Series) -> float:
+    """PSI over category shares; a category unseen in the reference counts with the floor share."""
+    e = expected.astype("string").fillna("<null>").value_counts(normalize=True)
+    a = actual.astype("string").fillna("<null>").value_counts(normalize=True)
+    cats = e.index.union(a.index)
+    e = np.maximum(e.reindex(cats, fill_value=0.0).to_numpy(), PSI_FLOOR)
+    a = np.maximum(a.reindex(cats, fill_value=0.0).to_numpy(), PSI_FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def numeric_psi(expected: pd.Series, actual: pd.Series) -> float:
+    """PSI on reference deciles; missing values form a bin of their own."""
+    e = pd.to_numeric(expected, errors="coerce").to_numpy(dtype=np.float64)
+    a = pd.to_numeric(actual, errors="coerce").to_numpy(dtype=np.float64)
+    e_nan, a_nan = np.isnan(e), np.isnan(a)
+    if (~e_nan).sum() == 0 or (~a_nan).sum() == 0:
+        return categorical_psi(pd.Series(e_nan), pd.Series(a_nan))
+    value = psi(e[~e_nan], a[~a_nan])
+    # the missing-value bin, weighted like any other bin
+    pe, pa = max(e_nan.mean(), PSI_FLOOR), max(a_nan.mean(), PSI_FLOOR)
+    return float(value + (pa - pe) * np.log(pa / pe))
+
+
+def feature_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, features: list[str], categorical: list[str]
+) -> list[dict[str, Any]]:
+    rows = []
+    cats = set(categorical)
+    for name in features:
+        fn = categorical_psi if name in cats else numeric_psi
+        value = fn(reference[name], current[name])
+        rows.append({"feature": name, "psi": round(value, 6), "status": status(value)})
+    return sorted(rows, key=lambda r: -r["psi"])

@@ -1,0 +1,169 @@
+"""`cobranza monitor`: is the champion still looking at the population it was trained on, and is it right?
+
+Three readings, written to `ml_metadata.monitoring_*` for BI and summarized for people:
+- data drift: PSI of every feature, training window (eligible rows before the out-of-time months)
+  against the latest cut's eligible population;
+- score drift: PSI of the champion's probabilities on the same two populations;
+- realized performance: for every past scoring run whose horizon has closed (its cut is now labeled
+  in gold), AUC, calibration error, observed versus predicted self-cure and the leakage of NO_ASSIGN.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from cobranza.config import Settings
+from cobranza.errors import CobranzaError
+from cobranza.lake import Lake, refresh_catalog
+from cobranza.ml.data import feature_columns, read_gold
+from cobranza.ml.metrics import auc, ece
+from cobranza.ml.tracking import write_metadata
+from cobranza.monitoring.drift import feature_drift, numeric_psi, status
+from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, OBLIGATION_ID, TARGET
+
+REFERENCE_SAMPLE = 100_000
+
+
+def _reference_and_current(
+    gold: pd.DataFrame, oot_months: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    eligible = gold.loc[gold[ELIGIBLE].fillna(False).astype(bool)]
+    cuts = sorted(eligible[CUT_DATE].unique())
+    labeled = sorted(eligible.loc[eligible[TARGET].notna(), CUT_DATE].unique())
+    if len(labeled) <= oot_months or not cuts:
+        raise CobranzaError(
+            "gold has too few labeled cut months to form a monitoring reference window"
+        )
+    oot_start = labeled[-oot_months]
+    reference = eligible.loc[(eligible[CUT_DATE] < oot_start) & eligible[TARGET].notna()]
+    if len(reference) > REFERENCE_SAMPLE:
+        reference = reference.sample(REFERENCE_SAMPLE, random_state=seed)
+    current = eligible.loc[eligible[CUT_DATE] == cuts[-1]]
+    return reference, current, str(cuts[-1])
+
+
+def realized_performance(scores: pd.DataFrame, gold: pd.DataFrame) -> list[dict[str, Any]]:
+    """Stored probabilities of past scoring runs against the labels their horizons produced."""
+    labels = gold.loc[gold[TARGET].notna(), [OBLIGATION_ID, CUT_DATE, TARGET]]
+    scored = scores.loc[scores["probability"].notna()]
+    joined = scored.merge(labels, on=[OBLIGATION_ID, CUT_DATE], how="inner")
+    rows = []
+    for (run_id, cut, version), part in joined.groupby(
+        ["scoring_run_id", CUT_DATE, "model_version"], sort=True
+    ):
+        y = part[TARGET].to_numpy(dtype=np.int64)
+        p = part["probability"].to_numpy(dtype=np.float64)
+        no_assign = part["decision"].to_numpy() == "NO_ASSIGN"
+        both = y.min() != y.max()
+        rows.append(
+            {
+                "scoring_run_id": run_id,
+                CUT_DATE: str(cut),
+                "model_version": str(version),
+                "rows": len(part),
+                "auc": round(auc(y, p), 6) if both else None,
+                "ece": round(ece(y, p), 6),
+                "observed_rate": round(float(y.mean()), 6),
+                "predicted_rate": round(float(p.mean()), 6),
+                "no_assign": int(no_assign.sum()),
+                "leakage_rate": round(float(1 - y[no_assign].mean()), 6)
+                if no_assign.any()
+                else None,
+            }
+        )
+    return rows
+
+
+def _read_scores(lake: Lake) -> pd.DataFrame | None:
+    if lake.current_version("results") is None:
+        return None
+    versions = [
+        v["version"] for v in lake.versions("results") if "scores" in v.get("history_tables", [])
+    ]
+    globs = [lake.table_glob("results", "scores", v) for v in versions]
+    if not globs:
+        return None
+    con = duckdb.connect()
+    try:
+        return con.execute(
+            f"SELECT obligation_id, cut_date, probability, decision, model_version, scoring_run_id "
+            f"FROM read_parquet({globs!r}, union_by_name=true)"
+        ).df()
+    finally:
+        con.close()
+
+
+def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
+    from cobranza.ml.registry import load_champion
+
+    lake = Lake(settings.lake).ensure()
+    gold, gold_info = read_gold(lake)
+    reference, current, current_cut = _reference_and_current(
+        gold, settings.oot_months, settings.seed
+    )
+    features, categorical = feature_columns(gold)
+    drift = feature_drift(reference, current, features, categorical)
+
+    champion = load_champion(settings)
+    p_ref = champion.model.predict_proba(reference[champion.features])[:, 1]
+    p_cur = champion.model.predict_proba(current[champion.features])[:, 1]
+    score_psi = numeric_psi(pd.Series(p_ref), pd.Series(p_cur))
+
+    scores = _read_scores(lake)
+    performance = realized_performance(scores, gold) if scores is not None else []
+
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    stamp = {
+        "monitoring_run_id": run_id,
+        "gold_version": gold_info["version"],
+        "current_cut": current_cut,
+        "model_version": champion.version,
+    }
+    write_metadata(
+        lake,
+        "monitoring_drift",
+        [{**stamp, **r} for r in drift]
+        + [
+            {
+                **stamp,
+                "feature": "__score__",
+                "psi": round(score_psi, 6),
+                "status": status(score_psi),
+            }
+        ],
+        run_id,
+    )
+    if performance:
+        write_metadata(
+            lake, "monitoring_performance", [{**stamp, **r} for r in performance], run_id
+        )
+    refresh_catalog(lake)
+
+    alerts = [r["feature"] for r in drift if r["status"] == "ALERT"]
+    warns = [r["feature"] for r in drift if r["status"] == "WARN"]
+    overall = (
+        "ALERT"
+        if alerts or status(score_psi) == "ALERT"
+        else "WARN"
+        if warns or status(score_psi) == "WARN"
+        else "OK"
+    )
+    return {
+        "status": overall,
+        "current_cut": current_cut,
+        "model_version": champion.version,
+        "reference_rows": len(reference),
+        "current_rows": len(current),
+        "score_psi": round(score_psi, 4),
+        "score_status": status(score_psi),
+        "features_alert": alerts,
+        "features_warn": warns,
+        "top_drift": drift[:5],
+        "realized": performance[-3:],
+        "monitoring_run_id": run_id,
+    }
