@@ -1,0 +1,154 @@
+"""The bank-data simulator: a synthetic extract (nine contract files + manifest) and its ground truth.
+
+`simulate(out, cfg)` writes the extract into `out` and, in `out/_truth/`, the probability used to
+draw each early-delinquent row's outcome (`p_true.csv`), the drawn outcomes (`outcomes.csv`) and
+the injected bad-input cases (`noise.json`). Same arguments give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cobranza.contract import FILES, MANIFEST, STANDARD, TRUTH_DIR, TRUTH_FILE, Dialect
+from cobranza.errors import CobranzaError
+from cobranza.simulate.config import CHUNK_CLIENTS, Calendar, SimulationConfig
+from cobranza.simulate.engine import IdCounters, simulate_chunk
+from cobranza.simulate.noise import inject
+from cobranza.simulate.writer import format_table, to_bytes, write_manifest
+
+__all__ = ["SimulationConfig", "oracle_auc", "simulate"]
+
+OUTCOMES_FILE = "outcomes.csv"
+NOISE_FILE = "noise.json"
+
+
+def oracle_auc(p: np.ndarray, y: np.ndarray) -> float:
+    """ROC AUC of scores `p` against binary outcomes `y` (rank formula, ties averaged)."""
+    y = np.asarray(y, bool)
+    n1, n0 = int(y.sum()), int((~y).sum())
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    order = np.argsort(p, kind="mergesort")
+    ps = np.asarray(p)[order]
+    ranks = np.empty(len(p))
+    # average ranks over ties
+    _, first, counts = np.unique(ps, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+
+
+def _truth_csv(table: pa.Table, header: bool) -> bytes:
+    cols = {}
+    for name in table.column_names:
+        arr = table.column(name)
+        if name == "p_true":
+            x = arr.to_numpy(zero_copy_only=False)
+            cols[name] = pa.array(np.char.mod("%.6f", x), pa.string())
+        elif name == "cut_date":
+            cols[name] = pc.strftime(arr, format="%Y-%m-%d")
+        else:
+            cols[name] = pc.cast(arr, pa.string())
+    return to_bytes(pa.table(cols), STANDARD, header)
+
+
+def simulate(out: Path, cfg: SimulationConfig, dialect: Dialect = STANDARD, ui=None) -> dict:
+    """Write a synthetic extract into `out`; returns a summary (rows, speed, self-cure rate, AUC)."""
+    cfg.validate()
+    started = time.perf_counter()
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        truth_dir = out / TRUTH_DIR
+        if truth_dir.exists():
+            shutil.rmtree(truth_dir)
+        truth_dir.mkdir()
+    except OSError as exc:
+        raise CobranzaError(f"simulate: cannot write into {out}: {exc.strerror}") from None
+    cal = Calendar.build(cfg)
+    ids = IdCounters()
+    n_chunks = -(-cfg.clients // CHUNK_CLIENTS)
+    handles = {spec.stem: (out / spec.filename).open("wb") for spec in FILES}
+    rows = {spec.stem: 0 for spec in FILES}
+    serials = {spec.stem: 0 for spec in FILES}
+    defects: dict[str, list[dict]] = {spec.filename: [] for spec in FILES}
+    p_true_f = (truth_dir / TRUTH_FILE).open("wb")
+    outcomes_f = (truth_dir / OUTCOMES_FILE).open("wb")
+    p_lab: list[np.ndarray] = []
+    y_lab: list[np.ndarray] = []
+    n_early = n_eligible = 0
+    try:
+        progress = ui.progress("simulating", total=n_chunks) if ui else None
+        step = progress.__enter__() if progress else None
+        for chunk in range(n_chunks):
+            n = min(CHUNK_CLIENTS, cfg.clients - chunk * CHUNK_CLIENTS)
+            result = simulate_chunk(cfg, cal, chunk, n, ids)
+            for f_idx, spec in enumerate(FILES):
+                text = format_table(spec, result.tables[spec.stem], dialect)
+                if cfg.noise > 0:
+                    rng = np.random.default_rng(
+                        np.random.SeedSequence([cfg.seed, chunk, 1000 + f_idx])
+                    )
+                    text, found, serials[spec.stem] = inject(
+                        spec, text, cfg.noise, rng, dialect, rows[spec.stem] + 2, serials[spec.stem]
+                    )
+                    defects[spec.filename].extend(found)
+                handles[spec.stem].write(to_bytes(text, dialect, header=chunk == 0))
+                rows[spec.stem] += text.num_rows
+            truth = result.truth
+            elig = truth.column("eligible").to_numpy(zero_copy_only=False)
+            p_true_f.write(
+                _truth_csv(
+                    truth.filter(pa.array(elig)).select(["cut_date", "obligation_id", "p_true"]),
+                    chunk == 0,
+                )
+            )
+            outcomes_f.write(_truth_csv(truth, chunk == 0))
+            labeled = truth.column("labeled").to_numpy(zero_copy_only=False)
+            sel = labeled & elig
+            n_early += int(labeled.sum())
+            n_eligible += int(sel.sum())
+            p_lab.append(truth.column("p_true").to_numpy(zero_copy_only=False)[sel])
+            y_lab.append(truth.column("outcome").to_numpy(zero_copy_only=False)[sel].astype(bool))
+            if step:
+                step.advance()
+        if progress:
+            progress.__exit__(None, None, None)
+    finally:
+        for f in (*handles.values(), p_true_f, outcomes_f):
+            f.close()
+    (truth_dir / NOISE_FILE).write_text(
+        json.dumps({"rate": cfg.noise, "seed": cfg.seed, "files": defects}, indent=1) + "\n",
+        encoding="utf-8",
+    )
+    as_of = cal.cut[-1].astype(object).isoformat()
+    write_manifest(out, as_of, {spec.filename: rows[spec.stem] for spec in FILES})
+    seconds = time.perf_counter() - started
+    p = np.concatenate(p_lab) if p_lab else np.zeros(0)
+    y = np.concatenate(y_lab) if y_lab else np.zeros(0, bool)
+    total = sum(rows.values())
+    return {
+        "out": str(out.resolve()),
+        "as_of": as_of,
+        "dialect": dialect.name,
+        "clients": cfg.clients,
+        "months": cfg.months,
+        "rows": {spec.filename: rows[spec.stem] for spec in FILES},
+        "rows_total": total,
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(total / seconds) if seconds > 0 else None,
+        "labeled_early_delinquent": n_early,
+        "labeled_eligible": n_eligible,
+        "self_cure_rate": round(float(y.mean()), 4) if len(y) else None,
+        "mean_p_true": round(float(p.mean()), 4) if len(p) else None,
+        "oracle_auc": round(oracle_auc(p, y), 4) if len(y) else None,
+        "defects_injected": sum(len(v) for v in defects.values()),
+        "manifest": MANIFEST,
+    }

@@ -1,0 +1,97 @@
+"""Spelling tables on disk in a contract dialect: CSV appended chunk by chunk, then the manifest.
+
+Every value is formatted to a string with Arrow compute (dates, timestamps, `,` or `.` decimals)
+so the same data can be written as standard UTF-8 or as the bank's `;`-delimited Latin-1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from cobranza.contract import MANIFEST, Dialect, FileSpec
+
+# Decimal columns written with two decimals (money elsewhere is whole pesos).
+TWO_DECIMALS = {
+    ("obligations", "annual_rate"),
+    ("account_monthly", "avg_balance"),
+    ("account_monthly", "min_balance"),
+    ("account_monthly", "end_balance"),
+    ("account_monthly", "inflow_total"),
+    ("account_monthly", "payroll_inflow"),
+    ("account_monthly", "outflow_total"),
+}
+
+
+def fixed_decimals(values: pa.Array, decimals: int, sep: str) -> pa.Array:
+    """`-1234.50` style text (with `sep` as decimal mark), nulls kept."""
+    x = values.to_numpy(zero_copy_only=False)
+    null = np.isnan(x)
+    scaled = np.round(np.where(null, 0.0, x) * 10**decimals).astype(np.int64)
+    neg = scaled < 0
+    mag = np.abs(scaled)
+    whole = pc.cast(pa.array(mag // 10**decimals), pa.string())
+    if decimals:
+        frac = pc.utf8_lpad(pc.cast(pa.array(mag % 10**decimals), pa.string()), decimals, "0")
+        text = pc.binary_join_element_wise(whole, frac, sep)
+    else:
+        text = whole
+    text = pc.if_else(pa.array(neg), pc.binary_join_element_wise("-", text, ""), text)
+    return pc.if_else(pa.array(null), pa.scalar(None, pa.string()), text)
+
+
+def format_table(spec: FileSpec, table: pa.Table, dialect: Dialect) -> pa.Table:
+    """The contract columns of `table`, in contract order, as strings in `dialect`."""
+    cols = {}
+    for c in spec.columns:
+        arr = table.column(c.name).combine_chunks()
+        if c.type == "string":
+            out = arr.cast(pa.string())
+        elif c.type == "date":
+            out = pc.strftime(arr, format=dialect.date_format)
+        elif c.type == "timestamp":
+            out = pc.strftime(arr, format=dialect.timestamp_format)
+        elif c.type == "integer":
+            out = pc.cast(arr, pa.string())
+        else:
+            out = fixed_decimals(
+                arr, 2 if (spec.stem, c.name) in TWO_DECIMALS else 0, dialect.decimal
+            )
+        cols[c.name] = out
+    return pa.table(cols)
+
+
+def to_bytes(table: pa.Table, dialect: Dialect, header: bool) -> bytes:
+    """CSV text of an all-string table; refuses values holding the delimiter (no quoting)."""
+    buf = pa.BufferOutputStream()
+    opts = pacsv.WriteOptions(
+        include_header=header, delimiter=dialect.delimiter, quoting_style="none"
+    )
+    pacsv.write_csv(table, buf, opts)
+    data = buf.getvalue().to_pybytes()
+    if dialect.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        data = data.decode("utf-8").encode(dialect.encoding)
+    return data
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(out: Path, as_of: str, rows: dict[str, int]) -> dict:
+    manifest = {
+        "as_of": as_of,
+        "files": {name: {"rows": n, "sha256": sha256(out / name)} for name, n in rows.items()},
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
