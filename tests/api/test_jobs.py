@@ -1,0 +1,115 @@
+"""Jobs run as real `cobranza` subprocesses: validation per type, the zone conflict rule, cancel.
+
+The jobs here fail fast on an empty lake (etl needs raw, score needs a champion), which is
+enough to exercise the worker processes: they start, run the real CLI, and report its error.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+
+from tests.api.conftest import auth
+
+
+def _wait(client, headers, job_id, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"type": "nope", "params": {}}, ["body"]),
+        ({"type": "ingest", "params": {}}, ["body", "ingest", "params", "extract_dir"]),
+        (
+            {"type": "ingest", "params": {"extract_dir": "/no/such/dir"}},
+            ["body", "ingest", "params", "extract_dir"],
+        ),
+        ({"type": "train", "params": {"tune": 0}}, ["body", "train", "params", "tune"]),
+        ({"type": "etl", "params": {"engine": "pandas"}}, ["body", "etl", "params", "engine"]),
+        ({"type": "score", "params": {"as_of": "yesterday"}}, ["body", "score", "params", "as_of"]),
+        ({"type": "etl", "params": {"shell": "rm -rf /"}}, ["body", "etl", "params", "shell"]),
+    ],
+)
+def test_params_are_validated_per_type(client, keys, body, loc):
+    resp = client.post("/v1/jobs", json=body, headers=auth(keys["operator"]))
+    assert resp.status_code == 422
+    detail = resp.json()["detail"]
+    assert any(d["loc"][: len(loc)] == loc for d in detail), detail
+    assert client.get("/v1/jobs", headers=auth(keys["viewer"])).json()["items"] == []
+
+
+def test_job_runs_in_a_worker_process_and_reports_the_cli_error(client, keys, lake_dir):
+    op = auth(keys["operator"])
+    resp = client.post("/v1/jobs", json={"type": "etl", "params": {}}, headers=op)
+    assert resp.status_code == 202
+    job_id = resp.json()["job_id"]
+    assert resp.headers["location"] == f"/v1/jobs/{job_id}"
+    job = _wait(client, op, job_id)
+    assert job["status"] == "failed"
+    assert job["returncode"] == 1
+    assert "raw zone" in job["error"] and "cobranza ingest" in job["error"]
+    assert job["started_at"] and job["finished_at"] and job["seconds"] > 0
+    assert (lake_dir / "control" / "jobs" / job_id / "stderr.log").exists()
+    listed = client.get("/v1/jobs", params={"status": "failed"}, headers=op).json()["items"]
+    assert [j["job_id"] for j in listed] == [job_id]
+
+
+def test_second_job_on_the_same_zone_gets_409_with_the_running_id(client, keys, tmp_path):
+    op = auth(keys["operator"])
+    first = client.post("/v1/jobs", json={"type": "etl", "params": {}}, headers=op).json()
+    clash = client.post("/v1/jobs", json={"type": "pipeline", "params": {}}, headers=op)
+    assert clash.status_code == 409
+    assert clash.json()["running_job_id"] == first["job_id"]
+    assert clash.json()["running_job_type"] == "etl"
+    again = client.post("/v1/jobs", json={"type": "etl", "params": {"horizon": 20}}, headers=op)
+    assert again.status_code == 409 and again.json()["running_job_id"] == first["job_id"]
+    empty = tmp_path / "empty-extract"
+    empty.mkdir()
+    other_zone = client.post(
+        "/v1/jobs", json={"type": "ingest", "params": {"extract_dir": str(empty)}}, headers=op
+    )
+    assert other_zone.status_code == 202  # writes raw only: no conflict with etl
+    _wait(client, op, first["job_id"])
+    _wait(client, op, other_zone.json()["job_id"])
+    after = client.post("/v1/jobs", json={"type": "etl", "params": {}}, headers=op)
+    assert after.status_code == 202  # the zone is free again
+    _wait(client, op, after.json()["job_id"])
+
+
+def test_cancel_stops_the_process_group(client, keys):
+    op = auth(keys["operator"])
+    job_id = client.post("/v1/jobs", json={"type": "etl", "params": {}}, headers=op).json()[
+        "job_id"
+    ]
+    deadline = time.monotonic() + 30
+    job = {}
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}", headers=op).json()
+        if job["status"] == "running":
+            break
+        time.sleep(0.05)
+    assert job["status"] == "running"
+    from cobranza.api.control import ControlDB, control_path
+
+    pid = ControlDB(control_path(client.app.state.services.settings.lake)).one(
+        "SELECT pid FROM jobs WHERE job_id = ?", (job_id,)
+    )["pid"]
+    assert psutil.pid_exists(pid)
+    resp = client.post(f"/v1/jobs/{job_id}/cancel", headers=op)
+    assert resp.status_code == 200
+    assert resp.json()["status"] == "cancelled"
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    final = _wait(client, op, job_id)
+    assert final["status"] == "cancelled"
+    assert client.post("/v1/jobs/ffff/cancel", headers=op).status_code == 404
+    # cancelling a finished job changes nothing
+    assert client.post(f"/v1/jobs/{job_id}/cancel", headers=op).json()["status"] == "cancelled"

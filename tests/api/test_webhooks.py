@@ -1,0 +1,136 @@
+"""Webhook delivery to a real local HTTP receiver: HMAC signature, retry after a failure, log."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from cobranza.api.webhooks import sign
+from tests.api.conftest import auth
+
+
+class Receiver:
+    """Answers 500 to the first `failures` POSTs, then 200; keeps what it got."""
+
+    def __init__(self, failures: int = 1):
+        self.failures = failures
+        self.received: list[tuple[dict[str, str], bytes, int]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                code = 500 if len(receiver.received) < receiver.failures else 200
+                receiver.received.append((dict(self.headers), body, code))
+                self.send_response(code)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_sign_is_hmac_sha256_of_the_raw_body():
+    body = b'{"event":"job.succeeded"}'
+    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert sign("s3cret", body) == f"sha256={expected}"
+
+
+def test_delivery_is_signed_retried_after_a_failure_and_recorded(client, keys):
+    admin, op = auth(keys["admin"]), auth(keys["operator"])
+    with Receiver(failures=1) as receiver:
+        created = client.post(
+            "/v1/webhooks",
+            json={"url": receiver.url, "events": ["job.failed"], "description": "test"},
+            headers=admin,
+        )
+        assert created.status_code == 201
+        hook = created.json()
+        secret = hook["secret"]
+        assert "secret" not in client.get("/v1/webhooks", headers=admin).json()[0]
+        job_id = client.post("/v1/jobs", json={"type": "etl", "params": {}}, headers=op).json()[
+            "job_id"
+        ]
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(receiver.received) < 2:
+            time.sleep(0.1)
+    assert [code for _, _, code in receiver.received] == [500, 200]
+    for headers, body, _ in receiver.received:
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["X-Cobranza-Signature"], expected)
+    payload = json.loads(receiver.received[1][1])
+    assert payload["event"] == "job.failed"
+    assert payload["job"]["job_id"] == job_id and payload["job"]["status"] == "failed"
+    first, second = receiver.received
+    assert first[0]["X-Cobranza-Delivery"] == second[0]["X-Cobranza-Delivery"]
+    assert (first[0]["X-Cobranza-Attempt"], second[0]["X-Cobranza-Attempt"]) == ("1", "2")
+    deadline = time.monotonic() + 10
+    deliveries = []
+    while time.monotonic() < deadline and len(deliveries) < 2:
+        deliveries = client.get(
+            f"/v1/webhooks/{hook['webhook_id']}/deliveries", headers=admin
+        ).json()
+        time.sleep(0.1)
+    by_attempt = {d["attempt"]: d for d in deliveries}
+    assert by_attempt[1]["ok"] is False and by_attempt[1]["status_code"] == 500
+    assert by_attempt[2]["ok"] is True and by_attempt[2]["status_code"] == 200
+    assert {d["job_id"] for d in deliveries} == {job_id}
+
+
+def test_unsubscribed_events_and_inactive_hooks_are_not_called(client, keys):
+    admin, op = auth(keys["admin"]), auth(keys["operator"])
+    with Receiver(failures=0) as receiver:
+        only_success = client.post(
+            "/v1/webhooks", json={"url": receiver.url, "events": ["job.succeeded"]}, headers=admin
+        ).json()
+        removed = client.post("/v1/webhooks", json={"url": receiver.url}, headers=admin).json()
+        resp = client.delete(f"/v1/webhooks/{removed['webhook_id']}", headers=admin)
+        assert resp.json()["active"] is False
+        job_id = client.post("/v1/jobs", json={"type": "etl", "params": {}}, headers=op).json()[
+            "job_id"
+        ]
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if client.get(f"/v1/jobs/{job_id}", headers=op).json()["status"] == "failed":
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+    assert receiver.received == []
+    assert (
+        client.get(f"/v1/webhooks/{only_success['webhook_id']}/deliveries", headers=admin).json()
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"url": "not a url"},
+        {"url": "ftp://example.org/x"},
+        {"url": "http://example.org/x", "events": ["job.exploded"]},
+        {"url": "http://example.org/x", "events": []},
+    ],
+)
+def test_bad_registrations_are_422(client, keys, body):
+    resp = client.post("/v1/webhooks", json=body, headers=auth(keys["admin"]))
+    assert resp.status_code == 422
