@@ -1,0 +1,74 @@
+"""Shared fixtures of the transform tests: one local Spark session and small raw extracts."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pytest
+
+from cobranza.config import load_settings
+from cobranza.lake import Lake
+from cobranza.transforms import run_etl
+from tests.transforms.rawdata import publish_raw, random_extract
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One Spark session (local[2]) for every Spark test; stopped at the end of the session."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.appName("cobranza-tests")
+        .master("local[2]")
+        .config("spark.driver.memory", "1g")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def etl(
+    root: Path, tables: dict, as_of: date, engine: str = "duckdb", spark: Any = None, **kw
+) -> dict:
+    """Publish `tables` as raw into a lake at `root` and run the ETL on it."""
+    publish_raw(root, tables, as_of)
+    settings = load_settings(lake=root, engine=engine, duckdb_threads=1, **kw)
+    return run_etl(settings, spark_session=spark)
+
+
+def read_table(root: Path, zone: str, table: str) -> pd.DataFrame:
+    glob = Lake(root).table_glob(zone, table)
+    con = duckdb.connect()
+    try:
+        return con.execute(f"SELECT * FROM read_parquet('{glob}')").fetch_df()
+    finally:
+        con.close()
+
+
+def read_gold(root: Path) -> pd.DataFrame:
+    df = read_table(root, "gold", "obligation_snapshots")
+    return df.sort_values(["obligation_id", "cut_date"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def small_extract() -> tuple[dict, date]:
+    return random_extract(n_clients=40, months=14, seed=7)
+
+
+@pytest.fixture(scope="session")
+def duckdb_lake(tmp_path_factory, small_extract) -> Path:
+    """The small extract through the DuckDB ETL once, for the tests that only read its output."""
+    root = tmp_path_factory.mktemp("duckdb_lake")
+    tables, as_of = small_extract
+    etl(root, tables, as_of)
+    return root

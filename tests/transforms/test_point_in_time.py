@@ -1,0 +1,181 @@
+"""Point in time: rewriting everything stamped after a cut date leaves that date's features unchanged.
+
+The gold table is built twice from the same extract, the second time with every event after d
+changed (payments, debit attempts, collection actions, account months not complete by d, later cuts,
+mandate end dates and statuses, closings, new obligations and mandates). Rows at d and before must
+be identical except the target; a change on or before d must show (the comparison has teeth).
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from cobranza.transforms.gold import FEATURE_COLUMNS
+from tests.transforms.conftest import etl, read_gold
+from tests.transforms.rawdata import month_ends
+
+CUT_INDEX = 7
+
+
+def _day(value) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _month_last_day(first: date) -> date:
+    return date(first.year + (first.month == 12), first.month % 12 + 1, 1) - timedelta(days=1)
+
+
+def rewrite_after(tables: dict, d: date) -> dict:
+    t = copy.deepcopy(tables)
+    flip = {"SUCCESS": "REJECTED", "PARTIAL": "SUCCESS", "REJECTED": "SUCCESS"}
+    for p in t["payments"]:
+        if _day(p["payment_ts"]) > d:
+            p["amount"] *= 1.7
+            p["channel"] = "BRANCH" if p["channel"] == "RECURRING_DEBIT" else "RECURRING_DEBIT"
+    for a in t["debit_attempts"]:
+        if _day(a["attempt_ts"]) > d:
+            a["result"] = flip[a["result"]]
+            a["amount_debited"] = 0.0 if a["result"] == "REJECTED" else a["amount_requested"]
+            a["reject_reason"] = "ACCOUNT_CLOSED" if a["result"] == "REJECTED" else None
+    for x in t["collection_actions"]:
+        if _day(x["action_ts"]) > d:
+            x["outcome"] = "PROMISE_TO_PAY" if x["outcome"] != "PROMISE_TO_PAY" else "REFUSED"
+    for m in t["account_monthly"]:
+        if _month_last_day(m["month"]) > d:
+            m["avg_balance"] = -m["avg_balance"] - 1
+            m["min_balance"] -= 1e6
+            m["end_balance"] += 5e5
+            m["payroll_inflow"] = 0.0
+            m["inflow_total"] *= 3
+    for c in t["portfolio_cuts"]:
+        if c["cut_date"] > d:
+            c["days_past_due"] = (c["days_past_due"] + 17) % 45
+            c["amount_past_due"] = c["amount_past_due"] * 2 + 1
+    for m in t["debit_mandates"]:
+        if m["end_date"] is None or m["end_date"] > d:
+            m["end_date"] = d + timedelta(days=3) if m["end_date"] is None else None
+            m["status"] = "SUSPENDED" if m["status"] == "ACTIVE" else "ACTIVE"
+        if m["start_date"] > d:
+            m["start_date"] += timedelta(days=2)
+    for o in t["obligations"]:
+        if o["closed_date"] is not None and o["closed_date"] > d:
+            o["closed_date"] = None
+            o["status"] = "ACTIVE"
+    for i in t["installments"]:
+        if i["due_date"] > d:
+            i["amount_due"] *= 2
+    # new things after d: payments, attempts, actions, a mid-month cut, obligations, mandates
+    for k, o in enumerate(list(t["obligations"])):
+        oid = o["obligation_id"]
+        t["payments"].append(
+            {
+                "payment_id": f"NEWP{k}",
+                "obligation_id": oid,
+                "payment_ts": datetime(d.year, d.month, d.day) + timedelta(days=1, hours=1),
+                "amount": 1e7,
+                "channel": "RECURRING_DEBIT",
+            }
+        )
+        t["collection_actions"].append(
+            {
+                "action_id": f"NEWX{k}",
+                "obligation_id": oid,
+                "action_ts": datetime(d.year, d.month, d.day) + timedelta(days=1),
+                "action_type": "FIELD_VISIT",
+                "outcome": "WRONG_NUMBER",
+                "cost": 1.0,
+            }
+        )
+        t["portfolio_cuts"].append(
+            {
+                "cut_date": d + timedelta(days=15),
+                "obligation_id": oid,
+                "days_past_due": 12,
+                "amount_past_due": 10.0,
+                "outstanding_balance": 1e6,
+            }
+        )
+        t["obligations"].append(
+            {**o, "obligation_id": f"NEW{oid}", "origination_date": d + timedelta(days=1)}
+        )
+        t["debit_mandates"].append(
+            {
+                "mandate_id": f"NEWM{k}",
+                "obligation_id": oid,
+                "account_id": f"NEWA{k}",
+                "account_type": "CHECKING",
+                "account_bank": "OTHER",
+                "start_date": d + timedelta(days=1),
+                "end_date": None,
+                "status": "ACTIVE",
+                "debit_mode": "PARTIAL_ALLOWED",
+            }
+        )
+    for m in t["debit_mandates"]:
+        if m["mandate_id"].startswith("NEWM"):
+            t["debit_attempts"].append(
+                {
+                    "attempt_id": "NEWT" + m["mandate_id"],
+                    "mandate_id": m["mandate_id"],
+                    "attempt_ts": datetime(d.year, d.month, d.day) + timedelta(days=2),
+                    "amount_requested": 5.0,
+                    "amount_debited": 0.0,
+                    "result": "REJECTED",
+                    "reject_reason": "TECHNICAL",
+                }
+            )
+    return t
+
+
+@pytest.fixture(scope="module")
+def cut(small_extract) -> date:
+    return month_ends(date(2023, 1, 1), 14)[CUT_INDEX]
+
+
+def _compare_columns() -> list[str]:
+    return ["client_key", "eligible", *FEATURE_COLUMNS]
+
+
+def _until(gold: pd.DataFrame, d: date) -> pd.DataFrame:
+    return gold[gold["cut_date"] <= pd.Timestamp(d)].reset_index(drop=True)
+
+
+def test_features_ignore_everything_after_the_cut(tmp_path, duckdb_lake, small_extract, cut):
+    tables, as_of = small_extract
+    etl(tmp_path, rewrite_after(tables, cut), as_of)
+    before, after = read_gold(duckdb_lake), read_gold(tmp_path)
+    b, a = _until(before, cut), _until(after, cut)
+    assert len(b) > 20 and (b["cut_date"] == pd.Timestamp(cut)).sum() >= 5
+    assert b[["obligation_id", "cut_date"]].equals(a[["obligation_id", "cut_date"]])
+    pd.testing.assert_frame_equal(b[_compare_columns()], a[_compare_columns()])
+    # the rewrite did change the future: later rows and the target at d
+    at_d = b["cut_date"] == pd.Timestamp(cut)
+    assert not b.loc[at_d, "self_cure_debit"].equals(a.loc[at_d, "self_cure_debit"])
+    assert len(after) != len(before) or not after.equals(before)
+
+
+def test_a_change_on_the_cut_day_does_show(tmp_path, duckdb_lake, small_extract, cut):
+    """The comparison above can fail: moving one payment from d+1 to d changes d's features."""
+    tables, as_of = small_extract
+    t = copy.deepcopy(tables)
+    target = read_gold(duckdb_lake)
+    oid = target.loc[target["cut_date"] == pd.Timestamp(cut), "obligation_id"].iloc[0]
+    t["payments"].append(
+        {
+            "payment_id": "ON_D",
+            "obligation_id": oid,
+            "payment_ts": datetime(cut.year, cut.month, cut.day, 23, 59, 59),
+            "amount": 1234.0,
+            "channel": "PSE",
+        }
+    )
+    etl(tmp_path, t, as_of)
+    b = read_gold(duckdb_lake).set_index(["obligation_id", "cut_date"])
+    a = read_gold(tmp_path).set_index(["obligation_id", "cut_date"])
+    key = (oid, pd.Timestamp(cut))
+    assert a.loc[key, "amount_paid_3m"] == pytest.approx(b.loc[key, "amount_paid_3m"] + 1234.0)
+    assert a.loc[key, "other_channel_payments_12m"] == b.loc[key, "other_channel_payments_12m"] + 1

@@ -1,0 +1,49 @@
+"""Personal data and the bank's client_id stop at raw: no silver or gold column or value carries them."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cobranza.contract import PERSONAL_COLUMNS
+from cobranza.lake import Lake
+from tests.transforms.conftest import read_table
+
+FORBIDDEN_COLUMNS = {c for cols in PERSONAL_COLUMNS.values() for c in cols} | {
+    "client_id",
+    "account_id",
+    "birth_date",
+}
+
+
+def _personal_values(tables: dict) -> set[str]:
+    out = set()
+    for row in tables["clients"]:
+        for col in ("client_id", "document_number", "full_name", "email", "phone"):
+            if row.get(col):
+                out.add(str(row[col]))
+    out |= {m["account_id"] for m in tables["debit_mandates"]}
+    return out
+
+
+def test_no_personal_columns_or_values(duckdb_lake, small_extract):
+    lake = Lake(duckdb_lake)
+    personal = _personal_values(small_extract[0])
+    seen = 0
+    for zone in ("silver", "gold"):
+        for table in lake.tables(zone):
+            df = read_table(duckdb_lake, zone, table)
+            assert not FORBIDDEN_COLUMNS & set(df.columns), f"{zone}.{table}"
+            for col in df.columns:
+                if pd.api.types.is_object_dtype(df[col]) or pd.api.types.is_string_dtype(df[col]):
+                    values = set(df[col].dropna().astype(str))
+                    seen += len(values)
+                    assert not values & personal, f"{zone}.{table}.{col} holds personal data"
+    assert seen > 100
+
+
+def test_client_key_is_a_keyed_hash(duckdb_lake, small_extract):
+    clients = read_table(duckdb_lake, "silver", "clients")
+    assert clients["client_key"].str.fullmatch(r"[0-9a-f]{64}").all()
+    assert clients["client_key"].is_unique and len(clients) == len(small_extract[0]["clients"])
+    gold = read_table(duckdb_lake, "gold", "obligation_snapshots")
+    assert set(gold["client_key"]) <= set(clients["client_key"])
