@@ -631,9 +631,10 @@ def simulate_chunk(
         cuts.add(obl=ic, m=np.int64(m), dpd=dpd[ic], apd=ar[ic], bal=np.round(pv[ic], -2) + ar[ic])
         early[:, m] = cut_rows & (dpd >= 1) & (dpd <= 30)
         gone = closing | w_off
-        ig = np.flatnonzero(gone & (cur_mand >= 0) & ~stop)
+        # A mandate stops the day after its obligation is paid off or written off.
+        ig = np.flatnonzero(gone & (cur_mand >= 0) & ~stop & (closed + 1 <= as_of))
         ends["idx"].append(cur_mand[ig])
-        ends["date"].append(closed[ig])
+        ends["date"].append(closed[ig] + 1)
         ends["status"].append(np.full(len(ig), 2))
         alive &= ~gone
         had_cut_prev = cut_rows
@@ -651,10 +652,13 @@ def simulate_chunk(
 
     # p_true at the last cut: the scoring population (no outcome drawn).
     ep = had_cut_prev & (dpd_prev >= 1) & (dpd_prev <= 30)
-    ie = np.flatnonzero(ep & (cur_mand >= 0) & (cur_s < M))
+    covering = (cur_mand >= 0) & (cur_s < M)
+    ie = np.flatnonzero(ep & covering)
     truth.add(
         obl=ie, m=np.int64(M - 1), elig=True, p=p_true(ie, M - 1), y=False, mode=np.int64(M_NONE)
     )
+    ii = np.flatnonzero(ep & ~covering)
+    truth.add(obl=ii, m=np.int64(M - 1), elig=False, p=np.nan, y=False, mode=np.int64(M_NONE))
 
     # ------------------------------------------------------------- assemble
     c_ids = ids.client + np.arange(n)

@@ -71,10 +71,12 @@ def to_bytes(table: pa.Table, dialect: Dialect, header: bool) -> bytes:
     """CSV text of an all-string table; refuses values holding the delimiter (no quoting)."""
     buf = pa.BufferOutputStream()
     opts = pacsv.WriteOptions(
-        include_header=header, delimiter=dialect.delimiter, quoting_style="none"
+        include_header=False, delimiter=dialect.delimiter, quoting_style="none"
     )
     pacsv.write_csv(table, buf, opts)
     data = buf.getvalue().to_pybytes()
+    if header:
+        data = (dialect.delimiter.join(table.column_names) + "\n").encode("utf-8") + data
     if dialect.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
         data = data.decode("utf-8").encode(dialect.encoding)
     return data
