@@ -45,9 +45,11 @@ def ordered_files() -> list[FileSpec]:
 
 
 def _connect(settings: Settings, tmp: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(tmp / "stage.duckdb"))
+    # In memory, spilling to the lake's temp folder past the limit: staging is never persisted.
+    con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = {quote_literal(settings.duckdb_memory_limit)}")
     con.execute(f"SET temp_directory = {quote_literal(str(tmp / 'spill'))}")
+    con.execute("SET preserve_insertion_order = false")
     if settings.duckdb_threads:
         con.execute(f"SET threads = {int(settings.duckdb_threads)}")
     return con

@@ -60,11 +60,12 @@ class FileReport:
 
 
 def stage_sql(spec: FileSpec, header: Header, dialect: Dialect, source: str) -> str:
-    """SELECT turning the string stream into typed columns, one reason column per contract column.
+    """SELECT turning the string stream into typed columns plus what the checks need.
 
     Output columns: `_line`, `_hash` (of the whole raw row, for exact duplicates), the contract
-    columns typed, the extra columns as strings, `_e<i>` (first broken rule or NULL), `_q<i>`
-    (the original text where `_e<i>` is set) and `_k<i>` (raw text of non-string key columns).
+    columns typed, the extra columns as strings, and `_errs`: NULL for a clean row, else the list
+    of broken cells as structs (col, value = original text, reason). One list column instead of
+    a reason and a text column per contract column keeps the staged table narrow.
     """
     ncol = len(header.names)
     raw_cols = [f"c{i}" for i in range(ncol)]
@@ -79,35 +80,46 @@ def stage_sql(spec: FileSpec, header: Header, dialect: Dialect, source: str) -> 
     typed = ["*"] + [
         f"{typed_sql(col, dialect, f'_v{j}')} AS _x{j}" for j, col in enumerate(spec.columns)
     ]
-    outer = ["_line", "_hash"]
-    outer += [f"_x{j} AS {quote_ident(col.name)}" for j, col in enumerate(spec.columns)]
-    outer += [quote_ident(name) for name, _ in header.extras]
-    outer += [
+    checked = ["_line", "_hash"]
+    checked += [f"_x{j}" for j in range(len(spec.columns))]
+    checked += [quote_ident(name) for name, _ in header.extras]
+    checked += [f"_r{j}" for j in range(len(spec.columns))]
+    checked += [
         f"{error_sql(col, dialect, f'_v{j}', f'_x{j}')} AS _e{j}"
         for j, col in enumerate(spec.columns)
     ]
-    outer += [f"_r{j}" for j in range(len(spec.columns))]
-    final = ["* EXCLUDE (" + ", ".join(f"_r{j}" for j in range(len(spec.columns))) + ")"]
-    final += [
-        f"CASE WHEN _e{j} IS NOT NULL THEN _r{j} END AS _q{j}" for j in range(len(spec.columns))
-    ]
-    for j, col in enumerate(spec.columns):
-        if col.name in spec.key and col.type != "string":
-            final.append(f"_r{j} AS _k{j}")
+    any_error = " OR ".join(f"_e{j} IS NOT NULL" for j in range(len(spec.columns)))
+    cells = ", ".join(
+        f"{{'col': {quote_literal(col.name)}, 'value': _r{j}, 'reason': _e{j}}}"
+        for j, col in enumerate(spec.columns)
+    )
+    final = ["_line", "_hash"]
+    final += [f"_x{j} AS {quote_ident(col.name)}" for j, col in enumerate(spec.columns)]
+    final += [quote_ident(name) for name, _ in header.extras]
+    final.append(
+        f"CASE WHEN {any_error} THEN list_filter([{cells}], c -> c.reason IS NOT NULL) END AS _errs"
+    )
     return (
         f"SELECT {', '.join(final)} FROM ("
-        f"SELECT {', '.join(outer)} FROM ("
+        f"SELECT {', '.join(checked)} FROM ("
         f"SELECT {', '.join(typed)} FROM ("
         f"SELECT {', '.join(inner)} FROM {source})))"
     )
 
 
-def _key_text(spec: FileSpec, alias: str = "") -> str:
+def _key_text(spec: FileSpec, dialect: Dialect) -> str:
+    """The key as the file spelled it (dates and timestamps in the dialect's format)."""
     parts = []
-    for j, col in enumerate(spec.columns):
-        if col.name in spec.key:
-            src = f"_k{j}" if col.type != "string" else quote_ident(col.name)
-            parts.append(f"{alias}{src}")
+    for col in spec.columns:
+        if col.name not in spec.key:
+            continue
+        ident = quote_ident(col.name)
+        if col.type == "date":
+            parts.append(f"strftime({ident}, {quote_literal(dialect.date_format)})")
+        elif col.type == "timestamp":
+            parts.append(f"strftime({ident}, {quote_literal(dialect.timestamp_format)})")
+        else:
+            parts.append(f"CAST({ident} AS VARCHAR)")
     return parts[0] if len(parts) == 1 else "concat_ws('|', " + ", ".join(parts) + ")"
 
 
@@ -164,14 +176,14 @@ def validate_file(
 
     # Keys: exact duplicates collapse to their first line; differing rows sharing a key all go.
     key_cols = ", ".join(quote_ident(k) for k in spec.key)
-    key_ok = " AND ".join(f"_e{spec.column_names.index(k)} IS NULL" for k in spec.key)
+    key_ok = " AND ".join(f"{quote_ident(k)} IS NOT NULL" for k in spec.key)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _dupkeys AS SELECT {key_cols} FROM {table} "
         f"WHERE {key_ok} GROUP BY ALL HAVING count(*) > 1"
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _cand AS SELECT _line, _hash, {key_cols}, "
-        f"{_key_text(spec)} AS _key FROM {table} SEMI JOIN _dupkeys USING ({key_cols})"
+        f"{_key_text(spec, dialect)} AS _key FROM {table} SEMI JOIN _dupkeys USING ({key_cols})"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _collapsed AS SELECT _line FROM ("
@@ -191,28 +203,22 @@ def validate_file(
     )
 
     # Cell rules: one quarantine row per broken (row, column); collapsed copies are not rows.
-    cells = [
-        f"SELECT {fname}, _line, {quote_literal(col.name)}, _q{j}, _e{j} FROM {table} "
-        f"WHERE _e{j} IS NOT NULL"
-        for j, col in enumerate(spec.columns)
-    ]
     con.execute(
-        f"INSERT INTO quarantine SELECT q.* FROM ({' UNION ALL '.join(cells)}) "
-        "AS q(file, line, col, value, reason) ANTI JOIN _collapsed c ON q.line = c._line"
+        f"INSERT INTO quarantine SELECT {fname}, _line, e.col, e.value, e.reason FROM ("
+        f"SELECT _line, unnest(_errs) AS e FROM {table} t WHERE _errs IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM _collapsed c WHERE c._line = t._line))"
     )
 
     # References against the accepted rows of the parent (a quarantined parent is missing).
     for col, parent, pcol in spec.references:
-        j = spec.column_names.index(col)
         reason = quote_literal(reference_reason(parent, pcol))
         con.execute(
             f"INSERT INTO quarantine SELECT {fname}, t._line, {quote_literal(col)}, "
             f"t.{quote_ident(col)}, {reason} FROM {table} t "
             f"ANTI JOIN _accepted_{parent} p ON t.{quote_ident(col)} = p.{quote_ident(pcol)} "
-            f"ANTI JOIN _collapsed c ON t._line = c._line WHERE t._e{j} IS NULL"
+            f"ANTI JOIN _collapsed c ON t._line = c._line WHERE t.{quote_ident(col)} IS NOT NULL"
         )
 
-    all_ok = " AND ".join(f"_e{j} IS NULL" for j in range(len(spec.columns)))
     columns = [quote_ident(c) for c in spec.column_names]
     columns += [quote_ident(n) for n, _ in header.extras]
     con.execute(
@@ -222,7 +228,7 @@ def validate_file(
     accepted = (
         f"SELECT {', '.join(columns)}, _line FROM {table} t "
         f"ANTI JOIN _collapsed c ON t._line = c._line ANTI JOIN _bad b ON t._line = b.line "
-        f"WHERE {all_ok}"
+        "WHERE _errs IS NULL"
     )
     report.rows_accepted = write_parquet(con, accepted, out_dir)
     report.rows_read = parsed.good_rows + len(parsed.bad)
