@@ -69,7 +69,9 @@ class Calibrator(BaseEstimator):
             p = self.isotonic_.predict(raw) * (1 - TIE_BREAK) + TIE_BREAK * _sigmoid(raw)
         else:
             p = self.platt_.predict_proba(raw.reshape(-1, 1))[:, 1]
-        return np.clip(p, PROBA_CLIP, 1 - PROBA_CLIP)
+        # An affine squeeze (not a clip) into [PROBA_CLIP, 1 - PROBA_CLIP] keeps it strictly
+        # monotone: no ties at the ends, finite log loss.
+        return PROBA_CLIP + (1 - 2 * PROBA_CLIP) * p
 
 
 class FeatureEncoder(BaseEstimator):

@@ -112,6 +112,11 @@ def _champion_version(client: Any, name: str) -> Any | None:
         return None
 
 
+def _aliases(client: Any, name: str) -> dict[str, str]:
+    """alias -> version of the registered model."""
+    return {k: str(v) for k, v in (client.get_registered_model(name).aliases or {}).items()}
+
+
 def _float(value: Any) -> float | None:
     try:
         return float(value)
@@ -162,7 +167,7 @@ def register_and_gate(
     current = _champion_version(client, name)
     champ_auc = _float(current.tags.get("oot_auc")) if current is not None else None
     result = evaluate_gate(
-        metrics, champ_auc, settings.gate, current.version if current is not None else None
+        metrics, champ_auc, settings.gate, str(current.version) if current is not None else None
     )
     for key in ("oot_auc", "oot_ece", "psi", "test_auc", "oracle_oot_auc"):
         if key in metrics and metrics[key] is not None and math.isfinite(metrics[key]):
@@ -223,8 +228,7 @@ def promote(settings: Any, version: str, who: str, reason: str) -> dict[str, Any
         ) from None
     previous = _champion_version(client, name)
     client.set_registered_model_alias(name, "champion", mv.version)
-    aliases = client.get_model_version(name, mv.version).aliases
-    if "challenger" in aliases:
+    if _aliases(client, name).get("challenger") == str(mv.version):
         client.delete_registered_model_alias(name, "challenger")
     at = _now()
     client.set_model_version_tag(name, mv.version, "promoted_by", who)
@@ -238,13 +242,13 @@ def promote(settings: Any, version: str, who: str, reason: str) -> dict[str, Any
             "event": "manual_promotion",
             "who": who,
             "reason": reason,
-            "previous_champion": previous.version if previous is not None else None,
+            "previous_champion": str(previous.version) if previous is not None else None,
             "gate_passed": mv.tags.get("gate_passed") == "true",
         },
     )
     return {
         "model": name,
-        "champion": mv.version,
+        "champion": str(mv.version),
         "previous_champion": event["previous_champion"],
         "who": who,
         "reason": reason,
@@ -256,11 +260,13 @@ def list_models(settings: Any) -> list[dict[str, Any]]:
     """Registered versions, oldest first, with aliases, gate results and OOT metrics."""
     client = _client(settings)
     versions = client.search_model_versions(f"name = '{settings.model_name}'")
+    # search results do not carry aliases; the registered model has them all
+    aliases = _aliases(client, settings.model_name) if versions else {}
     rows = []
     for mv in sorted(versions, key=lambda v: int(v.version)):
         row: dict[str, Any] = {
             "version": str(mv.version),
-            "aliases": sorted(mv.aliases or []),
+            "aliases": sorted(a for a, v in aliases.items() if v == str(mv.version)),
             "run_id": mv.run_id,
             "created_at": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(),
         }
@@ -307,3 +313,9 @@ def load_champion(settings: Any) -> Champion:
         policy=policy,
         features=list(model.feature_names_),
     )
+
+
+def champion_version(settings: Any) -> str | None:
+    """The version behind the `champion` alias, or None (one metadata query, no model loading)."""
+    mv = _champion_version(_client(settings), settings.model_name)
+    return None if mv is None else str(mv.version)

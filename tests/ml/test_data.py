@@ -1,0 +1,84 @@
+"""Split rules: only labeled eligible rows, OOT = latest K labeled months, no client on two sides."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cobranza.ml.data import TrainingDataError, assign_parts, load_dataset
+from tests.ml.conftest import make_lake
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory, gold_frame):
+    lake, _ = make_lake(tmp_path_factory.mktemp("ml-data"), gold_frame)
+    return lake
+
+
+def test_only_labeled_eligible_rows(lake, gold_frame):
+    ds = load_dataset(lake, oot_months=3, test_share=0.25, seed=42)
+    want = gold_frame[gold_frame["eligible"] & gold_frame["self_cure_debit"].notna()]
+    assert len(ds.frame) == len(want)
+    assert ds.frame["eligible"].all()
+    assert ds.frame["self_cure_debit"].notna().all()
+    assert set(ds.features) == {
+        "product",
+        "segment",
+        "days_past_due",
+        "amount_past_due",
+        "balance_to_installment",
+        "debit_rejects_3m",
+        "noise_feature",
+    }
+    assert set(ds.categorical) == {"product", "segment"}
+
+
+def test_oot_is_latest_labeled_months(lake, gold_frame):
+    ds = load_dataset(lake, oot_months=3, test_share=0.25, seed=42)
+    labeled_months = sorted(
+        pd.to_datetime(gold_frame.loc[gold_frame["self_cure_debit"].notna(), "cut_date"])
+        .dt.to_period("M")
+        .unique()
+    )
+    assert ds.oot_months == [str(m) for m in labeled_months[-3:]]
+    months = pd.to_datetime(ds.frame["cut_date"]).dt.to_period("M").astype(str)
+    assert set(months[ds.part == "oot"]) == set(ds.oot_months)
+    assert not set(months[ds.part != "oot"]) & set(ds.oot_months)
+    # the unlabeled last month is nowhere
+    assert str(max(pd.to_datetime(gold_frame["cut_date"]).dt.to_period("M"))) not in set(months)
+
+
+def test_no_client_on_two_sides(lake):
+    ds = load_dataset(lake, oot_months=3, test_share=0.25, seed=42)
+    pre = ds.frame[ds.part != "oot"]
+    sides = pre.groupby("client_key").apply(
+        lambda g: ds.part[g.index].tolist(), include_groups=False
+    )
+    assert all(len(set(s)) == 1 for s in sides)
+    clients = {p: set(ds.rows(p)["client_key"]) for p in ("train", "valid", "test")}
+    assert not clients["train"] & clients["test"]
+    assert not clients["valid"] & clients["test"]
+    assert not clients["train"] & clients["valid"]
+    share = len(clients["test"]) / sum(len(c) for c in clients.values())
+    assert 0.15 < share < 0.35
+
+
+def test_split_depends_on_seed_only(lake):
+    a = load_dataset(lake, 3, 0.25, seed=42)
+    b = load_dataset(lake, 3, 0.25, seed=42)
+    c = load_dataset(lake, 3, 0.25, seed=43)
+    assert (a.part == b.part).all()
+    assert not (a.part == c.part).all()
+
+
+def test_too_few_months_is_a_clear_error():
+    frame = pd.DataFrame(
+        {
+            "cut_date": pd.to_datetime(["2025-01-31", "2025-02-28"]),
+            "client_key": ["a", "b"],
+        }
+    )
+    with pytest.raises(TrainingDataError, match="oot_months=3"):
+        assign_parts(frame, oot_months=3, test_share=0.25, seed=1)
+    parts, oot = assign_parts(frame, oot_months=1, test_share=0.25, seed=1)
+    assert oot == ["2025-02"] and parts[1] == "oot" and parts[0] in ("train", "valid", "test")
+    assert isinstance(parts, np.ndarray)

@@ -1,0 +1,195 @@
+"""Training end to end on a gold-shaped table: determinism, MLflow round trip, gate, registry, BI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import duckdb
+import mlflow
+import numpy as np
+import pytest
+
+from cobranza.errors import CobranzaError
+from cobranza.ml.data import load_dataset
+from cobranza.ml.registry import list_models, load_champion, promote
+from tests.ml.conftest import make_lake, settings_for
+
+
+def _run_metrics(settings, run_id):
+    client = mlflow.MlflowClient(tracking_uri=settings.tracking_uri)
+    return client.get_run(run_id).data
+
+
+def test_same_data_config_and_seed_give_identical_metrics(trained):
+    s = trained["settings"]
+    first = _run_metrics(s, trained["first"]["run_id"])
+    second = _run_metrics(s, trained["second"]["run_id"])
+    assert trained["first"]["run_id"] != trained["second"]["run_id"]
+    assert first.metrics == second.metrics  # exact, every digit
+    assert len(first.metrics) > 40
+    assert first.params["lgbm.best_iteration"] == second.params["lgbm.best_iteration"]
+
+
+def test_run_logs_metrics_per_part_lineage_config_and_artifacts(trained):
+    s, lake = trained["settings"], trained["lake"]
+    run_id = trained["first"]["run_id"]
+    data = _run_metrics(s, run_id)
+    for part in ("train", "test", "oot"):
+        for metric in ("auc", "gini", "ks", "pr_auc", "brier", "log_loss", "ece"):
+            assert f"{part}_{metric}" in data.metrics
+            assert f"baseline_{part}_{metric}" in data.metrics
+        assert 0.5 < data.metrics[f"{part}_oracle_auc"] < 1
+    assert "psi" in data.metrics
+    gold = lake.run_info("gold")
+    assert data.tags["gold_version"] == gold["version"]
+    assert data.tags["gold_run_id"] == gold["run_id"]
+    assert data.params["cfg.pseudonym_secret"] == "**********"
+    assert data.params["cfg.seed"] == "42"
+    assert "policy.threshold" in data.params
+    client = mlflow.MlflowClient(tracking_uri=s.tracking_uri)
+    names = {
+        a.path
+        for folder in ("run", "report", "pictures", "policy")
+        for a in client.list_artifacts(run_id, folder)
+    }
+    assert {"report/model_report.html", "policy/policy.json", "run/features.json"} <= names
+    assert {"pictures/roc.png", "pictures/calibration.png", "pictures/shap_summary.png"} <= names
+    report = client.download_artifacts(run_id, "report/model_report.html")
+    html = Path(report).read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") >= 8
+    assert str(lake.root / "ml_metadata" / "artifacts") in client.get_run(run_id).info.artifact_uri
+    # the truth is an evaluation input only: never a feature
+    features = Path(client.download_artifacts(run_id, "run/features.json")).read_text()
+    assert "p_true" not in json.loads(features)["features"]
+
+
+def test_summary_shows_model_and_oracle_side_by_side(trained):
+    summary = trained["first"]
+    oot = summary["auc_vs_oracle"]["oot"]
+    assert oot["model_auc"] == summary["oot"]["auc"]
+    assert 0.6 < oot["model_auc"] <= oot["oracle_auc"] + 0.05
+    assert oot["baseline_auc"] is not None
+
+
+def test_pyfunc_from_the_store_equals_the_in_process_model(trained):
+    s = trained["settings"]
+    champion = load_champion(s)
+    ds = load_dataset(trained["lake"], s.oot_months, s.test_share, s.seed)
+    X = ds.X("oot")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{s.model_name}/{champion.version}")
+    served = np.asarray(pyfunc.predict(X), dtype=np.float64)
+    assert np.array_equal(served, champion.model.predict_proba(X)[:, 1])
+    assert served.shape == (len(X),) and ((served > 0) & (served < 1)).all()
+    meta = pyfunc.metadata
+    assert meta.signature is not None
+    assert [c.name for c in meta.signature.inputs.inputs] == ds.features
+    contrib = champion.model.contributions(X.head(3))
+    assert list(contrib.columns) == [*ds.features, "bias"]
+    assert champion.policy.n_fit == len(ds.rows("test"))
+    assert champion.features == ds.features
+
+
+def test_gate_first_passes_then_compares_with_champion(trained):
+    rows = {r["version"]: r for r in list_models(trained["settings"])}
+    first, second = trained["first"]["version"], trained["second"]["version"]
+    assert rows[first]["gate_passed"] is True
+    assert "first champion" in rows[first]["gate_reason"]
+    assert rows[second]["gate_passed"] is True  # same AUC >= champion - tolerance
+    assert f"champion v{first}" in rows[second]["gate_reason"]
+
+
+def test_gate_failure_keeps_a_challenger_and_manual_promotion_records_who_why(tmp_path, gold_frame):
+    from cobranza.ml import train
+
+    lake, truth = make_lake(tmp_path, gold_frame)
+    ok = train(settings_for(tmp_path, truth))
+    strict = settings_for(tmp_path, truth, gate={"max_psi": 0.0})
+    failed = train(strict)
+    assert failed["gate"]["passed"] is False
+    assert "PSI" in failed["gate"]["reason"] and "max_psi 0.0000" in failed["gate"]["reason"]
+    rows = {r["version"]: r for r in list_models(strict)}
+    assert rows[ok["version"]]["aliases"] == ["champion"]
+    assert rows[failed["version"]]["aliases"] == ["challenger"]
+    assert rows[failed["version"]]["gate_passed"] is False
+    assert load_champion(strict).version == ok["version"]
+
+    out = promote(strict, failed["version"], who="ana", reason="approved by the risk committee")
+    assert out["champion"] == failed["version"] and out["previous_champion"] == ok["version"]
+    rows = {r["version"]: r for r in list_models(strict)}
+    assert rows[failed["version"]]["aliases"] == ["champion"]
+    assert rows[failed["version"]]["promoted_by"] == "ana"
+    assert rows[failed["version"]]["promoted_reason"] == "approved by the risk committee"
+    assert rows[ok["version"]]["aliases"] == []
+    con = duckdb.connect(str(lake.catalog_path), read_only=True)
+    try:
+        events = con.execute(
+            "SELECT version, event, who, reason FROM ml_metadata.registry_events "
+            "WHERE event = 'manual_promotion'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert events == [
+        (failed["version"], "manual_promotion", "ana", "approved by the risk committee")
+    ]
+    with pytest.raises(CobranzaError, match="no version '99'"):
+        promote(strict, "99", who="ana", reason="typo")
+
+
+def test_no_champion_is_a_clear_error(tmp_path):
+    settings = settings_for(tmp_path, tmp_path / "none.csv")
+    with pytest.raises(CobranzaError, match="has no champion"):
+        load_champion(settings)
+
+
+def test_models_json_lists_versions_with_aliases_gate_and_oot_metrics(trained):
+    lake = trained["lake"]
+    env = {**os.environ, "COBRANZA_LAKE": str(lake.root)}
+    out = subprocess.run(
+        ["cobranza", "--json", "models"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    versions = {m["version"]: m for m in data["models"]}
+    first, second = trained["first"]["version"], trained["second"]["version"]
+    assert set(versions) == {first, second}
+    assert versions[second]["aliases"] == ["champion"]
+    assert versions[first]["aliases"] == []
+    assert versions[first]["oot_auc"] == pytest.approx(trained["first"]["oot"]["auc"], abs=1e-4)
+    for key in ("gate_passed", "gate_reason", "oot_ece", "psi", "run_id"):
+        assert key in versions[first]
+
+
+def test_ml_metadata_views_in_the_catalog(trained):
+    lake = trained["lake"]
+    con = duckdb.connect(str(lake.catalog_path), read_only=True)
+    try:
+        runs = con.execute(
+            "SELECT run_id, model_version, gate_passed FROM ml_metadata.model_runs "
+            "ORDER BY model_version"
+        ).fetchall()
+        auc = con.execute(
+            "SELECT value FROM ml_metadata.model_metrics WHERE run_id = ? AND model = 'lightgbm' "
+            "AND part = 'oot' AND metric = 'auc'",
+            [trained["first"]["run_id"]],
+        ).fetchone()
+        events = con.execute(
+            "SELECT event, count(*) FROM ml_metadata.registry_events GROUP BY event ORDER BY event"
+        ).fetchall()
+        parts = con.execute(
+            "SELECT DISTINCT part FROM ml_metadata.model_metrics ORDER BY part"
+        ).fetchall()
+    finally:
+        con.close()
+    assert [r[0] for r in runs] == [trained["first"]["run_id"], trained["second"]["run_id"]]
+    assert all(r[2] for r in runs)
+    assert auc[0] == pytest.approx(trained["first"]["oot"]["auc"], abs=1e-4)
+    assert events == [("champion", 2), ("registered", 2)]
+    assert [p[0] for p in parts] == ["oot", "test", "train", "train_to_oot", "valid"]
