@@ -8,6 +8,7 @@ while DuckDB validates the current one. Staging lives in `<lake>/_tmp/` and is a
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -168,7 +169,7 @@ def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=N
         if con is not None:
             con.close()
         shutil.rmtree(tmp, ignore_errors=True)
-        if tmp.parent.exists() and not any(tmp.parent.iterdir()):
+        with contextlib.suppress(OSError):  # another run may be using the folder
             tmp.parent.rmdir()
 
     if ui:
