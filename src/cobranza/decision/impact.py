@@ -271,7 +271,8 @@ def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
 
 def impact(settings: Settings, ui=None) -> dict[str, Any]:
     """Impact figures out of time and for the current population; chart and table in the lake."""
-    from cobranza.decision.scoring import _model_input, _positive_proba
+    from cobranza.decision.attribution import positive_proba
+    from cobranza.decision.scoring import _model_input
     from cobranza.lake.catalog import refresh_catalog
     from cobranza.ml.registry import load_champion
 
@@ -282,7 +283,7 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
     costs = policy.costs
     oot, months = read_oot(lake, settings.oot_months)
     features = list(champion.model.feature_names_)
-    proba = _positive_proba(champion.model, _model_input(oot, features))
+    proba = positive_proba(champion.model, _model_input(oot, features))
     y = oot[TARGET].to_numpy(dtype=np.int64)
     amount = oot["amount_past_due"].to_numpy(dtype=np.float64, na_value=0.0)
     no_assign = decide_per_cut(proba, amount, pd.to_datetime(oot[CUT_DATE]).dt.date, policy)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 N_REASONS = 3
+SIGNIFICANT_DIGITS = 3
 NO_ACTIVE_MANDATE = "NO_ACTIVE_MANDATE"
 NO_ACTIVE_MANDATE_TEXT = (
     "no active debit mandate at the cut date: the recurring debit cannot pay it, assigned by rule"
@@ -117,6 +118,17 @@ def format_reason(feature: str, value: Any, template: str | None) -> str:
     return f"{feature} = {v}"
 
 
+def _significant(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
+    """Floats rounded to a few significant digits: plain words need no more, and few distinct
+    values means few texts to format (a million amounts become a few thousand)."""
+    if values.dtype.kind != "f":
+        return values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = np.floor(np.log10(np.abs(values)))
+        scale = np.where(np.isfinite(exponent), 10.0 ** (exponent - (digits - 1)), 1.0)
+        return np.round(values / scale) * scale
+
+
 def reason_columns(
     idx: np.ndarray,
     contrib: np.ndarray,
@@ -136,7 +148,7 @@ def reason_columns(
         for j in np.unique(col[col >= 0]):
             rows = np.flatnonzero(col == j)
             name = feature_names[j]
-            values = features[name].to_numpy()[rows]
+            values = _significant(features[name].to_numpy()[rows])
             codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
             formatted = np.array(
                 [format_reason(name, u, templates.get(name)) for u in uniques]

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cobranza.config import Settings
+from cobranza.decision.attribution import DEFAULT_METHOD, probability_and_contributions
 from cobranza.decision.policy import ASSIGN, NO_ASSIGN, Policy, decide_with_flags
 from cobranza.decision.reasons import (
     N_REASONS,
@@ -45,7 +46,7 @@ from cobranza.transforms.schema import (
     OBLIGATION_ID,
 )
 
-CHUNK_ROWS = 250_000
+CHUNK_ROWS = 100_000
 SCORES, LATEST = "scores", "latest"
 REASON_COLUMNS = [
     f"reason_{i}_{part}"
@@ -86,23 +87,6 @@ def champion_policy(champion: Any, capacity: int | None = None) -> Policy:
     return policy
 
 
-def _positive_proba(model: Any, X: pd.DataFrame) -> np.ndarray:
-    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
-    return proba[:, 1] if proba.ndim == 2 else proba
-
-
-def _contribution_matrix(model: Any, X: pd.DataFrame, features: list[str]) -> np.ndarray:
-    """rows x features log-odds contributions in `features` order (bias column dropped)."""
-    contrib = model.contributions(X)
-    if isinstance(contrib, pd.DataFrame):
-        missing = [f for f in features if f not in contrib.columns]
-        if missing:
-            raise ScoringError(f"model contributions lack feature(s) {', '.join(missing[:5])}")
-        return contrib[features].to_numpy(dtype=np.float64)
-    arr = np.asarray(contrib, dtype=np.float64)
-    return arr[:, : len(features)]
-
-
 def _model_input(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     missing = [f for f in features if f not in frame.columns]
     if missing:
@@ -126,11 +110,13 @@ def score_frame(
     as_of: date | None = None,
     templates: dict[str, str] | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    method: str = DEFAULT_METHOD,
 ) -> pd.DataFrame:
     """Probability, decision and reasons for each row of `frame` (gold columns), in input order.
 
     `frame` needs obligation_id, eligible and the champion's feature columns; cut_date defaults to
-    `as_of` (else today), descriptive columns to null. Capacity applies per cut_date.
+    `as_of` (else today), descriptive columns to null. Capacity applies per cut_date. `method`
+    picks the contributions behind the reason codes (see `decision.attribution`).
     """
     model = champion.model
     features = list(model.feature_names_)
@@ -148,13 +134,16 @@ def score_frame(
     probability = np.full(n, np.nan)
     reason_idx = np.full((n, N_REASONS), -1)
     reason_val = np.full((n, N_REASONS), np.nan)
-    contrib_rows = np.flatnonzero(eligible)
-    contrib_chunks: list[tuple[np.ndarray, np.ndarray]] = []
-    for start in range(0, len(contrib_rows), chunk_rows):
-        rows = contrib_rows[start : start + chunk_rows]
-        X = X_all.iloc[rows]
-        probability[rows] = _positive_proba(model, X)
-        contrib_chunks.append((rows, _contribution_matrix(model, X, features)))
+    # Reasons for both directions per chunk, so the contribution matrix never exists whole;
+    # which direction applies is known once the decisions (capacity: per cut) are.
+    up_idx, up_val = reason_idx.copy(), reason_val.copy()
+    eligible_rows = np.flatnonzero(eligible)
+    for start in range(0, len(eligible_rows), chunk_rows):
+        rows = eligible_rows[start : start + chunk_rows]
+        proba, contrib = probability_and_contributions(model, X_all.iloc[rows], features, method)
+        probability[rows] = proba
+        up_idx[rows], up_val[rows] = top_reasons(contrib, np.ones(len(rows), dtype=bool))
+        reason_idx[rows], reason_val[rows] = top_reasons(contrib, np.zeros(len(rows), dtype=bool))
 
     cut = (
         pd.to_datetime(frame[CUT_DATE]).dt.date
@@ -175,9 +164,7 @@ def score_frame(
         decision[rows], limited[rows] = d, lim
 
     no_assign = decision == NO_ASSIGN
-    for rows, contrib in contrib_chunks:
-        idx, val = top_reasons(contrib, no_assign[rows])
-        reason_idx[rows], reason_val[rows] = idx, val
+    reason_idx[no_assign], reason_val[no_assign] = up_idx[no_assign], up_val[no_assign]
     reasons = reason_columns(
         reason_idx,
         reason_val,

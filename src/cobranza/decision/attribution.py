@@ -1,0 +1,149 @@
+"""Per-row log-odds contributions of the LightGBM champion, fast enough for a million rows.
+
+Two methods, both exact decompositions of the row's raw log-odds (contributions + bias = raw score):
+- `treeshap`: LightGBM `pred_contrib` (path-dependent TreeSHAP, through the model's own
+  `contributions(X)`). Cost grows with trees x leaves x depth²: on 2 shared cores about 1-2
+  thousand rows per second for a 200-tree model, far from the 1M rows in 60 s that batch needs.
+- `path` (default): the decomposition along each row's decision path (Saabas; `shap`'s
+  `approximate=True`): each split credits its feature with the change of the node value from
+  parent to child. Per tree and leaf that credit is fixed, so it is tabulated once per model as a
+  (leaves x features) matrix; a batch then needs only LightGBM's `pred_leaf` and one sparse product.
+  On a 221-tree model it agrees with TreeSHAP on the top reason for ~87% of rows (correlation of all
+  contributions ~0.99), and it is the exact same for a row whatever batch it comes in.
+
+`path` needs the fitted `cobranza.ml.model.SelfCureModel` internals (`booster_`, `encoder_`,
+`best_iteration_`, `calibrator_`); any other model falls back to its `contributions(X)`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+METHODS = ("path", "treeshap")
+DEFAULT_METHOD = "path"
+CHECK_ROWS = 64
+
+_TABLES: weakref.WeakKeyDictionary[Any, PathTable] = weakref.WeakKeyDictionary()
+
+
+class PathTable:
+    """Contribution of every (tree, leaf) to every feature, from the booster's dumped trees."""
+
+    def __init__(self, booster: Any, num_iteration: int | None):
+        self.num_iteration = num_iteration
+        dump = booster.dump_model(num_iteration=num_iteration)
+        n_features = int(dump.get("max_feature_idx", booster.num_feature() - 1)) + 1
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        offsets: list[int] = []
+        offset, bias = 0, 0.0
+        for tree in dump["tree_info"]:
+            root = tree["tree_structure"]
+            offsets.append(offset)
+            if "split_feature" not in root:
+                bias += float(root.get("leaf_value", 0.0))
+                offset += max(int(tree.get("num_leaves", 1)), 1)
+                continue
+            bias += float(root["internal_value"])
+            stack: list[tuple[dict[str, Any], dict[int, float]]] = [(root, {})]
+            while stack:
+                node, credit = stack.pop()
+                if "split_feature" not in node:
+                    leaf = offset + int(node.get("leaf_index", 0))
+                    for feature, value in credit.items():
+                        rows.append(leaf)
+                        cols.append(feature)
+                        vals.append(value)
+                    continue
+                parent, feature = float(node["internal_value"]), int(node["split_feature"])
+                for side in ("left_child", "right_child"):
+                    child = node[side]
+                    value = float(
+                        child["leaf_value" if "split_feature" not in child else "internal_value"]
+                    )
+                    step = dict(credit)
+                    step[feature] = step.get(feature, 0.0) + value - parent
+                    stack.append((child, step))
+            offset += int(tree["num_leaves"])
+        self.n_trees = len(offsets)
+        self.n_features = n_features
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.bias = bias
+        self._ones = np.ones(0, dtype=np.float64)  # the indicator's data, reused across batches
+        self.table = sp.csr_matrix(
+            (vals, (rows, cols)), shape=(max(offset, 1), n_features), dtype=np.float64
+        ).toarray()
+
+    def contributions(self, booster: Any, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows x features contributions, raw log-odds) for an encoded matrix."""
+        n = len(codes)
+        if n == 0:
+            return np.empty((0, self.n_features)), np.empty(0)
+        leaves = booster.predict(codes, num_iteration=self.num_iteration, pred_leaf=True)
+        leaves = np.asarray(leaves, dtype=np.int64).reshape(n, self.n_trees)
+        if len(self._ones) < n * self.n_trees:
+            self._ones = np.ones(n * self.n_trees, dtype=np.float64)
+        indicator = sp.csr_matrix(
+            (
+                self._ones[: n * self.n_trees],
+                (leaves + self.offsets).ravel(),
+                np.arange(0, n * self.n_trees + 1, self.n_trees, dtype=np.int64),
+            ),
+            shape=(n, self.table.shape[0]),
+        )
+        contrib = np.asarray(indicator @ self.table)
+        return contrib, contrib.sum(axis=1) + self.bias
+
+
+def _supports_path(model: Any) -> bool:
+    return all(
+        hasattr(model, a) for a in ("booster_", "encoder_", "best_iteration_", "calibrator_")
+    )
+
+
+def path_table(model: Any) -> PathTable:
+    table = _TABLES.get(model)
+    if table is None or table.num_iteration != model.best_iteration_:
+        table = PathTable(model.booster_, model.best_iteration_)
+        _TABLES[model] = table
+    return table
+
+
+def probability_and_contributions(
+    model: Any, X: pd.DataFrame, features: list[str], method: str = DEFAULT_METHOD
+) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated probability of self-cure and rows x `features` log-odds contributions."""
+    if method not in METHODS:
+        raise ValueError(f"unknown contribution method {method!r}; use one of {METHODS}")
+    if method == "path" and _supports_path(model) and list(model.feature_names_) == features:
+        codes = model.encoder_.codes(X)
+        contrib, raw = path_table(model).contributions(model.booster_, codes)
+        proba = np.asarray(model.calibrator_.transform(raw), dtype=np.float64)
+        # The probability must be the model's own: check a few rows against predict_proba.
+        head = min(CHECK_ROWS, len(X))
+        if head and not np.allclose(proba[:head], positive_proba(model, X.iloc[:head]), atol=1e-9):
+            proba = positive_proba(model, X)
+        return proba, contrib
+    return positive_proba(model, X), contribution_matrix(model, X, features)
+
+
+def positive_proba(model: Any, X: pd.DataFrame) -> np.ndarray:
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    return proba[:, 1] if proba.ndim == 2 else proba
+
+
+def contribution_matrix(model: Any, X: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """rows x features log-odds contributions from the model's own `contributions` (bias dropped)."""
+    contrib = model.contributions(X)
+    if isinstance(contrib, pd.DataFrame):
+        missing = [f for f in features if f not in contrib.columns]
+        if missing:
+            raise ValueError(f"model contributions lack feature(s) {', '.join(missing[:5])}")
+        return contrib[features].to_numpy(dtype=np.float64)
+    return np.asarray(contrib, dtype=np.float64)[:, : len(features)]
