@@ -102,9 +102,22 @@ def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=N
                         if manifest:
                             manifest.check_hash(spec.filename, fp.sha256)
                         out_dir = pub.table_dir(spec.stem)
-                        report = validate_file(
-                            con, spec, paths[spec.stem], headers[spec.stem], dialect, fp, out_dir
-                        )
+                        try:
+                            report = validate_file(
+                                con,
+                                spec,
+                                paths[spec.stem],
+                                headers[spec.stem],
+                                dialect,
+                                fp,
+                                out_dir,
+                            )
+                        except duckdb.OutOfMemoryException:
+                            raise IngestError(
+                                f"{spec.filename}: DuckDB ran out of memory (memory_limit "
+                                f"{settings.duckdb_memory_limit}); raise COBRANZA_DUCKDB_MEMORY_LIMIT "
+                                "or free memory"
+                            ) from None
                         if manifest:
                             manifest.check_rows(spec.filename, report.rows_read)
                         if any(p == spec.stem for s in specs for _, p, _ in s.references):

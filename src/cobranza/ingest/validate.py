@@ -133,7 +133,6 @@ def validate_file(
     out_dir: Path,
 ) -> FileReport:
     """Stage, check and write one file; quarantine rows go to the connection's `quarantine`."""
-    fname = quote_literal(spec.filename)
     table = f"t_{spec.stem}"
     parsed = Parsed()
     names = [f"c{i}" for i in range(len(header.names))]
@@ -155,7 +154,25 @@ def validate_file(
         raise
     finally:
         con.unregister("_stream")
+    try:
+        return _check_and_write(con, spec, table, header, dialect, parsed, out_dir)
+    finally:  # staging is per file: memory is bounded by the largest file, not the extract
+        con.execute(
+            f"DROP TABLE IF EXISTS {table}; DROP TABLE IF EXISTS _dupkeys; "
+            "DROP TABLE IF EXISTS _cand; DROP TABLE IF EXISTS _collapsed; DROP TABLE IF EXISTS _bad"
+        )
 
+
+def _check_and_write(
+    con: duckdb.DuckDBPyConnection,
+    spec: FileSpec,
+    table: str,
+    header: Header,
+    dialect: Dialect,
+    parsed: Parsed,
+    out_dir: Path,
+) -> FileReport:
+    fname = quote_literal(spec.filename)
     report = FileReport(
         extra_columns=[n for n, _ in header.extras],
         missing_optional_columns=list(header.missing_optional),
