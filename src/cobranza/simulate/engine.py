@@ -98,7 +98,7 @@ def id_array(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
 
 
 def _choice_str(values: tuple[str, ...], idx: np.ndarray) -> pa.Array:
-    return pa.array(np.array(values, dtype=object)[idx], pa.string())
+    return pc.take(pa.array(values, pa.string()), pa.array(np.asarray(idx, np.int64)))
 
 
 def _dates(d: np.ndarray) -> pa.Array:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,54 @@ def fixed_decimals(values: pa.Array, decimals: int, sep: str) -> pa.Array:
     return pc.if_else(pa.array(null), pa.scalar(None, pa.string()), text)
 
 
+_DAY_LO = (date(1900, 1, 1) - date(1970, 1, 1)).days
+_DAY_HI = (date(2100, 12, 31) - date(1970, 1, 1)).days
+
+
+@lru_cache(maxsize=8)
+def _day_texts(fmt: str) -> pa.Array:
+    """Every day of 1900..2100 spelled in `fmt` (index 0 = 1900-01-01)."""
+    first = date(1900, 1, 1)
+    return pa.array(
+        [(first + timedelta(days=k)).strftime(fmt) for k in range(_DAY_HI - _DAY_LO + 1)]
+    )
+
+
+@lru_cache(maxsize=4)
+def _time_texts(fmt: str) -> pa.Array:
+    return pa.array([time(s // 3600, s // 60 % 60, s % 60).strftime(fmt) for s in range(86400)])
+
+
+def format_datetimes(arr: pa.Array, fmt: str, unit: str) -> pa.Array:
+    """Dates (unit D) or timestamps (unit s) as text in a strftime `fmt`.
+
+    Formats each distinct day (and second of the day) once and gathers them with `take`:
+    Arrow's strftime is slow on millions of values.
+    """
+    values = arr.to_numpy(zero_copy_only=False).astype(f"datetime64[{unit}]")
+    nat = np.isnat(values)
+    if nat.all():
+        return pa.nulls(len(values), pa.string())
+    days = values.astype("datetime64[D]")
+    dint = np.where(nat, 0, days.astype(np.int64))
+    if dint[~nat].min() < _DAY_LO or dint[~nat].max() > _DAY_HI:
+        return pc.strftime(arr, format=fmt)
+    dint = np.where(nat, _DAY_LO, dint) - _DAY_LO
+    if unit == "D":
+        text = pc.take(_day_texts(fmt), pa.array(dint))
+    else:
+        split = fmt.find("%H")
+        if split < 0:
+            return pc.strftime(arr, format=fmt)
+        secs = np.where(nat, 0, (values - days).astype(np.int64))
+        text = pc.binary_join_element_wise(
+            pc.take(_day_texts(fmt[:split]), pa.array(dint)),
+            pc.take(_time_texts(fmt[split:]), pa.array(secs)),
+            "",
+        )
+    return pc.if_else(pa.array(nat), pa.scalar(None, pa.string()), text)
+
+
 def format_table(spec: FileSpec, table: pa.Table, dialect: Dialect) -> pa.Table:
     """The contract columns of `table`, in contract order, as strings in `dialect`."""
     cols = {}
@@ -54,9 +104,9 @@ def format_table(spec: FileSpec, table: pa.Table, dialect: Dialect) -> pa.Table:
         if c.type == "string":
             out = arr.cast(pa.string())
         elif c.type == "date":
-            out = pc.strftime(arr, format=dialect.date_format)
+            out = format_datetimes(arr, dialect.date_format, "D")
         elif c.type == "timestamp":
-            out = pc.strftime(arr, format=dialect.timestamp_format)
+            out = format_datetimes(arr, dialect.timestamp_format, "s")
         elif c.type == "integer":
             out = pc.cast(arr, pa.string())
         else:
