@@ -48,7 +48,14 @@ def require(role: str):
         bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
         api_key: str | None = Depends(_api_key),
     ) -> Principal:
-        key = api_key or (bearer.credentials if bearer is not None else None)
+        presented = {k for k in (api_key, bearer.credentials if bearer else None) if k}
+        if len(presented) > 1:
+            raise HTTPException(
+                401,
+                "two different keys were sent (Authorization and X-API-Key); send one",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        key = presented.pop() if presented else None
         if not key:
             raise HTTPException(
                 401,
