@@ -176,7 +176,7 @@ def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=N
                 }
             )
             version = pub.version
-            examples = _examples(con)
+            examples = _examples(con, reports)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         if con is not None:
@@ -231,15 +231,16 @@ def _warnings(con: duckdb.DuckDBPyConnection, reports: dict[str, FileReport]) ->
     return out
 
 
-def _examples(con: duckdb.DuckDBPyConnection, per_file: int = 3) -> list[str]:
-    """A few quarantine lines per file for the log: file, line, column and reason, no values."""
+def _examples(con: duckdb.DuckDBPyConnection, reports: dict[str, FileReport]) -> list[str]:
+    """One log line per file with quarantined rows: count and first case, never the value."""
     rows = con.execute(
-        'SELECT file, line, "column", reason, n FROM ('
-        'SELECT file, line, "column", reason, count(*) OVER (PARTITION BY file) AS n, '
-        "row_number() OVER (PARTITION BY file ORDER BY line) AS rn FROM quarantine) "
-        f"WHERE rn <= {per_file} ORDER BY file, line"
+        'SELECT file, line, "column", reason FROM ('
+        'SELECT file, line, "column", reason, '
+        'row_number() OVER (PARTITION BY file ORDER BY line, "column") AS rn FROM quarantine) '
+        "WHERE rn = 1 ORDER BY file"
     ).fetchall()
     return [
-        f"quarantine {file} line {line} column {column}: {reason} ({n} in file)"
-        for file, line, column, reason, n in rows
+        f"{file}: {reports[file].rows_quarantined} row(s) quarantined, first at line {line} "
+        f"column {column}: {reason}"
+        for file, line, column, reason in rows
     ]
