@@ -126,8 +126,8 @@ def inject(
                     value if value not in ("0", "0" + dialect.decimal + "00") else "5"
                 )
             elif kind == "broken_reference":
-                ref_stem = c.references[0]
-                row[col] = f"{ref_stem[0].upper()}X{serial:08d}"
+                prefix = {"clients": "C", "obligations": "O", "debit_mandates": "M"}
+                row[col] = f"{prefix.get(c.references[0], 'Z')}X{serial:08d}"
         new_rows.append(row)
         records.append((int(s), col, kind, 1 if kind == "conflicting_duplicate" else None))
     extra = pa.Table.from_pylist(new_rows, schema=table.schema)
