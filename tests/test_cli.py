@@ -57,3 +57,20 @@ def test_lake_option_is_global(tmp_path):
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "lk" / "catalog.duckdb").exists()
     assert str(tmp_path / "lk") in out.stdout
+
+
+def test_unexpected_error_is_one_line_without_traceback(tmp_path):
+    # an empty gold zone is an actionable error; a corrupt pointer is a defect-like failure
+    lake = tmp_path / "lk"
+    (lake / "gold").mkdir(parents=True)
+    (lake / "gold" / "CURRENT").write_text("not json")
+    out = subprocess.run(
+        ["cobranza", "--lake", str(lake), "train"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr + out.stdout
+    assert "COBRANZA_DEBUG=1" in out.stderr

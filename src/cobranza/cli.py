@@ -6,6 +6,7 @@ Heavy layers (Spark, MLflow, LightGBM) are imported inside the commands, so `--h
 from __future__ import annotations
 
 import getpass
+import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -57,9 +58,26 @@ def _run(title: str, fn, *args, **kwargs) -> Any:
     except CobranzaError as exc:
         ui.error(str(exc))
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        ui.error(f"{title} interrupted; nothing was published by the unfinished step")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        # A defect, not bad input: one line by default, the traceback on demand for whoever fixes it.
+        if os.environ.get("COBRANZA_DEBUG"):
+            raise
+        ui.error(
+            f"{title} failed unexpectedly ({type(exc).__name__}: {_first_line(exc)}); nothing was "
+            "published by the failing step. Run again with COBRANZA_DEBUG=1 for the traceback."
+        )
+        raise typer.Exit(2) from None
     if isinstance(result, dict):
         ui.summary(title, result)
     return result
+
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else "")[:limit]
 
 
 @app.command()
