@@ -1,0 +1,237 @@
+"""API latency under load: `GET /v1/scores/{obligation_id}` and `POST /v1/predict` (one obligation).
+
+Target: p99 under 25 ms at 200 requests per second on loopback. The service is a real
+`cobranza serve` process; the load comes from a separate process, an open-loop asyncio + httpx
+generator: request i is due at t0 + i/rate whatever happened before, and its latency is measured
+from that due time (no coordinated omission: a stall shows up as queueing in the figures). Each
+request asks for a different obligation (round-robin over the scored population).
+
+The lake is built first with the real pipeline (simulate -> ingest -> etl -> train -> score) at a
+small size, or reused with `--lake PATH` (it must hold a champion and results). Writes
+`benchmarks/results/api.json`.
+Run: `python3 -m uv run python -m benchmarks.bench_api [--rate 200] [--seconds 20] [--lake PATH]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+REPO = Path(__file__).resolve().parents[1]
+TARGET_P99_MS = 25.0
+TARGET_RATE = 200
+
+
+def _build_lake(root: Path, clients: int, months: int) -> Path:
+    lake, extract = root / "lake", root / "extract"
+    cmd = [sys.executable, "-m", "cobranza.cli", "--lake", str(lake), "--json", "pipeline"]
+    cmd += ["--simulate-clients", str(clients), "--months", str(months), "--extract", str(extract)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    print(f"lake built in {time.perf_counter() - t0:.0f}s ({clients} clients x {months} months)")
+    return lake
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _payloads(lake: Path, url: str, headers: dict, n: int) -> tuple[list[str], list[dict]]:
+    """Obligation ids of the scored cut, and one predict body per obligation (from gold)."""
+    import duckdb
+    import httpx
+
+    from cobranza.lake import Lake
+    from cobranza.transforms.schema import NON_FEATURES
+
+    items = httpx.get(
+        f"{url}/v1/scores", params={"eligible": True, "limit": n}, headers=headers, timeout=30
+    ).json()["items"]
+    ids = [r["obligation_id"] for r in items]
+    cut = items[0]["cut_date"]
+    glob = Lake(lake).table_glob("gold", "obligation_snapshots")
+    frame = (
+        duckdb.connect()
+        .execute(
+            f"SELECT * FROM read_parquet('{glob}') WHERE cut_date = ? "
+            "AND obligation_id IN (SELECT unnest(?))",
+            [cut, ids],
+        )
+        .fetchdf()
+    )
+    bodies = []
+    for rec in frame.to_dict("records"):
+        features = {}
+        for k, v in rec.items():
+            if k in NON_FEATURES:
+                continue
+            v = v.item() if hasattr(v, "item") else v
+            features[k] = None if isinstance(v, float) and math.isnan(v) else v
+        ob = {"obligation_id": rec["obligation_id"], "cut_date": cut, "features": features}
+        bodies.append({"obligations": [{**ob, "eligible": bool(rec["eligible"])}]})
+    return ids, bodies
+
+
+async def _open_loop(url: str, headers: dict, requests: list[dict], rate: float) -> dict:
+    import httpx
+
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=10) as c:
+
+        async def one(req: dict, due: float) -> None:
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                resp = await c.request(req["method"], req["path"], json=req.get("json"))
+                ok = resp.status_code == 200
+                if not ok:
+                    errors[str(resp.status_code)] = errors.get(str(resp.status_code), 0) + 1
+            except Exception as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            latencies.append((time.perf_counter() - due) * 1000)
+
+        t0 = time.perf_counter() + 0.2
+        tasks = [asyncio.create_task(one(req, t0 + i / rate)) for i, req in enumerate(requests)]
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - t0
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2)
+
+    return {
+        "requests": len(requests),
+        "target_rate": rate,
+        "achieved_rate": round(len(requests) / elapsed, 1),
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": round(latencies[-1], 2),
+        "errors": errors,
+    }
+
+
+def _generator(url: str, headers: dict, requests: list[dict], rate: float, out) -> None:
+    out.put(asyncio.run(_open_loop(url, headers, requests, rate)))
+
+
+def _run_load(url: str, headers: dict, requests: list[dict], rate: float) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_generator, args=(url, headers, requests, rate, queue))
+    proc.start()
+    result = queue.get(timeout=600)
+    proc.join(30)
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=TARGET_RATE)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--lake", type=Path, default=None, help="Reuse a lake with results.")
+    parser.add_argument("--clients", type=int, default=1500)
+    parser.add_argument("--months", type=int, default=15)
+    args = parser.parse_args(argv)
+
+    import httpx
+
+    from cobranza.api.keys import create_key
+    from cobranza.config import load_settings
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    lake = args.lake or _build_lake(tmp, args.clients, args.months)
+    key = create_key(load_settings(lake=lake), "viewer", "bench")["key"]
+    headers = {"X-API-Key": key}
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cobranza.cli", "--lake", str(lake), "serve", "--port", str(port)],
+        cwd=REPO,
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
+        ids, bodies = _payloads(lake, url, headers, 500)
+        n = int(args.rate * args.seconds)
+        scenarios = {
+            "get_score": [
+                {"method": "GET", "path": f"/v1/scores/{ids[i % len(ids)]}"} for i in range(n)
+            ],
+            "predict_one": [
+                {"method": "POST", "path": "/v1/predict", "json": bodies[i % len(bodies)]}
+                for i in range(n)
+            ],
+        }
+        results = {}
+        for name, reqs in scenarios.items():
+            for req in reqs[:50]:  # warm-up: model loaded, snapshot cached, connections open
+                httpx.request(
+                    req["method"], url + req["path"], json=req.get("json"), headers=headers
+                )
+            results[name] = _run_load(url, headers, reqs, args.rate)
+            results[name]["passed"] = (
+                results[name]["p99_ms"] < TARGET_P99_MS and not results[name]["errors"]
+            )
+            r = results[name]
+            print(
+                f"{name:12s} {r['achieved_rate']:6.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+                f"p99 {r['p99_ms']:6.2f} ms  max {r['max_ms']:7.2f} ms  errors {r['errors']}  "
+                f"{'OK' if r['passed'] else 'OVER TARGET'}"
+            )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+    report = {
+        "benchmark": "api",
+        "target": {"rate": TARGET_RATE, "p99_ms": TARGET_P99_MS},
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "results": results,
+        "passed": all(r["passed"] for r in results.values()),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+        },
+        "generator": "open-loop asyncio + httpx in a separate process, latency from due time",
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "api.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+if __name__ == "__main__":
+    main()
