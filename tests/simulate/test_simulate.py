@@ -351,3 +351,20 @@ def test_bad_config_is_an_actionable_error(tmp_path: Path):
 def test_fixture_config_matches_conftest():
     cfg = sim_config()
     assert cfg.noise > 0 and sim_config(noise=0.0).noise == 0
+
+
+def test_account_balances_follow_the_monthly_identity(con):
+    broken = con.execute(
+        """
+        with a as (
+            select *, lag(end_balance) over (partition by account_id order by month) as prev_end
+            from account_monthly)
+        select count(*) filter (where prev_end is not null), count(*) filter (
+            where (prev_end is not null
+                   and abs(prev_end + inflow_total - outflow_total - end_balance) > 0.05)
+               or payroll_inflow > inflow_total + 0.005 or min_balance > avg_balance
+               or min_balance > end_balance + 0.005)
+        from a
+        """
+    ).fetchone()
+    assert broken[0] > 1000 and broken[1] == 0
