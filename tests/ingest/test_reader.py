@@ -120,3 +120,37 @@ def test_decimal_with_dot_in_comma_dialect_is_a_type_error(tmp_path, settings):
     assert quarantine(settings) == {
         ("collection_actions.csv", 2, "cost", "not a valid decimal number")
     }
+
+
+def test_dialect_from_toml_file(tmp_path, settings):
+    from cobranza.contract import load_dialect
+
+    toml = tmp_path / "pipes.toml"
+    toml.write_text(
+        '[dialect]\ndelimiter = "|"\nencoding = "cp1252"\ndecimal = ","\n'
+        'date_format = "%d.%m.%Y"\ntimestamp_format = "%d.%m.%Y %H:%M:%S"\n'
+    )
+    dialect = load_dialect(str(toml))
+    rows = copy.deepcopy(BASE_ROWS)
+    rows["clients"][0][3] = "José Ñáñez"
+    extract = write_extract(tmp_path / "x", dialect=dialect, rows=rows)
+    assert b"|" in (extract / "clients.csv").read_bytes().splitlines()[0]
+    report = ingest_extract(settings, extract, dialect)
+    assert report["dialect"] == "pipes"
+    assert report["rows_quarantined"] == 0
+    clients = raw_rows(settings, "clients")
+    assert clients[0]["full_name"] == "José Ñáñez"
+    assert str(clients[0]["customer_since"]) == "2015-01-10"
+    assert clients[0]["monthly_income"] == pytest.approx(3500000.5)
+
+
+def test_as_of_without_manifest_is_the_last_cut_date(tmp_path, settings):
+    from cobranza.lake import Lake
+
+    extract = write_extract(tmp_path / "x", manifest=False)
+    report = ingest_extract(settings, extract, STANDARD)
+    assert report["as_of"] == "2023-03-31"  # the last cut_date in portfolio_cuts.csv
+    info = Lake(settings.lake).run_info("raw")
+    assert info["as_of"] == "2023-03-31"
+    assert info["manifest"] is False
+    assert len(info["inputs"]["clients.csv"]["sha256"]) == 64
