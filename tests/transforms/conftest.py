@@ -72,3 +72,38 @@ def duckdb_lake(tmp_path_factory, small_extract) -> Path:
     tables, as_of = small_extract
     etl(root, tables, as_of)
     return root
+
+
+def read_version(root: Path, zone: str, table: str, version: str) -> pd.DataFrame:
+    glob = Lake(root).table_glob(zone, table, version)
+    con = duckdb.connect()
+    try:
+        df = con.execute(f"SELECT * FROM read_parquet('{glob}')").fetch_df()
+    finally:
+        con.close()
+    if zone == "gold":
+        df = df.sort_values(["obligation_id", "cut_date"]).reset_index(drop=True)
+    return df
+
+
+@pytest.fixture(scope="session")
+def sim_lake(tmp_path_factory, sim_extract_clean) -> Path:
+    """The shared clean simulated extract ingested once into a lake of its own."""
+    from cobranza.contract import STANDARD
+    from cobranza.ingest import ingest_extract
+
+    root = tmp_path_factory.mktemp("sim_lake")
+    ingest_extract(load_settings(lake=root), sim_extract_clean, STANDARD)
+    return root
+
+
+@pytest.fixture(scope="session")
+def sim_duckdb(sim_lake) -> dict:
+    """Summary of the DuckDB ETL on the simulated extract (versions to read its output)."""
+    return run_etl(load_settings(lake=sim_lake, engine="duckdb", duckdb_threads=1))
+
+
+@pytest.fixture(scope="session")
+def sim_spark(sim_lake, sim_duckdb, spark) -> dict:
+    """Summary of the Spark ETL on the same raw version (runs after DuckDB's, same lake)."""
+    return run_etl(load_settings(lake=sim_lake, engine="spark"), spark_session=spark)

@@ -36,3 +36,12 @@ def test_features_doc_lists_every_feature(tmp_path):
     text = path.read_text(encoding="utf-8")
     for f in FEATURES:
         assert f"| `{f.name}` |" in text
+
+
+def test_committed_features_doc_is_current():
+    from pathlib import Path
+
+    from cobranza.transforms.features import features_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "features.md"
+    assert doc.read_text(encoding="utf-8") == features_markdown()
