@@ -105,3 +105,19 @@ def _stems():
     from cobranza.contract import FILES
 
     return [f.stem for f in FILES]
+
+
+def test_bad_encoding_deep_in_a_large_file(tmp_path, settings, published, monkeypatch):
+    import cobranza.ingest.reader as reader
+
+    monkeypatch.setattr(reader, "BLOCK", 256)  # the bad byte arrives in a later parser block
+    extract = write_extract(tmp_path / "x", manifest=False)
+    path = extract / "installments.csv"
+    lines = path.read_bytes().splitlines()
+    body = [lines[0]] + [f"O1,{i},2023-02-15,10".encode() for i in range(1, 300)]
+    body[200] = b"O1,200,2023-02-15,1\xff0"  # line 201
+    path.write_bytes(b"\n".join(body) + b"\n")
+    msg = _fails(
+        settings, extract, r"^installments\.csv: bytes that are not valid utf-8", published
+    )
+    assert "line 201" in msg
