@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cobranza.config import Costs
-from cobranza.decision.impact import (
+from cobranza.decision.business_impact import (
     decide_per_cut,
     expected_impact,
     oracle_figures,

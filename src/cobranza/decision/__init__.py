@@ -1,7 +1,8 @@
 """Decision layer: the cost-based policy, batch scoring with reason codes, and business impact.
 
 `score` and `impact` import their heavy dependencies (LightGBM, MLflow, matplotlib) on call, so
-`cobranza.decision.policy` stays light for training and the API.
+`cobranza.decision.policy` stays light for training and the API. The impact module is named
+`business_impact` so that importing it never replaces the `impact` function of this package.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, A
 
 def impact(settings: Settings, ui=None) -> dict[str, Any]:
     """Business impact of the champion's policy on out-of-time data and the current population."""
-    from cobranza.decision.impact import impact as _impact
+    from cobranza.decision.business_impact import impact as _impact
 
     return _impact(settings, ui=ui)
 

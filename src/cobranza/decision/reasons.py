@@ -43,9 +43,10 @@ def feature_templates() -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         if isinstance(item, Mapping):
-            name, template = item.get("name"), item.get("template")
+            name, template = item.get("name"), item.get("reason") or item.get("template")
         else:
-            name, template = getattr(item, "name", None), getattr(item, "template", None)
+            name = getattr(item, "name", None)
+            template = getattr(item, "reason", None) or getattr(item, "template", None)
         if name and template:
             out[str(name)] = str(template)
     return out

@@ -207,7 +207,10 @@ def read_cut(lake: Lake, as_of: date | None = None) -> tuple[pd.DataFrame, date]
     src = f"read_parquet('{glob}', union_by_name=true)"
     con = duckdb.connect()
     try:
-        cuts = [r[0] for r in con.execute(f"SELECT DISTINCT {CUT_DATE} FROM {src} ORDER BY 1")]
+        cuts = [
+            r[0]
+            for r in con.execute(f"SELECT DISTINCT {CUT_DATE} FROM {src} ORDER BY 1").fetchall()
+        ]
         if not cuts:
             raise ScoringError(f"gold.{GOLD_TABLE} has no rows to score")
         if as_of is None:

@@ -258,7 +258,7 @@ def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
         costs,
     )
     return {
-        "cut_date": str(latest[CUT_DATE].max()) if len(latest) else None,
+        "cut_date": str(pd.Timestamp(latest[CUT_DATE].max()).date()) if len(latest) else None,
         "scoring_run_id": str(latest["scoring_run_id"].iloc[0]) if len(latest) else None,
         "rows": len(latest),
         "eligible": int(elig.sum()),

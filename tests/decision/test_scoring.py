@@ -1,0 +1,188 @@
+"""Batch scoring on a real champion: one row per obligation of the cut, rules, reasons, history."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from cobranza.config import load_settings
+from cobranza.contract import PERSONAL_COLUMNS
+from cobranza.decision import score
+from cobranza.decision.attribution import PathTable, probability_and_contributions
+from cobranza.decision.policy import Policy
+from cobranza.decision.reasons import NO_ACTIVE_MANDATE
+from cobranza.decision.scoring import OUTPUT_COLUMNS, ScoringError, read_cut, score_frame
+from cobranza.errors import CobranzaError
+from cobranza.lake import Lake
+
+
+def latest(lake: Lake) -> pd.DataFrame:
+    con = duckdb.connect()
+    try:
+        return con.execute(
+            f"SELECT * FROM read_parquet('{lake.table_glob('results', 'latest')}')"
+        ).df()
+    finally:
+        con.close()
+
+
+def test_latest_has_one_row_per_obligation_of_the_latest_cut(decision_lake):
+    gold, lake = decision_lake["gold"], decision_lake["lake"]
+    cut = max(gold["cut_date"])
+    expected = gold.loc[gold["cut_date"] == cut]
+    out = latest(lake)
+    assert list(out.columns) == OUTPUT_COLUMNS
+    assert len(out) == len(expected) == decision_lake["second"]["obligations"]
+    assert set(out["obligation_id"]) == set(expected["obligation_id"])
+    assert out["obligation_id"].is_unique
+    assert (pd.to_datetime(out["cut_date"]).dt.date == cut).all()
+    assert decision_lake["second"]["cut_date"] == str(cut)
+
+
+def test_rules_threshold_and_model_version(decision_lake):
+    out = latest(decision_lake["lake"])
+    champion = decision_lake["champion"]
+    thr = champion.policy.threshold
+    inel = out.loc[~out["eligible"]]
+    assert len(inel) > 0
+    assert (inel["decision"] == "ASSIGN").all()
+    assert (inel["reason_1_code"] == NO_ACTIVE_MANDATE).all()
+    assert inel["probability"].isna().all()
+    el = out.loc[out["eligible"]]
+    assert el["probability"].between(0, 1).all()
+    assert ((el["probability"] >= thr) == (el["decision"] == "NO_ASSIGN")).all()
+    assert (out["threshold"] == thr).all()
+    assert (out["model_version"] == champion.version).all()
+    assert out["scoring_run_id"].nunique() == 1
+    assert out["scoring_run_id"].iloc[0] == decision_lake["second"]["scoring_run_id"]
+    assert not out["capacity_limited"].any()
+
+
+def test_reason_direction_follows_the_decision(decision_lake):
+    out = latest(decision_lake["lake"])
+    el = out.loc[out["eligible"]]
+    no, yes = el.loc[el["decision"] == "NO_ASSIGN"], el.loc[el["decision"] == "ASSIGN"]
+    assert len(no) > 0 and len(yes) > 0
+    for i in (1, 2, 3):
+        c_no = no[f"reason_{i}_contribution"].dropna()
+        c_yes = yes[f"reason_{i}_contribution"].dropna()
+        assert (c_no > 0).all() and (c_yes < 0).all()
+    # strongest first
+    both = el.dropna(subset=["reason_2_contribution"])
+    assert (both["reason_1_contribution"].abs() >= both["reason_2_contribution"].abs()).all()
+    has = el["reason_1_code"].notna()
+    assert has.mean() > 0.9
+    assert el.loc[has, "reason_1_text"].notna().all()
+    codes = set(el["reason_1_code"].dropna())
+    features = set(decision_lake["champion"].features)
+    assert codes <= {f.upper() for f in features}
+
+
+def test_no_personal_data_in_results(decision_lake):
+    out = latest(decision_lake["lake"])
+    personal = {c for cols in PERSONAL_COLUMNS.values() for c in cols} | {"client_id"}
+    assert not personal & set(out.columns)
+    assert out["client_key"].notna().all()
+
+
+def test_scores_history_grows_by_one_run_per_scoring(decision_lake):
+    lake, settings = decision_lake["lake"], decision_lake["settings"]
+    runs_before = [
+        decision_lake["first"]["scoring_run_id"],
+        decision_lake["second"]["scoring_run_id"],
+    ]
+    con = duckdb.connect(str(lake.catalog_path), read_only=True)
+    try:
+        before = con.execute("SELECT DISTINCT scoring_run_id FROM results.scores").fetchall()
+    finally:
+        con.close()
+    assert {r[0] for r in before} >= set(runs_before)
+    third = score(settings)
+    con = duckdb.connect(str(lake.catalog_path), read_only=True)
+    try:
+        after = con.execute(
+            "SELECT scoring_run_id, count(*) FROM results.scores GROUP BY 1"
+        ).fetchall()
+        latest_runs = con.execute("SELECT DISTINCT scoring_run_id FROM results.latest").fetchall()
+    finally:
+        con.close()
+    assert len(after) == len(before) + 1
+    assert dict(after)[third["scoring_run_id"]] == third["obligations"]
+    assert latest_runs == [(third["scoring_run_id"],)]
+    info = lake.run_info("results")
+    assert info["policy"]["threshold"] == pytest.approx(decision_lake["champion"].policy.threshold)
+    assert info["model_version"] == decision_lake["champion"].version
+    assert info["as_of"] == third["cut_date"]
+    assert "scores" in info["history_tables"]
+
+
+def test_as_of_scores_an_earlier_cut_and_rejects_an_unknown_one(decision_lake):
+    lake, settings, gold = decision_lake["lake"], decision_lake["settings"], decision_lake["gold"]
+    cuts = sorted(set(gold["cut_date"]))
+    frame, cut = read_cut(lake, cuts[-3])
+    assert cut == cuts[-3] and len(frame) == int((gold["cut_date"] == cuts[-3]).sum())
+    with pytest.raises(ScoringError, match="no rows for cut date 2001-01-31"):
+        score(settings, as_of=date(2001, 1, 31))
+
+
+def test_no_champion_is_a_clear_error(tmp_path):
+    settings = load_settings(lake=tmp_path / "lake")
+    with pytest.raises(CobranzaError):
+        score(settings)
+
+
+def test_capacity_from_settings_limits_assign(decision_lake):
+    champion = decision_lake["champion"]
+    gold = decision_lake["gold"]
+    frame = gold.loc[gold["cut_date"] == max(gold["cut_date"])].drop(columns=["_p_true"])
+    n_inel = int((~frame["eligible"]).sum())
+    policy = dataclasses.replace(champion.policy, capacity=n_inel + 10)
+    out = score_frame(champion, frame, policy=policy)
+    assign = out.loc[out["decision"] == "ASSIGN"]
+    assert len(assign) == n_inel + 10
+    el = out.loc[out["eligible"]]
+    kept = el.loc[el["decision"] == "ASSIGN", "probability"]
+    freed = el.loc[el["capacity_limited"], "probability"]
+    assert len(freed) > 0 and kept.max() <= freed.min()  # the riskiest keep the capacity
+    assert (out.loc[~out["eligible"], "decision"] == "ASSIGN").all()
+
+
+def test_online_path_matches_batch_for_the_same_rows(decision_lake):
+    champion, lake = decision_lake["champion"], decision_lake["lake"]
+    batch = latest(lake).set_index("obligation_id")
+    frame, _ = read_cut(lake)
+    some = frame.sample(25, random_state=1)
+    online = score_frame(champion, some).set_index("obligation_id")
+    ref = batch.loc[online.index]
+    np.testing.assert_allclose(online["probability"], ref["probability"], equal_nan=True)
+    assert (online["decision"] == ref["decision"]).all()
+    assert (online["reason_1_code"].fillna("") == ref["reason_1_code"].fillna("")).all()
+
+
+@pytest.mark.parametrize("method", ["path", "treeshap"])
+def test_contributions_add_up_to_the_model_log_odds(decision_lake, method):
+    model = decision_lake["champion"].model
+    frame, _ = read_cut(decision_lake["lake"])
+    X = frame.loc[frame["eligible"], model.feature_names_]
+    proba, contrib = probability_and_contributions(model, X, list(model.feature_names_), method)
+    np.testing.assert_allclose(proba, model.predict_proba(X)[:, 1], atol=1e-12)
+    raw = model.raw_score(X)
+    bias = PathTable(model.booster_, model.best_iteration_).bias
+    if method == "treeshap":
+        bias = model.contributions(X)["bias"].to_numpy()
+    np.testing.assert_allclose(contrib.sum(axis=1) + bias, raw, atol=1e-9)
+
+
+def test_policy_from_training_round_trips(decision_lake):
+    policy = decision_lake["champion"].policy
+    assert isinstance(policy, Policy)
+    again = Policy.from_dict(json.loads(json.dumps(policy.to_dict())))
+    assert again == policy
+    assert math.isfinite(policy.expected_cost_per_obligation)
