@@ -64,8 +64,20 @@ def test_every_versioned_route_declares_a_role_and_only_health_is_open():
             assert role in ROLES, f"{path} has no x-required-role"
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One app for every route (one MLflow store to initialise, not one per route)."""
+    from fastapi.testclient import TestClient
+
+    settings = load_settings(lake=tmp_path_factory.mktemp("auth") / "lake")
+    keys = {role: create_key(settings, role, f"test-{role}")["key"] for role in ROLES}
+    with TestClient(create_app(settings)) as client:
+        yield client, keys
+
+
 @pytest.mark.parametrize(("path", "method", "role"), OPERATIONS, ids=lambda v: str(v))
-def test_route_enforces_its_role(client, keys, settings, path, method, role):
+def test_route_enforces_its_role(shared, path, method, role):
+    client, keys = shared
     if role is None:
         assert _call(client, method, path, {}).status_code == 200 or path == "/readyz"
         return

@@ -30,6 +30,7 @@ class Loaded:
     version: str
     features: list[str]
     categorical: set[str]
+    templates: dict[str, str]
     loaded_at: float
 
 
@@ -70,6 +71,7 @@ class ChampionCache:
         self._refreshing = False
 
     def _load(self) -> Loaded:
+        from cobranza.decision.reasons import feature_templates
         from cobranza.decision.scoring import champion_policy
         from cobranza.ml.registry import load_champion
 
@@ -82,6 +84,7 @@ class ChampionCache:
                 version=str(champion.version),
                 features=list(model.feature_names_),
                 categorical=_categorical(model),
+                templates=feature_templates(),
                 loaded_at=time.time(),
             )
         except Exception as exc:

@@ -84,7 +84,9 @@ def predict(body: PredictRequest, svc: Services = Depends(services)):
         if name not in loaded.categorical:
             frame[name] = pd.to_numeric(frame[name], errors="raise").astype(np.float64)
     try:
-        scored = score_frame(loaded.champion, frame, policy=loaded.policy)
+        scored = score_frame(
+            loaded.champion, frame, policy=loaded.policy, templates=loaded.templates
+        )
     except CobranzaError as exc:
         raise HTTPException(422, str(exc)) from None
     predictions = []
