@@ -84,7 +84,7 @@ PT = {
     "past_episodes": -0.45,
     "affordability": -3.0,
     "days_past_due": -0.045,
-    "inflow_ratio": 0.75,
+    "inflow_ratio": 1.6,
     "latent_health": 0.3,
 }
 PT_SEGMENT = np.array([0.0, 0.25, 0.5, -0.2])
