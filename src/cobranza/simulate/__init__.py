@@ -60,7 +60,11 @@ def _truth_csv(table: pa.Table, header: bool) -> bytes:
 
 
 def simulate(out: Path, cfg: SimulationConfig, dialect: Dialect = STANDARD, ui=None) -> dict:
-    """Write a synthetic extract into `out`; returns a summary (rows, speed, self-cure rate, AUC)."""
+    """Write a synthetic extract into `out`; returns a summary (rows, speed, self-cure rate, AUC).
+
+    `self_cure_rate` and `oracle_auc` are over labeled early-delinquent rows with a covering
+    mandate (the scored population); `self_cure_rate_all_early` counts ineligible rows as 0.
+    """
     cfg.validate()
     started = time.perf_counter()
     out = Path(out)
@@ -147,6 +151,7 @@ def simulate(out: Path, cfg: SimulationConfig, dialect: Dialect = STANDARD, ui=N
         "labeled_early_delinquent": n_early,
         "labeled_eligible": n_eligible,
         "self_cure_rate": round(float(y.mean()), 4) if len(y) else None,
+        "self_cure_rate_all_early": round(float(y.sum()) / n_early, 4) if n_early else None,
         "mean_p_true": round(float(p.mean()), 4) if len(p) else None,
         "oracle_auc": round(oracle_auc(p, y), 4) if len(y) else None,
         "defects_injected": sum(len(v) for v in defects.values()),

@@ -726,8 +726,8 @@ def simulate_chunk(
     m_end = np.where(~np.isnat(m_end) & (m_end <= m_start), m_start + 1, m_end)
     mand_gid = ids.mandate + np.arange(len(m_obl))
     m_cl = c_ids[ocl[m_obl]]
-    acct = np.where(m_own, m_cl, m_cl)
-    account_id = pc.if_else(pa.array(m_own), id_array("A", acct, 9), id_array("B", acct, 9))
+    # The client's own deposit account (A…) or their account in another bank (B…).
+    account_id = pc.if_else(pa.array(m_own), id_array("A", m_cl, 9), id_array("B", m_cl, 9))
     m_checking = np.where(m_own, checking[ocl[m_obl]], rng.random(len(m_obl)) < 0.25)
     order = np.lexsort((mand_gid, m_obl))
     mand_rank = np.empty(len(order), np.int64)
