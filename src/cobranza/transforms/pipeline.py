@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 
 from cobranza.config import Settings
+from cobranza.contract import FILES_BY_STEM
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
 from cobranza.transforms import schema
@@ -67,13 +68,27 @@ GOLD: dict[str, Node] = {
 }
 
 
+def silver_expression(name: str, raw: dict[str, Any], secret: str) -> Any:
+    """One silver table as an Ibis expression over the raw tables."""
+    node = SILVER[name]
+    fn = partial(node.fn, secret=secret) if node.keyed else node.fn
+    return fn(*(raw[t] for t in node.inputs))
+
+
 def silver_expressions(raw: dict[str, Any], secret: str) -> dict[str, Any]:
     """Every silver table as an Ibis expression over the raw tables."""
-    out = {}
-    for name, node in SILVER.items():
-        fn = partial(node.fn, secret=secret) if node.keyed else node.fn
-        out[name] = fn(*(raw[t] for t in node.inputs))
-    return out
+    return {name: silver_expression(name, raw, secret) for name in SILVER}
+
+
+def check_raw_columns(raw: dict[str, Any], raw_version: str) -> None:
+    """The raw tables carry the contract's columns; otherwise say which, before any work."""
+    for stem, table in raw.items():
+        missing = [c for c in FILES_BY_STEM[stem].column_names if c not in table.columns]
+        if missing:
+            raise EtlError(
+                f"raw.{stem} (version {raw_version}) lacks column(s) {', '.join(missing)}; "
+                "re-ingest the extract with `cobranza ingest`"
+            )
 
 
 def _raw_as_of(lake: Lake, raw_version: str, engine: Engine, cuts: Any) -> date:
@@ -103,21 +118,21 @@ def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> di
     summary: dict[str, Any] = {"engine": settings.engine, "raw_version": raw_version}
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
-    stage = "start"
+    stage = "reading raw"
     try:
         t0 = time.perf_counter()
         with open_engine(settings, spark_session=spark_session) as eng:
             seconds["engine_start"] = round(time.perf_counter() - t0, 3)
             raw = {t: eng.read(lake.table_dir("raw", t, raw_version)) for t in raw_tables}
             as_of = _raw_as_of(lake, raw_version, eng, raw["portfolio_cuts"])
-            exprs = silver_expressions(raw, secret)
+            check_raw_columns(raw, raw_version)
             with lake.publish("silver", inputs={"raw": raw_version}) as pub:
-                for name, expr in exprs.items():
+                for name in SILVER:
                     stage = f"silver.{name}"
                     if ui is not None:
                         ui.info(f"  silver.{name}")
                     with pub.timed(name):
-                        eng.write(expr, pub.table_dir(name))
+                        eng.write(silver_expression(name, raw, secret), pub.table_dir(name))
                 pub.meta.update(as_of=as_of.isoformat(), engine=eng.name)
             silver_version = pub.version
             seconds["silver"] = round(sum(pub.timings.values()), 3)

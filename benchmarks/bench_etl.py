@@ -1,0 +1,203 @@
+"""ETL time and memory: the transform part of the 1M clients x 24 months target, and Spark's time.
+
+Simulates an extract (not timed), ingests it (timed) and runs `run_etl` on DuckDB (timed, peak RSS
+of this process sampled, DuckDB included) and optionally on Spark (timed; peak RSS of the JVM child
+added). Writes `benchmarks/results/etl.json` with seconds per stage, gold rows per second and the
+linear extrapolation to 1M clients, both from wall time and from CPU time over 2 cores (the
+machine is shared, so wall time overstates what an idle machine would see).
+Run: `python3 -m uv run python -m benchmarks.bench_etl [CLIENTS] [MONTHS] [--spark] [--lake DIR]`
+(`--lake DIR` reuses an already ingested lake and skips simulate + ingest).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+TARGET_CLIENTS = 1_000_000
+TARGET_SECONDS_INGEST_AND_ETL = 600.0
+TARGET_PEAK_GIB = 6.0
+
+
+class PeakRSS:
+    """Samples resident memory of this process and its children (Spark's JVM) in a thread."""
+
+    def __init__(self, every: float = 0.1):
+        import psutil
+
+        self.proc = psutil.Process()
+        self.every = every
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        total = self.proc.memory_info().rss
+        for child in self.proc.children(recursive=True):
+            with contextlib.suppress(Exception):  # child ended between listing and reading
+                total += child.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            time.sleep(self.every)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _child_cpu() -> float:
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(Exception):
+            t = child.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def _timed(fn, *args, **kwargs) -> tuple[dict, float, float, int]:
+    with PeakRSS() as mem:
+        cpu0, kid0 = _cpu_seconds(), _child_cpu()
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        seconds = time.perf_counter() - t0
+        cpu = _cpu_seconds() - cpu0 + max(_child_cpu() - kid0, 0.0)
+    return out, seconds, cpu, mem.peak
+
+
+def main(argv: list[str] | None = None) -> dict:
+    argv = sys.argv[1:] if argv is None else argv
+    flags = {a for a in argv if a.startswith("--")}
+    lake_arg = None
+    if "--lake" in argv:
+        lake_arg = Path(argv[argv.index("--lake") + 1])
+        flags.discard("--lake")
+    positional = [a for a in argv if not a.startswith("--") and Path(a) != lake_arg]
+    clients = int(positional[0]) if positional else 20_000
+    months = int(positional[1]) if len(positional) > 1 else 24
+    with_spark = "--spark" in flags
+
+    from cobranza.config import load_settings
+    from cobranza.contract import STANDARD
+    from cobranza.ingest import ingest_extract
+    from cobranza.simulate import SimulationConfig, simulate
+    from cobranza.transforms import run_etl
+
+    memory_limit = os.environ.get("BENCH_DUCKDB_MEMORY", "4GB")
+    work = Path(tempfile.mkdtemp(prefix="bench-etl-"))
+    result: dict = {"clients": clients, "months": months, "duckdb_memory_limit": memory_limit}
+    try:
+        if lake_arg is None:
+            lake = work / "lake"
+            extract = work / "extract"
+            t0 = time.perf_counter()
+            sim = simulate(extract, SimulationConfig(clients=clients, months=months, seed=11))
+            result["simulate_seconds"] = round(time.perf_counter() - t0, 2)
+            result["csv_rows"] = sim["rows_total"]
+            settings = load_settings(lake=lake, duckdb_memory_limit=memory_limit)
+            _, secs, cpu, peak = _timed(ingest_extract, settings, extract, STANDARD)
+            result["ingest"] = {
+                "seconds": round(secs, 2),
+                "cpu_seconds": round(cpu, 2),
+                "peak_rss_mb": round(peak / 2**20),
+            }
+            shutil.rmtree(extract, ignore_errors=True)
+        else:
+            lake = lake_arg
+            result["lake"] = str(lake)
+
+        settings = load_settings(lake=lake, engine="duckdb", duckdb_memory_limit=memory_limit)
+        summary, secs, cpu, peak = _timed(run_etl, settings)
+        result["duckdb"] = {
+            "seconds": round(secs, 2),
+            "cpu_seconds": round(cpu, 2),
+            "peak_rss_mb": round(peak / 2**20),
+            "stages": summary["seconds"],
+            "silver_rows": summary["silver_rows"],
+            "gold": summary["gold"],
+            "gold_rows_per_second": round(summary["gold"]["rows"] / secs),
+            "event_rows_per_second": round(
+                sum(summary["silver_rows"].values()) / max(summary["seconds"]["total"], 1e-9)
+            ),
+        }
+        scale = TARGET_CLIENTS / clients
+        ingest_secs = result.get("ingest", {}).get("seconds")
+        ingest_cpu = result.get("ingest", {}).get("cpu_seconds")
+        result["extrapolated_1m"] = {
+            "etl_seconds_wall": round(secs * scale),
+            "etl_seconds_from_cpu_2_cores": round(cpu * scale / 2),
+            "ingest_plus_etl_seconds_wall": round((secs + ingest_secs) * scale)
+            if ingest_secs
+            else None,
+            "ingest_plus_etl_seconds_from_cpu_2_cores": round((cpu + ingest_cpu) * scale / 2)
+            if ingest_cpu
+            else None,
+            "note": "linear in clients; peak memory is bounded by duckdb_memory_limit (DuckDB "
+            "spills to its temp folder), not extrapolated",
+        }
+        if with_spark:
+            s_settings = load_settings(
+                lake=lake, engine="spark", spark_master="local[2]", spark_driver_memory="3g"
+            )
+            s_summary, s_secs, s_cpu, s_peak = _timed(run_etl, s_settings)
+            result["spark"] = {
+                "master": "local[2]",
+                "seconds": round(s_secs, 2),
+                "cpu_seconds": round(s_cpu, 2),
+                "peak_rss_mb_with_jvm": round(s_peak / 2**20),
+                "stages": s_summary["seconds"],
+                "gold_equal_counts": s_summary["gold"] == summary["gold"],
+            }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    result["target"] = (
+        f"DuckDB ingest + ETL of {TARGET_CLIENTS:,} clients x 24 months < "
+        f"{TARGET_SECONDS_INGEST_AND_ETL:.0f}s and < {TARGET_PEAK_GIB:.0f} GiB"
+    )
+    result["load_average_1m"] = round(os.getloadavg()[0], 2)
+    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "etl.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    d = result["duckdb"]
+    line = (
+        f"etl duckdb: {clients:,} clients x {months} months, gold {d['gold']['rows']:,} rows in "
+        f"{d['seconds']:.1f}s (CPU {d['cpu_seconds']:.1f}s), peak RSS {d['peak_rss_mb']:,} MB; "
+        f"1M clients extrapolated: ETL {result['extrapolated_1m']['etl_seconds_wall']:,}s wall, "
+        f"{result['extrapolated_1m']['etl_seconds_from_cpu_2_cores']:,}s from CPU"
+    )
+    if "ingest" in result:
+        line += f"; ingest {result['ingest']['seconds']:.1f}s"
+    if "spark" in result:
+        line += f"; spark local[2] {result['spark']['seconds']:.1f}s"
+    print(line)
+    return result
+
+
+if __name__ == "__main__":
+    main()

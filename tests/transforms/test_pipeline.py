@@ -1,0 +1,74 @@
+"""run_etl's edges: clear errors, nothing published on failure, versions and summary recorded."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from cobranza.config import load_settings
+from cobranza.errors import CobranzaError
+from cobranza.lake import Lake
+from cobranza.transforms import GOLD, SILVER, run_etl
+from tests.transforms.rawdata import publish_raw, random_extract
+
+
+def test_no_raw_version_is_a_clear_error(tmp_path):
+    with pytest.raises(CobranzaError, match="cobranza ingest"):
+        run_etl(load_settings(lake=tmp_path))
+
+
+def test_failure_publishes_nothing_and_names_the_step(tmp_path):
+    tables, as_of = random_extract(n_clients=6, months=5, seed=3)
+    publish_raw(tmp_path, tables, as_of)
+    settings = load_settings(lake=tmp_path, duckdb_threads=1, pseudonym_secret="s3cr3t-key")
+    first = run_etl(settings)
+    lake = Lake(tmp_path)
+    # break one raw table of a new raw version: payments without its amount column
+    publish_raw(tmp_path, tables, as_of)
+    pdir = lake.table_dir("raw", "payments")
+    path = next(pdir.glob("*.parquet"))
+    pq.write_table(pq.read_table(path).drop(["amount"]), path)
+    with pytest.raises(CobranzaError) as err:
+        run_etl(settings)
+    message = str(err.value)
+    assert "raw.payments" in message and "amount" in message
+    assert "s3cr3t-key" not in message
+    assert lake.current_version("silver") == first["silver_version"]
+    assert lake.current_version("gold") == first["gold_version"]
+    assert [v["version"] for v in lake.versions("silver")] == [first["silver_version"]]
+
+
+def test_summary_and_lineage(tmp_path):
+    tables, as_of = random_extract(n_clients=6, months=5, seed=3)
+    raw_version = publish_raw(tmp_path, tables, as_of)
+    s = run_etl(load_settings(lake=tmp_path, duckdb_threads=1, horizon_days=20))
+    lake = Lake(tmp_path)
+    assert s["raw_version"] == raw_version and s["as_of"] == as_of.isoformat()
+    assert lake.run_info("silver")["inputs"] == {"raw": raw_version}
+    gold_info = lake.run_info("gold")
+    assert gold_info["inputs"] == {"silver": s["silver_version"]}
+    assert gold_info["horizon_days"] == 20 and gold_info["engine"] == "duckdb"
+    assert set(lake.tables("silver")) == set(SILVER) and lake.tables("gold") == list(GOLD)
+    assert s["silver_rows"]["clients"] == 6
+    assert s["gold"]["rows"] == gold_info["tables"]["obligation_snapshots"]["rows"] > 0
+    assert s["gold"]["labeled"] <= s["gold"]["rows"]
+    assert set(s["seconds"]) >= {"silver", "gold", "total"}
+
+
+def test_failing_step_is_named_and_the_secret_never_shown(tmp_path):
+    import pyarrow as pa
+
+    tables, as_of = random_extract(n_clients=6, months=5, seed=3)
+    publish_raw(tmp_path, tables, as_of)
+    lake = Lake(tmp_path)
+    path = next(lake.table_dir("raw", "payments").glob("*.parquet"))
+    t = pq.read_table(path)
+    i = t.schema.get_field_index("amount")
+    bad = pa.array(["not-a-number"] * t.num_rows, pa.string())
+    pq.write_table(t.set_column(i, "amount", bad), path)
+    settings = load_settings(lake=tmp_path, duckdb_threads=1, pseudonym_secret="s3cr3t-key")
+    with pytest.raises(CobranzaError) as err:
+        run_etl(settings)
+    assert "etl failed at silver.payments on duckdb" in str(err.value)
+    assert "s3cr3t-key" not in str(err.value)
+    assert lake.current_version("silver") is None and lake.current_version("gold") is None
