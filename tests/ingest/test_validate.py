@@ -217,3 +217,21 @@ def test_types_of_raw_tables_follow_the_interface(tmp_path, settings):
     q = ds.dataset(lake.table_dir("raw", "quarantine")).schema
     assert q.names == ["file", "line", "column", "value", "reason"]
     assert q.field("line").type == pa.int64()
+
+
+def test_exact_duplicates_with_a_missing_key_collapse_too(tmp_path, settings):
+    rows = copy.deepcopy(BASE_ROWS)
+    bad = ["", "O1", "2023-03-01 09:00:00", "10", "PSE"]  # payment_id missing
+    rows["payments"] += [bad, bad, ["", "O1", "2023-03-01 09:00:00", "11", "PSE"]]  # lines 4-6
+    extract = write_extract(tmp_path / "x", rows=rows)
+    report = ingest_extract(settings, extract, STANDARD)
+    assert report["files"]["payments.csv"] == {
+        "rows_read": 5,
+        "rows_accepted": 2,
+        "rows_quarantined": 2,
+        "duplicates_collapsed": 1,
+    }
+    assert quarantine(settings) == {
+        ("payments.csv", 4, "payment_id", "missing required value"),
+        ("payments.csv", 6, "payment_id", "missing required value"),
+    }

@@ -205,7 +205,10 @@ def _check_and_write(
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _collapsed AS SELECT _line FROM ("
         f"SELECT _line, row_number() OVER (PARTITION BY {key_cols}, _hash ORDER BY _line) AS rn "
-        "FROM _cand) WHERE rn > 1"
+        "FROM _cand) WHERE rn > 1 UNION ALL "
+        # Copies of a row whose key is itself broken: still one row, quarantined once.
+        "SELECT _line FROM (SELECT _line, row_number() OVER (PARTITION BY _hash ORDER BY _line) "
+        f"AS rn FROM {table} WHERE NOT ({key_ok})) WHERE rn > 1"
     )
     key_label = quote_literal(", ".join(spec.key))
     con.execute(
