@@ -23,6 +23,7 @@ def _lines(path, stem="installments", dialect=STANDARD):
         for b in batches
         for line, row in zip(b.column("_line").to_pylist(), b.column("c0").to_pylist(), strict=True)
     ]
+    assert parsed.line_drift == 0
     return good, [(bad.line, bad.fields) for bad in parsed.bad]
 
 
@@ -154,3 +155,14 @@ def test_as_of_without_manifest_is_the_last_cut_date(tmp_path, settings):
     assert info["as_of"] == "2023-03-31"
     assert info["manifest"] is False
     assert len(info["inputs"]["clients.csv"]["sha256"]) == 64
+
+
+def test_empty_line_inside_a_quoted_value_is_reported(tmp_path, settings):
+    extract = write_extract(tmp_path / "x", manifest=False)
+    path = extract / "clients.csv"
+    text = path.read_text()
+    path.write_text(text.replace("Ana Pérez", '"Ana\n\nPérez"'))
+    report = ingest_extract(settings, extract, STANDARD)
+    assert report["files"]["clients.csv"]["rows_accepted"] == 3
+    assert any("clients.csv: empty lines inside quoted values" in w for w in report["warnings"])
+    assert raw_rows(settings, "clients")[0]["full_name"] == "Ana\n\nPérez"

@@ -53,7 +53,7 @@ class Fingerprint:
 
     sha256: str
     size: int
-    lines: int
+    lines: int  # physical lines, a last line without newline included
     blank_lines: np.ndarray  # sorted 1-based line numbers of empty lines (skipped by the parser)
 
 
@@ -70,6 +70,9 @@ class Parsed:
 
     bad: list[BadRecord] = field(default_factory=list)
     good_rows: int = 0
+    # Physical lines the parse accounts for minus the file's: not 0 only when an empty line
+    # inside a quoted value was taken for a blank line, so later line numbers are shifted.
+    line_drift: int = 0
 
 
 def _suggest(dialect: Dialect, text: str) -> str:
@@ -167,14 +170,14 @@ def fingerprint(path: Path) -> Fingerprint:
             window = prev_tail + chunk
             if b"\n\n" in window or b"\n\r\n" in window:
                 base = lines - prev_tail.count(b"\n")
-                for m in _BLANK.finditer(window):
-                    if m.start() < len(prev_tail) - 2:
-                        continue  # seen in the previous chunk
+                for m in _BLANK.finditer(window):  # a seam match repeats: np.unique below
                     blanks.append(base + window.count(b"\n", 0, m.start()) + 2)
             lines += chunk.count(b"\n")
             size += len(chunk)
             prev_tail = chunk[-2:]
     blank_lines = np.unique(np.asarray(blanks, dtype=np.int64))
+    if size and not prev_tail.endswith(b"\n"):
+        lines += 1
     return Fingerprint(sha.hexdigest(), size, lines, blank_lines)
 
 
@@ -319,6 +322,8 @@ def stream_batches(
             f"{spec.filename}: bytes that are not valid {dialect.encoding} at {where}; "
             f"{_encoding_hint(dialect)}"
         ) from None
+    accounted = 1 + parsed.good_rows + len(parsed.bad) + sum(lines_map.nl_counts)
+    parsed.line_drift = accounted + len(fp.blank_lines) - fp.lines
     # Bad records were numbered as parser records; now every embedded newline is known.
     if parsed.bad:
         numbers = np.asarray([b.line for b in parsed.bad], dtype=np.int64)

@@ -214,6 +214,11 @@ def _warnings(con: duckdb.DuckDBPyConnection, reports: dict[str, FileReport]) ->
                 f"{name}: optional column(s) {', '.join(r.missing_optional_columns)} absent, "
                 "kept as empty"
             )
+        if r.line_drift:
+            out.append(
+                f"{name}: empty lines inside quoted values; line numbers after the first of "
+                f"them may be off by up to {abs(r.line_drift)}"
+            )
         if r.extra_columns:
             out.append(
                 f"{name}: extra column(s) {', '.join(r.extra_columns)} kept in raw, not used"

@@ -49,6 +49,7 @@ class FileReport:
     duplicates_collapsed: int = 0
     extra_columns: list[str] = field(default_factory=list)
     missing_optional_columns: list[str] = field(default_factory=list)
+    line_drift: int = 0
 
     def counts(self) -> dict[str, int]:
         return {
@@ -252,6 +253,7 @@ def _check_and_write(
     )
     report.rows_accepted = write_parquet(con, accepted, out_dir)
     report.rows_read = parsed.good_rows + len(parsed.bad)
+    report.line_drift = parsed.line_drift
     report.duplicates_collapsed = con.execute("SELECT count(*) FROM _collapsed").fetchone()[0]
     report.rows_quarantined = con.execute("SELECT count(*) FROM _bad").fetchone()[0]
     staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
