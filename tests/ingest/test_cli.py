@@ -51,20 +51,11 @@ def test_cli_json_report_shape(tmp_path):
 
 
 def test_cli_fatal_prints_error_and_exits_1(tmp_path):
-    extract = write_extract(tmp_path / "x")
-    (extract / "portfolio_cuts.csv").unlink()
-    out = _cli(tmp_path / "lake", str(extract))
+    extract = write_extract(tmp_path / "x")  # standard dialect, read as the bank's
+    out = _cli(tmp_path / "lake", str(extract), "--dialect", "bank-latin1")
     assert out.returncode == 1
     error = json.loads(out.stdout)
     assert set(error) == {"error"}
-    assert error["error"].startswith("portfolio_cuts.csv: missing file")
+    assert error["error"].startswith("clients.csv: the header has a single column")
+    assert "--dialect standard" in error["error"]
     assert "Traceback" not in out.stderr
-
-
-def test_cli_dialect_option(tmp_path):
-    from cobranza.contract import BANK_LATIN1
-
-    extract = write_extract(tmp_path / "x", dialect=BANK_LATIN1)
-    out = _cli(tmp_path / "lake", str(extract), "--dialect", "bank-latin1")
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["dialect"] == "bank-latin1"
