@@ -36,11 +36,22 @@ TARGET_RATE = 200
 
 
 def _build_lake(root: Path, clients: int, months: int) -> Path:
+    """simulate -> ingest -> etl -> train -> (promote if the gate kept it out) -> score."""
     lake, extract = root / "lake", root / "extract"
-    cmd = [sys.executable, "-m", "cobranza.cli", "--lake", str(lake), "--json", "pipeline"]
-    cmd += ["--simulate-clients", str(clients), "--months", str(months), "--extract", str(extract)]
+    base = [sys.executable, "-m", "cobranza.cli", "--lake", str(lake), "--json"]
+
+    def cli(*args: str) -> dict:
+        out = subprocess.run([*base, *args], check=True, cwd=REPO, capture_output=True, text=True)
+        return json.loads(out.stdout)
+
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    cli("simulate", "--out", str(extract), "--clients", str(clients), "--months", str(months))
+    cli("ingest", str(extract))
+    cli("etl")
+    trained = cli("train")
+    if not any("champion" in m["aliases"] for m in cli("models")["models"]):
+        cli("promote", str(trained["version"]), "--reason", "benchmark lake")
+    cli("score")
     print(f"lake built in {time.perf_counter() - t0:.0f}s ({clients} clients x {months} months)")
     return lake
 

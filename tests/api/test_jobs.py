@@ -113,3 +113,49 @@ def test_cancel_stops_the_process_group(client, keys):
     assert client.post("/v1/jobs/ffff/cancel", headers=op).status_code == 404
     # cancelling a finished job changes nothing
     assert client.post(f"/v1/jobs/{job_id}/cancel", headers=op).json()["status"] == "cancelled"
+
+
+def test_params_map_to_cli_arguments_without_a_shell(tmp_path):
+    from cobranza.api.jobs import EtlParams, IngestParams, PipelineParams, ScoreParams, TrainParams
+
+    assert IngestParams(extract_dir=str(tmp_path), dialect="bank-latin1").cli_args() == [
+        "ingest",
+        str(tmp_path.resolve()),
+        "--dialect",
+        "bank-latin1",
+    ]
+    assert EtlParams(engine="spark", horizon=20).cli_args() == [
+        "etl",
+        "--engine",
+        "spark",
+        "--horizon",
+        "20",
+    ]
+    assert TrainParams(tune=5).cli_args() == ["train", "--tune", "5"]
+    assert ScoreParams(as_of="2025-06-30").cli_args() == ["score", "--as-of", "2025-06-30"]
+    args = PipelineParams(simulate_clients=100, months=6, extract="ext; rm -rf x").cli_args()
+    # a hostile string stays one argument: no shell ever sees it
+    assert args[args.index("--extract") + 1].endswith("ext; rm -rf x")
+    assert args[:3] == ["pipeline", "--months", "6"] and "--simulate-clients" in args
+
+
+def test_job_environment_reproduces_the_service_settings(monkeypatch, tmp_path):
+    from cobranza.api.jobs import settings_env
+    from cobranza.config import load_settings
+
+    settings = load_settings(lake=tmp_path, horizon_days=20, costs={"collection_action": 9000})
+    for key, value in settings_env(settings).items():
+        monkeypatch.setenv(key, value)
+    again = load_settings()
+    assert again.model_dump() == settings.model_dump()
+    assert again.pseudonym_secret.get_secret_value() == settings.pseudonym_secret.get_secret_value()
+
+
+def test_log_tail_masks_emails_and_long_numbers():
+    from cobranza.api.jobs import _parse_result, redact
+
+    line = "row 12 of clients.csv: ana.perez@mail.com phone 3001234567 amount 1,234,567.50"
+    assert redact(line) == "row 12 of clients.csv: [redacted] phone [redacted] amount 1,234,567.50"
+    assert _parse_result('{"rows": 3}') == {"rows": 3}
+    assert _parse_result('noise\n{"rows": 4}') == {"rows": 4}
+    assert _parse_result("") is None

@@ -229,6 +229,24 @@ def test_no_personal_data_in_responses_or_logs(flow, sim_extract):
     assert leaked == []
 
 
+def _fuzzer(operation, headers, excluded):
+    """A hypothesis test of one operation: generated cases, each called and validated."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=15,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate],
+        database=None,
+    )
+    def check(case):
+        case.call_and_validate(headers=headers, timeout=60, excluded_checks=excluded)
+
+    return check
+
+
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(flow):
     """Every operation fuzzed from the OpenAPI schema with an admin key, all checks but two:
 
@@ -239,7 +257,6 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(flow):
       a schema-valid random cursor (400) or feature set (422) is rightly refused.
     """
     import schemathesis
-    from hypothesis import HealthCheck, Phase, given, settings
 
     url = flow["server"].url
     schema = schemathesis.openapi.from_dict(httpx.get(f"{url}/openapi.json").json())
@@ -256,18 +273,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(flow):
         excluded = [schemathesis.checks.ignored_auth]
         if operation.path in opaque:
             excluded.append(schemathesis.checks.positive_data_acceptance)
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=15,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            phases=[Phase.explicit, Phase.generate],
-            database=None,
-        )
-        def check(case, excluded=excluded):
-            case.call_and_validate(headers=admin, timeout=60, excluded_checks=excluded)
-
+        check = _fuzzer(operation, admin, excluded)
         tested += 1
         try:
             check()

@@ -257,6 +257,8 @@ class JobManager:
                 "WHERE job_id = ? AND status IN ('queued', 'running')",
                 (now_iso(), row["job_id"]),
             )
+            if self.on_finished is not None:
+                self.on_finished(self.get(row["job_id"]))
         return [r["job_id"] for r in rows]
 
     def _kill_orphan(self, pid: int) -> None:
