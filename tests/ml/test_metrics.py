@@ -65,3 +65,12 @@ def test_evaluate_has_every_headline_metric():
         assert math.isfinite(out[key]), key
     assert out["gini"] == pytest.approx(2 * out["auc"] - 1)
     assert out["ece"] < 0.1  # p is calibrated by construction
+
+
+def test_ece_noise_shrinks_with_sample_size_and_is_deterministic():
+    rng = np.random.default_rng(3)
+    small, large = rng.random(800), rng.random(80_000)
+    a, b = M.ece_noise(small, seed=1), M.ece_noise(small, seed=1)
+    assert a == b
+    assert 0.02 < a < 0.08
+    assert M.ece_noise(large, draws=50) < a / 5

@@ -36,3 +36,18 @@ def test_auc_against_champion_with_tolerance():
     assert "OOT AUC 0.7940 < champion v3 0.8000 - tolerance 0.0050" in below.reason
     both = evaluate_gate({**GOOD, "oot_auc": 0.7, "psi": 0.9}, 0.80, GATE, "3")
     assert "PSI" in both.reason and "OOT AUC" in both.reason
+
+
+def test_ece_limit_widens_only_to_the_sampling_noise_of_the_oot_sample():
+    noisy = {**GOOD, "oot_ece": 0.04, "oot_ece_noise": 0.045}
+    result = evaluate_gate(noisy, None, GATE)
+    assert result.passed
+    assert "sampling noise" in result.reason
+    beyond = evaluate_gate({**noisy, "oot_ece": 0.05}, None, GATE)
+    assert not beyond.passed
+    assert "OOT ECE 0.0500 > 0.0450 (sampling noise on this OOT size; max_ece 0.0300)" in (
+        beyond.reason
+    )
+    # a small noise floor never loosens the configured limit
+    strict = evaluate_gate({**GOOD, "oot_ece": 0.031, "oot_ece_noise": 0.01}, None, GATE)
+    assert not strict.passed and "max_ece 0.0300" in strict.reason

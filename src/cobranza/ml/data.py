@@ -21,6 +21,7 @@ import pandas as pd
 
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
+from cobranza.ml.model import numeric
 from cobranza.transforms.schema import (
     CLIENT_KEY,
     CUT_DATE,
@@ -159,8 +160,11 @@ def load_dataset(lake: Lake, oot_months: int, test_share: float, seed: int) -> D
         )
     labeled[TARGET] = labeled[TARGET].astype(np.int64)
     features, categorical = feature_columns(labeled)
-    for name in categorical:
-        labeled[name] = labeled[name].astype(object).where(labeled[name].notna(), None)
+    for name in features:
+        if name in categorical:
+            labeled[name] = labeled[name].astype(object).where(labeled[name].notna(), None)
+        else:
+            labeled[name] = numeric(labeled[name])
     part, oot = assign_parts(labeled, oot_months, test_share, seed)
     dataset = Dataset(labeled, features, categorical, part, oot, gold=info)
     for name in PARTS:

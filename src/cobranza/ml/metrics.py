@@ -83,6 +83,22 @@ def ece(y, p, n_bins: int = 10) -> float:
     return float(np.sum(weights * np.abs(bins["rate"][used] - bins["mean_p"][used])))
 
 
+def ece_noise(
+    p, n_bins: int = 10, draws: int = 200, quantile: float = 0.95, seed: int = 0
+) -> float:
+    """ECE that a perfectly calibrated model would still show on this sample (its `quantile`).
+
+    Labels are drawn from the probabilities themselves (`draws` times, seeded), so the value is
+    the sampling noise of ECE at this size: on ~800 rows it is about 0.04, on 100k about 0.004.
+    """
+    p = np.asarray(p, dtype=np.float64).ravel()
+    if len(p) == 0:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    values = [ece((rng.random(len(p)) < p).astype(np.float64), p, n_bins) for _ in range(draws)]
+    return float(np.quantile(values, quantile))
+
+
 def psi(expected, actual, n_bins: int = 10) -> float:
     """Population stability index of `actual` scores against the `expected` (reference) ones."""
     expected = np.asarray(expected, dtype=np.float64).ravel()

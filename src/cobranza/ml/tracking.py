@@ -111,6 +111,33 @@ class SelfCurePyfunc(mlflow.pyfunc.PythonModel):
         return self.model.predict_proba(frame)[:, 1].astype(np.float64)
 
 
+def model_signature(features: list[str], categorical: list[str]) -> Any:
+    """Explicit signature: numbers as optional doubles (integers upcast safely, nulls allowed),
+    categories as optional strings; the output is the probability of self-cure."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema(
+        [
+            ColSpec("string" if name in categorical else "double", name, required=False)
+            for name in features
+        ]
+    )
+    outputs = Schema([ColSpec("double", "p_self_cure")])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def input_example(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
+    """A few rows in the signature's types (doubles and strings)."""
+    out = X.copy()
+    for name in out.columns:
+        if name in categorical:
+            out[name] = out[name].astype(object).where(out[name].notna(), None)
+        else:
+            out[name] = pd.to_numeric(out[name], errors="coerce").astype(np.float64)
+    return out
+
+
 def git_commit() -> str | None:
     try:
         out = subprocess.run(

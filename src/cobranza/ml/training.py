@@ -171,7 +171,6 @@ def _flat_config(data: dict[str, Any], prefix: str = "cfg.") -> dict[str, str]:
 def train(settings: Any, tune_trials: int | None = None, ui: Any = None) -> dict[str, Any]:
     """Train, evaluate, log, register and gate; returns the summary the CLI prints."""
     import mlflow
-    from mlflow.models import infer_signature
 
     from cobranza.decision.policy import fit_policy
     from cobranza.ml import registry, tracking
@@ -230,6 +229,8 @@ def train(settings: Any, tune_trials: int | None = None, ui: Any = None) -> dict
         "baseline": evaluate_parts(dataset, proba_base, None),
     }
     psi = M.psi(proba["train"], proba["oot"])
+    ece_noise = M.ece_noise(proba["oot"], seed=seed)
+    metrics["lightgbm"]["oot"]["ece_noise"] = ece_noise
     psi_base = M.psi(proba_base["train"], proba_base["oot"])
     metrics["lightgbm"]["train_to_oot"] = {"psi": psi}
     metrics["baseline"]["train_to_oot"] = {"psi": psi_base}
@@ -331,9 +332,8 @@ def train(settings: Any, tune_trials: int | None = None, ui: Any = None) -> dict
             mlflow.log_artifacts(str(policy_dir), "policy")
             mlflow.log_artifacts(str(folder / "pictures"), "pictures")
 
-            example = dataset.X("test").head(5)
-            with tracking.silenced():
-                signature = infer_signature(example, proba["test"][:5])
+            example = tracking.input_example(dataset.X("test").head(5), dataset.categorical)
+            signature = tracking.model_signature(dataset.features, dataset.categorical)
             with tracking.silenced():
                 model_info = mlflow.pyfunc.log_model(
                     name="model",
@@ -349,6 +349,7 @@ def train(settings: Any, tune_trials: int | None = None, ui: Any = None) -> dict
             gate_metrics = {
                 "oot_auc": metrics["lightgbm"]["oot"]["auc"],
                 "oot_ece": metrics["lightgbm"]["oot"]["ece"],
+                "oot_ece_noise": ece_noise,
                 "psi": psi,
                 "test_auc": metrics["lightgbm"]["test"]["auc"],
                 "oracle_oot_auc": metrics["lightgbm"]["oot"].get("oracle_auc", float("nan")),
@@ -431,6 +432,7 @@ def train(settings: Any, tune_trials: int | None = None, ui: Any = None) -> dict
         **{f"{p}_target_rate": split[p]["target_rate"] for p in PARTS},
         "oot_auc": gate_metrics["oot_auc"],
         "oot_ece": gate_metrics["oot_ece"],
+        "oot_ece_noise": ece_noise,
         "psi": psi,
     }
     tracking.write_metadata(lake, "model_runs", [run_row], run_id)
@@ -459,6 +461,7 @@ def train(settings: Any, tune_trials: int | None = None, ui: Any = None) -> dict
             "auc": _round(lg["oot"]["auc"]),
             "oracle_auc": _round(lg["oot"].get("oracle_auc", float("nan"))),
             "ece": _round(lg["oot"]["ece"]),
+            "ece_noise_p95": _round(ece_noise),
             "ks": _round(lg["oot"]["ks"]),
             "brier": _round(lg["oot"]["brier"]),
             "psi": _round(psi),
