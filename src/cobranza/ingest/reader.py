@@ -73,6 +73,7 @@ class Parsed:
     # Physical lines the parse accounts for minus the file's: not 0 only when an empty line
     # inside a quoted value was taken for a blank line, so later line numbers are shifted.
     line_drift: int = 0
+    error: IngestError | None = None  # what the stream raised, kept for the caller
 
 
 def _suggest(dialect: Dialect, text: str) -> str:

@@ -8,6 +8,7 @@ is vectorized SQL over a staged table, so memory stays bounded by DuckDB's limit
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,6 @@ from cobranza.ingest.reader import (
     stream_batches,
 )
 from cobranza.ingest.rules import (
-    SQL_TYPES,
     error_sql,
     quote_ident,
     quote_literal,
@@ -139,7 +139,7 @@ def validate_file(
     names = [f"c{i}" for i in range(len(header.names))]
     schema = pa.schema([*(pa.field(n, pa.string()) for n in names), pa.field("_line", pa.int64())])
     stream = pa.RecordBatchReader.from_batches(
-        schema, stream_batches(path, spec, header, dialect, fp, parsed)
+        schema, _keeping_error(stream_batches(path, spec, header, dialect, fp, parsed), parsed)
     )
     con.execute(QUARANTINE_DDL)
     con.register("_stream", stream)
@@ -147,11 +147,10 @@ def validate_file(
         con.execute(
             f"CREATE OR REPLACE TABLE {table} AS {stage_sql(spec, header, dialect, '_stream')}"
         )
-    except duckdb.Error as exc:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, IngestError):
-            raise cause from None
-        _reraise_stream_error(exc)
+    except duckdb.Error:
+        # DuckDB wraps what the stream raised into its own error text: raise the original.
+        if parsed.error is not None:
+            raise parsed.error from None
         raise
     finally:
         con.unregister("_stream")
@@ -294,10 +293,12 @@ def write_parquet(con: duckdb.DuckDBPyConnection, query: str, out_dir: Path) -> 
     return rows
 
 
-def _reraise_stream_error(exc: duckdb.Error) -> None:
-    msg = str(exc)
-    if "IngestError" in msg:
-        raise IngestError(msg.split("IngestError:", 1)[-1].strip()) from None
+def _keeping_error(batches: Iterator[pa.RecordBatch], parsed: Parsed) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from batches
+    except IngestError as exc:
+        parsed.error = exc
+        raise
 
 
-__all__ = ["SQL_TYPES", "FileReport", "keep_accepted_keys", "validate_file", "write_parquet"]
+__all__ = ["FileReport", "keep_accepted_keys", "validate_file", "write_parquet"]
