@@ -91,8 +91,11 @@ def _suggest(dialect: Dialect, text: str) -> str:
 def read_header(path: Path, spec: FileSpec, dialect: Dialect) -> Header:
     """Parse and check the header; a wrong dialect or a missing required column is fatal."""
     name = spec.filename
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 20)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 20)
+    except OSError as exc:
+        raise IngestError(f"{name}: cannot be read ({exc.strerror or exc})") from None
     if not head.strip():
         raise IngestError(f"{name}: the file is empty (no header row)")
     has_bom = head.startswith(UTF8_BOM)
@@ -159,6 +162,13 @@ def _encoding_hint(dialect: Dialect) -> str:
 
 def fingerprint(path: Path) -> Fingerprint:
     """sha256, size, line count and blank-line numbers in one sequential read."""
+    try:
+        return _fingerprint(path)
+    except OSError as exc:
+        raise IngestError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _fingerprint(path: Path) -> Fingerprint:
     sha = hashlib.sha256()
     lines = 0
     size = 0

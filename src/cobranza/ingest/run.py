@@ -19,11 +19,11 @@ import duckdb
 
 from cobranza.config import Settings
 from cobranza.contract import FILES, Dialect, FileSpec
-from cobranza.ingest.manifest import load_manifest
-from cobranza.ingest.reader import Fingerprint, IngestError, fingerprint, read_header
+from cobranza.ingest.manifest import Manifest, load_manifest
+from cobranza.ingest.reader import Fingerprint, Header, IngestError, fingerprint, read_header
 from cobranza.ingest.rules import quote_literal
 from cobranza.ingest.validate import FileReport, keep_accepted_keys, validate_file, write_parquet
-from cobranza.lake import Lake, new_run_id
+from cobranza.lake import Lake, Publication, new_run_id
 
 QUARANTINE_TABLE = "quarantine"
 SUSPICIOUS_SHARE = 0.5  # a column failing its type this often suggests a wrong dialect
@@ -54,6 +54,37 @@ def _connect(settings: Settings, tmp: Path) -> duckdb.DuckDBPyConnection:
     if settings.duckdb_threads:
         con.execute(f"SET threads = {int(settings.duckdb_threads)}")
     return con
+
+
+def _ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    spec: FileSpec,
+    path: Path,
+    header: Header,
+    dialect: Dialect,
+    fingerprinted: Future,
+    manifest: Manifest | None,
+    pub: Publication,
+    specs: list[FileSpec],
+) -> tuple[FileReport, Fingerprint]:
+    fp = fingerprinted.result()
+    if manifest:
+        manifest.check_hash(spec.filename, fp.sha256)
+    out_dir = pub.table_dir(spec.stem)
+    try:
+        report = validate_file(con, spec, path, header, dialect, fp, out_dir)
+    except duckdb.OutOfMemoryException:
+        raise IngestError(
+            f"{spec.filename}: DuckDB ran out of memory (memory_limit "
+            f"{settings.duckdb_memory_limit}); raise COBRANZA_DUCKDB_MEMORY_LIMIT or free memory"
+        ) from None
+    if manifest:
+        manifest.check_rows(spec.filename, report.rows_read)
+    if any(p == spec.stem for s in specs for _, p, _ in s.references):
+        keep_accepted_keys(con, spec, out_dir)
+    pub.record(spec.stem, rows=report.rows_accepted, source=spec.filename)
+    return report, fp
 
 
 def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=None) -> dict:
@@ -90,45 +121,26 @@ def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=N
         }
         con = _connect(settings, tmp)
         with lake.publish("raw", run_id=run_id) as pub:
-            progress = ui.progress("ingest", total=len(specs)) if ui else None
-            step = progress.__enter__() if progress else None
-            try:
+            progress = ui.progress("ingest", total=len(specs)) if ui else contextlib.nullcontext()
+            with progress as step:
                 for spec in specs:
                     if step:
                         step.update(description=f"ingest {spec.filename}")
                     with pub.timed(spec.stem):
-                        fp = futures[spec.stem].result()
-                        hashes[spec.filename] = fp
-                        if manifest:
-                            manifest.check_hash(spec.filename, fp.sha256)
-                        out_dir = pub.table_dir(spec.stem)
-                        try:
-                            report = validate_file(
-                                con,
-                                spec,
-                                paths[spec.stem],
-                                headers[spec.stem],
-                                dialect,
-                                fp,
-                                out_dir,
-                            )
-                        except duckdb.OutOfMemoryException:
-                            raise IngestError(
-                                f"{spec.filename}: DuckDB ran out of memory (memory_limit "
-                                f"{settings.duckdb_memory_limit}); raise COBRANZA_DUCKDB_MEMORY_LIMIT "
-                                "or free memory"
-                            ) from None
-                        if manifest:
-                            manifest.check_rows(spec.filename, report.rows_read)
-                        if any(p == spec.stem for s in specs for _, p, _ in s.references):
-                            keep_accepted_keys(con, spec, out_dir)
-                        reports[spec.filename] = report
-                        pub.record(spec.stem, rows=report.rows_accepted, source=spec.filename)
+                        reports[spec.filename], hashes[spec.filename] = _ingest_file(
+                            con,
+                            settings,
+                            spec,
+                            paths[spec.stem],
+                            headers[spec.stem],
+                            dialect,
+                            futures[spec.stem],
+                            manifest,
+                            pub,
+                            specs,
+                        )
                     if step:
                         step.advance(1)
-            finally:
-                if progress:
-                    progress.__exit__(None, None, None)
             if sum(r.rows_read for r in reports.values()) == 0:
                 raise IngestError(f"{extract_dir}: empty extract, the files have no data rows")
             with pub.timed(QUARANTINE_TABLE):
