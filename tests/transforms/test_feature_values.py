@@ -188,3 +188,37 @@ def test_episodes_state_and_label(gold):
     assert r["installment_to_income"] == 0.25 and r["n_products"] == 1
     assert r["mandate_age_months"] == 10 and r["account_bank"] == "OTHER"
     assert r["past_due_to_installment"] == 1.0 and r["outstanding_to_original"] == 2000 / 3600
+
+
+def test_mid_month_cut_uses_only_complete_months():
+    """A cut on 2024-04-15 sees January..March; April is not over, so it is not known yet."""
+    import ibis
+
+    from cobranza.transforms.features import account_features
+
+    covered = ibis.memtable(
+        {
+            "obligation_id": ["O1"],
+            "cut_date": [date(2024, 4, 15)],
+            "account_key": ["K"],
+            "installment_amount": [100.0],
+        }
+    )
+    months = ibis.memtable(
+        {
+            "account_key": ["K"] * 4,
+            "month": [date(2024, m, 1) for m in range(1, 5)],
+            "month_index": [2024 * 12 + m for m in range(1, 5)],
+            "avg_balance": [100.0, 200.0, 300.0, 999.0],
+            "min_balance": [1.0, 2.0, 3.0, -999.0],
+            "end_balance": [10.0, 20.0, 30.0, 999.0],
+            "inflow_total": [1.0] * 4,
+            "payroll_inflow": [1.0] * 4,
+            "n_inflows": [1] * 4,
+            "outflow_total": [1.0] * 4,
+        }
+    )
+    con = ibis.duckdb.connect()
+    r = con.to_pandas(account_features(covered, months)).iloc[0]
+    assert r["account_months_6m"] == 3 and r["avg_balance_3m"] == 200.0
+    assert r["min_balance_3m"] == 1.0 and r["end_balance_last_month"] == 30.0
