@@ -1,10 +1,12 @@
 """Ingest throughput and memory: the ingest part of the 1M clients x 24 months target.
 
-Writes a synthetic standard-dialect extract whose row mix per client is that of the full-size
-target (about 150 CSV rows per client over 24 months, ~150M rows at 1M clients), with a few
-defects (exact duplicates, a bad value per file), then times `ingest_extract` on it in this
-process, sampling peak RSS (DuckDB and pyarrow included). Writes `benchmarks/results/ingest.json`
-with seconds, rows/s, MB/s and the linear extrapolation to 150M rows.
+By default writes a synthetic standard-dialect extract whose row mix per client is that of the
+full-size target (about 150 CSV rows per client over 24 months, ~150M rows at 1M clients), with
+a few defects (exact duplicates, a bad value per file). `BENCH_SOURCE=simulator` uses the
+project's simulator instead (`BENCH_DIALECT=bank-latin1` for the bank's spelling). Then times
+`ingest_extract` in this process, sampling peak RSS (DuckDB and pyarrow included), and writes
+`benchmarks/results/ingest.json` with seconds, CPU seconds, rows/s, MB/s and the linear
+extrapolation to 150M rows (`BENCH_DUCKDB_MEMORY` sets DuckDB's memory limit, default 4GB).
 Run: `python3 -m uv run python -m benchmarks.bench_ingest [CLIENTS] [MONTHS]`.
 """
 
@@ -278,19 +280,29 @@ class PeakRSS:
 
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
+    source = os.environ.get("BENCH_SOURCE", "synthetic")  # or "simulator" (cobranza simulate)
     clients = int(argv[0]) if argv else 20_000
     months = int(argv[1]) if len(argv) > 1 else 24
 
     from cobranza.config import load_settings
-    from cobranza.contract import STANDARD
+    from cobranza.contract import load_dialect
     from cobranza.ingest import ingest_extract
+
+    dialect = load_dialect(os.environ.get("BENCH_DIALECT", "standard"))
 
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
         extract = work / "extract"
         extract.mkdir()
         t0 = time.perf_counter()
-        manifest = write_extract(extract, clients, months)
+        if source == "simulator":
+            from cobranza.simulate import SimulationConfig, simulate
+
+            simulate(extract, SimulationConfig(clients=clients, months=months, seed=7), dialect)
+            manifest = json.loads((extract / "manifest.json").read_text())
+        else:
+            dialect = load_dialect("standard")
+            manifest = write_extract(extract, clients, months)
         gen_seconds = time.perf_counter() - t0
         rows = sum(f["rows"] for f in manifest["files"].values())
         size = sum((extract / n).stat().st_size for n in manifest["files"])
@@ -299,7 +311,7 @@ def main(argv: list[str] | None = None) -> dict:
         with PeakRSS() as mem:
             cpu0 = _cpu_seconds()
             t0 = time.perf_counter()
-            report = ingest_extract(settings, extract, STANDARD)
+            report = ingest_extract(settings, extract, dialect)
             seconds = time.perf_counter() - t0
             cpu = _cpu_seconds() - cpu0
         from cobranza.lake import Lake
@@ -310,6 +322,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     rows_per_second = rows / seconds
     result = {
+        "source": source,
+        "dialect": dialect.name,
         "clients": clients,
         "months": months,
         "csv_rows": rows,
