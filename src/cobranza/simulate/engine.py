@@ -173,6 +173,8 @@ def simulate_chunk(
         [np.where(rng.random(n) < 0.6, PAY_BIWEEKLY, PAY_MONTHLY), PAY_PENSION],
         PAY_IRREGULAR,
     )
+    declared = np.round(income * rng.lognormal(0.0, 0.1, n), -3)
+    declared_missing = rng.random(n) < 0.04
     own_account = rng.random(n) < 0.8
     checking = rng.random(n) < 0.2
     shock = np.zeros(n, bool)
@@ -306,7 +308,10 @@ def simulate_chunk(
     maturity = cal.month_start_of(np.where(revolving, 0, last_inst)) + (due_day - 1).astype(
         "timedelta64[D]"
     )
-    afford_client = np.bincount(ocl, weights=inst, minlength=n) / income
+    # Affordability as the bank sees it: installments over the declared income (neutral if absent).
+    afford_client = np.where(
+        declared_missing, 0.3, np.bincount(ocl, weights=inst, minlength=n) / declared
+    )
     afford = afford_client[ocl]
     ho = h[ocl]
     due_mat = cal.month_start[None, :] + (due_day - 1)[:, None].astype("timedelta64[D]")
@@ -378,9 +383,18 @@ def simulate_chunk(
         own = cur_own[idx]
         need = ar_prev[idx] + inst[idx]
         cover = np.clip(np.log(np.maximum(avg_bal[cl, c], 1.0) / need), -3.0, 3.0)
-        inflow_ratio = np.clip(inflow[cl, c] / income[cl], 0.0, 2.0) - 1.0
-        ds = days_since_payroll(cl, c, due_day[idx])
-        good_timing = (ds <= 6) & (pay_kind[cl] != PAY_IRREGULAR)
+        # Inflow against the declared income (no signal when the income is not declared).
+        inflow_ratio = np.where(
+            declared_missing[cl], 0.0, np.clip(inflow[cl, c] / declared[cl], 0.0, 2.0) - 1.0
+        )
+        # Payday as the bank knows it from the employment type: salaried 15th/30th, pension 20th.
+        t = due_day[idx]
+        ds = np.select(
+            [emp[cl] == SALARIED, emp[cl] == PENSIONER],
+            [np.where(t >= 15, t - 15, t), np.where(t >= 20, t - 20, t + 10)],
+            99,
+        )
+        good_timing = ds <= 6
         eps = early[idx, max(0, c - 12) : c].sum(axis=1)
         z = (
             PT["intercept"]
@@ -669,7 +683,6 @@ def simulate_chunk(
     np.minimum.at(earliest, ocl, orig_date)
     customer_since = earliest - rng.integers(0, 3 * 365, n).astype("timedelta64[D]")
     pers = personal_columns(rng, gender, seg == SME)
-    declared = np.round(income * rng.lognormal(0.0, 0.1, n), -3)
     tables: dict[str, pa.Table] = {}
     tables["clients"] = pa.table(
         {
@@ -683,7 +696,7 @@ def simulate_chunk(
             "region": pa.array(pers["region"], pa.string()),
             "segment": _choice_str(SEGMENTS, seg),
             "employment_type": _choice_str(EMPLOYMENT_TYPES, emp),
-            "monthly_income": pa.array(declared, mask=rng.random(n) < 0.04),
+            "monthly_income": pa.array(declared, mask=declared_missing),
             "customer_since": _dates(customer_since),
             "email": pa.array(pers["email"], pa.string()),
             "phone": pa.array(pers["phone"], pa.string()),
