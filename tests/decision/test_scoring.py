@@ -21,6 +21,7 @@ from cobranza.decision.reasons import NO_ACTIVE_MANDATE
 from cobranza.decision.scoring import OUTPUT_COLUMNS, ScoringError, read_cut, score_frame
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
+from tests.ml.gold import make_gold, publish_gold
 
 
 def latest(lake: Lake) -> pd.DataFrame:
@@ -132,10 +133,14 @@ def test_as_of_scores_an_earlier_cut_and_rejects_an_unknown_one(decision_lake):
         score(settings, as_of=date(2001, 1, 31))
 
 
-def test_no_champion_is_a_clear_error(tmp_path):
+def test_no_gold_or_no_champion_is_a_clear_error(tmp_path):
     settings = load_settings(lake=tmp_path / "lake")
-    with pytest.raises(CobranzaError):
+    with pytest.raises(CobranzaError, match="no published version yet; run `cobranza etl`"):
         score(settings)
+    publish_gold(Lake(settings.lake).ensure(), make_gold(clients=50, months=3, seed=1))
+    with pytest.raises(CobranzaError, match="no champion"):
+        score(settings)
+    assert Lake(settings.lake).current_version("results") is None  # nothing published
 
 
 def test_capacity_from_settings_limits_assign(decision_lake):

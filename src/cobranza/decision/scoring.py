@@ -272,14 +272,14 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, A
     lake = Lake(settings.lake).ensure()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    frame, cut = read_cut(lake, as_of)  # first: a wrong --as-of fails before the model loads
+    gold_version = lake.current_version("gold")
+    timings["read_gold"] = round(time.perf_counter() - t0, 3)
+
+    t0 = time.perf_counter()
     champion = load_champion(settings)
     policy = champion_policy(champion, settings.costs.daily_capacity)
     timings["load_champion"] = round(time.perf_counter() - t0, 3)
-
-    t0 = time.perf_counter()
-    frame, cut = read_cut(lake, as_of)
-    gold_version = lake.current_version("gold")
-    timings["read_gold"] = round(time.perf_counter() - t0, 3)
 
     run_id = new_run_id()
     t0 = time.perf_counter()
