@@ -121,3 +121,12 @@ def test_bad_encoding_deep_in_a_large_file(tmp_path, settings, published, monkey
         settings, extract, r"^installments\.csv: bytes that are not valid utf-8", published
     )
     assert "line 201" in msg
+
+
+def test_unknown_encoding_in_a_dialect(tmp_path, settings, published):
+    from cobranza.contract import Dialect
+
+    extract = write_extract(tmp_path / "x")
+    with pytest.raises(IngestError, match="unknown encoding 'latin-9x'"):
+        ingest_extract(settings, extract, Dialect(name="typo", encoding="latin-9x"))
+    assert Lake(settings.lake).current_version("raw") == published

@@ -92,6 +92,12 @@ def read_header(path: Path, spec: FileSpec, dialect: Dialect) -> Header:
     """Parse and check the header; a wrong dialect or a missing required column is fatal."""
     name = spec.filename
     try:
+        codecs.lookup(dialect.encoding)
+    except LookupError:
+        raise IngestError(
+            f"dialect '{dialect.name}': unknown encoding {dialect.encoding!r}"
+        ) from None
+    try:
         with open(path, "rb") as fh:
             head = fh.read(1 << 20)
     except OSError as exc:
