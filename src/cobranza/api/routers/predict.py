@@ -21,28 +21,32 @@ from cobranza.transforms.schema import NON_FEATURES
 router = APIRouter(prefix="/v1/predict", tags=["predict"])
 
 
-def _check(body: PredictRequest, features: list[str], categorical: set[str]) -> list[str]:
-    """Every problem with the given features, in words (empty when all is well)."""
-    problems: list[str] = []
+def _check(body: PredictRequest, features: list[str], categorical: set[str]) -> list[dict]:
+    """Every problem with the given features, as FastAPI validation errors (loc, msg, type)."""
+    problems: list[dict] = []
     wanted = set(features)
+
+    def problem(i: int, msg: str, name: str | None = None) -> None:
+        loc: list[str | int] = ["body", "obligations", i, "features"]
+        problems.append({"loc": loc + ([name] if name else []), "msg": msg, "type": "value_error"})
+
     for i, ob in enumerate(body.obligations):
-        where = f"obligations[{i}] ({ob.obligation_id})"
         missing = [f for f in features if f not in ob.features]
         unknown = sorted(k for k in ob.features if k not in wanted and k not in NON_FEATURES)
         if missing:
-            problems.append(f"{where}: missing feature(s) {', '.join(missing)}")
+            problem(i, f"missing feature(s) the champion needs: {', '.join(missing)}")
         if unknown:
-            problems.append(f"{where}: unknown feature(s) {', '.join(unknown)}")
+            problem(i, f"unknown feature(s): {', '.join(unknown)}")
         for name in features:
             value = ob.features.get(name)
             if value is None:
                 continue
             if name in categorical and not isinstance(value, str):
-                problems.append(f"{where}: feature {name} is categorical, give a string")
+                problem(i, "categorical feature: give a string (or null)", name)
             elif name not in categorical and (
                 isinstance(value, str) or (isinstance(value, float) and not math.isfinite(value))
             ):
-                problems.append(f"{where}: feature {name} must be a finite number")
+                problem(i, "numeric feature: give a finite number (or null)", name)
         if len(problems) >= 20:
             break
     return problems
