@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,7 @@ def simulate(out: Path, cfg: SimulationConfig, dialect: Dialect = STANDARD, ui=N
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        (out / MANIFEST).unlink(missing_ok=True)  # a run that fails midway leaves no valid extract
         truth_dir = out / TRUTH_DIR
         if truth_dir.exists():
             shutil.rmtree(truth_dir)
@@ -79,18 +81,17 @@ def simulate(out: Path, cfg: SimulationConfig, dialect: Dialect = STANDARD, ui=N
     cal = Calendar.build(cfg)
     ids = IdCounters()
     n_chunks = -(-cfg.clients // CHUNK_CLIENTS)
-    handles = {spec.stem: (out / spec.filename).open("wb") for spec in FILES}
     rows = {spec.stem: 0 for spec in FILES}
     serials = {spec.stem: 0 for spec in FILES}
     defects: dict[str, list[dict]] = {spec.filename: [] for spec in FILES}
-    p_true_f = (truth_dir / TRUTH_FILE).open("wb")
-    outcomes_f = (truth_dir / OUTCOMES_FILE).open("wb")
     p_lab: list[np.ndarray] = []
     y_lab: list[np.ndarray] = []
     n_early = n_eligible = 0
-    try:
-        progress = ui.progress("simulating", total=n_chunks) if ui else None
-        step = progress.__enter__() if progress else None
+    with ExitStack() as stack:
+        handles = {s.stem: stack.enter_context((out / s.filename).open("wb")) for s in FILES}
+        p_true_f = stack.enter_context((truth_dir / TRUTH_FILE).open("wb"))
+        outcomes_f = stack.enter_context((truth_dir / OUTCOMES_FILE).open("wb"))
+        step = stack.enter_context(ui.progress("simulating", total=n_chunks)) if ui else None
         for chunk in range(n_chunks):
             n = min(CHUNK_CLIENTS, cfg.clients - chunk * CHUNK_CLIENTS)
             result = simulate_chunk(cfg, cal, chunk, n, ids)
@@ -121,13 +122,8 @@ def simulate(out: Path, cfg: SimulationConfig, dialect: Dialect = STANDARD, ui=N
             n_eligible += int(sel.sum())
             p_lab.append(truth.column("p_true").to_numpy(zero_copy_only=False)[sel])
             y_lab.append(truth.column("outcome").to_numpy(zero_copy_only=False)[sel].astype(bool))
-            if step:
+            if step is not None:
                 step.advance()
-        if progress:
-            progress.__exit__(None, None, None)
-    finally:
-        for f in (*handles.values(), p_true_f, outcomes_f):
-            f.close()
     (truth_dir / NOISE_FILE).write_text(
         json.dumps({"rate": cfg.noise, "seed": cfg.seed, "files": defects}, indent=1) + "\n",
         encoding="utf-8",
