@@ -86,15 +86,15 @@ class PathTable:
         if n == 0:
             return np.empty((0, self.n_features)), np.empty(0)
         leaves = booster.predict(codes, num_iteration=self.num_iteration, pred_leaf=True)
-        leaves = np.asarray(leaves, dtype=np.int64).reshape(n, self.n_trees)
-        if len(self._ones) < n * self.n_trees:
-            self._ones = np.ones(n * self.n_trees, dtype=np.float64)
+        leaves = np.asarray(leaves).reshape(n, self.n_trees)
+        nnz = n * self.n_trees
+        # int32 indices (what scipy keeps for this size: no conversion copy); a 1 per (row, tree).
+        index_t = np.int32 if nnz < np.iinfo(np.int32).max else np.int64
+        columns = np.add(leaves, self.offsets.astype(index_t), dtype=index_t).ravel()
+        if len(self._ones) < nnz:
+            self._ones = np.ones(nnz, dtype=np.float64)
         indicator = sp.csr_matrix(
-            (
-                self._ones[: n * self.n_trees],
-                (leaves + self.offsets).ravel(),
-                np.arange(0, n * self.n_trees + 1, self.n_trees, dtype=np.int64),
-            ),
+            (self._ones[:nnz], columns, np.arange(0, nnz + 1, self.n_trees, dtype=index_t)),
             shape=(n, self.table.shape[0]),
         )
         contrib = np.asarray(indicator @ self.table)

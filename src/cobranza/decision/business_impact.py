@@ -146,35 +146,6 @@ def read_oot(lake: Lake, oot_months: int) -> tuple[pd.DataFrame, list[str]]:
     return frame, sorted(str(m)[:7] for m in months)
 
 
-def truth_file(settings: Settings, lake: Lake) -> Path | None:
-    """settings.truth_path, else `<extract_dir>/_truth/p_true.csv` of the current raw version."""
-    if settings.truth_path is not None:
-        path = Path(settings.truth_path)
-        return path if path.exists() else None
-    try:
-        extract_dir = lake.run_info("raw").get("extract_dir")
-    except (CobranzaError, OSError):
-        return None
-    path = Path(extract_dir) / "_truth" / "p_true.csv" if extract_dir else None
-    return path if path is not None and path.exists() else None
-
-
-def attach_p_true(frame: pd.DataFrame, path: Path) -> np.ndarray:
-    """p_true aligned with the frame's rows (NaN where the truth has no row)."""
-    truth = pd.read_csv(
-        path, dtype={OBLIGATION_ID: str}, usecols=[CUT_DATE, OBLIGATION_ID, "p_true"]
-    )
-    truth[CUT_DATE] = pd.to_datetime(truth[CUT_DATE]).dt.date
-    keys = pd.DataFrame(
-        {
-            CUT_DATE: pd.to_datetime(frame[CUT_DATE]).dt.date,
-            OBLIGATION_ID: frame[OBLIGATION_ID].astype(str),
-        }
-    )
-    joined = keys.merge(truth.drop_duplicates([CUT_DATE, OBLIGATION_ID]), how="left")
-    return joined["p_true"].to_numpy(dtype=np.float64)
-
-
 def decide_per_cut(proba, amount, cut_dates, policy: Policy) -> np.ndarray:
     """NO_ASSIGN mask with the capacity applied per cut, as at scoring time (all rows eligible)."""
     proba = np.asarray(proba, dtype=np.float64)
@@ -274,6 +245,7 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
     from cobranza.decision.attribution import positive_proba
     from cobranza.decision.scoring import _model_input
     from cobranza.lake.catalog import refresh_catalog
+    from cobranza.ml.data import attach_truth, truth_path
     from cobranza.ml.registry import load_champion
 
     t0 = time.perf_counter()
@@ -290,9 +262,8 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
 
     out_of_time: dict[str, Any] = {"months": months, **realized_impact(no_assign, y, amount, costs)}
     out_of_time.update(expected_impact(no_assign, proba, amount, costs))
-    truth = truth_file(settings, lake)
-    if truth is not None:
-        p_true = attach_p_true(oot, truth)
+    p_true = attach_truth(oot, truth_path(settings, lake))
+    if p_true is not None:
         known = ~np.isnan(p_true)
         if known.any():
             sub = realized_impact(no_assign[known], y[known], amount[known], costs)
