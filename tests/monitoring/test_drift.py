@@ -69,3 +69,11 @@ def test_realized_performance_joins_labels_of_closed_horizons():
     assert row["leakage_rate"] == pytest.approx(0.5)
     assert row["auc"] == pytest.approx(1.0)
     assert row["observed_rate"] == pytest.approx(1 / 3, abs=1e-6)
+
+
+def test_small_samples_are_not_judged():
+    ref = pd.DataFrame({"a": np.arange(50.0)})
+    cur = pd.DataFrame({"a": np.arange(50.0) + 1000})
+    assert feature_drift(ref, cur, ["a"], []) == [
+        {"feature": "a", "psi": None, "status": "INSUFFICIENT_DATA"}
+    ]

@@ -15,6 +15,9 @@ from cobranza.ml.metrics import PSI_FLOOR, psi
 
 WARN_PSI = 0.10
 ALERT_PSI = 0.25
+# Below this many rows on either side PSI measures sampling noise, not drift: with 10 bins its
+# expected value under no drift is about 9 * (1/n_ref + 1/n_cur), 0.18 at 100 rows a side.
+MIN_ROWS = 100
 
 
 def status(value: float | None) -> str:
@@ -52,8 +55,14 @@ def feature_drift(
 ) -> list[dict[str, Any]]:
     rows = []
     cats = set(categorical)
+    if min(len(reference), len(current)) < MIN_ROWS:
+        return [{"feature": name, "psi": None, "status": "INSUFFICIENT_DATA"} for name in features]
     for name in features:
         fn = categorical_psi if name in cats else numeric_psi
         value = fn(reference[name], current[name])
         rows.append({"feature": name, "psi": round(value, 6), "status": status(value)})
     return sorted(rows, key=lambda r: -r["psi"])
+
+
+def enough_rows(*samples: object) -> bool:
+    return min(len(s) for s in samples) >= MIN_ROWS

@@ -1,8 +1,8 @@
 """`cobranza monitor`: is the champion still looking at the population it was trained on, and is it right?
 
 Three readings, written to `ml_metadata.monitoring_*` for BI and summarized for people:
-- data drift: PSI of every feature, training window (eligible rows before the out-of-time months)
-  against the latest cut's eligible population;
+- data drift: PSI of every feature, reference = the last training months (the `oot_months` labeled
+  months just before the out-of-time ones) against the latest cut's eligible population;
 - score drift: PSI of the champion's probabilities on the same two populations;
 - realized performance: for every past scoring run whose horizon has closed (its cut is now labeled
   in gold), AUC, calibration error, observed versus predicted self-cure and the leakage of NO_ASSIGN.
@@ -23,7 +23,7 @@ from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml.data import feature_columns, read_gold
 from cobranza.ml.metrics import auc, ece
 from cobranza.ml.tracking import write_metadata
-from cobranza.monitoring.drift import feature_drift, numeric_psi, status
+from cobranza.monitoring.drift import enough_rows, feature_drift, numeric_psi, status
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, OBLIGATION_ID, TARGET
 
 REFERENCE_SAMPLE = 100_000
@@ -39,8 +39,15 @@ def _reference_and_current(
         raise CobranzaError(
             "gold has too few labeled cut months to form a monitoring reference window"
         )
-    oot_start = labeled[-oot_months]
-    reference = eligible.loc[(eligible[CUT_DATE] < oot_start) & eligible[TARGET].notna()]
+    if len(labeled) < 2 * oot_months:
+        raise CobranzaError(
+            f"gold has {len(labeled)} labeled cut months; monitoring needs {2 * oot_months} "
+            f"(the {oot_months} training months before the {oot_months} out-of-time ones)"
+        )
+    # The last training months: recent enough that 6/12-month window features are mature, and
+    # before the out-of-time months, so drift after training is not already in the reference.
+    window = labeled[-2 * oot_months : -oot_months]
+    reference = eligible.loc[eligible[CUT_DATE].isin(window) & eligible[TARGET].notna()]
     if len(reference) > REFERENCE_SAMPLE:
         reference = reference.sample(REFERENCE_SAMPLE, random_state=seed)
     current = eligible.loc[eligible[CUT_DATE] == cuts[-1]]
@@ -98,21 +105,43 @@ def _read_scores(lake: Lake) -> pd.DataFrame | None:
         con.close()
 
 
-def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
-    from cobranza.ml.registry import load_champion
-
-    lake = Lake(settings.lake).ensure()
+def data_drift(settings: Settings, lake: Lake) -> dict[str, Any]:
+    """Feature drift only: needs gold, not a model (useful before the first champion exists)."""
     gold, gold_info = read_gold(lake)
     reference, current, current_cut = _reference_and_current(
         gold, settings.oot_months, settings.seed
     )
     features, categorical = feature_columns(gold)
-    drift = feature_drift(reference, current, features, categorical)
+    return {
+        "gold": gold,
+        "gold_version": gold_info["version"],
+        "reference": reference,
+        "current": current,
+        "current_cut": current_cut,
+        "drift": feature_drift(reference, current, features, categorical),
+    }
+
+
+def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
+    from cobranza.ml.registry import load_champion
+
+    lake = Lake(settings.lake).ensure()
+    data = data_drift(settings, lake)
+    gold, reference, current, drift = (
+        data["gold"],
+        data["reference"],
+        data["current"],
+        data["drift"],
+    )
 
     champion = load_champion(settings)
-    p_ref = champion.model.predict_proba(reference[champion.features])[:, 1]
-    p_cur = champion.model.predict_proba(current[champion.features])[:, 1]
-    score_psi = numeric_psi(pd.Series(p_ref), pd.Series(p_cur))
+    if enough_rows(reference, current):
+        p_ref = champion.model.predict_proba(reference[champion.features])[:, 1]
+        p_cur = champion.model.predict_proba(current[champion.features])[:, 1]
+        score_psi: float | None = numeric_psi(pd.Series(p_ref), pd.Series(p_cur))
+    else:
+        score_psi = None
+    score_status = status(score_psi) if score_psi is not None else "INSUFFICIENT_DATA"
 
     scores = _read_scores(lake)
     performance = realized_performance(scores, gold) if scores is not None else []
@@ -120,24 +149,12 @@ def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     stamp = {
         "monitoring_run_id": run_id,
-        "gold_version": gold_info["version"],
-        "current_cut": current_cut,
+        "gold_version": data["gold_version"],
+        "current_cut": data["current_cut"],
         "model_version": champion.version,
     }
-    write_metadata(
-        lake,
-        "monitoring_drift",
-        [{**stamp, **r} for r in drift]
-        + [
-            {
-                **stamp,
-                "feature": "__score__",
-                "psi": round(score_psi, 6),
-                "status": status(score_psi),
-            }
-        ],
-        run_id,
-    )
+    score_row = {"feature": "__score__", "psi": score_psi, "status": score_status}
+    write_metadata(lake, "monitoring_drift", [{**stamp, **r} for r in [*drift, score_row]], run_id)
     if performance:
         write_metadata(
             lake, "monitoring_performance", [{**stamp, **r} for r in performance], run_id
@@ -146,21 +163,22 @@ def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
 
     alerts = [r["feature"] for r in drift if r["status"] == "ALERT"]
     warns = [r["feature"] for r in drift if r["status"] == "WARN"]
-    overall = (
-        "ALERT"
-        if alerts or status(score_psi) == "ALERT"
-        else "WARN"
-        if warns or status(score_psi) == "WARN"
-        else "OK"
-    )
+    if alerts or score_status == "ALERT":
+        overall = "ALERT"
+    elif warns or score_status == "WARN":
+        overall = "WARN"
+    elif score_status == "INSUFFICIENT_DATA":
+        overall = "INSUFFICIENT_DATA"
+    else:
+        overall = "OK"
     return {
         "status": overall,
-        "current_cut": current_cut,
+        "current_cut": data["current_cut"],
         "model_version": champion.version,
         "reference_rows": len(reference),
         "current_rows": len(current),
-        "score_psi": round(score_psi, 4),
-        "score_status": status(score_psi),
+        "score_psi": None if score_psi is None else round(score_psi, 4),
+        "score_status": score_status,
         "features_alert": alerts,
         "features_warn": warns,
         "top_drift": drift[:5],
