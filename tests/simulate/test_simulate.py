@@ -368,3 +368,48 @@ def test_account_balances_follow_the_monthly_identity(con):
         """
     ).fetchone()
     assert broken[0] > 1000 and broken[1] == 0
+
+
+def test_the_story_shows_in_the_files(con):
+    bonus = con.execute(
+        """
+        select avg(payroll_inflow) filter (where month(month) in (6, 12))
+               / avg(payroll_inflow) filter (where month(month) not in (6, 12))
+        from account_monthly a join clients c on a.account_id = 'A0' || substr(c.client_id, 2)
+        where c.employment_type = 'SALARIED'
+        """
+    ).fetchone()[0]
+    assert bonus > 1.3  # mid-year and December primas
+    reject = dict(
+        con.execute(
+            """
+            select m.account_bank, avg((a.reject_reason = 'TECHNICAL')::int)
+            from debit_attempts a join debit_mandates m using (mandate_id) group by 1
+            """
+        ).fetchall()
+    )
+    assert reject["OTHER"] > 2 * reject["OWN"]  # ACH fails more
+    timing = dict(
+        con.execute(
+            """
+            select o.due_day between 15 and 21, avg((a.result = 'SUCCESS')::int)
+            from debit_attempts a join debit_mandates m using (mandate_id)
+            join obligations o using (obligation_id) join clients c using (client_id)
+            where c.employment_type = 'SALARIED' and o.due_day between 8 and 21
+              and day(a.attempt_ts) = o.due_day
+            group by 1
+            """
+        ).fetchall()
+    )
+    assert timing[True] > timing[False]  # due right after the 15th payday succeeds more
+    by_bank = dict(
+        con.execute(
+            """
+            select m.account_bank, avg(t.p_true) from outcomes t
+            join debit_mandates m on m.obligation_id = t.obligation_id
+              and m.start_date <= t.cut_date and (m.end_date is null or m.end_date > t.cut_date)
+            where t.eligible group by 1
+            """
+        ).fetchall()
+    )
+    assert by_bank["OWN"] > by_bank["OTHER"]

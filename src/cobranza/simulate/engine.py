@@ -170,7 +170,7 @@ def simulate_chunk(
     birth = cal.cut[-1] - (age_years * 365.25).astype("timedelta64[D]")
     pay_kind = np.select(
         [emp == SALARIED, emp == PENSIONER],
-        [np.where(rng.random(n) < 0.6, PAY_BIWEEKLY, PAY_MONTHLY), PAY_PENSION],
+        [np.where(rng.random(n) < 0.75, PAY_BIWEEKLY, PAY_MONTHLY), PAY_PENSION],
         PAY_IRREGULAR,
     )
     declared = np.round(income * rng.lognormal(0.0, 0.1, n), -3)
@@ -243,8 +243,8 @@ def simulate_chunk(
     def funds(cl: np.ndarray, m: int, day: np.ndarray) -> np.ndarray:
         """Money available in the debited account on `day` (hidden; balances show it noisily)."""
         ds = days_since_payroll(cl, m, day)
-        base = np.maximum(min_bal[cl, m], 0) * 0.6 + np.maximum(avg_bal[cl, m], 0) * 0.2
-        fresh = payroll[cl, m] * 0.6 * np.exp(-ds / 8.0)
+        base = np.maximum(min_bal[cl, m], 0) * 0.45 + np.maximum(avg_bal[cl, m], 0) * 0.15
+        fresh = payroll[cl, m] * 0.8 * np.exp(-ds / 7.0)
         return (base + fresh) * rng.lognormal(0.0, 0.6, len(cl))
 
     # ------------------------------------------------------------ obligations
