@@ -11,6 +11,14 @@ def test_impact_figures_chart_and_table(decision_lake):
     oot, current = out["out_of_time"], out["current"]
     costs = decision_lake["champion"].policy.costs
     assert oot["rows"] > 0 and len(oot["months"]) == decision_lake["settings"].oot_months
+    assert oot["months_from"] == "champion training run"
+    gold = decision_lake["gold"]
+    labeled_months = sorted(
+        {str(d)[:7] for d in gold.loc[gold["self_cure_debit"].notna(), "cut_date"]}
+    )
+    assert oot["months"] == labeled_months[-decision_lake["settings"].oot_months :]
+    in_oot = gold["cut_date"].map(lambda d: str(d)[:7] in oot["months"])
+    assert oot["rows"] == int((in_oot & gold["eligible"] & gold["self_cure_debit"].notna()).sum())
     assert oot["actions_avoided_cost"] == pytest.approx(
         oot["actions_avoided"] * costs.collection_action
     )

@@ -1,7 +1,8 @@
 """Business impact of the champion's policy, against the bank's current rule of assigning everyone.
 
-Out of time (the latest `oot_months` labeled cut months of gold, eligible rows, probabilities
-recomputed with the champion): share NO_ASSIGN, collection actions avoided and their cost, leakage
+Out of time (the OOT cut months logged by the champion's training run, else the latest
+`oot_months` labeled cut months of gold; eligible labeled rows, probabilities recomputed with the
+champion): share NO_ASSIGN, collection actions avoided and their cost, leakage
 (NO_ASSIGN rows that did not self-cure) and its cost, net savings = avoided cost - leakage cost.
 With the simulator's ground truth, an oracle decides each row on `p_true` with the same costs
 (NO_ASSIGN iff its expected unmanaged loss `(1 - p_true) * loss` is below one collection action,
@@ -119,31 +120,47 @@ def oracle_figures(
 
 
 # ---- data ---------------------------------------------------------------------------------------
-def read_oot(lake: Lake, oot_months: int) -> tuple[pd.DataFrame, list[str]]:
-    """Labeled eligible gold rows of the latest `oot_months` labeled cut months."""
+def read_oot(
+    lake: Lake, oot_months: int, months: list[str] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """Labeled eligible gold rows of the given cut months ("YYYY-MM"), else the latest
+    `oot_months` labeled months."""
     lake.require_version("gold")
     glob = lake.table_glob("gold", GOLD_TABLE).replace("'", "''")
     src = f"read_parquet('{glob}', union_by_name=true)"
     where = f"{ELIGIBLE} AND {TARGET} IS NOT NULL"
+    month = f"strftime({CUT_DATE}, '%Y-%m')"
     con = duckdb.connect()
     try:
-        months = [
+        available = [
             r[0]
             for r in con.execute(
-                f"SELECT DISTINCT date_trunc('month', {CUT_DATE})::DATE AS m FROM {src} "
-                f"WHERE {where} ORDER BY m DESC LIMIT {int(oot_months)}"
+                f"SELECT DISTINCT {month} AS m FROM {src} WHERE {where} ORDER BY m DESC"
             ).fetchall()
         ]
-        if not months:
+        if not available:
             raise ScoringError(f"gold.{GOLD_TABLE} has no labeled eligible rows for impact")
+        chosen = [m for m in (months or []) if m in available] or available[: int(oot_months)]
         frame = con.execute(
-            f"SELECT * FROM {src} WHERE {where} AND date_trunc('month', {CUT_DATE})::DATE "
-            f"IN (SELECT unnest(?::DATE[])) ORDER BY {CUT_DATE}, {OBLIGATION_ID}",
-            [months],
+            f"SELECT * FROM {src} WHERE {where} AND {month} IN (SELECT unnest(?::VARCHAR[])) "
+            f"ORDER BY {CUT_DATE}, {OBLIGATION_ID}",
+            [chosen],
         ).df()
     finally:
         con.close()
-    return frame, sorted(str(m)[:7] for m in months)
+    return frame, sorted(chosen)
+
+
+def champion_oot_months(settings: Settings, run_id: str) -> list[str] | None:
+    """The OOT cut months logged by the champion's training run (param `oot_cut_months`)."""
+    try:
+        import mlflow
+
+        run = mlflow.MlflowClient(tracking_uri=settings.tracking_uri).get_run(run_id)
+    except Exception:  # an unreachable store only loses the exact months, not the figures
+        return None
+    value = run.data.params.get("oot_cut_months")
+    return [m.strip() for m in value.split(",") if m.strip()] if value else None
 
 
 def decide_per_cut(proba, amount, cut_dates, policy: Policy) -> np.ndarray:
@@ -253,14 +270,19 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
     champion = load_champion(settings)
     policy = champion_policy(champion, settings.costs.daily_capacity)
     costs = policy.costs
-    oot, months = read_oot(lake, settings.oot_months)
+    logged = champion_oot_months(settings, str(champion.run_id))
+    oot, months = read_oot(lake, settings.oot_months, logged)
     features = list(champion.model.feature_names_)
     proba = positive_proba(champion.model, _model_input(oot, features))
     y = oot[TARGET].to_numpy(dtype=np.int64)
     amount = oot["amount_past_due"].to_numpy(dtype=np.float64, na_value=0.0)
     no_assign = decide_per_cut(proba, amount, pd.to_datetime(oot[CUT_DATE]).dt.date, policy)
 
-    out_of_time: dict[str, Any] = {"months": months, **realized_impact(no_assign, y, amount, costs)}
+    out_of_time: dict[str, Any] = {
+        "months": months,
+        "months_from": "champion training run" if logged and months == sorted(logged) else "gold",
+        **realized_impact(no_assign, y, amount, costs),
+    }
     out_of_time.update(expected_impact(no_assign, proba, amount, costs))
     p_true = attach_truth(oot, truth_path(settings, lake))
     if p_true is not None:
