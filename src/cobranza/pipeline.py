@@ -71,6 +71,6 @@ def _headline(name: str, result: dict[str, Any]) -> dict[str, Any]:
 
 
 _NESTED_KEEP: dict[str, tuple[str, ...]] = {
-    "train": ("auc", "oracle_auc", "champion", "gate"),
+    "train": ("auc_vs_oracle", "oot", "gate", "policy"),
     "impact": ("out_of_time", "current"),
 }
