@@ -24,9 +24,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cobranza.errors import CobranzaError
+
 METHODS = ("path", "treeshap")
 DEFAULT_METHOD = "path"
 CHECK_ROWS = 64
+
+
+class AttributionError(CobranzaError):
+    """The champion cannot explain its scores (no contributions, unknown method...)."""
+
 
 _TABLES: weakref.WeakKeyDictionary[Any, PathTable] = weakref.WeakKeyDictionary()
 
@@ -120,7 +127,7 @@ def probability_and_contributions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Calibrated probability of self-cure and rows x `features` log-odds contributions."""
     if method not in METHODS:
-        raise ValueError(f"unknown contribution method {method!r}; use one of {METHODS}")
+        raise AttributionError(f"unknown contribution method {method!r}; use one of {METHODS}")
     if method == "path" and _supports_path(model) and list(model.feature_names_) == features:
         codes = model.encoder_.codes(X)
         contrib, raw = path_table(model).contributions(model.booster_, codes)
@@ -140,10 +147,15 @@ def positive_proba(model: Any, X: pd.DataFrame) -> np.ndarray:
 
 def contribution_matrix(model: Any, X: pd.DataFrame, features: list[str]) -> np.ndarray:
     """rows x features log-odds contributions from the model's own `contributions` (bias dropped)."""
+    if not hasattr(model, "contributions"):
+        raise AttributionError(
+            f"the champion model ({type(model).__name__}) has no contributions(X): reason codes need "
+            "per-feature log-odds contributions"
+        )
     contrib = model.contributions(X)
     if isinstance(contrib, pd.DataFrame):
         missing = [f for f in features if f not in contrib.columns]
         if missing:
-            raise ValueError(f"model contributions lack feature(s) {', '.join(missing[:5])}")
+            raise AttributionError(f"model contributions lack feature(s) {', '.join(missing[:5])}")
         return contrib[features].to_numpy(dtype=np.float64)
     return np.asarray(contrib, dtype=np.float64)[:, : len(features)]
