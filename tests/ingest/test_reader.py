@@ -166,3 +166,21 @@ def test_empty_line_inside_a_quoted_value_is_reported(tmp_path, settings):
     assert report["files"]["clients.csv"]["rows_accepted"] == 3
     assert any("clients.csv: empty lines inside quoted values" in w for w in report["warnings"])
     assert raw_rows(settings, "clients")[0]["full_name"] == "Ana\n\nPérez"
+
+
+def test_dates_in_another_format_are_quarantined_with_a_dialect_warning(tmp_path, settings):
+    from cobranza.contract import Dialect
+
+    day_first = Dialect(
+        name="day-first", date_format="%d/%m/%Y", timestamp_format="%d/%m/%Y %H:%M:%S"
+    )
+    extract = write_extract(tmp_path / "x", dialect=day_first)
+    report = ingest_extract(settings, extract, STANDARD)  # the wrong dialect: nothing is lost
+    clients = report["files"]["clients.csv"]
+    assert clients["rows_accepted"] == 0
+    assert clients["rows_quarantined"] == clients["rows_read"] == 3
+    assert any(
+        w.startswith("clients.csv: 100% of column customer_since is not a valid date")
+        and w.endswith("is the dialect right?")
+        for w in report["warnings"]
+    )

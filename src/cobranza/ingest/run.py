@@ -3,7 +3,8 @@
 Owns the order of the run: every header and the manifest are checked before any heavy work;
 files are validated in dependency order (clients -> obligations -> debit_mandates -> the rest) so
 references are checked against accepted parent rows; hashing of the next files runs in a thread
-while DuckDB validates the current one. Staging lives in `<lake>/_tmp/` and is always removed.
+while DuckDB validates the current one. Staging is an in-memory DuckDB that spills to
+`<lake>/_tmp/` past `duckdb_memory_limit`; that folder is always removed.
 """
 
 from __future__ import annotations
