@@ -2,9 +2,10 @@
 
 Simulates an extract (not timed), ingests it (timed) and runs `run_etl` on DuckDB (timed, peak RSS
 of this process sampled, DuckDB included) and optionally on Spark (timed; peak RSS of the JVM child
-added). Writes `benchmarks/results/etl.json` with seconds per stage, gold rows per second and the
-linear extrapolation to 1M clients, both from wall time and from CPU time over 2 cores (the
-machine is shared, so wall time overstates what an idle machine would see).
+added). Writes `benchmarks/results/etl.json` (one entry per tier run, see `save`) with seconds per
+stage, gold rows per second and the linear extrapolation to 1M clients, both from wall time and
+from CPU time over 2 cores (the machine is shared, so wall time overstates what an idle machine
+would see).
 Run: `python3 -m uv run python -m benchmarks.bench_etl [CLIENTS] [MONTHS] [--spark] [--lake DIR]`
 (`--lake DIR` reuses an already ingested lake and skips simulate + ingest).
 """
@@ -88,6 +89,32 @@ def _timed(fn, *args, **kwargs) -> tuple[dict, float, float, int]:
         seconds = time.perf_counter() - t0
         cpu = _cpu_seconds() - cpu0 + max(_child_cpu() - kid0, 0.0)
     return out, seconds, cpu, mem.peak
+
+
+def save(result: dict) -> dict:
+    """Write `etl.json`: the latest run, and every tier run so far (keyed clients x months).
+
+    Tiers accumulate so the 1M-extrapolation tier (DuckDB) and the Spark tier can be run
+    separately; a tier rerun replaces its own entry only.
+    """
+    path = RESULTS / "etl.json"
+    tiers: dict = {}
+    if path.exists():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if "tiers" in old:
+            tiers = old["tiers"]
+        elif "clients" in old:
+            tiers = {f"{old['clients']}x{old['months']}": old}
+    key = f"{result['clients']}x{result['months']}"
+    previous = tiers.get(key, {})
+    entry = {**result}
+    if "spark" not in entry and "spark" in previous:
+        entry["spark"] = previous["spark"]  # a DuckDB-only rerun keeps the tier's Spark figures
+    tiers[key] = entry
+    out = {"latest": key, "tiers": dict(sorted(tiers.items(), key=lambda kv: kv[1]["clients"]))}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -182,8 +209,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     result["load_average_1m"] = round(os.getloadavg()[0], 2)
     result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "etl.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    save(result)
     d = result["duckdb"]
     line = (
         f"etl duckdb: {clients:,} clients x {months} months, gold {d['gold']['rows']:,} rows in "
