@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import duckdb
@@ -145,17 +143,17 @@ def test_no_champion_is_a_clear_error(tmp_path):
 
 
 def test_models_json_lists_versions_with_aliases_gate_and_oot_metrics(trained):
+    from typer.testing import CliRunner
+
+    from cobranza.cli import app
+    from cobranza.console import ui
+
     lake = trained["lake"]
-    env = {**os.environ, "COBRANZA_LAKE": str(lake.root)}
-    out = subprocess.run(
-        ["cobranza", "--json", "models"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
+    try:
+        out = CliRunner().invoke(app, ["--lake", str(lake.root), "--json", "models"])
+    finally:
+        ui.json = False
+    assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
     versions = {m["version"]: m for m in data["models"]}
     first, second = trained["first"]["version"], trained["second"]["version"]
