@@ -111,7 +111,7 @@ def feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 def client_fraction(keys: pd.Series, seed: int, salt: str) -> np.ndarray:
     """A uniform number in [0, 1) per row, fixed by (seed, salt, client_key)."""
-    uniques, inverse = np.unique(keys.astype(str).to_numpy(), return_inverse=True)
+    inverse, uniques = pd.factorize(keys.astype(str), sort=False)
     values = np.fromiter(
         (
             int.from_bytes(
@@ -179,8 +179,8 @@ def load_dataset(lake: Lake, oot_months: int, test_share: float, seed: int) -> D
 
 def read_truth(path: Path) -> pd.DataFrame:
     """Simulator ground truth (cut_date, obligation_id, p_true); for oracle figures only."""
-    truth = pd.read_csv(path, dtype={OBLIGATION_ID: str})
-    truth[CUT_DATE] = pd.to_datetime(truth[CUT_DATE]).dt.date
+    truth = pd.read_csv(path, dtype={OBLIGATION_ID: str, "p_true": np.float64})
+    truth[CUT_DATE] = pd.to_datetime(truth[CUT_DATE]).astype("datetime64[ns]")
     return truth[[CUT_DATE, OBLIGATION_ID, "p_true"]]
 
 
@@ -205,7 +205,7 @@ def attach_truth(frame: pd.DataFrame, path: Path | None) -> np.ndarray | None:
     truth = read_truth(path)
     keys = pd.DataFrame(
         {
-            CUT_DATE: pd.to_datetime(frame[CUT_DATE]).dt.date,
+            CUT_DATE: pd.to_datetime(frame[CUT_DATE]).astype("datetime64[ns]"),
             OBLIGATION_ID: frame[OBLIGATION_ID].astype(str),
         }
     )
