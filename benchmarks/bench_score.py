@@ -10,6 +10,7 @@ texts) on N rows next to the raw LightGBM predict on the same rows, and writes
 from __future__ import annotations
 
 import json
+import os
 import platform
 import resource
 import sys
@@ -122,7 +123,12 @@ def main(argv: list[str] | None = None) -> dict:
         "no_assign_share": round(float((scored["decision"] == "NO_ASSIGN").mean()), 4),
         "rows_with_reason": int(scored["reason_1_code"].notna().sum()),
         "train_seconds": round(train_seconds, 2),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            # shared machine: the load during the run says how much of the 2 cores it had
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "score.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
