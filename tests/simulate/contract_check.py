@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 from cobranza.contract import FILES, FILES_BY_STEM, Dialect
@@ -22,16 +23,30 @@ def read_rows(path: Path, dialect: Dialect) -> tuple[list[str], list[list[str]]]
         return header, list(reader)
 
 
+@lru_cache(maxsize=200_000)
+def _parses(value: str, fmt: str) -> bool:
+    try:
+        datetime.strptime(value, fmt)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_timestamp(value: str, dialect: Dialect) -> bool:
+    """Date part and time part checked separately so that each distinct part is parsed once."""
+    fmt = dialect.timestamp_format
+    if fmt == dialect.date_format + " %H:%M:%S" and len(value) == 19:
+        return _parses(value[:10], dialect.date_format) and _parses(value[10:], " %H:%M:%S")
+    return _parses(value, fmt)
+
+
 def _value_defect(col, value: str, dialect: Dialect) -> str | None:
     if value == "":
         return "missing_required" if col.required else None
-    if col.type in ("date", "timestamp"):
-        fmt = dialect.date_format if col.type == "date" else dialect.timestamp_format
-        try:
-            datetime.strptime(value, fmt)
-        except ValueError:
-            return "bad_date"
-        return None
+    if col.type == "date":
+        return None if _parses(value, dialect.date_format) else "bad_date"
+    if col.type == "timestamp":
+        return None if _is_timestamp(value, dialect) else "bad_date"
     if col.type in ("decimal", "integer"):
         text = value.replace(dialect.decimal, ".") if col.type == "decimal" else value
         try:
