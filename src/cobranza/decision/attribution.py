@@ -98,10 +98,11 @@ class PathTable:
         # int32 indices (what scipy keeps for this size: no conversion copy); a 1 per (row, tree).
         index_t = np.int32 if nnz < np.iinfo(np.int32).max else np.int64
         columns = np.add(leaves, self.offsets.astype(index_t), dtype=index_t).ravel()
-        if len(self._ones) < nnz:
-            self._ones = np.ones(nnz, dtype=np.float64)
+        ones = self._ones  # local: concurrent API requests may swap the cached array
+        if len(ones) < nnz:
+            ones = self._ones = np.ones(nnz, dtype=np.float64)
         indicator = sp.csr_matrix(
-            (self._ones[:nnz], columns, np.arange(0, nnz + 1, self.n_trees, dtype=index_t)),
+            (ones[:nnz], columns, np.arange(0, nnz + 1, self.n_trees, dtype=index_t)),
             shape=(n, self.table.shape[0]),
         )
         contrib = np.asarray(indicator @ self.table)
