@@ -82,3 +82,11 @@ def test_too_few_months_is_a_clear_error():
     parts, oot = assign_parts(frame, oot_months=1, test_share=0.25, seed=1)
     assert oot == ["2025-02"] and parts[1] == "oot" and parts[0] in ("train", "valid", "test")
     assert isinstance(parts, np.ndarray)
+
+
+def test_empty_lake_says_which_command_to_run(tmp_path):
+    from cobranza.errors import CobranzaError
+    from cobranza.lake import Lake
+
+    with pytest.raises(CobranzaError, match="cobranza etl"):
+        load_dataset(Lake(tmp_path / "lake").ensure(), 3, 0.25, 42)

@@ -168,8 +168,19 @@ def _flat_config(data: dict[str, Any], prefix: str = "cfg.") -> dict[str, str]:
     return out
 
 
+STAGES = ("load_split", "fit_lightgbm", "fit_baseline", "evaluate", "pictures", "mlflow_log")
+
+
 def train(settings: Any, tune_trials: int | None = None, ui: Any = None) -> dict[str, Any]:
     """Train, evaluate, log, register and gate; returns the summary the CLI prints."""
+    if ui is None:
+        return _train(settings, tune_trials, None, None)
+    total = len(STAGES) + 1 + (1 if tune_trials else 0)
+    with ui.progress("train", total=total) as step:
+        return _train(settings, tune_trials, ui, step)
+
+
+def _train(settings: Any, tune_trials: int | None, ui: Any, step: Any) -> dict[str, Any]:
     import mlflow
 
     from cobranza.decision.policy import fit_policy
@@ -183,6 +194,9 @@ def train(settings: Any, tune_trials: int | None = None, ui: Any = None) -> dict
     def lap(name: str, since: float) -> float:
         now = time.perf_counter()
         timings[name] = round(now - since, 3)
+        if step is not None:
+            step.advance()
+            step.update(description=f"train: {name.replace('_', ' ')} done")
         return now
 
     info = ui.info if ui is not None else (lambda _msg: None)
