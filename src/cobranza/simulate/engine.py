@@ -75,7 +75,7 @@ ACTION_COST = np.array([3200.0, 120.0, 40.0, 250.0, 4500.0, 38000.0])
 
 # p_true coefficients (documented in docs/simulator.md).
 PT = {
-    "intercept": 2.2,
+    "intercept": 1.6,
     "debit_success_rate": 4.2,
     "balance_cover": 0.95,
     "other_bank": -0.8,
@@ -308,11 +308,8 @@ def simulate_chunk(
     maturity = cal.month_start_of(np.where(revolving, 0, last_inst)) + (due_day - 1).astype(
         "timedelta64[D]"
     )
-    # Affordability as the bank sees it: installments over the declared income (neutral if absent).
-    afford_client = np.where(
-        declared_missing, 0.3, np.bincount(ocl, weights=inst, minlength=n) / declared
-    )
-    afford = afford_client[ocl]
+    # Affordability as the bank sees it: installment / declared income (neutral if not declared).
+    afford = np.where(declared_missing[ocl], 0.15, inst / declared[ocl])
     ho = h[ocl]
     due_mat = cal.month_start[None, :] + (due_day - 1)[:, None].astype("timedelta64[D]")
 
@@ -381,11 +378,14 @@ def simulate_chunk(
         rate_ok = (n_ok + 1.0) / (n_att + 2.0)
         cl = ocl[idx]
         own = cur_own[idx]
-        need = ar_prev[idx] + inst[idx]
-        cover = np.clip(np.log(np.maximum(avg_bal[cl, c], 1.0) / need), -3.0, 3.0)
+        # The debited account over the last 3 complete months (the cut's month included).
+        lo3 = max(0, c - 2)
+        bal_3m = avg_bal[cl, lo3 : c + 1].mean(axis=1)
+        inflow_3m = inflow[cl, lo3 : c + 1].mean(axis=1)
+        cover = np.clip(np.log(np.maximum(bal_3m, 1.0) / inst[idx]), -3.0, 3.0)
         # Inflow against the declared income (no signal when the income is not declared).
         inflow_ratio = np.where(
-            declared_missing[cl], 0.0, np.clip(inflow[cl, c] / declared[cl], 0.0, 2.0) - 1.0
+            declared_missing[cl], 0.0, np.clip(inflow_3m / declared[cl], 0.0, 2.0) - 1.0
         )
         # Payday as the bank knows it from the employment type: salaried 15th/30th, pension 20th.
         t = due_day[idx]
@@ -407,7 +407,7 @@ def simulate_chunk(
             + PT["payroll_before_due"] * good_timing
             + PT["irregular_income"] * (pay_kind[cl] == PAY_IRREGULAR)
             + PT["past_episodes"] * eps
-            + PT["affordability"] * (afford[idx] - 0.3)
+            + PT["affordability"] * (afford[idx] - 0.15)
             + PT["days_past_due"] * (dpd_prev[idx] - 10)
             + PT_SEGMENT[seg[cl]]
             + PT_PRODUCT[prod[idx]]
