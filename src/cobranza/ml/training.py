@@ -55,7 +55,7 @@ def tune(dataset: Dataset, trials: int, seed: int) -> tuple[dict[str, Any], list
     def objective(trial: optuna.Trial) -> float:
         params = {
             "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
-            "num_leaves": trial.suggest_int("num_leaves", 7, 127, log=True),
+            "num_leaves": trial.suggest_int("num_leaves", 4, 64, log=True),
             "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 20, 500, log=True),
             "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
             "bagging_fraction": trial.suggest_float("bagging_fraction", 0.5, 1.0),
