@@ -42,7 +42,9 @@ MASS, AFFLUENT, PREMIUM, SME = range(4)
 SALARIED, INDEPENDENT, PENSIONER, OTHER_EMP = range(4)
 LOAN, CARD, VEHICLE, MORTGAGE, MICRO = range(5)
 SUCCESS, PARTIAL, REJECTED = range(3)
-R_FUNDS, R_BLOCKED, R_CLOSED, R_INACTIVE, R_TECH = range(5)
+R_FUNDS, R_BLOCKED, R_CLOSED, R_INACTIVE, R_TECH = range(
+    5
+)  # R_INACTIVE: never (no attempt outside a mandate)
 DEBIT = 0  # CHANNELS[0] == RECURRING_DEBIT
 # Payroll calendars: 0 biweekly on 15 and 30, 1 monthly at month end, 2 pension on the 20th, 3 irregular.
 PAY_BIWEEKLY, PAY_MONTHLY, PAY_PENSION, PAY_IRREGULAR = range(4)
@@ -427,7 +429,8 @@ def simulate_chunk(
         res = np.where(ok, SUCCESS, np.where(part, PARTIAL, REJECTED))
         deb = np.where(ok, req, np.where(part, some, 0.0))
         reason = np.where(res == REJECTED, R_FUNDS, -1)
-        reason = np.where(blocked, R_BLOCKED, np.where(tech, R_TECH, reason))
+        blocked_reason = np.where(rng.random(k) < 0.3, R_CLOSED, R_BLOCKED)
+        reason = np.where(blocked, blocked_reason, np.where(tech, R_TECH, reason))
         res = np.where(tech | blocked, REJECTED, res)
         deb = np.where(tech | blocked, 0.0, deb)
         return res, deb, reason
