@@ -63,6 +63,42 @@ def test_line_numbers_across_parser_blocks(tmp_path, monkeypatch):
     assert bad == [(52, 2)]
 
 
+def test_line_numbers_with_many_bad_rows_and_newlines_across_blocks(tmp_path, monkeypatch):
+    import cobranza.ingest.reader as reader
+
+    monkeypatch.setattr(reader, "BLOCK", 128)
+    rng = __import__("random").Random(5)
+    text = [b"obligation_id,installment_no,due_date,amount_due\n"]
+    line = 2
+    expected_good, expected_bad = [], []
+    for i in range(400):
+        kind = rng.random()
+        if kind < 0.15:  # too few fields
+            text.append(f"B{i},1\n".encode())
+            expected_bad.append(line)
+            line += 1
+        elif kind < 0.25:  # quoted newline inside a good record
+            text.append(f'"G{i}\nx",1,2023-02-15,10\n'.encode())
+            expected_good.append((line, f"G{i}\nx"))
+            line += 2
+        elif kind < 0.30:  # quoted newline inside a bad record
+            text.append(f'"B{i}\nx",1\n'.encode())
+            expected_bad.append(line)
+            line += 2
+        elif kind < 0.35:  # blank line
+            text.append(b"\n")
+            line += 1
+        else:
+            text.append(f"G{i},1,2023-02-15,10\n".encode())
+            expected_good.append((line, f"G{i}"))
+            line += 1
+    path = tmp_path / "installments.csv"
+    path.write_bytes(b"".join(text))
+    good, bad = _lines(path)
+    assert good == expected_good
+    assert [b for b, _ in bad] == expected_bad
+
+
 def test_bom_case_and_spaces_in_header_and_extra_columns_kept(tmp_path, settings):
     extract = write_extract(tmp_path / "x", manifest=False)
     path = extract / "payments.csv"

@@ -223,31 +223,55 @@ class _Lines:
     """Maps parser record numbers (header = 1, blank lines skipped) to physical lines.
 
     A record's physical line is its number, plus the newlines embedded in quoted values of
-    earlier records, plus the blank lines before it. Embedded newlines are rare: they are kept
-    as sparse (record number, count) lists, good and bad records alike.
+    earlier records, plus the blank lines before it. Bad records and records with embedded
+    newlines are rare, so they are kept sparse; the parse is serial, so both arrive in record
+    order block by block, and what lies before the current batch is folded into scalars (each
+    batch costs the size of its own block, never of the file so far).
     """
 
     def __init__(self, blank_lines: np.ndarray):
         self.blank_adj = blank_lines - np.arange(len(blank_lines), dtype=np.int64)
-        self.bad: list[int] = []
-        self.nl_records: list[int] = []
-        self.nl_counts: list[int] = []
+        self.bad: list[int] = []  # record numbers of bad records, ascending
+        self.bad_done = 0  # leading bad records already before every later good record
+        self.nl: list[tuple[int, int]] = []  # (record number, embedded newlines), every record
+        self.nl_pending: list[tuple[int, int]] = []  # entries not yet folded into nl_before
+        self.nl_before = 0
+
+    def add_newlines(self, record: int, count: int) -> None:
+        self.nl.append((record, count))
+        self.nl_pending.append((record, count))
 
     def good_records(self, start: int, n: int) -> np.ndarray:
         """Record numbers of good records `start..start+n-1` (0-based rank among good ones)."""
-        k = np.arange(start, start + n, dtype=np.int64) + 2
-        bad = np.sort(np.asarray(self.bad, dtype=np.int64))
-        return k + np.searchsorted(bad - np.arange(len(bad), dtype=np.int64), k, side="right")
+        # With every bad record b_j (ascending): record = s + #{j : b_j - j <= s}, s = rank + 2.
+        # The first `bad_done` of them precede this batch, so they count without a search.
+        s_ = np.arange(start, start + n, dtype=np.int64) + 2
+        new = np.asarray(self.bad[self.bad_done :], dtype=np.int64)
+        adj = new - np.arange(self.bad_done, self.bad_done + len(new), dtype=np.int64)
+        records = s_ + self.bad_done + np.searchsorted(adj, s_, side="right")
+        if n:
+            self.bad_done += int(np.searchsorted(new, records[-1]))
+        return records
+
+    def physical_batch(self, records: np.ndarray) -> np.ndarray:
+        """Physical lines of one batch of good records, in record order; then folds it."""
+        line = records + self.nl_before
+        if self.nl_pending:
+            pend = np.asarray(sorted(self.nl_pending), dtype=np.int64).reshape(-1, 2)
+            cum = np.concatenate([[0], np.cumsum(pend[:, 1])])
+            line = line + cum[np.searchsorted(pend[:, 0], records, side="left")]
+            settled = pend[:, 0] <= records[-1]
+            self.nl_before += int(pend[settled, 1].sum())
+            self.nl_pending = [tuple(x) for x in pend[~settled].tolist()]
+        return line + np.searchsorted(self.blank_adj, line, side="right")
 
     def physical(self, records: np.ndarray) -> np.ndarray:
+        """Physical lines of any records once the whole file is parsed (bad records)."""
         line = records.astype(np.int64, copy=True)
-        if self.nl_records:
-            order = np.argsort(self.nl_records, kind="stable")
-            recs = np.asarray(self.nl_records, dtype=np.int64)[order]
-            cum = np.concatenate(
-                [[0], np.cumsum(np.asarray(self.nl_counts, dtype=np.int64)[order])]
-            )
-            line += cum[np.searchsorted(recs, records, side="left")]
+        if self.nl:
+            pend = np.asarray(sorted(self.nl), dtype=np.int64).reshape(-1, 2)
+            cum = np.concatenate([[0], np.cumsum(pend[:, 1])])
+            line += cum[np.searchsorted(pend[:, 0], records, side="left")]
         return line + np.searchsorted(self.blank_adj, line, side="right")
 
 
@@ -269,8 +293,7 @@ def stream_batches(
         number = int(row.number) if row.number is not None else -1
         lines_map.bad.append(number)
         if "\n" in text:
-            lines_map.nl_records.append(number)
-            lines_map.nl_counts.append(text.count("\n"))
+            lines_map.add_newlines(number, text.count("\n"))
         parsed.bad.append(BadRecord(number, row.actual_columns, text[:MAX_BAD_TEXT]))
         return "skip"
 
@@ -316,9 +339,9 @@ def stream_batches(
                 for col in batch.columns:
                     counts += pc.count_substring(col, "\n").to_numpy(zero_copy_only=False)
                 hit = np.flatnonzero(counts)
-                lines_map.nl_records.extend(records[hit].tolist())
-                lines_map.nl_counts.extend(counts[hit].tolist())
-            lines = lines_map.physical(records)
+                for record, count in zip(records[hit].tolist(), counts[hit].tolist(), strict=True):
+                    lines_map.add_newlines(record, count)
+            lines = lines_map.physical_batch(records)
             done += n
             parsed.good_rows = done
             yield pa.RecordBatch.from_arrays(
@@ -339,7 +362,7 @@ def stream_batches(
             f"{spec.filename}: bytes that are not valid {dialect.encoding} at {where}; "
             f"{_encoding_hint(dialect)}"
         ) from None
-    accounted = 1 + parsed.good_rows + len(parsed.bad) + sum(lines_map.nl_counts)
+    accounted = 1 + parsed.good_rows + len(parsed.bad) + sum(c for _, c in lines_map.nl)
     parsed.line_drift = accounted + len(fp.blank_lines) - fp.lines
     # Bad records were numbered as parser records; now every embedded newline is known.
     if parsed.bad:
