@@ -149,9 +149,17 @@ def _run_load(url: str, headers: dict, requests: list[dict], rate: float) -> dic
     queue = ctx.Queue()
     proc = ctx.Process(target=_generator, args=(url, headers, requests, rate, queue))
     proc.start()
-    result = queue.get(timeout=600)
-    proc.join(30)
-    return result
+    deadline = time.monotonic() + len(requests) / rate * 3 + 120
+    while time.monotonic() < deadline:
+        try:
+            result = queue.get(timeout=1)
+            proc.join(30)
+            return result
+        except Exception:
+            if not proc.is_alive():
+                raise RuntimeError(f"load generator died (exit code {proc.exitcode})") from None
+    proc.kill()
+    raise RuntimeError("load generator did not finish in time")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -206,7 +214,11 @@ def main(argv: list[str] | None = None) -> dict:
         for name, reqs in scenarios.items():
             for req in reqs[:50]:  # warm-up: model loaded, snapshot cached, connections open
                 httpx.request(
-                    req["method"], url + req["path"], json=req.get("json"), headers=headers
+                    req["method"],
+                    url + req["path"],
+                    json=req.get("json"),
+                    headers=headers,
+                    timeout=120,
                 )
             results[name] = _run_load(url, headers, reqs, args.rate)
             results[name]["passed"] = (

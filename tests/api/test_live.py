@@ -161,6 +161,20 @@ def test_predict_equals_batch_scoring(flow):
         assert pred["probability"] == pytest.approx(batch["probability"], abs=1e-9)
         assert pred["decision"] == batch["decision"]
         assert [r["code"] for r in pred["reasons"]] == [r["code"] for r in batch["reasons"]]
+    # concurrent single-obligation calls share batches and still get their own rows back
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(ob):
+        return httpx.post(
+            f"{url}/v1/predict", json={"obligations": [ob]}, headers=viewer, timeout=120
+        ).json()["predictions"]
+
+    with ThreadPoolExecutor(8) as pool:
+        for ob, preds in zip(obligations, pool.map(one, obligations), strict=True):
+            assert [p["obligation_id"] for p in preds] == [ob["obligation_id"]]
+            batch = by_id[ob["obligation_id"]]
+            assert preds[0]["probability"] == pytest.approx(batch["probability"], abs=1e-9)
+            assert preds[0]["decision"] == batch["decision"]
     # a missing feature is a 422 that names it
     first = obligations[0]
     name = next(iter(first["features"]))

@@ -17,6 +17,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cobranza import __version__
+from cobranza.api.batcher import PredictBatcher
 from cobranza.api.champion import ChampionCache
 from cobranza.api.control import ControlDB, control_path
 from cobranza.api.deps import Services
@@ -80,6 +81,7 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
         results=ResultsReader(settings),
         champion=ChampionCache(settings, check_seconds=options.champion_check_seconds),
         metrics=Metrics(job_manager.counts),
+        batcher=PredictBatcher(),
     )
 
     @asynccontextmanager

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from cobranza.api.batcher import PredictBatcher
 from cobranza.api.champion import ChampionCache
 from cobranza.api.control import ControlDB
 from cobranza.api.jobs import JobManager
@@ -36,6 +37,7 @@ class Services:
     results: ResultsReader
     champion: ChampionCache
     metrics: Metrics
+    batcher: PredictBatcher
 
 
 def services(request: Request) -> Services:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import date
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from cobranza.api.champion import NoChampion
@@ -58,17 +58,16 @@ def _check(body: PredictRequest, features: list[str], categorical: set[str]) -> 
     summary="Score obligations online with the champion model and policy",
     description="Same model, policy (threshold, capacity per cut) and reason codes as batch "
     "scoring (`cobranza.decision.scoring.score_frame`). The model is cached and reloaded when "
-    "the champion alias moves. Up to 1000 obligations per call.",
+    "the champion alias moves. Up to 1000 obligations per call. Concurrent calls are scored "
+    "together in one batch (micro-batching), each getting its own rows back.",
     **guard(
         "viewer",
         {503: {"model": Problem, "description": "No champion model is available."}},
     ),
 )
-def predict(body: PredictRequest, svc: Services = Depends(services)):
-    from cobranza.decision.scoring import score_frame
-
+async def predict(body: PredictRequest, svc: Services = Depends(services)):
     try:
-        loaded = svc.champion.get()
+        loaded = await run_in_threadpool(svc.champion.get)  # the first load may take seconds
     except NoChampion as exc:
         raise HTTPException(503, str(exc)) from None
     problems = _check(body, loaded.features, loaded.categorical)
@@ -83,14 +82,8 @@ def predict(body: PredictRequest, svc: Services = Depends(services)):
             eligible=ob.eligible,
         )
         records.append(rec)
-    frame = pd.DataFrame.from_records(records)
-    for name in loaded.features:
-        if name not in loaded.categorical:
-            frame[name] = pd.to_numeric(frame[name], errors="raise").astype(np.float64)
     try:
-        scored = score_frame(
-            loaded.champion, frame, policy=loaded.policy, templates=loaded.templates
-        )
+        scored = await asyncio.wrap_future(svc.batcher.submit(loaded, records))
     except CobranzaError as exc:
         raise HTTPException(422, str(exc)) from None
     predictions = []

@@ -109,10 +109,11 @@ def list_scores(
     "/{obligation_id}",
     response_model=Score,
     summary="One obligation's score, decision and reason codes",
-    description="From the current population; with `cut_date`, from the scores history.",
+    description="From the current population; with `cut_date`, from the scores history. "
+    "Async on purpose: an in-memory lookup, no thread hop on the hot path.",
     **guard("viewer", _NO_RESULTS),
 )
-def get_score(
+async def get_score(
     obligation_id: Annotated[str, Path(min_length=1, max_length=100)],
     cut_date: date | None = None,
     svc: Services = Depends(services),
