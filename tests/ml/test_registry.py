@@ -51,3 +51,17 @@ def test_ece_limit_widens_only_to_the_sampling_noise_of_the_oot_sample():
     # a small noise floor never loosens the configured limit
     strict = evaluate_gate({**GOOD, "oot_ece": 0.031, "oot_ece_noise": 0.01}, None, GATE)
     assert not strict.passed and "max_ece 0.0300" in strict.reason
+
+
+def test_unusable_store_is_a_clear_error(tmp_path):
+    from cobranza.config import load_settings
+    from cobranza.errors import CobranzaError
+    from cobranza.ml.tracking import configure
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the store's folder should be")
+    settings = load_settings(
+        lake=tmp_path / "lake", mlflow_tracking_uri=f"sqlite:///{blocker}/sub/mlflow.db"
+    )
+    with pytest.raises(CobranzaError, match="MLflow store"):
+        configure(settings)

@@ -112,9 +112,10 @@ def evaluate_gate(
 
 
 def _client(settings: Any):
-    from cobranza.ml.tracking import configure
+    """Registry reads and alias moves need no experiment: a plain client on the store."""
+    from cobranza.ml.tracking import client
 
-    return configure(settings)
+    return client(settings)
 
 
 def _champion_version(client: Any, name: str) -> Any | None:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -33,6 +34,7 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 
 import mlflow
 from mlflow.tracking import MlflowClient
+from sqlalchemy.exc import SQLAlchemyError  # MLflow's SQL store raises these
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -66,24 +68,46 @@ def silenced() -> Iterator[None]:
             logging.getLogger(__name__).debug("mlflow: %s", buffer.getvalue().strip())
 
 
+STORE_ERRORS = (mlflow.exceptions.MlflowException, OSError, SQLAlchemyError)
+
+
+class TrackingError(CobranzaError):
+    """The MLflow store cannot be opened or written (bad URI, locked or corrupt database...)."""
+
+
+def client(settings: Any) -> MlflowClient:
+    """A client on the lake's store, with the global URIs pointed there too (for `models:/`)."""
+    quiet_logs()
+    uri = settings.tracking_uri
+    try:
+        if uri.startswith("sqlite:///"):
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    except STORE_ERRORS as exc:
+        raise TrackingError(f"the MLflow store {uri} cannot be opened: {exc}") from None
+
+
 def configure(settings: Any) -> MlflowClient:
     """Point MLflow at the lake's store, create the experiment with its artifacts in the lake."""
-    quiet_logs()
     lake = Lake(settings.lake).ensure()
-    uri = settings.tracking_uri
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    mlflow_client = client(settings)
     mlflow.autolog(disable=True)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    if client.get_experiment_by_name(settings.model_name) is None:
-        location = (lake.metadata_dir / "artifacts").as_uri()
-        try:
-            client.create_experiment(settings.model_name, artifact_location=location)
-        except mlflow.exceptions.MlflowException:
-            if client.get_experiment_by_name(settings.model_name) is None:  # not a race: re-raise
-                raise
-    mlflow.set_experiment(settings.model_name)
-    return client
+    try:
+        if mlflow_client.get_experiment_by_name(settings.model_name) is None:
+            location = (lake.metadata_dir / "artifacts").as_uri()
+            try:
+                mlflow_client.create_experiment(settings.model_name, artifact_location=location)
+            except mlflow.exceptions.MlflowException:
+                if mlflow_client.get_experiment_by_name(settings.model_name) is None:
+                    raise  # not a race with another process: a real failure
+        mlflow.set_experiment(settings.model_name)
+    except STORE_ERRORS as exc:
+        raise TrackingError(
+            f"the MLflow store {settings.tracking_uri} cannot be used: {exc}"
+        ) from None
+    return mlflow_client
 
 
 def pip_requirements() -> list[str]:
