@@ -182,7 +182,10 @@ def test_contributions_add_up_to_the_model_log_odds(decision_lake, method):
     bias = PathTable(model.booster_, model.best_iteration_).bias
     if method == "treeshap":
         bias = model.contributions(X)["bias"].to_numpy()
-    np.testing.assert_allclose(contrib.sum(axis=1) + bias, raw, atol=1e-9)
+    # path credits are float32 (ranking needs no more); TreeSHAP is float64
+    np.testing.assert_allclose(
+        contrib.sum(axis=1) + bias, raw, atol=1e-4 if method == "path" else 1e-9
+    )
 
 
 def test_policy_from_training_round_trips(decision_lake):
