@@ -281,6 +281,7 @@ def _train(settings: Any, tune_trials: int | None, ui: Any, step: Any) -> dict[s
                     "gold_version": gold.get("version"),
                     "gold_run_id": gold.get("run_id"),
                     "gold_inputs_sha256": inputs_hash,
+                    "gold_inputs": json.dumps(gold_inputs, sort_keys=True, default=str)[:5000],
                     "git_commit": commit or "unknown",
                     "truth_file": str(truth_file) if truth_file else "none",
                     "mlflow.note.content": "cobranza self-cure model (LightGBM, calibrated)",
