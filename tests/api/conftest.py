@@ -227,7 +227,7 @@ def wait_job(base: str, headers: dict, job_id: str, timeout: float = 120.0) -> d
     deadline = time.monotonic() + timeout
     job = {}
     while time.monotonic() < deadline:
-        job = httpx.get(f"{base}/v1/jobs/{job_id}", headers=headers, timeout=10).json()
+        job = httpx.get(f"{base}/v1/jobs/{job_id}", headers=headers, timeout=60).json()
         if job["status"] not in ("queued", "running"):
             return job
         time.sleep(0.25)
