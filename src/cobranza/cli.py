@@ -85,7 +85,7 @@ def simulate(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the extract into.")] = Path(
         "extract"
     ),
-    clients: Annotated[int, typer.Option(min=1, help="Number of clients.")] = 20_000,
+    clients: Annotated[int, typer.Option(min=1, help="Number of clients.")] = 100_000,
     months: Annotated[int, typer.Option(min=4, max=120, help="Months of history.")] = 24,
     seed: Annotated[
         int, typer.Option(help="Random seed; same arguments give byte-identical files.")
