@@ -25,6 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cobranza.errors import CobranzaError
+from cobranza.ml.model import predict_threads
 
 METHODS = ("path", "treeshap")
 DEFAULT_METHOD = "path"
@@ -75,13 +76,16 @@ class PathTable:
         self.table = np.vstack(blocks_c).astype(np.float32)
         self.values = np.concatenate(blocks_v)
         self._ones = np.ones(0, dtype=np.float32)  # the indicator's data, reused across batches
+        self.verified = False  # probabilities checked once against the model's predict_proba
 
     def contributions(self, booster: Any, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows x features contributions, raw log-odds) for an encoded matrix."""
         n = len(codes)
         if n == 0:
             return np.empty((0, self.n_features)), np.empty(0)
-        leaves = booster.predict(codes, num_iteration=self.num_iteration, pred_leaf=True)
+        leaves = booster.predict(
+            codes, num_iteration=self.num_iteration, pred_leaf=True, **predict_threads(n)
+        )
         leaves = np.asarray(leaves).reshape(n, self.n_trees)
         pairs = len(self.pair_offsets)
         nnz = n * pairs
@@ -136,7 +140,15 @@ def _tree_table(tree: dict[str, Any], n_features: int) -> tuple[np.ndarray, np.n
     return credit, value, float(root["internal_value"])
 
 
+class _Untrusted:
+    """Marks a model whose path table disagreed with predict_proba: use TreeSHAP for it."""
+
+    num_iteration = None
+
+
 def _supports_path(model: Any) -> bool:
+    if isinstance(_TABLES.get(model), _Untrusted):
+        return False
     return all(
         hasattr(model, a) for a in ("booster_", "encoder_", "best_iteration_", "calibrator_")
     )
@@ -144,7 +156,7 @@ def _supports_path(model: Any) -> bool:
 
 def path_table(model: Any) -> PathTable:
     table = _TABLES.get(model)
-    if table is None or table.num_iteration != model.best_iteration_:
+    if not isinstance(table, PathTable) or table.num_iteration != model.best_iteration_:
         table = PathTable(model.booster_, model.best_iteration_)
         _TABLES[model] = table
     return table
@@ -160,10 +172,17 @@ def probability_and_contributions(
         codes = model.encoder_.codes(X)
         contrib, raw = path_table(model).contributions(model.booster_, codes)
         proba = np.asarray(model.calibrator_.transform(raw), dtype=np.float64)
-        # The probability must be the model's own: check a few rows against predict_proba.
-        head = min(CHECK_ROWS, len(X))
-        if head and not np.allclose(proba[:head], positive_proba(model, X.iloc[:head]), atol=1e-9):
-            proba = positive_proba(model, X)
+        # The probability must be the model's own: the first batch a table serves is checked
+        # against predict_proba; a table that disagrees is never trusted again.
+        table = path_table(model)
+        if not table.verified:
+            head = min(CHECK_ROWS, len(X))
+            if not head:
+                return proba, contrib
+            if not np.allclose(proba[:head], positive_proba(model, X.iloc[:head]), atol=1e-9):
+                _TABLES[model] = _Untrusted()
+                return positive_proba(model, X), contribution_matrix(model, X, features)
+            table.verified = True
         return proba, contrib
     return positive_proba(model, X), contribution_matrix(model, X, features)
 

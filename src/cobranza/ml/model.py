@@ -43,6 +43,16 @@ DEFAULT_LGBM_PARAMS: dict[str, Any] = {
 }
 
 
+# Up to this many rows, prediction runs on one thread and categories are encoded by dict lookup:
+# thread start-up and pandas set-up cost more than the work itself on a handful of rows.
+SMALL_BATCH = 256
+
+
+def predict_threads(n_rows: int) -> dict[str, int]:
+    """LightGBM prediction parameters for a batch of n_rows."""
+    return {"num_threads": 1} if n_rows <= SMALL_BATCH else {}
+
+
 def numeric(col: pd.Series) -> pd.Series:
     """float64 with NaN for missing, from int64, nullable Int64/boolean, float or object input."""
     return pd.to_numeric(col, errors="coerce").astype(np.float64)
@@ -122,18 +132,42 @@ class FeatureEncoder(BaseEstimator):
         return pd.DataFrame(out, index=X.index)
 
     def codes(self, X: pd.DataFrame) -> np.ndarray:
-        """A float matrix: numbers as they are, categories as their index (NaN when unknown)."""
+        """A float matrix: numbers as they are, categories as their index (NaN when unknown).
+
+        Column-wise NumPy conversion: online scoring encodes one row per request, where pandas'
+        per-call overhead, not the data, is the cost.
+        """
         self._check(X)
-        cols = []
-        for c in self.feature_names_:
+        n = len(X)
+        out = np.empty((n, len(self.feature_names_)), dtype=np.float64)
+        for j, c in enumerate(self.feature_names_):
+            col = X[c]
             if c in self.categories_:
-                cat = pd.Categorical(X[c].astype(object), categories=self.categories_[c])
-                codes = cat.codes.astype(np.float64)
-                codes[codes < 0] = np.nan
-                cols.append(codes)
+                if n <= SMALL_BATCH:
+                    lookup = self._lookup(c)
+                    out[:, j] = [
+                        lookup.get(v, np.nan) if isinstance(v, str) else np.nan
+                        for v in col.to_numpy(dtype=object)
+                    ]
+                else:
+                    cat = pd.Categorical(col.astype(object), categories=self.categories_[c])
+                    codes = cat.codes.astype(np.float64)
+                    codes[codes < 0] = np.nan
+                    out[:, j] = codes
+            elif col.dtype == np.float64:
+                out[:, j] = col.to_numpy()
+            elif pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+                out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
             else:
-                cols.append(numeric(X[c]).to_numpy())
-        return np.column_stack(cols) if cols else np.empty((len(X), 0))
+                out[:, j] = numeric(col).to_numpy()
+        return out
+
+    def _lookup(self, column: str) -> dict[str, int]:
+        """Category -> code, derived from `categories_` (not learned state; rebuilt after unpickling)."""
+        lookups = self.__dict__.setdefault("_lookups", {})
+        if column not in lookups:
+            lookups[column] = {v: i for i, v in enumerate(self.categories_[column])}
+        return lookups[column]
 
 
 class SelfCureModel(BaseEstimator, ClassifierMixin):
@@ -205,8 +239,9 @@ class SelfCureModel(BaseEstimator, ClassifierMixin):
 
     def raw_score(self, X) -> np.ndarray:
         """Uncalibrated log-odds."""
+        codes = self.encoder_.codes(X)
         return self.booster_.predict(
-            self.encoder_.codes(X), num_iteration=self.best_iteration_, raw_score=True
+            codes, num_iteration=self.best_iteration_, raw_score=True, **predict_threads(len(codes))
         )
 
     def predict_proba(self, X) -> np.ndarray:
