@@ -24,8 +24,6 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cobranza.config import Costs, Settings
 from cobranza.decision.policy import (
@@ -322,12 +320,7 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
     records = [{**base, "scope": "out_of_time", **_scalars(out_of_time)}]
     if current is not None:
         records.append({**base, "scope": "current", **_scalars(current)})
-    table_dir = lake.metadata_dir / IMPACT_TABLE
-    table_dir.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame.from_records(records)
-    pq.write_table(
-        pa.Table.from_pandas(frame, preserve_index=False), table_dir / f"{run_id}.parquet"
-    )
+    lake.write_metadata(IMPACT_TABLE, records, run_id)
     refresh_catalog(lake)
     return {
         "impact_run_id": run_id,

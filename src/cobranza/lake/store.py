@@ -228,6 +228,23 @@ class Lake:
             {"version": pub.version, "run_id": pub.run_id, "published_at": record["published_at"]},
         )
 
+    def write_metadata(self, table: str, rows: list[dict[str, Any]], name: str) -> Path:
+        """One Parquet file `ml_metadata/<table>/<name>.parquet`, written atomically.
+
+        Each run or event adds a file of its own, so the tables are append-only histories; the
+        catalog turns every folder of ml_metadata into a view (after `refresh_catalog`).
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        folder = self.metadata_dir / table
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.parquet"
+        tmp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
+        pq.write_table(pa.Table.from_pylist(rows), tmp)
+        os.replace(tmp, path)
+        return path
+
     def clean_orphans(self) -> list[Path]:
         """Remove version folders left by killed runs (no `_run.json`); never touches complete ones."""
         removed = []

@@ -147,8 +147,6 @@ def record_event(settings: Any, event: dict[str, Any], refresh: bool = True) -> 
     """One row of ml_metadata.registry_events (one Parquet file per event)."""
     import uuid
 
-    from cobranza.ml.tracking import write_metadata
-
     lake = Lake(settings.lake).ensure()
     row = {
         "event_id": uuid.uuid4().hex,
@@ -167,7 +165,7 @@ def record_event(settings: Any, event: dict[str, Any], refresh: bool = True) -> 
         k: (None if v is None else (v if isinstance(v, bool) else str(v))) for k, v in row.items()
     }
     stamp = row["at"].replace(":", "").replace("-", "").replace("+", "_")
-    write_metadata(lake, "registry_events", [row], f"{stamp}-{row['event_id'][:8]}")
+    lake.write_metadata("registry_events", [row], f"{stamp}-{row['event_id'][:8]}")
     if refresh:
         refresh_catalog(lake)
     return row

@@ -14,7 +14,6 @@ import io
 import logging
 import os
 import subprocess
-import uuid
 import warnings
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -175,17 +174,3 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def write_metadata(lake: Lake, table: str, rows: list[dict[str, Any]], name: str) -> Path:
-    """Write one Parquet file `<metadata_dir>/<table>/<name>.parquet` atomically."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    folder = lake.metadata_dir / table
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.parquet"
-    tmp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
-    pq.write_table(pa.Table.from_pylist(rows), tmp)
-    os.replace(tmp, path)
-    return path

@@ -450,8 +450,8 @@ def _train(settings: Any, tune_trials: int | None, ui: Any, step: Any) -> dict[s
         "oot_ece_noise": ece_noise,
         "psi": psi,
     }
-    tracking.write_metadata(lake, "model_runs", [run_row], run_id)
-    tracking.write_metadata(lake, "model_metrics", _metric_rows(run_id, metrics), run_id)
+    lake.write_metadata("model_runs", [run_row], run_id)
+    lake.write_metadata("model_metrics", _metric_rows(run_id, metrics), run_id)
     refresh_catalog(lake)
 
     lg, bl = metrics["lightgbm"], metrics["baseline"]

@@ -22,7 +22,6 @@ from cobranza.errors import CobranzaError
 from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml.data import feature_columns, read_gold
 from cobranza.ml.metrics import auc, ece
-from cobranza.ml.tracking import write_metadata
 from cobranza.monitoring.drift import enough_rows, feature_drift, numeric_psi, status
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, OBLIGATION_ID, TARGET
 
@@ -154,11 +153,9 @@ def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
         "model_version": champion.version,
     }
     score_row = {"feature": "__score__", "psi": score_psi, "status": score_status}
-    write_metadata(lake, "monitoring_drift", [{**stamp, **r} for r in [*drift, score_row]], run_id)
+    lake.write_metadata("monitoring_drift", [{**stamp, **r} for r in [*drift, score_row]], run_id)
     if performance:
-        write_metadata(
-            lake, "monitoring_performance", [{**stamp, **r} for r in performance], run_id
-        )
+        lake.write_metadata("monitoring_performance", [{**stamp, **r} for r in performance], run_id)
     refresh_catalog(lake)
 
     alerts = [r["feature"] for r in drift if r["status"] == "ALERT"]
