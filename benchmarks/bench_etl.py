@@ -19,55 +19,15 @@ import platform
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from benchmarks.measure import PeakRSS, cpu_seconds
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_CLIENTS = 1_000_000
 TARGET_SECONDS_INGEST_AND_ETL = 600.0
 TARGET_PEAK_GIB = 6.0
-
-
-class PeakRSS:
-    """Samples resident memory of this process and its children (Spark's JVM) in a thread."""
-
-    def __init__(self, every: float = 0.1):
-        import psutil
-
-        self.proc = psutil.Process()
-        self.every = every
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _sample(self) -> int:
-        total = self.proc.memory_info().rss
-        for child in self.proc.children(recursive=True):
-            with contextlib.suppress(Exception):  # child ended between listing and reading
-                total += child.memory_info().rss
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
-            time.sleep(self.every)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def _cpu_seconds() -> float:
-    import resource
-
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _child_cpu() -> float:
@@ -83,11 +43,11 @@ def _child_cpu() -> float:
 
 def _timed(fn, *args, **kwargs) -> tuple[dict, float, float, int]:
     with PeakRSS() as mem:
-        cpu0, kid0 = _cpu_seconds(), _child_cpu()
+        cpu0, kid0 = cpu_seconds(), _child_cpu()
         t0 = time.perf_counter()
         out = fn(*args, **kwargs)
         seconds = time.perf_counter() - t0
-        cpu = _cpu_seconds() - cpu0 + max(_child_cpu() - kid0, 0.0)
+        cpu = cpu_seconds() - cpu0 + max(_child_cpu() - kid0, 0.0)
     return out, seconds, cpu, mem.peak
 
 

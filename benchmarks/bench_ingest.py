@@ -19,7 +19,6 @@ import platform
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from datetime import date
 from pathlib import Path
@@ -28,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+from benchmarks.measure import PeakRSS, cpu_seconds
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_ROWS = 150_000_000
@@ -244,40 +245,6 @@ def write_extract(out: Path, clients: int, months: int, seed: int = 7) -> dict:
     return manifest
 
 
-def _cpu_seconds() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-class PeakRSS:
-    """Samples this process's resident memory in a thread (DuckDB and Arrow allocate in it)."""
-
-    def __init__(self, every: float = 0.05):
-        import psutil
-
-        self.proc = psutil.Process()
-        self.every = every
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(self.every)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
-
-
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     source = os.environ.get("BENCH_SOURCE", "synthetic")  # or "simulator" (cobranza simulate)
@@ -309,11 +276,11 @@ def main(argv: list[str] | None = None) -> dict:
         memory_limit = os.environ.get("BENCH_DUCKDB_MEMORY", "4GB")
         settings = load_settings(lake=work / "lake", duckdb_memory_limit=memory_limit)
         with PeakRSS() as mem:
-            cpu0 = _cpu_seconds()
+            cpu0 = cpu_seconds()
             t0 = time.perf_counter()
             report = ingest_extract(settings, extract, dialect)
             seconds = time.perf_counter() - t0
-            cpu = _cpu_seconds() - cpu0
+            cpu = cpu_seconds() - cpu0
         from cobranza.lake import Lake
 
         timings = Lake(work / "lake").run_info("raw")["timings"]
