@@ -108,3 +108,13 @@ def test_validation_errors_say_what_is_wrong_without_echoing_input(client, keys)
     detail = resp.json()["detail"]
     assert {tuple(d["loc"]) for d in detail} == {("body", "name"), ("body", "email")}
     assert "ana@example.org" not in resp.text
+
+
+def test_predict_is_not_audited(client, keys):
+    """Online scoring changes nothing: it is logged and counted, not written to the audit table."""
+    admin = {"X-API-Key": keys["admin"]}
+    before = client.get("/v1/audit", params={"limit": 500}, headers=admin).json()["items"]
+    client.post("/v1/predict", json={"obligations": []}, headers={"X-API-Key": keys["viewer"]})
+    after = client.get("/v1/audit", params={"limit": 500}, headers=admin).json()["items"]
+    assert not [a for a in after if a["path"].startswith("/v1/predict")]
+    assert len(after) == len(before)

@@ -31,6 +31,9 @@ log = logging.getLogger("cobranza.api")
 access_log = logging.getLogger("cobranza.api.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+# POSTs that change nothing (a computation with a body): not audited, and online scoring must not
+# pay a database commit per call. Their access log line and metrics are still written.
+READ_ONLY_POSTS = {"/v1/predict"}
 _STD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
@@ -182,7 +185,7 @@ class RequestMiddleware:
                     "key_id": getattr(principal, "key_id", None),
                 },
             )
-            if method in MUTATING:
+            if method in MUTATING and template not in READ_ONLY_POSTS:
                 self._audit(scope, state, method, template, code, rid)
 
     async def _too_large(self, send: Send) -> None:

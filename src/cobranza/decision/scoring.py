@@ -93,15 +93,25 @@ def _model_input(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
         raise ScoringError(
             f"the rows to score lack feature column(s) {', '.join(missing[:10])} the champion needs"
         )
-    # One constructor call: per-column inserts dominate the cost of scoring a single row online.
-    columns = {}
-    for name in features:
-        col = frame[name]
-        if pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
-            columns[name] = col
-        else:
-            values = col.to_numpy(dtype=object, na_value=None)
-            columns[name] = pd.Series(values, index=frame.index, dtype=object)
+    # Only non-numeric columns that are not plain objects (Arrow-backed strings read from Parquet)
+    # are converted, in one constructor call: online scoring of one row is dominated by per-column
+    # pandas overhead, and the API already hands over float64 and object columns.
+    X = frame[features]
+    convert = [
+        name
+        for name, dtype in zip(features, X.dtypes, strict=True)
+        if not (
+            pd.api.types.is_object_dtype(dtype)
+            or pd.api.types.is_numeric_dtype(dtype)
+            or pd.api.types.is_bool_dtype(dtype)
+        )
+    ]
+    if not convert:
+        return X
+    columns = {name: X[name] for name in features}
+    for name in convert:
+        values = X[name].to_numpy(dtype=object, na_value=None)
+        columns[name] = pd.Series(values, index=frame.index, dtype=object)
     return pd.DataFrame(columns, index=frame.index)
 
 
