@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         "4GB", description="DuckDB memory limit for ingest and transforms."
     )
     duckdb_threads: int | None = Field(None, description="DuckDB threads; default all cores.")
+    ingest_workers: int | None = Field(
+        None, ge=1, description="Extract files validated at once; default one per core (max 4)."
+    )
     mlflow_tracking_uri: str | None = Field(
         None, description="MLflow tracking URI; default a SQLite store inside the lake."
     )

@@ -1,18 +1,21 @@
 """`ingest_extract`: one extract folder in, one new raw version out (or nothing, on a fatal problem).
 
 Owns the order of the run: every header and the manifest are checked before any heavy work;
-files are validated in dependency order (clients -> obligations -> debit_mandates -> the rest) so
-references are checked against accepted parent rows; hashing of the next files runs in a thread
-while DuckDB validates the current one. Staging is an in-memory DuckDB that spills to
+a file is validated once the files it references are done (clients -> obligations ->
+debit_mandates -> the rest), so references are checked against accepted parent rows. Files with
+no pending parent run side by side, largest first, one serial parse each (which keeps line numbers
+exact) on DuckDB cursors of one database; hashing runs in a thread ahead of them. Staging is an in-memory DuckDB that spills to
 `<lake>/_tmp/` past `duckdb_memory_limit`; that folder is always removed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,11 +26,18 @@ from cobranza.contract import FILES, Dialect, FileSpec
 from cobranza.ingest.manifest import Manifest, load_manifest
 from cobranza.ingest.reader import Fingerprint, Header, IngestError, fingerprint, read_header
 from cobranza.ingest.rules import quote_literal
-from cobranza.ingest.validate import FileReport, keep_accepted_keys, validate_file, write_parquet
+from cobranza.ingest.validate import (
+    QUARANTINE_DDL,
+    FileReport,
+    keep_accepted_keys,
+    validate_file,
+    write_parquet,
+)
 from cobranza.lake import Lake, Publication, new_run_id
 
 QUARANTINE_TABLE = "quarantine"
 SUSPICIOUS_SHARE = 0.5  # a column failing its type this often suggests a wrong dialect
+MAX_WORKERS = 4  # files validated at once; more only adds memory on this kind of machine
 
 
 def ordered_files() -> list[FileSpec]:
@@ -68,6 +78,7 @@ def _ingest_file(
     manifest: Manifest | None,
     pub: Publication,
     specs: list[FileSpec],
+    lock: threading.Lock,
 ) -> tuple[FileReport, Fingerprint]:
     fp = fingerprinted.result()
     if manifest:
@@ -84,8 +95,118 @@ def _ingest_file(
         manifest.check_rows(spec.filename, report.rows_read)
     if any(p == spec.stem for s in specs for _, p, _ in s.references):
         keep_accepted_keys(con, spec, out_dir)
-    pub.record(spec.stem, rows=report.rows_accepted, source=spec.filename)
+    with lock:
+        pub.record(spec.stem, rows=report.rows_accepted, source=spec.filename)
     return report, fp
+
+
+def ingest_workers(settings: Settings) -> int:
+    """Files validated at once: one pyarrow parse thread each, DuckDB's threads shared."""
+    return max(1, min(settings.ingest_workers or os.cpu_count() or 1, MAX_WORKERS))
+
+
+def _schedule_order(specs: list[FileSpec], paths: dict[str, Path]) -> list[FileSpec]:
+    """Largest files first among those whose parents are done: the longest file starts early."""
+    order: list[FileSpec] = []
+    pending = list(specs)
+    while pending:
+        ready = [s for s in pending if _parents(s) <= {d.stem for d in order}]
+        first = max(ready, key=lambda s: _size(paths[s.stem]))
+        order.append(first)
+        pending.remove(first)
+    return order
+
+
+def _parents(spec: FileSpec) -> set[str]:
+    return {p for _, p, _ in spec.references}
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    specs: list[FileSpec],
+    paths: dict[str, Path],
+    headers: dict[str, Header],
+    dialect: Dialect,
+    futures: dict[str, Future],
+    manifest: Manifest | None,
+    pub: Publication,
+    step,
+) -> dict[str, tuple[FileReport, Fingerprint]]:
+    """Validate every file, several at once, each as soon as the files it references are done.
+
+    The parse of one file is serial (that is what keeps line numbers exact), so files run side by
+    side on their own DuckDB cursors of the one in-memory database. On the first failure no new
+    file starts and the running ones are interrupted (a bad extract fails in seconds, not after
+    the largest file); that first failure is the error reported.
+    """
+    workers = ingest_workers(settings)
+    done: dict[str, tuple[FileReport, Fingerprint]] = {}
+    failed: dict[str, BaseException] = {}
+    running: dict[Future, tuple[FileSpec, duckdb.DuckDBPyConnection]] = {}
+    pending = list(specs)
+    lock = threading.Lock()
+
+    def run_one(spec: FileSpec, cur: duckdb.DuckDBPyConnection):
+        with pub.timed(spec.stem):
+            return _ingest_file(
+                cur,
+                settings,
+                spec,
+                paths[spec.stem],
+                headers[spec.stem],
+                dialect,
+                futures[spec.stem],
+                manifest,
+                pub,
+                specs,
+                lock,
+            )
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-file") as pool:
+        while pending or running:
+            if not failed:
+                ready = [s for s in pending if _parents(s) <= set(done)]
+                ready.sort(key=lambda s: _size(paths[s.stem]), reverse=True)
+                for spec in ready[: workers - len(running)]:
+                    pending.remove(spec)
+                    cur = con.cursor()
+                    running[pool.submit(run_one, spec, cur)] = (spec, cur)
+                    if step:
+                        step.update(
+                            description="ingest "
+                            + ", ".join(s.filename for s, _ in running.values())
+                        )
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in sorted(finished, key=lambda f: specs.index(running[f][0])):
+                spec, cur = running.pop(fut)
+                try:
+                    done[spec.stem] = fut.result()
+                except BaseException as exc:  # re-raised below, in file order
+                    failed[spec.stem] = exc
+                    for _, other in running.values():
+                        other.interrupt()
+                finally:
+                    cur.close()
+                if step:
+                    step.advance(1)
+    if failed:  # in the order they were detected; an interrupted file only followed another
+        errors = list(failed.values())
+        raise next((e for e in errors if not _interrupted(e)), errors[0])
+    return done
+
+
+def _interrupted(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.InterruptException)
 
 
 def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=None) -> dict:
@@ -118,30 +239,18 @@ def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=N
     con = None
     try:
         futures: dict[str, Future] = {
-            s.stem: pool.submit(fingerprint, paths[s.stem]) for s in specs
+            s.stem: pool.submit(fingerprint, paths[s.stem]) for s in _schedule_order(specs, paths)
         }
         con = _connect(settings, tmp)
+        con.execute(QUARANTINE_DDL)
         with lake.publish("raw", run_id=run_id) as pub:
             progress = ui.progress("ingest", total=len(specs)) if ui else contextlib.nullcontext()
             with progress as step:
-                for spec in specs:
-                    if step:
-                        step.update(description=f"ingest {spec.filename}")
-                    with pub.timed(spec.stem):
-                        reports[spec.filename], hashes[spec.filename] = _ingest_file(
-                            con,
-                            settings,
-                            spec,
-                            paths[spec.stem],
-                            headers[spec.stem],
-                            dialect,
-                            futures[spec.stem],
-                            manifest,
-                            pub,
-                            specs,
-                        )
-                    if step:
-                        step.advance(1)
+                done = _ingest_files(
+                    con, settings, specs, paths, headers, dialect, futures, manifest, pub, step
+                )
+            for spec in specs:  # reports in contract order, whatever order the files finished
+                reports[spec.filename], hashes[spec.filename] = done[spec.stem]
             if sum(r.rows_read for r in reports.values()) == 0:
                 raise IngestError(f"{extract_dir}: empty extract, the files have no data rows")
             with pub.timed(QUARANTINE_TABLE):

@@ -142,10 +142,11 @@ def validate_file(
         schema, _keeping_error(stream_batches(path, spec, header, dialect, fp, parsed), parsed)
     )
     con.execute(QUARANTINE_DDL)
-    con.register("_stream", stream)
+    source = f"_stream_{spec.stem}"
+    con.register(source, stream)
     try:
         con.execute(
-            f"CREATE OR REPLACE TABLE {table} AS {stage_sql(spec, header, dialect, '_stream')}"
+            f"CREATE OR REPLACE TABLE {table} AS {stage_sql(spec, header, dialect, source)}"
         )
     except duckdb.Error:
         # DuckDB wraps what the stream raised into its own error text: raise the original.
@@ -153,7 +154,7 @@ def validate_file(
             raise parsed.error from None
         raise
     finally:
-        con.unregister("_stream")
+        con.unregister(source)
     try:
         return _check_and_write(con, spec, table, header, dialect, parsed, out_dir)
     finally:  # staging is per file: memory is bounded by the largest file, not the extract
@@ -274,8 +275,10 @@ def keep_accepted_keys(con: duckdb.DuckDBPyConnection, spec: FileSpec, out_dir: 
     """Accepted keys of a parent file, for the reference checks of the files after it."""
     key = quote_ident(spec.key[0])
     glob = quote_literal(str(out_dir / "*.parquet"))
+    # A plain table of the in-memory database, not TEMP: the files that reference it are
+    # validated on other cursors, each a connection of its own.
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _accepted_{spec.stem} AS "
+        f"CREATE OR REPLACE TABLE _accepted_{spec.stem} AS "
         f"SELECT DISTINCT {key} FROM read_parquet({glob})"
     )
 
