@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cobranza.decision.online import integer_column
+
 log = logging.getLogger("cobranza.api.batcher")
 
 
@@ -77,8 +79,19 @@ class PredictBatcher:
                     start += len(f)
 
 
+def _numeric_column(values: list[Any]) -> np.ndarray:
+    """int64 when every value is an integer (as an int64 gold column), else float64 (None -> NaN).
+
+    The dtype matters for the reason texts only: the batch rounds float columns to a few
+    significant digits and shows integer columns as they are.
+    """
+    if integer_column(values):
+        return np.array(values, dtype=np.int64)
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
 def records_frame(rows: list[dict[str, Any]], loaded: Any) -> pd.DataFrame:
-    """The rows as one frame, numeric features as float64 (None -> NaN), built in one call.
+    """The rows as one frame, numeric features as int64 or float64 (None -> NaN), built in one call.
 
     Column by column inserts cost more than scoring itself for a single obligation; the route has
     already rejected non-numeric values of numeric features, so `float` cannot fail here.
@@ -89,9 +102,7 @@ def records_frame(rows: list[dict[str, Any]], loaded: Any) -> pd.DataFrame:
     for name in names:
         values = [row.get(name) for row in rows]
         if name in numeric:
-            columns[name] = np.array(
-                [np.nan if v is None else float(v) for v in values], dtype=np.float64
-            )
+            columns[name] = _numeric_column(values)
         else:
             columns[name] = pd.Series(values, dtype=object)
     return pd.DataFrame(columns)

@@ -1,7 +1,8 @@
 """Online scoring: the champion model cached in the service, reloaded when the champion changes.
 
-Predict goes through `cobranza.decision.scoring.score_frame`, the very path of batch scoring, with the
-same policy (threshold from the champion, capacity from today's settings). The champion alias is
+Predict scores with the same policy as the batch (threshold from the champion, capacity from today's
+settings): small requests through `cobranza.decision.online.OnlineScorer` (prepared once per loaded
+model), others through `cobranza.decision.scoring.score_frame`, the very path of batch scoring. The champion alias is
 re-checked in a background thread at most every `check_seconds`, so a request never waits for the
 registry unless no model has been loaded yet.
 """
@@ -32,6 +33,7 @@ class Loaded:
     categorical: set[str]
     templates: dict[str, str]
     loaded_at: float
+    online: Any = None  # OnlineScorer for this model and policy
 
 
 def champion_version(settings: Settings) -> str | None:
@@ -71,6 +73,7 @@ class ChampionCache:
         self._refreshing = False
 
     def _load(self) -> Loaded:
+        from cobranza.decision.online import OnlineScorer
         from cobranza.decision.reasons import feature_templates
         from cobranza.decision.scoring import champion_policy
         from cobranza.ml.registry import load_champion
@@ -78,19 +81,34 @@ class ChampionCache:
         try:
             champion = load_champion(self.settings)
             model = champion.model
+            policy = champion_policy(champion, self.settings.costs.daily_capacity)
+            templates = feature_templates()
             loaded = Loaded(
                 champion=champion,
-                policy=champion_policy(champion, self.settings.costs.daily_capacity),
+                policy=policy,
                 version=str(champion.version),
                 features=list(model.feature_names_),
                 categorical=_categorical(model),
-                templates=feature_templates(),
+                templates=templates,
                 loaded_at=time.time(),
+                online=OnlineScorer(model, policy, templates, str(champion.version)),
             )
         except Exception as exc:
             raise NoChampion(f"no champion model can be loaded: {exc}") from exc
         log.info("champion loaded", extra={"model_version": loaded.version})
         return loaded
+
+    def current(self) -> Loaded | None:
+        """The loaded model without waiting (None before the first load); schedules the re-check."""
+        loaded = self._loaded
+        if loaded is not None:
+            self._maybe_refresh()
+        return loaded
+
+    def _maybe_refresh(self) -> None:
+        if time.monotonic() - self._checked_at > self.check_seconds and not self._refreshing:
+            self._refreshing = True
+            threading.Thread(target=self._refresh, name="champion-refresh", daemon=True).start()
 
     def get(self) -> Loaded:
         loaded = self._loaded
@@ -100,9 +118,7 @@ class ChampionCache:
                     self._loaded = self._load()
                     self._checked_at = time.monotonic()
                 return self._loaded
-        if time.monotonic() - self._checked_at > self.check_seconds and not self._refreshing:
-            self._refreshing = True
-            threading.Thread(target=self._refresh, name="champion-refresh", daemon=True).start()
+        self._maybe_refresh()
         return loaded
 
     def _refresh(self) -> None:
