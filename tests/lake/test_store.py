@@ -85,3 +85,29 @@ def test_history_tables_union_all_versions(tmp_path):
     con = duckdb.connect(str(lake.catalog_path), read_only=True)
     assert con.execute("SELECT count(*) FROM results.scores").fetchone()[0] == 3
     assert con.execute("SELECT count(*) FROM results.latest").fetchone()[0] == 1
+
+
+def test_transaction_switches_every_zone_together_or_none(tmp_path):
+    lake = Lake(tmp_path).ensure()
+    with lake.transaction() as tx:
+        with tx.publish("silver") as s:
+            _write(s, "t", [1])
+        with tx.publish("gold", inputs={"silver": s.version}) as g:
+            _write(g, "t", [1])
+        # Written but not current until the transaction ends.
+        assert lake.current_version("silver") is None and lake.current_version("gold") is None
+    assert lake.current_version("silver") == s.version
+    assert lake.current_version("gold") == g.version
+    assert lake.run_info("gold")["inputs"] == {"silver": s.version}
+    assert lake.run_info("silver")["run_id"] == lake.run_info("gold")["run_id"]
+
+    with pytest.raises(RuntimeError), lake.transaction() as tx:
+        with tx.publish("silver") as s2:
+            _write(s2, "t", [1, 2])
+        with tx.publish("gold") as g2:
+            _write(g2, "t", [1, 2])
+            raise RuntimeError("gold failed after silver was written")
+    assert lake.current_version("silver") == s.version
+    assert lake.current_version("gold") == g.version
+    assert [p.name for p in (tmp_path / "silver" / "versions").iterdir()] == [s.version]
+    assert [p.name for p in (tmp_path / "gold" / "versions").iterdir()] == [g.version]

@@ -72,3 +72,25 @@ def test_failing_step_is_named_and_the_secret_never_shown(tmp_path):
     assert "etl failed at silver.payments on duckdb" in str(err.value)
     assert "s3cr3t-key" not in str(err.value)
     assert lake.current_version("silver") is None and lake.current_version("gold") is None
+
+
+def test_gold_failing_after_silver_leaves_both_zones_as_they_were(tmp_path, monkeypatch):
+    import cobranza.transforms.pipeline as pipeline
+
+    tables, as_of = random_extract(n_clients=6, months=5, seed=3)
+    publish_raw(tmp_path, tables, as_of)
+    settings = load_settings(lake=tmp_path, duckdb_threads=1)
+    first = run_etl(settings)
+    publish_raw(tmp_path, tables, as_of)
+
+    def broken_gold(*args, **kwargs):  # fault injection: the gold step dies mid-run
+        raise MemoryError("gold died")
+
+    monkeypatch.setattr(pipeline, "obligation_snapshots", broken_gold)
+    with pytest.raises(CobranzaError, match=r"etl failed at gold\.obligation_snapshots"):
+        run_etl(settings)
+    lake = Lake(tmp_path)
+    assert lake.current_version("silver") == first["silver_version"]
+    assert lake.current_version("gold") == first["gold_version"]
+    assert [v["version"] for v in lake.versions("silver")] == [first["silver_version"]]
+    assert len(list((tmp_path / "silver" / "versions").iterdir())) == 1

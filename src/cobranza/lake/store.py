@@ -64,6 +64,8 @@ class Publication:
     timings: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     history_tables: set[str] = field(default_factory=set)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    seconds: float = 0.0
 
     @property
     def version(self) -> str:
@@ -88,6 +90,23 @@ class Publication:
             self.timings[stage] = round(
                 self.timings.get(stage, 0.0) + time.perf_counter() - start, 3
             )
+
+
+@dataclass
+class Transaction:
+    """Versions written under `Lake.transaction`, switched together when it ends cleanly."""
+
+    lake: Lake
+    run_id: str
+    pending: list[Publication] = field(default_factory=list)
+
+    @contextmanager
+    def publish(self, zone: str, inputs: dict[str, Any] | None = None) -> Iterator[Publication]:
+        if any(p.zone == zone for p in self.pending):
+            raise LakeError(f"the {zone} zone is already written in this transaction")
+        with self.lake._writing(zone, self.run_id, inputs) as pub:
+            self.pending.append(pub)
+            yield pub
 
 
 class Lake:
@@ -182,26 +201,64 @@ class Lake:
         refresh: bool = True,
     ) -> Iterator[Publication]:
         """Write a new version of a zone; on clean exit record it and switch the pointer atomically."""
+        with self._writing(zone, run_id, inputs) as pub:
+            yield pub
+        self._commit(pub, pub.started_at, pub.seconds)
+        if refresh:
+            from cobranza.lake.catalog import refresh_catalog
+
+            refresh_catalog(self)
+
+    @contextmanager
+    def transaction(self, run_id: str | None = None) -> Iterator[Transaction]:
+        """Versions of several zones that become current together, or not at all.
+
+        `tx.publish(zone)` writes a version as `publish` does but does not switch its pointer: on
+        clean exit of the transaction every version is recorded first, then the pointers switch
+        one after the other (milliseconds apart); on any failure every version written is removed
+        and no pointer moves. A run that builds silver and then gold from it uses this, so gold
+        failing cannot leave a new silver current beside the old gold.
+        """
+        tx = Transaction(self, run_id or new_run_id())
+        try:
+            yield tx
+        except BaseException:
+            for pub in tx.pending:
+                shutil.rmtree(pub.dir, ignore_errors=True)
+            raise
+        records = [self._record(pub, pub.started_at, pub.seconds) for pub in tx.pending]
+        for pub, record in zip(tx.pending, records, strict=True):
+            self._switch(pub, record)
+        if tx.pending:
+            from cobranza.lake.catalog import refresh_catalog
+
+            refresh_catalog(self)
+
+    @contextmanager
+    def _writing(
+        self, zone: str, run_id: str | None, inputs: dict[str, Any] | None
+    ) -> Iterator[Publication]:
+        """A new version folder, removed if the block fails."""
         run_id = run_id or new_run_id()
         vroot = self.zone_dir(zone) / "versions"
         vroot.mkdir(parents=True, exist_ok=True)
         version = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{run_id[-8:]}"
         pub = Publication(self, zone, run_id, vroot / version, inputs=dict(inputs or {}))
         pub.dir.mkdir()
-        started = datetime.now(UTC)
+        pub.started_at = datetime.now(UTC)
         t0 = time.perf_counter()
         try:
             yield pub
         except BaseException:
             shutil.rmtree(pub.dir, ignore_errors=True)
             raise
-        self._commit(pub, started, time.perf_counter() - t0)
-        if refresh:
-            from cobranza.lake.catalog import refresh_catalog
-
-            refresh_catalog(self)
+        pub.seconds = time.perf_counter() - t0
 
     def _commit(self, pub: Publication, started: datetime, seconds: float) -> None:
+        self._switch(pub, self._record(pub, started, seconds))
+
+    def _record(self, pub: Publication, started: datetime, seconds: float) -> dict[str, Any]:
+        """Write the version's `_run.json`: from here on the version is complete."""
         for tdir in sorted(pub.dir.iterdir()):
             if tdir.is_dir() and not tdir.name.startswith(("_", ".")):
                 pub.tables.setdefault(tdir.name, {})
@@ -223,6 +280,9 @@ class Lake:
             **pub.meta,
         }
         _write_json_atomic(pub.dir / RUN_FILE, record)
+        return record
+
+    def _switch(self, pub: Publication, record: dict[str, Any]) -> None:
         _write_json_atomic(
             self.zone_dir(pub.zone) / POINTER,
             {"version": pub.version, "run_id": pub.run_id, "published_at": record["published_at"]},

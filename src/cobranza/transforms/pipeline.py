@@ -2,8 +2,8 @@
 
 `SILVER` and `GOLD` are the graph (Kedro nodes / Dagster assets style): each entry names the pure
 function and the tables it reads. `run_etl` is the only place with I/O: it reads the current raw
-version, writes a silver version, reads it back and writes a gold version, through `lake.publish`
-so a failure publishes nothing.
+version, writes a silver version, reads it back and writes a gold version, in one
+`lake.transaction`: both become current together, and a failure at any step publishes neither.
 """
 
 from __future__ import annotations
@@ -126,41 +126,42 @@ def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> di
             raw = {t: eng.read(lake.table_dir("raw", t, raw_version)) for t in raw_tables}
             as_of = _raw_as_of(lake, raw_version, eng, raw["portfolio_cuts"])
             check_raw_columns(raw, raw_version)
-            with lake.publish("silver", inputs={"raw": raw_version}) as pub:
-                for name in SILVER:
-                    stage = f"silver.{name}"
-                    if ui is not None:
-                        ui.info(f"  silver.{name}")
-                    with pub.timed(name):
-                        eng.write(silver_expression(name, raw, secret), pub.table_dir(name))
-                pub.meta.update(as_of=as_of.isoformat(), engine=eng.name)
-            silver_version = pub.version
-            seconds["silver"] = round(sum(pub.timings.values()), 3)
+            with lake.transaction() as tx:
+                with tx.publish("silver", inputs={"raw": raw_version}) as pub:
+                    for name in SILVER:
+                        stage = f"silver.{name}"
+                        if ui is not None:
+                            ui.info(f"  silver.{name}")
+                        with pub.timed(name):
+                            eng.write(silver_expression(name, raw, secret), pub.table_dir(name))
+                    pub.meta.update(as_of=as_of.isoformat(), engine=eng.name)
+                silver_version = pub.version
+                seconds["silver"] = round(sum(pub.timings.values()), 3)
 
-            stage = f"gold.{schema.GOLD_TABLE}"
-            silver = {t: eng.read(lake.table_dir("silver", t, silver_version)) for t in SILVER}
-            latest_cut = _as_date(eng.scalar(silver["cut_calendar"].cut_date.max()))
-            if ui is not None:
-                ui.info(f"  gold.{schema.GOLD_TABLE}")
-            with lake.publish("gold", inputs={"silver": silver_version}) as gpub:
-                with gpub.timed(schema.GOLD_TABLE):
-                    gold = obligation_snapshots(
-                        silver,
-                        as_of=as_of,
-                        latest_cut=latest_cut,
+                stage = f"gold.{schema.GOLD_TABLE}"
+                silver = {t: eng.read(lake.table_dir("silver", t, silver_version)) for t in SILVER}
+                latest_cut = _as_date(eng.scalar(silver["cut_calendar"].cut_date.max()))
+                if ui is not None:
+                    ui.info(f"  gold.{schema.GOLD_TABLE}")
+                with tx.publish("gold", inputs={"silver": silver_version}) as gpub:
+                    with gpub.timed(schema.GOLD_TABLE):
+                        gold = obligation_snapshots(
+                            silver,
+                            as_of=as_of,
+                            latest_cut=latest_cut,
+                            horizon_days=settings.horizon_days,
+                            materialize=eng.materialize,
+                        )
+                        out = gpub.table_dir(schema.GOLD_TABLE)
+                        eng.write(gold, out)
+                    counts = _gold_counts(out)
+                    gpub.record(schema.GOLD_TABLE, **counts)
+                    gpub.meta.update(
+                        as_of=as_of.isoformat(),
+                        latest_cut=str(latest_cut),
                         horizon_days=settings.horizon_days,
-                        materialize=eng.materialize,
+                        engine=eng.name,
                     )
-                    out = gpub.table_dir(schema.GOLD_TABLE)
-                    eng.write(gold, out)
-                counts = _gold_counts(out)
-                gpub.record(schema.GOLD_TABLE, **counts)
-                gpub.meta.update(
-                    as_of=as_of.isoformat(),
-                    latest_cut=str(latest_cut),
-                    horizon_days=settings.horizon_days,
-                    engine=eng.name,
-                )
             seconds["gold"] = gpub.timings[schema.GOLD_TABLE]
     except CobranzaError:
         raise
