@@ -1,0 +1,181 @@
+"""`POST /v1/predict` in process (TestClient) on a lake with a trained champion (real MLflow store).
+
+Small requests take the NumPy online path once the model's path table has been checked by one batch
+call; large ones go through `score_frame` in the micro-batcher. Both must answer the same, and the
+same as batch scoring of the gold rows; refusals keep their 422 messages.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from cobranza.api import create_app
+from cobranza.api.keys import create_key
+from cobranza.config import load_settings
+from cobranza.decision.online import MAX_ROWS
+from cobranza.decision.scoring import champion_policy, score_frame
+from cobranza.lake import Lake
+from cobranza.transforms.schema import NON_FEATURES
+from tests.ml.gold import make_gold, publish_gold
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, fast_options_module):
+    from cobranza.ml import train
+    from cobranza.ml.registry import load_champion
+
+    root = tmp_path_factory.mktemp("predict")
+    gold = make_gold(clients=500, months=8, seed=5)
+    lake = Lake(root / "lake").ensure()
+    truth = root / "truth" / "p_true.csv"
+    publish_gold(lake, gold, truth)
+    settings = load_settings(lake=root / "lake", truth_path=truth, gate={"max_ece": 1.0})
+    train(settings)
+    champion = load_champion(settings)
+    key = create_key(settings, "viewer", "predict-test")["key"]
+    app = create_app(settings, fast_options_module)
+    with TestClient(app) as client:
+        yield {
+            "client": client,
+            "headers": {"X-API-Key": key},
+            "gold": gold,
+            "champion": champion,
+            "app": app,
+        }
+
+
+@pytest.fixture(scope="module")
+def fast_options_module():
+    from cobranza.api import ApiOptions
+
+    return ApiOptions(champion_check_seconds=60)
+
+
+def obligations(gold: pd.DataFrame) -> list[dict]:
+    out = []
+    for rec in gold.drop(columns=["_p_true"]).to_dict("records"):
+        features = {}
+        for k, v in rec.items():
+            if k in NON_FEATURES:
+                continue
+            v = v.item() if hasattr(v, "item") else v
+            features[k] = None if isinstance(v, float) and math.isnan(v) else v
+        out.append(
+            {
+                "obligation_id": rec["obligation_id"],
+                "cut_date": str(rec["cut_date"]),
+                "eligible": bool(rec["eligible"]),
+                "features": features,
+            }
+        )
+    return out
+
+
+def test_small_and_large_requests_equal_batch_scoring(served):
+    client, headers, champion = served["client"], served["headers"], served["champion"]
+    gold = served["gold"]
+    gold = gold[gold["cut_date"] == gold["cut_date"].max()].head(MAX_ROWS + 20)
+    gold = gold.reset_index(drop=True)
+    gold.loc[3, "product"] = "NOT_A_PRODUCT_SEEN_IN_TRAINING"
+    obs = obligations(gold)
+    loaded = served["app"].state.services.champion
+    assert loaded.current() is None
+
+    # the first call loads the model and goes through score_frame (which checks the path table)
+    first = client.post("/v1/predict", json={"obligations": obs[:1]}, headers=headers)
+    assert first.status_code == 200, first.text
+    assert loaded.current().online.ready
+
+    big = client.post("/v1/predict", json={"obligations": obs}, headers=headers)
+    assert big.status_code == 200, big.text
+    large = big.json()["predictions"]  # more than MAX_ROWS: the batch path
+    assert len(obs) > MAX_ROWS
+    small = [
+        client.post("/v1/predict", json={"obligations": [ob]}, headers=headers).json()[
+            "predictions"
+        ][0]
+        for ob in obs
+    ]
+    assert first.json()["predictions"][0] == small[0]
+
+    policy = champion_policy(champion)
+    batch = score_frame(champion, gold.drop(columns=["_p_true"]), policy=policy)
+    assert {p["decision"] for p in small} == {"ASSIGN", "NO_ASSIGN"}
+    for one, many, row in zip(small, large, batch.to_dict("records"), strict=True):
+        assert one["obligation_id"] == many["obligation_id"] == row["obligation_id"]
+        assert one["decision"] == many["decision"] == row["decision"]
+        assert one["capacity_limited"] == many["capacity_limited"] is False
+        if row["eligible"]:
+            assert one["probability"] == pytest.approx(row["probability"], abs=1e-12, rel=0)
+            assert many["probability"] == pytest.approx(row["probability"], abs=1e-12, rel=0)
+        else:
+            assert one["probability"] is None and many["probability"] is None
+        expected = [
+            (row[f"reason_{i}_code"], row[f"reason_{i}_text"])
+            for i in (1, 2, 3)
+            if isinstance(row[f"reason_{i}_code"], str)
+        ]
+        assert [(r["code"], r["text"]) for r in one["reasons"]] == expected
+        assert one["reasons"] == many["reasons"]
+    assert big.json()["threshold"] == pytest.approx(policy.threshold)
+
+
+def test_refusals_keep_their_messages(served):
+    client, headers = served["client"], served["headers"]
+    ob = obligations(served["gold"].head(1))[0]
+    feats = ob["features"]
+
+    def post(features: dict) -> list[dict]:
+        resp = client.post(
+            "/v1/predict", json={"obligations": [{**ob, "features": features}]}, headers=headers
+        )
+        assert resp.status_code == 422, resp.text
+        return resp.json()["detail"]
+
+    missing = post({k: v for k, v in feats.items() if k != "noise_feature"})
+    assert missing[0]["msg"] == "missing feature(s) the champion needs: noise_feature"
+    unknown = post({**feats, "shoe_size": 42})
+    assert unknown[0]["msg"] == "unknown feature(s): shoe_size"
+    categorical = post({**feats, "product": 3})
+    assert categorical[0]["msg"] == "categorical feature: give a string (or null)"
+    assert categorical[0]["loc"] == ["body", "obligations", 0, "features", "product"]
+    numeric = post({**feats, "noise_feature": "high"})
+    assert numeric[0]["msg"] == "numeric feature: give a finite number (or null)"
+    empty = client.post("/v1/predict", json={"obligations": []}, headers=headers)
+    assert empty.status_code == 422
+    assert client.post("/v1/predict", json={"obligations": [ob]}).status_code == 401
+
+
+def test_predict_is_counted_and_logged(served):
+    client, headers = served["client"], served["headers"]
+    ob = obligations(served["gold"].head(1))[0]
+    resp = client.post(
+        "/v1/predict", json={"obligations": [ob]}, headers={**headers, "X-Request-ID": "abc-123"}
+    )
+    assert resp.status_code == 200 and resp.headers["x-request-id"] == "abc-123"
+    metrics = client.get("/metrics").text
+    line = next(
+        m
+        for m in metrics.splitlines()
+        if m.startswith("cobranza_api_requests_total{")
+        and 'route="/v1/predict"' in m
+        and 'status="200"' in m
+    )
+    assert float(line.rsplit(" ", 1)[1]) >= 1
+
+
+def test_no_champion_is_503(tmp_path):
+    settings = load_settings(lake=tmp_path / "lake")
+    Lake(settings.lake).ensure()
+    key = create_key(settings, "viewer", "t")["key"]
+    with TestClient(create_app(settings)) as client:
+        resp = client.post(
+            "/v1/predict",
+            json={"obligations": [{"obligation_id": "x", "features": {"a": 1.0}}]},
+            headers={"X-API-Key": key},
+        )
+    assert resp.status_code == 503 and "champion" in resp.json()["detail"]

@@ -1,0 +1,175 @@
+"""The online NumPy path gives exactly the batch's `score_frame` results, on real simulated gold rows.
+
+A module fixture runs the real chain on the shared simulated extract (ingest -> etl -> train) and
+reads a few hundred gold rows of several cut dates (eligible and not, with nulls); a few rows get
+categories the model never saw. Each test scores them with `score_frame` and with `OnlineScorer`
+(all rows in one call, and one row per call) and compares probability, decision, capacity flag and
+the three reasons (code, text, contribution).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from cobranza.config import load_settings
+from cobranza.contract import STANDARD
+from cobranza.decision.online import OnlineRow, OnlineScorer, integer_column
+from cobranza.decision.reasons import N_REASONS, NO_ACTIVE_MANDATE
+from cobranza.decision.scoring import champion_policy, score_frame
+from cobranza.lake import Lake
+from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, NON_FEATURES, OBLIGATION_ID
+
+pytestmark = pytest.mark.slow
+N_ROWS = 300
+
+
+@pytest.fixture(scope="module")
+def real(sim_extract, tmp_path_factory):
+    from cobranza.ingest import ingest_extract
+    from cobranza.ml import train
+    from cobranza.ml.registry import load_champion
+    from cobranza.transforms import run_etl
+
+    root = tmp_path_factory.mktemp("online")
+    # A small extract: loosen the gate so that the first model becomes champion.
+    settings = load_settings(
+        lake=root / "lake", gate={"max_ece": 1.0, "max_psi": 100.0}, duckdb_threads=1
+    )
+    ingest_extract(settings, sim_extract, STANDARD)
+    run_etl(settings)
+    train(settings)
+    champion = load_champion(settings)
+    glob = Lake(settings.lake).table_glob("gold", "obligation_snapshots")
+    frame = (
+        duckdb.connect()
+        .execute(
+            f"SELECT * FROM read_parquet('{glob}') ORDER BY {CUT_DATE} DESC, {OBLIGATION_ID} "
+            f"LIMIT {N_ROWS}"
+        )
+        .df()
+    )
+    categorical = sorted(champion.model.encoder_.categories_)
+    assert categorical, "the real gold has categorical features"
+    frame[categorical] = frame[categorical].astype(object)
+    for i, name in zip(range(0, len(frame), 37), categorical * 10, strict=False):
+        frame.loc[i, name] = "NEVER_SEEN_CATEGORY"
+    return {"champion": champion, "frame": frame, "categorical": categorical}
+
+
+def request_rows(frame: pd.DataFrame) -> list[OnlineRow]:
+    """The rows as an API request carries them: plain JSON values, nulls as None."""
+    rows = []
+    for rec in frame.to_dict("records"):
+        features = {}
+        for k, v in rec.items():
+            if k in NON_FEATURES:
+                continue
+            v = v.item() if hasattr(v, "item") else v
+            features[k] = None if v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v
+        cut = pd.Timestamp(rec[CUT_DATE]).date()
+        rows.append(OnlineRow(rec[OBLIGATION_ID], cut, bool(rec[ELIGIBLE]), features))
+    return rows
+
+
+def assert_same(online: list[dict], batch: pd.DataFrame) -> None:
+    assert len(online) == len(batch)
+    for pred, row in zip(online, batch.to_dict("records"), strict=True):
+        oid = pred["obligation_id"]
+        assert oid == row[OBLIGATION_ID]
+        assert pred["cut_date"] == row[CUT_DATE]
+        assert pred["eligible"] == bool(row[ELIGIBLE])
+        if math.isnan(row["probability"]):
+            assert pred["probability"] is None, oid
+        else:
+            assert pred["probability"] == pytest.approx(row["probability"], abs=1e-12, rel=0)
+        assert pred["decision"] == row["decision"], oid
+        assert pred["capacity_limited"] == bool(row["capacity_limited"]), oid
+        expected = [
+            (i, row[f"reason_{i}_code"], row[f"reason_{i}_text"], row[f"reason_{i}_contribution"])
+            for i in range(1, N_REASONS + 1)
+            if isinstance(row[f"reason_{i}_code"], str)
+        ]
+        got = [(r["rank"], r["code"], r["text"], r["contribution"]) for r in pred["reasons"]]
+        assert [g[:3] for g in got] == [e[:3] for e in expected], oid
+        for g, e in zip(got, expected, strict=True):
+            if e[3] is None or math.isnan(e[3]):
+                assert g[3] is None, oid
+            else:
+                assert g[3] == pytest.approx(e[3], abs=1e-9, rel=0), oid
+
+
+def _scorer(champion, policy) -> OnlineScorer:
+    from cobranza.decision.reasons import feature_templates
+
+    return OnlineScorer(champion.model, policy, feature_templates(), str(champion.version))
+
+
+def test_online_equals_batch_on_real_gold(real):
+    champion, frame = real["champion"], real["frame"]
+    policy = champion_policy(champion)
+    batch = score_frame(champion, frame, policy=policy)  # also checks the path table once
+    rows = request_rows(frame)
+    scorer = _scorer(champion, policy)
+    assert scorer.ready
+    together = scorer.score(rows)
+    assert_same(together, batch)
+    one_by_one = [scorer.score([row])[0] for row in rows]
+    assert_same(one_by_one, batch)
+
+    # the sample covers what must hold: several cuts, ineligible rows, nulls, unseen categories
+    eligible = frame[ELIGIBLE].to_numpy(dtype=bool)
+    assert frame[CUT_DATE].nunique() > 1 and 0 < (~eligible).sum() < len(frame)
+    assert any(v is None for row in rows for v in row.features.values())
+    assert {p["decision"] for p in together} == {"ASSIGN", "NO_ASSIGN"}
+    assert all(p["reasons"][0]["code"] == NO_ACTIVE_MANDATE for p in together if not p["eligible"])
+    codes = {r["code"] for p in together for r in p["reasons"]}
+    assert len(codes) > 5
+
+
+def test_online_equals_batch_with_capacity(real):
+    """A capacity couples the rows of one cut: decided over the call's rows, per cut, as the batch."""
+    champion, frame = real["champion"], real["frame"]
+    policy = champion_policy(champion)
+    per_cut = frame.groupby(CUT_DATE).size().min()
+    capped = dataclasses.replace(policy, capacity=int(per_cut // 3))
+    batch = score_frame(champion, frame, policy=capped)
+    assert batch["capacity_limited"].any()
+    online = _scorer(champion, capped).score(request_rows(frame))
+    assert_same(online, batch)
+
+
+def test_online_defers_to_batch_until_the_path_table_is_checked(real):
+    """A model whose path table no batch call has checked yet: `score` returns None."""
+    import copy
+
+    champion = real["champion"]
+    fresh = copy.deepcopy(champion.model)  # a new object: no table yet
+    scorer = OnlineScorer(fresh, champion_policy(champion), {}, "x")
+    rows = request_rows(real["frame"].head(3))
+    assert not scorer.ready and scorer.score(rows) is None
+
+
+def test_integer_column_rule():
+    assert integer_column([1, 2, 3000])
+    assert not integer_column([1, None])
+    assert not integer_column([1, 2.0])
+    assert not integer_column([True])
+    assert not integer_column([2**63])
+    assert integer_column([-(2**63)])
+
+
+def test_reason_text_rounds_floats_and_keeps_integers(real):
+    champion = real["champion"]
+    scorer = OnlineScorer(champion.model, champion_policy(champion), {}, "x")
+    assert scorer._text("f", 123456, integer=True) == "f = 123456"
+    assert scorer._text("f", 123456.0, integer=False) == "f = 123000"
+    assert scorer._text("f", 0.012345, integer=False) == "f = 0.0123"
+    assert scorer._text("f", None, integer=False) == "f: no data"
+    assert scorer._text("f", "MASS", integer=False) == "f = MASS"
+    assert np.isnan(scorer.encode([OnlineRow("x", None, True, {})])).all()
