@@ -9,7 +9,9 @@ request asks for a different obligation (round-robin over the scored population)
 The lake is built first with the real pipeline (simulate -> ingest -> etl -> train -> score) at a
 small size, or reused with `--lake PATH` (it must hold a champion and results). Writes
 `benchmarks/results/api.json`.
-Run: `python3 -m uv run python -m benchmarks.bench_api [--rate 200] [--seconds 20] [--lake PATH]`.
+`results` holds, per scenario, the run with the worst p99; `runs` every run with the load average.
+Run: `python3 -m uv run python -m benchmarks.bench_api [--rate 200] [--seconds 20] [--repeat 3]
+[--lake PATH]`.
 """
 
 from __future__ import annotations
@@ -126,22 +128,40 @@ async def _open_loop(url: str, headers: dict, requests: list[dict], rate: float)
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     latencies: list[float] = []
     errors: dict[str, int] = {}
-    opened = 0
+    opened = stale = 0
+
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        nonlocal opened
+        opened += 1
+        return await asyncio.open_connection(host, int(port))
+
+    async def exchange(conn, data: bytes) -> int:
+        conn[1].write(data)
+        return await asyncio.wait_for(_read_response(conn[0]), 10)
 
     async def one(data: bytes, due: float) -> None:
-        nonlocal opened
+        nonlocal stale
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         conn = None
         try:
-            if idle:
-                conn = idle.pop()
-            else:
-                conn = await asyncio.open_connection(host, int(port))
-                opened += 1
-            conn[1].write(data)
-            status = await asyncio.wait_for(_read_response(conn[0]), 10)
+            while idle and idle[-1][0].at_eof():  # closed by the server while idle
+                idle.pop()[1].close()
+            reused = bool(idle)
+            conn = idle.pop() if reused else await connect()
+            try:
+                status = await exchange(conn, data)
+            except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
+                # uvicorn closes keep-alive connections idle for 5 s; when that close crosses our
+                # request on a pooled connection (no byte of an answer came back), retry once on
+                # a new connection, as HTTP clients do. Counted; the latency includes the retry.
+                if not reused or getattr(exc, "partial", b""):
+                    raise
+                stale += 1
+                conn[1].close()
+                conn = await connect()
+                status = await exchange(conn, data)
             if status != 200:
                 errors[str(status)] = errors.get(str(status), 0) + 1
             idle.append(conn)
@@ -171,6 +191,7 @@ async def _open_loop(url: str, headers: dict, requests: list[dict], rate: float)
         "max_ms": round(latencies[-1], 2),
         "errors": errors,
         "connections_opened": opened,
+        "stale_connection_retries": stale,
     }
 
 
@@ -200,6 +221,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=TARGET_RATE)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="Runs against the same server (noisy machine)."
+    )
     parser.add_argument("--lake", type=Path, default=None, help="Reuse a lake with results.")
     parser.add_argument("--clients", type=int, default=1500)
     parser.add_argument("--months", type=int, default=15)
@@ -216,6 +240,8 @@ def main(argv: list[str] | None = None) -> dict:
     headers = {"X-API-Key": key}
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    runs: list[dict] = []
+    rates: dict[str, float] = {}
     log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "-m", "cobranza.cli", "--lake", str(lake), "serve", "--port", str(port)],
@@ -244,13 +270,14 @@ def main(argv: list[str] | None = None) -> dict:
                 for i in range(n)
             ],
         }
-        # for information, not a target: predict at a low rate shows the cost of one call
+        # for information, not a target: each route at a low rate shows the cost of one call
         low = 5.0
+        scenarios["get_score_at_5rps"] = scenarios["get_score"][: int(low * 10)]
         scenarios["predict_one_at_5rps"] = scenarios["predict_one"][: int(low * 10)]
-        rates = {"predict_one_at_5rps": low}
-        results = {}
-        for name, reqs in scenarios.items():
-            for req in reqs[:50]:  # warm-up: model loaded, snapshot cached, connections open
+        rates = {"get_score_at_5rps": low, "predict_one_at_5rps": low}
+        # warm-up: model loaded (and its path table checked), snapshot cached
+        for name in ("get_score", "predict_one"):
+            for req in scenarios[name][:50]:
                 httpx.request(
                     req["method"],
                     url + req["path"],
@@ -258,15 +285,25 @@ def main(argv: list[str] | None = None) -> dict:
                     headers=headers,
                     timeout=120,
                 )
-            results[name] = _run_load(url, headers, reqs, rates.get(name, args.rate))
-            results[name]["passed"] = (
-                results[name]["p99_ms"] < TARGET_P99_MS and not results[name]["errors"]
-            )
-            r = results[name]
-            print(
-                f"{name:12s} {r['achieved_rate']:6.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
-                f"p99 {r['p99_ms']:6.2f} ms  max {r['max_ms']:7.2f} ms  errors {r['errors']}  "
-                f"{'OK' if r['passed'] else 'OVER TARGET'}"
+        for run in range(args.repeat):
+            load_before = round(os.getloadavg()[0], 2)
+            results = {}
+            for name, reqs in scenarios.items():
+                r = results[name] = _run_load(url, headers, reqs, rates.get(name, args.rate))
+                r["passed"] = r["p99_ms"] < TARGET_P99_MS and not r["errors"]
+                print(
+                    f"run {run + 1} {name:20s} {r['achieved_rate']:6.1f} req/s  "
+                    f"p50 {r['p50_ms']:6.2f} ms  p90 {r['p90_ms']:6.2f} ms  "
+                    f"p99 {r['p99_ms']:6.2f} ms  max {r['max_ms']:7.2f} ms  errors {r['errors']}  "
+                    f"{'OK' if r['passed'] else 'OVER TARGET'}"
+                )
+            runs.append(
+                {
+                    "run": run + 1,
+                    "load_avg_1m_before": load_before,
+                    "load_avg_1m_after": round(os.getloadavg()[0], 2),
+                    "results": results,
+                }
             )
     finally:
         server.send_signal(signal.SIGTERM)
@@ -275,19 +312,29 @@ def main(argv: list[str] | None = None) -> dict:
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+    # the figures of record: per scenario, the run with the worst p99 (the machine is shared)
+    worst = {
+        name: max((r["results"][name] for r in runs), key=lambda x: x["p99_ms"])
+        for name in runs[0]["results"]
+    }
     report = {
         "benchmark": "api",
         "target": {"rate": TARGET_RATE, "p99_ms": TARGET_P99_MS},
         "rate": args.rate,
         "seconds": args.seconds,
-        "results": results,
-        "passed": all(r["passed"] for n, r in results.items() if n not in rates),
+        "results": worst,
+        "runs": runs,
+        "passed": all(
+            r["results"][n]["passed"] for r in runs for n in r["results"] if n not in rates
+        ),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "load_avg_1m": round(os.getloadavg()[0], 2),
         },
-        "generator": "open-loop asyncio raw HTTP/1.1 keep-alive in a separate process, latency from due time",
+        "service": "one `cobranza serve` process (uvicorn, one worker)",
+        "generator": "open-loop asyncio raw HTTP/1.1 keep-alive in a separate process, latency "
+        "from due time",
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "api.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
