@@ -81,7 +81,9 @@ class Settings(BaseSettings):
         "4g", description="Spark driver memory (local mode runs in the driver)."
     )
     duckdb_memory_limit: str = Field(
-        "4GB", description="DuckDB memory limit for ingest and transforms."
+        "4GB",
+        description="Memory budget of ingest and transforms: DuckDB's limit (it spills to disk "
+        "past it), less 1 GiB per file validated at once during ingest.",
     )
     duckdb_threads: int | None = Field(None, description="DuckDB threads; default all cores.")
     ingest_workers: int | None = Field(

@@ -61,3 +61,13 @@ def test_schedule_puts_parents_first_and_large_files_early(tmp_path):
     for spec in FILES:
         for _, parent, _ in spec.references:
             assert order.index(parent) < order.index(spec.stem), spec.stem
+
+
+def test_duckdb_gets_the_budget_less_what_parallel_files_use_outside_it():
+    from cobranza.ingest.run import duckdb_limit
+
+    assert duckdb_limit("4GB", 1) == "4GB"  # one file: DuckDB's own limit, as configured
+    assert duckdb_limit("4GiB", 2) == "2048MiB"  # 4 GiB less 1 GiB per file
+    assert duckdb_limit("4GB", 4) == f"{int(4e9 / 2 // 2**20)}MiB"  # never below half
+    assert duckdb_limit("6 gb", 2) == f"{int((6e9 - 2 * 2**30) // 2**20)}MiB"
+    assert duckdb_limit("80%", 2) == "80%"  # relative limits pass through
