@@ -33,13 +33,17 @@ from cobranza.lake import ZONES, Lake
 log = logging.getLogger("cobranza.api.jobs")
 
 REGISTRY = "registry"  # the MLflow model registry, written by train (and promote)
-JOB_TYPES = ("ingest", "etl", "train", "score", "pipeline")
+# monitor publishes no zone: it appends its own files to ml_metadata (atomic, one per run) and only
+# reads current versions, so it locks nothing but itself (two monitors at once would be waste)
+MONITORING = "monitoring"
+JOB_TYPES = ("ingest", "etl", "train", "score", "pipeline", "monitor")
 WRITES: dict[str, tuple[str, ...]] = {
     "ingest": ("raw",),
     "etl": ("silver", "gold"),
     "train": (REGISTRY,),
     "score": ("results",),
     "pipeline": ("raw", "silver", "gold", REGISTRY, "results"),
+    "monitor": (MONITORING,),
 }
 LOG_TAIL_LINES = 40
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
@@ -134,6 +138,11 @@ class PipelineParams(_Params):
         return args
 
 
+class MonitorParams(_Params):
+    def cli_args(self) -> list[str]:
+        return ["monitor"]
+
+
 class IngestJob(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["ingest"]
@@ -164,8 +173,15 @@ class PipelineJob(BaseModel):
     params: PipelineParams = Field(default_factory=PipelineParams)
 
 
+class MonitorJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["monitor"]
+    params: MonitorParams = Field(default_factory=MonitorParams)
+
+
 JobRequest = Annotated[
-    IngestJob | EtlJob | TrainJob | ScoreJob | PipelineJob, Field(discriminator="type")
+    IngestJob | EtlJob | TrainJob | ScoreJob | PipelineJob | MonitorJob,
+    Field(discriminator="type"),
 ]
 
 

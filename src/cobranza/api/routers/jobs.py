@@ -38,7 +38,8 @@ _EXAMPLES = {
     description="Starts the job in its own worker process and answers at once (202). A job that "
     "writes a zone another queued or running job writes is refused with 409; the body names the "
     "running job. Writes: ingest raw; etl silver and gold; train the model registry; score results; "
-    "pipeline all of them.",
+    "pipeline all of them; monitor only appends to ml_metadata and runs beside any job but another "
+    "monitor.",
     **guard(
         "operator",
         {409: {"model": JobConflictBody, "description": "A job writing the same zone is active."}},
@@ -75,7 +76,7 @@ def create_job(
 @router.get("", response_model=JobList, summary="List jobs, newest first", **guard("viewer"))
 def list_jobs(
     status: JobStatus | None = None,
-    type: Literal["ingest", "etl", "train", "score", "pipeline"] | None = None,
+    type: Literal["ingest", "etl", "train", "score", "pipeline", "monitor"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     svc: Services = Depends(services),
 ):
