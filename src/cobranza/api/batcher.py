@@ -1,4 +1,7 @@
-"""Micro-batching of online predictions: concurrent requests share one `score_frame` call.
+"""Micro-batching of the predictions that go through `score_frame`: concurrent calls share one call.
+
+Small requests do not come here: `cobranza.decision.online` scores them in the event loop. What
+comes here are large requests and calls the fast path cannot serve (first call after a model load).
 
 `score_frame` costs mostly a fixed per-call overhead (pandas column handling), so scoring one row
 per call caps throughput far below the rows it could score. One worker thread takes every request
