@@ -145,6 +145,9 @@ def test_refusals_keep_their_messages(served):
     assert categorical[0]["loc"] == ["body", "obligations", 0, "features", "product"]
     numeric = post({**feats, "noise_feature": "high"})
     assert numeric[0]["msg"] == "numeric feature: give a finite number (or null)"
+    huge = post({**feats, "noise_feature": 10**400})
+    assert huge[0]["msg"] == "numeric feature: give a finite number (or null)"
+    assert huge[0]["loc"] == ["body", "obligations", 0, "features", "noise_feature"]
     empty = client.post("/v1/predict", json={"obligations": []}, headers=headers)
     assert empty.status_code == 422
     assert client.post("/v1/predict", json={"obligations": [ob]}).status_code == 401

@@ -28,6 +28,14 @@ from cobranza.transforms.schema import NON_FEATURES
 router = APIRouter(prefix="/v1/predict", tags=["predict"])
 
 
+def _finite_number(value: Any) -> bool:
+    """A number a float64 can hold (an integer too large for one is refused, not a 500)."""
+    try:
+        return not isinstance(value, str) and math.isfinite(value)
+    except (OverflowError, TypeError):
+        return False
+
+
 def _check(body: PredictRequest, features: list[str], categorical: set[str]) -> list[dict]:
     """Every problem with the given features, as FastAPI validation errors (loc, msg, type)."""
     problems: list[dict] = []
@@ -50,9 +58,7 @@ def _check(body: PredictRequest, features: list[str], categorical: set[str]) -> 
                 continue
             if name in categorical and not isinstance(value, str):
                 problem(i, "categorical feature: give a string (or null)", name)
-            elif name not in categorical and (
-                isinstance(value, str) or (isinstance(value, float) and not math.isfinite(value))
-            ):
+            elif name not in categorical and not _finite_number(value):
                 problem(i, "numeric feature: give a finite number (or null)", name)
         if len(problems) >= 20:
             break
