@@ -1,0 +1,240 @@
+"""The `bi` schema of the DuckDB catalog: star-schema views Power BI (ODBC) and other BI tools read.
+
+Owns the SQL of every BI view. `bi_views(lake)` returns `{name: select_sql}` for the views whose
+sources exist in the lake as it is now (no results yet: no decision facts), in dependency order;
+`bi_statements(lake)` turns them into the catalog's statements (`refresh_catalog` runs them in its
+transaction after the zone views). No personal data: clients appear as `client_key` only.
+
+- `scoring_runs`: one row per published results version (costs and threshold of its policy).
+- `fact_decisions`: one row per (obligation_id, cut_date): the decision of the LAST scoring run of
+  that cut (a re-scored cut supersedes the earlier run), with days-past-due band, reason codes and
+  the expected saving against assigning (the formula of `GET /v1/summary`).
+- `fact_outcomes`: the decisions whose horizon has closed, joined to gold's realized
+  `self_cure_debit`: outcome class and realized saving.
+- `dim_date`, `dim_product`, `dim_segment`: conformed dimensions.
+- `model_performance`: metrics per model version and data part (long), with the champion flag.
+- `savings`: the business impact figures of `cobranza impact` (ml_metadata.impact).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cobranza.lake.store import Lake
+
+SCHEMA = "bi"
+GOLD_TABLE = "obligation_snapshots"
+SCORES_TABLE = "scores"
+
+# Days-past-due bands of early delinquency, as the collections teams read them.
+DPD_BANDS = ((1, 5), (6, 10), (11, 15), (16, 30))
+
+
+def _q(value: Any) -> str:
+    """A SQL literal (NULL for None)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _dpd_band(column: str = "days_past_due") -> str:
+    whens = " ".join(
+        f"WHEN {column} BETWEEN {lo} AND {hi} THEN '{lo:02d}-{hi:02d}'" for lo, hi in DPD_BANDS
+    )
+    return f"CASE {whens} ELSE 'other' END"
+
+
+def _has_metadata(lake: Lake, table: str) -> bool:
+    folder = lake.metadata_dir / table
+    return folder.is_dir() and any(folder.rglob("*.parquet"))
+
+
+def _scoring_runs_sql(lake: Lake) -> str | None:
+    """Published results versions as a VALUES list (their policy lives in `_run.json`)."""
+    current = lake.current_version("results")
+    rows = []
+    for info in lake.versions("results"):
+        if SCORES_TABLE not in info.get("history_tables", []):
+            continue
+        policy = info.get("policy") or {}
+        rows.append(
+            "("
+            + ", ".join(
+                [
+                    _q(info["version"]),
+                    _q(info.get("scoring_run_id", info.get("run_id"))),
+                    f"CAST({_q(info.get('published_at'))} AS TIMESTAMPTZ)",
+                    f"CAST({_q(info.get('as_of'))} AS DATE)",
+                    _q(None if info.get("model_version") is None else str(info["model_version"])),
+                    f"CAST({_q(policy.get('threshold'))} AS DOUBLE)",
+                    f"CAST({_q(policy.get('collection_action'))} AS DOUBLE)",
+                    f"CAST({_q(policy.get('unmanaged_fixed'))} AS DOUBLE)",
+                    f"CAST({_q(policy.get('unmanaged_share_past_due'))} AS DOUBLE)",
+                    f"CAST({_q(policy.get('capacity'))} AS BIGINT)",
+                    _q(info["version"] == current),
+                ]
+            )
+            + ")"
+        )
+    if not rows:
+        return None
+    return (
+        "SELECT * FROM (VALUES "
+        + ", ".join(rows)
+        + ") AS t(results_version, scoring_run_id, published_at, cut_date, model_version, "
+        "threshold, collection_action, unmanaged_fixed, unmanaged_share_past_due, capacity, "
+        "is_current)"
+    )
+
+
+def _scores_source(lake: Lake) -> str:
+    """Every version's scores rows, tagged with the results version read from the file path."""
+    globs = []
+    for info in lake.versions("results"):
+        if SCORES_TABLE in info.get("history_tables", []):
+            folder = lake.version_dir("results", info["version"]) / SCORES_TABLE
+            if folder.is_dir():
+                globs.append(_q(str(folder / "**" / "*.parquet")))
+    return (
+        f"SELECT *, regexp_extract(filename, '/versions/([^/]+)/{SCORES_TABLE}/', 1) "
+        f"AS results_version FROM read_parquet([{', '.join(globs)}], union_by_name=true, "
+        "filename=true)"
+    )
+
+
+FACT_DECISIONS = """
+WITH tagged AS (
+    SELECT s.*, r.published_at, r.collection_action, r.unmanaged_fixed,
+           r.unmanaged_share_past_due, r.is_current AS run_is_current
+    FROM ({scores}) AS s JOIN bi.scoring_runs AS r USING (results_version)
+), ranked AS (
+    SELECT *, row_number() OVER (
+        PARTITION BY obligation_id, cut_date ORDER BY published_at DESC, results_version DESC
+    ) AS rank_in_cut
+    FROM tagged
+)
+SELECT obligation_id, cut_date, client_key, product, segment, days_past_due,
+       {dpd_band} AS dpd_band, amount_past_due, eligible, probability, decision,
+       capacity_limited, threshold, model_version, scoring_run_id, results_version,
+       published_at AS scored_at, run_is_current AS is_current,
+       reason_1_code, reason_1_text, reason_1_contribution,
+       reason_2_code, reason_2_text, reason_2_contribution,
+       reason_3_code, reason_3_text, reason_3_contribution,
+       collection_action, unmanaged_fixed, unmanaged_share_past_due,
+       CASE WHEN decision = 'NO_ASSIGN' THEN collection_action - (1 - probability)
+            * (unmanaged_fixed + unmanaged_share_past_due * coalesce(amount_past_due, 0))
+            ELSE 0 END AS expected_saving
+FROM ranked WHERE rank_in_cut = 1
+"""
+
+FACT_OUTCOMES = """
+SELECT d.obligation_id, d.cut_date, d.client_key, d.product, d.segment, d.days_past_due,
+       d.dpd_band, d.amount_past_due, d.eligible, d.probability, d.decision, d.threshold,
+       d.model_version, d.scoring_run_id, d.results_version,
+       g.self_cure_debit,
+       CASE WHEN d.decision = 'NO_ASSIGN' AND g.self_cure_debit = 1 THEN 'avoided_action'
+            WHEN d.decision = 'NO_ASSIGN' THEN 'leakage'
+            WHEN g.self_cure_debit = 1 THEN 'unneeded_action'
+            ELSE 'needed_action' END AS outcome,
+       d.expected_saving,
+       CASE WHEN d.decision = 'NO_ASSIGN' THEN d.collection_action - (1 - g.self_cure_debit)
+            * (d.unmanaged_fixed + d.unmanaged_share_past_due * coalesce(d.amount_past_due, 0))
+            ELSE 0 END AS realized_saving
+FROM bi.fact_decisions AS d
+JOIN gold.obligation_snapshots AS g USING (obligation_id, cut_date)
+WHERE g.self_cure_debit IS NOT NULL
+"""
+
+DIM_DATE = """
+WITH bounds AS (
+    SELECT min(cut_date) AS lo, max(cut_date) AS hi FROM ({cuts})
+), cuts AS (SELECT DISTINCT cut_date FROM ({cuts}))
+SELECT CAST(d.day AS DATE) AS date,
+       year(d.day) AS year, quarter(d.day) AS quarter, month(d.day) AS month,
+       monthname(d.day) AS month_name, strftime(d.day, '%Y-%m') AS year_month,
+       day(d.day) AS day, CAST(d.day AS DATE) = last_day(CAST(d.day AS DATE)) AS is_month_end,
+       c.cut_date IS NOT NULL AS is_cut_date
+FROM bounds, generate_series(CAST(date_trunc('month', bounds.lo) AS TIMESTAMP),
+                             CAST(bounds.hi AS TIMESTAMP), INTERVAL 1 DAY) AS d(day)
+LEFT JOIN cuts AS c ON c.cut_date = CAST(d.day AS DATE)
+WHERE bounds.lo IS NOT NULL
+ORDER BY 1
+"""
+
+DIM_CODE = """
+SELECT {col},
+       upper(left({col}, 1)) || lower(replace(substr({col}, 2), '_', ' ')) AS {col}_label
+FROM (SELECT DISTINCT {col} FROM ({src}) WHERE {col} IS NOT NULL)
+ORDER BY 1
+"""
+
+MODEL_PERFORMANCE = """
+WITH champion AS (
+    SELECT version FROM ml_metadata.registry_events
+    WHERE event IN ('champion', 'manual_promotion')
+    ORDER BY "at" DESC LIMIT 1
+)
+SELECT r.model_name, r.model_version, r.run_id, CAST(r.started_at AS TIMESTAMPTZ) AS trained_at,
+       r.gate_passed, r.n_features, m.part, m.metric, m.value,
+       r.model_version IN (SELECT version FROM champion) AS is_champion
+FROM ml_metadata.model_metrics AS m JOIN ml_metadata.model_runs AS r USING (run_id)
+"""
+
+SAVINGS = """
+SELECT impact_run_id, CAST(computed_at AS TIMESTAMPTZ) AS computed_at, model_version, scope,
+       threshold, collection_action, unmanaged_fixed, unmanaged_share_past_due, months,
+       rows, self_cure_rate, no_assign, no_assign_share, actions_avoided, actions_avoided_cost,
+       leakage, leakage_rate, leakage_cost, baseline_cost, policy_cost, net_savings,
+       expected_actions_avoided, expected_actions_avoided_cost, expected_leakage,
+       expected_leakage_cost, expected_net_savings
+FROM ml_metadata.impact
+"""
+
+
+def bi_views(lake: Lake) -> dict[str, str]:
+    """`{view name: SELECT}` for the BI views whose sources exist now, in dependency order."""
+    views: dict[str, str] = {}
+    gold = lake.current_version("gold") is not None and GOLD_TABLE in lake.tables("gold")
+    runs = _scoring_runs_sql(lake)
+    if runs is not None:
+        views["scoring_runs"] = runs
+        views["fact_decisions"] = FACT_DECISIONS.format(
+            scores=_scores_source(lake), dpd_band=_dpd_band()
+        )
+        if gold:
+            views["fact_outcomes"] = FACT_OUTCOMES
+    sources = []
+    if gold:
+        sources.append(f"SELECT cut_date, product, segment FROM gold.{GOLD_TABLE}")
+    if runs is not None:
+        sources.append("SELECT cut_date, product, segment FROM bi.fact_decisions")
+    if sources:
+        union = " UNION ALL ".join(sources)
+        views["dim_date"] = DIM_DATE.format(cuts=union)
+        views["dim_product"] = DIM_CODE.format(col="product", src=union)
+        views["dim_segment"] = DIM_CODE.format(col="segment", src=union)
+    if _has_metadata(lake, "model_metrics") and _has_metadata(lake, "model_runs"):
+        sql = MODEL_PERFORMANCE
+        if not _has_metadata(lake, "registry_events"):
+            sql = re.sub(r"WITH champion AS \(.*?\)\n", "", sql, flags=re.S).replace(
+                "r.model_version IN (SELECT version FROM champion)", "FALSE"
+            )
+        views["model_performance"] = sql
+    if _has_metadata(lake, "impact"):
+        views["savings"] = SAVINGS
+    return {name: sql.strip() for name, sql in views.items()}
+
+
+def bi_statements(lake: Lake) -> list[str]:
+    """Statements for `refresh_catalog`: the schema, the drop marker, one CREATE VIEW per view."""
+    stmts = [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}", f"__DROP_VIEWS__ {SCHEMA}"]
+    stmts += [
+        f"CREATE OR REPLACE VIEW {SCHEMA}.{name} AS {sql}" for name, sql in bi_views(lake).items()
+    ]
+    return stmts

@@ -1,0 +1,245 @@
+"""The `bi` views of the DuckDB catalog: every view opens and reconciles with the results tables.
+
+On a real trained and scored lake (three scoring runs, one of them superseded) read through the
+catalog file as Power BI would (read-only), and on hand-built results where a rule must hold
+exactly (the last run of a cut wins; the expected saving formula; days-past-due bands).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pytest
+
+from cobranza.lake import Lake
+from cobranza.lake.bi import bi_statements, bi_views
+from cobranza.lake.catalog import refresh_catalog
+from tests.api.conftest import POLICY, publish_results, results_frame
+from tests.automations.lake import PAST_CUT, build_scored_lake
+
+PERSONAL = {"full_name", "document_number", "document_type", "email", "phone", "client_id"}
+EXPECTED_VIEWS = {
+    "scoring_runs",
+    "fact_decisions",
+    "fact_outcomes",
+    "dim_date",
+    "dim_product",
+    "dim_segment",
+    "model_performance",
+    "savings",
+}
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    return build_scored_lake(tmp_path_factory.mktemp("bi"))
+
+
+@pytest.fixture(scope="module")
+def cat(scored):
+    con = duckdb.connect(str(scored["lake"].catalog_path), read_only=True)
+    yield con
+    con.close()
+
+
+def one(con, sql, *params):
+    return con.execute(sql, list(params)).fetchone()
+
+
+def test_every_view_exists_and_opens_read_only(scored, cat):
+    names = {
+        r[0]
+        for r in cat.execute(
+            "SELECT view_name FROM duckdb_views() WHERE schema_name = 'bi' AND NOT internal"
+        ).fetchall()
+    }
+    assert names == EXPECTED_VIEWS == set(bi_views(scored["lake"]))
+    for name in names:
+        assert one(cat, f"SELECT count(*) FROM bi.{name}")[0] > 0, name
+
+
+def test_no_personal_data_in_any_view(cat):
+    cols = {
+        r[0].lower()
+        for r in cat.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'bi'"
+        ).fetchall()
+    }
+    assert cols and not cols & PERSONAL
+    assert "client_key" in cols
+
+
+def test_fact_decisions_one_row_per_obligation_and_cut(cat):
+    rows, keys = one(
+        cat,
+        "SELECT count(*), count(DISTINCT (obligation_id, cut_date)) FROM bi.fact_decisions",
+    )
+    assert rows == keys
+    distinct_scored = one(
+        cat, "SELECT count(DISTINCT (obligation_id, cut_date)) FROM results.scores"
+    )[0]
+    assert rows == distinct_scored
+
+
+def test_current_decisions_reconcile_with_latest(scored, cat):
+    latest = scored["latest"]
+    got = one(
+        cat,
+        "SELECT count(*), count(*) FILTER (WHERE decision = 'ASSIGN'), "
+        "count(*) FILTER (WHERE decision = 'NO_ASSIGN'), sum(amount_past_due), "
+        "min(scoring_run_id), max(scoring_run_id) FROM bi.fact_decisions WHERE is_current",
+    )
+    want = one(
+        cat,
+        "SELECT count(*), count(*) FILTER (WHERE decision = 'ASSIGN'), "
+        "count(*) FILTER (WHERE decision = 'NO_ASSIGN'), sum(amount_past_due) FROM results.latest",
+    )
+    assert got[:3] == want[:3] == (latest["obligations"], latest["assign"], latest["no_assign"])
+    assert got[3] == pytest.approx(want[3])
+    # the re-scored cut: only the last run's rows, never the superseded run's
+    assert got[4] == got[5] == latest["scoring_run_id"] != scored["superseded"]["scoring_run_id"]
+    superseded = one(
+        cat,
+        "SELECT count(*) FROM bi.fact_decisions WHERE scoring_run_id = ?",
+        scored["superseded"]["scoring_run_id"],
+    )[0]
+    assert superseded == 0
+
+
+def test_expected_saving_equals_the_impact_of_the_current_run(scored, cat):
+    current = scored["impact"]["current"]
+    total, no_assign = one(
+        cat,
+        "SELECT sum(expected_saving), count(*) FILTER (WHERE decision = 'NO_ASSIGN') "
+        "FROM bi.fact_decisions WHERE is_current",
+    )
+    assert no_assign == current["no_assign"]
+    assert total == pytest.approx(current["expected_net_savings"], abs=0.01)
+
+
+def test_fact_outcomes_are_the_past_cut_with_its_realized_target(scored, cat):
+    gold = scored["gold"]
+    past = gold[gold["cut_date"] == PAST_CUT]
+    rows, cures, cuts = one(
+        cat,
+        "SELECT count(*), sum(self_cure_debit), count(DISTINCT cut_date) FROM bi.fact_outcomes",
+    )
+    # only the past cut is labeled among the scored cuts; every one of its rows was scored
+    assert cuts == 1 and rows == scored["past"]["obligations"] == len(past)
+    assert cures == int(past["self_cure_debit"].sum())
+    classes = dict(
+        cat.execute("SELECT outcome, count(*) FROM bi.fact_outcomes GROUP BY 1").fetchall()
+    )
+    no_assign = classes.get("avoided_action", 0) + classes.get("leakage", 0)
+    assert no_assign == scored["past"]["no_assign"]
+    assert sum(classes.values()) == rows
+    # realized saving of one leakage row by hand
+    row = one(
+        cat,
+        "SELECT o.realized_saving, o.amount_past_due, d.collection_action, d.unmanaged_fixed, "
+        "d.unmanaged_share_past_due FROM bi.fact_outcomes o JOIN bi.fact_decisions d "
+        "USING (obligation_id, cut_date) WHERE o.outcome = 'leakage' LIMIT 1",
+    )
+    saving, amount, ca, fixed, share = row
+    assert saving == pytest.approx(ca - (fixed + share * amount))
+
+
+def test_dimensions_cover_the_facts(scored, cat):
+    gold = scored["gold"]
+    n, distinct, cut_days = one(
+        cat,
+        "SELECT count(*), count(DISTINCT date), count(*) FILTER (WHERE is_cut_date) FROM bi.dim_date",
+    )
+    assert n == distinct and cut_days == gold["cut_date"].nunique()
+    orphans = one(
+        cat,
+        "SELECT count(*) FROM bi.fact_decisions f LEFT JOIN bi.dim_date d ON d.date = f.cut_date "
+        "LEFT JOIN bi.dim_product p USING (product) LEFT JOIN bi.dim_segment s USING (segment) "
+        "WHERE d.date IS NULL OR p.product IS NULL OR s.segment IS NULL",
+    )[0]
+    assert orphans == 0
+    products = {r[0] for r in cat.execute("SELECT product FROM bi.dim_product").fetchall()}
+    assert products == set(gold["product"])
+
+
+def test_model_performance_and_savings(scored, cat):
+    n_metrics = one(cat, "SELECT count(*) FROM ml_metadata.model_metrics")[0]
+    assert one(cat, "SELECT count(*) FROM bi.model_performance")[0] == n_metrics
+    champion = {
+        r[0]
+        for r in cat.execute(
+            "SELECT DISTINCT model_version FROM bi.model_performance WHERE is_champion"
+        ).fetchall()
+    }
+    assert champion == {str(scored["trained"]["version"])}
+    auc = one(
+        cat,
+        "SELECT value FROM bi.model_performance WHERE part = 'oot' AND metric = 'auc'",
+    )[0]
+    assert auc == pytest.approx(scored["trained"]["oot"]["auc"], abs=1e-4)
+    net = one(
+        cat,
+        "SELECT net_savings FROM bi.savings WHERE impact_run_id = ? AND scope = 'out_of_time'",
+        scored["impact"]["impact_run_id"],
+    )
+    assert net is not None and net[0] == pytest.approx(
+        scored["impact"]["out_of_time"]["net_savings"], abs=0.01
+    )
+
+
+def test_views_follow_the_lake_state(tmp_path):
+    lake = Lake(tmp_path / "lake").ensure()
+    assert bi_views(lake) == {}
+    assert refresh_catalog(lake)
+    frame = results_frame(n=21, cut=date(2025, 6, 30))
+    publish_results(lake.root, frame)
+    assert set(bi_views(lake)) == {
+        "scoring_runs",
+        "fact_decisions",
+        "dim_date",
+        "dim_product",
+        "dim_segment",
+    }
+    assert bi_statements(lake)[:2] == ["CREATE SCHEMA IF NOT EXISTS bi", "__DROP_VIEWS__ bi"]
+
+
+def test_last_run_of_a_cut_wins_and_saving_formula_is_exact(tmp_path):
+    lake_root = tmp_path / "lake"
+    cut = date(2025, 6, 30)
+    first = results_frame(n=14, cut=cut, seed=1)
+    publish_results(lake_root, first)
+    second = results_frame(n=14, cut=cut, seed=2)  # same obligations, other probabilities
+    second_version = publish_results(lake_root, second)
+    older = results_frame(n=7, cut=date(2025, 5, 31), seed=3)
+    older["obligation_id"] = [f"OLD{i}" for i in range(7)]
+    publish_results(lake_root, older)  # an older cut scored last: it does not replace June
+    lake = Lake(lake_root)
+    con = duckdb.connect(str(lake.catalog_path), read_only=True)
+    try:
+        got = con.execute(
+            "SELECT obligation_id, probability, decision, results_version, expected_saving, "
+            "dpd_band, days_past_due, is_current FROM bi.fact_decisions WHERE cut_date = ? "
+            "ORDER BY obligation_id",
+            [cut],
+        ).df()
+        assert one(con, "SELECT count(*) FROM bi.fact_decisions")[0] == 21
+    finally:
+        con.close()
+    assert list(got["obligation_id"]) == list(second["obligation_id"])
+    assert set(got["results_version"]) == {second_version}
+    assert not got["is_current"].any()
+    merged = got.merge(second, on="obligation_id", suffixes=("", "_want"))
+    assert (merged["decision"] == merged["decision_want"]).all()
+    for _, r in merged.iterrows():
+        loss = POLICY["unmanaged_fixed"] + POLICY["unmanaged_share_past_due"] * r["amount_past_due"]
+        want = POLICY["collection_action"] - (1 - r["probability"]) * loss
+        assert r["expected_saving"] == pytest.approx(want if r["decision"] == "NO_ASSIGN" else 0)
+        lo, hi = (
+            (1, 5)
+            if r["days_past_due"] <= 5
+            else (6, 10)
+            if r["days_past_due"] <= 10
+            else ((11, 15) if r["days_past_due"] <= 15 else (16, 30))
+        )
+        assert r["dpd_band"] == f"{lo:02d}-{hi:02d}"
