@@ -67,7 +67,9 @@ def catalog_statements(lake: Lake) -> list[str]:
                 f'CREATE OR REPLACE VIEW ml_metadata."{pq_dir.name}" AS SELECT * FROM '
                 f"read_parquet({_q(pq_dir / '**' / '*.parquet')}, union_by_name=true)"
             )
-    return stmts
+    from cobranza.lake.bi import bi_statements  # BI star schema over the views above
+
+    return stmts + bi_statements(lake)
 
 
 def refresh_catalog(lake: Lake, attempts: int = 5) -> bool:
