@@ -24,7 +24,19 @@ from cobranza.api.deps import Services
 from cobranza.api.jobs import JobManager
 from cobranza.api.observability import Metrics, RequestMiddleware, configure_logging
 from cobranza.api.results import ResultsReader
-from cobranza.api.routers import audit, jobs, keys, models, ops, predict, scores, summary, webhooks
+from cobranza.api.routers import (
+    audit,
+    dashboard,
+    jobs,
+    keys,
+    models,
+    monitoring,
+    ops,
+    predict,
+    scores,
+    summary,
+    webhooks,
+)
 from cobranza.api.webhooks import Webhooks
 from cobranza.config import Settings
 from cobranza.errors import CobranzaError
@@ -99,7 +111,19 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
         lifespan=lifespan,
     )
     app.state.services = svc
-    for module in (jobs, scores, summary, models, predict, webhooks, keys, audit, ops):
+    for module in (
+        jobs,
+        scores,
+        summary,
+        models,
+        predict,
+        webhooks,
+        keys,
+        audit,
+        ops,
+        monitoring,
+        dashboard,
+    ):
         app.include_router(module.router)
     app.add_middleware(
         RequestMiddleware, max_body=settings.api_max_body_bytes, metrics=svc.metrics, db=db
