@@ -1,7 +1,8 @@
 """`POST /v1/predict` in process (TestClient) on a lake with a trained champion (real MLflow store).
 
-Small requests take the NumPy online path once the model's path table has been checked by one batch
-call; large ones go through `score_frame` in the micro-batcher. Both must answer the same, and the
+Requests of up to `MAX_ROWS` obligations take the NumPy online path (a few in the event loop, more in
+the thread pool) once the model's path table has been checked by one batch call; larger ones go
+through `score_frame` in the micro-batcher. Both must answer the same, and the
 same as batch scoring of the gold rows; refusals keep their 422 messages.
 """
 
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from cobranza.api import create_app
 from cobranza.api.keys import create_key
+from cobranza.api.routers.predict import INLINE_ROWS
 from cobranza.config import load_settings
 from cobranza.decision.online import MAX_ROWS
 from cobranza.decision.scoring import champion_policy, score_frame
@@ -78,8 +80,8 @@ def obligations(gold: pd.DataFrame) -> list[dict]:
 def test_small_and_large_requests_equal_batch_scoring(served):
     client, headers, champion = served["client"], served["headers"], served["champion"]
     gold = served["gold"]
-    gold = gold[gold["cut_date"] == gold["cut_date"].max()].head(MAX_ROWS + 20)
-    gold = gold.reset_index(drop=True)
+    gold = gold.sort_values(["cut_date", "obligation_id"], ascending=[False, True])
+    gold = gold.head(MAX_ROWS + 20).reset_index(drop=True)  # two cut dates
     gold.loc[3, "product"] = "NOT_A_PRODUCT_SEEN_IN_TRAINING"
     obs = obligations(gold)
     loaded = served["app"].state.services.champion
@@ -101,6 +103,9 @@ def test_small_and_large_requests_equal_batch_scoring(served):
         for ob in obs
     ]
     assert first.json()["predictions"][0] == small[0]
+    mid = INLINE_ROWS + 12  # the NumPy path in the thread pool
+    middle = client.post("/v1/predict", json={"obligations": obs[:mid]}, headers=headers)
+    assert middle.json()["predictions"] == small[:mid]
 
     policy = champion_policy(champion)
     batch = score_frame(champion, gold.drop(columns=["_p_true"]), policy=policy)
