@@ -243,3 +243,23 @@ def test_last_run_of_a_cut_wins_and_saving_formula_is_exact(tmp_path):
             else ((11, 15) if r["days_past_due"] <= 15 else (16, 30))
         )
         assert r["dpd_band"] == f"{lo:02d}-{hi:02d}"
+
+
+def test_foreign_tables_never_break_the_catalog(tmp_path):
+    """Results or gold without the expected columns: no BI facts, and the catalog still refreshes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lake = Lake(tmp_path / "lake").ensure()
+    for zone, table in (("gold", "obligation_snapshots"), ("results", "scores")):
+        with lake.publish(zone) as pub:
+            pq.write_table(pa.table({"x": [1, 2]}), pub.table_dir(table) / "part-0.parquet")
+            if zone == "results":
+                pub.history_tables.add("scores")
+    assert bi_views(lake) == {}
+    assert refresh_catalog(lake)
+    con = duckdb.connect(str(lake.catalog_path), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM results.scores").fetchone()[0] == 2
+    finally:
+        con.close()

@@ -19,6 +19,7 @@ transaction after the zone views). No personal data: clients appear as `client_k
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,18 +51,65 @@ def _dpd_band(column: str = "days_past_due") -> str:
     return f"CASE {whens} ELSE 'other' END"
 
 
+SCORES_COLUMNS = {
+    "obligation_id", "cut_date", "client_key", "product", "segment", "days_past_due",
+    "amount_past_due", "eligible", "probability", "decision", "capacity_limited", "threshold",
+    "model_version", "scoring_run_id",
+    *(f"reason_{i}_{part}" for i in (1, 2, 3) for part in ("code", "text", "contribution")),
+}  # fmt: skip
+GOLD_COLUMNS = {"obligation_id", "cut_date", "product", "segment", "self_cure_debit"}
+METADATA_COLUMNS = {
+    "model_metrics": {"run_id", "part", "metric", "value"},
+    "model_runs": {"run_id", "model_name", "model_version", "started_at", "gate_passed",
+                   "n_features"},
+    "registry_events": {"version", "event", "at"},
+    "impact": {
+        "impact_run_id", "computed_at", "model_version", "scope", "threshold",
+        "collection_action", "unmanaged_fixed", "unmanaged_share_past_due", "months", "rows",
+        "self_cure_rate", "no_assign", "no_assign_share", "actions_avoided",
+        "actions_avoided_cost", "leakage", "leakage_rate", "leakage_cost", "baseline_cost",
+        "policy_cost", "net_savings", "expected_actions_avoided", "expected_actions_avoided_cost",
+        "expected_leakage", "expected_leakage_cost", "expected_net_savings",
+    },
+}  # fmt: skip
+
+
+def _columns(folders: list[Path], first_only: bool = False) -> set[str]:
+    """Column names of the Parquet files under `folders` (footers only; no data is read)."""
+    import pyarrow.parquet as pq
+
+    names: set[str] = set()
+    for folder in folders:
+        for path in sorted(folder.rglob("*.parquet"))[: 1 if first_only else None]:
+            names |= set(pq.read_schema(path).names)
+    return names
+
+
 def _has_metadata(lake: Lake, table: str) -> bool:
+    """A metadata table exists with the columns the BI views read (else its views are left out)."""
     folder = lake.metadata_dir / table
-    return folder.is_dir() and any(folder.rglob("*.parquet"))
+    if not folder.is_dir() or not any(folder.rglob("*.parquet")):
+        return False
+    return METADATA_COLUMNS[table] <= _columns([folder])
+
+
+def _score_dirs(lake: Lake) -> list[tuple[dict[str, Any], Path]]:
+    out = []
+    for info in lake.versions("results"):
+        folder = lake.version_dir("results", info["version"]) / SCORES_TABLE
+        if SCORES_TABLE in info.get("history_tables", []) and folder.is_dir():
+            out.append((info, folder))
+    return out
 
 
 def _scoring_runs_sql(lake: Lake) -> str | None:
     """Published results versions as a VALUES list (their policy lives in `_run.json`)."""
     current = lake.current_version("results")
+    dirs = _score_dirs(lake)
+    if not dirs or not _columns([folder for _, folder in dirs]) >= SCORES_COLUMNS:
+        return None
     rows = []
-    for info in lake.versions("results"):
-        if SCORES_TABLE not in info.get("history_tables", []):
-            continue
+    for info, _ in dirs:
         policy = info.get("policy") or {}
         rows.append(
             "("
@@ -95,12 +143,7 @@ def _scoring_runs_sql(lake: Lake) -> str | None:
 
 def _scores_source(lake: Lake) -> str:
     """Every version's scores rows, tagged with the results version read from the file path."""
-    globs = []
-    for info in lake.versions("results"):
-        if SCORES_TABLE in info.get("history_tables", []):
-            folder = lake.version_dir("results", info["version"]) / SCORES_TABLE
-            if folder.is_dir():
-                globs.append(_q(str(folder / "**" / "*.parquet")))
+    globs = [_q(str(folder / "**" / "*.parquet")) for _, folder in _score_dirs(lake)]
     return (
         f"SELECT *, regexp_extract(filename, '/versions/([^/]+)/{SCORES_TABLE}/', 1) "
         f"AS results_version FROM read_parquet([{', '.join(globs)}], union_by_name=true, "
@@ -200,7 +243,11 @@ FROM ml_metadata.impact
 def bi_views(lake: Lake) -> dict[str, str]:
     """`{view name: SELECT}` for the BI views whose sources exist now, in dependency order."""
     views: dict[str, str] = {}
-    gold = lake.current_version("gold") is not None and GOLD_TABLE in lake.tables("gold")
+    gold = (
+        lake.current_version("gold") is not None
+        and GOLD_TABLE in lake.tables("gold")
+        and _columns([lake.table_dir("gold", GOLD_TABLE)], first_only=True) >= GOLD_COLUMNS
+    )
     runs = _scoring_runs_sql(lake)
     if runs is not None:
         views["scoring_runs"] = runs
