@@ -11,7 +11,7 @@ MONTHS ?= 24
 LAKE ?= lake
 EXTRACT ?= extract
 
-.PHONY: setup run test lint format bench docs clean
+.PHONY: setup run test lint format bench bench-scale docs clean
 
 setup:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -33,6 +33,12 @@ format: setup
 
 bench: setup
 	$(UV) run python -m benchmarks.run
+
+# The 1M-client targets themselves (about 15 minutes): simulator, DuckDB ingest + ETL, Spark at 100k.
+bench-scale: setup
+	$(UV) run python -m benchmarks.bench_simulate --full
+	$(UV) run python -m benchmarks.bench_etl 1000000 24
+	$(UV) run python -m benchmarks.bench_etl 100000 24 --spark
 
 docs: setup
 	$(UV) run cobranza docs --out docs
