@@ -6,7 +6,7 @@
 const KEY_STORE = "cobranza.apiKey";
 const PAGE_SIZE = 50;
 const CSV_PAGE = 10000;
-const state = { me: null, cursors: [null], page: 0, nextCursor: null, filters: {}, cut: null };
+const state = { me: null, cursors: [null], page: 0, nextCursor: null, filters: {}, cut: null, loads: 0 };
 
 const $ = (id) => document.getElementById(id);
 const cop = new Intl.NumberFormat("es-CO", { style: "currency", currency: "COP", maximumFractionDigits: 0 });
@@ -170,6 +170,14 @@ function reasonText(r) {
 }
 
 async function loadWorklist() {
+  try {
+    await renderWorklist();
+  } finally {
+    $("worklist").dataset.loads = String(++state.loads); // lets a test (or a person) see a refresh
+  }
+}
+
+async function renderWorklist() {
   const cursor = state.cursors[state.page];
   const params = Object.assign({}, state.filters, { limit: PAGE_SIZE, cursor });
   const res = await apiJson("/v1/scores?" + query(params));
