@@ -192,14 +192,14 @@ async function renderWorklist() {
   for (const item of res.body.items) {
     const tr = document.createElement("tr");
     tr.dataset.obligationId = item.obligation_id;
-    const idCell = document.createElement("td");
+    const idCell = el("td", null, "nowrap");
     const open = el("button", item.obligation_id, "link open-detail");
     open.type = "button";
     open.addEventListener("click", () => openDetail(item.obligation_id, item.cut_date));
     idCell.append(open);
     tr.append(
       idCell,
-      el("td", item.cut_date),
+      el("td", item.cut_date, "nowrap"),
       el("td", item.product),
       el("td", item.segment),
       el("td", item.days_past_due, "num"),
