@@ -295,6 +295,28 @@ def test_operator_runs_scoring_from_the_page(page, served, tmp_path):
         ".some(r => r.firstChild.textContent === jid)",
         arg=new[0]["job_id"],
     )
+
+    # the monitor button: the panel then shows the run GET /v1/monitoring serves
+    page.click("#run-monitor")
+    page.wait_for_function(
+        "() => /monitor .*: (succeeded|failed|cancelled|interrupted)$/"
+        ".test(document.getElementById('action-info').textContent)",
+        timeout=300_000,
+    )
+    assert page.text_content("#action-info").endswith(": succeeded")
+    report = _api(url, operator, "/v1/monitoring")
+    page.wait_for_function(
+        "status => document.getElementById('monitoring-status').textContent === status",
+        arg=report["status"],
+    )
+    drift = page.eval_on_selector_all(
+        "#drift-rows tr", "rows => rows.map(r => Array.from(r.children).map(c => c.textContent))"
+    )
+    assert drift == [[f["feature"], f"{f['psi']:.3f}", f["status"]] for f in report["features"][:8]]
+    performance = page.eval_on_selector_all(
+        "#performance-rows tr", "rows => rows.map(r => r.firstChild.textContent)"
+    )
+    assert performance == [p["cut_date"] for p in report["performance"][-6:]]
     page.screenshot(path=str(tmp_path / "dashboard-operator.png"), full_page=True)
     assert page.errors == []
 

@@ -163,3 +163,62 @@ def test_monitor_locks_only_against_another_monitor(served):
         f"{url}/v1/jobs", params={"type": "monitor", "status": "succeeded"}, headers=op
     ).json()["items"]
     assert report["runs"] == len(done) >= 1
+
+
+def test_status_rule_and_a_run_without_closed_horizons(tmp_path):
+    """In process, on hand-written monitoring files: the overall status and an empty performance."""
+    from fastapi.testclient import TestClient
+
+    from cobranza.api import create_app
+    from cobranza.api.keys import create_key
+    from cobranza.api.routers.monitoring import overall_status
+    from cobranza.config import load_settings
+
+    ok = [{"status": "OK"}]
+    assert overall_status(ok, "OK") == "OK"
+    assert overall_status([*ok, {"status": "WARN"}], "OK") == "WARN"
+    assert overall_status(ok, "WARN") == "WARN"
+    assert overall_status([*ok, {"status": "WARN"}], "ALERT") == "ALERT"
+    assert overall_status([{"status": "INSUFFICIENT_DATA"}], "INSUFFICIENT_DATA") == (
+        "INSUFFICIENT_DATA"
+    )
+
+    settings = load_settings(lake=tmp_path / "lake")
+    lake = Lake(settings.lake).ensure()
+    viewer = {"X-API-Key": create_key(settings, "viewer", "mon-unit")["key"]}
+    stamp = {
+        "gold_version": None,
+        "current_cut": "2026-01-31",
+        "model_version": "2",
+    }
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/monitoring", headers=viewer).status_code == 404
+        for run_id, psi in (("20260101T000000000000", 0.3), ("20260201T000000000000", 0.12)):
+            status = "ALERT" if psi >= 0.25 else "WARN"
+            rows = [
+                {
+                    **stamp,
+                    "monitoring_run_id": run_id,
+                    "feature": "a",
+                    "psi": psi,
+                    "status": status,
+                },
+                {
+                    **stamp,
+                    "monitoring_run_id": run_id,
+                    "feature": "__score__",
+                    "psi": None,
+                    "status": "INSUFFICIENT_DATA",
+                },
+            ]
+            lake.write_metadata("monitoring_drift", rows, run_id)
+        report = client.get("/v1/monitoring", headers=viewer).json()
+    assert report["monitoring_run_id"] == "20260201T000000000000"  # the newest run
+    assert report["runs"] == 2
+    assert report["status"] == "WARN"
+    assert report["features"] == [{"feature": "a", "psi": 0.12, "status": "WARN"}]
+    assert report["score"] == {"psi": None, "status": "INSUFFICIENT_DATA"}
+    assert report["current"]["cut_dates"] == ["2026-01-31"]
+    assert report["reference"]["cut_dates"] == [] and report["reference"]["rows"] is None
+    assert report["performance"] == []
+    assert report["run_at"].startswith("2026-02-01T00:00:00")
