@@ -1,0 +1,290 @@
+"""The n8n templates against a REAL n8n 1.123 and a REAL `cobranza serve` on loopback.
+
+One module stack: a small trained and scored lake, a live API server with an operator key for n8n,
+and a sink standing for the collections endpoint and the notification channel. The daily template
+runs through `n8n-harness run` (its schedule trigger swapped for a manual one); the webhook router
+runs in an `n8n start` server, active, receiving cobranza's real signed deliveries.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import httpx
+import pytest
+
+from cobranza.api.keys import create_key
+from cobranza.api.webhooks import sign
+from tests.api.conftest import LiveServer, free_port, wait_job
+from tests.automations.lake import build_scored_lake
+from tests.automations.n8n import (
+    HARNESS_DIR,
+    TEMPLATES,
+    N8nServer,
+    Sink,
+    load_template,
+    manual_variant,
+    node_runs,
+    require_n8n,
+    run_workflow,
+)
+
+pytestmark = pytest.mark.slow
+http = httpx.Client(timeout=120)
+PAGE = 40  # small pages: the worklist spans several cursor pages
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    require_n8n()
+    root = tmp_path_factory.mktemp("n8n")
+    scored = build_scored_lake(root)
+    settings = scored["settings"]
+    keys = {
+        role: create_key(settings, role, f"n8n-{role}")["key"] for role in ("operator", "admin")
+    }
+    server = LiveServer(scored["lake"].root, free_port()).start()
+    sink = Sink().start()
+    try:
+        yield {"root": root, "server": server, "keys": keys, "sink": sink, **scored}
+    finally:
+        sink.stop()
+        server.stop()
+
+
+def api(stack, path: str, role: str = "operator", **params):
+    resp = http.get(
+        stack["server"].url + path,
+        params=params,
+        headers={"Authorization": f"Bearer {stack['keys'][role]}"},
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def n8n_env(stack, **extra: str) -> dict[str, str]:
+    return {
+        "COBRANZA_API_URL": stack["server"].url,
+        "COBRANZA_API_KEY": stack["keys"]["operator"],
+        "COBRANZA_NOTIFY_URL": stack["sink"].url + "/notify",
+        "COBRANZA_POLL_SECONDS": "1",
+        "COBRANZA_PAGE_SIZE": str(PAGE),
+        **extra,
+    }
+
+
+def assign_ids(stack) -> list[str]:
+    """Every ASSIGN obligation of the current results, through the JSON pages of the API."""
+    ids, cursor = [], None
+    while True:
+        params = {"decision": "ASSIGN", "limit": 100}
+        if cursor:
+            params["cursor"] = cursor
+        page = api(stack, "/v1/scores", **params)
+        ids += [r["obligation_id"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return ids
+
+
+def score_jobs(stack) -> list[dict]:
+    return api(stack, "/v1/jobs", type="score", limit=500)["items"]
+
+
+def test_templates_carry_no_credentials_and_use_known_nodes():
+    require_n8n()
+    nodes_dir = HARNESS_DIR / "node_modules" / "n8n-nodes-base" / "dist" / "nodes"
+    known = {p.name.split(".")[0].lower() for p in nodes_dir.rglob("*.node.js")}
+    templates = sorted(TEMPLATES.glob("*.json"))
+    assert {p.name for p in templates} >= {"daily_decisions.json", "job_webhook_router.json"}
+    ids = set()
+    for path in templates:
+        text = path.read_text(encoding="utf-8")
+        wf = json.loads(text)
+        ids.add(wf["id"])
+        assert not re.search(r"cbz_[0-9a-f]{12}_", text), f"{path.name} holds an API key"
+        assert "credentials" not in text, path.name
+        for node in wf["nodes"]:
+            kind = node["type"].removeprefix("n8n-nodes-base.").lower()
+            assert kind in known, f"{path.name}: unknown node type {node['type']}"
+            if kind == "httprequest" and "COBRANZA_API_URL" in node["parameters"]["url"]:
+                headers = node["parameters"]["headerParameters"]["parameters"]
+                assert headers == [
+                    {"name": "Authorization", "value": "=Bearer {{ $env.COBRANZA_API_KEY }}"}
+                ]
+            if kind == "httprequest":
+                assert node["parameters"]["url"].startswith("={{ $env."), node["name"]
+    assert len(ids) == len(templates)
+
+
+def test_daily_decisions_scores_and_delivers_the_assign_worklist(stack, tmp_path):
+    before = {j["job_id"] for j in score_jobs(stack)}
+    folder = tmp_path / "worklists"
+    folder.mkdir()
+    sink = stack["sink"]
+    n_notify = len(sink.at("/notify"))
+    wf = manual_variant(load_template("daily_decisions.json"), "cbzTestDailyOk01")
+    env = n8n_env(
+        stack, COBRANZA_WORKLIST_DIR=str(folder), COBRANZA_WORKLIST_URL=sink.url + "/worklist"
+    )
+    code, result = run_workflow(wf, tmp_path, env)
+    assert code == 0, json.dumps(result)[:3000]
+
+    # the job really ran, started by n8n's key, and is the one the message names
+    new = [j for j in score_jobs(stack) if j["job_id"] not in before]
+    assert len(new) == 1 and new[0]["status"] == "succeeded"
+    job = new[0]
+    message = sink.wait_for("/notify", n_notify + 1)[-1].json()
+    assert message["status"] == "succeeded" and message["job_id"] == job["job_id"]
+
+    # the worklist (file and POST) holds exactly the ASSIGN rows of the API, once each
+    summary = api(stack, "/v1/summary")
+    assert summary["results_version"] == job["result"]["results_version"]
+    files = list(folder.glob("*.csv"))
+    assert [f.name for f in files] == [message["worklist_file"]]
+    text = files[0].read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    want = assign_ids(stack)
+    assert len(want) > 2 * PAGE  # several cursor pages were joined
+    assert [r["obligation_id"] for r in rows] == want
+    assert {r["decision"] for r in rows} == {"ASSIGN"}
+    assert (
+        len(rows) == summary["decisions"]["ASSIGN"] == message["assign"] == message["worklist_rows"]
+    )
+    posted = sink.at("/worklist")[-1]
+    assert posted.body.decode("utf-8") == text
+    assert posted.headers["x-worklist-rows"] == str(len(rows))
+
+    # the message's figures are the API's
+    assert message["no_assign"] == summary["decisions"]["NO_ASSIGN"]
+    assert message["population"] == summary["population"]
+    assert message["expected_savings"] == pytest.approx(summary["expected_savings"])
+    assert message["results_version"] == summary["results_version"]
+    assert f"{summary['decisions']['ASSIGN']} to ASSIGN" in message["text"]
+
+
+def test_daily_decisions_reports_the_error_of_a_failed_job(stack, tmp_path):
+    before = {j["job_id"] for j in score_jobs(stack)}
+    sink = stack["sink"]
+    n_notify, n_worklist = len(sink.at("/notify")), len(sink.at("/worklist"))
+    wf = manual_variant(load_template("daily_decisions.json"), "cbzTestDailyErr1")
+    bad_job = json.dumps({"type": "score", "params": {"as_of": "2019-01-31"}})  # no such cut
+    env = n8n_env(stack, COBRANZA_DAILY_JOB=bad_job, COBRANZA_WORKLIST_URL=sink.url + "/worklist")
+    code, result = run_workflow(wf, tmp_path, env)
+    assert code == 0, json.dumps(result)[:3000]
+    new = [j for j in score_jobs(stack) if j["job_id"] not in before]
+    assert len(new) == 1 and new[0]["status"] == "failed" and new[0]["error"]
+    message = sink.wait_for("/notify", n_notify + 1)[-1].json()
+    assert message["status"] == "failed"
+    assert message["job_id"] == new[0]["job_id"]
+    assert message["error"] == new[0]["error"]
+    assert len(sink.at("/worklist")) == n_worklist  # no worklist on failure
+    assert not node_runs(result, "Get summary")
+
+
+@pytest.fixture(scope="module")
+def router(stack, tmp_path_factory):
+    """The router active in a real n8n server; cobranza's webhook points at it."""
+    require_n8n()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhook/cobranza-jobs"
+    resp = http.post(
+        stack["server"].url + "/v1/webhooks",
+        json={"url": url, "events": ["job.succeeded", "job.failed"]},
+        headers={"Authorization": f"Bearer {stack['keys']['admin']}"},
+    )
+    assert resp.status_code == 201, resp.text
+    hook = resp.json()
+    server = N8nServer(
+        tmp_path_factory.mktemp("n8n-server"),
+        port,
+        load_template("job_webhook_router.json"),
+        n8n_env(stack, COBRANZA_WEBHOOK_SECRET=hook["secret"]),
+    )
+    server.start()
+    try:
+        yield {"url": url, "hook": hook, "server": server}
+    finally:
+        server.stop()
+
+
+def _deliver(url: str, body: bytes, signature: str | None) -> httpx.Response:
+    headers = {"Content-Type": "application/json", "X-Cobranza-Event": "job.succeeded"}
+    if signature is not None:
+        headers["X-Cobranza-Signature"] = signature
+    return http.post(url, content=body, headers=headers)
+
+
+def test_router_rejects_bad_signatures_and_starts_nothing(stack, router):
+    before = {j["job_id"] for j in score_jobs(stack)}
+    payload = {
+        "event": "job.succeeded",
+        "sent_at": "2026-01-31T10:00:00+00:00",
+        "job": {"job_id": "0badc0de", "type": "etl", "status": "succeeded", "error": None},
+    }
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    good = sign(router["hook"]["secret"], body)
+    tampered = body.replace(b'"etl"', b'"ingest"')
+    assert _deliver(router["url"], tampered, good).status_code == 401
+    assert _deliver(router["url"], body, None).status_code == 401
+    assert _deliver(router["url"], body, sign("not-the-secret", body)).status_code == 401
+    assert _deliver(router["url"], body, good.upper()).status_code == 401
+    assert {j["job_id"] for j in score_jobs(stack)} == before
+
+
+def test_router_chains_etl_to_score_and_reports_the_real_delivery(stack, router):
+    sink = stack["sink"]
+    before = {j["job_id"] for j in score_jobs(stack)}
+    n_notify = len(sink.at("/notify"))
+    payload = {
+        "event": "job.succeeded",
+        "sent_at": "2026-01-31T10:00:00+00:00",
+        "job": {"job_id": "e71e71e7", "type": "etl", "status": "succeeded", "error": None},
+    }
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    resp = _deliver(router["url"], body, sign(router["hook"]["secret"], body))
+    assert resp.status_code == 200 and resp.json() == {"accepted": True}
+
+    # n8n started a score job through the API ...
+    chained = sink.wait_for("/notify", n_notify + 1)[n_notify].json()
+    assert chained["status"] == "chained" and chained["next_job_type"] == "score"
+    new = [j for j in score_jobs(stack) if j["job_id"] not in before]
+    assert [j["job_id"] for j in new] == [chained["next_job_id"]]
+    headers = {"Authorization": f"Bearer {stack['keys']['operator']}"}
+    job = wait_job(stack["server"].url, headers, chained["next_job_id"])
+    assert job["status"] == "succeeded"
+
+    # ... whose completion cobranza delivered, signed, to n8n, which fetched the summary
+    done = sink.wait_for("/notify", n_notify + 2)[n_notify + 1].json()
+    assert done["status"] == "succeeded" and done["job_id"] == job["job_id"]
+    summary = api(stack, "/v1/summary")
+    assert done["results_version"] == summary["results_version"]
+    assert done["results_version"] == job["result"]["results_version"]
+    assert (done["assign"], done["no_assign"]) == (
+        summary["decisions"]["ASSIGN"],
+        summary["decisions"]["NO_ASSIGN"],
+    )
+    assert done["expected_savings"] == pytest.approx(summary["expected_savings"])
+    deliveries = api(stack, f"/v1/webhooks/{router['hook']['webhook_id']}/deliveries", "admin")
+    ours = [d for d in deliveries if d["job_id"] == job["job_id"]]
+    assert ours and ours[0]["ok"] and ours[0]["status_code"] == 200 and ours[0]["attempt"] == 1
+
+
+def test_router_reports_a_failed_job_with_its_error(stack, router):
+    sink = stack["sink"]
+    n_notify = len(sink.at("/notify"))
+    headers = {"Authorization": f"Bearer {stack['keys']['operator']}"}
+    resp = http.post(
+        stack["server"].url + "/v1/jobs",
+        json={"type": "score", "params": {"as_of": "2019-01-31"}},
+        headers=headers,
+    )
+    assert resp.status_code == 202, resp.text
+    job = wait_job(stack["server"].url, headers, resp.json()["job_id"])
+    assert job["status"] == "failed"
+    message = sink.wait_for("/notify", n_notify + 1)[n_notify].json()
+    assert message["status"] == "failed" and message["job_id"] == job["job_id"]
+    assert message["error"] == job["error"]
