@@ -16,15 +16,12 @@ import re
 import httpx
 import pytest
 
-from cobranza.api.keys import create_key
 from cobranza.api.webhooks import sign
-from tests.api.conftest import LiveServer, free_port, wait_job
-from tests.automations.lake import build_scored_lake
+from tests.api.conftest import free_port, wait_job
 from tests.automations.n8n import (
     HARNESS_DIR,
     TEMPLATES,
     N8nServer,
-    Sink,
     load_template,
     manual_variant,
     node_runs,
@@ -38,21 +35,9 @@ PAGE = 40  # small pages: the worklist spans several cursor pages
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(served):
     require_n8n()
-    root = tmp_path_factory.mktemp("n8n")
-    scored = build_scored_lake(root)
-    settings = scored["settings"]
-    keys = {
-        role: create_key(settings, role, f"n8n-{role}")["key"] for role in ("operator", "admin")
-    }
-    server = LiveServer(scored["lake"].root, free_port()).start()
-    sink = Sink().start()
-    try:
-        yield {"root": root, "server": server, "keys": keys, "sink": sink, **scored}
-    finally:
-        sink.stop()
-        server.stop()
+    return served
 
 
 def api(stack, path: str, role: str = "operator", **params):

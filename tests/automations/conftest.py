@@ -1,0 +1,32 @@
+"""Session fixture of the consumption tests: a scored lake served by a real `cobranza serve`.
+
+Built once (about 20 s) and shared by the n8n and Power BI tests; the n8n tests add scoring runs
+through the API, the Power BI tests only read.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cobranza.api.keys import create_key
+from tests.api.conftest import LiveServer, free_port
+from tests.automations.lake import build_scored_lake
+from tests.automations.n8n import Sink
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("consume")
+    scored = build_scored_lake(root)
+    settings = scored["settings"]
+    keys = {
+        role: create_key(settings, role, f"consume-{role}")["key"]
+        for role in ("viewer", "operator", "admin")
+    }
+    server = LiveServer(scored["lake"].root, free_port()).start()
+    sink = Sink().start()
+    try:
+        yield {"root": root, "server": server, "keys": keys, "sink": sink, **scored}
+    finally:
+        sink.stop()
+        server.stop()
