@@ -52,7 +52,7 @@ _BUILT: dict[str, ScoredLake] = {}
 
 
 def scored_lake(tmp_path_factory: pytest.TempPathFactory) -> ScoredLake:
-    """One lake per test process (the dashboard and monitoring modules share it)."""
+    """One lake per test process, shared by the dashboard tests (which run jobs on it)."""
     base = str(tmp_path_factory.getbasetemp())
     if base not in _BUILT:
         _BUILT[base] = build_scored_lake(tmp_path_factory)

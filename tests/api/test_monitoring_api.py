@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from cobranza.lake import Lake
 from tests.api.conftest import LiveServer, free_port, wait_job
-from tests.api.dashboard_lake import scored_lake
+from tests.api.dashboard_lake import build_scored_lake
 
 pytestmark = pytest.mark.slow
 http = httpx.Client(timeout=120)
@@ -27,7 +27,9 @@ http = httpx.Client(timeout=120)
 def served(tmp_path_factory):
     from cobranza.api.keys import create_key
 
-    built = scored_lake(tmp_path_factory)
+    # A lake of its own: the dashboard tests run monitoring on the shared one, and this test
+    # must see the lake before monitoring ever ran.
+    built = build_scored_lake(tmp_path_factory)
     keys = {
         role: create_key(built.settings, role, f"monitoring-{role}")["key"]
         for role in ("viewer", "operator")
