@@ -273,3 +273,36 @@ def test_router_reports_a_failed_job_with_its_error(stack, router):
     message = sink.wait_for("/notify", n_notify + 1)[n_notify].json()
     assert message["status"] == "failed" and message["job_id"] == job["job_id"]
     assert message["error"] == job["error"]
+
+
+def test_model_watch_alerts_on_a_new_champion_and_a_failed_gate(stack, tmp_path):
+    from cobranza.config import load_settings
+    from cobranza.ml import train
+
+    # a challenger held to an impossible gate: registered, not promoted
+    base = stack["settings"]
+    strict = load_settings(lake=base.lake, truth_path=base.truth_path, gate={"max_ece": 0.0})
+    challenger = train(strict)
+    assert not challenger["gate"]["passed"]
+    models = api(stack, "/v1/models")
+    failed = next(m for m in models["items"] if m["version"] == str(challenger["version"]))
+    sink = stack["sink"]
+    n_notify = len(sink.at("/notify"))
+    wf = manual_variant(load_template("model_watch.json"), "cbzTestWatch0001")
+
+    code, result = run_workflow(wf, tmp_path, n8n_env(stack, COBRANZA_WATCH_MINUTES="60"))
+    assert code == 0, json.dumps(result)[:3000]
+    message = sink.wait_for("/notify", n_notify + 1)[n_notify].json()
+    alerts = {(a["kind"], a["version"]) for a in message["alerts"]}
+    assert alerts == {
+        ("champion_changed", models["champion"]),
+        ("gate_failed", failed["version"]),
+    }
+    assert message["champion"] == models["champion"] != failed["version"]
+    assert failed["gate_reason"] in message["text"]
+
+    # nothing new in a window that ended before now: no message at all
+    code, result = run_workflow(wf, tmp_path, n8n_env(stack, COBRANZA_WATCH_MINUTES="0.001"))
+    assert code == 0, json.dumps(result)[:3000]
+    assert node_runs(result, "Get models") and not node_runs(result, "Notify")
+    assert len(sink.at("/notify")) == n_notify + 1
