@@ -35,9 +35,9 @@ PAGE = 40  # small pages: the worklist spans several cursor pages
 
 
 @pytest.fixture(scope="module")
-def stack(served):
-    require_n8n()
-    return served
+def stack(request):
+    require_n8n()  # before building anything: fail at once when n8n is missing
+    return request.getfixturevalue("served")
 
 
 def api(stack, path: str, role: str = "operator", **params):
