@@ -12,10 +12,12 @@ import csv
 import io
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
+from cobranza.api.control import now_iso
 from cobranza.api.webhooks import sign
 from tests.api.conftest import free_port, wait_job
 from tests.automations.n8n import (
@@ -207,16 +209,28 @@ def test_router_rejects_bad_signatures_and_starts_nothing(stack, router):
     before = {j["job_id"] for j in score_jobs(stack)}
     payload = {
         "event": "job.succeeded",
-        "sent_at": "2026-01-31T10:00:00+00:00",
+        "sent_at": now_iso(),
         "job": {"job_id": "0badc0de", "type": "etl", "status": "succeeded", "error": None},
     }
     body = json.dumps(payload, separators=(",", ":")).encode()
     good = sign(router["hook"]["secret"], body)
     tampered = body.replace(b'"etl"', b'"ingest"')
-    assert _deliver(router["url"], tampered, good).status_code == 401
-    assert _deliver(router["url"], body, None).status_code == 401
-    assert _deliver(router["url"], body, sign("not-the-secret", body)).status_code == 401
-    assert _deliver(router["url"], body, good.upper()).status_code == 401
+    for attempt_body, signature in (
+        (tampered, good),
+        (body, None),
+        (body, sign("not-the-secret", body)),
+        (body, good.upper()),
+        (body, good[:-1]),
+    ):
+        resp = _deliver(router["url"], attempt_body, signature)
+        assert resp.status_code == 401
+        assert resp.json() == {"accepted": False, "reason": "bad signature"}
+    # a correctly signed but old delivery (a replay) is refused too
+    old = dict(payload, sent_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat())
+    old_body = json.dumps(old, separators=(",", ":")).encode()
+    resp = _deliver(router["url"], old_body, sign(router["hook"]["secret"], old_body))
+    assert resp.status_code == 401
+    assert resp.json() == {"accepted": False, "reason": "stale delivery"}
     assert {j["job_id"] for j in score_jobs(stack)} == before
 
 
@@ -226,7 +240,7 @@ def test_router_chains_etl_to_score_and_reports_the_real_delivery(stack, router)
     n_notify = len(sink.at("/notify"))
     payload = {
         "event": "job.succeeded",
-        "sent_at": "2026-01-31T10:00:00+00:00",
+        "sent_at": now_iso(),
         "job": {"job_id": "e71e71e7", "type": "etl", "status": "succeeded", "error": None},
     }
     body = json.dumps(payload, separators=(",", ":")).encode()
