@@ -48,6 +48,20 @@ def require_n8n() -> None:
         )
 
 
+def private_harness(folder: Path) -> Path:
+    """A harness folder of this test session: the installed n8n, a user folder (database) of its own.
+
+    The harness keeps n8n's database in `<dir>/home`; a private one keeps parallel test workers and
+    a developer's own harness state apart.
+    """
+    require_n8n()
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / "node_modules"
+    if not link.exists():
+        link.symlink_to(HARNESS_DIR / "node_modules", target_is_directory=True)
+    return folder
+
+
 def load_template(name: str) -> dict[str, Any]:
     return json.loads((TEMPLATES / name).read_text(encoding="utf-8"))
 
@@ -63,15 +77,22 @@ def manual_variant(workflow: dict[str, Any], workflow_id: str) -> dict[str, Any]
 
 
 def run_workflow(
-    workflow: dict[str, Any], folder: Path, env: dict[str, str], timeout: float = 400
+    workflow: dict[str, Any],
+    folder: Path,
+    env: dict[str, str],
+    harness_dir: Path | None = None,
+    timeout: float = 400,
 ) -> tuple[int, dict[str, Any]]:
     """`n8n-harness run`: exit code and n8n's JSON result (the whole run data)."""
     require_n8n()
     path = folder / f"{workflow['id']}.json"
     path.write_text(json.dumps(workflow), encoding="utf-8")
+    run_env = {**os.environ, **env}
+    if harness_dir is not None:
+        run_env["N8N_HARNESS_DIR"] = str(harness_dir)
     proc = subprocess.run(
         [str(HARNESS), "run", str(path)],
-        env={**os.environ, **env},
+        env=run_env,
         capture_output=True,
         text=True,
         timeout=timeout,

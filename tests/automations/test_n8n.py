@@ -27,6 +27,7 @@ from tests.automations.n8n import (
     load_template,
     manual_variant,
     node_runs,
+    private_harness,
     require_n8n,
     run_workflow,
 )
@@ -37,9 +38,10 @@ PAGE = 40  # small pages: the worklist spans several cursor pages
 
 
 @pytest.fixture(scope="module")
-def stack(request):
+def stack(request, tmp_path_factory):
     require_n8n()  # before building anything: fail at once when n8n is missing
-    return request.getfixturevalue("served")
+    harness = private_harness(tmp_path_factory.mktemp("n8n-harness"))
+    return {**request.getfixturevalue("served"), "harness": harness}
 
 
 def api(stack, path: str, role: str = "operator", **params):
@@ -117,7 +119,7 @@ def test_daily_decisions_scores_and_delivers_the_assign_worklist(stack, tmp_path
     env = n8n_env(
         stack, COBRANZA_WORKLIST_DIR=str(folder), COBRANZA_WORKLIST_URL=sink.url + "/worklist"
     )
-    code, result = run_workflow(wf, tmp_path, env)
+    code, result = run_workflow(wf, tmp_path, env, stack["harness"])
     assert code == 0, json.dumps(result)[:3000]
 
     # the job really ran, started by n8n's key, and is the one the message names
@@ -160,7 +162,7 @@ def test_daily_decisions_reports_the_error_of_a_failed_job(stack, tmp_path):
     wf = manual_variant(load_template("daily_decisions.json"), "cbzTestDailyErr1")
     bad_job = json.dumps({"type": "score", "params": {"as_of": "2019-01-31"}})  # no such cut
     env = n8n_env(stack, COBRANZA_DAILY_JOB=bad_job, COBRANZA_WORKLIST_URL=sink.url + "/worklist")
-    code, result = run_workflow(wf, tmp_path, env)
+    code, result = run_workflow(wf, tmp_path, env, stack["harness"])
     assert code == 0, json.dumps(result)[:3000]
     new = [j for j in score_jobs(stack) if j["job_id"] not in before]
     assert len(new) == 1 and new[0]["status"] == "failed" and new[0]["error"]
@@ -304,7 +306,9 @@ def test_model_watch_alerts_on_a_new_champion_and_a_failed_gate(stack, tmp_path)
     n_notify = len(sink.at("/notify"))
     wf = manual_variant(load_template("model_watch.json"), "cbzTestWatch0001")
 
-    code, result = run_workflow(wf, tmp_path, n8n_env(stack, COBRANZA_WATCH_MINUTES="60"))
+    code, result = run_workflow(
+        wf, tmp_path, n8n_env(stack, COBRANZA_WATCH_MINUTES="60"), stack["harness"]
+    )
     assert code == 0, json.dumps(result)[:3000]
     message = sink.wait_for("/notify", n_notify + 1)[n_notify].json()
     alerts = {(a["kind"], a["version"]) for a in message["alerts"]}
@@ -316,7 +320,9 @@ def test_model_watch_alerts_on_a_new_champion_and_a_failed_gate(stack, tmp_path)
     assert failed["gate_reason"] in message["text"]
 
     # nothing new in a window that ended before now: no message at all
-    code, result = run_workflow(wf, tmp_path, n8n_env(stack, COBRANZA_WATCH_MINUTES="0.001"))
+    code, result = run_workflow(
+        wf, tmp_path, n8n_env(stack, COBRANZA_WATCH_MINUTES="0.001"), stack["harness"]
+    )
     assert code == 0, json.dumps(result)[:3000]
     assert node_runs(result, "Get models") and not node_runs(result, "Notify")
     assert len(sink.at("/notify")) == n_notify + 1
