@@ -47,6 +47,7 @@ def served(tmp_path_factory, fast_options_module):
             "gold": gold,
             "champion": champion,
             "app": app,
+            "settings": settings,
         }
 
 
@@ -187,3 +188,16 @@ def test_no_champion_is_503(tmp_path):
             headers={"X-API-Key": key},
         )
     assert resp.status_code == 503 and "champion" in resp.json()["detail"]
+
+
+def test_after_load_hook_runs_once_per_load(served):
+    """`cobranza serve` freezes the GC after each model load through this hook."""
+    from cobranza.api.champion import ChampionCache
+
+    calls: list[str] = []
+    cache = ChampionCache(
+        served["settings"], check_seconds=3600, after_load=lambda: calls.append(1)
+    )
+    first = cache.get()
+    assert cache.get() is first and calls == [1]
+    assert first.online is not None and first.online.version == first.version

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,9 +65,15 @@ def _categorical(model: Any) -> set[str]:
 
 
 class ChampionCache:
-    def __init__(self, settings: Settings, check_seconds: float = 5.0):
+    def __init__(
+        self,
+        settings: Settings,
+        check_seconds: float = 5.0,
+        after_load: Callable[[], None] | None = None,
+    ):
         self.settings = settings
         self.check_seconds = check_seconds
+        self.after_load = after_load  # e.g. freeze the GC's view of the model's objects
         self._loaded: Loaded | None = None
         self._checked_at = 0.0
         self._load_lock = threading.Lock()
@@ -96,6 +103,8 @@ class ChampionCache:
         except Exception as exc:
             raise NoChampion(f"no champion model can be loaded: {exc}") from exc
         log.info("champion loaded", extra={"model_version": loaded.version})
+        if self.after_load is not None:
+            self.after_load()
         return loaded
 
     def current(self) -> Loaded | None:
