@@ -263,3 +263,22 @@ def test_foreign_tables_never_break_the_catalog(tmp_path):
         assert con.execute("SELECT count(*) FROM results.scores").fetchone()[0] == 2
     finally:
         con.close()
+
+
+def test_model_performance_without_registry_events(scored, tmp_path):
+    """Model runs recorded but no registry event yet: the view opens, nobody is champion."""
+    import shutil
+
+    root = tmp_path / "lake"
+    shutil.copytree(scored["lake"].root, root)
+    shutil.rmtree(root / "ml_metadata" / "registry_events")
+    lake = Lake(root)
+    assert refresh_catalog(lake)
+    con = duckdb.connect(str(lake.catalog_path), read_only=True)
+    try:
+        rows, champions = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE is_champion) FROM bi.model_performance"
+        ).fetchone()
+    finally:
+        con.close()
+    assert rows > 0 and champions == 0

@@ -18,7 +18,6 @@ transaction after the zone views). No personal data: clients appear as `client_k
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -217,15 +216,18 @@ FROM (SELECT DISTINCT {col} FROM ({src}) WHERE {col} IS NOT NULL)
 ORDER BY 1
 """
 
-MODEL_PERFORMANCE = """
+CHAMPION_CTE = """
 WITH champion AS (
     SELECT version FROM ml_metadata.registry_events
     WHERE event IN ('champion', 'manual_promotion')
     ORDER BY "at" DESC LIMIT 1
 )
+"""
+
+MODEL_PERFORMANCE = """
 SELECT r.model_name, r.model_version, r.run_id, CAST(r.started_at AS TIMESTAMPTZ) AS trained_at,
        r.gate_passed, r.n_features, m.part, m.metric, m.value,
-       r.model_version IN (SELECT version FROM champion) AS is_champion
+       {is_champion} AS is_champion
 FROM ml_metadata.model_metrics AS m JOIN ml_metadata.model_runs AS r USING (run_id)
 """
 
@@ -267,12 +269,12 @@ def bi_views(lake: Lake) -> dict[str, str]:
         views["dim_product"] = DIM_CODE.format(col="product", src=union)
         views["dim_segment"] = DIM_CODE.format(col="segment", src=union)
     if _has_metadata(lake, "model_metrics") and _has_metadata(lake, "model_runs"):
-        sql = MODEL_PERFORMANCE
-        if not _has_metadata(lake, "registry_events"):
-            sql = re.sub(r"WITH champion AS \(.*?\)\n", "", sql, flags=re.S).replace(
-                "r.model_version IN (SELECT version FROM champion)", "FALSE"
+        if _has_metadata(lake, "registry_events"):
+            views["model_performance"] = CHAMPION_CTE + MODEL_PERFORMANCE.format(
+                is_champion="r.model_version IN (SELECT version FROM champion)"
             )
-        views["model_performance"] = sql
+        else:
+            views["model_performance"] = MODEL_PERFORMANCE.format(is_champion="FALSE")
     if _has_metadata(lake, "impact"):
         views["savings"] = SAVINGS
     return {name: sql.strip() for name, sql in views.items()}
