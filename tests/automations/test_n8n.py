@@ -326,3 +326,19 @@ def test_model_watch_alerts_on_a_new_champion_and_a_failed_gate(stack, tmp_path)
     assert code == 0, json.dumps(result)[:3000]
     assert node_runs(result, "Get models") and not node_runs(result, "Notify")
     assert len(sink.at("/notify")) == n_notify + 1
+
+
+def test_daily_decisions_reports_a_job_that_could_not_start(stack, tmp_path):
+    """A key below operator: the API refuses the job (403) and the message says so."""
+    before = {j["job_id"] for j in score_jobs(stack)}
+    sink = stack["sink"]
+    n_notify = len(sink.at("/notify"))
+    wf = manual_variant(load_template("daily_decisions.json"), "cbzTestDailyKey1")
+    env = n8n_env(stack, COBRANZA_API_KEY=stack["keys"]["viewer"])
+    code, result = run_workflow(wf, tmp_path, env, stack["harness"])
+    assert code == 0, json.dumps(result)[:3000]
+    message = sink.wait_for("/notify", n_notify + 1)[n_notify].json()
+    assert message["status"] == "not_started" and message["job_id"] is None
+    assert "403" in message["error"] and "operator" in message["error"]
+    assert {j["job_id"] for j in score_jobs(stack)} == before
+    assert not node_runs(result, "Get job")
