@@ -162,6 +162,19 @@ def path_table(model: Any) -> PathTable:
     return table
 
 
+def checked_path_table(model: Any) -> PathTable | None:
+    """The model's path table if a batch call has already checked it against `predict_proba`.
+
+    For the online path (`cobranza.decision.online`), which never builds nor checks a table itself.
+    """
+    if not _supports_path(model):
+        return None
+    table = _TABLES.get(model)
+    if not isinstance(table, PathTable) or not table.verified:
+        return None
+    return table if table.num_iteration == model.best_iteration_ else None
+
+
 def probability_and_contributions(
     model: Any, X: pd.DataFrame, features: list[str], method: str = DEFAULT_METHOD
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from cobranza.decision.attribution import _TABLES, PathTable, _supports_path
+from cobranza.decision.attribution import PathTable, checked_path_table
 from cobranza.decision.policy import NO_ASSIGN, Policy, decide_with_flags
 from cobranza.decision.reasons import (
     N_REASONS,
@@ -74,7 +74,8 @@ class OnlineScorer:
         self.templates = dict(templates)
         self.version = str(version)
         self.features: list[str] = list(getattr(model, "feature_names_", []))
-        self.supported = _supports_path(model)
+        # the path internals (checked in full by `checked_path_table` on every call)
+        self.supported = hasattr(model, "encoder_") and hasattr(model, "booster_")
         self._columns: list[tuple[str, dict[str, int] | None]] = []
         if self.supported:
             encoder = model.encoder_
@@ -88,14 +89,7 @@ class OnlineScorer:
 
     def _table(self) -> PathTable | None:
         """The model's path table if the batch path has already checked it, else None."""
-        if not self.supported or not _supports_path(self.model):
-            return None
-        table = _TABLES.get(self.model)
-        if not isinstance(table, PathTable) or not table.verified:
-            return None
-        if table.num_iteration != self.model.best_iteration_:
-            return None
-        return table
+        return checked_path_table(self.model) if self.supported else None
 
     @property
     def ready(self) -> bool:
