@@ -11,11 +11,15 @@ MONTHS ?= 24
 LAKE ?= lake
 EXTRACT ?= extract
 
-.PHONY: setup run test lint format bench bench-scale docs clean
+.PHONY: setup setup-test run test lint format bench bench-scale docs clean
 
 setup:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
 	$(UV) sync --frozen
+
+# Chromium for the dashboard's browser tests, a real n8n for the automation templates' tests.
+setup-test: setup
+	tools/install-test-deps.sh
 
 run: setup
 	$(UV) run cobranza --lake $(LAKE) pipeline --simulate-clients $(CLIENTS) --months $(MONTHS) --extract $(EXTRACT)
@@ -24,7 +28,7 @@ lint: setup
 	$(UV) run ruff check src tests benchmarks
 	$(UV) run ruff format --check src tests benchmarks
 
-test: lint
+test: lint setup-test
 	$(UV) run pytest -q -p no:cacheprovider --timeout 900
 
 format: setup

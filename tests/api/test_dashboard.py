@@ -22,7 +22,7 @@ import pytest
 from tests.api.conftest import LiveServer, free_port, publish_results, results_frame
 from tests.api.dashboard_lake import scored_lake
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--headless",

@@ -24,7 +24,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "automations" / "n8n"
-HARNESS = Path(os.environ.get("N8N_HARNESS", REPO.parent / "shared" / "tools" / "n8n-harness"))
+HARNESS = Path(os.environ.get("N8N_HARNESS", REPO / "tools" / "n8n-harness"))
 HARNESS_DIR = Path(os.environ.get("N8N_HARNESS_DIR", Path.home() / ".cache" / "n8n-harness"))
 N8N_BIN = HARNESS_DIR / "node_modules" / ".bin" / "n8n"
 # The harness's own settings, for the n8n server the router test starts beside it.
@@ -40,10 +40,10 @@ N8N_ENV = {
 
 def require_n8n() -> None:
     if not HARNESS.is_file():
-        pytest.fail(f"the n8n harness is missing ({HARNESS}); it comes with the shared tools")
+        pytest.fail(f"the n8n harness is missing ({HARNESS}); it is part of the repository")
     if not N8N_BIN.exists():
         pytest.fail(
-            f"n8n is not installed ({N8N_BIN} is missing): `make setup` installs it "
+            f"n8n is not installed ({N8N_BIN} is missing): `make setup-test` (run by `make test`) installs it "
             f"(`{HARNESS} install`)"
         )
 

@@ -32,7 +32,7 @@ from tests.automations.n8n import (
     run_workflow,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.n8n]
 http = httpx.Client(timeout=120)
 PAGE = 40  # small pages: the worklist spans several cursor pages
 
