@@ -168,8 +168,22 @@ def test_reason_text_rounds_floats_and_keeps_integers(real):
     champion = real["champion"]
     scorer = OnlineScorer(champion.model, champion_policy(champion), {}, "x")
     assert scorer._text("f", 123456, integer=True) == "f = 123456"
-    assert scorer._text("f", 123456.0, integer=False) == "f = 123000"
+    # A whole number is shown whole even in a float column (a null elsewhere made it float).
+    assert scorer._text("f", 123456.0, integer=False) == "f = 123456"
+    assert scorer._text("f", 123456.7, integer=False) == "f = 123000"
     assert scorer._text("f", 0.012345, integer=False) == "f = 0.0123"
     assert scorer._text("f", None, integer=False) == "f: no data"
     assert scorer._text("f", "MASS", integer=False) == "f = MASS"
     assert np.isnan(scorer.encode([OnlineRow("x", None, True, {})])).all()
+
+
+def test_batch_reason_text_of_a_row_does_not_depend_on_the_other_rows():
+    """A count shown in a reason reads the same whether or not another row of the batch is null."""
+    from cobranza.decision.reasons import reason_columns
+
+    idx = np.zeros((2, 1), dtype=np.int64)
+    contrib = np.ones((2, 1))
+    alone = reason_columns(idx[:1], contrib[:1], pd.DataFrame({"f": [1234]}), ["f"], {})
+    mixed = reason_columns(idx, contrib, pd.DataFrame({"f": [1234, None]}), ["f"], {})
+    assert alone["reason_1_text"][0] == mixed["reason_1_text"][0] == "f = 1234"
+    assert mixed["reason_1_text"][1] == "f: no data"

@@ -12,10 +12,9 @@ Python values and small NumPy arrays, reusing the batch's own pieces so the resu
   `predict_proba` by one batch call), else the caller uses the batch path;
 - decisions: `decide_with_flags` once per cut date over the call's rows, capacity included, as the
   batch does;
-- reasons: `top_reasons` in the decision's direction, texts by `format_reason`, numbers rounded
-  by `_significant` as the batch's float columns are. A column is integer (shown unrounded, like an
-  int64 gold column) only when every row of the call gives an integer for it; otherwise it is a
-  float column, as in the frame the batch would build from the same rows.
+- reasons: `top_reasons` in the decision's direction, texts by `format_reason`, numbers through
+  `_significant` as the batch's are (fractions rounded to a few significant digits, whole numbers
+  as they are, value by value, so a text never depends on the other rows of the call).
 
 Anything the fast path cannot reproduce (a model without the path internals, an untrusted or
 unverified table) makes `score` return None: the caller then goes through `score_frame`.

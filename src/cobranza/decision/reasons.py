@@ -122,14 +122,20 @@ def format_reason(feature: str, value: Any, template: str | None) -> str:
 
 
 def _significant(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
-    """Floats rounded to a few significant digits: plain words need no more, and few distinct
-    values means few texts to format (a million amounts become a few thousand)."""
+    """Fractional values rounded to a few significant digits: plain words need no more, and few
+    distinct values means few texts to format (a million ratios become a few thousand).
+
+    Whole numbers stay as they are, value by value: a count or an amount in pesos reads the same
+    whether or not other rows of the batch made its column float (a null turns int64 to float64),
+    so a reason text never depends on which rows were scored with it.
+    """
     if values.dtype.kind != "f":
         return values
     with np.errstate(divide="ignore", invalid="ignore"):
         exponent = np.floor(np.log10(np.abs(values)))
         scale = np.where(np.isfinite(exponent), 10.0 ** (exponent - (digits - 1)), 1.0)
-        return np.round(values / scale) * scale
+        rounded = np.round(values / scale) * scale
+    return np.where(values == np.trunc(values), values, rounded)
 
 
 def reason_columns(
