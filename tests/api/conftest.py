@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -148,6 +148,7 @@ class LiveServer:
     port: int
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)  # over the test defaults below
 
     @property
     def url(self) -> str:
@@ -160,6 +161,7 @@ class LiveServer:
             "COBRANZA_API_WEBHOOK_ATTEMPTS": "3",
             "COBRANZA_API_CHAMPION_CHECK_SECONDS": "0.5",
             "COBRANZA_API_KILL_GRACE_SECONDS": "3",
+            **self.env,
         }
         self.log_path = self.lake.parent / f"server-{self.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process

@@ -9,16 +9,17 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from cobranza.api.webhooks import sign
-from tests.api.conftest import auth
+from tests.api.conftest import LiveServer, auth, free_port
 
 
 class Receiver:
     """Answers 500 to the first `failures` POSTs, then 200; keeps what it got."""
 
-    def __init__(self, failures: int = 1):
+    def __init__(self, failures: int = 1, port: int = 0):
         self.failures = failures
         self.received: list[tuple[dict[str, str], bytes, int]] = []
         receiver = self
@@ -34,7 +35,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -134,3 +135,60 @@ def test_unsubscribed_events_and_inactive_hooks_are_not_called(client, keys):
 def test_bad_registrations_are_422(client, keys, body):
     resp = client.post("/v1/webhooks", json=body, headers=auth(keys["admin"]))
     assert resp.status_code == 422
+
+
+def _deliveries(server: LiveServer, admin: dict, webhook_id: str, n: int) -> list[dict]:
+    deadline = time.monotonic() + 60
+    rows: list[dict] = []
+    while time.monotonic() < deadline:
+        rows = httpx.get(
+            f"{server.url}/v1/webhooks/{webhook_id}/deliveries", headers=admin, timeout=10
+        ).json()
+        if len(rows) >= n:
+            break
+        time.sleep(0.2)
+    return sorted(rows, key=lambda d: d["attempt"])
+
+
+@pytest.mark.slow
+def test_a_retry_pending_when_the_service_dies_is_made_at_the_next_start(tmp_path):
+    """Attempt 1 fails, the service is SIGKILLed during the backoff; the new one makes attempt 2."""
+    from cobranza.api.keys import create_key
+    from cobranza.config import load_settings
+
+    lake = tmp_path / "lake"
+    settings = load_settings(lake=lake)
+    admin = auth(create_key(settings, "admin", "hooks")["key"])
+    operator = auth(create_key(settings, "operator", "jobs")["key"])
+    receiver_port = free_port()  # nothing listens there yet: attempt 1 is refused
+    slow_retry = {"COBRANZA_API_WEBHOOK_BACKOFF_SECONDS": "600"}
+    first = LiveServer(lake, free_port(), env=slow_retry).start()
+    try:
+        hook = httpx.post(
+            f"{first.url}/v1/webhooks",
+            json={"url": f"http://127.0.0.1:{receiver_port}/hook", "events": ["job.failed"]},
+            headers=admin,
+        ).json()
+        job_id = httpx.post(  # etl on an empty lake fails at once
+            f"{first.url}/v1/jobs", json={"type": "etl", "params": {}}, headers=operator
+        ).json()["job_id"]
+        before = _deliveries(first, admin, hook["webhook_id"], 1)
+    finally:
+        first.kill()
+    assert [(d["attempt"], d["ok"]) for d in before] == [(1, False)]
+
+    with Receiver(failures=0, port=receiver_port) as receiver:
+        second = LiveServer(lake, free_port()).start()
+        try:
+            after = _deliveries(second, admin, hook["webhook_id"], 2)
+            time.sleep(1.0)  # room for a wrong extra attempt to show up
+        finally:
+            second.stop()
+    assert [(d["attempt"], d["ok"]) for d in after] == [(1, False), (2, True)]
+    assert len(receiver.received) == 1
+    headers, body, _ = receiver.received[0]
+    assert headers["X-Cobranza-Attempt"] == "2"
+    assert headers["X-Cobranza-Delivery"] == before[0]["delivery_id"]
+    assert hmac.compare_digest(headers["X-Cobranza-Signature"], sign(hook["secret"], body))
+    payload = json.loads(body)
+    assert payload["job"]["job_id"] == job_id and payload["event"] == "job.failed"

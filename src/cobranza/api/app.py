@@ -111,6 +111,7 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
     async def lifespan(app: FastAPI):
         if options.gc_freeze:
             freeze_gc()
+        hooks.resume()  # before recover: its job.interrupted deliveries are new, not resumed
         interrupted = job_manager.recover()
         if interrupted:
             log.warning("jobs interrupted by a previous stop", extra={"jobs": interrupted})

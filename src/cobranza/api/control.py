@@ -66,6 +66,18 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (delivery_id, attempt)
 );
 CREATE INDEX IF NOT EXISTS deliveries_webhook ON deliveries(webhook_id);
+CREATE TABLE IF NOT EXISTS outbox (
+    delivery_id TEXT PRIMARY KEY,
+    webhook_id TEXT NOT NULL,
+    job_id TEXT,
+    event TEXT NOT NULL,
+    body BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    done_at TEXT,
+    outcome TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(done_at);
 CREATE TABLE IF NOT EXISTS audit (
     audit_id INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,

@@ -5,6 +5,11 @@ webhook's secret (returned once at registration), so a receiver such as an n8n W
 verify it. A failed attempt (network error or a non-2xx answer) is retried with exponential backoff
 (`backoff_seconds * 2**(attempt-1)`) up to `max_attempts`; each attempt is a row in `deliveries`.
 Deliveries run in daemon threads, never in the request or the job watcher.
+
+Every delivery is first written to the `outbox` table (body, attempts made, done or not), so a
+service that stops or dies between retries loses none: at the next start `resume` picks up each
+unfinished delivery where it stopped, with the same delivery id (receivers can deduplicate on
+`X-Cobranza-Delivery`) and the same signed body.
 """
 
 from __future__ import annotations
@@ -107,19 +112,87 @@ class Webhooks:
         for row in self.db.all("SELECT * FROM webhooks WHERE active = 1"):
             if event not in json.loads(row["events"]):
                 continue
-            thread = threading.Thread(
-                target=self._deliver,
-                args=(row["webhook_id"], row["url"], row["secret"], event, job["job_id"], body),
-                name=f"webhook-{row['webhook_id']}",
-                daemon=True,
+            delivery_id = uuid.uuid4().hex[:16]
+            self.db.execute(
+                "INSERT INTO outbox (delivery_id, webhook_id, job_id, event, body, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (delivery_id, row["webhook_id"], job["job_id"], event, body, now_iso()),
             )
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-            thread.start()
+            self._start(delivery_id, row, event, job["job_id"], body, first_attempt=1)
+
+    def resume(self) -> int:
+        """Restart the deliveries a previous service left unfinished; returns how many."""
+        pending = self.db.all(
+            "SELECT o.delivery_id, o.job_id, o.event, o.body, o.attempts, w.webhook_id, w.url, "
+            "w.secret, w.active FROM outbox o JOIN webhooks w USING (webhook_id) "
+            "WHERE o.done_at IS NULL ORDER BY o.created_at"
+        )
+        resumed = 0
+        for row in pending:
+            if not row["active"] or row["attempts"] >= self.max_attempts:
+                outcome = "webhook deactivated" if not row["active"] else "gave up"
+                self._finish(row["delivery_id"], outcome)
+                continue
+            self._start(
+                row["delivery_id"],
+                row,
+                row["event"],
+                row["job_id"],
+                bytes(row["body"]),
+                first_attempt=row["attempts"] + 1,
+                wait_first=row["attempts"] > 0,
+            )
+            resumed += 1
+        if resumed:
+            log.info("webhook deliveries resumed", extra={"deliveries": resumed})
+        return resumed
+
+    def _start(
+        self,
+        delivery_id: str,
+        hook: dict[str, Any],
+        event: str,
+        job_id: str,
+        body: bytes,
+        first_attempt: int,
+        wait_first: bool = False,
+    ) -> None:
+        thread = threading.Thread(
+            target=self._deliver,
+            args=(
+                delivery_id,
+                hook["webhook_id"],
+                hook["url"],
+                hook["secret"],
+                event,
+                job_id,
+                body,
+            ),
+            kwargs={"first_attempt": first_attempt, "wait_first": wait_first},
+            name=f"webhook-{hook['webhook_id']}",
+            daemon=True,
+        )
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _finish(self, delivery_id: str, outcome: str) -> None:
+        self.db.execute(
+            "UPDATE outbox SET done_at = ?, outcome = ? WHERE delivery_id = ?",
+            (now_iso(), outcome, delivery_id),
+        )
 
     def _deliver(
-        self, webhook_id: str, url: str, secret: str, event: str, job_id: str, body: bytes
+        self,
+        delivery_id: str,
+        webhook_id: str,
+        url: str,
+        secret: str,
+        event: str,
+        job_id: str,
+        body: bytes,
+        first_attempt: int = 1,
+        wait_first: bool = False,
     ) -> None:
-        delivery_id = uuid.uuid4().hex[:16]
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "cobranza-webhooks/1",
@@ -127,7 +200,9 @@ class Webhooks:
             "X-Cobranza-Delivery": delivery_id,
             SIGNATURE_HEADER: sign(secret, body),
         }
-        for attempt in range(1, self.max_attempts + 1):
+        if wait_first:  # a resumed delivery keeps its backoff before the next attempt
+            time.sleep(self.backoff_seconds * 2 ** (first_attempt - 2))
+        for attempt in range(first_attempt, self.max_attempts + 1):
             t0 = time.perf_counter()
             status_code, error = None, None
             try:
@@ -160,10 +235,15 @@ class Webhooks:
                     round((time.perf_counter() - t0) * 1000, 2),
                 ),
             )
+            self.db.execute(
+                "UPDATE outbox SET attempts = ? WHERE delivery_id = ?", (attempt, delivery_id)
+            )
             if ok:
+                self._finish(delivery_id, "delivered")
                 return
             if attempt < self.max_attempts:
                 time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        self._finish(delivery_id, "gave up")
         log.warning(
             "webhook delivery gave up",
             extra={"webhook_id": webhook_id, "job_id": job_id, "attempts": self.max_attempts},
