@@ -266,6 +266,25 @@ def keys_create(
     _run("key", create_key, settings(), role=role, name=name)
 
 
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (id, name, role, created, revoked); the keys themselves are never stored."""
+    from cobranza.api.keys import list_keys_cli
+
+    rows = _run("keys", list_keys_cli, settings())
+    ui.rows("API keys", rows, empty="none yet; `cobranza keys create --role admin --name ...`")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (`cobranza keys list`).")],
+) -> None:
+    """Revoke an API key at once (the service refuses it on its next request)."""
+    from cobranza.api.keys import revoke_key_cli
+
+    _run("key revoked", revoke_key_cli, settings(), key_id)
+
+
 @app.command()
 def catalog() -> None:
     """Rebuild the DuckDB catalog's views from the current lake pointers."""

@@ -56,6 +56,24 @@ class UI:
             table.add_row(key, _fmt(value))
         Console().print(table)
 
+    def rows(self, title: str, rows: list[dict[str, Any]], empty: str = "none") -> None:
+        """A list of records: one JSON array under `--json`, else a table with a header row."""
+        if self.json:
+            sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+            return
+        if self.quiet:
+            return
+        if not rows:
+            self.info(f"{title}: {empty}")
+            return
+        table = Table(title=title, title_justify="left")
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        for col in columns:
+            table.add_column(col)
+        for r in rows:
+            table.add_row(*("" if r.get(c) is None else _fmt(r.get(c)) for c in columns))
+        Console().print(table)
+
     def error(self, message: str) -> None:
         if self.json:
             sys.stdout.write(json.dumps({"error": message}) + "\n")

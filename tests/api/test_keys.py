@@ -69,3 +69,45 @@ def test_cli_keys_create_prints_the_key_once_as_json(lake_dir):
     assert body["role"] == "admin" and body["key"].startswith("cbz_")
     db = ControlDB(control_path(lake_dir))
     assert authenticate(db, body["key"]).name == "ops"
+
+
+def _cli(lake_dir, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cobranza.cli", "--lake", str(lake_dir), "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_keys_list_and_revoke_work_without_the_service(lake_dir):
+    """An admin whose key leaked revokes it from the console; the list never shows a key."""
+    created = json.loads(
+        _cli(lake_dir, "keys", "create", "--role", "admin", "--name", "ops").stdout
+    )
+    other = json.loads(_cli(lake_dir, "keys", "create", "--role", "viewer", "--name", "bi").stdout)
+
+    listed = _cli(lake_dir, "keys", "list")
+    assert listed.returncode == 0
+    rows = json.loads(listed.stdout)
+    assert len(rows) == 2
+    assert {(r["key_id"], r["role"], r["revoked_at"]) for r in rows} == {
+        (created["key_id"], "admin", None),
+        (other["key_id"], "viewer", None),
+    }
+    assert created["key"] not in listed.stdout and other["key"] not in listed.stdout
+
+    revoked = _cli(lake_dir, "keys", "revoke", created["key_id"])
+    assert revoked.returncode == 0, revoked.stderr
+    assert json.loads(revoked.stdout)["revoked_at"] is not None
+    db = ControlDB(control_path(lake_dir))
+    try:
+        assert authenticate(db, created["key"]) is None
+        assert authenticate(db, other["key"]).name == "bi"
+    finally:
+        db.close()
+
+    unknown = _cli(lake_dir, "keys", "revoke", "abcdef")
+    assert unknown.returncode == 1
+    assert "no API key with id 'abcdef'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr

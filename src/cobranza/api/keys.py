@@ -72,6 +72,28 @@ def create_key(settings: Settings, role: str, name: str) -> dict[str, Any]:
     return out
 
 
+def list_keys_cli(settings: Settings) -> list[dict[str, Any]]:
+    """CLI entry point (`cobranza keys list`): every key's id, name, role and dates; never a key."""
+    db = ControlDB(control_path(settings.lake))
+    try:
+        return list_keys(db)
+    finally:
+        db.close()
+
+
+def revoke_key_cli(settings: Settings, key_id: str) -> dict[str, Any]:
+    """CLI entry point (`cobranza keys revoke`): works without the API, e.g. when the only admin
+    key is lost or leaked."""
+    db = ControlDB(control_path(settings.lake))
+    try:
+        row = revoke_key(db, key_id)
+    finally:
+        db.close()
+    if row is None:
+        raise CobranzaError(f"no API key with id {key_id!r}; `cobranza keys list` shows them")
+    return row
+
+
 def authenticate(db: ControlDB, key: str) -> Principal | None:
     """The principal for a presented key, or None if unknown, malformed or revoked."""
     if not key.startswith(PREFIX) or len(key) > 200:
