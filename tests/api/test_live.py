@@ -72,23 +72,36 @@ def flow(tmp_path_factory, sim_extract):
     lake = tmp_path_factory.mktemp("live") / "lake"
     Lake(lake).ensure()
     keys = {role: _cli_key(lake, role) for role in ("viewer", "operator", "admin")}
-    server = LiveServer(lake, free_port()).start()
+    # No periodic champion re-check within the test: the model must become servable through the
+    # service's own signals (a train job that succeeded, a promotion through the API).
+    server = LiveServer(lake, free_port(), env={"COBRANZA_API_CHAMPION_CHECK_SECONDS": "3600"})
+    server.start()
     op = {"Authorization": f"Bearer {keys['operator']}"}
     jobs = {}
     try:
         promoted = None
+        ready_before_train = None
         for body in (
             {"type": "ingest", "params": {"extract_dir": str(sim_extract)}},
             {"type": "etl", "params": {}},
             {"type": "train", "params": {}},
             {"type": "score", "params": {}},
         ):
+            if body["type"] == "train":  # no model yet: the failed load is cached for 3600 s
+                ready_before_train = http.get(f"{server.url}/readyz", timeout=60)
             if body["type"] == "score":
                 promoted = _champion_or_promote(server.url, keys["admin"])
             resp = http.post(f"{server.url}/v1/jobs", json=body, headers=op, timeout=30)
             assert resp.status_code == 202, resp.text
             jobs[body["type"]] = wait_job(server.url, op, resp.json()["job_id"], timeout=600)
-        yield {"server": server, "keys": keys, "jobs": jobs, "lake": lake, "promoted": promoted}
+        yield {
+            "server": server,
+            "keys": keys,
+            "jobs": jobs,
+            "lake": lake,
+            "promoted": promoted,
+            "ready_before_train": ready_before_train,
+        }
     finally:
         server.stop()
 
@@ -214,9 +227,11 @@ def test_models_and_promotion_by_admin(flow):
 
 
 def test_ready_when_lake_and_model_are_reachable(flow):
+    before = flow["ready_before_train"]
+    assert before.status_code == 503 and before.json()["checks"]["model"] is False
     resp = http.get(f"{flow['server'].url}/readyz", timeout=60)
     assert resp.status_code == 200
-    assert resp.json()["checks"]["model"]
+    assert resp.json()["checks"]["model"] == flow["jobs"]["score"]["result"]["model_version"]
 
 
 def test_no_personal_data_in_responses_or_logs(flow, sim_extract):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -42,6 +43,8 @@ from cobranza.api.webhooks import Webhooks
 from cobranza.config import Settings
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
+
+MODEL_JOBS = ("train", "pipeline")  # jobs that may move the champion alias
 
 log = logging.getLogger("cobranza.api")
 
@@ -89,8 +92,22 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
         backoff_seconds=options.webhook_backoff_seconds,
         timeout_seconds=options.webhook_timeout_seconds,
     )
+    champion = ChampionCache(
+        settings,
+        check_seconds=options.champion_check_seconds,
+        after_load=freeze_gc if options.gc_freeze else None,
+    )
+
+    def job_finished(job: dict) -> None:
+        hooks.job_finished(job)
+        if job.get("status") == "succeeded" and job.get("type") in MODEL_JOBS:
+            # a new champion may exist: predict should not wait for the next periodic check
+            threading.Thread(
+                target=champion.refresh_now, name="champion-after-job", daemon=True
+            ).start()
+
     job_manager = JobManager(
-        settings, db, on_finished=hooks.job_finished, kill_grace_seconds=options.kill_grace_seconds
+        settings, db, on_finished=job_finished, kill_grace_seconds=options.kill_grace_seconds
     )
     svc = Services(
         settings=settings,
@@ -98,11 +115,7 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
         jobs=job_manager,
         webhooks=hooks,
         results=ResultsReader(settings),
-        champion=ChampionCache(
-            settings,
-            check_seconds=options.champion_check_seconds,
-            after_load=freeze_gc if options.gc_freeze else None,
-        ),
+        champion=champion,
         metrics=Metrics(job_manager.counts),
         batcher=PredictBatcher(),
     )

@@ -39,22 +39,9 @@ class Loaded:
 
 def champion_version(settings: Settings) -> str | None:
     """The version behind the champion alias, asked of the registry (cheap: one metadata query)."""
-    try:
-        from cobranza.ml import registry
+    from cobranza.ml.registry import champion_version as registry_champion_version
 
-        fn = getattr(registry, "champion_version", None)
-        if fn is not None:
-            return fn(settings)
-    except ImportError:
-        pass
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
-    try:
-        return str(client.get_model_version_by_alias(settings.model_name, "champion").version)
-    except MlflowException:
-        return None
+    return registry_champion_version(settings)
 
 
 def _categorical(model: Any) -> set[str]:
@@ -78,6 +65,9 @@ class ChampionCache:
         self._checked_at = 0.0
         self._load_lock = threading.Lock()
         self._refreshing = False
+        # The last failed load and when: until `check_seconds` pass, callers get it again instead
+        # of each asking the registry (readiness probes and predict calls before the first model).
+        self._failure: tuple[float, NoChampion] | None = None
 
     def _load(self) -> Loaded:
         from cobranza.decision.online import OnlineScorer
@@ -124,7 +114,15 @@ class ChampionCache:
         if loaded is None:
             with self._load_lock:
                 if self._loaded is None:
-                    self._loaded = self._load()
+                    failure = self._failure
+                    if failure is not None and time.monotonic() - failure[0] < self.check_seconds:
+                        raise failure[1]
+                    try:
+                        self._loaded = self._load()
+                    except NoChampion as exc:
+                        self._failure = (time.monotonic(), exc)
+                        raise
+                    self._failure = None
                     self._checked_at = time.monotonic()
                 return self._loaded
         self._maybe_refresh()
@@ -146,6 +144,7 @@ class ChampionCache:
 
     def refresh_now(self) -> None:
         """Check the alias synchronously (after a promotion through this service); never raises."""
+        self._failure = None
         self._refresh()
 
     @property
