@@ -9,7 +9,7 @@ from cobranza.cli import app
 COMMANDS = sorted(
     [c.name or c.callback.__name__ for c in app.registered_commands]
     + [
-        f"keys {c.name}"
+        f"{g.name} {c.name}"
         for g in app.registered_groups
         for c in g.typer_instance.registered_commands
     ]
@@ -28,6 +28,11 @@ def test_commands_are_the_documented_ones():
         "impact",
         "serve",
         "pipeline",
+        "keys create",
+        "keys list",
+        "keys revoke",
+        "lake versions",
+        "lake prune",
     ):
         assert name in COMMANDS
 

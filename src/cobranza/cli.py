@@ -25,6 +25,10 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="API keys of the control plane (stored hashed).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+lake_app = typer.Typer(
+    help="Versions of the lake's zones and their retention.", no_args_is_help=True
+)
+app.add_typer(lake_app, name="lake")
 
 _state: dict[str, Any] = {}
 
@@ -283,6 +287,38 @@ def keys_revoke(
     from cobranza.api.keys import revoke_key_cli
 
     _run("key revoked", revoke_key_cli, settings(), key_id)
+
+
+@lake_app.command("versions")
+def lake_versions(
+    zone: Annotated[
+        str | None, typer.Option(help="Only this zone (raw, silver, gold, results).")
+    ] = None,
+) -> None:
+    """Every version of every zone: current, complete, pruned, being written or orphaned, with size."""
+    from cobranza.lake import Lake
+    from cobranza.lake.retention import list_versions
+
+    rows = _run("lake versions", list_versions, Lake(settings().lake).ensure())
+    if zone is not None:
+        rows = [r for r in rows if r["zone"] == zone]
+    ui.rows("lake versions", rows, empty="no version published yet")
+
+
+@lake_app.command("prune")
+def lake_prune(
+    keep: Annotated[
+        int, typer.Option(min=1, help="Newest complete versions kept per zone (raw, silver, gold).")
+    ] = 3,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would go, remove nothing.")
+    ] = False,
+) -> None:
+    """Free the space of old raw, silver and gold versions; keeps current ones, their lineage, every
+    registered model's training gold and all results (docs/lake.md)."""
+    from cobranza.lake.retention import prune
+
+    _run("lake prune", prune, settings(), keep=keep, dry_run=dry_run)
 
 
 @app.command()

@@ -54,7 +54,7 @@ class UI:
         table = Table(title=title, show_header=False, title_justify="left")
         for key, value in _flatten(data):
             table.add_row(key, _fmt(value))
-        Console().print(table)
+        Console(width=None if sys.stdout.isatty() else 160).print(table)
 
     def rows(self, title: str, rows: list[dict[str, Any]], empty: str = "none") -> None:
         """A list of records: one JSON array under `--json`, else a table with a header row."""
@@ -72,7 +72,8 @@ class UI:
             table.add_column(col)
         for r in rows:
             table.add_row(*("" if r.get(c) is None else _fmt(r.get(c)) for c in columns))
-        Console().print(table)
+        # piped to a file or a pager, a table of ids reads better whole than cut at 80 columns
+        Console(width=None if sys.stdout.isatty() else 200).print(table)
 
     def error(self, message: str) -> None:
         if self.json:

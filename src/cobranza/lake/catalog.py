@@ -34,8 +34,10 @@ def catalog_statements(lake: Lake) -> list[str]:
     for schema in SCHEMAS:
         stmts.append(f"__DROP_VIEWS__ {schema}")
     run_files: list[str] = []
+    any_pruned = False
     for zone in ZONES:
         versions = lake.versions(zone)
+        any_pruned = any_pruned or any(v.get("pruned_at") for v in versions)
         run_files += [str(lake.version_dir(zone, v["version"]) / "_run.json") for v in versions]
         current = lake.current_version(zone)
         if current is None:
@@ -58,7 +60,9 @@ def catalog_statements(lake: Lake) -> list[str]:
         files = ", ".join(_q(f) for f in run_files)
         stmts.append(
             "CREATE OR REPLACE VIEW ml_metadata.lake_runs AS SELECT zone, version, run_id, "
-            "previous_version, started_at, published_at, seconds, inputs, tables, timings "
+            "previous_version, started_at, published_at, seconds, inputs, tables, timings, "
+            # the column exists in the JSON only once some version was pruned
+            f"{'pruned_at' if any_pruned else 'NULL::VARCHAR AS pruned_at'} "
             f"FROM read_json([{files}], union_by_name=true, format='auto')"
         )
     for pq_dir in sorted(p for p in lake.metadata_dir.iterdir() if p.is_dir()):

@@ -9,6 +9,7 @@ before they write, which is why every run writes into a folder of its own.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -35,6 +36,48 @@ class LakeError(CobranzaError):
 def new_run_id() -> str:
     """Sortable by time, unique across processes."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+class WriterLock:
+    """`<zone>/versions/.<version>.lock`, held (flock) by the process writing that version.
+
+    Taken before the version folder exists and released only once the version is recorded or
+    removed; the OS drops it when the process dies, SIGKILL included. So a folder without
+    `_run.json` whose lock nobody holds is an orphan of a dead run, and one whose lock is held is a
+    run in progress that retention must not touch.
+    """
+
+    def __init__(self, vroot: Path, version: str):
+        self.path = lock_path(vroot, version)
+        self._fd: int | None = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)  # before unlocking: no one may take a stale lock file
+        os.close(self._fd)
+        self._fd = None
+
+
+def lock_path(vroot: Path, version: str) -> Path:
+    return vroot / f".{version}.lock"
+
+
+def writer_alive(vdir: Path) -> bool | None:
+    """Whether a live process holds the writer lock of a version folder (None: no lock file)."""
+    path = lock_path(vdir.parent, vdir.name)
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the lock if this call took it
+    return False
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
@@ -66,6 +109,7 @@ class Publication:
     history_tables: set[str] = field(default_factory=set)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     seconds: float = 0.0
+    lock: WriterLock | None = None
 
     @property
     def version(self) -> str:
@@ -203,7 +247,10 @@ class Lake:
         """Write a new version of a zone; on clean exit record it and switch the pointer atomically."""
         with self._writing(zone, run_id, inputs) as pub:
             yield pub
-        self._commit(pub, pub.started_at, pub.seconds)
+        try:
+            self._commit(pub, pub.started_at, pub.seconds)
+        finally:
+            pub.lock.release()
         if refresh:
             from cobranza.lake.catalog import refresh_catalog
 
@@ -221,14 +268,18 @@ class Lake:
         """
         tx = Transaction(self, run_id or new_run_id())
         try:
-            yield tx
-        except BaseException:
-            for pub in tx.pending:
-                shutil.rmtree(pub.dir, ignore_errors=True)
-            raise
-        records = [self._record(pub, pub.started_at, pub.seconds) for pub in tx.pending]
-        for pub, record in zip(tx.pending, records, strict=True):
-            self._switch(pub, record)
+            try:
+                yield tx
+            except BaseException:
+                for pub in tx.pending:
+                    shutil.rmtree(pub.dir, ignore_errors=True)
+                raise
+            records = [self._record(pub, pub.started_at, pub.seconds) for pub in tx.pending]
+            for pub, record in zip(tx.pending, records, strict=True):
+                self._switch(pub, record)
+        finally:
+            for pub in tx.pending:  # held until every version of the transaction is recorded
+                pub.lock.release()
         if tx.pending:
             from cobranza.lake.catalog import refresh_catalog
 
@@ -243,16 +294,18 @@ class Lake:
         vroot = self.zone_dir(zone) / "versions"
         vroot.mkdir(parents=True, exist_ok=True)
         version = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{run_id[-8:]}"
-        pub = Publication(self, zone, run_id, vroot / version, inputs=dict(inputs or {}))
-        pub.dir.mkdir()
-        pub.started_at = datetime.now(UTC)
-        t0 = time.perf_counter()
+        lock = WriterLock(vroot, version)  # before the folder exists: it is never seen unlocked
+        pub = Publication(self, zone, run_id, vroot / version, inputs=dict(inputs or {}), lock=lock)
         try:
+            pub.dir.mkdir()
+            pub.started_at = datetime.now(UTC)
+            t0 = time.perf_counter()
             yield pub
         except BaseException:
             shutil.rmtree(pub.dir, ignore_errors=True)
+            lock.release()
             raise
-        pub.seconds = time.perf_counter() - t0
+        pub.seconds = time.perf_counter() - t0  # the caller releases the lock once recorded
 
     def _commit(self, pub: Publication, started: datetime, seconds: float) -> None:
         self._switch(pub, self._record(pub, started, seconds))
@@ -305,17 +358,35 @@ class Lake:
         os.replace(tmp, path)
         return path
 
-    def clean_orphans(self) -> list[Path]:
-        """Remove version folders left by killed runs (no `_run.json`); never touches complete ones."""
+    def incomplete(self, zone: str) -> list[tuple[Path, bool | None]]:
+        """Version folders without `_run.json`, each with `writer_alive` (True: a run in progress)."""
+        vroot = self.zone_dir(zone) / "versions"
+        if not vroot.exists():
+            return []
+        return [
+            (vdir, writer_alive(vdir))
+            for vdir in sorted(vroot.iterdir())
+            if vdir.is_dir() and not vdir.name.startswith(".") and not (vdir / RUN_FILE).exists()
+        ]
+
+    def clean_orphans(self, min_age_seconds: float = 3600.0) -> list[Path]:
+        """Remove version folders left by dead runs; never a complete one or one being written.
+
+        A folder whose writer lock is free is an orphan at once. One without a lock file (left by
+        an older cobranza) counts as an orphan only when untouched for `min_age_seconds`.
+        """
         removed = []
         for zone in ZONES:
-            vroot = self.zone_dir(zone) / "versions"
-            if not vroot.exists():
-                continue
-            for vdir in vroot.iterdir():
-                if vdir.is_dir() and not (vdir / RUN_FILE).exists():
-                    shutil.rmtree(vdir, ignore_errors=True)
-                    removed.append(vdir)
+            for vdir, alive in self.incomplete(zone):
+                if alive:
+                    continue
+                if alive is None and time.time() - vdir.stat().st_mtime < min_age_seconds:
+                    continue
+                if (vdir / RUN_FILE).exists():  # its writer recorded it while we looked
+                    continue
+                shutil.rmtree(vdir, ignore_errors=True)
+                lock_path(vdir.parent, vdir.name).unlink(missing_ok=True)
+                removed.append(vdir)
         return removed
 
 
