@@ -159,3 +159,39 @@ def test_log_tail_masks_emails_and_long_numbers():
     assert _parse_result('{"rows": 3}') == {"rows": 3}
     assert _parse_result('noise\n{"rows": 4}') == {"rows": 4}
     assert _parse_result("") is None
+
+
+def test_prune_job_needs_admin_runs_alone_and_reports_what_it_kept(client, keys):
+    op, admin = auth(keys["operator"]), auth(keys["admin"])
+    denied = client.post("/v1/jobs", json={"type": "prune", "params": {}}, headers=op)
+    assert denied.status_code == 403 and "admin role" in denied.json()["detail"]
+
+    etl = client.post("/v1/jobs", json={"type": "etl", "params": {}}, headers=op).json()
+    blocked = client.post("/v1/jobs", json={"type": "prune", "params": {}}, headers=admin)
+    assert blocked.status_code == 409 and blocked.json()["running_job_id"] == etl["job_id"]
+    _wait(client, op, etl["job_id"])
+
+    prune = client.post(
+        "/v1/jobs", json={"type": "prune", "params": {"keep": 2, "dry_run": True}}, headers=admin
+    )
+    assert prune.status_code == 202
+    # while it runs, nothing else may start: it may be removing what another job would read
+    monitor = client.post("/v1/jobs", json={"type": "monitor", "params": {}}, headers=op)
+    assert monitor.status_code == 409
+    job = _wait(client, admin, prune.json()["job_id"])
+    assert job["status"] == "succeeded", (job["error"], job["log_tail"])
+    assert job["result"]["dry_run"] is True and job["result"]["keep"] == 2
+    assert job["result"]["pruned_versions"] == 0  # an empty lake has nothing to free
+
+
+def test_prune_params_map_to_the_lake_prune_command():
+    from cobranza.api.jobs import PruneParams
+
+    assert PruneParams().cli_args() == ["lake", "prune", "--keep", "3"]
+    assert PruneParams(keep=1, dry_run=True).cli_args() == [
+        "lake",
+        "prune",
+        "--keep",
+        "1",
+        "--dry-run",
+    ]

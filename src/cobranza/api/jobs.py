@@ -36,7 +36,10 @@ REGISTRY = "registry"  # the MLflow model registry, written by train (and promot
 # monitor publishes no zone: it appends its own files to ml_metadata (atomic, one per run) and only
 # reads current versions, so it locks nothing but itself (two monitors at once would be waste)
 MONITORING = "monitoring"
-JOB_TYPES = ("ingest", "etl", "train", "score", "pipeline", "monitor")
+# prune removes versions that any other job may be reading (train and score read gold, etl reads
+# raw...): it holds the whole lake and runs alone
+WHOLE_LAKE = "lake"
+JOB_TYPES = ("ingest", "etl", "train", "score", "pipeline", "monitor", "prune")
 WRITES: dict[str, tuple[str, ...]] = {
     "ingest": ("raw",),
     "etl": ("silver", "gold"),
@@ -44,7 +47,15 @@ WRITES: dict[str, tuple[str, ...]] = {
     "score": ("results",),
     "pipeline": ("raw", "silver", "gold", REGISTRY, "results"),
     "monitor": (MONITORING,),
+    "prune": (WHOLE_LAKE,),
 }
+
+
+def conflicts(a: set[str], b: set[str]) -> bool:
+    """Two jobs holding these resources may not run at once."""
+    return bool(a & b) or WHOLE_LAKE in a or WHOLE_LAKE in b
+
+
 LOG_TAIL_LINES = 40
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _LONG_DIGITS = re.compile(r"(?<![\d.,])\d{8,}(?![\d.,])")
@@ -143,6 +154,14 @@ class MonitorParams(_Params):
         return ["monitor"]
 
 
+class PruneParams(_Params):
+    keep: int = Field(3, ge=1, le=100, description="Newest complete versions kept per zone.")
+    dry_run: bool = Field(False, description="Report what would be removed, remove nothing.")
+
+    def cli_args(self) -> list[str]:
+        return ["lake", "prune", "--keep", str(self.keep)] + (["--dry-run"] if self.dry_run else [])
+
+
 class IngestJob(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["ingest"]
@@ -179,8 +198,14 @@ class MonitorJob(BaseModel):
     params: MonitorParams = Field(default_factory=MonitorParams)
 
 
+class PruneJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["prune"]
+    params: PruneParams = Field(default_factory=PruneParams)
+
+
 JobRequest = Annotated[
-    IngestJob | EtlJob | TrainJob | ScoreJob | PipelineJob | MonitorJob,
+    IngestJob | EtlJob | TrainJob | ScoreJob | PipelineJob | MonitorJob | PruneJob,
     Field(discriminator="type"),
 ]
 
@@ -321,7 +346,7 @@ class JobManager:
                 "SELECT job_id, type, status, zones, created_at FROM jobs "
                 "WHERE status IN ('queued', 'running') ORDER BY created_at"
             ).fetchall():
-                if set(json.loads(row["zones"])) & set(zones):
+                if conflicts(set(json.loads(row["zones"])), set(zones)):
                     raise JobConflict(dict(row))
             con.execute(
                 "INSERT INTO jobs (job_id, type, params, zones, status, created_at, created_by, "

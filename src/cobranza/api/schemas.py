@@ -32,7 +32,7 @@ class JobProgress(BaseModel):
 
 class Job(BaseModel):
     job_id: str
-    type: Literal["ingest", "etl", "train", "score", "pipeline", "monitor"]
+    type: Literal["ingest", "etl", "train", "score", "pipeline", "monitor", "prune"]
     params: dict[str, Any]
     status: JobStatus
     progress: JobProgress

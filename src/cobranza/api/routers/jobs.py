@@ -27,7 +27,12 @@ _EXAMPLES = {
         "summary": "Simulate and run everything",
         "value": {"type": "pipeline", "params": {"simulate_clients": 2000, "months": 12}},
     },
+    "prune": {
+        "summary": "Free old lake versions (admin)",
+        "value": {"type": "prune", "params": {"keep": 3}},
+    },
 }
+ADMIN_JOBS = ("prune",)  # deletes data: more than running the pipeline
 
 
 @router.post(
@@ -39,7 +44,8 @@ _EXAMPLES = {
     "writes a zone another queued or running job writes is refused with 409; the body names the "
     "running job. Writes: ingest raw; etl silver and gold; train the model registry; score results; "
     "pipeline all of them; monitor only appends to ml_metadata and runs beside any job but another "
-    "monitor.",
+    "monitor. prune (admin role) removes old versions of raw, silver and gold (`cobranza lake "
+    "prune`) and runs alone.",
     **guard(
         "operator",
         {409: {"model": JobConflictBody, "description": "A job writing the same zone is active."}},
@@ -52,6 +58,10 @@ def create_job(
 ):
     principal = request.state.principal
     audit(request, f"job.create {job.type}", job.params.model_dump(mode="json"))
+    if job.type in ADMIN_JOBS and not principal.allows("admin"):
+        raise HTTPException(
+            403, f"a {job.type} job needs the admin role; the key has role {principal.role}"
+        )
     try:
         created = svc.jobs.submit(job.type, job.params, created_by=principal.key_id)
     except JobConflict as exc:
@@ -76,7 +86,7 @@ def create_job(
 @router.get("", response_model=JobList, summary="List jobs, newest first", **guard("viewer"))
 def list_jobs(
     status: JobStatus | None = None,
-    type: Literal["ingest", "etl", "train", "score", "pipeline", "monitor"] | None = None,
+    type: Literal["ingest", "etl", "train", "score", "pipeline", "monitor", "prune"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     svc: Services = Depends(services),
 ):
