@@ -53,8 +53,12 @@ def settings(**overrides: Any) -> Settings:
     return load_settings(lake=_state.get("lake"), **overrides)
 
 
-def _run(title: str, fn, *args, **kwargs) -> Any:
-    """Call a layer function; known, actionable errors become one clear line and exit code 1."""
+def _run(title: str, fn, *args, render=None, **kwargs) -> Any:
+    """Call a layer function; known, actionable errors become one clear line and exit code 1.
+
+    The result is printed as JSON under `--json`, else by `render` when given (a few tables for
+    people), else as a flat summary table.
+    """
     from cobranza.errors import CobranzaError
 
     try:
@@ -75,7 +79,10 @@ def _run(title: str, fn, *args, **kwargs) -> Any:
         )
         raise typer.Exit(2) from None
     if isinstance(result, dict):
-        ui.summary(title, result)
+        if render is not None and not ui.json:
+            ui.report(title, render(result))
+        else:
+            ui.summary(title, result)
     return result
 
 
@@ -233,12 +240,13 @@ def pipeline(
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 42,
 ) -> None:
     """The main job end to end: [simulate →] ingest → etl → train → score → impact."""
-    from cobranza.pipeline import run_pipeline
+    from cobranza.pipeline import report, run_pipeline
 
     _run(
         "pipeline",
         run_pipeline,
         settings(engine=engine),
+        render=report,
         extract=extract,
         simulate_clients=simulate_clients,
         months=months,

@@ -6,6 +6,7 @@ Progress and human text go to stderr, so `--json` leaves stdout a single JSON do
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,6 +76,23 @@ class UI:
         # piped to a file or a pager, a table of ids reads better whole than cut at 80 columns
         Console(width=None if sys.stdout.isatty() else 200).print(table)
 
+    def report(self, title: str, sections: list[tuple[str, list[str] | None, list[tuple]]]) -> None:
+        """Short titled tables (heading, optional column names, rows of text) for people."""
+        if self.quiet or self.json:
+            return
+        console = Console(width=None if sys.stdout.isatty() else 120)
+        console.print(f"[bold]{title}[/]")
+        for heading, columns, rows in sections:
+            table = Table(title=heading, title_justify="left", show_header=columns is not None)
+            width = max((len(r) for r in rows), default=1)
+            for i, col in enumerate(columns or [""] * width):
+                cells = [str(r[i]) for r in rows if i < len(r)]
+                numeric = i > 0 and all(_NUMERIC.match(c) for c in cells)
+                table.add_column(col, justify="right" if numeric else "left", overflow="fold")
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+
     def error(self, message: str) -> None:
         if self.json:
             sys.stdout.write(json.dumps({"error": message}) + "\n")
@@ -97,6 +115,9 @@ class Step:
             self.prog.update(self.task, description=description, total=total)
         elif self.plain is not None and description:
             self.plain.info(f"  {description}")
+
+
+_NUMERIC = re.compile(r"^(COP )?[-+]?[\d,]*\.?\d*%?( .*)?$|^-?$")
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -1,0 +1,85 @@
+"""The main job: a model that fails the gate never decides, the champion before it does; the report
+people read after a run shows the run's own figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from cobranza.config import load_settings
+from cobranza.lake import Lake
+from cobranza.pipeline import PipelineError, report, run_pipeline
+
+STRICT = {"max_psi": 0.0}  # no model passes: PSI is never exactly 0
+LENIENT = {"max_ece": 1.0, "max_psi": 100.0}
+
+
+@pytest.mark.slow
+def test_gate_failure_without_champion_stops_before_scoring_then_the_champion_keeps_deciding(
+    tmp_path, sim_extract
+):
+    lake = tmp_path / "lake"
+
+    with pytest.raises(PipelineError) as err:
+        run_pipeline(load_settings(lake=lake, gate=STRICT), extract=sim_extract)
+    message = str(err.value)
+    assert "model version 1 failed the promotion gate" in message and "PSI" in message
+    assert "cobranza promote 1" in message and "nothing was scored" in message
+    store = Lake(lake)
+    assert all(store.current_version(z) for z in ("raw", "silver", "gold"))
+    assert store.current_version("results") is None
+
+    first = run_pipeline(load_settings(lake=lake, gate=LENIENT), extract=sim_extract)
+    assert first["train"]["version"] == "2" and first["train"]["gate"]["passed"]
+    assert first["score"]["model_version"] == "2"
+
+    second = run_pipeline(load_settings(lake=lake, gate=STRICT), extract=sim_extract)
+    assert second["train"]["version"] == "3" and not second["train"]["gate"]["passed"]
+    assert second["score"]["model_version"] == "2"  # the challenger does not decide
+
+    sections = {heading: rows for heading, _cols, rows in report(second)}
+    assert "model version 3 (LightGBM, calibrated)" in sections
+    gate = dict(sections["promotion gate"])
+    assert gate["result"] == "FAILED: challenger" and "PSI" in gate["why"]
+    cut = second["score"]["cut_date"]
+    decisions = {r[0]: r[1] for r in sections[f"decisions for cut {cut} (model version 2)"]}
+    n = second["score"]["obligations"]
+    assert decisions["obligations in early delinquency"] == f"{n:,}"
+    assert decisions["NO_ASSIGN (expected to self-cure)"] == f"{second['score']['no_assign']:,}"
+    assert decisions["ASSIGN to collections"] == f"{second['score']['assign']:,}"
+
+
+def test_report_shows_each_figure_of_the_run_it_is_given():
+    result = {
+        "seconds": {"ingest": 2.0, "etl": 1.5},
+        "ingest": {
+            "as_of": "2026-10-31",
+            "rows_read": 1000,
+            "rows_accepted": 990,
+            "rows_quarantined": 8,
+            "duplicates_collapsed": 2,
+        },
+        "etl": {"gold": {"rows": 50, "eligible": 40, "labeled": 45}},
+        "impact": {
+            "out_of_time": {
+                "rows": 20,
+                "net_savings": 1000.0,
+                "baseline_cost": 4000.0,
+                "oracle_net_savings": None,
+                "leakage": 1,
+                "no_assign": 4,
+            }
+        },
+    }
+    sections = {heading: rows for heading, _cols, rows in report(result)}
+    assert sections["stages"] == [("ingest", "2.0"), ("etl", "1.5"), ("total", "3.5")]
+    data = {r[0]: r[1:] for r in sections["data (as of 2026-10-31)"]}
+    assert data["quarantined (raw.quarantine)"] == ("8", "0.8%")
+    assert data["  eligible (mandate covers the cut)"] == ("40", "80.0%")
+    impact = {r[0]: r[1:] for r in sections["business impact against assigning everyone"]}
+    assert impact["out of time, 20 decisions: realized net savings"] == (
+        "COP 1,000",
+        "25.0% of the assign-all cost",
+    )
+    assert impact["  the oracle's"] == ("-", "no simulator truth")
+    assert impact["  NO_ASSIGN that did not self-cure (leakage)"] == ("1", "25.0% of NO_ASSIGN")
+    assert "model version" not in " ".join(sections)  # no training in this run: no model table
