@@ -59,7 +59,8 @@ def test_texts_from_templates_and_fallback():
     assert list(out["reason_1_code"]) == ["DEBIT_SUCCESS_RATE_3M"] * 4
     assert out["reason_1_text"][0] == "100% of the debits of the last 3 months succeeded"
     assert out["reason_1_text"][1] == "33% of the debits of the last 3 months succeeded"
-    assert out["reason_1_text"][3] == "debit_success_rate_3m: no data"
+    # a null reads as what it means (the registry's wording), never as "<feature>: no data"
+    assert out["reason_1_text"][3] == "no debit attempts in the last 3 months"
     assert out["reason_2_text"][0] == "payroll usually lands 2 days after the due date"
     assert out["reason_2_code"][1] == "DAYS_PAST_DUE"
     assert out["reason_2_text"][1] == "days_past_due = 12"  # no template: fallback
@@ -84,3 +85,21 @@ def test_batch_on_many_rows_matches_a_row_by_row_reference():
         expected = [j for j in np.argsort(-signed)[:3] if signed[j] > 0]
         assert idx[i, : len(expected)].tolist() == expected
         assert (idx[i, len(expected) :] == -1).all()
+
+
+def test_every_feature_that_can_be_null_says_what_the_null_means():
+    """Features documented as nullable carry missing-value wording; unknown names fall back."""
+    from cobranza.decision.reasons import format_reason
+    from cobranza.transforms.features import FEATURES
+
+    nullable = {f.name for f in FEATURES if "null" in f.meaning.lower()}
+    assert nullable <= {f.name for f in FEATURES if f.missing}
+    for f in FEATURES:
+        if f.missing:
+            assert format_reason(f.name, None, f.reason) == f.missing
+            assert f.name not in f.missing  # words, not a column name
+    assert format_reason("not_a_feature", float("nan"), None) == "not_a_feature: no data"
+    assert (
+        format_reason("days_since_debit_success", None, None)
+        == "no fully successful debit in 12 months"
+    )

@@ -1,7 +1,8 @@
 """Reason codes: the top three features behind each decision, from the model's own contributions.
 
-The contributions are the per-row, per-feature log-odds terms of LightGBM's `pred_contrib` (what the
-model actually added up), not a surrogate. Direction follows the decision: a NO_ASSIGN row shows its
+The contributions are the per-row, per-feature log-odds terms of the champion's own trees
+(`cobranza.decision.attribution`: the exact decomposition along each row's decision path by default,
+TreeSHAP on request), not a surrogate. Direction follows the decision: a NO_ASSIGN row shows its
 strongest positive contributions (why it should self-cure through the debit), an ASSIGN row its
 strongest negative ones (why it should not). A feature pushing against the decision is never shown
 as its reason: such slots stay empty. Everything is batch numpy (argpartition over the matrix,
@@ -9,13 +10,14 @@ texts formatted once per distinct (feature, value)), no Python loop over rows.
 
 Codes are the feature names upper-cased (`debit_success_rate_3m` -> `DEBIT_SUCCESS_RATE_3M`); texts
 come from the plain-words templates of `cobranza.transforms.features.FEATURES`, with
-"<feature> = <value>" when a feature has no template.
+"<feature> = <value>" when a feature has no template; a null reads as what it means there (e.g.
+"no fully successful debit in 12 months").
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -34,22 +36,17 @@ def reason_code(feature: str) -> str:
 
 
 def feature_templates() -> dict[str, str]:
-    """Plain-words template per feature name from the transforms registry ({} if not available)."""
-    try:
-        from cobranza.transforms.features import FEATURES
-    except ImportError:
-        return {}
-    items = FEATURES.values() if isinstance(FEATURES, Mapping) else FEATURES
-    out: dict[str, str] = {}
-    for item in items:
-        if isinstance(item, Mapping):
-            name, template = item.get("name"), item.get("reason") or item.get("template")
-        else:
-            name = getattr(item, "name", None)
-            template = getattr(item, "reason", None) or getattr(item, "template", None)
-        if name and template:
-            out[str(name)] = str(template)
-    return out
+    """Plain-words template per feature name, from the transforms registry."""
+    from cobranza.transforms.features import FEATURES
+
+    return {f.name: f.reason for f in FEATURES if f.reason}
+
+
+@functools.cache
+def _missing_texts() -> dict[str, str]:
+    from cobranza.transforms.features import FEATURES
+
+    return {f.name: f.missing for f in FEATURES if f.missing}
 
 
 def top_reasons(
@@ -107,9 +104,10 @@ def _missing(value: Any) -> bool:
 
 
 def format_reason(feature: str, value: Any, template: str | None) -> str:
-    """One reason text: the template filled with the value, or "<feature> = <value>"."""
+    """One reason text: the template filled with the value, or "<feature> = <value>"; for a null,
+    the registry's words for what the null means, or "<feature>: no data"."""
     if _missing(value):
-        return f"{feature}: no data"
+        return _missing_texts().get(feature) or f"{feature}: no data"
     v = _plain(value)
     if template:
         try:

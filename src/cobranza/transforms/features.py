@@ -11,7 +11,7 @@ fully observed by d (horizon ended and next cut seen on or before d). Mandate `s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import ibis
@@ -34,6 +34,7 @@ class Feature:
     window: str
     meaning: str
     reason: str  # plain words; `{value}` is the row's value (format spec allowed)
+    missing: str | None = None  # plain words for a null value, when null means something
 
     @property
     def categorical(self) -> bool:
@@ -516,7 +517,49 @@ def _registry() -> tuple[Feature, ...]:
     ]
     names = [x.name for x in f]
     assert len(names) == len(set(names)), "duplicate feature names"
-    return tuple(f)
+    unknown = set(MISSING) - set(names)
+    assert not unknown, f"missing-value wording for unknown features: {sorted(unknown)}"
+    return tuple(replace(x, missing=MISSING.get(x.name)) for x in f)
+
+
+_NO_BALANCE = "no balance data for the debit account in the last complete months (e.g. another bank's account)"
+# What a null says, in the words of a reason code: a null is often the reason itself (no successful
+# debit in a year, no balance data for an account at another bank), never "feature: no data".
+MISSING: dict[str, str] = {
+    "days_past_due_prev_cut": "no previous cut of the obligation",
+    "months_to_maturity": "revolving product, no maturity date",
+    "monthly_income": "income not declared",
+    "installment_to_income": "income not declared",
+    "employment_type": "employment type not declared",
+    "age_band": "birth date not declared",
+    "mandate_age_months": "no debit mandate covers the cut",
+    "account_bank": "no debit mandate covers the cut",
+    "account_type": "no debit mandate covers the cut",
+    "debit_mode": "no debit mandate covers the cut",
+    **{f"debit_success_rate_{k}m": f"no debit attempts in the last {k} months" for k in WINDOWS},
+    **{f"debit_partial_rate_{k}m": f"no debit attempts in the last {k} months" for k in WINDOWS},
+    "debit_insufficient_funds_share_12m": "no rejected debits in 12 months",
+    "days_since_debit_success": "no fully successful debit in 12 months",
+    "debit_success_day_12m": "no fully successful debit in 12 months",
+    "debit_day_minus_due_day": "no fully successful debit in 12 months",
+    **{f"debit_payment_share_{k}m": f"no payments in the last {k} months" for k in WINDOWS},
+    **{
+        name: _NO_BALANCE
+        for name in (
+            "avg_balance_3m",
+            "avg_balance_6m",
+            "min_balance_3m",
+            "end_balance_last_month",
+            "balance_to_installment",
+            "inflow_to_installment_3m",
+            "outflow_to_inflow_3m",
+            "payroll_regularity_6m",
+        )
+    },
+    "balance_trend_3m": "less than 6 complete months of balance data for the debit account",
+    "days_since_last_action": "no collection action in 12 months",
+    "last_action_outcome": "no collection action in 12 months",
+}
 
 
 FEATURES: tuple[Feature, ...] = _registry()
@@ -809,13 +852,16 @@ def features_markdown() -> str:
         "payroll day in the extract: `debit_success_day_12m` (mean day of month of successful",
         "debits) is the visible proxy for when funds arrive.",
         "",
-        "| feature | type | group | window | meaning | reason wording |",
-        "|---|---|---|---|---|---|",
+        "| feature | type | group | window | meaning | reason wording | reason wording when null |",
+        "|---|---|---|---|---|---|---|",
     ]
     for f in FEATURES:
         kind = "categorical" if f.categorical else f.dtype
         meaning = f.meaning.replace("|", "/")
-        lines.append(f"| `{f.name}` | {kind} | {f.group} | {f.window} | {meaning} | {f.reason} |")
+        missing = f.missing or f"{f.name}: no data"
+        lines.append(
+            f"| `{f.name}` | {kind} | {f.group} | {f.window} | {meaning} | {f.reason} | {missing} |"
+        )
     return "\n".join(lines) + "\n"
 
 
