@@ -45,6 +45,37 @@ def test_cursor_pagination_returns_every_row_once_in_order(client, scored):
     assert pages == 6  # 40 rows by 7: 5 full pages and one of 5
 
 
+def test_risk_sort_is_the_policy_capacity_order_and_its_cursor_survives_ties(
+    client, lake_dir, keys
+):
+    """No mandate first, then lowest probability, then largest amount; ties broken by id."""
+    frame = results_frame(61, seed=3)
+    frame["probability"] = frame["probability"].round(1)  # many ties on probability...
+    frame["amount_past_due"] = 100_000.0 + 50_000.0 * (np.arange(61) % 3)  # ...and on amount
+    frame.loc[frame.index % 5 == 0, "decision"] = "ASSIGN"
+    publish_results(lake_dir, frame)
+    headers = auth(keys["viewer"])
+    items, pages = _all_pages(client, headers, limit=4, sort="risk")
+    assert pages == 16  # 61 rows by 4
+    expected = (
+        frame.assign(p=frame["probability"].fillna(-1.0), a=-frame["amount_past_due"])
+        .sort_values(["cut_date", "p", "a", "obligation_id"])["obligation_id"]
+        .tolist()
+    )
+    assert [r["obligation_id"] for r in items] == expected
+    assert not items[0]["eligible"]  # no covering mandate: the debit cannot cure it
+    assigned, _ = _all_pages(client, headers, limit=5, sort="risk", decision="ASSIGN")
+    assert [r["obligation_id"] for r in assigned] == [
+        o for o in expected if o in set(frame.loc[frame.decision == "ASSIGN", "obligation_id"])
+    ]
+    first = client.get("/v1/scores", params={"limit": 4, "sort": "risk"}, headers=headers).json()
+    wrong = client.get(
+        "/v1/scores", params={"cursor": first["next_cursor"]}, headers=headers
+    )  # a risk cursor on the default sort
+    assert wrong.status_code == 400 and "sort=risk" in wrong.json()["detail"]
+    assert client.get("/v1/scores", params={"sort": "amount"}, headers=headers).status_code == 422
+
+
 @pytest.mark.parametrize(
     ("params", "mask"),
     [

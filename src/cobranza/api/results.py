@@ -27,6 +27,19 @@ from cobranza.lake import Lake
 
 LATEST, SCORES = "latest", "scores"
 N_REASONS = 3
+# Orders of a page, each ending in obligation_id so it is total (a keyset cursor needs that).
+# `risk` is the order in which the policy gives a cut's collection capacity (decision.policy): no
+# covering mandate first (no probability), then the lowest self-cure probability, then the largest
+# amount past due. It is the collections team's calling order.
+SORTS: dict[str, list[tuple[str, str]]] = {
+    "obligation": [("cut_date", "ASC"), ("obligation_id", "ASC")],
+    "risk": [
+        ("cut_date", "ASC"),
+        ("coalesce(probability, -1.0)", "ASC"),
+        ("coalesce(amount_past_due, 0.0)", "DESC"),
+        ("obligation_id", "ASC"),
+    ],
+}
 
 
 class NoResults(Exception):
@@ -78,17 +91,25 @@ def row_view(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def encode_cursor(version: str, cut_date: date | str, obligation_id: str) -> str:
-    raw = json.dumps([version, str(cut_date), obligation_id], separators=(",", ":"))
+def encode_cursor(version: str, sort: str, key: list[Any]) -> str:
+    """The last row's sort key (`SORTS[sort]` order), with the version and the sort it belongs to."""
+    values = [str(v) if isinstance(v, date) else v for v in key]
+    raw = json.dumps([version, sort, values], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
 
 
-def decode_cursor(cursor: str, version: str) -> tuple[date, str]:
+def decode_cursor(cursor: str, version: str, sort: str = "obligation") -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        v, cut, oid = json.loads(raw.decode("utf-8"))
-        cut_date = date.fromisoformat(cut)
-        if not isinstance(oid, str) or not isinstance(v, str):
+        v, cursor_sort, key = json.loads(raw.decode("utf-8"))
+        if not (isinstance(v, str) and isinstance(key, list) and cursor_sort in SORTS):
+            raise ValueError
+        if len(key) != len(SORTS[cursor_sort]):
+            raise ValueError
+        key[0] = date.fromisoformat(key[0])
+        if not isinstance(key[-1], str):
+            raise ValueError
+        if any(not isinstance(k, (int, float)) or isinstance(k, bool) for k in key[1:-1]):
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadCursor("cursor is not valid; use the next_cursor of a previous page") from exc
@@ -97,7 +118,20 @@ def decode_cursor(cursor: str, version: str) -> tuple[date, str]:
             "the results changed since this cursor was issued (new scoring run); start again "
             "without a cursor"
         )
-    return cut_date, oid
+    if cursor_sort != sort:
+        raise BadCursor(f"this cursor belongs to sort={cursor_sort}, not sort={sort}")
+    return key
+
+
+def _after(columns: list[tuple[str, str]], key: list[Any]) -> tuple[str, list[Any]]:
+    """Keyset condition: rows strictly after `key` in the order `columns` (mixed directions)."""
+    expr, _dir = columns[-1]
+    sql, args = f"{expr} {'>' if _dir == 'ASC' else '<'} ?", [key[-1]]
+    for (expr, direction), value in zip(reversed(columns[:-1]), reversed(key[:-1]), strict=True):
+        op = ">" if direction == "ASC" else "<"
+        sql = f"({expr} {op} ? OR ({expr} = ? AND {sql}))"
+        args = [value, value, *args]
+    return sql, args
 
 
 class _Snapshot:
@@ -175,8 +209,10 @@ class ResultsReader:
         limit: int = 100,
         cursor: str | None = None,
         obligation_id: str | None = None,
+        sort: str = "obligation",
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Rows ordered by (cut_date, obligation_id) after the cursor, and the next cursor."""
+        """Rows in the order `SORTS[sort]` after the cursor, and the next cursor."""
+        columns = SORTS[sort]
         snap = self.snapshot()
         src, params = self._source(snap, f)
         where, args = [], []
@@ -198,13 +234,14 @@ class ResultsReader:
             where.append("obligation_id = ?")
             args.append(obligation_id)
         if cursor:
-            cut, oid = decode_cursor(cursor, snap.version)
-            where.append("(cut_date > ? OR (cut_date = ? AND obligation_id > ?))")
-            args += [cut, cut, oid]
-        sql = f"SELECT * FROM {src}"
+            condition, values = _after(columns, decode_cursor(cursor, snap.version, sort))
+            where.append(condition)
+            args += values
+        keys = ", ".join(f"{expr} AS _key{i}" for i, (expr, _d) in enumerate(columns))
+        sql = f"SELECT *, {keys} FROM {src}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY cut_date, obligation_id LIMIT ?"
+        sql += " ORDER BY " + ", ".join(f"{e} {d}" for e, d in columns) + " LIMIT ?"
         cur = snap.con.cursor()
         try:
             res = cur.execute(sql, [*params, *args, limit + 1])
@@ -216,7 +253,11 @@ class ResultsReader:
         if len(rows) > limit:
             rows = rows[:limit]
             last = rows[-1]
-            next_cursor = encode_cursor(snap.version, last["cut_date"], last["obligation_id"])
+            key = [last[f"_key{i}"] for i in range(len(columns))]
+            next_cursor = encode_cursor(snap.version, sort, key)
+        for row in rows:
+            for i in range(len(columns)):
+                del row[f"_key{i}"]
         return rows, next_cursor
 
     # -- summary --

@@ -33,9 +33,12 @@ def negotiate(fmt: str | None, accept: str) -> str:
     "",
     response_model=ScorePage,
     summary="Scores of the current results version, filtered, cursor-paginated",
-    description="Ordered by cut_date then obligation_id. Pass `next_cursor` back as `cursor` for "
-    "the next page. CSV and Parquet pages carry the next cursor in the `X-Next-Cursor` header and "
-    "hold flat columns (reason_1_code ...).",
+    description="`sort=obligation` (default) orders by cut_date then obligation_id. `sort=risk` "
+    "is the collections team's calling order, the one in which the policy gives a cut's capacity: "
+    "per cut date, obligations with no covering mandate first (no probability), then the lowest "
+    "self-cure probability, then the largest amount past due. Pass `next_cursor` back as `cursor` "
+    "(with the same sort) for the next page. CSV and Parquet pages carry the next cursor in the "
+    "`X-Next-Cursor` header and hold flat columns (reason_1_code ...).",
     **guard(
         "viewer",
         {
@@ -63,6 +66,7 @@ def list_scores(
     cut_date: date | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    sort: Literal["obligation", "risk"] = "obligation",
     format: Literal["json", "csv", "parquet"] | None = None,
     svc: Services = Depends(services),
 ):
@@ -78,7 +82,7 @@ def list_scores(
         cut_date=cut_date,
     )
     try:
-        rows, next_cursor = svc.results.page(filters, limit=limit, cursor=cursor)
+        rows, next_cursor = svc.results.page(filters, limit=limit, cursor=cursor, sort=sort)
         snap = svc.results.snapshot()
     except NoResults as exc:
         raise HTTPException(404, str(exc)) from None
