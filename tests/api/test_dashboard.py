@@ -139,8 +139,9 @@ def test_viewer_sees_the_cut_the_worklist_and_a_detail(browser, page, served, tm
     assert page.text_content("#cut-date") == summary["cut_date_max"]
     assert page.text_content("#who-role") == "viewer"
 
-    # the worklist: the first page of GET /v1/scores?decision=ASSIGN, reasons in words
-    first = _api(url, viewer, "/v1/scores", decision="ASSIGN", limit=PAGE_SIZE)
+    # the worklist: the first page of GET /v1/scores?decision=ASSIGN in the calling order
+    # (sort=risk), reasons in words
+    first = _api(url, viewer, "/v1/scores", decision="ASSIGN", sort="risk", limit=PAGE_SIZE)
     rows = _rows(page)
     assert [r["id"] for r in rows] == [i["obligation_id"] for i in first["items"]]
     assert len(rows) == min(PAGE_SIZE, decisions["ASSIGN"])
@@ -158,7 +159,13 @@ def test_viewer_sees_the_cut_the_worklist_and_a_detail(browser, page, served, tm
     assert first["next_cursor"], "the fixture's ASSIGN list should span two pages"
     _reload_worklist(page, lambda: page.click("#next-page"))
     second = _api(
-        url, viewer, "/v1/scores", decision="ASSIGN", limit=PAGE_SIZE, cursor=first["next_cursor"]
+        url,
+        viewer,
+        "/v1/scores",
+        decision="ASSIGN",
+        sort="risk",
+        limit=PAGE_SIZE,
+        cursor=first["next_cursor"],
     )
     assert [r["id"] for r in _rows(page)] == [i["obligation_id"] for i in second["items"]]
     _reload_worklist(page, lambda: page.click("#prev-page"))
@@ -176,6 +183,7 @@ def test_viewer_sees_the_cut_the_worklist_and_a_detail(browser, page, served, tm
         decision="ASSIGN",
         product=product,
         min_days_past_due=5,
+        sort="risk",
         limit=PAGE_SIZE,
     )
     rows = _rows(page)
@@ -195,6 +203,7 @@ def test_viewer_sees_the_cut_the_worklist_and_a_detail(browser, page, served, tm
             "decision": "ASSIGN",
             "product": product,
             "min_days_past_due": 5,
+            "sort": "risk",
             "format": "csv",
             "limit": 10_000,
         },
@@ -203,6 +212,18 @@ def test_viewer_sees_the_cut_the_worklist_and_a_detail(browser, page, served, tm
     expected = list(csv.DictReader(io.StringIO(api_csv.text)))
     assert downloaded == expected and len(downloaded) >= len(rows)
     assert {r["decision"] for r in downloaded} == {"ASSIGN"}
+    # the calling order: no covering mandate first, then the lowest self-cure probability
+    keys = [(r["eligible"] == "True", float(r["probability"] or -1)) for r in downloaded]
+    assert {e for e, _ in keys} == {False, True}  # both kinds are in the list
+    assert keys == sorted(keys)
+
+    # the order can be switched to the obligation id
+    page.select_option("#f-sort", "obligation")
+    _reload_worklist(page, lambda: page.click("#apply-filters"))
+    by_id = [r["id"] for r in _rows(page)]
+    assert by_id == sorted(by_id) and set(by_id) <= {r["obligation_id"] for r in downloaded}
+    page.select_option("#f-sort", "risk")
+    _reload_worklist(page, lambda: page.click("#apply-filters"))
 
     # one click opens the obligation's detail, as GET /v1/scores/{id} has it
     oid = rows[0]["id"]

@@ -66,10 +66,11 @@ def n8n_env(stack, **extra: str) -> dict[str, str]:
 
 
 def assign_ids(stack) -> list[str]:
-    """Every ASSIGN obligation of the current results, through the JSON pages of the API."""
+    """Every ASSIGN obligation of the current results in the calling order, through the JSON
+    pages of the API."""
     ids, cursor = [], None
     while True:
-        params = {"decision": "ASSIGN", "limit": 100}
+        params = {"decision": "ASSIGN", "sort": "risk", "limit": 100}
         if cursor:
             params["cursor"] = cursor
         page = api(stack, "/v1/scores", **params)

@@ -135,6 +135,9 @@ def test_api_queries_answer_200_with_the_columns_they_read(served):
         if path.stem == "ApiWorklist":
             assert len(rows) == summary["decisions"]["ASSIGN"]
             assert {r["decision"] for r in rows} == {"ASSIGN"}
+            # the calling order: no covering mandate first, then the lowest probability
+            order = [(r["eligible"] == "True", float(r["probability"] or -1)) for r in rows]
+            assert order == sorted(order) and {e for e, _ in order} == {False, True}
         elif path.stem == "ApiCurrentScores":
             assert len(rows) == summary["population"]
         else:

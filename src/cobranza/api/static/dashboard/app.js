@@ -6,7 +6,7 @@
 const KEY_STORE = "cobranza.apiKey";
 const PAGE_SIZE = 50;
 const CSV_PAGE = 10000;
-const state = { me: null, cursors: [null], page: 0, nextCursor: null, filters: {}, cut: null, loads: 0 };
+const state = { me: null, cursors: [null], page: 0, nextCursor: null, filters: { decision: "ASSIGN", sort: "risk" }, cut: null, loads: 0 };
 
 const $ = (id) => document.getElementById(id);
 const cop = new Intl.NumberFormat("es-CO", { style: "currency", currency: "COP", maximumFractionDigits: 0 });
@@ -145,7 +145,7 @@ async function loadSummary() {
 
 // ---- worklist ------------------------------------------------------------------------------
 function readFilters() {
-  const f = { decision: "ASSIGN" };
+  const f = { decision: "ASSIGN", sort: $("f-sort").value || "risk" };
   const pairs = [
     ["product", "f-product"], ["segment", "f-segment"],
     ["min_days_past_due", "f-min-dpd"], ["max_days_past_due", "f-max-dpd"],
