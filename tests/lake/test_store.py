@@ -2,10 +2,12 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -111,3 +113,45 @@ def test_transaction_switches_every_zone_together_or_none(tmp_path):
     assert lake.current_version("gold") == g.version
     assert [p.name for p in (tmp_path / "silver" / "versions").iterdir()] == [s.version]
     assert [p.name for p in (tmp_path / "gold" / "versions").iterdir()] == [g.version]
+
+
+def test_raw_tmp_and_control_are_owner_only(tmp_path):
+    """The zone with personal data, the ingest's working copy and the API's secrets: 0700."""
+    import stat
+    import tempfile
+
+    lake = Lake(tmp_path / "lake").ensure()
+    for name in ("raw", "_tmp", "control"):
+        assert stat.S_IMODE((lake.root / name).stat().st_mode) == 0o700, name
+    with lake.publish("raw") as pub:
+        _write(pub, "clients", [1])
+    with lake.publish("gold") as pub:
+        _write(pub, "obligation_snapshots", [1])
+    if os.geteuid() != 0:
+        return  # only root can run the check below as another user; the modes above are the rule
+    # as another user (nobody), the gold zone reads and raw refuses
+    shared = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        os.chmod(shared, 0o755)
+        other = Lake(shared / "lake").ensure()
+        with other.publish("raw") as pub:
+            _write(pub, "clients", [1])
+        with other.publish("gold") as pub:
+            _write(pub, "obligation_snapshots", [1])
+        probe = textwrap.dedent(
+            f"""
+            import os, sys
+            os.setgid(65534); os.setuid(65534)
+            root = {str(other.root)!r}
+            open(os.path.join(root, "gold", "CURRENT")).read()
+            try:
+                open(os.path.join(root, "raw", "CURRENT")).read()
+            except PermissionError:
+                sys.exit(0)
+            sys.exit(3)
+            """
+        )
+        proc = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True)
+        assert proc.returncode == 0, proc.stderr.decode()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cobranza.lake.store import private_dir
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY,
@@ -111,7 +113,7 @@ class ControlDB:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)  # key hashes, webhook secrets: owner only
         self._local = threading.local()
         with self.connect() as con:
             con.executescript(SCHEMA)

@@ -27,6 +27,11 @@ from cobranza.errors import CobranzaError
 ZONES = ("raw", "silver", "gold", "results")
 RUN_FILE = "_run.json"
 POINTER = "CURRENT"
+# Folders only the lake's owner (the service account) may enter: raw holds the bank's personal data
+# (names, documents, e-mails, phones), _tmp the ingest's working database of the same rows, control
+# the API's key hashes and webhook secrets. Whoever else opens the catalog (BI, analysts) reads
+# silver, gold and results, and gets "permission denied" on raw.
+PRIVATE = ("raw", "_tmp", "control")
 
 
 class LakeError(CobranzaError):
@@ -177,6 +182,8 @@ class Lake:
         for zone in ZONES:
             (self.zone_dir(zone) / "versions").mkdir(parents=True, exist_ok=True)
         self.metadata_dir  # noqa: B018 - creates the folder
+        for name in PRIVATE:
+            private_dir(self.root / name)
         return self
 
     # ---- reading ------------------------------------------------------------------------------
@@ -388,6 +395,14 @@ class Lake:
                 lock_path(vdir.parent, vdir.name).unlink(missing_ok=True)
                 removed.append(vdir)
         return removed
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` if needed and make it owner-only (0700), whatever the umask."""
+    path.mkdir(parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != 0o700:
+        os.chmod(path, 0o700)
+    return path
 
 
 def count_parquet_rows(path: Path) -> int:
