@@ -201,3 +201,31 @@ def test_after_load_hook_runs_once_per_load(served):
     first = cache.get()
     assert cache.get() is first and calls == [1]
     assert first.online is not None and first.online.version == first.version
+
+
+def test_reason_language_setting_gives_spanish_texts_online_and_in_batch(served):
+    """`reason_language = "es"`: the service predicts with the same model, in the team's words."""
+    from cobranza.api import ApiOptions
+    from cobranza.decision.reasons import NO_ACTIVE_MANDATE_TEXTS
+
+    settings = served["settings"].model_copy(update={"reason_language": "es"})
+    gold = served["gold"].sort_values("obligation_id").head(40).reset_index(drop=True)
+    obs = obligations(gold)
+    app = create_app(settings, ApiOptions(champion_check_seconds=60))
+    with TestClient(app) as client:
+        resp = client.post("/v1/predict", json={"obligations": obs}, headers=served["headers"])
+    assert resp.status_code == 200, resp.text
+    predictions = resp.json()["predictions"]
+    champion = served["champion"]
+    batch = score_frame(champion, gold, policy=champion_policy(champion), language="es").to_dict(
+        "records"
+    )
+    for pred, row in zip(predictions, batch, strict=True):
+        texts = [r["text"] for r in pred["reasons"]]
+        assert texts == [
+            row[f"reason_{i}_text"] for i in (1, 2, 3) if isinstance(row[f"reason_{i}_code"], str)
+        ]
+    ineligible = [p for p in predictions if not p["eligible"]]
+    assert ineligible and all(
+        p["reasons"][0]["text"] == NO_ACTIVE_MANDATE_TEXTS["es"] for p in ineligible
+    )

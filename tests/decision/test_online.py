@@ -132,6 +132,25 @@ def test_online_equals_batch_on_real_gold(real):
     assert len(codes) > 5
 
 
+def test_online_equals_batch_in_spanish(real):
+    """The collections team's language: same texts online and in batch, Spanish words."""
+    from cobranza.decision.reasons import NO_ACTIVE_MANDATE_TEXTS, feature_templates
+
+    champion, frame = real["champion"], real["frame"]
+    policy = champion_policy(champion)
+    batch = score_frame(champion, frame, policy=policy, language="es")
+    scorer = OnlineScorer(
+        champion.model, policy, feature_templates("es"), str(champion.version), "es"
+    )
+    online = scorer.score(request_rows(frame))
+    assert_same(online, batch)
+    english = score_frame(champion, frame, policy=policy)
+    assert (batch["decision"] == english["decision"]).all()  # words change, decisions do not
+    texts = {r["text"] for p in online for r in p["reasons"]}
+    assert NO_ACTIVE_MANDATE_TEXTS["es"] in texts
+    assert set(batch["reason_1_text"].dropna()).isdisjoint(set(english["reason_1_text"].dropna()))
+
+
 def test_online_equals_batch_with_capacity(real):
     """A capacity couples the rows of one cut: decided over the call's rows, per cut, as the batch."""
     champion, frame = real["champion"], real["frame"]

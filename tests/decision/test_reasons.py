@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from cobranza.decision.reasons import format_reason, reason_code, reason_columns, top_reasons
 
@@ -103,3 +106,30 @@ def test_every_feature_that_can_be_null_says_what_the_null_means():
         format_reason("days_since_debit_success", None, None)
         == "no fully successful debit in 12 months"
     )
+
+
+def test_spanish_wording_covers_every_feature_with_colombian_numbers():
+    from cobranza.decision.reasons import feature_templates, format_reason
+    from cobranza.transforms.features import FEATURES, VALUES_ES
+
+    es, en = feature_templates("es"), feature_templates("en")
+    assert set(es) == set(en) == {f.name for f in FEATURES}
+    for f in FEATURES:
+        sample = "OTHER" if f.categorical else 1234.5
+        text = format_reason(f.name, sample, es[f.name], "es")
+        assert text and text != format_reason(f.name, sample, en[f.name], "en"), f.name
+        assert "{" not in text and not re.search(rf"\b{f.name}\b", text), f.name
+        if f.missing:
+            assert format_reason(f.name, None, es[f.name], "es") == f.missing_es != f.missing
+    assert format_reason("amount_past_due", 1390000.0, es["amount_past_due"], "es") == (
+        "1.390.000 pesos vencidos"
+    )
+    assert format_reason("balance_to_installment", 1.5, es["balance_to_installment"], "es") == (
+        "el saldo cubre 1,5 cuotas"
+    )
+    assert format_reason("account_bank", "OTHER", es["account_bank"], "es") == (
+        f"cuenta de débito en banco {VALUES_ES['account_bank']['OTHER']}"
+    )
+    assert format_reason("product", "CREDIT_CARD", es["product"], "es") == "producto CREDIT_CARD"
+    with pytest.raises(ValueError, match="unknown reason language 'fr'"):
+        feature_templates("fr")

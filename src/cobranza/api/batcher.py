@@ -70,7 +70,11 @@ class PredictBatcher:
                 try:
                     frame = records_frame([r for _, recs, _ in chunk for r in recs], loaded)
                     scored = score_frame(
-                        loaded.champion, frame, policy=loaded.policy, templates=loaded.templates
+                        loaded.champion,
+                        frame,
+                        policy=loaded.policy,
+                        templates=loaded.templates,
+                        language=loaded.language,
                     )
                 except Exception as exc:
                     for _, _, future in chunk:

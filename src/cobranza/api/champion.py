@@ -35,6 +35,7 @@ class Loaded:
     templates: dict[str, str]
     loaded_at: float
     online: Any = None  # OnlineScorer for this model and policy
+    language: str = "en"  # of the reason texts
 
 
 def champion_version(settings: Settings) -> str | None:
@@ -79,7 +80,8 @@ class ChampionCache:
             champion = load_champion(self.settings)
             model = champion.model
             policy = champion_policy(champion, self.settings.costs.daily_capacity)
-            templates = feature_templates()
+            language = self.settings.reason_language
+            templates = feature_templates(language)
             loaded = Loaded(
                 champion=champion,
                 policy=policy,
@@ -88,7 +90,8 @@ class ChampionCache:
                 categorical=_categorical(model),
                 templates=templates,
                 loaded_at=time.time(),
-                online=OnlineScorer(model, policy, templates, str(champion.version)),
+                online=OnlineScorer(model, policy, templates, str(champion.version), language),
+                language=language,
             )
         except Exception as exc:
             raise NoChampion(f"no champion model can be loaded: {exc}") from exc

@@ -35,7 +35,7 @@ from cobranza.decision.policy import NO_ASSIGN, Policy, decide_with_flags
 from cobranza.decision.reasons import (
     N_REASONS,
     NO_ACTIVE_MANDATE,
-    NO_ACTIVE_MANDATE_TEXT,
+    NO_ACTIVE_MANDATE_TEXTS,
     _significant,
     format_reason,
     reason_code,
@@ -67,11 +67,13 @@ class OnlineScorer:
         policy: Policy,
         templates: Mapping[str, str],
         version: str,
+        language: str = "en",
     ):
         self.model = model
         self.policy = policy
         self.templates = dict(templates)
         self.version = str(version)
+        self.language = language
         self.features: list[str] = list(getattr(model, "feature_names_", []))
         # the path internals (checked in full by `checked_path_table` on every call)
         self.supported = hasattr(model, "encoder_") and hasattr(model, "booster_")
@@ -179,7 +181,7 @@ class OnlineScorer:
                     {
                         "rank": 1,
                         "code": NO_ACTIVE_MANDATE,
-                        "text": NO_ACTIVE_MANDATE_TEXT,
+                        "text": NO_ACTIVE_MANDATE_TEXTS[self.language],
                         "contribution": None,
                     }
                 )
@@ -203,7 +205,7 @@ class OnlineScorer:
             shown = value
         else:
             shown = float(_significant(np.array([float(value)]))[0])
-        return format_reason(name, shown, self.templates.get(name))
+        return format_reason(name, shown, self.templates.get(name), self.language)
 
 
 def integer_column(values: Sequence[Any]) -> bool:

@@ -25,28 +25,63 @@ import pandas as pd
 
 N_REASONS = 3
 SIGNIFICANT_DIGITS = 3
+LANGUAGES = ("en", "es")
 NO_ACTIVE_MANDATE = "NO_ACTIVE_MANDATE"
-NO_ACTIVE_MANDATE_TEXT = (
-    "no active debit mandate at the cut date: the recurring debit cannot pay it, assigned by rule"
-)
+NO_ACTIVE_MANDATE_TEXTS = {
+    "en": "no active debit mandate at the cut date: the recurring debit cannot pay it, "
+    "assigned by rule",
+    "es": "sin mandato de débito activo en la fecha de corte: el débito recurrente no puede "
+    "pagarla, asignada por regla",
+}
+NO_ACTIVE_MANDATE_TEXT = NO_ACTIVE_MANDATE_TEXTS["en"]
 
 
 def reason_code(feature: str) -> str:
     return feature.upper()
 
 
-def feature_templates() -> dict[str, str]:
+def _check_language(language: str) -> str:
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown reason language {language!r}; use one of {', '.join(LANGUAGES)}")
+    return language
+
+
+def feature_templates(language: str = "en") -> dict[str, str]:
     """Plain-words template per feature name, from the transforms registry."""
     from cobranza.transforms.features import FEATURES
 
-    return {f.name: f.reason for f in FEATURES if f.reason}
+    _check_language(language)
+    return {f.name: f.reason_es if language == "es" else f.reason for f in FEATURES}
 
 
 @functools.cache
-def _missing_texts() -> dict[str, str]:
+def _missing_texts(language: str) -> dict[str, str]:
     from cobranza.transforms.features import FEATURES
 
-    return {f.name: f.missing for f in FEATURES if f.missing}
+    texts = {f.name: f.missing_es if language == "es" else f.missing for f in FEATURES}
+    return {name: text for name, text in texts.items() if text}
+
+
+@functools.cache
+def _values_es() -> dict[str, dict[str, str]]:
+    from cobranza.transforms.features import VALUES_ES
+
+    return VALUES_ES
+
+
+class _Colombian(float):
+    """A number that formats with Colombian separators: 1.390.000 and 1,5 (es templates)."""
+
+    def __format__(self, spec: str) -> str:
+        return format(float(self), spec).translate(_SWAP)
+
+
+class _ColombianInt(int):
+    def __format__(self, spec: str) -> str:
+        return format(int(self), spec).translate(_SWAP)
+
+
+_SWAP = str.maketrans({",": ".", ".": ","})
 
 
 def top_reasons(
@@ -103,12 +138,17 @@ def _missing(value: Any) -> bool:
         return False
 
 
-def format_reason(feature: str, value: Any, template: str | None) -> str:
+def format_reason(feature: str, value: Any, template: str | None, language: str = "en") -> str:
     """One reason text: the template filled with the value, or "<feature> = <value>"; for a null,
     the registry's words for what the null means, or "<feature>: no data"."""
     if _missing(value):
-        return _missing_texts().get(feature) or f"{feature}: no data"
+        return _missing_texts(_check_language(language)).get(feature) or f"{feature}: no data"
     v = _plain(value)
+    if language == "es":
+        if isinstance(v, str):
+            v = _values_es().get(feature, {}).get(v, v)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = _ColombianInt(v) if isinstance(v, int) else _Colombian(v)
     if template:
         try:
             return template.format(v, value=v, **{feature: v})
@@ -142,9 +182,10 @@ def reason_columns(
     features: pd.DataFrame,
     feature_names: list[str],
     templates: dict[str, str] | None = None,
+    language: str = "en",
 ) -> dict[str, np.ndarray]:
     """reason_i_code / reason_i_text / reason_i_contribution arrays (object, object, float)."""
-    templates = feature_templates() if templates is None else templates
+    templates = feature_templates(language) if templates is None else templates
     n, k = idx.shape
     codes_by_feature = np.array([reason_code(f) for f in feature_names] + [None], dtype=object)
     out: dict[str, np.ndarray] = {}
@@ -158,8 +199,8 @@ def reason_columns(
             values = _significant(features[name].to_numpy()[rows])
             codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
             formatted = np.array(
-                [format_reason(name, u, templates.get(name)) for u in uniques]
-                + [format_reason(name, None, None)],
+                [format_reason(name, u, templates.get(name), language) for u in uniques]
+                + [format_reason(name, None, None, language)],
                 dtype=object,
             )
             text[rows] = formatted[codes]  # -1 (missing) picks the "no data" text

@@ -29,7 +29,7 @@ from cobranza.decision.policy import ASSIGN, NO_ASSIGN, Policy, decide_with_flag
 from cobranza.decision.reasons import (
     N_REASONS,
     NO_ACTIVE_MANDATE,
-    NO_ACTIVE_MANDATE_TEXT,
+    NO_ACTIVE_MANDATE_TEXTS,
     feature_templates,
     reason_columns,
     top_reasons,
@@ -125,17 +125,19 @@ def score_frame(
     templates: dict[str, str] | None = None,
     chunk_rows: int = CHUNK_ROWS,
     method: str = DEFAULT_METHOD,
+    language: str = "en",
 ) -> pd.DataFrame:
     """Probability, decision and reasons for each row of `frame` (gold columns), in input order.
 
     `frame` needs obligation_id, eligible and the champion's feature columns; cut_date defaults to
     `as_of` (else today), descriptive columns to null. Capacity applies per cut_date. `method`
-    picks the contributions behind the reason codes (see `decision.attribution`).
+    picks the contributions behind the reason codes (see `decision.attribution`), `language` the
+    words of their texts (`decision.reasons.LANGUAGES`).
     """
     model = champion.model
     features = list(model.feature_names_)
     policy = policy or champion_policy(champion)
-    templates = feature_templates() if templates is None else templates
+    templates = feature_templates(language) if templates is None else templates
     n = len(frame)
     frame = frame.reset_index(drop=True)
     if OBLIGATION_ID not in frame.columns:
@@ -185,10 +187,11 @@ def score_frame(
         X_all if X_all is not None else pd.DataFrame(index=frame.index),
         features,
         templates,
+        language,
     )
     ineligible = ~eligible
     reasons["reason_1_code"][ineligible] = NO_ACTIVE_MANDATE
-    reasons["reason_1_text"][ineligible] = NO_ACTIVE_MANDATE_TEXT
+    reasons["reason_1_text"][ineligible] = NO_ACTIVE_MANDATE_TEXTS[language]
 
     columns = {
         OBLIGATION_ID: frame[OBLIGATION_ID].astype(str).to_numpy(dtype=object),
@@ -300,7 +303,9 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, A
     t0 = time.perf_counter()
     if ui is not None:
         ui.info(f"scoring {len(frame):,} obligations of cut {cut} with model {champion.version}")
-    scored = score_frame(champion, frame, scoring_run_id=run_id, policy=policy)
+    scored = score_frame(
+        champion, frame, scoring_run_id=run_id, policy=policy, language=settings.reason_language
+    )
     timings["score"] = round(time.perf_counter() - t0, 3)
 
     table = to_arrow(scored)
@@ -318,6 +323,7 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, A
         pub.meta["model_run_id"] = str(champion.run_id)
         pub.meta["as_of"] = str(cut)
         pub.meta["scoring_run_id"] = run_id
+        pub.meta["reason_language"] = settings.reason_language
     timings["write"] = pub.timings.get("write", 0.0)
 
     eligible = scored[ELIGIBLE].to_numpy(dtype=bool)

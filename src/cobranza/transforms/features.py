@@ -35,6 +35,8 @@ class Feature:
     meaning: str
     reason: str  # plain words; `{value}` is the row's value (format spec allowed)
     missing: str | None = None  # plain words for a null value, when null means something
+    reason_es: str = ""  # the same in Spanish, for the collections team (`reason_language = "es"`)
+    missing_es: str | None = None
 
     @property
     def categorical(self) -> bool:
@@ -519,7 +521,17 @@ def _registry() -> tuple[Feature, ...]:
     assert len(names) == len(set(names)), "duplicate feature names"
     unknown = set(MISSING) - set(names)
     assert not unknown, f"missing-value wording for unknown features: {sorted(unknown)}"
-    return tuple(replace(x, missing=MISSING.get(x.name)) for x in f)
+    assert set(REASONS_ES) == set(names), sorted(set(names) ^ set(REASONS_ES))
+    assert set(MISSING_ES) == set(MISSING), sorted(set(MISSING) ^ set(MISSING_ES))
+    return tuple(
+        replace(
+            x,
+            missing=MISSING.get(x.name),
+            reason_es=REASONS_ES[x.name],
+            missing_es=MISSING_ES.get(x.name),
+        )
+        for x in f
+    )
 
 
 _NO_BALANCE = "no balance data for the debit account in the last complete months (e.g. another bank's account)"
@@ -559,6 +571,150 @@ MISSING: dict[str, str] = {
     "balance_trend_3m": "less than 6 complete months of balance data for the debit account",
     "days_since_last_action": "no collection action in 12 months",
     "last_action_outcome": "no collection action in 12 months",
+}
+
+# Spanish wording, the collections team's language; same placeholders and format specs as the
+# English templates (numbers get Colombian separators when formatted: 1.390.000; 1,5).
+_REJECT_ES = {
+    "INSUFFICIENT_FUNDS": "fondos insuficientes",
+    "ACCOUNT_BLOCKED": "cuenta bloqueada",
+    "ACCOUNT_CLOSED": "cuenta cerrada",
+    "MANDATE_INACTIVE": "mandato inactivo",
+    "TECHNICAL": "falla técnica",
+}
+REASONS_ES: dict[str, str] = {
+    "product": "producto {value}",
+    "segment": "segmento del cliente {value}",
+    "days_past_due": "{value:.0f} días de mora",
+    "amount_past_due": "{value:,.0f} pesos vencidos",
+    "outstanding_balance": "saldo de {value:,.0f} pesos",
+    "past_due_to_installment": "{value:.1f} cuotas vencidas",
+    "past_due_to_outstanding": "lo vencido es el {value:.0%} del saldo",
+    "outstanding_to_original": "debe aún el {value:.0%} del monto original",
+    "days_past_due_prev_cut": "{value:.0f} días de mora en el corte anterior",
+    "installment_amount": "cuota de {value:,.0f} pesos",
+    "annual_rate": "tasa anual de {value:.1f}%",
+    "due_day": "cuota con vencimiento el día {value:.0f}",
+    "obligation_age_months": "obligación de {value:.0f} meses",
+    "months_to_maturity": "faltan {value:.0f} meses para el vencimiento",
+    "employment_type": "empleo {value}",
+    "age_band": "rango de edad {value}",
+    "client_tenure_months": "cliente hace {value:.0f} meses",
+    "monthly_income": "ingreso declarado de {value:,.0f} pesos",
+    "installment_to_income": "la cuota es el {value:.0%} del ingreso declarado",
+    "n_products": "{value:.0f} obligaciones abiertas",
+    "mandate_age_months": "mandato de débito de {value:.0f} meses",
+    "account_bank": "cuenta de débito en banco {value}",
+    "account_type": "cuenta de débito {value}",
+    "debit_mode": "modo de débito {value}",
+    **{
+        name: text
+        for k in WINDOWS
+        for name, text in (
+            (f"debit_attempts_{k}m", f"{{value:.0f}} intentos de débito en los últimos {k} meses"),
+            (
+                f"debit_success_rate_{k}m",
+                f"{{value:.0%}} de los débitos exitosos en los últimos {k} meses",
+            ),
+            (
+                f"debit_partial_rate_{k}m",
+                f"{{value:.0%}} de los débitos parciales en los últimos {k} meses",
+            ),
+            (f"payments_{k}m", f"{{value:.0f}} pagos en los últimos {k} meses"),
+            (f"amount_paid_{k}m", f"{{value:,.0f}} pesos pagados en los últimos {k} meses"),
+            (
+                f"debit_payment_share_{k}m",
+                f"{{value:.0%}} de lo pagado fue por débito en los últimos {k} meses",
+            ),
+        )
+    },
+    **{
+        f"debit_rejects_{reason.lower()}_12m": f"{{value:.0f}} débitos rechazados por "
+        f"{_REJECT_ES[reason]} en 12 meses"
+        for reason in REJECT_REASONS
+    },
+    "debit_insufficient_funds_share_12m": "{value:.0%} de los rechazos fueron por fondos insuficientes",
+    "days_since_debit_success": "último débito exitoso hace {value:.0f} días",
+    "consecutive_debit_failures": "{value:.0f} rechazos de débito seguidos",
+    "debit_success_day_12m": "los débitos suelen pasar el día {value:.0f}",
+    "debit_day_minus_due_day": "los débitos pasan {value:+.0f} días respecto al vencimiento",
+    "other_channel_payments_12m": "{value:.0f} pagos por otros canales en 12 meses",
+    "avg_balance_3m": "saldo promedio de la cuenta de {value:,.0f} pesos",
+    "avg_balance_6m": "saldo promedio de 6 meses de {value:,.0f} pesos",
+    "min_balance_3m": "saldo mínimo de la cuenta de {value:,.0f} pesos",
+    "balance_trend_3m": "el saldo de la cuenta cambió {value:+,.0f} pesos",
+    "end_balance_last_month": "saldo a fin de mes de {value:,.0f} pesos",
+    "balance_to_installment": "el saldo cubre {value:.1f} cuotas",
+    "inflow_to_installment_3m": "los ingresos mensuales cubren {value:.1f} cuotas",
+    "outflow_to_inflow_3m": "gasta el {value:.0%} de lo que le ingresa",
+    "payroll_regularity_6m": "nómina en el {value:.0%} de los meses recientes",
+    "account_months_6m": "{value:.0f} meses de historia de la cuenta",
+    "past_early_cuts_12m": "{value:.0f} episodios previos de mora temprana en 12 meses",
+    "past_cured_debit_12m": "{value:.0f} episodios previos curados por el débito",
+    "past_cured_other_12m": "{value:.0f} episodios previos curados por otros canales",
+    "past_rolled_31_12m": "{value:.0f} episodios previos que pasaron de 30 días de mora",
+    "actions_3m": "{value:.0f} gestiones de cobranza en 3 meses",
+    "actions_12m": "{value:.0f} gestiones de cobranza en 12 meses",
+    "contacts_12m": "contactado {value:.0f} veces en 12 meses",
+    "promises_12m": "{value:.0f} promesas de pago en 12 meses",
+    "days_since_last_action": "última gestión de cobranza hace {value:.0f} días",
+    "last_action_outcome": "resultado de la última gestión {value}",
+}
+# Category codes in words, where a Spanish sentence would otherwise carry an English code
+# (product and segment codes stay: the team filters by them).
+VALUES_ES: dict[str, dict[str, str]] = {
+    "account_bank": {"OWN": "propio", "OTHER": "de otra entidad (ACH)"},
+    "account_type": {"SAVINGS": "de ahorros", "CHECKING": "corriente"},
+    "debit_mode": {"FULL": "total", "PARTIAL_ALLOWED": "con débito parcial"},
+    "employment_type": {
+        "SALARIED": "asalariado",
+        "INDEPENDENT": "independiente",
+        "PENSIONER": "pensionado",
+        "OTHER": "otro",
+    },
+    "last_action_outcome": {
+        "CONTACTED": "contactado",
+        "PROMISE_TO_PAY": "promesa de pago",
+        "NO_CONTACT": "sin contacto",
+        "WRONG_NUMBER": "número equivocado",
+        "REFUSED": "se negó a pagar",
+    },
+}
+_NO_BALANCE_ES = (
+    "sin datos de saldo de la cuenta de débito en los últimos meses completos "
+    "(p. ej. cuenta en otro banco)"
+)
+_NO_MANDATE_ES = "ningún mandato de débito cubre el corte"
+_NO_SUCCESS_ES = "sin débito exitoso completo en 12 meses"
+_NO_ACTION_ES = "sin gestiones de cobranza en 12 meses"
+MISSING_ES: dict[str, str] = {
+    "days_past_due_prev_cut": "sin corte anterior de la obligación",
+    "months_to_maturity": "producto rotativo, sin fecha de vencimiento",
+    "monthly_income": "ingreso no declarado",
+    "installment_to_income": "ingreso no declarado",
+    "employment_type": "tipo de empleo no declarado",
+    "age_band": "fecha de nacimiento no declarada",
+    "mandate_age_months": _NO_MANDATE_ES,
+    "account_bank": _NO_MANDATE_ES,
+    "account_type": _NO_MANDATE_ES,
+    "debit_mode": _NO_MANDATE_ES,
+    **{
+        f"debit_success_rate_{k}m": f"sin intentos de débito en los últimos {k} meses"
+        for k in WINDOWS
+    },
+    **{
+        f"debit_partial_rate_{k}m": f"sin intentos de débito en los últimos {k} meses"
+        for k in WINDOWS
+    },
+    "debit_insufficient_funds_share_12m": "sin débitos rechazados en 12 meses",
+    "days_since_debit_success": _NO_SUCCESS_ES,
+    "debit_success_day_12m": _NO_SUCCESS_ES,
+    "debit_day_minus_due_day": _NO_SUCCESS_ES,
+    **{f"debit_payment_share_{k}m": f"sin pagos en los últimos {k} meses" for k in WINDOWS},
+    **{name: _NO_BALANCE_ES for name, text in MISSING.items() if text == _NO_BALANCE},
+    "balance_trend_3m": "menos de 6 meses completos de datos de saldo de la cuenta de débito",
+    "days_since_last_action": _NO_ACTION_ES,
+    "last_action_outcome": _NO_ACTION_ES,
 }
 
 
@@ -852,15 +1008,20 @@ def features_markdown() -> str:
         "payroll day in the extract: `debit_success_day_12m` (mean day of month of successful",
         "debits) is the visible proxy for when funds arrive.",
         "",
-        "| feature | type | group | window | meaning | reason wording | reason wording when null |",
-        "|---|---|---|---|---|---|---|",
+        'Reason texts are in English, or in Spanish with `reason_language = "es"` (numbers with',
+        "Colombian separators, some category codes in words).",
+        "",
+        "| feature | type | group | window | meaning | reason wording | when null | en español | nulo |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for f in FEATURES:
         kind = "categorical" if f.categorical else f.dtype
         meaning = f.meaning.replace("|", "/")
         missing = f.missing or f"{f.name}: no data"
+        missing_es = f.missing_es or f"{f.name}: no data"
         lines.append(
-            f"| `{f.name}` | {kind} | {f.group} | {f.window} | {meaning} | {f.reason} | {missing} |"
+            f"| `{f.name}` | {kind} | {f.group} | {f.window} | {meaning} | {f.reason} | {missing} "
+            f"| {f.reason_es} | {missing_es} |"
         )
     return "\n".join(lines) + "\n"
 
