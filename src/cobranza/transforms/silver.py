@@ -136,19 +136,55 @@ def silver_portfolio_cuts(portfolio_cuts: ir.Table) -> ir.Table:
     )
 
 
-def silver_cut_calendar(portfolio_cuts: ir.Table) -> ir.Table:
-    """The bank's cut dates, numbered. Period k holds the days in (cut k-1, cut k].
+HISTORY_PERIODS = 12  # periods before the first cut: the longest event window (12 months)
 
-    Windows of "n months" are the last n cut periods, so they are exact for any cut calendar and,
-    with the default month-end cuts, equal calendar months.
+
+def _boundary(first: ir.DateValue, gap_days: ir.IntegerValue, k: ir.IntegerValue) -> ir.DateValue:
+    """The period boundary k periods before the first cut: month ends when the first cut is a month
+    end (the contract's default calendar), else k times the first gap between cuts."""
+    month_end = (first + ibis.interval(days=1)).day() == 1
+    index = first.year().cast("int64") * 12 + first.month().cast("int64") - k  # month after k back
+    next_first = ibis.date((index // 12).cast("int32"), (index % 12 + 1).cast("int32"), 1)
+    by_month = next_first - ibis.interval(days=1)
+    by_gap = first - (k * gap_days).as_interval("D")
+    return month_end.ifelse(by_month, by_gap)
+
+
+def silver_cut_calendar(portfolio_cuts: ir.Table) -> ir.Table:
+    """The bank's cut dates numbered 1..n (`is_cut`), after HISTORY_PERIODS earlier periods 0, -1, ...
+
+    Period k holds the days in (period_start, cut_date]. Windows of "n months" are the last n
+    periods, exact for any cut calendar and, with the default month-end cuts, calendar months.
+    Before the first cut the periods go on back (month ends, or the first gap between cuts), so an
+    n-month window at an early cut covers n months of the extract's history: neither all of it nor
+    only what follows the first cut. Events before the earliest period belong to none.
     """
     cal = portfolio_cuts.select("cut_date").distinct()
     w = ibis.window(order_by=cal.cut_date)
-    return cal.select(
-        cut_date=cal.cut_date,
-        period=(ibis.row_number().over(w) + 1).cast("int64"),
+    ranked = cal.mutate(
+        rank=ibis.row_number().over(w).cast("int64"),
         period_start=cal.cut_date.lag().over(w),
+        gap=cal.cut_date.lead().over(w).delta(cal.cut_date, unit="day").cast("int64"),
     )
+    later = ranked.filter(ranked.rank > 0).select(
+        cut_date=ranked.cut_date,
+        period=ranked.rank + 1,
+        period_start=ranked.period_start,
+        is_cut=ibis.literal(True),
+    )
+    first = ranked.filter(ranked.rank == 0)
+    # k = 0..HISTORY_PERIODS as rows (an unnested range, not a memtable: the Spark edge runs the
+    # compiled SQL, where only tables read from the lake exist)
+    b = first.mutate(k_raw=ibis.range(0, HISTORY_PERIODS + 1).unnest())
+    b = b.mutate(k=b.k_raw.cast("int64"))  # a cast around the unnest would nest Spark's explode
+    gap = b.gap.fill_null(30)  # a single cut: months (month end) or 30 days
+    earlier = b.select(  # k = 0 is the first cut itself, bounded below by the boundary k = 1
+        cut_date=_boundary(b.cut_date, gap, b.k),
+        period=1 - b.k,
+        period_start=_boundary(b.cut_date, gap, b.k + 1),
+        is_cut=b.k == 0,
+    )
+    return earlier.union(later)
 
 
 def silver_collection_actions(collection_actions: ir.Table) -> ir.Table:
