@@ -126,6 +126,12 @@ def gold(tmp_path_factory) -> pd.DataFrame:
         tables["obligations"].append(_obligation(oid, "C2"))
         tables["debit_mandates"].append(mandate)
         tables["portfolio_cuts"] += [_cut(oid, d) for d in CUTS]
+    # two mandates cover every cut: an older ACTIVE one at another bank, a newer SUSPENDED one
+    tables["obligations"].append(_obligation("O_TWO_MANDATES", "C2"))
+    tables["portfolio_cuts"] += [_cut("O_TWO_MANDATES", d) for d in CUTS]
+    older = {**_mandate("O_TWO_MANDATES"), "mandate_id": "MOLD", "account_bank": "OTHER"}
+    newer = {**_mandate("O_TWO_MANDATES", start=date(2023, 6, 1), status="SUSPENDED")}
+    tables["debit_mandates"] += [older, newer]
     tables["obligations"].append(_obligation("O_NO_MANDATE", "C2"))
     tables["portfolio_cuts"] += [_cut("O_NO_MANDATE", d) for d in CUTS]
     # not early-delinquent: no gold rows
@@ -185,6 +191,14 @@ def test_mandate_features_only_when_covered(gold):
     assert _row(gold, "O_STARTS_LATER", CUTS[1])["account_bank"] == "OWN"
     # the suspended mandate still covers the latest cut by dates: features stay, eligibility goes
     assert _row(gold, "O_SUSPENDED", CUTS[2])["account_bank"] == "OWN"
+
+
+def test_eligible_rows_take_their_features_from_a_usable_mandate(gold):
+    """Past cuts: the latest started covering mandate. The latest cut: the ACTIVE one that makes the
+    row eligible, never the suspended one beside it."""
+    rows = [_row(gold, "O_TWO_MANDATES", d) for d in CUTS]
+    assert [bool(r["eligible"]) for r in rows] == [True, True, True]
+    assert [r["account_bank"] for r in rows] == ["OWN", "OWN", "OTHER"]
 
 
 def test_episode_outcomes_only_when_observed(gold):

@@ -61,10 +61,12 @@ def gold_spine(cuts: ir.Table, calendar: ir.Table) -> ir.Table:
 
 
 def mandate_at_cut(spine: ir.Table, mandates: ir.Table, latest_cut: date) -> ir.Table:
-    """The mandate covering each cut (latest started wins) and the contract's `eligible`.
+    """The mandate covering each cut and the contract's `eligible`.
 
     Covers d: start_date <= d and (end_date null or end_date > d). Only for the latest cut, whose
-    date is the extract's, does the mandate's `status` count (it must be ACTIVE).
+    date is the extract's, does the mandate's `status` count (it must be ACTIVE). The features come
+    from a usable covering mandate when there is one (at the latest cut: an ACTIVE one, so an
+    eligible row never describes a suspended mandate), the latest started first.
     """
     s = spine.select("obligation_id", "cut_date")
     m = mandates.rename(m_obligation_id="obligation_id")
@@ -80,7 +82,12 @@ def mandate_at_cut(spine: ir.Table, mandates: ir.Table, latest_cut: date) -> ir.
     keys = [j.obligation_id, j.cut_date]
     j = j.mutate(
         rn=ibis.row_number().over(
-            group_by=keys, order_by=[ibis.desc(j.start_date), ibis.desc(j.mandate_id)]
+            group_by=keys,
+            order_by=[
+                ibis.desc(F._count_if(usable)),
+                ibis.desc(j.start_date),
+                ibis.desc(j.mandate_id),
+            ],
         ),
         n_usable=F._count_if(usable).sum().over(group_by=keys),
     )
