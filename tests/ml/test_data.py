@@ -90,3 +90,23 @@ def test_empty_lake_says_which_command_to_run(tmp_path):
 
     with pytest.raises(CobranzaError, match="cobranza etl"):
         load_dataset(Lake(tmp_path / "lake").ensure(), 3, 0.25, 42)
+
+
+def test_embargo_drops_earlier_rows_whose_horizon_ends_in_the_out_of_time_period():
+    """No training label may observe payments after the first OOT cut."""
+    cuts = ["2024-12-31", "2025-01-31", "2025-02-28", "2025-03-31"]
+    frame = pd.DataFrame(
+        {"cut_date": pd.to_datetime(cuts * 2), "client_key": [f"c{i}" for i in range(8)]}
+    )
+    # OOT = Feb and Mar 2025; with H = 30, 2025-01-31 + 30 = 2025-03-02 > 2025-02-28
+    parts, _ = assign_parts(frame, oot_months=2, test_share=0.25, seed=1, horizon_days=30)
+    by_cut = dict(zip(frame["cut_date"].dt.strftime("%Y-%m-%d"), parts, strict=False))
+    assert by_cut["2025-01-31"] == "embargo"
+    assert by_cut["2024-12-31"] in ("train", "valid", "test")  # Dec 31 + 30 = Jan 30: clear
+    assert by_cut["2025-02-28"] == by_cut["2025-03-31"] == "oot"
+    # a horizon that ends on the first OOT cut itself observes nothing after it
+    parts, _ = assign_parts(frame, oot_months=2, test_share=0.25, seed=1, horizon_days=28)
+    assert "embargo" not in set(parts)
+    # longer horizons reach further back
+    parts, _ = assign_parts(frame, oot_months=2, test_share=0.25, seed=1, horizon_days=60)
+    assert list(parts[:2]) == ["embargo", "embargo"]

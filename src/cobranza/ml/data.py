@@ -5,7 +5,13 @@ Parts, by rule:
 - earlier months are split by client pseudonym (`client_key`), hashed with the seed, so that one
   client never sits on two sides: `test` gets a share `test_share` of the clients, and of the
   remaining clients a share `VALID_SHARE` forms `valid` (early stopping, calibration, tuning);
-  the rest is `train`. Test and OOT are never looked at while fitting.
+  the rest is `train`. The model (trees, early stopping, calibration) never sees test or OOT; the
+  decision threshold is then chosen on test, the model frozen (`decision.policy`), so the policy's
+  own cost figures on test are in-sample and the honest ones are out of time.
+- embargo: an earlier row whose label horizon (d, d + H] ends after the first OOT cut is dropped,
+  so no training label observes payments of the out-of-time period (with month-end cuts and H = 30
+  this only bites when the month before OOT is longer than the OOT's first month, e.g. a January
+  before a February).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from cobranza.transforms.schema import (
 
 VALID_SHARE = 0.2
 PARTS = ("train", "valid", "test", "oot")
+EMBARGO = "embargo"
 
 
 class TrainingDataError(CobranzaError):
@@ -50,6 +57,7 @@ class Dataset:
     part: np.ndarray
     oot_months: list[str]
     gold: dict[str, Any] = field(default_factory=dict)
+    embargoed: int = 0  # earlier rows dropped because their horizon ends in the OOT period
 
     def rows(self, part: str) -> pd.DataFrame:
         return self.frame.loc[self.part == part]
@@ -127,9 +135,14 @@ def client_fraction(keys: pd.Series, seed: int, salt: str) -> np.ndarray:
 
 
 def assign_parts(
-    frame: pd.DataFrame, oot_months: int, test_share: float, seed: int
+    frame: pd.DataFrame,
+    oot_months: int,
+    test_share: float,
+    seed: int,
+    horizon_days: int | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """Part label per row (see the module docstring) and the OOT cut dates."""
+    """Part label per row (see the module docstring) and the OOT months; with `horizon_days`,
+    earlier rows whose horizon ends after the first OOT cut get the part "embargo"."""
     months = sorted(pd.to_datetime(frame[CUT_DATE]).dt.to_period("M").unique())
     if len(months) <= oot_months:
         raise TrainingDataError(
@@ -143,6 +156,11 @@ def assign_parts(
     u_valid = client_fraction(frame[CLIENT_KEY], seed, "valid")
     part = np.where(u_test < test_share, "test", np.where(u_valid < VALID_SHARE, "valid", "train"))
     part = np.where(is_oot, "oot", part).astype(object)
+    if horizon_days is not None and is_oot.any():
+        cut = pd.to_datetime(frame[CUT_DATE])
+        first_oot = cut[is_oot].min()
+        reaches = (cut + pd.Timedelta(days=horizon_days) > first_oot).to_numpy()
+        part = np.where(~is_oot & reaches, EMBARGO, part).astype(object)
     return part, [str(m) for m in sorted(oot)]
 
 
@@ -165,8 +183,14 @@ def load_dataset(lake: Lake, oot_months: int, test_share: float, seed: int) -> D
             labeled[name] = labeled[name].astype(object).where(labeled[name].notna(), None)
         else:
             labeled[name] = numeric(labeled[name])
-    part, oot = assign_parts(labeled, oot_months, test_share, seed)
-    dataset = Dataset(labeled, features, categorical, part, oot, gold=info)
+    horizon = info.get("horizon_days")
+    part, oot = assign_parts(
+        labeled, oot_months, test_share, seed, int(horizon) if horizon is not None else None
+    )
+    keep = part != EMBARGO
+    embargoed = int((~keep).sum())
+    labeled, part = labeled.loc[keep].reset_index(drop=True), part[keep]
+    dataset = Dataset(labeled, features, categorical, part, oot, gold=info, embargoed=embargoed)
     for name in PARTS:
         y = dataset.y(name)
         if len(y) == 0 or y.min() == y.max():

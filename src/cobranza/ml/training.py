@@ -299,6 +299,7 @@ def _train(settings: Any, tune_trials: int | None, ui: Any, step: Any) -> dict[s
                 "oot_cut_months": ",".join(dataset.oot_months),
                 "test_share": settings.test_share,
                 "valid_share": VALID_SHARE,
+                "embargoed_rows": dataset.embargoed,
                 "tune_trials": tune_trials or 0,
                 "gold_version": gold.get("version"),
                 **{f"policy.{k}": v for k, v in policy_dict.items()},
@@ -444,6 +445,7 @@ def _train(settings: Any, tune_trials: int | None, ui: Any, step: Any) -> dict[s
         "policy_threshold": policy_dict.get("threshold"),
         "params": json.dumps({k: str(v) for k, v in lgbm_params.items()}, sort_keys=True),
         **{f"{p}_rows": split[p]["rows"] for p in PARTS},
+        "embargoed_rows": dataset.embargoed,
         **{f"{p}_target_rate": split[p]["target_rate"] for p in PARTS},
         "oot_auc": gate_metrics["oot_auc"],
         "oot_ece": gate_metrics["oot_ece"],
@@ -471,6 +473,7 @@ def _train(settings: Any, tune_trials: int | None, ui: Any, step: Any) -> dict[s
         "version": version,
         "gold_version": gold.get("version"),
         "split": {p: f"{s['rows']:,} rows, rate {s['target_rate']:.4f}" for p, s in split.items()},
+        "embargoed_rows": dataset.embargoed,
         "auc_vs_oracle": side_by_side,
         "oot": {
             "auc": _round(lg["oot"]["auc"]),
