@@ -65,15 +65,17 @@ def test_job_runs_in_a_worker_process_and_reports_the_cli_error(client, keys, la
 
 def test_second_job_on_the_same_zone_gets_409_with_the_running_id(client, keys, tmp_path):
     op = auth(keys["operator"])
+    empty = tmp_path / "empty-extract"
+    empty.mkdir()
     first = client.post("/v1/jobs", json={"type": "etl", "params": {}}, headers=op).json()
-    clash = client.post("/v1/jobs", json={"type": "pipeline", "params": {}}, headers=op)
+    # a pipeline needs an existing extract folder (validated, 422, before the conflict check)
+    pipeline = {"type": "pipeline", "params": {"extract": str(empty)}}
+    clash = client.post("/v1/jobs", json=pipeline, headers=op)
     assert clash.status_code == 409
     assert clash.json()["running_job_id"] == first["job_id"]
     assert clash.json()["running_job_type"] == "etl"
     again = client.post("/v1/jobs", json={"type": "etl", "params": {"horizon": 20}}, headers=op)
     assert again.status_code == 409 and again.json()["running_job_id"] == first["job_id"]
-    empty = tmp_path / "empty-extract"
-    empty.mkdir()
     other_zone = client.post(
         "/v1/jobs", json={"type": "ingest", "params": {"extract_dir": str(empty)}}, headers=op
     )

@@ -229,3 +229,38 @@ def test_reason_language_setting_gives_spanish_texts_online_and_in_batch(served)
     assert ineligible and all(
         p["reasons"][0]["text"] == NO_ACTIVE_MANDATE_TEXTS["es"] for p in ineligible
     )
+
+
+def test_unknown_feature_names_are_masked_escaped_and_truncated(served):
+    """Audit D4: the caller needs the unknown names to fix the call, but they are their input:
+    e-mail and document shapes masked, characters outside `A-Za-z0-9_.-` as `?`, 40 characters
+    at most, 10 names at most."""
+    client, headers = served["client"], served["headers"]
+    ob = obligations(served["gold"].head(1))[0]
+    odd = {
+        "jorge.quintero366@outlook.com": 1,
+        "<script>alert(1)</script>": 1,
+        "doc_1014929605": 1,
+        "a\u202eb\x00c": 1,
+        "x" * 300: 1,
+    }
+    resp = client.post(
+        "/v1/predict",
+        json={"obligations": [{**ob, "features": {**ob["features"], **odd}}]},
+        headers=headers,
+    )
+    assert resp.status_code == 422
+    (detail,) = resp.json()["detail"]
+    msg = detail["msg"]
+    assert msg.startswith("unknown feature(s): ")
+    for leaked in ("jorge.quintero366", "outlook.com", "<script>", "\u202e", "\x00", "x" * 41):
+        assert leaked not in msg, leaked
+    assert "[redacted]" in msg and "?script?alert?1???script?" in msg and "a?b?c" in msg
+    assert "x" * 40 + "..." in msg
+    many = {f"extra_{i:02d}": 1 for i in range(15)}
+    resp = client.post(
+        "/v1/predict",
+        json={"obligations": [{**ob, "features": {**ob["features"], **many}}]},
+        headers=headers,
+    )
+    assert resp.json()["detail"][0]["msg"].endswith("extra_09 (and 5 more)")

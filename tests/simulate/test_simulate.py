@@ -413,3 +413,43 @@ def test_the_story_shows_in_the_files(con):
         ).fetchall()
     )
     assert by_bank["OWN"] > by_bank["OTHER"]
+
+
+def test_refuses_a_folder_it_did_not_write_and_reuses_its_own(tmp_path: Path):
+    """Audit D2: a run overwrites the contract files and removes `_truth/`; only a new folder, an
+    empty one or an earlier output of the simulator may take that."""
+    cfg = SimulationConfig(clients=60, months=4, seed=2, noise=0.0)
+    victim = tmp_path / "bank-extract"
+    (victim / TRUTH_DIR).mkdir(parents=True)
+    (victim / "clients.csv").write_text("REAL BANK DATA\n", encoding="utf-8")
+    (victim / TRUTH_DIR / "keep.txt").write_text("keep\n", encoding="utf-8")
+    before = {p: p.read_bytes() for p in victim.rglob("*") if p.is_file()}
+    with pytest.raises(CobranzaError, match="did not write"):
+        simulate(victim, cfg)
+    with pytest.raises(CobranzaError, match="did not write"):  # `..` changes nothing
+        simulate(tmp_path / "x" / ".." / "bank-extract", cfg)
+    assert {p: p.read_bytes() for p in victim.rglob("*") if p.is_file()} == before
+
+    only_csv = tmp_path / "only-csv"  # the contract's files but no `_truth/`: a real extract
+    only_csv.mkdir()
+    (only_csv / "clients.csv").write_text("REAL\n", encoding="utf-8")
+    with pytest.raises(CobranzaError, match="did not write"):
+        simulate(only_csv, cfg)
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x", encoding="utf-8")
+    with pytest.raises(CobranzaError, match="not a folder"):
+        simulate(a_file, cfg)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    simulate(empty, cfg)
+    assert sim.is_simulator_output(empty)
+    simulate(empty, cfg)  # its own earlier output: overwritten
+    # a symlink inside its own output would make the next run write through it
+    (empty / "payments.csv").unlink()
+    (empty / "payments.csv").symlink_to(victim / "clients.csv")
+    assert not sim.is_simulator_output(empty)
+    with pytest.raises(CobranzaError, match="did not write"):
+        simulate(empty, cfg)
+    assert (victim / "clients.csv").read_text(encoding="utf-8") == "REAL BANK DATA\n"

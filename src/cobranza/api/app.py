@@ -8,15 +8,18 @@ the service (webhook retries, champion re-check period, kill grace) come from `C
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import threading
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cobranza import __version__
 from cobranza.api.batcher import PredictBatcher
@@ -55,9 +58,22 @@ NO_ASSIGN with reason codes), score online, manage models, webhooks and API keys
 Authentication: `Authorization: Bearer <key>` or `X-API-Key: <key>` (create one with
 `cobranza keys create --role viewer|operator|admin`). Roles: **viewer** reads results and models,
 **operator** also runs and cancels jobs, **admin** also promotes models and manages keys, webhooks
-and reads the audit log. Open routes: `/healthz`, `/readyz`, `/metrics`, `/docs`, `/openapi.json`.
+and reads the audit log. Open routes: `/healthz`, `/readyz`, `/metrics`, `/docs`, `/openapi.json`
+and the `/dashboard` page (which holds no data).
 Obligations are identified by `obligation_id`, clients by `client_key` (a pseudonym) only.
 """
+
+
+def _list_option(value: Any) -> Any:
+    """A list option from the environment: a JSON list, or comma-separated; empty = unset."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
 
 
 class ApiOptions(BaseSettings):
@@ -80,6 +96,24 @@ class ApiOptions(BaseSettings):
         "garbage collector's full passes (`gc.freeze`): a full pass over the ~400k objects of "
         "the loaded service stalls every request for 0.1-0.4 s. `cobranza serve` turns it on.",
     )
+    extract_roots: Annotated[list[str] | None, NoDecode] = Field(
+        None,
+        description="Folders that job extracts (`ingest.extract_dir`, `pipeline.extract`) must "
+        "lie in, after resolving `..` and symlinks. Unset: any folder the service can read "
+        "(setting it is recommended). Comma-separated or a JSON list.",
+    )
+    webhook_hosts: Annotated[list[str] | None, NoDecode] = Field(
+        None,
+        description="Hosts webhooks may call (names or IP literals, as written in the URL). "
+        "Unset: any host, internal ones included. Comma-separated or a JSON list.",
+    )
+
+    _lists = field_validator("extract_roots", "webhook_hosts", mode="before")(_list_option)
+
+    def resolved_extract_roots(self) -> tuple[Path, ...] | None:
+        if self.extract_roots is None:
+            return None
+        return tuple(Path(root).resolve() for root in self.extract_roots)
 
 
 def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI:
@@ -91,6 +125,7 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
         max_attempts=options.webhook_attempts,
         backoff_seconds=options.webhook_backoff_seconds,
         timeout_seconds=options.webhook_timeout_seconds,
+        allowed_hosts=options.webhook_hosts,
     )
     champion = ChampionCache(
         settings,
@@ -107,7 +142,11 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
             ).start()
 
     job_manager = JobManager(
-        settings, db, on_finished=job_finished, kill_grace_seconds=options.kill_grace_seconds
+        settings,
+        db,
+        on_finished=job_finished,
+        kill_grace_seconds=options.kill_grace_seconds,
+        extract_roots=options.resolved_extract_roots(),
     )
     svc = Services(
         settings=settings,
@@ -124,6 +163,7 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
     async def lifespan(app: FastAPI):
         if options.gc_freeze:
             freeze_gc()
+        hooks.redact_stored()  # bodies stored by an older version: masked before any resend
         hooks.resume()  # before recover: its job.interrupted deliveries are new, not resumed
         interrupted = job_manager.recover()
         if interrupted:
@@ -136,31 +176,45 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs and /openapi.json only: ReDoc and the OAuth2 redirect page are not needed (keys
+        # are plain headers) and would be two more open pages
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.services = svc
-    for module in (
-        jobs,
-        scores,
-        summary,
-        models,
-        predict,
-        webhooks,
-        keys,
-        audit,
-        ops,
-        monitoring,
-        dashboard,
-    ):
-        app.include_router(module.router)
+    routers = [
+        m.router
+        for m in (
+            jobs,
+            scores,
+            summary,
+            models,
+            predict,
+            webhooks,
+            keys,
+            audit,
+            ops,
+            monitoring,
+            dashboard,
+        )
+    ]
+    for router in routers:
+        app.include_router(router)
     app.add_middleware(
-        RequestMiddleware, max_body=settings.api_max_body_bytes, metrics=svc.metrics, db=db
+        RequestMiddleware,
+        max_body=settings.api_max_body_bytes,
+        metrics=svc.metrics,
+        db=db,
+        # the routes themselves (the app's list holds included routers): to name the template
+        # of a request refused before routing
+        routes=[route for router in routers for route in router.routes],
     )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         # pydantic's errors without the offending input: inputs are never echoed back or logged
         errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            {"loc": list(e.get("loc", ())), "msg": _message(e), "type": e.get("type")}
             for e in exc.errors()
         ]
         return JSONResponse(status_code=422, content={"detail": errors})
@@ -170,6 +224,19 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
         return JSONResponse(status_code=409, content={"detail": str(exc)})
 
     return app
+
+
+def _message(error: dict[str, Any]) -> str:
+    """pydantic's message, minus the input some messages quote (e.g. an unknown union tag)."""
+    msg = str(error.get("msg", ""))
+    if error.get("type") == "union_tag_invalid":
+        ctx = error.get("ctx") or {}
+        field = ctx.get("discriminator", "'type'")
+        return f"unknown value of {field}; expected one of: {ctx.get('expected_tags', '')}"
+    value = error.get("input")
+    if isinstance(value, str) and value and len(value) <= 10_000:
+        msg = msg.replace(repr(value), "the given value").replace(f"'{value}'", "the given value")
+    return msg
 
 
 def freeze_gc() -> None:

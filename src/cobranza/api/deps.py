@@ -1,7 +1,8 @@
 """Dependencies shared by the routers: the service container and authentication by role.
 
 A key is sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`. No key or an unknown/revoked
-key gives 401; a key whose role is below the route's gives 403. Each guarded route carries its
+key gives 401 (decided by RequestMiddleware before the body is read); a key whose role is below the
+route's gives 403 (decided here, by route). Each guarded route carries its
 minimum role in the OpenAPI document (`x-required-role`), which the tests read to check every route.
 """
 
@@ -17,8 +18,8 @@ from cobranza.api.batcher import PredictBatcher
 from cobranza.api.champion import ChampionCache
 from cobranza.api.control import ControlDB
 from cobranza.api.jobs import JobManager
-from cobranza.api.keys import Principal, authenticate
-from cobranza.api.observability import Metrics
+from cobranza.api.keys import Principal
+from cobranza.api.observability import Metrics, authenticate_headers
 from cobranza.api.results import ResultsReader
 from cobranza.api.schemas import Problem
 from cobranza.api.webhooks import Webhooks
@@ -45,31 +46,24 @@ def services(request: Request) -> Services:
 
 
 def require(role: str):
+    # `_bearer` and `_api_key` only document the two ways to send a key in OpenAPI: the key was
+    # checked by RequestMiddleware before the body was read, and its principal is reused here
+    # (one key lookup per request)
     async def dependency(
         request: Request,
         bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
         api_key: str | None = Depends(_api_key),
     ) -> Principal:
-        presented = {k for k in (api_key, bearer.credentials if bearer else None) if k}
-        if len(presented) > 1:
-            raise HTTPException(
-                401,
-                "two different keys were sent (Authorization and X-API-Key); send one",
-                headers={"WWW-Authenticate": "Bearer"},
+        principal = getattr(request.state, "principal", None)
+        if principal is None:  # a guarded route outside /v1, or an app without the middleware
+            principal, problem = authenticate_headers(
+                request.app.state.services.db,
+                request.headers.getlist("authorization"),
+                request.headers.getlist("x-api-key"),
             )
-        key = presented.pop() if presented else None
-        if not key:
-            raise HTTPException(
-                401,
-                "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        principal = authenticate(request.app.state.services.db, key)
-        if principal is None:
-            raise HTTPException(
-                401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-            )
-        request.state.principal = principal
+            if principal is None:
+                raise HTTPException(401, problem, headers={"WWW-Authenticate": "Bearer"})
+            request.state.principal = principal
         if not principal.allows(role):
             raise HTTPException(
                 403, f"this route needs the {role} role; the key has role {principal.role}"

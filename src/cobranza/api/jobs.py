@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cobranza.api.control import ACTIVE, ControlDB, now_iso
 from cobranza.config import Settings
+from cobranza.errors import CobranzaError
 from cobranza.lake import ZONES, Lake
 
 log = logging.getLogger("cobranza.api.jobs")
@@ -39,6 +40,7 @@ MONITORING = "monitoring"
 # prune removes versions that any other job may be reading (train and score read gold, etl reads
 # raw...): it holds the whole lake and runs alone
 WHOLE_LAKE = "lake"
+DEFAULT_EXTRACT = "extract"  # `cobranza pipeline`'s default --extract, relative to the working dir
 JOB_TYPES = ("ingest", "etl", "train", "score", "pipeline", "monitor", "prune")
 WRITES: dict[str, tuple[str, ...]] = {
     "ingest": ("raw",),
@@ -57,23 +59,72 @@ def conflicts(a: set[str], b: set[str]) -> bool:
 
 
 LOG_TAIL_LINES = 40
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_LONG_DIGITS = re.compile(r"(?<![\d.,])\d{8,}(?![\d.,])")
+REDACTED = "[redacted]"
+# Shapes of personal data in free text (an ingest error may quote a data row). Alternatives are
+# tried left to right at each position, so the `keep` shapes (lake version ids, dates) are consumed
+# before a digit rule could mask part of them. Comma-grouped counts (12,104,152), decimals
+# (0.8123) and short numbers match nothing and stay readable.
+_PII = re.compile(
+    r"(?P<keep>(?<!\w)(?:\d{8}T\d{6,}(?:-[0-9a-f]{8})?"  # version ids 20261201T080841985539-d87fc870
+    r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)(?!\w))"  # dates, timestamps
+    r"|(?P<email>(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
+    r"|(?P<ident>(?<!\w)[A-Za-z]{1,3}\d{8,}(?!\w))"  # letter-prefixed ids: a bank client_id C00000000
+    # digits in groups with one separator: documents 1.014.929.605, phones 328 219 8115 / 328-219-8115
+    r"|(?P<grouped>(?<![\w.,])\d{1,4}(?P<sep>[. -])\d{2,7}(?:(?P=sep)\d{2,7}){0,4}(?![\w]|[.,]\d))"
+    # 8+ digits, also before `,` or `.` (a CSV field, the end of a sentence); not a fraction's digits
+    r"|(?P<digits>(?<!\w)(?<!\d\.)\d{8,}(?!\w))"
+)
+_MIN_GROUPED_DIGITS = 8
+
+
+def _mask(match: re.Match) -> str:
+    if match.group("keep"):
+        return match.group(0)
+    if match.group("grouped"):
+        digits = sum(c.isdigit() for c in match.group(0))
+        return REDACTED if digits >= _MIN_GROUPED_DIGITS else match.group(0)
+    return REDACTED
 
 
 # ---- parameters ----------------------------------------------------------------------------------
+class PathProblem(ValueError):
+    """A job's folder parameter that may not be used; `field` names it, the message never quotes it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+OUTSIDE_ROOTS = (
+    "is outside the folders this service accepts extracts from (COBRANZA_API_EXTRACT_ROOTS)"
+)
+
+
+def _resolve(value: str) -> Path:
+    """The absolute path with `..` and symlinks resolved, as the worker will use it."""
+    return Path(value).resolve()
+
+
+def within_roots(path: Path, roots: tuple[Path, ...] | None) -> bool:
+    """No roots configured: any folder; else `path` (resolved) must be one of them or under one."""
+    return roots is None or any(path == r or path.is_relative_to(r) for r in roots)
+
+
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     def cli_args(self) -> list[str]:
         raise NotImplementedError
 
+    def check_paths(self, roots: tuple[Path, ...] | None) -> None:
+        """Check the folders this job touches against the server's file system and the allowed
+        roots; raise PathProblem. Run by the route, which knows the service's roots."""
 
-def _existing_dir(value: str) -> str:
-    path = Path(value)
-    if "\x00" in value or not path.is_dir():
-        raise ValueError(f"{value!r} is not an existing folder on the server")
-    return str(path.resolve())
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and ("\x00" in value or not value.strip()):
+        raise ValueError("must be a folder path")
+    return value
 
 
 Dialect = Literal["standard", "bank-latin1"]
@@ -85,10 +136,19 @@ class IngestParams(_Params):
     )
     dialect: Dialect = Field("standard", description="CSV dialect of the extract.")
 
-    _check_dir = field_validator("extract_dir")(_existing_dir)
+    _check_dir = field_validator("extract_dir")(_no_nul)
+
+    def check_paths(self, roots: tuple[Path, ...] | None) -> None:
+        # the roots first: outside them, an existing and a missing folder get the same answer
+        path = _resolve(self.extract_dir)
+        if not within_roots(path, roots):
+            raise PathProblem("extract_dir", OUTSIDE_ROOTS)
+        if not path.is_dir():
+            raise PathProblem("extract_dir", "is not an existing folder on the server")
+        self.extract_dir = str(path)
 
     def cli_args(self) -> list[str]:
-        return ["ingest", self.extract_dir, "--dialect", self.dialect]
+        return ["ingest", str(_resolve(self.extract_dir)), "--dialect", self.dialect]
 
 
 class EtlParams(_Params):
@@ -130,12 +190,31 @@ class PipelineParams(_Params):
     engine: Literal["duckdb", "spark"] | None = None
     seed: int = Field(42, ge=0, le=2**31 - 1)
 
-    @field_validator("extract")
-    @classmethod
-    def _no_nul(cls, value: str | None) -> str | None:
-        if value is not None and ("\x00" in value or not value.strip()):
-            raise ValueError("extract must be a folder path")
-        return value
+    _check_extract = field_validator("extract")(_no_nul)
+
+    def check_paths(self, roots: tuple[Path, ...] | None) -> None:
+        """Ingesting: an existing folder. Simulating: a new or empty folder or an earlier simulator
+        output (the simulator overwrites its files). Without `extract`, the CLI's default
+        `extract` folder under the service's working directory, checked the same way."""
+        path = _resolve(self.extract or DEFAULT_EXTRACT)
+        if not within_roots(path, roots):
+            raise PathProblem("extract", OUTSIDE_ROOTS)
+        if path.exists() and not path.is_dir():
+            raise PathProblem("extract", "exists on the server and is not a folder")
+        if self.simulate_clients:
+            from cobranza.simulate import check_output_folder
+
+            try:
+                check_output_folder(path)
+            except CobranzaError:
+                raise PathProblem(
+                    "extract",
+                    "is an existing folder that is not empty and is not an earlier simulator "
+                    "output; to simulate, give a new or empty folder",
+                ) from None
+        elif not path.is_dir():
+            raise PathProblem("extract", "is not an existing folder on the server")
+        self.extract = str(path)
 
     def cli_args(self) -> list[str]:
         args = ["pipeline", "--months", str(self.months), "--dialect", self.dialect]
@@ -235,8 +314,78 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def redact(text: str) -> str:
-    """Log tails leave the service: mask anything shaped like an e-mail or a document/phone number."""
-    return _LONG_DIGITS.sub("[redacted]", _EMAIL.sub("[redacted]", text))
+    """Job output leaves the service (responses, webhooks, stored records): mask anything shaped
+    like an e-mail, a document or phone number or a bank client id, keep ids, dates and counts."""
+    return _PII.sub(_mask, text)
+
+
+def redact_value(value: Any) -> Any:
+    """`redact` over every string (keys too) of a JSON-like value; numbers are left as they are."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(v) for v in value]
+    return value
+
+
+SCRUBBED_MARKER = ".redacted"  # in a job's folder once its stored output holds only masked text
+
+
+def scrub_job_files(jdir: Path) -> None:
+    """Rewrite a finished job's stdout.json and stderr.log through `redact` (atomic replace).
+
+    The worker writes raw output while it runs (the service reads it only through `redact`); once
+    it has ended nothing unmasked stays on disk. stdout.json is re-serialised from its parsed JSON
+    so that numbers (counts) stay numbers.
+    """
+    if not jdir.is_dir() or (jdir / SCRUBBED_MARKER).exists():
+        return
+    stdout = jdir / "stdout.json"
+    if stdout.is_file():
+        text = stdout.read_text(encoding="utf-8", errors="replace")
+        parsed = _parse_result(text)
+        if parsed is None:
+            clean = ""
+        elif "unparsed_output" in parsed:
+            clean = redact(text)
+        else:
+            clean = json.dumps(redact_value(parsed), default=str) + "\n"
+        _replace(stdout, lambda out: out.write(clean.encode("utf-8")))
+    stderr = jdir / "stderr.log"
+    if stderr.is_file():
+
+        def write_masked(out) -> None:
+            with open(stderr, "rb") as src:
+                for raw in src:
+                    out.write(redact(raw.decode("utf-8", errors="replace")).encode("utf-8"))
+
+        _replace(stderr, write_masked)
+    (jdir / SCRUBBED_MARKER).touch()
+
+
+def _replace(path: Path, write: Callable[[Any], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            write(out)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _redact_json(text: str | None) -> str | None:
+    """Stored JSON through `redact_value`; the very same object back when nothing was masked."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        masked = redact(text)
+        return text if masked == text else masked
+    masked_value = redact_value(value)
+    return text if masked_value == value else json.dumps(masked_value, default=str)
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES, max_bytes: int = 64_000) -> list[str]:
@@ -275,8 +424,11 @@ class JobManager:
         db: ControlDB,
         on_finished: Callable[[dict[str, Any]], None] | None = None,
         kill_grace_seconds: float = 5.0,
+        extract_roots: tuple[Path, ...] | None = None,
     ):
         self.settings = settings
+        # folders job extracts must lie in (resolved); None = any folder the service can read
+        self.extract_roots = extract_roots
         self.db = db
         self.lake = Lake(settings.lake)
         self.jobs_dir = Path(settings.lake).resolve() / "control" / "jobs"
@@ -300,7 +452,28 @@ class JobManager:
             )
             if self.on_finished is not None:
                 self.on_finished(self.get(row["job_id"]))
+        self._redact_stored()
         return [r["job_id"] for r in rows]
+
+    def _redact_stored(self) -> None:
+        """At startup no job runs: mask what earlier service versions (or a stop before a job's
+        end) left unmasked, in the job folders and in the jobs table."""
+        if self.jobs_dir.is_dir():
+            for jdir in self.jobs_dir.iterdir():
+                try:
+                    scrub_job_files(jdir)
+                except OSError:
+                    log.exception("could not mask the stored output of job %s", jdir.name)
+        for row in self.db.all(
+            "SELECT job_id, error, result FROM jobs WHERE error IS NOT NULL OR result IS NOT NULL"
+        ):
+            error = redact(row["error"]) if row["error"] is not None else None
+            result = _redact_json(row["result"])
+            if error != row["error"] or result is not row["result"]:
+                self.db.execute(
+                    "UPDATE jobs SET error = ?, result = ? WHERE job_id = ?",
+                    (error, result, row["job_id"]),
+                )
 
     def _kill_orphan(self, pid: int) -> None:
         """Only a process group still running our CLI is stopped (pids get reused)."""
@@ -336,6 +509,10 @@ class JobManager:
                 (now_iso(), job_id),
             )
             self._signal_group(proc, wait=True)
+            try:
+                scrub_job_files(self.jobs_dir / job_id)
+            except OSError:
+                log.exception("could not mask the stored output of job %s", job_id)
 
     # -- submit --
     def submit(self, job_type: str, params: _Params, created_by: str | None) -> dict[str, Any]:
@@ -374,7 +551,14 @@ class JobManager:
     def _run(self, job_id: str, cli_args: list[str]) -> None:
         jdir = self.jobs_dir / job_id
         jdir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **settings_env(self.settings), "PYTHONUNBUFFERED": "1"}
+        # a wide console: the CLI's messages stay on one line in stderr.log, so that a number or
+        # an e-mail is never split by wrapping (redaction masks shapes line by line)
+        env = {
+            **os.environ,
+            **settings_env(self.settings),
+            "PYTHONUNBUFFERED": "1",
+            "COLUMNS": "4000",
+        }
         try:
             with (
                 open(jdir / "stdout.json", "wb") as out,
@@ -401,7 +585,7 @@ class JobManager:
             returncode = proc.wait()
         except Exception as exc:  # the process could not even start
             log.exception("job %s could not start", job_id)
-            self._finish(job_id, "failed", None, None, f"could not start: {exc}")
+            self._finish(job_id, "failed", None, None, redact(f"could not start: {exc}"))
             return
         finally:
             with self._lock:
@@ -414,11 +598,15 @@ class JobManager:
         else:
             status = "failed"
             if result and "error" in result:
-                error = redact(str(result.pop("error")))
+                error = str(result.pop("error"))
                 result = result or None
             else:
                 tail = _tail(jdir / "stderr.log", 3)
                 error = tail[-1] if tail else f"exit code {returncode}"
+        try:
+            scrub_job_files(jdir)  # the process has ended: nothing unmasked stays on disk
+        except OSError:
+            log.exception("could not mask the stored output of job %s", job_id)
         row = self.db.one("SELECT status FROM jobs WHERE job_id = ?", (job_id,))
         if row and row["status"] in ("cancelled", "interrupted"):
             status = row["status"]
@@ -432,6 +620,9 @@ class JobManager:
         result: dict[str, Any] | None,
         error: str | None,
     ) -> None:
+        # masked before the record is stored: the webhook payload and every reader see only this
+        result = redact_value(result) if result is not None else None
+        error = redact(error) if error is not None else None
         self.db.execute(
             "UPDATE jobs SET status = ?, finished_at = COALESCE(finished_at, ?), returncode = ?, "
             "result = ?, error = COALESCE(error, ?) WHERE job_id = ?",
@@ -530,8 +721,9 @@ class JobManager:
             "seconds": seconds,
             "created_by": row["created_by"],
             "returncode": row["returncode"],
-            "error": row["error"],
-            "result": json.loads(row["result"]) if row["result"] else None,
+            # masked again on read: cheap, and safe for a record written before masking existed
+            "error": redact(row["error"]) if row["error"] else row["error"],
+            "result": redact_value(json.loads(row["result"])) if row["result"] else None,
             "log_tail": _tail(self.jobs_dir / row["job_id"] / "stderr.log") if tail else None,
         }
 

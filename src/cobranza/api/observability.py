@@ -1,7 +1,11 @@
 """Request plumbing: request ids, body size limit, Prometheus metrics, JSON access logs and the audit.
 
 One pure-ASGI middleware wraps every request:
+- `/v1` requests are authenticated here, before routing and before the body is read: no key, an
+  unknown or revoked key, two different keys or a repeated key header is 401 (so a body FastAPI
+  cannot parse tells a caller without a key nothing); the route's dependency checks the role;
 - `X-Request-ID` is taken from the request (if sane) or generated, and echoed in the response;
+- `X-Content-Type-Options: nosniff` on every response, `Cache-Control: no-store` on `/v1` ones;
 - bodies larger than `api_max_body_bytes` are refused with 413 (by Content-Length, or while reading);
 - request count and latency per route template and status go to a per-app Prometheus registry;
 - one JSON log line per request (route, status, milliseconds, key id; never bodies or query values);
@@ -21,11 +25,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import HTTPException
+from fastapi.security.utils import get_authorization_scheme_param
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cobranza.api.control import ControlDB, now_iso
+from cobranza.api.keys import Principal, authenticate
 
 log = logging.getLogger("cobranza.api")
 access_log = logging.getLogger("cobranza.api.access")
@@ -107,35 +114,115 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body larger than the limit of {limit} bytes")
 
 
+def is_versioned(path: str) -> bool:
+    """`/v1` routes: every one needs a key, checked before the body is read."""
+    return path == "/v1" or path.startswith("/v1/")
+
+
+def presented_key(authorization: list[str], api_key: list[str]) -> tuple[str | None, str | None]:
+    """The key a request carries, or the reason it has none usable: (key, None) or (None, why).
+
+    `Authorization: Bearer <key>` (scheme case-insensitive) or `X-API-Key: <key>`; the same key in
+    both is fine, two different keys or a repeated header is refused.
+    """
+    if len(authorization) > 1 or len(api_key) > 1:
+        return None, "more than one Authorization or X-API-Key header was sent; send one key"
+    bearer = None
+    if authorization:
+        scheme, credentials = get_authorization_scheme_param(authorization[0])
+        if scheme.lower() == "bearer" and credentials:
+            bearer = credentials
+    presented = {k for k in (api_key[0] if api_key else None, bearer) if k}
+    if len(presented) > 1:
+        return None, "two different keys were sent (Authorization and X-API-Key); send one"
+    if not presented:
+        return None, "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`"
+    return presented.pop(), None
+
+
+def authenticate_headers(
+    db: ControlDB, authorization: list[str], api_key: list[str]
+) -> tuple[Principal | None, str | None]:
+    """(principal, None) for a valid key, else (None, the 401 message)."""
+    key, problem = presented_key(authorization, api_key)
+    if key is None:
+        return None, problem
+    principal = authenticate(db, key)
+    if principal is None:
+        return None, "unknown or revoked API key"
+    return principal, None
+
+
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
+_WWW_AUTHENTICATE = [(b"www-authenticate", b"Bearer")]
+
+
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body: int, metrics: Metrics, db: ControlDB):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        metrics: Metrics,
+        db: ControlDB,
+        routes: list[BaseRoute] | None = None,
+    ):
         self.app = app
         self.max_body = max_body
         self.metrics = metrics
         self.db = db
+        self.routes = routes if routes is not None else []
+
+    def _template(self, scope: Scope) -> str | None:
+        """The route template of a request refused before routing (metrics, logs, audit)."""
+        partial = None
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return getattr(route, "path", None)
+            if match is Match.PARTIAL and partial is None:
+                partial = getattr(route, "path", None)
+        return partial
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers: dict[str, str] = {}
+        authorization: list[str] = []
+        api_key: list[str] = []
+        for k, v in scope["headers"]:
+            name = k.decode("latin-1").lower()
+            value = v.decode("latin-1")
+            headers[name] = value
+            if name == "authorization":
+                authorization.append(value)
+            elif name == "x-api-key":
+                api_key.append(value)
         rid = headers.get("x-request-id", "")
         if not _REQUEST_ID.match(rid):
             rid = uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = rid
         method = scope["method"]
+        versioned = is_versioned(scope.get("path", ""))
         status = {"code": 500, "started": False}
+        refused_route: str | None = None
+        # every response: nosniff; /v1 (scores, client pseudonyms): never cached by a browser/proxy
+        added = [(b"x-request-id", rid.encode("latin-1")), _NOSNIFF]
+        if versioned:
+            added.append(_NO_STORE)
+        replaced = {name for name, _ in added}
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["started"] = True
-                message.setdefault("headers", [])
                 message["headers"] = [
-                    *message["headers"],
-                    (b"x-request-id", rid.encode("latin-1")),
+                    *(h for h in message.get("headers", ()) if h[0].lower() not in replaced),
+                    *added,
                 ]
             await send(message)
 
@@ -150,8 +237,19 @@ class RequestMiddleware:
             return message
 
         try:
+            refusal = None
+            if versioned:
+                # before the body is read, so that a caller without a valid key learns nothing
+                # from body parsing (401, not 400/422); the route's dependency reuses the
+                # principal and checks the role (403)
+                principal, refusal = authenticate_headers(self.db, authorization, api_key)
+                if principal is not None:
+                    state["principal"] = principal
             length = headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            if refusal is not None:
+                refused_route = self._template(scope)
+                await _send_json(send_wrapper, 401, {"detail": refusal}, _WWW_AUTHENTICATE)
+            elif length is not None and (not length.isdigit() or int(length) > self.max_body):
                 await self._too_large(send_wrapper)
             else:
                 await self.app(scope, receive_wrapper, send_wrapper)
@@ -169,7 +267,7 @@ class RequestMiddleware:
         finally:
             elapsed = time.perf_counter() - t0
             route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
+            template = getattr(route, "path", None) or refused_route or "<unmatched>"
             code = status["code"]
             self.metrics.requests.labels(method, template, str(code)).inc()
             self.metrics.latency.labels(method, template).observe(elapsed)
@@ -224,7 +322,9 @@ class RequestMiddleware:
             log.exception("audit write failed", extra={"request_id": rid})
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()
+) -> None:
     raw = json.dumps(body).encode("utf-8")
     await send(
         {
@@ -233,6 +333,7 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(raw)).encode()),
+                *headers,
             ],
         }
     )

@@ -42,6 +42,9 @@ SORTS: dict[str, list[tuple[str, str]]] = {
 }
 
 
+MAX_CURSOR_NUMBER = 1e15  # above any probability or amount past due a page can end on
+
+
 class NoResults(Exception):
     """The lake has no published results version yet."""
 
@@ -109,9 +112,17 @@ def decode_cursor(cursor: str, version: str, sort: str = "obligation") -> list[A
         key[0] = date.fromisoformat(key[0])
         if not isinstance(key[-1], str):
             raise ValueError
-        if any(not isinstance(k, (int, float)) or isinstance(k, bool) for k in key[1:-1]):
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        # middle keys are a probability and an amount: finite floats within a sane range (a
+        # forged 10**40 would overflow DuckDB's integer parameter and become a 500)
+        for i in range(1, len(key) - 1):
+            value = key[i]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError
+            value = float(value)  # OverflowError (a ValueError's cousin) for a huge int
+            if not math.isfinite(value) or abs(value) > MAX_CURSOR_NUMBER:
+                raise ValueError
+            key[i] = value
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadCursor("cursor is not valid; use the next_cursor of a previous page") from exc
     if v != version:
         raise BadCursor(

@@ -6,6 +6,10 @@ verify it. A failed attempt (network error or a non-2xx answer) is retried with 
 (`backoff_seconds * 2**(attempt-1)`) up to `max_attempts`; each attempt is a row in `deliveries`.
 Deliveries run in daemon threads, never in the request or the job watcher.
 
+Targets may be internal (n8n usually is): an optional allow-list of hosts
+(`COBRANZA_API_WEBHOOK_HOSTS`) limits them, checked at registration and before each delivery. A
+URL's `user:password@` is kept only in the control DB (to call it) and shown as `***@` elsewhere.
+
 Every delivery is first written to the `outbox` table (body, attempts made, done or not), so a
 service that stops or dies between retries loses none: at the next start `resume` picks up each
 unfinished delivery where it stopped, with the same delivery id (receivers can deduplicate on
@@ -18,15 +22,18 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import threading
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from cobranza.api.control import ControlDB, now_iso
+from cobranza.api.jobs import redact, redact_value
 
 log = logging.getLogger("cobranza.api.webhooks")
 
@@ -38,10 +45,30 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
+_USERINFO = re.compile(r"(?<=//)[^/?#@\s]+@")
+
+
+def mask_url(url: str) -> str:
+    """The URL with any `user:password@` shown as `***@`: the clear URL is only in the control DB,
+    to be called; listings, responses and logs get this."""
+    return _USERINFO.sub("***@", url)
+
+
+def url_host(url: str) -> str:
+    """Lower-case host of a URL (brackets of an IPv6 literal removed)."""
+    return (urlsplit(url).hostname or "").rstrip(".")
+
+
+def normalize_hosts(hosts: Any) -> frozenset[str] | None:
+    if hosts is None:
+        return None
+    return frozenset(h.strip().strip("[]").lower().rstrip(".") for h in hosts if h.strip())
+
+
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "webhook_id": row["webhook_id"],
-        "url": row["url"],
+        "url": mask_url(row["url"]),
         "events": json.loads(row["events"]),
         "description": row["description"],
         "created_at": row["created_at"],
@@ -57,12 +84,19 @@ class Webhooks:
         max_attempts: int = 5,
         backoff_seconds: float = 1.0,
         timeout_seconds: float = 10.0,
+        allowed_hosts: Any = None,
     ):
         self.db = db
+        # None: any host (internal ones included, n8n usually is); else only these hosts
+        self.allowed_hosts = normalize_hosts(allowed_hosts)
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.timeout_seconds = timeout_seconds
         self._threads: list[threading.Thread] = []
+
+    def host_allowed(self, url: str) -> bool:
+        """Checked at registration and again before each delivery (the list may have shrunk)."""
+        return self.allowed_hosts is None or url_host(url) in self.allowed_hosts
 
     # -- registry --
     def register(
@@ -103,11 +137,14 @@ class Webhooks:
     def job_finished(self, job: dict[str, Any]) -> None:
         """Fan a finished job out to every active webhook subscribed to its status."""
         event = f"job.{job['status']}"
-        payload = {
-            "event": event,
-            "sent_at": now_iso(),
-            "job": {k: job.get(k) for k in _JOB_FIELDS},
-        }
+        fields = {k: job.get(k) for k in _JOB_FIELDS}
+        # the free-text fields are masked by the job manager already; masked here again because
+        # the body leaves the service and is stored in the outbox
+        if fields.get("error") is not None:
+            fields["error"] = redact(str(fields["error"]))
+        if fields.get("result") is not None:
+            fields["result"] = redact_value(fields["result"])
+        payload = {"event": event, "sent_at": now_iso(), "job": fields}
         body = json.dumps(payload, default=str, separators=(",", ":")).encode("utf-8")
         for row in self.db.all("SELECT * FROM webhooks WHERE active = 1"):
             if event not in json.loads(row["events"]):
@@ -200,6 +237,21 @@ class Webhooks:
             "X-Cobranza-Delivery": delivery_id,
             SIGNATURE_HEADER: sign(secret, body),
         }
+        if not self.host_allowed(url):
+            self._record(
+                delivery_id,
+                webhook_id,
+                job_id,
+                event,
+                first_attempt,
+                None,
+                False,
+                "refused: the webhook's host is not in COBRANZA_API_WEBHOOK_HOSTS",
+                0.0,
+            )
+            self._finish(delivery_id, "refused")
+            log.warning("webhook host not allowed", extra={"webhook_id": webhook_id})
+            return
         if wait_first:  # a resumed delivery keeps its backoff before the next attempt
             time.sleep(self.backoff_seconds * 2 ** (first_attempt - 2))
         for attempt in range(first_attempt, self.max_attempts + 1):
@@ -217,26 +269,11 @@ class Webhooks:
                 ok = 200 <= resp.status_code < 300
                 if not ok:
                     error = f"HTTP {resp.status_code}"
-            except httpx.HTTPError as exc:
-                ok, error = False, f"{type(exc).__name__}: {exc}"[:500]
-            self.db.execute(
-                "INSERT INTO deliveries (delivery_id, webhook_id, job_id, event, attempt, at, "
-                "status_code, ok, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    delivery_id,
-                    webhook_id,
-                    job_id,
-                    event,
-                    attempt,
-                    now_iso(),
-                    status_code,
-                    int(ok),
-                    error,
-                    round((time.perf_counter() - t0) * 1000, 2),
-                ),
-            )
-            self.db.execute(
-                "UPDATE outbox SET attempts = ? WHERE delivery_id = ?", (attempt, delivery_id)
+            except httpx.HTTPError as exc:  # the text may quote the URL: never its password
+                ok, error = False, mask_url(f"{type(exc).__name__}: {exc}")[:500]
+            elapsed_ms = round((time.perf_counter() - t0) * 1000, 2)
+            self._record(
+                delivery_id, webhook_id, job_id, event, attempt, status_code, ok, error, elapsed_ms
             )
             if ok:
                 self._finish(delivery_id, "delivered")
@@ -248,6 +285,64 @@ class Webhooks:
             "webhook delivery gave up",
             extra={"webhook_id": webhook_id, "job_id": job_id, "attempts": self.max_attempts},
         )
+
+    def _record(
+        self,
+        delivery_id: str,
+        webhook_id: str,
+        job_id: str,
+        event: str,
+        attempt: int,
+        status_code: int | None,
+        ok: bool,
+        error: str | None,
+        duration_ms: float,
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO deliveries (delivery_id, webhook_id, job_id, event, attempt, at, "
+            "status_code, ok, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                delivery_id,
+                webhook_id,
+                job_id,
+                event,
+                attempt,
+                now_iso(),
+                status_code,
+                int(ok),
+                error,
+                duration_ms,
+            ),
+        )
+        self.db.execute(
+            "UPDATE outbox SET attempts = ? WHERE delivery_id = ?", (attempt, delivery_id)
+        )
+
+    def redact_stored(self) -> int:
+        """Mask the job text of bodies stored before masking existed (startup); returns how many.
+
+        A resumed delivery then carries the masked body, signed as usual.
+        """
+        changed = 0
+        for row in self.db.all("SELECT delivery_id, body FROM outbox"):
+            try:
+                payload = json.loads(bytes(row["body"]))
+                job = payload["job"]
+                masked = dict(job)
+            except (ValueError, KeyError, TypeError):
+                continue
+            if masked.get("error") is not None:
+                masked["error"] = redact(str(masked["error"]))
+            if masked.get("result") is not None:
+                masked["result"] = redact_value(masked["result"])
+            if masked != job:
+                payload["job"] = masked
+                body = json.dumps(payload, default=str, separators=(",", ":")).encode("utf-8")
+                self.db.execute(
+                    "UPDATE outbox SET body = ? WHERE delivery_id = ?", (body, row["delivery_id"])
+                )
+                changed += 1
+        return changed
 
     def join(self, timeout: float = 5.0) -> None:
         for thread in list(self._threads):

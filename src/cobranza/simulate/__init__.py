@@ -3,6 +3,10 @@
 `simulate(out, cfg)` writes the extract into `out` and, in `out/_truth/`, the probability used to
 draw each early-delinquent row's outcome (`p_true.csv`), the drawn outcomes (`outcomes.csv`) and
 the injected bad-input cases (`noise.json`). Same arguments give byte-identical files.
+
+`out` must be new, empty or an earlier output of the simulator (recognised by its `_truth/` folder
+and holding nothing else): a run overwrites the contract files there, so any other folder (a real
+extract, say) is refused rather than destroyed.
 """
 
 from __future__ import annotations
@@ -24,10 +28,71 @@ from cobranza.simulate.engine import IdCounters, simulate_chunk
 from cobranza.simulate.noise import inject
 from cobranza.simulate.writer import format_table, to_bytes, write_manifest
 
-__all__ = ["SimulationConfig", "oracle_auc", "simulate"]
+__all__ = [
+    "SimulationConfig",
+    "check_output_folder",
+    "is_simulator_output",
+    "oracle_auc",
+    "simulate",
+]
 
 OUTCOMES_FILE = "outcomes.csv"
 NOISE_FILE = "noise.json"
+# Everything a run writes: an existing folder holding exactly these (and a `_truth/` folder, the
+# marker written first) is an earlier output that may be overwritten; any other content may be
+# someone's data (a real bank extract), which the simulator must never replace or delete.
+OUTPUT_ENTRIES = frozenset({spec.filename for spec in FILES} | {MANIFEST, TRUTH_DIR})
+TRUTH_ENTRIES = frozenset({TRUTH_FILE, OUTCOMES_FILE, NOISE_FILE})
+
+
+def _only_own_files(folder: Path, allowed: frozenset[str], subfolder: str | None = None) -> bool:
+    for entry in folder.iterdir():
+        if entry.name not in allowed or entry.is_symlink():
+            return False
+        if not (entry.is_dir() if entry.name == subfolder else entry.is_file()):
+            return False
+    return True
+
+
+def is_simulator_output(out: Path) -> bool:
+    """An existing folder that holds only what an earlier `simulate` run wrote, `_truth/` included.
+
+    Symlinks inside are never accepted: writing through one would overwrite the file it points to.
+    """
+    out = Path(out)
+    truth = out / TRUTH_DIR
+    try:
+        if truth.is_symlink() or not truth.is_dir():
+            return False
+        return _only_own_files(out, OUTPUT_ENTRIES, TRUTH_DIR) and _only_own_files(
+            truth, TRUTH_ENTRIES
+        )
+    except OSError:
+        return False
+
+
+def check_output_folder(out: Path) -> None:
+    """Refuse (CobranzaError) a target the simulator must not write into.
+
+    A run replaces the nine contract files and removes the manifest and `_truth/`: fine in a new
+    folder, an empty one or an earlier output of its own, destructive anywhere else.
+    """
+    out = Path(out)
+    try:
+        target = out.resolve()
+        if not target.exists():
+            return
+        if not target.is_dir():
+            raise CobranzaError(f"simulate: {out} exists and is not a folder")
+        if next(target.iterdir(), None) is None or is_simulator_output(target):
+            return
+    except OSError as exc:
+        raise CobranzaError(f"simulate: cannot read {out}: {exc.strerror}") from None
+    raise CobranzaError(
+        f"simulate: {out} holds files the simulator did not write (it is not an earlier simulator "
+        f"output with a {TRUTH_DIR}/ folder); simulate into a new or empty folder, or remove "
+        "that folder yourself first"
+    )
 
 
 def oracle_auc(p: np.ndarray, y: np.ndarray) -> float:
@@ -69,6 +134,7 @@ def simulate(out: Path, cfg: SimulationConfig, dialect: Dialect = STANDARD, ui=N
     cfg.validate()
     started = time.perf_counter()
     out = Path(out)
+    check_output_folder(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / MANIFEST).unlink(missing_ok=True)  # a run that fails midway leaves no valid extract

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Reques
 from fastapi.responses import JSONResponse
 
 from cobranza.api.deps import Services, audit, guard, services
-from cobranza.api.jobs import JobConflict, JobRequest
+from cobranza.api.jobs import JobConflict, JobRequest, PathProblem
 from cobranza.api.schemas import Job, JobConflictBody, JobList, JobStatus, Problem
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -61,6 +61,14 @@ def create_job(
     if job.type in ADMIN_JOBS and not principal.allows("admin"):
         raise HTTPException(
             403, f"a {job.type} job needs the admin role; the key has role {principal.role}"
+        )
+    try:  # here, not in pydantic: it needs the service's extract roots
+        job.params.check_paths(svc.jobs.extract_roots)
+    except PathProblem as exc:  # same shape as a validation error; the path is never quoted
+        loc = ["body", job.type, "params", exc.field]
+        return JSONResponse(
+            status_code=422,
+            content={"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]},
         )
     try:
         created = svc.jobs.submit(job.type, job.params, created_by=principal.key_id)

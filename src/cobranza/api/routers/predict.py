@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from datetime import date
 from typing import Any
 
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from cobranza.api.champion import NoChampion
 from cobranza.api.deps import Services, guard, services
+from cobranza.api.jobs import REDACTED, redact
 from cobranza.api.results import row_view
 from cobranza.api.schemas import PredictRequest, PredictResponse, Problem
 from cobranza.decision.online import MAX_ROWS as ONLINE_MAX_ROWS
@@ -37,6 +39,25 @@ def _finite_number(value: Any) -> bool:
         return False
 
 
+_NAME_SHOWN = 40  # characters of an unknown feature name repeated in a 422
+_NAMES_SHOWN = 10
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def _shown(name: str) -> str:
+    """An unknown feature name as the 422 repeats it: the caller needs it to fix the call, but it
+    is their input, so it is masked (e-mail, document shapes: `[redacted]`), every character
+    but `A-Za-z0-9_.-` becomes `?`, and it is cut to 40 characters."""
+    safe = REDACTED.join(_UNSAFE.sub("?", part) for part in redact(name).split(REDACTED))
+    return safe if len(safe) <= _NAME_SHOWN else safe[:_NAME_SHOWN] + "..."
+
+
+def _names(unknown: list[str]) -> str:
+    shown = ", ".join(_shown(n) for n in unknown[:_NAMES_SHOWN])
+    more = len(unknown) - _NAMES_SHOWN
+    return shown + (f" (and {more} more)" if more > 0 else "")
+
+
 def _check(body: PredictRequest, features: list[str], categorical: set[str]) -> list[dict]:
     """Every problem with the given features, as FastAPI validation errors (loc, msg, type)."""
     problems: list[dict] = []
@@ -52,7 +73,7 @@ def _check(body: PredictRequest, features: list[str], categorical: set[str]) -> 
         if missing:
             problem(i, f"missing feature(s) the champion needs: {', '.join(missing)}")
         if unknown:
-            problem(i, f"unknown feature(s): {', '.join(unknown)}")
+            problem(i, f"unknown feature(s): {_names(unknown)}")
         for name in features:
             value = ob.features.get(name)
             if value is None:

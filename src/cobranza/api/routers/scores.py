@@ -127,5 +127,6 @@ async def get_score(
     except NoResults as exc:
         raise HTTPException(404, str(exc)) from None
     if row is None:
-        raise HTTPException(404, f"obligation {obligation_id} is not in the scored population")
+        # the id is not repeated: whatever the caller sent, it is not echoed back
+        raise HTTPException(404, "this obligation is not in the scored population")
     return JSONResponse(row)

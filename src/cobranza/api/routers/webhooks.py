@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
 
 from cobranza.api.deps import Services, audit, guard, services
 from cobranza.api.schemas import Delivery, Problem, Webhook, WebhookCreate, WebhookCreated
@@ -22,11 +23,19 @@ _404 = {404: {"model": Problem}}
     description="On each finished job (events job.succeeded, job.failed, job.cancelled, "
     "job.interrupted) the URL gets a POST with a JSON body `{event, sent_at, job}` and the header "
     "`X-Cobranza-Signature: sha256=<hex HMAC-SHA256 of the raw body with the secret>`. Failed "
-    "deliveries are retried with exponential backoff; every attempt is recorded.",
+    "deliveries are retried with exponential backoff; every attempt is recorded. When the service "
+    "sets COBRANZA_API_WEBHOOK_HOSTS, the URL's host must be one of them (else 422). A "
+    "`user:password@` in the URL is used to call it and shown as `***@` in every listing.",
     **guard("admin"),
 )
 def create_webhook(request: Request, body: WebhookCreate, svc: Services = Depends(services)):
     audit(request, "webhook.create", {"url_host": body.url.host, "events": body.events})
+    if not svc.webhooks.host_allowed(str(body.url)):
+        msg = "this host is not in the hosts webhooks may call (COBRANZA_API_WEBHOOK_HOSTS)"
+        return JSONResponse(
+            status_code=422,
+            content={"detail": [{"loc": ["body", "url"], "msg": msg, "type": "value_error"}]},
+        )
     return svc.webhooks.register(
         str(body.url), list(body.events), body.description, request.state.principal.key_id
     )
