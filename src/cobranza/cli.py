@@ -123,7 +123,8 @@ def simulate(
         noise=noise,
         end=date.fromisoformat(end) if end else None,
     )
-    _run("simulate", run_simulation, out, cfg, dialect=load_dialect(dialect), ui=ui)
+    # Loaded inside _run: a bad dialect is one clear line, not a traceback.
+    _run("simulate", lambda: run_simulation(out, cfg, dialect=load_dialect(dialect), ui=ui))
 
 
 @app.command()
@@ -139,7 +140,12 @@ def ingest(
     from cobranza.contract import load_dialect
     from cobranza.ingest import ingest_extract
 
-    _run("ingest", ingest_extract, settings(), extract_dir, load_dialect(dialect), ui=ui)
+    # Loaded inside _run: a bad dialect is one clear line, not a traceback.
+    _run(
+        "ingest",
+        lambda s: ingest_extract(s, extract_dir, load_dialect(dialect), ui=ui),
+        settings(),
+    )
 
 
 @app.command()

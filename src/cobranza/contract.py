@@ -6,10 +6,16 @@ then this module; `docs/contract.md` is generated from here (`cobranza docs`).
 
 from __future__ import annotations
 
+import codecs
+import difflib
+import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
+
+from cobranza.errors import CobranzaError
 
 CONTRACT_VERSION = 1
 
@@ -281,6 +287,15 @@ TRUTH_FILE = "p_true.csv"  # cut_date, obligation_id, p_true; outside the extrac
 EARLY_DPD_MIN = 1
 EARLY_DPD_MAX = 30
 
+# Dates and timestamps carry a four-digit year in this range. DuckDB's `%Y` also reads one to
+# three digits, so `26-05-01` would be the year 26: the range is what refuses two-digit years.
+YEAR_MIN = 1900
+YEAR_MAX = 2100
+
+
+class DialectError(CobranzaError):
+    """A dialect that cannot be used: unknown name, unreadable .toml, or a field out of shape."""
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -307,20 +322,161 @@ BANK_LATIN1 = Dialect(
 )
 DIALECTS: dict[str, Dialect] = {STANDARD.name: STANDARD, BANK_LATIN1.name: BANK_LATIN1}
 
+DIALECT_FIELDS = tuple(f.name for f in fields(Dialect) if f.name != "extra")
+DECIMAL_SEPARATORS = (".", ",")
+# strftime directives a date or timestamp format may use: each one exactly once, `%Y` (four-digit
+# year) always, so the ingestion's parse and the simulator's spelling agree on every value.
+DATE_DIRECTIVES = ("%Y", "%m", "%d")
+TIMESTAMP_DIRECTIVES = ("%Y", "%m", "%d", "%H", "%M", "%S")
+_DIRECTIVE = re.compile(r"%.?", re.DOTALL)
+_ASCII_PROBE = "az09,;|\t\n\r\"'.-:/ %"
+
+
+def check_dialect(dialect: Dialect) -> Dialect:
+    """The dialect itself, or a `DialectError` naming the first field that cannot work.
+
+    A bad field would otherwise surface deep in the parser as an internal error (or, for a
+    two-digit year, not at all): here it gets one message saying what is allowed.
+    """
+    label = f"dialect {dialect.name!r}" if isinstance(dialect.name, str) else "dialect"
+    for name in DIALECT_FIELDS:
+        value = getattr(dialect, name)
+        if not isinstance(value, str):
+            raise DialectError(f"{label}: {name} must be a string (got {type(value).__name__})")
+    if not dialect.name.strip():
+        raise DialectError("dialect: name must not be empty")
+    _check_encoding(label, dialect.encoding)
+    d, q, sep = dialect.delimiter, dialect.quote, dialect.decimal
+    if len(d) != 1 or not _separator_char(d):
+        raise DialectError(
+            f"{label}: delimiter must be one ASCII character, not a letter, digit or line "
+            f"break (got {d!r})"
+        )
+    if len(q) > 1 or (q and not _separator_char(q)):
+        raise DialectError(
+            f"{label}: quote must be one ASCII character, not a letter, digit or line break, "
+            f"or empty for no quoting (got {q!r})"
+        )
+    if q == d:
+        raise DialectError(f"{label}: quote and delimiter must differ (both {d!r})")
+    if sep not in DECIMAL_SEPARATORS:
+        raise DialectError(
+            f"{label}: decimal must be one of {', '.join(repr(s) for s in DECIMAL_SEPARATORS)} "
+            f"(got {sep!r})"
+        )
+    if sep == d:
+        raise DialectError(f"{label}: decimal and delimiter must differ (both {d!r})")
+    _check_format(label, "date_format", dialect.date_format, DATE_DIRECTIVES, DATE_DIRECTIVES, d)
+    _check_format(
+        label,
+        "timestamp_format",
+        dialect.timestamp_format,
+        TIMESTAMP_DIRECTIVES,
+        ("%Y", "%m", "%d", "%H", "%M"),
+        d,
+    )
+    return dialect
+
+
+def _separator_char(c: str) -> bool:
+    """An ASCII punctuation, space or tab: the parser splits bytes, and a letter is data."""
+    return c.isascii() and not c.isalnum() and c not in "\r\n" and (c.isprintable() or c == "\t")
+
+
+def _check_encoding(label: str, encoding: str) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise DialectError(f"{label}: unknown encoding {encoding!r}") from None
+    # The reader splits lines and fields on ASCII bytes; UTF-16 or EBCDIC would be misread.
+    try:
+        compatible = _ASCII_PROBE.encode("ascii").decode(encoding) == _ASCII_PROBE
+    except (UnicodeDecodeError, ValueError):
+        compatible = False
+    if not compatible:
+        raise DialectError(
+            f"{label}: encoding {encoding!r} does not spell ASCII as ASCII (UTF-16, EBCDIC...); "
+            "use utf-8, latin-1 or another ASCII-compatible encoding"
+        )
+
+
+def _check_format(
+    label: str,
+    name: str,
+    fmt: str,
+    allowed: tuple[str, ...],
+    required: tuple[str, ...],
+    delimiter: str,
+) -> None:
+    used = _DIRECTIVE.findall(fmt)
+    for directive in used:
+        if directive == "%y":
+            raise DialectError(
+                f"{label}: {name} {fmt!r} uses %y (two-digit year); use %Y (four digits)"
+            )
+        if directive not in allowed:
+            raise DialectError(
+                f"{label}: {name} {fmt!r} has the directive {directive!r}; allowed: "
+                f"{' '.join(allowed)}"
+            )
+    for directive in allowed:
+        if used.count(directive) > 1:
+            raise DialectError(f"{label}: {name} {fmt!r} has {directive} twice")
+    missing = [x for x in required if x not in used]
+    if missing:
+        raise DialectError(f"{label}: {name} {fmt!r} lacks {' '.join(missing)}")
+    if delimiter in fmt:
+        raise DialectError(f"{label}: {name} {fmt!r} contains the delimiter {delimiter!r}")
+    sample = datetime(2024, 11, 30, 13, 45, 59)
+    expected = sample if "%H" in used else sample.replace(hour=0, minute=0, second=0)
+    if "%S" not in used:
+        expected = expected.replace(second=0)
+    try:
+        ok = datetime.strptime(sample.strftime(fmt), fmt) == expected
+    except ValueError:
+        ok = False
+    if not ok:
+        raise DialectError(f"{label}: {name} {fmt!r} does not read back what it writes")
+
 
 def load_dialect(spec: str) -> Dialect:
-    """A dialect by name (`standard`, `bank-latin1`) or from a TOML file with the same fields."""
+    """A dialect by name (`standard`, `bank-latin1`) or from a TOML file with the same fields.
+
+    Every problem is a `DialectError`, so the CLI prints one line instead of a traceback.
+    """
     if spec in DIALECTS:
         return DIALECTS[spec]
     path = Path(spec)
-    if path.suffix == ".toml" and path.exists():
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        data = data.get("dialect", data)
-        allowed = set(Dialect.__dataclass_fields__) - {"extra"}
-        unknown = set(data) - allowed
-        if unknown:
-            raise ValueError(
-                f"{path}: unknown dialect fields {sorted(unknown)}; allowed {sorted(allowed)}"
-            )
-        return Dialect(**{"name": path.stem, **data})
-    raise ValueError(f"unknown dialect {spec!r}: use one of {sorted(DIALECTS)} or a .toml file")
+    if path.suffix.lower() != ".toml":
+        if path.exists():
+            raise DialectError(f"{spec}: a dialect file must be a .toml file")
+        close = difflib.get_close_matches(spec, list(DIALECTS), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DialectError(
+            f"unknown dialect {spec!r}{hint}: use one of {', '.join(DIALECTS)} or a .toml file"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DialectError(f"{path}: dialect file not found") from None
+    except UnicodeDecodeError:
+        raise DialectError(f"{path}: the dialect file is not valid UTF-8") from None
+    except OSError as exc:
+        raise DialectError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DialectError(f"{path}: not valid TOML ({exc})") from None
+    if "dialect" in data:
+        others = sorted(set(data) - {"dialect"})
+        if others:
+            raise DialectError(f"{path}: keys {others} outside the [dialect] table")
+        data = data["dialect"]
+        if not isinstance(data, dict):
+            raise DialectError(f"{path}: 'dialect' must be a table ([dialect])")
+    unknown = set(data) - set(DIALECT_FIELDS)
+    if unknown:
+        raise DialectError(
+            f"{path}: unknown dialect fields {sorted(unknown)}; allowed {sorted(DIALECT_FIELDS)}"
+        )
+    return check_dialect(Dialect(**{"name": path.stem, **data}))

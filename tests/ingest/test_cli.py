@@ -59,3 +59,64 @@ def test_cli_fatal_prints_error_and_exits_1(tmp_path):
     assert error["error"].startswith("clients.csv: the header has a single column")
     assert "--dialect standard" in error["error"]
     assert "Traceback" not in out.stderr
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["cobranza", *args], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+
+
+def _bad_dialects(tmp_path: Path) -> list[tuple[str, str]]:
+    """(--dialect value, start of the one-line error) for each way a dialect can be wrong."""
+    cases = {
+        "unknown.toml": ('delimiter = ";"\nencodng = "latin-1"\n', "unknown dialect fields"),
+        "syntax.toml": ('delimiter = "\n', "not valid TOML"),
+        "two.toml": ('delimiter = ";;"\n', "dialect 'two': delimiter must be one ASCII"),
+        "five.toml": ("delimiter = 5\n", "dialect 'five': delimiter must be a string"),
+        "fmt.toml": ('date_format = "%Q"\n', "dialect 'fmt': date_format '%Q' has the directive"),
+        "enc.toml": ('encoding = "klingon"\n', "dialect 'enc': unknown encoding 'klingon'"),
+        "dec.toml": ('decimal = ";"\n', "dialect 'dec': decimal must be one of"),
+    }
+    out = []
+    for name, (text, error) in cases.items():
+        (tmp_path / name).write_text(text)
+        out.append((str(tmp_path / name), error))
+    out.append((str(tmp_path / "missing.toml"), "dialect file not found"))
+    out.append(("bank_latin1", "unknown dialect 'bank_latin1' (did you mean 'bank-latin1'?)"))
+    return out
+
+
+def test_cli_bad_dialect_is_one_line_never_a_traceback(tmp_path):
+    """D4: ingest, simulate and pipeline all load the dialect inside their error handling."""
+    extract = write_extract(tmp_path / "x")
+    cases = _bad_dialects(tmp_path)
+    runs = [(["ingest", str(extract)], spec, error) for spec, error in cases]
+    simulate = ["simulate", "--out", str(tmp_path / "sim"), "--clients", "5"]
+    pipeline = ["pipeline", "--extract", str(extract)]
+    runs += [(cmd, spec, error) for cmd in (simulate, pipeline) for spec, error in cases[::4]]
+    for cmd, spec, error in runs:
+        out = _run_cli("--lake", str(tmp_path / "lake"), "--json", *cmd, "--dialect", spec)
+        assert out.returncode == 1, (cmd, spec, out.stderr)
+        assert "Traceback" not in out.stderr + out.stdout
+        assert error in json.loads(out.stdout)["error"], (cmd, spec, out.stdout)
+    assert not (tmp_path / "lake" / "raw").exists()  # nothing was ingested
+    assert not (tmp_path / "sim").exists()  # nor simulated
+
+
+def test_cli_headerless_personal_file_keeps_personal_data_out(tmp_path):
+    """D3 through the CLI: neither the JSON error nor the human one quotes the first row."""
+    extract = write_extract(tmp_path / "x")
+    path = extract / "clients.csv"
+    path.write_text("\n".join(path.read_text().split("\n")[1:]))
+    for flags in (["--json"], []):
+        out = (
+            _cli(tmp_path / "lake", str(extract))
+            if flags
+            else _run_cli("--lake", str(tmp_path / "lake"), "ingest", str(extract))
+        )
+        assert out.returncode == 1
+        text = out.stdout + out.stderr
+        assert "header row missing" in " ".join(text.split())
+        for value in ("1001", "Ana", "ana@example.com", "3001234567", "C1,"):
+            assert value not in text

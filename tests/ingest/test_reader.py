@@ -193,15 +193,24 @@ def test_as_of_without_manifest_is_the_last_cut_date(tmp_path, settings):
     assert len(info["inputs"]["clients.csv"]["sha256"]) == 64
 
 
-def test_empty_line_inside_a_quoted_value_is_reported(tmp_path, settings):
-    extract = write_extract(tmp_path / "x", manifest=False)
+def test_empty_line_inside_a_quoted_value_keeps_line_numbers_exact(tmp_path, settings):
+    """D5: an empty line inside a quoted value is part of the value, not a skipped blank line."""
+    rows = copy.deepcopy(BASE_ROWS)
+    rows["clients"][1][5] = "Q"  # gender not allowed: line 6, once the first record spans 2-5
+    extract = write_extract(tmp_path / "x", rows=rows, manifest=False)
     path = extract / "clients.csv"
     text = path.read_text()
-    path.write_text(text.replace("Ana Pérez", '"Ana\n\nPérez"'))
+    path.write_text(text.replace("Ana Pérez", '"Ana\n\n\nPérez"') + "\n")  # and a blank at the end
     report = ingest_extract(settings, extract, STANDARD)
-    assert report["files"]["clients.csv"]["rows_accepted"] == 3
-    assert any("clients.csv: empty lines inside quoted values" in w for w in report["warnings"])
-    assert raw_rows(settings, "clients")[0]["full_name"] == "Ana\n\nPérez"
+    assert report["files"]["clients.csv"]["rows_read"] == 3
+    assert report["files"]["clients.csv"]["rows_accepted"] == 2
+    assert not any("line numbers" in w for w in report["warnings"])
+    assert raw_rows(settings, "clients")[0]["full_name"] == "Ana\n\n\nPérez"
+    assert [r["_line"] for r in raw_rows(settings, "clients")] == [2, 7]
+    clients_q = {q for q in quarantine(settings) if q[0] == "clients.csv"}
+    assert clients_q == {("clients.csv", 6, "gender", "not an allowed value")}
+    lines = path.read_text().split("\n")
+    assert lines[5].startswith("C2,")  # line 6 as an editor shows it
 
 
 def test_dates_in_another_format_are_quarantined_with_a_dialect_warning(tmp_path, settings):
@@ -220,3 +229,194 @@ def test_dates_in_another_format_are_quarantined_with_a_dialect_warning(tmp_path
         and w.endswith("is the dialect right?")
         for w in report["warnings"]
     )
+
+
+def test_empty_lines_inside_quoted_values_across_blocks_are_exact(tmp_path, monkeypatch):
+    """D5 at the parser level: quoted empty lines, blank lines, CRLF, tiny blocks."""
+    import cobranza.ingest.reader as reader
+
+    monkeypatch.setattr(reader, "BLOCK", 64)
+    text = [b"obligation_id,installment_no,due_date,amount_due\n"]  # 1
+    expected_good, expected_bad, line = [], [], 2
+    for i in range(60):
+        if i % 7 == 3:  # a value holding two empty lines: 3 physical lines
+            text.append(f'"G{i}\n\n",1,2023-02-15,10\r\n'.encode())
+            expected_good.append((line, f"G{i}\n\n"))
+            line += 3
+        elif i % 7 == 5:  # a blank line between records, then a bad one with an empty line
+            text.append(f'\n"B{i}\n\nx",1\n'.encode())
+            expected_bad.append(line + 1)
+            line += 4
+        else:
+            text.append(f"G{i},1,2023-02-15,10\n".encode())
+            expected_good.append((line, f"G{i}"))
+            line += 1
+    text.append(b"\n\r\n")  # trailing blank lines
+    path = tmp_path / "installments.csv"
+    path.write_bytes(b"".join(text))
+    good, bad = _lines(path)
+    assert good == expected_good
+    assert [b for b, _ in bad] == expected_bad
+
+
+def test_multi_line_address_without_record_like_lines_is_a_value(tmp_path, settings):
+    """D1's check leaves legitimate multi-line values alone, commas included."""
+    rows = copy.deepcopy(BASE_ROWS)
+    rows["clients"][0][6] = "Calle 10 # 5-20, apto 301\nTorre 2, Barrio Chicó\n\nBogotá, D.C."
+    rows["clients"][1][5] = "Q"  # gender not allowed on the next record: line 6
+    extract = write_extract(tmp_path / "x", rows=rows, manifest=False)
+    report = ingest_extract(settings, extract, STANDARD)
+    assert report["files"]["clients.csv"]["rows_accepted"] == 2
+    assert report["warnings"] == []
+    clients = raw_rows(settings, "clients")
+    assert clients[0]["city"] == rows["clients"][0][6]
+    assert [c["_line"] for c in clients] == [2, 7]
+    assert ("clients.csv", 6, "gender", "not an allowed value") in quarantine(settings)
+
+
+def test_a_record_longer_than_the_parser_block_is_read_whole(tmp_path, settings):
+    """D6: 2.2 MB in one cell (the 1 MiB block fails; the parse is retried larger)."""
+    rows = copy.deepcopy(BASE_ROWS)
+    big = "X" * 2_200_000
+    rows["clients"][1][6] = big
+    rows["clients"][2][5] = "Q"  # line 4, after the long record
+    extract = write_extract(tmp_path / "x", rows=rows)
+    report = ingest_extract(settings, extract, STANDARD)
+    assert report["files"]["clients.csv"]["rows_read"] == 3
+    clients = raw_rows(settings, "clients")
+    assert clients[1]["city"] == big
+    assert ("clients.csv", 4, "gender", "not an allowed value") in quarantine(settings)
+
+
+def test_retry_with_larger_blocks_keeps_rows_and_line_numbers(tmp_path, settings, monkeypatch):
+    import cobranza.ingest.reader as reader
+
+    monkeypatch.setattr(reader, "BLOCK", 256)  # 256 B, then 2 KiB, then 16 KiB
+    monkeypatch.setattr(reader, "MAX_BLOCK", 16 << 10)
+    extract = write_extract(tmp_path / "x", manifest=False)
+    body = [f"O1,{i},2023-02-15,10" for i in range(1, 200)]
+    body[50] = "O1,51,2023-02-15," + "1" * 5000  # line 52: 5 kB, over two of the tighter blocks
+    body[150] = "O1,151,2023-02-15,x"  # line 152: not a number
+    (extract / "installments.csv").write_text(
+        "obligation_id,installment_no,due_date,amount_due\n" + "\n".join(body) + "\n"
+    )
+    report = ingest_extract(settings, extract, STANDARD)
+    assert report["files"]["installments.csv"]["rows_read"] == 199
+    rows = raw_rows(settings, "installments")
+    assert [r["_line"] for r in rows] == [i + 2 for i in range(199) if i not in (50, 150)]
+    assert {q for q in quarantine(settings) if q[0] == "installments.csv"} == {
+        ("installments.csv", 52, "amount_due", "not a valid decimal number"),  # too many digits
+        ("installments.csv", 152, "amount_due", "not a valid decimal number"),
+    }
+
+
+def test_carriage_return_without_line_feed_warns_with_its_line(tmp_path, settings):
+    """D8's cousin: one lone CR inside a file the parser splits, and line numbers may shift."""
+    extract = write_extract(tmp_path / "x", manifest=False)
+    path = extract / "installments.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b",2023-03-15,", b",2023-03-15\r,")  # line 3
+    path.write_bytes(b"\n".join(lines))
+    report = ingest_extract(settings, extract, STANDARD)
+    warning = [w for w in report["warnings"] if w.startswith("installments.csv: carriage")]
+    assert warning and "after line 3 may be off by up to 1" in warning[0]
+
+
+def test_extra_columns_whose_raw_names_collide_keep_their_data(tmp_path, settings):
+    """D9: `_line` is kept as `x_line_2` beside the file's own `x_line`; an empty name too."""
+    extract = write_extract(tmp_path / "x", manifest=False)
+    path = extract / "payments.csv"
+    lines = path.read_text().splitlines()
+    header = lines[0] + ",_line,x_line,,column_8,column_8_2"
+    body = [f"{line},a{i},b{i},c{i},d{i},e{i}" for i, line in enumerate(lines[1:])]
+    path.write_text("\n".join([header, *body]) + "\n")
+    report = ingest_extract(settings, extract, STANDARD)
+    rows = raw_rows(settings, "payments")
+    extra = ["x_line_2", "x_line", "column_8_3", "column_8", "column_8_2"]
+    assert list(rows[0]) == [*HEADERS["payments"], *extra, "_line"]
+    assert [[r[c] for c in extra] for r in rows] == [
+        [f"a{i}", f"b{i}", f"c{i}", f"d{i}", f"e{i}"] for i in range(2)
+    ]
+    assert [r["_line"] for r in rows] == [2, 3]
+    assert (
+        f"payments.csv: extra column(s) {', '.join(extra)} kept in raw, not used"
+        in (report["warnings"])
+    )
+
+
+@pytest.mark.parametrize("bom", [True, False], ids=["bom", "no-bom"])
+def test_utf8_sig_dialect_reads_files_with_and_without_bom(tmp_path, settings, bom):
+    """D10: `utf-8-sig` is UTF-8; a byte-order mark is what it exists for."""
+    from cobranza.contract import load_dialect
+
+    toml = tmp_path / "sig.toml"
+    toml.write_text('encoding = "utf-8-sig"\n')
+    dialect = load_dialect(str(toml))
+    extract = write_extract(tmp_path / "x", manifest=False)
+    if bom:
+        for name in ("clients.csv", "payments.csv"):
+            path = extract / name
+            path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    report = ingest_extract(settings, extract, dialect)
+    assert report["rows_quarantined"] == 0
+    clients = raw_rows(settings, "clients")
+    assert clients[0]["client_id"] == "C1"
+    assert clients[0]["full_name"] == "Ana Pérez"
+
+
+@pytest.mark.parametrize(
+    ("toml", "error"),
+    [
+        ('encodng = "latin-1"\n', r"unknown dialect fields \['encodng'\]"),
+        ('delimiter = "\n', r"not valid TOML \(.*line 1"),
+        ('name = "x"\n[dialect]\ndelimiter = ";"\n', r"keys \['name'\] outside the \[dialect\]"),
+        ("dialect = 3\n", r"'dialect' must be a table"),
+        ('delimiter = ";;"\n', r"delimiter must be one ASCII character.* \(got ';;'\)"),
+        ("delimiter = 5\n", r"delimiter must be a string \(got int\)"),
+        ('delimiter = "a"\n', r"delimiter must be one ASCII character, not a letter"),
+        ('delimiter = "\\n"\n', r"delimiter must be one ASCII character"),
+        ("quote = \"''\"\n", r"quote must be one ASCII character"),
+        ('quote = ","\n', r"quote and delimiter must differ"),
+        ('decimal = ","\n', r"decimal and delimiter must differ"),
+        ('decimal = "·"\n', r"decimal must be one of '\.', ','"),
+        ('encoding = "utf-16"\n', r"encoding 'utf-16' does not spell ASCII as ASCII"),
+        ('encoding = "klingon"\n', r"unknown encoding 'klingon'"),
+        ('date_format = "%Q"\n', r"date_format '%Q' has the directive '%Q'"),
+        ('date_format = "%d/%m/%y"\n', r"uses %y \(two-digit year\); use %Y"),
+        ('date_format = "%Y-%m"\n', r"date_format '%Y-%m' lacks %d"),
+        ('date_format = "%Y-%m-%d-%d"\n', r"has %d twice"),
+        ('date_format = "%Y,%m,%d"\n', r"contains the delimiter ','"),
+        ('timestamp_format = "%Y-%m-%d"\n', r"timestamp_format '%Y-%m-%d' lacks %H %M"),
+        ('timestamp_format = "%Y-%m-%d %H:%M:%S %z"\n', r"has the directive '%z'"),
+    ],
+)
+def test_dialect_fields_are_checked_with_one_clear_message(tmp_path, toml, error):
+    """D4: every way a dialect .toml can be wrong is a DialectError (a CobranzaError)."""
+    from cobranza.contract import DialectError, load_dialect
+    from cobranza.errors import CobranzaError
+
+    path = tmp_path / "mine.toml"
+    path.write_text(toml, encoding="utf-8")
+    with pytest.raises(DialectError, match=error) as err:
+        load_dialect(str(path))
+    assert isinstance(err.value, CobranzaError)
+
+
+def test_dialect_names_and_paths_fail_clearly(tmp_path):
+    from cobranza.contract import BANK_LATIN1, DIALECTS, DialectError, check_dialect, load_dialect
+
+    with pytest.raises(DialectError, match=r"unknown dialect 'bank_latin1' \(did you mean"):
+        load_dialect("bank_latin1")
+    with pytest.raises(DialectError, match=r"missing\.toml: dialect file not found"):
+        load_dialect(str(tmp_path / "missing.toml"))
+    (tmp_path / "d.csv").write_text("x")
+    with pytest.raises(DialectError, match=r"d\.csv: a dialect file must be a \.toml file"):
+        load_dialect(str(tmp_path / "d.csv"))
+    (tmp_path / "bad.toml").write_bytes(b'delimiter = "\xff"\n')
+    with pytest.raises(DialectError, match="not valid UTF-8"):
+        load_dialect(str(tmp_path / "bad.toml"))
+    for dialect in DIALECTS.values():  # the built-in ones pass their own checks
+        assert check_dialect(dialect) is dialect
+    (tmp_path / "tab.toml").write_text('delimiter = "\\t"\nquote = ""\n')
+    assert load_dialect(str(tmp_path / "tab.toml")).delimiter == "\t"
+    assert load_dialect("bank-latin1") is BANK_LATIN1

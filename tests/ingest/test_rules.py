@@ -19,6 +19,13 @@ def check(column: Column, raw: str | None, dialect=STANDARD):
     return duckdb.connect().execute(sql, [raw]).fetchone()
 
 
+NOT_INTEGER = "not a valid integer (only digits, at most 15, and a leading '-')"
+NOT_DECIMAL = (
+    "not a valid decimal number (decimal separator '.'; "
+    "only digits, a leading '-' and one separator between digits)"
+)
+NOT_DECIMAL_COMMA = NOT_DECIMAL.replace("'.'", "','")
+
 INTEGER = Column("due_day", "integer", required=True, minimum=1, maximum=31)
 DECIMAL = Column("amount", "decimal", required=True, minimum=0, exclusive_minimum=True)
 OPTIONAL_DECIMAL = Column("monthly_income", "decimal", minimum=0)
@@ -32,10 +39,17 @@ ENUM = Column("segment", "string", required=True, allowed=("MASS", "SME"))
     [
         ("15", 15, None),
         (" 15 ", 15, None),
-        ("15.0", 15, None),
-        ("1.5", None, "not a valid integer"),
-        ("0x10", None, "not a valid integer"),
-        ("abc", None, "not a valid integer"),
+        ("-0", 0, "below the minimum 1"),
+        ("015", 15, None),
+        ("15.0", None, NOT_INTEGER),
+        ("1e1", None, NOT_INTEGER),
+        ("+15", None, NOT_INTEGER),
+        ("1_5", None, NOT_INTEGER),
+        ("15.", None, NOT_INTEGER),
+        ("1.5", None, NOT_INTEGER),
+        ("0x10", None, NOT_INTEGER),
+        ("abc", None, NOT_INTEGER),
+        ("9007199254740993", None, NOT_INTEGER),
         ("0", 0, "below the minimum 1"),
         ("32", 32, "above the maximum 31"),
         ("", None, "missing required value"),
@@ -53,9 +67,22 @@ def test_integer(raw, value, reason):
         ("10.5", 10.5, None),
         ("0", 0.0, "must be greater than 0"),
         ("-3", -3.0, "must be greater than 0"),
-        ("nan", None, "not a valid decimal number (decimal separator '.')"),
-        ("inf", None, "not a valid decimal number (decimal separator '.')"),
-        ("1,5", None, "not a valid decimal number (decimal separator '.')"),
+        ("-10.25", -10.25, "must be greater than 0"),
+        ("0010.50", 10.5, None),
+        ("nan", None, NOT_DECIMAL),
+        ("inf", None, NOT_DECIMAL),
+        ("1,5", None, NOT_DECIMAL),
+        ("1e3", None, NOT_DECIMAL),
+        ("1E+3", None, NOT_DECIMAL),
+        ("1_000", None, NOT_DECIMAL),
+        ("+500", None, NOT_DECIMAL),
+        (".5", None, NOT_DECIMAL),
+        ("-.5", None, NOT_DECIMAL),
+        ("12.", None, NOT_DECIMAL),
+        ("1.2.3", None, NOT_DECIMAL),
+        ("100\t", None, NOT_DECIMAL),
+        ("--5", None, NOT_DECIMAL),
+        ("1" * 400, None, NOT_DECIMAL),
     ],
 )
 def test_decimal_standard(raw, value, reason):
@@ -67,8 +94,13 @@ def test_decimal_standard(raw, value, reason):
     [
         ("10,5", 10.5, None),
         ("10", 10.0, None),
-        ("10.5", None, "not a valid decimal number (decimal separator ',')"),
-        ("1.234,5", None, "not a valid decimal number (decimal separator ',')"),
+        ("-0,5", -0.5, "must be greater than 0"),
+        ("10.5", None, NOT_DECIMAL_COMMA),
+        ("1.234,5", None, NOT_DECIMAL_COMMA),
+        ("1e3", None, NOT_DECIMAL_COMMA),
+        (",5", None, NOT_DECIMAL_COMMA),
+        ("12,", None, NOT_DECIMAL_COMMA),
+        ("+5", None, NOT_DECIMAL_COMMA),
     ],
 )
 def test_decimal_comma_dialect(raw, value, reason):
@@ -114,3 +146,90 @@ def test_allowed_values_are_exact():
     assert check(ENUM, " MASS ") == ("MASS", None)  # surrounding spaces are not part of a value
     assert check(ENUM, "mass")[1] == "not an allowed value (allowed: MASS, SME)"
     assert check(ENUM, "GOLD")[1] == "not an allowed value (allowed: MASS, SME)"
+
+
+TWO_DIGIT = "not a valid date (expected yyyy-mm-dd with a four-digit year)"
+TWO_DIGIT_DMY = "not a valid date (expected dd/mm/yyyy with a four-digit year)"
+TWO_DIGIT_TS = "not a valid timestamp (expected dd/mm/yyyy HH:MM:SS with a four-digit year)"
+
+
+@pytest.mark.parametrize(
+    ("raw", "dialect", "value", "reason"),
+    [
+        ("26-05-01", STANDARD, dt.date(26, 5, 1), TWO_DIGIT),  # DuckDB's %Y reads 1-4 digits
+        ("0026-05-01", STANDARD, dt.date(26, 5, 1), TWO_DIGIT),
+        ("926-05-01", STANDARD, dt.date(926, 5, 1), TWO_DIGIT),
+        ("01/05/26", BANK_LATIN1, dt.date(26, 5, 1), TWO_DIGIT_DMY),
+        ("1899-12-31", STANDARD, dt.date(1899, 12, 31), "year outside 1900-2100"),
+        ("2101-01-01", STANDARD, dt.date(2101, 1, 1), "year outside 1900-2100"),
+        ("1900-01-01", STANDARD, dt.date(1900, 1, 1), None),
+        ("2100-12-31", STANDARD, dt.date(2100, 12, 31), None),
+        ("31/12/2100", BANK_LATIN1, dt.date(2100, 12, 31), None),
+    ],
+)
+def test_date_years_have_four_digits_in_range(raw, dialect, value, reason):
+    """D2: a two-digit or zero-padded year is never the year 26."""
+    assert check(DATE, raw, dialect) == (value, reason)
+
+
+def test_timestamp_years_have_four_digits_in_range():
+    assert check(TIMESTAMP, "03/05/26 05:14:18", BANK_LATIN1)[1] == TWO_DIGIT_TS
+    assert check(TIMESTAMP, "26-05-03 05:14:18")[1].endswith("with a four-digit year)")
+    assert check(TIMESTAMP, "2101-01-01 00:00:00")[1] == "year outside 1900-2100"
+    assert check(TIMESTAMP, "2100-12-31 23:59:59") == (dt.datetime(2100, 12, 31, 23, 59, 59), None)
+
+
+def _reasons(column: Column, dialect, raws: list[str]) -> dict[str, str | None]:
+    """The rule's reason for each raw cell, the regular expression always applied."""
+    v = value_sql("r")
+    x = typed_sql(column, dialect, v)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE s (r VARCHAR)")
+    con.executemany("INSERT INTO s VALUES (?)", [[r] for r in raws])
+    return dict(con.execute(f"SELECT r, {error_sql(column, dialect, v, x)} FROM s").fetchall())
+
+
+@pytest.mark.parametrize("dialect", [STANDARD, BANK_LATIN1], ids=lambda d: d.name)
+def test_the_reader_screen_and_the_rule_agree_on_every_spelling(tmp_path, settings, dialect):
+    """U2: the bulk screen that spares most cells the regex lets through exactly what the rule
+    does (a real file, real DuckDB: every short spelling over digits, '.', ',' and '-')."""
+    import csv
+    import io
+    import itertools
+
+    from cobranza.contract import FILES_BY_STEM
+    from cobranza.ingest import ingest_extract
+    from tests.ingest.conftest import write_extract
+    from tests.ingest.test_validate import raw_rows_q
+
+    spec = FILES_BY_STEM["account_monthly"]
+    spellings = ["".join(p) for n in range(1, 5) for p in itertools.product("07.,-", repeat=n)]
+    spellings += [
+        "1e3",
+        "+5",
+        "1_0",
+        " 12 ",
+        "\t5",
+        "5\t",
+        "0x1f",
+        "1" * 301,
+        "1" * 16,
+        "0" * 15 + "7",
+    ]
+    month = "01/01/2023" if dialect is BANK_LATIN1 else "2023-01-01"
+    buf = io.StringIO()
+    out = csv.writer(buf, delimiter=dialect.delimiter, lineterminator="\n")
+    out.writerow(spec.column_names)
+    for i, raw in enumerate(spellings):
+        out.writerow([f"A{i}", month, raw, "0", "0", "0", "0", raw, "0"])
+    extract = write_extract(tmp_path / "x", dialect=dialect, manifest=False)
+    (extract / spec.filename).write_bytes(buf.getvalue().encode(dialect.encoding))
+    ingest_extract(settings, extract, dialect)
+    quarantined = {
+        (q["line"], q["column"]) for q in raw_rows_q(settings) if q["file"] == spec.filename
+    }
+    for col in ("avg_balance", "n_inflows"):
+        expected = _reasons(spec.column(col), dialect, spellings)
+        got = {raw: (line, col) in quarantined for line, raw in enumerate(spellings, start=2)}
+        assert got == {raw: reason is not None for raw, reason in expected.items()}, col
+    assert sum(got.values()) < len(spellings)  # some spellings are numbers, most are not

@@ -70,3 +70,19 @@ def test_both_dialects_give_the_same_raw_data(tmp_path, sim_extract, sim_extract
         tables[name] = {t: raw_rows(s, t) for t in ("clients", "payments", "account_monthly")}
     for table in tables["standard"]:
         assert tables["standard"][table] == tables["latin1"][table], table
+
+
+@pytest.mark.parametrize("dialect", [STANDARD, BANK_LATIN1], ids=lambda d: d.name)
+def test_a_clean_simulation_ingests_with_nothing_quarantined(tmp_path, settings, dialect):
+    """U2/D2: the stricter number and year rules accept everything the simulator writes."""
+    from cobranza.simulate import simulate
+    from tests.conftest import sim_config
+
+    extract = tmp_path / "clean"
+    simulate(extract, sim_config(noise=0.0), dialect)
+    report = ingest_extract(settings, extract, dialect)
+    assert report["rows_read"] > 10_000
+    assert report["rows_quarantined"] == 0
+    assert report["duplicates_collapsed"] == 0
+    assert report["warnings"] == []
+    assert report["rows_accepted"] == report["rows_read"]

@@ -152,7 +152,13 @@ def test_quarantine_keeps_original_text_and_run_records_counts(tmp_path, setting
     assert by_line[("clients.csv", 10, "*")]["value"] == "C9,CC,1009"
     conflict = by_line[("payments.csv", 4, "payment_id")]
     assert conflict["value"] == "P3"
-    assert "2 rows share it (lines 4, 5)" in conflict["reason"]
+    # U4: the exact copy (line 6, collapsed) is named too, so every line of the key is listed.
+    assert conflict["reason"] == (
+        "duplicate key with different values: 3 rows share it (lines 4, 5, 6), "
+        "1 of them an exact copy, collapsed"
+    )
+    assert by_line[("payments.csv", 5, "payment_id")]["reason"] == conflict["reason"]
+    assert ("payments.csv", 6, "payment_id") not in by_line
     assert by_line[("portfolio_cuts.csv", 5, "cut_date, obligation_id")]["value"] == (
         "2023-03-31|O2"
     )
@@ -235,3 +241,60 @@ def test_exact_duplicates_with_a_missing_key_collapse_too(tmp_path, settings):
         ("payments.csv", 4, "payment_id", "missing required value"),
         ("payments.csv", 6, "payment_id", "missing required value"),
     }
+
+
+def test_a_key_group_names_every_line_exact_copies_included(tmp_path, settings):
+    """U4: two exact copies and a differing row: all three lines are named in the reason."""
+    rows = copy.deepcopy(BASE_ROWS)
+    a = ["P3", "O1", "2023-03-01 09:00:00", "1000", "PSE"]
+    b = ["P3", "O1", "2023-03-01 09:00:00", "2000", "PSE"]
+    rows["payments"] += [a, ["P4", "O1", "2023-03-01 09:00:00", "5", "PSE"], a, b]  # lines 4-7
+    extract = write_extract(tmp_path / "x", rows=rows)
+    report = ingest_extract(settings, extract, STANDARD)
+    assert report["files"]["payments.csv"] == {
+        "rows_read": 6,
+        "rows_accepted": 3,
+        "rows_quarantined": 2,
+        "duplicates_collapsed": 1,
+    }
+    reasons = {(r["line"], r["reason"]) for r in raw_rows_q(settings)}
+    reason = (
+        "duplicate key with different values: 3 rows share it (lines 4, 6, 7), "
+        "1 of them an exact copy, collapsed"
+    )
+    assert reasons == {(4, reason), (7, reason)}
+
+
+def test_a_large_key_group_lists_ten_lines_and_counts_the_rest(tmp_path, settings):
+    rows = copy.deepcopy(BASE_ROWS)
+    rows["payments"] += [
+        ["P3", "O1", "2023-03-01 09:00:00", str(1000 + (i % 4)), "PSE"] for i in range(14)
+    ]  # lines 4-17: 4 distinct rows, 10 exact copies
+    extract = write_extract(tmp_path / "x", rows=rows)
+    report = ingest_extract(settings, extract, STANDARD)
+    assert report["files"]["payments.csv"]["duplicates_collapsed"] == 10
+    q = raw_rows_q(settings)
+    assert [r["line"] for r in q] == [4, 5, 6, 7]
+    assert q[0]["reason"] == (
+        "duplicate key with different values: 14 rows share it "
+        "(lines 4, 5, 6, 7, 8, 9, 10, 11, 12, 13 and 4 more), 10 of them exact copies, collapsed"
+    )
+
+
+@pytest.mark.parametrize("dialect", [STANDARD, BANK_LATIN1], ids=lambda d: d.name)
+def test_two_digit_years_are_quarantined_not_read_as_year_26(tmp_path, settings, dialect):
+    """D2 end to end: `26-05-01` (or `01/05/26`) goes to quarantine with its line and column."""
+    rows = copy.deepcopy(BASE_ROWS)
+    rows["obligations"][2][3] = "2021-03-01"  # line 4 origination_date, respelled below
+    extract = write_extract(tmp_path / "x", dialect=dialect, rows=rows)
+    path = extract / "obligations.csv"
+    good = "01/03/2021" if dialect is BANK_LATIN1 else "2021-03-01"
+    short = "01/03/21" if dialect is BANK_LATIN1 else "21-03-01"
+    path.write_bytes(path.read_bytes().replace(good.encode(), short.encode()))
+    from tests.ingest.conftest import rewrite_manifest
+
+    rewrite_manifest(extract)
+    ingest_extract(settings, extract, dialect)
+    q = [r for r in raw_rows_q(settings) if r["file"] == "obligations.csv"]
+    assert [(r["line"], r["column"], r["value"]) for r in q] == [(4, "origination_date", short)]
+    assert q[0]["reason"].endswith("with a four-digit year)")

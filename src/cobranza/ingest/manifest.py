@@ -1,12 +1,15 @@
 """The optional `manifest.json` of an extract: as_of date, and rows and sha256 per file.
 
 When present it is binding: a file whose hash or row count differs, or that it does not list,
-fails the run (an incomplete or altered extract is never ingested).
+fails the run (an incomplete or altered extract is never ingested). Every entry is checked for
+shape when the manifest is loaded: an entry without a usable count or hash would silently skip the
+very check the manifest exists for.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -29,20 +32,53 @@ class Manifest:
             ) from None
 
     def check_hash(self, filename: str, sha256: str) -> None:
-        expected = str(self.entry(filename).get("sha256", "")).lower()
-        if expected and expected != sha256:
+        expected = self.entry(filename)["sha256"].lower()
+        if expected != sha256:
             raise IngestError(
                 f"{filename}: sha256 {sha256[:12]}… differs from {MANIFEST} "
                 f"({expected[:12]}…): the file is incomplete or was altered"
             )
 
     def check_rows(self, filename: str, rows: int) -> None:
-        expected = self.entry(filename).get("rows")
-        if expected is not None and int(expected) != rows:
+        expected = self.entry(filename)["rows"]
+        if expected != rows:
             raise IngestError(
-                f"{filename}: {rows} data rows read but {MANIFEST} says {int(expected)}: "
+                f"{filename}: {rows} data rows read but {MANIFEST} says {expected}: "
                 "the file is incomplete or was altered"
             )
+
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _check_entry(filename: str, entry: object) -> None:
+    """Each listed file needs an integer `rows` >= 0 and a 64-hex `sha256`; else fatal."""
+    where = f"{MANIFEST}: the entry of {filename}"
+    if not isinstance(entry, dict):
+        raise IngestError(f"{where} must be an object with rows and sha256 (got {_kind(entry)})")
+    rows = entry.get("rows")
+    if "rows" not in entry:
+        raise IngestError(f"{where} has no rows")
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        raise IngestError(f"{where}: rows must be an integer >= 0 (got {_kind(rows)})")
+    if "sha256" not in entry:
+        raise IngestError(f"{where} has no sha256")
+    sha = entry.get("sha256")
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        raise IngestError(f"{where}: sha256 must be 64 hexadecimal digits (got {_kind(sha)})")
+
+
+def _kind(value: object) -> str:
+    """What a manifest value is, for a message: its JSON type, and small scalars in full."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters" if value else "an empty string"
+    return "an array" if isinstance(value, list) else "an object"
 
 
 def load_manifest(extract_dir: Path) -> Manifest | None:
@@ -51,6 +87,8 @@ def load_manifest(extract_dir: Path) -> Manifest | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("the top level must be an object")
         files = data.get("files", {})
         if not isinstance(files, dict):
             raise ValueError("'files' must be an object")
@@ -59,5 +97,5 @@ def load_manifest(extract_dir: Path) -> Manifest | None:
         raise IngestError(f"{MANIFEST}: cannot be read ({exc})") from None
     manifest = Manifest(as_of=as_of, files=files)
     for spec in FILES:
-        manifest.entry(spec.filename)
+        _check_entry(spec.filename, manifest.entry(spec.filename))
     return manifest

@@ -7,7 +7,7 @@ value is missing. Reasons name the rule, never the value (values may be personal
 
 from __future__ import annotations
 
-from cobranza.contract import Column, Dialect
+from cobranza.contract import YEAR_MAX, YEAR_MIN, Column, Dialect
 
 SQL_TYPES = {
     "string": "VARCHAR",
@@ -16,7 +16,6 @@ SQL_TYPES = {
     "decimal": "DOUBLE",
     "integer": "BIGINT",
 }
-_MAX_EXACT_INT = 2**53
 
 
 def quote_ident(name: str) -> str:
@@ -50,33 +49,52 @@ def value_sql(raw: str) -> str:
     )
 
 
-def typed_sql(column: Column, dialect: Dialect, v: str) -> str:
-    """`v` (a value expression) cast to the column's type; NULL when it does not parse."""
+def typed_sql(column: Column, dialect: Dialect, v: str, unsure: str = "TRUE") -> str:
+    """`v` (a value expression) cast to the column's type; NULL when it does not parse.
+
+    Numbers must match the contract's pattern (`decimal_pattern`, `INTEGER_PATTERN`). `unsure`
+    is a boolean expression, false where the reader vouched for the cell as plainly a number
+    (`reader.number_columns`): only the others pay for the regular expression.
+    """
     if column.type == "string":
         return v
     if column.type == "date":
         return f"CAST(try_strptime({v}, {quote_literal(dialect.date_format)}) AS DATE)"
     if column.type == "timestamp":
         return f"CAST(try_strptime({v}, {quote_literal(dialect.timestamp_format)}) AS TIMESTAMP)"
-    number = _number_sql(dialect, v)
     if column.type == "decimal":
-        return f"(CASE WHEN isfinite({number}) THEN {number} END)"
-    if column.type == "integer":
+        text = (
+            v if dialect.decimal == "." else f"replace({v}, {quote_literal(dialect.decimal)}, '.')"
+        )
         return (
-            f"(CASE WHEN {number} = round({number}) AND abs({number}) < {_MAX_EXACT_INT} "
-            f"THEN CAST({number} AS BIGINT) END)"
+            f"(CASE WHEN strlen({v}) > {MAX_DECIMAL_CHARS} THEN NULL "
+            f"WHEN {unsure} AND NOT regexp_full_match({v}, "
+            f"{quote_literal(decimal_pattern(dialect))}) THEN NULL "
+            f"ELSE TRY_CAST({text} AS DOUBLE) END)"
+        )
+    if column.type == "integer":
+        # At most 15 digits, so every accepted integer is also exact as a double downstream.
+        return (
+            f"(CASE WHEN strlen({v}) - starts_with({v}, '-')::INT > {MAX_INTEGER_DIGITS} "
+            f"THEN NULL WHEN {unsure} AND NOT regexp_full_match({v}, "
+            f"{quote_literal(INTEGER_PATTERN)}) THEN NULL ELSE TRY_CAST({v} AS BIGINT) END)"
         )
     raise ValueError(f"unknown column type {column.type!r}")
 
 
-def _number_sql(dialect: Dialect, v: str) -> str:
-    if dialect.decimal == ".":
-        return f"TRY_CAST({v} AS DOUBLE)"
-    # A '.' in a ','-decimal dialect would be a thousands separator: ambiguous, so not a number.
-    sep = quote_literal(dialect.decimal)
-    return (
-        f"(CASE WHEN NOT contains({v}, '.') THEN TRY_CAST(replace({v}, {sep}, '.') AS DOUBLE) END)"
-    )
+INTEGER_PATTERN = "-?[0-9]+"
+MAX_INTEGER_DIGITS = 15
+MAX_DECIMAL_CHARS = 300  # a longer plain decimal would overflow a double to infinity
+
+
+def decimal_pattern(dialect: Dialect) -> str:
+    """A plain decimal: optional '-', digits, optionally the separator and more digits.
+
+    DuckDB's own cast is lenient (1e3, 1_000, +5, .5, '12.', a trailing tab), and a lenient
+    reading of money is a silent error; the pattern admits exactly what the contract spells. In
+    a ',' dialect a '.' (a thousands separator there, so ambiguous) is refused with the rest.
+    """
+    return f"-?[0-9]+([{dialect.decimal}][0-9]+)?"
 
 
 def type_reason(column: Column, dialect: Dialect) -> str:
@@ -85,10 +103,26 @@ def type_reason(column: Column, dialect: Dialect) -> str:
     if column.type == "timestamp":
         return f"not a valid timestamp (expected {_human_format(dialect.timestamp_format)})"
     if column.type == "decimal":
-        return f"not a valid decimal number (decimal separator '{dialect.decimal}')"
+        return (
+            f"not a valid decimal number (decimal separator '{dialect.decimal}'; "
+            "only digits, a leading '-' and one separator between digits)"
+        )
     if column.type == "integer":
-        return "not a valid integer"
+        return f"not a valid integer (only digits, at most {MAX_INTEGER_DIGITS}, and a leading '-')"
     return "not a valid string"
+
+
+def year_reasons(column: Column, dialect: Dialect) -> tuple[str, str]:
+    """(reason for a year under 1000, reason for a four-digit year out of range).
+
+    DuckDB's `%Y` reads 1 to 4 digits, so `26-05-01` or `0026-05-01` parse as the year 26.
+    """
+    fmt = dialect.date_format if column.type == "date" else dialect.timestamp_format
+    kind = "date" if column.type == "date" else "timestamp"
+    return (
+        f"not a valid {kind} (expected {_human_format(fmt)} with a four-digit year)",
+        f"year outside {YEAR_MIN}-{YEAR_MAX}",
+    )
 
 
 def _bound(value: float) -> str:
@@ -98,7 +132,7 @@ def _bound(value: float) -> str:
 def error_sql(column: Column, dialect: Dialect, v: str, x: str) -> str:
     """The first rule the cell breaks as a reason text, or NULL when it is valid.
 
-    `v` is the value expression, `x` the typed one. Order: required, type, allowed, range.
+    `v` is the value expression, `x` the typed one. Order: required, type, year, allowed, range.
     """
     whens = []
     if column.required:
@@ -107,6 +141,15 @@ def error_sql(column: Column, dialect: Dialect, v: str, x: str) -> str:
         whens.append(f"WHEN {v} IS NULL THEN NULL")
     if column.type != "string":
         whens.append(f"WHEN {x} IS NULL THEN {quote_literal(type_reason(column, dialect))}")
+    if column.type in ("date", "timestamp"):
+        sql_type = "DATE" if column.type == "date" else "TIMESTAMP"
+        short, out = year_reasons(column, dialect)
+        whens.append(
+            f"WHEN {x} < {sql_type} '{YEAR_MIN:04d}-01-01' "
+            f"OR {x} >= {sql_type} '{YEAR_MAX + 1:04d}-01-01' THEN "
+            f"(CASE WHEN year({x}) < 1000 THEN {quote_literal(short)} "
+            f"ELSE {quote_literal(out)} END)"
+        )
     if column.allowed:
         values = ", ".join(quote_literal(a) for a in column.allowed)
         reason = f"not an allowed value (allowed: {', '.join(column.allowed)})"

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from cobranza.config import Settings
-from cobranza.contract import FILES, Dialect, FileSpec
+from cobranza.contract import FILES, Dialect, DialectError, FileSpec, check_dialect
 from cobranza.ingest.manifest import Manifest, load_manifest
 from cobranza.ingest.reader import Fingerprint, Header, IngestError, fingerprint, read_header
 from cobranza.ingest.rules import quote_literal
@@ -247,6 +247,10 @@ def _interrupted(exc: BaseException) -> bool:
 def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=None) -> dict:
     """Validate an extract against the contract and publish it as a new raw version."""
     start = time.perf_counter()
+    try:  # a dialect built in code skips load_dialect's checks: check it before any file
+        check_dialect(dialect)
+    except DialectError as exc:
+        raise IngestError(str(exc)) from None
     extract_dir = Path(extract_dir).resolve()
     if not extract_dir.is_dir():
         raise IngestError(f"{extract_dir}: the extract folder does not exist")
@@ -271,10 +275,12 @@ def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=N
     hashes: dict[str, Fingerprint] = {}
     as_of = manifest.as_of if manifest else None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-hash")
+    quote = dialect.quote.encode("ascii")  # check_dialect: an ASCII character or none
     con = None
     try:
         futures: dict[str, Future] = {
-            s.stem: pool.submit(fingerprint, paths[s.stem]) for s in _schedule_order(specs, paths)
+            s.stem: pool.submit(fingerprint, paths[s.stem], quote)
+            for s in _schedule_order(specs, paths)
         }
         con = _connect(settings, tmp)
         con.execute(QUARANTINE_DDL)
@@ -372,9 +378,11 @@ def _warnings(con: duckdb.DuckDBPyConnection, reports: dict[str, FileReport]) ->
                 "kept as empty"
             )
         if r.line_drift:
+            where = f"line {r.drift_from}" if r.drift_from else "the first of them"
             out.append(
-                f"{name}: empty lines inside quoted values; line numbers after the first of "
-                f"them may be off by up to {abs(r.line_drift)}"
+                f"{name}: carriage returns without a line feed end records for the parser but "
+                f"not lines for an editor; line numbers after {where} may be off by up to "
+                f"{abs(r.line_drift)}"
             )
         if r.extra_columns:
             out.append(

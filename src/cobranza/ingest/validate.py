@@ -16,12 +16,16 @@ import duckdb
 import pyarrow as pa
 
 from cobranza.contract import FileSpec
+from cobranza.ingest import reader
 from cobranza.ingest.reader import (
+    NUMBER_CHECK,
     Dialect,
     Fingerprint,
     Header,
     IngestError,
     Parsed,
+    RecordTooLong,
+    number_unsure_sql,
     stream_batches,
 )
 from cobranza.ingest.rules import (
@@ -50,6 +54,7 @@ class FileReport:
     extra_columns: list[str] = field(default_factory=list)
     missing_optional_columns: list[str] = field(default_factory=list)
     line_drift: int = 0
+    drift_from: int | None = None
 
     def counts(self) -> dict[str, int]:
         return {
@@ -78,8 +83,11 @@ def stage_sql(spec: FileSpec, header: Header, dialect: Dialect, source: str) -> 
         inner.append(f"{value_sql(raw)} AS _v{j}")
     for name, pos in header.extras:
         inner.append(f"NULLIF(c{pos}, '') AS {quote_ident(name)}")
+    inner.append(NUMBER_CHECK)
+    # A number cell the reader vouched for as plain skips the rule's regular expression.
     typed = ["*"] + [
-        f"{typed_sql(col, dialect, f'_v{j}')} AS _x{j}" for j, col in enumerate(spec.columns)
+        f"{typed_sql(col, dialect, f'_v{j}', number_unsure_sql(j))} AS _x{j}"
+        for j, col in enumerate(spec.columns)
     ]
     checked = ["_line", "_hash"]
     checked += [f"_x{j}" for j in range(len(spec.columns))]
@@ -133,15 +141,54 @@ def validate_file(
     fp: Fingerprint,
     out_dir: Path,
 ) -> FileReport:
-    """Stage, check and write one file; quarantine rows go to the connection's `quarantine`."""
+    """Stage, check and write one file; quarantine rows go to the connection's `quarantine`.
+
+    A record longer than the parser block fails the staging; it is staged again from the start
+    with a larger block (rare, so the common case keeps the small block's memory), up to
+    MAX_BLOCK, past which the file fails naming the record's line.
+    """
     table = f"t_{spec.stem}"
-    parsed = Parsed()
-    names = [f"c{i}" for i in range(len(header.names))]
-    schema = pa.schema([*(pa.field(n, pa.string()) for n in names), pa.field("_line", pa.int64())])
-    stream = pa.RecordBatchReader.from_batches(
-        schema, _keeping_error(stream_batches(path, spec, header, dialect, fp, parsed), parsed)
-    )
     con.execute(QUARANTINE_DDL)
+    block = None  # the reader's own BLOCK
+    while True:
+        parsed = Parsed()
+        try:
+            _stage(con, spec, path, header, dialect, fp, parsed, table, block)
+            break
+        except RecordTooLong as exc:
+            if exc.block >= reader.MAX_BLOCK:
+                raise
+            block = min(exc.block * reader.BLOCK_GROWTH, reader.MAX_BLOCK)
+    try:
+        return _check_and_write(con, spec, table, header, dialect, parsed, out_dir)
+    finally:  # staging is per file: memory is bounded by the largest file, not the extract
+        con.execute(
+            f"DROP TABLE IF EXISTS {table}; DROP TABLE IF EXISTS _dupkeys; "
+            "DROP TABLE IF EXISTS _cand; DROP TABLE IF EXISTS _collapsed; DROP TABLE IF EXISTS _bad"
+        )
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    spec: FileSpec,
+    path: Path,
+    header: Header,
+    dialect: Dialect,
+    fp: Fingerprint,
+    parsed: Parsed,
+    table: str,
+    block: int | None,
+) -> None:
+    names = [f"c{i}" for i in range(len(header.names))]
+    schema = pa.schema(
+        [
+            *(pa.field(n, pa.string()) for n in names),
+            pa.field("_line", pa.int64()),
+            pa.field(NUMBER_CHECK, pa.int64()),
+        ]
+    )
+    batches = stream_batches(path, spec, header, dialect, fp, parsed, block_size=block)
+    stream = pa.RecordBatchReader.from_batches(schema, _keeping_error(batches, parsed))
     source = f"_stream_{spec.stem}"
     con.register(source, stream)
     try:
@@ -155,13 +202,6 @@ def validate_file(
         raise
     finally:
         con.unregister(source)
-    try:
-        return _check_and_write(con, spec, table, header, dialect, parsed, out_dir)
-    finally:  # staging is per file: memory is bounded by the largest file, not the extract
-        con.execute(
-            f"DROP TABLE IF EXISTS {table}; DROP TABLE IF EXISTS _dupkeys; "
-            "DROP TABLE IF EXISTS _cand; DROP TABLE IF EXISTS _collapsed; DROP TABLE IF EXISTS _bad"
-        )
 
 
 def _check_and_write(
@@ -215,15 +255,21 @@ def _check_and_write(
         f"AS rn FROM {table} WHERE NOT ({key_ok})) WHERE rn > 1"
     )
     key_label = quote_literal(", ".join(spec.key))
+    # Every line of the group is named, exact copies (collapsed, not quarantined) included, so
+    # whoever fixes the extract sees all the rows behind one key.
     con.execute(
         f"INSERT INTO quarantine SELECT {fname}, _line, {key_label}, _key, "
-        f"'duplicate key with different values: ' || n || ' rows share it (lines ' "
-        f"|| lines || ')' FROM ("
-        f"SELECT _line, _key, count(*) OVER w AS n, "
-        f"array_to_string(list(_line) OVER (w ORDER BY _line ROWS BETWEEN UNBOUNDED PRECEDING "
-        f"AND UNBOUNDED FOLLOWING)[1:{MAX_LINES_LISTED}], ', ') AS lines "
-        f"FROM _cand ANTI JOIN _collapsed USING (_line) WINDOW w AS (PARTITION BY {key_cols})"
-        f") WHERE n > 1"
+        "'duplicate key with different values: ' || n || ' rows share it (lines ' "
+        f"|| array_to_string(lines[1:{MAX_LINES_LISTED}], ', ') "
+        f"|| CASE WHEN n > {MAX_LINES_LISTED} THEN ' and ' || (n - {MAX_LINES_LISTED}) "
+        "|| ' more' ELSE '' END || ')' "
+        "|| CASE WHEN n = distinct_rows + 1 THEN ', 1 of them an exact copy, collapsed' "
+        "WHEN n > distinct_rows THEN ', ' || (n - distinct_rows) "
+        "|| ' of them exact copies, collapsed' ELSE '' END FROM ("
+        "SELECT _line, _key, count(*) OVER w AS n, count(DISTINCT _hash) OVER w AS distinct_rows, "
+        "list(_line) OVER (w ORDER BY _line ROWS BETWEEN UNBOUNDED PRECEDING "
+        f"AND UNBOUNDED FOLLOWING) AS lines FROM _cand WINDOW w AS (PARTITION BY {key_cols})"
+        ") ANTI JOIN _collapsed USING (_line) WHERE distinct_rows > 1"
     )
 
     # Cell rules: one quarantine row per broken (row, column); collapsed copies are not rows.
@@ -257,6 +303,7 @@ def _check_and_write(
     report.rows_accepted = write_parquet(con, accepted, out_dir)
     report.rows_read = parsed.good_rows + len(parsed.bad)
     report.line_drift = parsed.line_drift
+    report.drift_from = parsed.drift_from
     report.duplicates_collapsed = con.execute("SELECT count(*) FROM _collapsed").fetchone()[0]
     report.rows_quarantined = con.execute("SELECT count(*) FROM _bad").fetchone()[0]
     staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
