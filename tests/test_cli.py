@@ -79,3 +79,38 @@ def test_unexpected_error_is_one_line_without_traceback(tmp_path):
     assert out.returncode == 2
     assert "Traceback" not in out.stderr + out.stdout
     assert "COBRANZA_DEBUG=1" in out.stderr
+
+
+def test_global_options_may_follow_the_command(tmp_path):
+    """`cobranza ingest DIR --json` as the issue writes it, and `--lake` anywhere."""
+    import json
+
+    out = subprocess.run(
+        ["cobranza", "catalog", "--json", "--lake", str(tmp_path / "lk")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["catalog"] == str(tmp_path / "lk" / "catalog.duckdb")
+
+
+def test_hoisting_keeps_everything_else_in_place():
+    from cobranza.cli import hoist_global_options
+
+    assert hoist_global_options(["ingest", "x", "--json", "--dialect", "bank-latin1"]) == [
+        "--json",
+        "ingest",
+        "x",
+        "--dialect",
+        "bank-latin1",
+    ]
+    assert hoist_global_options(["score", "--lake=/l", "-q", "--", "--json"]) == [
+        "--lake=/l",
+        "-q",
+        "score",
+        "--",
+        "--json",
+    ]
+    assert hoist_global_options(["--lake", "/l", "etl"]) == ["--lake", "/l", "etl"]

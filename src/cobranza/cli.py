@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +19,8 @@ from cobranza.console import ui
 
 app = typer.Typer(
     name="cobranza",
-    help="Early-delinquency self-cure through the recurring debit: simulate, ingest, ETL, train, score, serve.",
+    help="Early-delinquency self-cure through the recurring debit: simulate, ingest, ETL, train, "
+    "score, serve. The global options (--lake, --json, --quiet) go before or after the command.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -355,5 +357,35 @@ def docs(
     _run("docs", write_docs, out)
 
 
+GLOBAL_FLAGS = ("--json", "--quiet", "-q")
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Global options anywhere on the line: `cobranza ingest DIR --json` is `cobranza --json
+    ingest DIR` (Typer only reads them before the command)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        if arg in GLOBAL_FLAGS or arg.startswith("--lake="):
+            front.append(arg)
+        elif arg == "--lake" and i + 1 < len(argv):
+            front += argv[i : i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def entry() -> None:
+    """The `cobranza` command (and `python -m cobranza.cli`)."""
+    app(args=hoist_global_options(sys.argv[1:]), prog_name="cobranza")
+
+
 if __name__ == "__main__":
-    app()
+    entry()
