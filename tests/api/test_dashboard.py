@@ -370,3 +370,22 @@ def test_markup_in_the_data_is_shown_as_text(browser, page, tmp_path):
         assert page.errors == []
     finally:
         server.stop()
+
+
+def test_interactive_docs_render_with_no_third_party_request(browser, served):
+    """/docs draws the API's operations from the service's own files: no CDN on a bank network."""
+    _, server, _ = served
+    context = browser.new_context()
+    tab = context.new_page()
+    requested: list[str] = []
+    tab.on("request", lambda req: requested.append(req.url))
+    try:
+        tab.goto(f"{server.url}/docs")
+        tab.wait_for_selector(".opblock-summary-path", timeout=60_000)
+        paths = tab.eval_on_selector_all(
+            ".opblock-summary-path", "els => els.map(e => e.dataset.path || e.textContent)"
+        )
+    finally:
+        context.close()
+    assert "/v1/scores" in paths and "/v1/jobs" in paths
+    assert requested and all(u.startswith(server.url) for u in requested), requested

@@ -15,9 +15,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -178,9 +181,11 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
         lifespan=lifespan,
         # /docs and /openapi.json only: ReDoc and the OAuth2 redirect page are not needed (keys
         # are plain headers) and would be two more open pages
+        docs_url=None,  # served below from local files
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
+    add_docs(app)
     app.state.services = svc
     routers = [
         m.router
@@ -237,6 +242,26 @@ def _message(error: dict[str, Any]) -> str:
     if isinstance(value, str) and value and len(value) <= 10_000:
         msg = msg.replace(repr(value), "the given value").replace(f"'{value}'", "the given value")
     return msg
+
+
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"  # Swagger UI, no CDN
+DOCS_STATIC = "/docs/static"
+
+
+def add_docs(app: FastAPI) -> None:
+    """Interactive docs at /docs with Swagger UI served by the service itself: a bank's network
+    seldom reaches a public CDN, and a page that loads no third-party script is also safer."""
+    app.mount(DOCS_STATIC, StaticFiles(directory=DOCS_ASSETS), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_STATIC}/favicon.png",
+        )
 
 
 def freeze_gc() -> None:
