@@ -291,6 +291,9 @@ EARLY_DPD_MAX = 30
 # three digits, so `26-05-01` would be the year 26: the range is what refuses two-digit years.
 YEAR_MIN = 1900
 YEAR_MAX = 2100
+# Integers are plain digits with an optional leading '-', at most this many (exact as a double
+# downstream); decimals are digits with an optional '-' and one decimal separator of the dialect.
+MAX_INTEGER_DIGITS = 15
 
 
 class DialectError(CobranzaError):

@@ -25,6 +25,13 @@ def contract_markdown() -> str:
         )
         + ".",
         "",
+        "Values: surrounding spaces are trimmed and an empty cell is a missing value. Allowed values",
+        "are matched exactly (upper case). Dates and timestamps carry a four-digit year from",
+        f"{contract.YEAR_MIN} to {contract.YEAR_MAX}. An integer is digits with an optional leading "
+        f"`-` (at most {contract.MAX_INTEGER_DIGITS} digits);",
+        "a decimal is digits with an optional leading `-` and at most one decimal separator of the",
+        "dialect followed by digits: no exponent, no `+`, no thousands separator.",
+        "",
     ]
     for spec in contract.FILES:
         lines += [

@@ -7,7 +7,7 @@ value is missing. Reasons name the rule, never the value (values may be personal
 
 from __future__ import annotations
 
-from cobranza.contract import YEAR_MAX, YEAR_MIN, Column, Dialect
+from cobranza.contract import MAX_INTEGER_DIGITS, YEAR_MAX, YEAR_MIN, Column, Dialect
 
 SQL_TYPES = {
     "string": "VARCHAR",
@@ -83,7 +83,6 @@ def typed_sql(column: Column, dialect: Dialect, v: str, unsure: str = "TRUE") ->
 
 
 INTEGER_PATTERN = "-?[0-9]+"
-MAX_INTEGER_DIGITS = 15
 MAX_DECIMAL_CHARS = 300  # a longer plain decimal would overflow a double to infinity
 
 
