@@ -149,6 +149,23 @@ def read_oot(
     return frame, sorted(chosen)
 
 
+def ineligible_per_cut(lake: Lake, months: list[str]) -> dict[Any, int]:
+    """Early-delinquent obligations without a covering mandate per cut of these months: ASSIGN by
+    rule, they take a cut's capacity before any eligible row (as at scoring time)."""
+    glob = lake.table_glob("gold", GOLD_TABLE).replace("'", "''")
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            f"SELECT {CUT_DATE}, count(*) FROM read_parquet('{glob}', union_by_name=true) "
+            f"WHERE NOT {ELIGIBLE} AND strftime({CUT_DATE}, '%Y-%m') IN "
+            "(SELECT unnest(?::VARCHAR[])) GROUP BY 1",
+            [months],
+        ).fetchall()
+    finally:
+        con.close()
+    return {pd.Timestamp(cut).date(): int(n) for cut, n in rows}
+
+
 def champion_oot_months(settings: Settings, run_id: str) -> list[str] | None:
     """The OOT cut months logged by the champion's training run (param `oot_cut_months`)."""
     try:
@@ -161,16 +178,23 @@ def champion_oot_months(settings: Settings, run_id: str) -> list[str] | None:
     return [m.strip() for m in value.split(",") if m.strip()] if value else None
 
 
-def decide_per_cut(proba, amount, cut_dates, policy: Policy) -> np.ndarray:
-    """NO_ASSIGN mask with the capacity applied per cut, as at scoring time (all rows eligible)."""
+def decide_per_cut(
+    proba, amount, cut_dates, policy: Policy, ineligible: dict[Any, int] | None = None
+) -> np.ndarray:
+    """NO_ASSIGN mask of eligible rows with the capacity applied per cut, as at scoring time: the
+    cut's `ineligible[cut]` obligations (ASSIGN by rule) take the capacity first."""
     proba = np.asarray(proba, dtype=np.float64)
     amount = np.asarray(amount, dtype=np.float64)
     out = np.zeros(len(proba), dtype=bool)
     codes, uniques = pd.factorize(pd.Series(cut_dates), use_na_sentinel=False)
     for g in range(len(uniques)):
         rows = np.flatnonzero(codes == g)
-        d, _ = decide_with_flags(proba[rows], amount[rows], np.ones(len(rows), bool), policy)
-        out[rows] = d == NO_ASSIGN
+        extra = (ineligible or {}).get(uniques[g], 0) if policy.capacity is not None else 0
+        p = np.concatenate([proba[rows], np.full(extra, np.nan)])
+        a = np.concatenate([amount[rows], np.zeros(extra)])
+        e = np.concatenate([np.ones(len(rows), bool), np.zeros(extra, bool)])
+        d, _ = decide_with_flags(p, a, e, policy)
+        out[rows] = d[: len(rows)] == NO_ASSIGN
     return out
 
 
@@ -249,7 +273,7 @@ def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
         "rows": len(latest),
         "eligible": int(elig.sum()),
         "no_assign": int(no_assign.sum()),
-        "no_assign_share": round(float(no_assign.mean()), 6) if len(rows) else 0.0,
+        "no_assign_share": round(float(no_assign.sum() / len(latest)), 6) if len(latest) else 0.0,
         "capacity_limited": int(latest["capacity_limited"].sum()),
         **figures,
     }
@@ -274,7 +298,8 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
     proba = positive_proba(champion.model, _model_input(oot, features))
     y = oot[TARGET].to_numpy(dtype=np.int64)
     amount = oot["amount_past_due"].to_numpy(dtype=np.float64, na_value=0.0)
-    no_assign = decide_per_cut(proba, amount, pd.to_datetime(oot[CUT_DATE]).dt.date, policy)
+    cuts = pd.to_datetime(oot[CUT_DATE]).dt.date
+    no_assign = decide_per_cut(proba, amount, cuts, policy, ineligible_per_cut(lake, months))
 
     out_of_time: dict[str, Any] = {
         "months": months,
@@ -293,7 +318,7 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
             out_of_time["truth_rows"] = int(known.sum())
 
     run_id = new_run_id()
-    curve = cost_curve(proba, y, amount, costs)
+    curve = cost_curve(proba, y, amount, costs, policy.cost_rule)
     chart = cost_chart(
         curve,
         policy,
