@@ -48,6 +48,20 @@ class Costs(BaseModel):
         ge=0,
         description="Optional number of obligations the collection team can manage per cut.",
     )
+    min_probability: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Lowest threshold the policy may choose: NO_ASSIGN means 'expected to "
+        "self-cure through the debit' (the contract), so never below 0.5 (more likely than not) "
+        "by default, whatever the costs say.",
+    )
+    cost_rule: bool = Field(
+        True,
+        description="NO_ASSIGN also needs the expected loss if unmanaged, (1 - p) x loss, below "
+        "one collection action: a large amount past due is managed even when it will likely "
+        "self-cure. Applies to models trained with it (the policy is logged with the model).",
+    )
 
 
 class Gate(BaseModel):

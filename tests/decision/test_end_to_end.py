@@ -7,7 +7,7 @@ import pytest
 
 from cobranza.config import load_settings
 from cobranza.contract import PERSONAL_COLUMNS, STANDARD
-from cobranza.decision.reasons import NO_ACTIVE_MANDATE
+from cobranza.decision.reasons import COST_RULE, NO_ACTIVE_MANDATE
 from cobranza.lake import Lake
 
 pytestmark = pytest.mark.slow
@@ -87,9 +87,33 @@ def test_reason_texts_come_from_the_feature_registry(chain):
     )
     assert texts
     names = {f.name.upper() for f in FEATURES}
-    assert {code for code, _ in texts} <= names
+    assert {code for code, _ in texts} <= names | {COST_RULE}
     # registry wording, not the "<feature> = <value>" fallback
     assert sum(" = " not in text for _, text in texts) == len(texts)
+
+
+def test_cost_rule_rows_are_likely_cures_managed_for_their_stake(chain):
+    """ASSIGN although p >= threshold: the expected loss unmanaged exceeds one collection action,
+    said first, with the model's own reasons after it."""
+    from cobranza.decision.policy import unmanaged_loss
+
+    costs = chain["settings"].costs
+    rows = query(
+        chain["lake"],
+        "SELECT decision, probability, threshold, amount_past_due, reason_1_text, reason_2_code "
+        f"FROM results.latest WHERE reason_1_code = '{COST_RULE}'",
+    )
+    allowed = query(
+        chain["lake"],
+        "SELECT probability, amount_past_due FROM results.latest WHERE decision = 'NO_ASSIGN'",
+    )
+    assert rows, "the simulated portfolio has large amounts past due among likely cures"
+    for decision, p, threshold, amount, text, second in rows:
+        loss = (1 - p) * float(unmanaged_loss(amount, costs))
+        assert decision == "ASSIGN" and p >= threshold and loss >= costs.collection_action
+        assert f"{round(loss):,} pesos expected loss" in text and second is not None
+    for p, amount in allowed:  # every NO_ASSIGN passes the rule
+        assert (1 - p) * float(unmanaged_loss(amount, costs)) < costs.collection_action
 
 
 def test_scores_history_has_one_run_per_scoring(chain):

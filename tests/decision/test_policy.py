@@ -16,6 +16,7 @@ from cobranza.decision.policy import (
     Policy,
     PolicyError,
     cost_curve,
+    cost_ruled,
     decide,
     decide_with_flags,
     fit_policy,
@@ -158,3 +159,66 @@ def test_vectorized_on_a_million_rows_is_exact_at_the_optimum():
         other = p >= pol.threshold + shift[0] * shift[1]
         alt = costs.collection_action * (~other).sum() + ((1 - y) * loss)[other].sum()
         assert alt >= direct - 1e-6
+
+
+def test_cost_rule_keeps_large_stakes_managed_and_the_fit_stays_exact():
+    """NO_ASSIGN needs p >= threshold and (1 - p) x loss below one action; the threshold fitted
+    under that rule is the brute-force optimum of the same rule."""
+    # loss = 20 + 0.5 * a; action 10. Row 0: p 0.9, a 200 -> (0.1)(120) = 12 >= 10: managed.
+    p = np.array([0.9, 0.8, 0.7])
+    y = np.array([1, 1, 0])
+    a = np.array([200.0, 0.0, 0.0])
+    pol = fit_policy(p, y, a, COSTS, cost_rule=True)
+    assert pol.cost_rule and pol.threshold == 0.8
+    d = decide(p, a, np.ones(3, bool), pol)
+    assert list(d) == [ASSIGN, NO_ASSIGN, ASSIGN]
+    ruled = cost_ruled(p, a, np.ones(3, bool), d, pol)
+    assert list(ruled) == [True, False, False]
+    assert fit_policy(p, y, a, COSTS).cost_rule is False  # the plain rule by default
+
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        n = int(rng.integers(1, 25))
+        p = np.round(rng.random(n), 1)
+        y = (rng.random(n) < p).astype(int)
+        a = rng.choice([0.0, 10.0, 100.0], n)
+        allowed = (1 - p) * (20 + 0.5 * a) < 10
+        best = math.inf
+        for thr in [math.inf, *sorted(set(p), reverse=True)]:
+            no = (p >= thr) & allowed
+            cost = 10 * (~no).sum() + ((1 - y) * (20 + 0.5 * a))[no].sum()
+            best = min(best, cost)
+        pol = fit_policy(p, y, a, COSTS, cost_rule=True)
+        assert pol.expected_cost_per_obligation * n == pytest.approx(best)
+
+
+def test_policies_logged_before_the_cost_rule_still_decide_by_threshold_only():
+    old = {
+        "threshold": 0.5,
+        "collection_action": 10.0,
+        "unmanaged_fixed": 20.0,
+        "unmanaged_share_past_due": 0.5,
+        "capacity": None,
+        "expected_cost_per_obligation": 0.0,
+        "baseline_cost_per_obligation": 0.0,
+        "no_assign_share": 0.0,
+        "n_fit": 1,
+    }
+    pol = Policy.from_dict(old)
+    assert pol.cost_rule is False
+    assert list(decide([0.9], [1e9], [True], pol)) == [NO_ASSIGN]
+    assert Policy.from_dict(pol.to_dict()) == pol
+
+
+def test_threshold_never_below_the_minimum_probability():
+    """With generous costs the optimum may sit below 0.5; NO_ASSIGN must still mean 'expected to
+    self-cure', so the fit stops at the minimum."""
+    p = np.array([0.9, 0.45, 0.4, 0.3])
+    y = np.array([1, 1, 1, 0])
+    a = np.zeros(4)
+    free = fit_policy(p, y, a, COSTS)
+    assert free.threshold < 0.5
+    floored = fit_policy(p, y, a, COSTS, min_threshold=0.5)
+    assert floored.threshold == 0.9
+    # the reported costs are those of the chosen threshold
+    assert floored.expected_cost_per_obligation == pytest.approx((0 + 10 * 3) / 4)

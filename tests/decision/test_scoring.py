@@ -17,7 +17,7 @@ from cobranza.contract import PERSONAL_COLUMNS
 from cobranza.decision import score
 from cobranza.decision.attribution import PathTable, probability_and_contributions
 from cobranza.decision.policy import Policy
-from cobranza.decision.reasons import NO_ACTIVE_MANDATE
+from cobranza.decision.reasons import COST_RULE, NO_ACTIVE_MANDATE
 from cobranza.decision.scoring import OUTPUT_COLUMNS, ScoringError, read_cut, score_frame
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
@@ -58,7 +58,14 @@ def test_rules_threshold_and_model_version(decision_lake):
     assert inel["probability"].isna().all()
     el = out.loc[out["eligible"]]
     assert el["probability"].between(0, 1).all()
-    assert ((el["probability"] >= thr) == (el["decision"] == "NO_ASSIGN")).all()
+    # NO_ASSIGN iff p >= threshold and the cost rule allows it (decision.policy)
+    policy = champion.policy
+    assert policy.cost_rule
+    loss = policy.unmanaged_fixed + policy.unmanaged_share_past_due * el["amount_past_due"]
+    allowed = (1 - el["probability"]) * loss < policy.collection_action
+    assert (((el["probability"] >= thr) & allowed) == (el["decision"] == "NO_ASSIGN")).all()
+    ruled = (el["probability"] >= thr) & ~allowed
+    assert ruled.any() and (el.loc[ruled, "reason_1_code"] == COST_RULE).all()
     assert (out["threshold"] == thr).all()
     assert (out["model_version"] == champion.version).all()
     assert out["scoring_run_id"].nunique() == 1
@@ -75,15 +82,17 @@ def test_reason_direction_follows_the_decision(decision_lake):
         c_no = no[f"reason_{i}_contribution"].dropna()
         c_yes = yes[f"reason_{i}_contribution"].dropna()
         assert (c_no > 0).all() and (c_yes < 0).all()
-    # strongest first
-    both = el.dropna(subset=["reason_2_contribution"])
-    assert (both["reason_1_contribution"].abs() >= both["reason_2_contribution"].abs()).all()
+    # strongest first (after the cost rule, which comes first when it decided)
+    model = el.loc[el["reason_1_code"] != COST_RULE].dropna(subset=["reason_2_contribution"])
+    assert (model["reason_1_contribution"].abs() >= model["reason_2_contribution"].abs()).all()
+    ruled = el.loc[el["reason_1_code"] == COST_RULE].dropna(subset=["reason_3_contribution"])
+    assert (ruled["reason_2_contribution"].abs() >= ruled["reason_3_contribution"].abs()).all()
     has = el["reason_1_code"].notna()
     assert has.mean() > 0.9
     assert el.loc[has, "reason_1_text"].notna().all()
     codes = set(el["reason_1_code"].dropna())
     features = set(decision_lake["champion"].features)
-    assert codes <= {f.upper() for f in features}
+    assert codes <= {f.upper() for f in features} | {COST_RULE}
 
 
 def test_no_personal_data_in_results(decision_lake):

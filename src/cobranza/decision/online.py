@@ -31,12 +31,20 @@ from typing import Any
 import numpy as np
 
 from cobranza.decision.attribution import PathTable, checked_path_table
-from cobranza.decision.policy import NO_ASSIGN, Policy, decide_with_flags
+from cobranza.decision.policy import (
+    NO_ASSIGN,
+    Policy,
+    cost_ruled,
+    decide_with_flags,
+    unmanaged_loss,
+)
 from cobranza.decision.reasons import (
+    COST_RULE,
     N_REASONS,
     NO_ACTIVE_MANDATE,
     NO_ACTIVE_MANDATE_TEXTS,
     _significant,
+    cost_rule_text,
     format_reason,
     reason_code,
     top_reasons,
@@ -150,6 +158,7 @@ class OnlineScorer:
             decision[sel], limited[sel] = d, lim
 
         no_assign = decision == NO_ASSIGN
+        ruled = cost_ruled(probability, amount, eligible, decision, self.policy)
         if len(elig_rows):
             idx, val = top_reasons(contrib[elig_rows], no_assign[elig_rows])
         out = []
@@ -176,6 +185,15 @@ class OnlineScorer:
                         }
                     )
                 pos += 1
+                if ruled[i]:  # the rule first, the model's two strongest reasons after it
+                    expected = (1.0 - probability[i]) * float(
+                        unmanaged_loss(np.array([amount[i]]), self.policy.costs)[0]
+                    )
+                    text = cost_rule_text(expected, self.policy.collection_action, self.language)
+                    rule = {"rank": 1, "code": COST_RULE, "text": text, "contribution": None}
+                    reasons = [rule] + [
+                        {**x, "rank": x["rank"] + 1} for x in reasons[: N_REASONS - 1]
+                    ]
             else:
                 reasons.append(
                     {

@@ -5,11 +5,17 @@ Costs of one obligation (pesos, `config.Costs`):
 - NO_ASSIGN (left to the recurring debit) costs nothing when it self-cures, and
   `unmanaged_fixed + unmanaged_share_past_due * amount_past_due` when it does not.
 
-Rule: NO_ASSIGN iff calibrated probability >= threshold. The threshold is chosen on labeled (test
-split) data among the distinct predicted probabilities (plus "never NO_ASSIGN", threshold = +inf):
-sorting by probability descending makes every candidate NO_ASSIGN set a prefix, so the cost of all
-candidates comes from one cumulative sum. Ties in cost go to the higher threshold (fewer NO_ASSIGN:
-the bank's current practice is the safe side).
+Rule: NO_ASSIGN iff calibrated probability >= threshold (never below `costs.min_probability`,
+0.5: NO_ASSIGN means the client is expected to self-cure) and, with the cost rule (`cost_rule`, on
+for models trained since it exists), the expected loss of leaving it unmanaged, (1 - p) x loss,
+is below one collection action: the client is expected to self-cure through the debit AND
+managing would cost more than it is expected to save. A large amount past due is therefore
+managed even at a high probability; the threshold alone would leave it, whatever the stake. The
+threshold is chosen on labeled (test split) data among the distinct predicted probabilities (plus
+"never NO_ASSIGN", threshold = +inf), under the same rule: sorting by probability descending makes
+every candidate NO_ASSIGN set a prefix of the rows the cost rule allows, so the cost of all
+candidates comes from one cumulative sum. Ties in cost go to the higher threshold (fewer
+NO_ASSIGN: the bank's current practice is the safe side).
 
 Capacity (`costs.daily_capacity`, obligations the team can manage per cut) binds at decision time,
 per scored cut, not when fitting: the threshold stays the cost optimum and, when the ASSIGN set of a
@@ -51,6 +57,7 @@ class Policy:
     baseline_cost_per_obligation: float
     no_assign_share: float
     n_fit: int
+    cost_rule: bool = False  # policies logged before the rule existed decide by threshold only
 
     @property
     def costs(self) -> Costs:
@@ -59,6 +66,7 @@ class Policy:
             unmanaged_fixed=self.unmanaged_fixed,
             unmanaged_share_past_due=self.unmanaged_share_past_due,
             daily_capacity=self.capacity,
+            cost_rule=self.cost_rule,
         )
 
     @property
@@ -76,7 +84,7 @@ class Policy:
     def from_dict(cls, data: dict[str, Any]) -> Policy:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        missing = known - values.keys()
+        missing = known - values.keys() - {"cost_rule"}
         if missing:
             raise PolicyError(f"policy record lacks {', '.join(sorted(missing))}")
         values["threshold"] = (
@@ -90,6 +98,12 @@ def unmanaged_loss(amount_past_due: np.ndarray, costs: Costs) -> np.ndarray:
     """Cost of leaving an obligation unmanaged when it does not self-cure."""
     amount = np.asarray(amount_past_due, dtype=np.float64)
     return costs.unmanaged_fixed + costs.unmanaged_share_past_due * np.nan_to_num(amount)
+
+
+def cost_rule_allows(proba, amount_past_due, costs: Costs) -> np.ndarray:
+    """Rows the cost rule lets be NO_ASSIGN: expected loss unmanaged below one collection action."""
+    p = np.nan_to_num(np.asarray(proba, dtype=np.float64), nan=0.0)
+    return (1.0 - p) * unmanaged_loss(amount_past_due, costs) < costs.collection_action
 
 
 def _as_arrays(proba, y, amount_past_due) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,52 +125,65 @@ def _as_arrays(proba, y, amount_past_due) -> tuple[np.ndarray, np.ndarray, np.nd
     return p, t, np.nan_to_num(a)
 
 
-def cost_curve(proba, y, amount_past_due, costs: Costs) -> dict[str, np.ndarray]:
+def cost_curve(
+    proba, y, amount_past_due, costs: Costs, cost_rule: bool = False
+) -> dict[str, np.ndarray]:
     """Realized total cost for every candidate threshold, highest threshold first.
 
     `threshold[0]` is +inf (assign everyone); then each distinct probability, descending.
-    `cost[i]` is the realized cost when NO_ASSIGN = {proba >= threshold[i]}; `no_assign[i]` how
-    many rows that is; `leakage[i]` how many of them did not self-cure. Also the expected cost
-    computed from the probabilities themselves (`expected_cost`), which needs no labels.
+    `cost[i]` is the realized cost when NO_ASSIGN = {proba >= threshold[i]} (and, with
+    `cost_rule`, allowed by `cost_rule_allows`); `no_assign[i]` how many rows that is;
+    `leakage[i]` how many of them did not self-cure. Also the expected cost computed from the
+    probabilities themselves (`expected_cost`), which needs no labels.
     """
     p, t, a = _as_arrays(proba, y, amount_past_due)
     order = np.argsort(-p, kind="stable")
     ps, ts = p[order], t[order]
     loss = unmanaged_loss(a[order], costs)
+    allowed = (
+        cost_rule_allows(ps, a[order], costs) if cost_rule else np.ones(len(p), dtype=bool)
+    ).astype(np.float64)
     n = len(p)
-    # Candidate k = number of rows NO_ASSIGN (a prefix of the descending order); valid only where
-    # the next probability differs, so that the NO_ASSIGN set is exactly {p >= ps[k-1]}.
+    # Candidate k = rows with p >= threshold (a prefix of the descending order); valid only where
+    # the next probability differs, so that the prefix is exactly {p >= ps[k-1]}. The rows the cost
+    # rule refuses stay ASSIGN inside the prefix.
     last_of_value = np.r_[ps[1:] != ps[:-1], True]
     k = np.r_[0, np.flatnonzero(last_of_value) + 1]
-    realized_leak = np.r_[0.0, np.cumsum((1.0 - ts) * loss)]
-    expected_leak = np.r_[0.0, np.cumsum((1.0 - ps) * loss)]
-    leak_count = np.r_[0, np.cumsum(1 - ts.astype(np.int64))]
-    assign_cost = costs.collection_action * (n - k)
+    realized_leak = np.r_[0.0, np.cumsum((1.0 - ts) * loss * allowed)]
+    expected_leak = np.r_[0.0, np.cumsum((1.0 - ps) * loss * allowed)]
+    leak_count = np.r_[0, np.cumsum((1 - ts.astype(np.int64)) * allowed.astype(np.int64))]
+    no_assign = np.r_[0, np.cumsum(allowed.astype(np.int64))][k]
+    assign_cost = costs.collection_action * (n - no_assign)
     return {
         "threshold": np.r_[np.inf, ps[k[1:] - 1]],
-        "no_assign": k,
+        "no_assign": no_assign,
         "leakage": leak_count[k],
         "cost": assign_cost + realized_leak[k],
         "expected_cost": assign_cost + expected_leak[k],
     }
 
 
-def fit_policy(proba, y, amount_past_due, costs: Costs) -> Policy:
-    """The threshold minimizing realized cost on the given labeled rows (eligible test split)."""
-    curve = cost_curve(proba, y, amount_past_due, costs)
-    cost = curve["cost"]
+def fit_policy(
+    proba, y, amount_past_due, costs: Costs, cost_rule: bool = False, min_threshold: float = 0.0
+) -> Policy:
+    """The threshold minimizing realized cost on the given labeled rows (eligible test split),
+    under the plain threshold rule or, with `cost_rule`, the threshold and the cost rule; never
+    below `min_threshold` (NO_ASSIGN must mean "expected to self-cure")."""
+    curve = cost_curve(proba, y, amount_past_due, costs, cost_rule)
+    cost = np.where(curve["threshold"] >= min_threshold, curve["cost"], np.inf)
     best = int(np.flatnonzero(cost == cost.min())[0])  # first = highest threshold among ties
-    n = int(curve["no_assign"][-1]) if len(curve["no_assign"]) else 0
+    n = len(np.asarray(proba).ravel())
     return Policy(
         threshold=float(curve["threshold"][best]),
         collection_action=float(costs.collection_action),
         unmanaged_fixed=float(costs.unmanaged_fixed),
         unmanaged_share_past_due=float(costs.unmanaged_share_past_due),
         capacity=costs.daily_capacity,
-        expected_cost_per_obligation=float(cost[best] / n),
-        baseline_cost_per_obligation=float(cost[0] / n),
+        expected_cost_per_obligation=float(curve["cost"][best] / n),
+        baseline_cost_per_obligation=float(curve["cost"][0] / n),
         no_assign_share=float(curve["no_assign"][best] / n),
         n_fit=n,
+        cost_rule=bool(cost_rule),
     )
 
 
@@ -179,6 +206,8 @@ def decide_with_flags(
             f"{int(np.isnan(p[e]).sum())} eligible obligations have no probability (NaN)"
         )
     no_assign = e & (p >= policy.threshold)
+    if policy.cost_rule:
+        no_assign &= cost_rule_allows(p, a, policy.costs)
     limited = np.zeros(len(p), dtype=bool)
     cap = policy.capacity
     if cap is not None:
@@ -192,6 +221,21 @@ def decide_with_flags(
             no_assign[overflow] = True
             limited[overflow] = True
     return np.where(no_assign, NO_ASSIGN, ASSIGN).astype(object), limited
+
+
+def cost_ruled(proba, amount_past_due, eligible, decision, policy: Policy) -> np.ndarray:
+    """ASSIGN rows the threshold alone would have left to the debit: managed by the cost rule."""
+    if not policy.cost_rule:
+        return np.zeros(len(np.asarray(decision)), dtype=bool)
+    p = np.asarray(proba, dtype=np.float64).ravel()
+    a = np.nan_to_num(np.asarray(amount_past_due, dtype=np.float64).ravel())
+    e = np.asarray(eligible, dtype=bool).ravel()
+    return (
+        e
+        & (np.asarray(decision) == ASSIGN)
+        & (np.nan_to_num(p, nan=-1.0) >= policy.threshold)
+        & ~cost_rule_allows(p, a, policy.costs)
+    )
 
 
 def decide(proba, amount_past_due, eligible, policy: Policy) -> np.ndarray:

@@ -34,6 +34,36 @@ NO_ACTIVE_MANDATE_TEXTS = {
     "pagarla, asignada por regla",
 }
 NO_ACTIVE_MANDATE_TEXT = NO_ACTIVE_MANDATE_TEXTS["en"]
+# An eligible obligation likely to self-cure, managed all the same because leaving it would be
+# expected to cost more than managing it (decision.policy's cost rule).
+COST_RULE = "COST_RULE"
+COST_RULE_TEMPLATES = {
+    "en": "{loss:,.0f} pesos expected loss if left unmanaged, more than the {action:,.0f} of a "
+    "collection action: assigned by the cost rule",
+    "es": "pérdida esperada sin gestión de {loss:,.0f} pesos, mayor que los {action:,.0f} de una "
+    "gestión: asignada por la regla de costo",
+}
+
+
+def cost_rule_text(expected_loss: float, action: float, language: str = "en") -> str:
+    loss, act = round(float(expected_loss)), round(float(action))
+    if _check_language(language) == "es":
+        loss, act = _ColombianInt(loss), _ColombianInt(act)
+    return COST_RULE_TEMPLATES[language].format(loss=loss, action=act)
+
+
+def prepend_rule_reason(
+    reasons: dict[str, np.ndarray], rows: np.ndarray, code: str, texts: np.ndarray
+) -> None:
+    """Make a rule the first reason of `rows`, the model's first two reasons second and third."""
+    if not rows.any():
+        return
+    for i in range(N_REASONS, 1, -1):
+        for part in ("code", "text", "contribution"):
+            reasons[f"reason_{i}_{part}"][rows] = reasons[f"reason_{i - 1}_{part}"][rows]
+    reasons["reason_1_code"][rows] = code
+    reasons["reason_1_text"][rows] = texts
+    reasons["reason_1_contribution"][rows] = np.nan
 
 
 def reason_code(feature: str) -> str:

@@ -25,12 +25,22 @@ import pyarrow.parquet as pq
 
 from cobranza.config import Settings
 from cobranza.decision.attribution import DEFAULT_METHOD, probability_and_contributions
-from cobranza.decision.policy import ASSIGN, NO_ASSIGN, Policy, decide_with_flags
+from cobranza.decision.policy import (
+    ASSIGN,
+    NO_ASSIGN,
+    Policy,
+    cost_ruled,
+    decide_with_flags,
+    unmanaged_loss,
+)
 from cobranza.decision.reasons import (
+    COST_RULE,
     N_REASONS,
     NO_ACTIVE_MANDATE,
     NO_ACTIVE_MANDATE_TEXTS,
+    cost_rule_text,
     feature_templates,
+    prepend_rule_reason,
     reason_columns,
     top_reasons,
 )
@@ -192,6 +202,11 @@ def score_frame(
     ineligible = ~eligible
     reasons["reason_1_code"][ineligible] = NO_ACTIVE_MANDATE
     reasons["reason_1_text"][ineligible] = NO_ACTIVE_MANDATE_TEXTS[language]
+    ruled = cost_ruled(probability, amount, eligible, decision, policy)
+    if ruled.any():
+        expected = (1.0 - probability[ruled]) * unmanaged_loss(amount[ruled], policy.costs)
+        texts = [cost_rule_text(x, policy.collection_action, language) for x in expected]
+        prepend_rule_reason(reasons, ruled, COST_RULE, np.array(texts, dtype=object))
 
     columns = {
         OBLIGATION_ID: frame[OBLIGATION_ID].astype(str).to_numpy(dtype=object),

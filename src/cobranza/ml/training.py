@@ -256,7 +256,14 @@ def _train(settings: Any, tune_trials: int | None, ui: Any, step: Any) -> dict[s
         if "amount_past_due" in test_rows
         else np.zeros(len(test_rows))
     )
-    policy = fit_policy(proba["test"], dataset.y("test"), amount, settings.costs)
+    policy = fit_policy(
+        proba["test"],
+        dataset.y("test"),
+        amount,
+        settings.costs,
+        cost_rule=settings.costs.cost_rule,
+        min_threshold=settings.costs.min_probability,
+    )
     policy_dict = policy.to_dict()
 
     client = tracking.configure(settings)
