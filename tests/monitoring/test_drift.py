@@ -28,6 +28,16 @@ def test_missing_values_count_as_their_own_bin():
     assert numeric_psi(ref, cur) > 0.25
 
 
+def test_missing_share_is_one_bin_among_the_others_by_hand():
+    """Shares over all rows: the known values' bins and the missing bin add up to one."""
+    ref = pd.Series([1.0] * 50 + [np.nan] * 50)  # one value bin at 0.5, missing 0.5
+    cur = pd.Series([1.0] * 80 + [np.nan] * 20)  # 0.8 and 0.2
+    expected = (0.8 - 0.5) * np.log(0.8 / 0.5) + (0.2 - 0.5) * np.log(0.2 / 0.5)
+    assert numeric_psi(ref, cur) == pytest.approx(expected)
+    # the same missing share on both sides, same values: no drift at all
+    assert numeric_psi(ref, ref.copy()) == pytest.approx(0.0, abs=1e-12)
+
+
 def test_categorical_psi_exact():
     ref = pd.Series(["OWN"] * 50 + ["OTHER"] * 50)
     cur = pd.Series(["OWN"] * 80 + ["OTHER"] * 20)

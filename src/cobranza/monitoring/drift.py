@@ -37,17 +37,28 @@ def categorical_psi(expected: pd.Series, actual: pd.Series) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def numeric_psi(expected: pd.Series, actual: pd.Series) -> float:
-    """PSI on reference deciles; missing values form a bin of their own."""
+def numeric_psi(expected: pd.Series, actual: pd.Series, n_bins: int = 10) -> float:
+    """PSI on the reference deciles of the known values plus one bin of missing values, every
+    share taken over all rows (as `ml.metrics.psi` when nothing is missing)."""
     e = pd.to_numeric(expected, errors="coerce").to_numpy(dtype=np.float64)
     a = pd.to_numeric(actual, errors="coerce").to_numpy(dtype=np.float64)
     e_nan, a_nan = np.isnan(e), np.isnan(a)
     if (~e_nan).sum() == 0 or (~a_nan).sum() == 0:
         return categorical_psi(pd.Series(e_nan), pd.Series(a_nan))
-    value = psi(e[~e_nan], a[~a_nan])
-    # the missing-value bin, weighted like any other bin
-    pe, pa = max(e_nan.mean(), PSI_FLOOR), max(a_nan.mean(), PSI_FLOOR)
-    return float(value + (pa - pe) * np.log(pa / pe))
+    if not e_nan.any() and not a_nan.any():
+        return psi(e, a, n_bins)
+    known = e[~e_nan]
+    edges = np.unique(np.quantile(known, np.linspace(0, 1, n_bins + 1))[1:-1])
+    nb = len(edges) + 1
+
+    def shares(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        counts = np.bincount(
+            np.searchsorted(edges, values[~missing], side="right"), minlength=nb
+        ).astype(np.float64)
+        return np.maximum(np.r_[counts, missing.sum()] / len(values), PSI_FLOOR)
+
+    pe, pa = shares(e, e_nan), shares(a, a_nan)
+    return float(np.sum((pa - pe) * np.log(pa / pe)))
 
 
 def feature_drift(
