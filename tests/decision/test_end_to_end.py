@@ -130,3 +130,23 @@ def test_impact_uses_the_extract_truth(chain):
     assert oot["truth_rows"] > 0 and "oracle_net_savings" in oot
     assert oot["net_savings"] == pytest.approx(oot["actions_avoided_cost"] - oot["leakage_cost"])
     assert chain["impact"]["current"]["rows"] == chain["second"]["obligations"]
+
+
+def test_scored_period_tells_in_sample_cuts_from_held_out_ones(chain):
+    """A cut of the model's training months has in-sample outcomes; the run says so."""
+    from datetime import date
+
+    from cobranza.decision.business_impact import champion_oot_months
+    from cobranza.decision.scoring import scored_period
+    from cobranza.ml.registry import load_champion
+
+    settings = chain["settings"]
+    champion = load_champion(settings)
+    oot = champion_oot_months(settings, str(champion.run_id))
+    assert oot and chain["second"]["scored_period"] == "after_training"
+    first_oot = date.fromisoformat(oot[0] + "-01")
+    before = date(first_oot.year - (first_oot.month == 1), (first_oot.month - 2) % 12 + 1, 28)
+    assert scored_period(settings, champion, before) == "training"
+    assert scored_period(settings, champion, first_oot) == "out_of_time"
+    info = chain["lake"].run_info("results")
+    assert info["scored_period"] == "after_training"

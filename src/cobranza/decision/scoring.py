@@ -298,6 +298,20 @@ def to_arrow(scored: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema([(n, types[n]) for n in OUTPUT_COLUMNS]))
 
 
+def scored_period(settings: Settings, champion: Any, cut: date) -> str | None:
+    """Where a cut sits for the model: "training" (its labels fitted it: realized figures are
+    in-sample), "out_of_time" (held out at training) or "after_training"; None if unknown."""
+    from cobranza.decision.business_impact import champion_oot_months
+
+    months = champion_oot_months(settings, str(champion.run_id))
+    if not months:
+        return None
+    month = f"{cut:%Y-%m}"
+    if month < min(months):
+        return "training"
+    return "out_of_time" if month <= max(months) else "after_training"
+
+
 def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, Any]:
     """Score one cut with the champion and publish results.scores (history) and results.latest."""
     from cobranza.ml.registry import load_champion
@@ -314,10 +328,16 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, A
     policy = champion_policy(champion, settings.costs.daily_capacity)
     timings["load_champion"] = round(time.perf_counter() - t0, 3)
 
+    period = scored_period(settings, champion, cut)
     run_id = new_run_id()
     t0 = time.perf_counter()
     if ui is not None:
         ui.info(f"scoring {len(frame):,} obligations of cut {cut} with model {champion.version}")
+        if period == "training":
+            ui.info(
+                f"cut {cut} lies in model {champion.version}'s training months: its outcomes "
+                "were used to fit it, so its realized figures will be in-sample"
+            )
     scored = score_frame(
         champion, frame, scoring_run_id=run_id, policy=policy, language=settings.reason_language
     )
@@ -339,6 +359,7 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, A
         pub.meta["as_of"] = str(cut)
         pub.meta["scoring_run_id"] = run_id
         pub.meta["reason_language"] = settings.reason_language
+        pub.meta["scored_period"] = period
     timings["write"] = pub.timings.get("write", 0.0)
 
     eligible = scored[ELIGIBLE].to_numpy(dtype=bool)
@@ -349,6 +370,7 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, A
         "scoring_run_id": run_id,
         "results_version": pub.version,
         "cut_date": str(cut),
+        "scored_period": period,
         "model_version": str(champion.version),
         "threshold": policy.to_dict()["threshold"],
         "capacity": policy.capacity,

@@ -5,7 +5,9 @@ sources exist in the lake as it is now (no results yet: no decision facts), in d
 `bi_statements(lake)` turns them into the catalog's statements (`refresh_catalog` runs them in its
 transaction after the zone views). No personal data: clients appear as `client_key` only.
 
-- `scoring_runs`: one row per published results version (costs and threshold of its policy).
+- `scoring_runs`: one row per published results version (costs and threshold of its policy, and
+  `scored_period`: whether the cut was in the model's training months, its out-of-time months or
+  after them; realized figures of a "training" cut are in-sample).
 - `fact_decisions`: one row per (obligation_id, cut_date): the decision of the LAST scoring run of
   that cut (a re-scored cut supersedes the earlier run), with days-past-due band, reason codes and
   the expected saving against assigning (the formula of `GET /v1/summary`).
@@ -125,6 +127,7 @@ def _scoring_runs_sql(lake: Lake) -> str | None:
                     f"CAST({_q(policy.get('unmanaged_share_past_due'))} AS DOUBLE)",
                     f"CAST({_q(policy.get('capacity'))} AS BIGINT)",
                     _q(info["version"] == current),
+                    f"CAST({_q(info.get('scored_period'))} AS VARCHAR)",
                 ]
             )
             + ")"
@@ -136,7 +139,7 @@ def _scoring_runs_sql(lake: Lake) -> str | None:
         + ", ".join(rows)
         + ") AS t(results_version, scoring_run_id, published_at, cut_date, model_version, "
         "threshold, collection_action, unmanaged_fixed, unmanaged_share_past_due, capacity, "
-        "is_current)"
+        "is_current, scored_period)"
     )
 
 

@@ -53,8 +53,11 @@ def _reference_and_current(
     return reference, current, str(cuts[-1])
 
 
-def realized_performance(scores: pd.DataFrame, gold: pd.DataFrame) -> list[dict[str, Any]]:
-    """Stored probabilities of past scoring runs against the labels their horizons produced."""
+def realized_performance(
+    scores: pd.DataFrame, gold: pd.DataFrame, periods: dict[str, str | None] | None = None
+) -> list[dict[str, Any]]:
+    """Stored probabilities of past scoring runs against the labels their horizons produced;
+    `periods` (scoring run -> scored_period) marks the in-sample ones ("training")."""
     labels = gold.loc[gold[TARGET].notna(), [OBLIGATION_ID, CUT_DATE, TARGET]]
     scored = scores.loc[scores["probability"].notna()]
     joined = scored.merge(labels, on=[OBLIGATION_ID, CUT_DATE], how="inner")
@@ -71,6 +74,7 @@ def realized_performance(scores: pd.DataFrame, gold: pd.DataFrame) -> list[dict[
                 "scoring_run_id": run_id,
                 CUT_DATE: str(cut),
                 "model_version": str(version),
+                "scored_period": (periods or {}).get(run_id),
                 "rows": len(part),
                 "auc": round(auc(y, p), 6) if both else None,
                 "ece": round(ece(y, p), 6),
@@ -143,7 +147,11 @@ def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
     score_status = status(score_psi) if score_psi is not None else "INSUFFICIENT_DATA"
 
     scores = _read_scores(lake)
-    performance = realized_performance(scores, gold) if scores is not None else []
+    periods = {
+        v.get("scoring_run_id", v.get("run_id")): v.get("scored_period")
+        for v in lake.versions("results")
+    }
+    performance = realized_performance(scores, gold, periods) if scores is not None else []
 
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     stamp = {

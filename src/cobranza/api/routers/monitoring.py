@@ -59,6 +59,11 @@ class RealizedRun(BaseModel):
     scoring_run_id: str
     cut_date: date
     model_version: str | None = None
+    scored_period: Literal["training", "out_of_time", "after_training"] | None = Field(
+        None,
+        description="Where the cut sat for the model: `training` means its outcomes fitted the "
+        "model, so these realized figures are in-sample; null when unknown.",
+    )
     rows: int = Field(..., description="Eligible scored obligations now labeled.")
     auc: float | None = Field(None, description="Null when every label is the same.")
     ece: float | None = Field(None, description="Expected calibration error.")
@@ -315,6 +320,7 @@ def build_report(settings: Settings) -> dict[str, Any]:
                     "scoring_run_id": str(r["scoring_run_id"]),
                     "cut_date": str(r[CUT_DATE])[:10],
                     "model_version": r.get("model_version"),
+                    "scored_period": r.get("scored_period"),
                     "rows": r["rows"],
                     "auc": r.get("auc"),
                     "ece": r.get("ece"),
