@@ -197,3 +197,48 @@ def test_prune_params_map_to_the_lake_prune_command():
         "1",
         "--dry-run",
     ]
+
+
+def test_restart_settles_jobs_whose_worker_ended_while_the_service_was_down(
+    settings, keys, fast_options, lake_dir
+):
+    """The service died, its workers finished on their own: their output says how they ended."""
+    import json
+    import subprocess
+
+    from fastapi.testclient import TestClient
+
+    from cobranza.api import create_app
+    from cobranza.api.control import ControlDB, control_path, now_iso
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid whose process has ended
+    outputs = {
+        "a1": json.dumps({"rows": 3, "version": "v1"}),  # the CLI's summary: it finished
+        "b2": json.dumps({"error": "etl failed at silver.clients"}),  # it failed
+        "c3": "",  # killed before the end: nothing printed
+    }
+    db = ControlDB(control_path(lake_dir))
+    for job_id, stdout in outputs.items():
+        folder = lake_dir / "control" / "jobs" / job_id
+        folder.mkdir(parents=True)
+        (folder / "stdout.json").write_text(stdout, encoding="utf-8")
+        (folder / "stderr.log").write_text("", encoding="utf-8")
+        db.execute(
+            "INSERT INTO jobs (job_id, type, params, zones, status, created_at, started_at, pid, "
+            "versions_at_start) VALUES (?, 'etl', '{}', '[\"silver\", \"gold\"]', 'running', ?, ?, "
+            "?, '{}')",
+            (job_id, now_iso(), now_iso(), gone.pid),
+        )
+    db.close()
+    with TestClient(create_app(settings, fast_options)) as client:
+        jobs = {
+            j: client.get(f"/v1/jobs/{j}", headers=auth(keys["viewer"])).json() for j in outputs
+        }
+    assert jobs["a1"]["status"] == "succeeded"
+    assert (
+        jobs["a1"]["result"]["rows"] == 3
+        and "service was down" in jobs["a1"]["result"]["recovered"]
+    )
+    assert jobs["b2"]["status"] == "failed" and "silver.clients" in jobs["b2"]["error"]
+    assert jobs["c3"]["status"] == "interrupted" and "service stopped" in jobs["c3"]["error"]

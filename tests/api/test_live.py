@@ -316,15 +316,21 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(flow):
 
 
 def test_restart_marks_the_job_in_flight_interrupted(tmp_path):
+    """The worker is still running when the service comes back: it is stopped, the job is
+    interrupted. (A worker that ended meanwhile is judged by its output: tests/api/test_jobs.)"""
+    import psutil
+
     lake = tmp_path / "lake"
     Lake(lake).ensure()
     key = _cli_key(lake, "operator")
     headers = {"X-API-Key": key}
     server = LiveServer(lake, free_port()).start()
+    long_job = {  # simulating 100k clients outlasts a restart of the service
+        "type": "pipeline",
+        "params": {"simulate_clients": 100_000, "extract": str(tmp_path / "sim")},
+    }
     try:
-        job = http.post(
-            f"{server.url}/v1/jobs", json={"type": "etl", "params": {}}, headers=headers
-        ).json()
+        job = http.post(f"{server.url}/v1/jobs", json=long_job, headers=headers).json()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             status = http.get(f"{server.url}/v1/jobs/{job['job_id']}", headers=headers).json()
@@ -332,11 +338,18 @@ def test_restart_marks_the_job_in_flight_interrupted(tmp_path):
                 break
             time.sleep(0.02)
         assert status["status"] == "running"
+        from cobranza.api.control import ControlDB, control_path
+
+        pid = ControlDB(control_path(lake)).one(
+            "SELECT pid FROM jobs WHERE job_id = ?", (job["job_id"],)
+        )["pid"]
         server.kill()  # SIGKILL: a crash, nothing is cleaned up
+        assert psutil.pid_exists(pid)  # the worker lives on in its own process group
         server = LiveServer(lake, free_port()).start()
         after = http.get(f"{server.url}/v1/jobs/{job['job_id']}", headers=headers).json()
         assert after["status"] == "interrupted"
         assert after["finished_at"] and "service stopped" in after["error"]
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
         # the zone is free again: a new job on it is accepted
         again = http.post(
             f"{server.url}/v1/jobs", json={"type": "etl", "params": {}}, headers=headers

@@ -439,11 +439,25 @@ class JobManager:
 
     # -- lifecycle --
     def recover(self) -> list[str]:
-        """Mark jobs a previous service left queued/running as interrupted; stop their orphans."""
+        """Settle the jobs a previous service left queued/running; returns the interrupted ones.
+
+        A worker still alive is stopped and its job is `interrupted`. A worker that had already
+        ended is judged by its own output: the CLI prints its JSON summary only once the command
+        has finished (and published), and `{"error": ...}` when it failed; so a job whose
+        stdout holds a whole summary is `succeeded`, one with an error `failed`, and one with
+        nothing (killed mid-way) `interrupted`.
+        """
         rows = self.db.all("SELECT job_id, pid FROM jobs WHERE status IN ('queued', 'running')")
+        interrupted = []
         for row in rows:
-            if row["pid"]:
-                self._kill_orphan(row["pid"])
+            alive = bool(row["pid"]) and self._kill_orphan(row["pid"])
+            outcome = None if alive or not row["pid"] else self._outcome(row["job_id"])
+            if outcome is not None:
+                status, result, error = outcome
+                log.info("job finished while the service was down", extra={"job_id": row["job_id"]})
+                self._finish(row["job_id"], status, None, result, error)
+                continue
+            interrupted.append(row["job_id"])
             self.db.execute(
                 "UPDATE jobs SET status = 'interrupted', finished_at = ?, "
                 "error = COALESCE(error, 'the service stopped while the job was active') "
@@ -453,7 +467,22 @@ class JobManager:
             if self.on_finished is not None:
                 self.on_finished(self.get(row["job_id"]))
         self._redact_stored()
-        return [r["job_id"] for r in rows]
+        return interrupted
+
+    def _outcome(self, job_id: str) -> tuple[str, dict[str, Any] | None, str | None] | None:
+        """(status, result, error) read from a dead worker's stdout, or None if it never ended."""
+        path = self.jobs_dir / job_id / "stdout.json"
+        try:
+            result = _parse_result(path.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            return None
+        if not result or "unparsed_output" in result:
+            return None
+        note = "finished while the service was down; read from the job's own output"
+        if "error" in result:
+            error = str(result.pop("error"))
+            return "failed", {**result, "recovered": note}, error
+        return "succeeded", {**result, "recovered": note}, None
 
     def _redact_stored(self) -> None:
         """At startup no job runs: mask what earlier service versions (or a stop before a job's
@@ -475,27 +504,30 @@ class JobManager:
                     (error, result, row["job_id"]),
                 )
 
-    def _kill_orphan(self, pid: int) -> None:
-        """Only a process group still running our CLI is stopped (pids get reused)."""
+    def _kill_orphan(self, pid: int) -> bool:
+        """Stop a process group still running our CLI (pids get reused); True if there was one."""
         try:
             import psutil
 
             proc = psutil.Process(pid)
             cmd = " ".join(proc.cmdline())
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return False
         except Exception:
-            return
+            return False
         if "cobranza.cli" not in cmd:
-            return
+            return False
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(pid, sig)
             except (ProcessLookupError, PermissionError):
-                return
+                return True
             try:
                 proc.wait(self.kill_grace_seconds)
-                return
+                return True
             except Exception:
                 continue
+        return True
 
     def shutdown(self) -> None:
         """Service stopping cleanly: stop running jobs and record them as interrupted."""
