@@ -5,9 +5,12 @@ Heavy layers (Spark, MLflow, LightGBM) are imported inside the commands, so `--h
 
 from __future__ import annotations
 
+import errno
 import getpass
 import os
+import re
 import sys
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -55,16 +58,22 @@ def settings(**overrides: Any) -> Settings:
     return load_settings(lake=_state.get("lake"), **overrides)
 
 
-def _run(title: str, fn, *args, render=None, **kwargs) -> Any:
+def _run(
+    title: str, fn, *args, render=None, hold_lake: Path | None = None, check_catalog=True, **kwargs
+) -> Any:
     """Call a layer function; known, actionable errors become one clear line and exit code 1.
 
+    With `hold_lake`, the lake's in-use lock is held shared for the whole call (the command reads
+    versions: `cobranza lake prune` refuses meanwhile), and a catalog left stale by an earlier
+    failed refresh is refreshed first (`check_catalog`).
     The result is printed as JSON under `--json`, else by `render` when given (a few tables for
     people), else as a flat summary table.
     """
     from cobranza.errors import CobranzaError
 
     try:
-        result = fn(*args, **kwargs)
+        with _using_lake(hold_lake, check_catalog) if hold_lake is not None else nullcontext():
+            result = fn(*args, **kwargs)
     except CobranzaError as exc:
         ui.error(str(exc))
         raise typer.Exit(1) from None
@@ -72,6 +81,10 @@ def _run(title: str, fn, *args, render=None, **kwargs) -> Any:
         ui.error(f"{title} interrupted; nothing was published by the unfinished step")
         raise typer.Exit(130) from None
     except Exception as exc:
+        storage = _storage_problem(exc)
+        if storage is not None:  # the machine, not a defect: say what and where
+            ui.error(storage)
+            raise typer.Exit(1) from None
         # A defect, not bad input: one line by default, the traceback on demand for whoever fixes it.
         if os.environ.get("COBRANZA_DEBUG"):
             raise
@@ -86,6 +99,65 @@ def _run(title: str, fn, *args, render=None, **kwargs) -> Any:
         else:
             ui.summary(title, result)
     return result
+
+
+@contextmanager
+def _using_lake(root: Path, check_catalog: bool):
+    """The lake's in-use lock (shared) for a command reading versions; a stale catalog refreshed."""
+    from cobranza.lake import Lake
+    from cobranza.lake.catalog import refresh_if_stale
+
+    lake = Lake(root)
+    with lake.in_use(
+        on_wait=lambda: ui.info(f"waiting for `cobranza lake prune` to finish on {lake.root}")
+    ):
+        if check_catalog and lake.root.is_dir():
+            refresh_if_stale(lake)
+        yield
+
+
+_STORAGE_ERRNO = {
+    errno.ENOSPC: "no space left on device while writing {path}",
+    errno.EDQUOT: "disk quota exceeded while writing {path}",
+    errno.EROFS: "read-only file system: cannot write {path}",
+    errno.EACCES: "permission denied on {path}",
+}
+_STORAGE_TEXT = (
+    ("no space left on device", errno.ENOSPC),
+    ("database or disk is full", errno.ENOSPC),
+    ("disk quota exceeded", errno.EDQUOT),
+    ("read-only file system", errno.EROFS),
+)
+_QUOTED_PATH = re.compile(r"""["'](/[^"']+)["']""")
+
+
+def _storage_problem(exc: BaseException) -> str | None:
+    """A full, over-quota, read-only or forbidden disk as one line (None: something else).
+
+    An OSError anywhere in the exception's chain, or an engine error (DuckDB, pyarrow, SQLite)
+    whose text says so; the path is the file's when known, else the lake's.
+    """
+    seen: set[int] = set()
+    err: BaseException | None = exc
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        code, path = None, None
+        if isinstance(err, OSError) and err.errno in _STORAGE_ERRNO:
+            code, path = err.errno, err.filename
+        else:
+            text = str(err)
+            code = next((c for needle, c in _STORAGE_TEXT if needle in text.lower()), None)
+            match = _QUOTED_PATH.search(text)
+            path = match.group(1) if match else None
+        if code is not None:
+            if path is None:
+                try:
+                    path = settings().lake
+                except Exception:
+                    path = "the lake"
+            return _STORAGE_ERRNO[code].format(path=path) + "; nothing was published"
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def _first_line(exc: BaseException, limit: int = 300) -> str:
@@ -143,10 +215,12 @@ def ingest(
     from cobranza.ingest import ingest_extract
 
     # Loaded inside _run: a bad dialect is one clear line, not a traceback.
+    s = settings()
     _run(
         "ingest",
         lambda s: ingest_extract(s, extract_dir, load_dialect(dialect), ui=ui),
-        settings(),
+        s,
+        hold_lake=s.lake,
     )
 
 
@@ -161,12 +235,8 @@ def etl(
     """Build silver and gold from the current raw version."""
     from cobranza.transforms import run_etl
 
-    _run(
-        "etl",
-        run_etl,
-        settings(engine=engine, spark_master=spark_master, horizon_days=horizon),
-        ui=ui,
-    )
+    s = settings(engine=engine, spark_master=spark_master, horizon_days=horizon)
+    _run("etl", run_etl, s, ui=ui, hold_lake=s.lake)
 
 
 @app.command()
@@ -178,7 +248,8 @@ def train(
     """Train LightGBM and the logistic baseline on gold, evaluate, log to MLflow, register, gate."""
     from cobranza.ml import train as run_training
 
-    _run("train", run_training, settings(), tune_trials=tune, ui=ui)
+    s = settings()
+    _run("train", run_training, s, tune_trials=tune, ui=ui, hold_lake=s.lake)
 
 
 @app.command()
@@ -213,9 +284,9 @@ def score(
     """Score the early-delinquency population with the champion and decide ASSIGN / NO_ASSIGN."""
     from cobranza.decision import score as run_scoring
 
-    _run(
-        "score", run_scoring, settings(), as_of=date.fromisoformat(as_of) if as_of else None, ui=ui
-    )
+    s = settings()
+    cut = date.fromisoformat(as_of) if as_of else None
+    _run("score", run_scoring, s, as_of=cut, ui=ui, hold_lake=s.lake)
 
 
 @app.command()
@@ -223,7 +294,8 @@ def impact() -> None:
     """Business impact of the policy on out-of-time data and on the current population."""
     from cobranza.decision import impact as run_impact
 
-    _run("impact", run_impact, settings(), ui=ui)
+    s = settings()
+    _run("impact", run_impact, s, ui=ui, hold_lake=s.lake)
 
 
 @app.command()
@@ -231,7 +303,8 @@ def monitor() -> None:
     """Feature and score drift of the latest cut against the training window, and realized performance."""
     from cobranza.monitoring import monitor as run_monitor
 
-    _run("monitor", run_monitor, settings(), ui=ui)
+    s = settings()
+    _run("monitor", run_monitor, s, ui=ui, hold_lake=s.lake)
 
 
 @app.command()
@@ -250,11 +323,13 @@ def pipeline(
     """The main job end to end: [simulate →] ingest → etl → train → score → impact."""
     from cobranza.pipeline import report, run_pipeline
 
+    s = settings(engine=engine)
     _run(
         "pipeline",
         run_pipeline,
-        settings(engine=engine),
+        s,
         render=report,
+        hold_lake=s.lake,
         extract=extract,
         simulate_clients=simulate_clients,
         months=months,
@@ -315,10 +390,36 @@ def lake_versions(
     from cobranza.lake import Lake
     from cobranza.lake.retention import list_versions
 
-    rows = _run("lake versions", list_versions, Lake(settings().lake).ensure())
+    rows = _run("lake versions", lambda: list_versions(Lake(settings().lake).ensure()))
     if zone is not None:
         rows = [r for r in rows if r["zone"] == zone]
+    problems = [r.get("problem") for r in rows if r.get("problem")]
+    if not ui.json:
+        rows = [{k: v for k, v in r.items() if k != "problem"} for r in rows]
     ui.rows("lake versions", rows, empty="no version published yet")
+    if not ui.json:
+        for problem in problems:
+            ui.info(f"[yellow]warning:[/] {problem}")
+
+
+@lake_app.command("use")
+def lake_use(
+    zone: Annotated[str, typer.Argument(help="raw, silver, gold or results.")],
+    version: Annotated[str, typer.Argument(help="A complete version (`cobranza lake versions`).")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for the record.")] = None,
+    who: Annotated[str | None, typer.Option(help="Who; default the OS user.")] = None,
+) -> None:
+    """Point a zone at one of its complete, unpruned versions (the repair for a broken or lost
+    CURRENT, or a way back); recorded in ml_metadata.lake_pointer_events."""
+    from cobranza.lake import Lake
+
+    s = settings()
+
+    def point() -> dict[str, Any]:
+        lake = Lake(s.lake).ensure()
+        return lake.use_version(zone, version, who=who or getpass.getuser(), reason=reason)
+
+    _run("lake use", point, hold_lake=s.lake, check_catalog=False)
 
 
 @lake_app.command("prune")
@@ -342,9 +443,14 @@ def catalog() -> None:
     """Rebuild the DuckDB catalog's views from the current lake pointers."""
     from cobranza.lake import Lake, refresh_catalog
 
-    lake = Lake(settings().lake).ensure()
-    ok = refresh_catalog(lake)
-    ui.summary("catalog", {"catalog": str(lake.catalog_path), "refreshed": ok})
+    s = settings()
+
+    def rebuild() -> dict[str, Any]:
+        lake = Lake(s.lake).ensure()
+        refresh_catalog(lake, strict=True)
+        return {"catalog": str(lake.catalog_path), "refreshed": True}
+
+    _run("catalog", rebuild, hold_lake=s.lake, check_catalog=False)
 
 
 @app.command()

@@ -5,7 +5,8 @@ a file is validated once the files it references are done (clients -> obligation
 debit_mandates -> the rest), so references are checked against accepted parent rows. Files with
 no pending parent run side by side, largest first, one serial parse each (which keeps line numbers
 exact) on DuckDB cursors of one database; hashing runs in a thread ahead of them. Staging is an in-memory DuckDB that spills to
-`<lake>/_tmp/` past `duckdb_memory_limit`; that folder is always removed.
+`<lake>/_tmp/` past `duckdb_memory_limit`; that folder is locked by its run and removed at its end,
+or by the next run when this one was killed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -269,8 +269,8 @@ def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=N
 
     lake = Lake(settings.lake).ensure()
     run_id = new_run_id()
-    tmp = lake.root / "_tmp" / f"ingest-{run_id}"
-    tmp.mkdir(parents=True)
+    work = lake.work_dir(f"ingest-{run_id}")  # also removes the folders of killed runs
+    tmp = work.path
     reports: dict[str, FileReport] = {}
     hashes: dict[str, Fingerprint] = {}
     as_of = manifest.as_of if manifest else None
@@ -344,9 +344,7 @@ def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=N
         pool.shutdown(wait=True, cancel_futures=True)
         if con is not None:
             con.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        with contextlib.suppress(OSError):  # another run may be using the folder
-            tmp.parent.rmdir()
+        work.close()
 
     if ui:
         for line in examples:

@@ -7,20 +7,27 @@ of raw, silver and gold and keeps their `_run.json`, marked `pruned_at`, so
 
 - the current version of each zone and the `keep` newest complete versions;
 - the lineage of every kept version (the silver a gold was built from, the raw behind a silver);
-- the gold version every registered model was trained on (its `gold_version` tag), so the data
-  behind any model in the registry can be read again;
+- the gold version every registered model was trained on (its `gold_version` tag, else its MLflow
+  run's `gold_version` tag or param), and every gold version `ml_metadata/model_runs` lists (the
+  Parquet mirror of the training runs, which outlives a lost or emptied registry), so the data
+  behind any model can be read again; when a registered version's gold cannot be told at all, no
+  gold version is pruned;
+- the versions the catalog's views read (`catalog.versions.json`): after a refresh that failed, a
+  stale catalog still reads the previous versions;
 - the whole results zone: its `scores` tables are the history of decisions (what was decided on
   which obligation, when, by which model and why), which the bank keeps.
 
-Folders of runs that died before publishing are removed once no process holds their writer lock.
-Pruning refuses to start while a run is writing into the lake, since that run may be reading a
-version that would otherwise go.
+Folders of runs that died before publishing are removed once no process holds their writer lock,
+and so are the `_tmp/` working folders of dead runs. Pruning refuses to start while a command uses
+the lake (each holds `<lake>/.lake.lock` shared, prune needs it exclusively) or a run is writing
+into it, since those may be reading a version that would otherwise go.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import shutil
 from collections.abc import Iterable
@@ -30,6 +37,7 @@ from typing import Any
 
 from cobranza.lake.store import RUN_FILE, ZONES, Lake, LakeError, _write_json_atomic
 
+log = logging.getLogger(__name__)
 PRUNABLE = ("raw", "silver", "gold")  # results hold the decision history: never pruned
 LINEAGE = {"gold": ("silver", "silver"), "silver": ("raw", "raw")}  # zone: (input key, zone)
 
@@ -47,10 +55,13 @@ def plan_prune(
     current: dict[str, str | None],
     keep: int,
     model_gold: dict[str, list[str]],
+    catalog: dict[str, set[str]] | None = None,
+    hold_gold: str | None = None,
 ) -> Plan:
     """Decide from the versions' `_run.json` records (oldest first per zone) what to prune.
 
-    `model_gold` maps a gold version to the registered model versions trained on it.
+    `model_gold` maps a gold version to the model versions trained on it; `catalog` maps a zone to
+    the versions the catalog's views read; `hold_gold`, when given, is why no gold may go at all.
     """
     if keep < 1:
         raise LakeError("keep must be at least 1: the newest version of each zone always stays")
@@ -67,7 +78,15 @@ def plan_prune(
             hold(zone, version, f"among the {keep} newest")
         hold(zone, current.get(zone), "current")
     for version, models in model_gold.items():
-        hold("gold", version, "trained model version " + ", ".join(sorted(models, key=int)))
+        hold("gold", version, "trained model version " + ", ".join(sorted(models, key=_by_number)))
+    for zone, versions in (catalog or {}).items():
+        for version in sorted(versions):
+            if zone in reasons and version != current.get(zone):
+                hold(zone, version, "read by the catalog's views (stale: run `cobranza catalog`)")
+    if hold_gold:
+        for record in records.get("gold", []):
+            if not record.get("pruned_at"):
+                hold("gold", record["version"], hold_gold)
     for zone in ("gold", "silver"):  # lineage, downstream first so it chains gold -> silver -> raw
         key, upstream = LINEAGE[zone]
         for version in list(reasons[zone]):
@@ -82,6 +101,11 @@ def plan_prune(
             if r["version"] not in plan.keep[zone] and not r.get("pruned_at")
         ]
     return plan
+
+
+def _by_number(version: str) -> tuple[int, str]:
+    head = version.split()[0] if version.split() else version
+    return (int(head), version) if head.isdigit() else (2**62, version)
 
 
 def _bytes(path: os.PathLike | str) -> int:
@@ -99,45 +123,102 @@ def _table_dirs(lake: Lake, zone: str, version: str) -> list:
 
 
 def list_versions(lake: Lake) -> list[dict[str, Any]]:
-    """Every version folder of every zone: complete, pruned, being written or orphaned."""
+    """Every version folder of every zone: complete, pruned, being written or orphaned.
+
+    Shows what is wrong rather than failing: a broken CURRENT is a row `pointer broken` (with the
+    problem in `problem`), a current version without `_run.json` is `current, record missing`,
+    one whose folder is gone `current, folder missing`.
+    """
     rows = []
     for zone in ZONES:
-        current = lake.current_version(zone)
-        for record in lake.versions(zone):
-            version = record["version"]
+        problem = None
+        try:
+            current = lake.current_version(zone)
+        except LakeError as exc:
+            current, problem = None, str(exc)
+            rows.append(_row(zone, None, "pointer broken", True, problem=problem))
+        vroot = lake.zone_dir(zone) / "versions"
+        for vdir in sorted(vroot.iterdir()) if vroot.is_dir() else []:
+            if vdir.name.startswith(".") or not (vdir / RUN_FILE).exists():
+                continue
+            version = vdir.name
+            try:
+                record = lake.run_info(zone, version)
+            except LakeError as exc:
+                rows.append(
+                    _row(zone, version, "record broken", version == current, _bytes(vdir), str(exc))
+                )
+                continue
             tables = record.get("tables") or {}
             rows.append(
-                {
-                    "zone": zone,
-                    "version": version,
-                    "state": "pruned" if record.get("pruned_at") else "complete",
-                    "current": version == current,
-                    "published_at": record.get("published_at"),
-                    "run_id": record.get("run_id"),
-                    "rows": sum(int(t.get("rows") or 0) for t in tables.values()),
-                    "mb": round(_bytes(lake.version_dir(zone, version)) / 2**20, 1),
-                    "pruned_at": record.get("pruned_at"),
-                }
+                _row(
+                    zone,
+                    version,
+                    "pruned" if record.get("pruned_at") else "complete",
+                    version == current,
+                    _bytes(vdir),
+                    published_at=record.get("published_at"),
+                    run_id=record.get("run_id"),
+                    rows=sum(int(t.get("rows") or 0) for t in tables.values()),
+                    pruned_at=record.get("pruned_at"),
+                )
             )
-        for vdir, alive in lake.incomplete(zone):
+        if current is not None and not (vroot / current / RUN_FILE).exists():
+            missing = "record" if (vroot / current).is_dir() else "folder"
             rows.append(
-                {
-                    "zone": zone,
-                    "version": vdir.name,
-                    "state": "writing" if alive else "orphan",
-                    "current": False,
-                    "published_at": None,
-                    "run_id": None,
-                    "rows": None,
-                    "mb": round(_bytes(vdir) / 2**20, 1),
-                    "pruned_at": None,
-                }
+                _row(
+                    zone,
+                    current,
+                    f"current, {missing} missing",
+                    True,
+                    _bytes(vroot / current),
+                    f"{vroot / current / RUN_FILE if missing == 'record' else vroot / current} "
+                    f"is missing; `cobranza lake use {zone} VERSION` points {zone} at a "
+                    "complete version",
+                )
+            )
+        protected = lake.journal_versions().get(zone, set()) | ({current} if current else set())
+        for vdir, alive in lake.incomplete(zone, protected=protected):
+            rows.append(
+                _row(zone, vdir.name, "writing" if alive else "orphan", False, _bytes(vdir))
             )
     return rows
 
 
-def _model_gold(settings: Any) -> dict[str, list[str]]:
-    """gold version -> registered model versions trained on it, from the registry's tags."""
+def _row(
+    zone: str,
+    version: str | None,
+    state: str,
+    current: bool,
+    size: int = 0,
+    problem: str | None = None,
+    **info: Any,
+) -> dict[str, Any]:
+    row = {
+        "zone": zone,
+        "version": version,
+        "state": state,
+        "current": current,
+        "published_at": info.get("published_at"),
+        "run_id": info.get("run_id"),
+        "rows": info.get("rows"),
+        "mb": round(size / 2**20, 1),
+        "pruned_at": info.get("pruned_at"),
+    }
+    if problem is not None:
+        row["problem"] = problem
+    return row
+
+
+def _model_gold(settings: Any, lake: Lake) -> tuple[dict[str, list[str]], list[str]]:
+    """gold version -> model versions trained on it, and the registered versions whose training
+    gold cannot be told.
+
+    A registered version's gold is its `gold_version` tag; a train killed between registering the
+    version and tagging it leaves only its MLflow run's `gold_version` tag and param, read next.
+    Every row of `ml_metadata/model_runs` (the Parquet mirror of the training runs) counts too,
+    also for versions the registry no longer knows (an emptied or recreated `mlflow.db`).
+    """
     from cobranza.ml.registry import list_models
 
     try:
@@ -147,11 +228,83 @@ def _model_gold(settings: Any) -> dict[str, list[str]]:
             "cannot read the model registry, so cannot tell which gold versions trained a model; "
             f"nothing was pruned ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
         ) from None
+    mirror = _mirror_rows(lake)
+    by_run = {r["run_id"]: r["gold_version"] for r in mirror if r.get("run_id")}
     out: dict[str, list[str]] = {}
+    unknown: list[str] = []
+    registered: dict[str, str] = {}  # run id -> registered version
     for m in models:
-        if m.get("gold_version"):
-            out.setdefault(m["gold_version"], []).append(str(m["version"]))
-    return out
+        version = str(m["version"])
+        if m.get("run_id"):
+            registered[m["run_id"]] = version
+        gold = (
+            m.get("gold_version")
+            or _run_gold(settings, m.get("run_id"))
+            or by_run.get(m.get("run_id"))
+        )
+        if gold:
+            out.setdefault(gold, []).append(version)
+        else:
+            unknown.append(version)
+    for r in mirror:  # a recreated registry numbers from 1 again: only the run id identifies
+        gold = r.get("gold_version")
+        if not gold:
+            continue
+        label = registered.get(r.get("run_id") or "") or (
+            f"{r.get('model_version') or '?'} (in ml_metadata.model_runs, not in the registry)"
+        )
+        if label not in out.setdefault(gold, []):
+            out[gold].append(label)
+    return out, unknown
+
+
+def _run_gold(settings: Any, run_id: str | None) -> str | None:
+    """The `gold_version` tag or param of a model version's MLflow run (None: no such run)."""
+    if not run_id:
+        return None
+    from mlflow.exceptions import MlflowException
+
+    from cobranza.ml.tracking import client
+
+    try:
+        run = client(settings).get_run(run_id)
+    except MlflowException:
+        return None  # the run was deleted: the mirror may still know
+    except Exception as exc:
+        raise LakeError(
+            f"cannot read MLflow run {run_id}, so cannot tell which gold version it trained on; "
+            f"nothing was pruned ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from None
+    return run.data.tags.get("gold_version") or run.data.params.get("gold_version") or None
+
+
+def _mirror_rows(lake: Lake) -> list[dict[str, Any]]:
+    """The rows of `ml_metadata/model_runs/*.parquet` (model_name, model_version, run_id, gold)."""
+    import pyarrow.parquet as pq
+
+    folder = lake.root / "ml_metadata" / "model_runs"
+    if not folder.is_dir():
+        return []
+    rows = []
+    for path in sorted(folder.rglob("*.parquet")):
+        if path.name.startswith("."):
+            continue
+        try:
+            table = pq.read_table(path)
+        except Exception as exc:
+            raise LakeError(
+                f"{path} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}), "
+                "so cannot tell which gold version that training run used; nothing was pruned. "
+                "Restore the file or move it out of the lake"
+            ) from None
+        cols = [
+            c
+            for c in ("model_name", "model_version", "run_id", "gold_version")
+            if c in table.column_names
+        ]
+        for row in table.select(cols).to_pylist():
+            rows.append({k: (None if row.get(k) is None else str(row.get(k))) for k in cols})
+    return rows
 
 
 class _PruneLock:
@@ -178,38 +331,66 @@ def _writing(lake: Lake) -> Iterable[str]:
 
 def prune(settings: Any, keep: int = 3, dry_run: bool = False) -> dict[str, Any]:
     """Remove the data of versions no one needs (see the module docstring); returns what it did."""
-    lake = Lake(settings.lake).ensure()
+    from cobranza.lake.catalog import catalog_stale, catalog_versions, refresh_catalog
+
+    lake = Lake(settings.lake).ensure()  # completes a transaction a dead process left decided
     lock = _PruneLock(lake)
+    warnings: list[str] = []
     try:
-        busy = list(_writing(lake))
-        if busy:
-            raise LakeError(
-                f"a run is writing into the lake ({', '.join(busy)}); nothing was pruned, try "
-                "again when it has finished"
-            )
-        records = {zone: lake.versions(zone) for zone in ZONES}
-        current = {zone: lake.current_version(zone) for zone in ZONES}
-        plan = plan_prune(records, current, keep, _model_gold(settings))
-        freed = 0
-        pruned: dict[str, list[str]] = {}
-        for zone in PRUNABLE:
-            for version in plan.prune[zone]:
-                size = _bytes(lake.version_dir(zone, version))
-                if not dry_run:
-                    _prune_version(lake, zone, version, size)
-                pruned.setdefault(zone, []).append(version)
-                freed += size
-            for record in records[zone]:  # leftovers of a prune that was itself interrupted
-                if record.get("pruned_at") and not dry_run:
-                    for tdir in _table_dirs(lake, zone, record["version"]):
-                        shutil.rmtree(tdir, ignore_errors=True)
-        orphans = [] if dry_run else [str(p) for p in lake.clean_orphans()]
+        with lake.exclusive("nothing was pruned, try again when it has finished"):
+            busy = list(_writing(lake))
+            if busy:
+                raise LakeError(
+                    f"a run is writing into the lake ({', '.join(busy)}); nothing was pruned, try "
+                    "again when it has finished"
+                )
+            current = {zone: lake.current_version(zone) for zone in ZONES}
+            if not dry_run and catalog_stale(lake):
+                refresh_catalog(lake, attempts=2)
+            catalog = catalog_versions(lake)
+            if catalog is None and lake.catalog_path.exists():
+                raise LakeError(
+                    f"cannot tell which versions the views of {lake.catalog_path} read (it was "
+                    "never refreshed by this cobranza and cannot be now); nothing was pruned. "
+                    "Run `cobranza catalog` once no other client has it open, then prune again"
+                )
+            records = {zone: lake.versions(zone) for zone in ZONES}
+            model_gold, unknown = _model_gold(settings, lake)
+            hold_gold = None
+            if unknown:
+                hold_gold = (
+                    "the training gold of model version " + ", ".join(unknown) + " is unknown"
+                )
+                warnings.append(
+                    f"the training gold of registered model version {', '.join(unknown)} of "
+                    f"{settings.model_name!r} cannot be told (no gold_version tag on the version "
+                    "or its MLflow run, no row in ml_metadata.model_runs), so no gold version was "
+                    "pruned; tag the version with the gold it was trained on (MLflow "
+                    "`set_model_version_tag(name, version, 'gold_version', GOLD)`) or delete it "
+                    "from the registry, then prune again"
+                )
+            plan = plan_prune(records, current, keep, model_gold, catalog, hold_gold)
+            freed = 0
+            pruned: dict[str, list[str]] = {}
+            for zone in PRUNABLE:
+                for version in plan.prune[zone]:
+                    size = _bytes(lake.version_dir(zone, version))
+                    if not dry_run:
+                        _prune_version(lake, zone, version, size)
+                    pruned.setdefault(zone, []).append(version)
+                    freed += size
+                for record in records[zone]:  # leftovers of a prune that was itself interrupted
+                    if record.get("pruned_at") and not dry_run:
+                        for tdir in _table_dirs(lake, zone, record["version"]):
+                            shutil.rmtree(tdir, ignore_errors=True)
+            orphans = [] if dry_run else [str(p) for p in lake.clean_orphans()]
+            tmp = [] if dry_run else [str(p) for p in lake.clean_tmp()]
+            if pruned and not dry_run:
+                refresh_catalog(lake)
     finally:
         lock.close()
-    if pruned and not dry_run:
-        from cobranza.lake.catalog import refresh_catalog
-
-        refresh_catalog(lake)
+    for w in warnings:
+        log.warning(w)
     return {
         "dry_run": dry_run,
         "keep": keep,
@@ -218,6 +399,8 @@ def prune(settings: Any, keep: int = 3, dry_run: bool = False) -> dict[str, Any]
         "freed_mb": round(freed / 2**20, 1),
         "kept": plan.keep,
         "orphans_removed": orphans,
+        "tmp_removed": tmp,
+        "warnings": warnings,
     }
 
 

@@ -5,12 +5,22 @@ Layout: `<lake>/<zone>/versions/<version>/<table>/*.parquet` plus `<version>/_ru
 when its `_run.json` exists; a run that fails or is killed never moves the pointer, so the previous
 version stays current and readable. DuckDB's partitioned overwrite and Spark's overwrite mode delete
 before they write, which is why every run writes into a folder of its own.
+
+Records are written and pointers switched under `<lake>/.commit.lock` (exclusive flock, held for a
+few file operations). A transaction of several zones (silver + gold) first writes a redo journal,
+`<lake>/.transaction.json`, with every version's record and pointer: once it exists the
+transaction is decided, and if its process dies before switching every pointer, the next use of
+the lake (`Lake.ensure`, any publication) completes it, so the versions become current together.
+Commands reading versions hold `<lake>/.lake.lock` shared (`Lake.in_use`); prune takes it
+exclusively, so it never removes a version a running command reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import time
@@ -24,9 +34,24 @@ from typing import Any
 
 from cobranza.errors import CobranzaError
 
+log = logging.getLogger(__name__)
+
 ZONES = ("raw", "silver", "gold", "results")
 RUN_FILE = "_run.json"
 POINTER = "CURRENT"
+# `<lake>/.transaction.json`: the redo journal of a transaction being committed (see `transaction`)
+JOURNAL = ".transaction.json"
+# `<lake>/.commit.lock`: held (flock, exclusive) while records are written and pointers switched
+COMMIT_LOCK = ".commit.lock"
+# `<lake>/.lake.lock`: held shared by every command reading versions, exclusively by prune
+IN_USE_LOCK = ".lake.lock"
+TMP = "_tmp"
+HINTS = {
+    "raw": "cobranza ingest",
+    "silver": "cobranza etl",
+    "gold": "cobranza etl",
+    "results": "cobranza score",
+}
 # Folders only the lake's owner (the service account) may enter: raw holds the bank's personal data
 # (names, documents, e-mails, phones), _tmp the ingest's working database of the same rows, control
 # the API's key hashes and webhook secrets. Whoever else opens the catalog (BI, analysts) reads
@@ -54,8 +79,7 @@ class WriterLock:
 
     def __init__(self, vroot: Path, version: str):
         self.path = lock_path(vroot, version)
-        self._fd: int | None = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._fd: int | None = _take_lock(self.path)
 
     def release(self) -> None:
         if self._fd is None:
@@ -65,13 +89,29 @@ class WriterLock:
         self._fd = None
 
 
+def _take_lock(path: Path, mode: int = 0o644) -> int:
+    """An exclusive flock on `path`, on the file that still has that name once locked.
+
+    A cleaner may unlink a lock file it found free just before we locked it; locking an unlinked
+    file would protect nothing, so the name is checked after locking and the lock taken again.
+    """
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, mode)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
 def lock_path(vroot: Path, version: str) -> Path:
     return vroot / f".{version}.lock"
 
 
-def writer_alive(vdir: Path) -> bool | None:
-    """Whether a live process holds the writer lock of a version folder (None: no lock file)."""
-    path = lock_path(vdir.parent, vdir.name)
+def _lock_alive(path: Path) -> bool | None:
+    """Whether a live process holds the flock of `path` (None: no such lock file)."""
     try:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
@@ -85,18 +125,53 @@ def writer_alive(vdir: Path) -> bool | None:
     return False
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+def writer_alive(vdir: Path) -> bool | None:
+    """Whether a live process holds the writer lock of a version folder (None: no lock file)."""
+    return _lock_alive(lock_path(vdir.parent, vdir.name))
+
+
+@contextmanager
+def _flock(path: Path, mode: int) -> Iterator[None]:
+    """flock on a lock file of its own for the duration of the block (blocking)."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, mode)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    dir_fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def _unlink_durable(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:200]
 
 
 @dataclass
@@ -158,6 +233,42 @@ class Transaction:
             yield pub
 
 
+class WorkDir:
+    """`<lake>/_tmp/<name>/`, a working folder (DuckDB spill, staging) owned by one live process.
+
+    Its owner holds an flock on `<lake>/_tmp/.<name>.lock`, taken before the folder exists; the OS
+    drops it when the process dies, SIGKILL included, so a folder whose lock is free belongs to a
+    dead run and `Lake.clean_tmp` removes it (it may hold raw personal data).
+    """
+
+    def __init__(self, root: Path, name: str):
+        self.root = root
+        self.path = root / name
+        self.lock = root / f".{name}.lock"
+        self._fd: int | None = _take_lock(self.lock, 0o600)
+        try:
+            self.path.mkdir(mode=0o700)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._fd is None:
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.lock.unlink(missing_ok=True)  # before unlocking: no one may take a stale lock file
+        os.close(self._fd)
+        self._fd = None
+        with contextlib.suppress(OSError):  # another run may be using the folder
+            self.root.rmdir()
+
+    def __enter__(self) -> WorkDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Lake:
     def __init__(self, root: Path | str):
         self.root = Path(root).resolve()
@@ -173,38 +284,238 @@ class Lake:
         return self.root / "catalog.duckdb"
 
     @property
+    def journal_path(self) -> Path:
+        return self.root / JOURNAL
+
+    @property
     def metadata_dir(self) -> Path:
         path = self.root / "ml_metadata"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     def ensure(self) -> Lake:
+        """Create the layout, and complete a transaction whose process died while switching."""
         for zone in ZONES:
             (self.zone_dir(zone) / "versions").mkdir(parents=True, exist_ok=True)
         self.metadata_dir  # noqa: B018 - creates the folder
         for name in PRIVATE:
             private_dir(self.root / name)
+        self.recover()
         return self
 
+    # ---- locks --------------------------------------------------------------------------------
+    @contextmanager
+    def in_use(self, on_wait: Any = None) -> Iterator[None]:
+        """Shared lock of the lake (`<lake>/.lake.lock`) for a command reading its versions.
+
+        Any number of commands hold it at once; `cobranza lake prune` needs it exclusively and
+        refuses while one holds it. `on_wait()` is called if a prune holds it now (this waits).
+        On a lake this account cannot write nobody can prune either, so no lock is needed there.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / IN_USE_LOCK
+        fd: int | None
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                fd = None
+        try:
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    if on_wait is not None:
+                        on_wait()
+                    fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    @contextmanager
+    def exclusive(self, refusal: str) -> Iterator[None]:
+        """The lake's in-use lock held exclusively, or a LakeError ending with `refusal`."""
+        fd = os.open(self.root / IN_USE_LOCK, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LakeError(
+                    f"a cobranza run is using the lake {self.root} (ingest, etl, train, score, "
+                    f"impact, monitor, pipeline, catalog or lake use); {refusal}"
+                ) from None
+            yield
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def _committing(self) -> Iterator[None]:
+        """The commit lock, after completing any transaction a dead process left decided."""
+        with _flock(self.root / COMMIT_LOCK, fcntl.LOCK_EX):
+            self._roll_forward()
+            yield
+
+    def recover(self) -> list[str]:
+        """Complete the transaction of a process that died after writing its journal.
+
+        One `stat` when there is no journal, which is always but after such a death.
+        """
+        if not self.journal_path.exists():
+            return []
+        if not os.access(self.root, os.W_OK):
+            log.warning(
+                "%s: a publication was interrupted and cannot be completed on a lake this account "
+                "cannot write; run any cobranza command as the lake's owner to complete it",
+                self.journal_path,
+            )
+            return []
+        with _flock(self.root / COMMIT_LOCK, fcntl.LOCK_EX):
+            return self._roll_forward()
+
+    def _roll_forward(self) -> list[str]:
+        """With the commit lock held: redo the journal left by a dead process, if any."""
+        path = self.journal_path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        try:
+            entries = json.loads(text)["entries"]
+            for e in entries:
+                if e["zone"] not in ZONES or not _plain_name(e["version"]):
+                    raise ValueError(f"bad entry {e['zone']!r} {e['version']!r}")
+                if not isinstance(e["record"], dict) or not isinstance(e["pointer"], dict):
+                    raise ValueError("bad record or pointer")
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+            # written with os.replace, so never half-written: something else damaged it
+            aside = path.with_name(f"{JOURNAL}.broken-{new_run_id()}")
+            os.replace(path, aside)
+            log.warning(
+                "%s was damaged (%s) and was moved to %s: a publication interrupted there could "
+                "not be completed; check `cobranza lake versions` and point a zone at the version "
+                "you want with `cobranza lake use ZONE VERSION`",
+                path,
+                _first_line(exc),
+                aside,
+            )
+            return []
+        done = [f"{e['zone']} {e['version']}" for e in entries]
+        gone = [
+            str(self.zone_dir(e["zone"]) / "versions" / e["version"])
+            for e in entries
+            if not (self.zone_dir(e["zone"]) / "versions" / e["version"]).is_dir()
+        ]
+        if gone:
+            self._undo(entries)
+            log.warning(
+                "the publication of %s interrupted by the death of its process could not be "
+                "completed (%s is gone); those zones were set back to their previous versions",
+                ", ".join(done),
+                ", ".join(gone),
+            )
+            return []
+        self._apply(entries)
+        for e in entries:  # their writer is dead: its lock files protect nothing now
+            lock_path(self.zone_dir(e["zone"]) / "versions", e["version"]).unlink(missing_ok=True)
+        _unlink_durable(path)
+        log.warning(
+            "completed the publication of %s, interrupted by the death of its process (%s)",
+            ", ".join(done),
+            path,
+        )
+        return done
+
+    def _apply(self, entries: list[dict[str, Any]]) -> None:
+        """Write each version's record (if missing), then switch each pointer: idempotent."""
+        for e in entries:
+            run_file = self.zone_dir(e["zone"]) / "versions" / e["version"] / RUN_FILE
+            if not run_file.exists():
+                _write_json_atomic(run_file, e["record"])
+        for e in entries:
+            _write_json_atomic(self.zone_dir(e["zone"]) / POINTER, e["pointer"])
+
+    def _undo(self, entries: list[dict[str, Any]]) -> None:
+        """Set pointers back, remove the versions' records, the journal, then their folders."""
+        for e in reversed(entries):
+            pointer = self.zone_dir(e["zone"]) / POINTER
+            if self._points_at(e["zone"], e["version"]):
+                if e.get("previous_pointer") is None:
+                    pointer.unlink(missing_ok=True)
+                else:
+                    _write_json_atomic(pointer, e["previous_pointer"])
+        for e in entries:
+            (self.zone_dir(e["zone"]) / "versions" / e["version"] / RUN_FILE).unlink(
+                missing_ok=True
+            )
+        _unlink_durable(self.journal_path)
+        for e in entries:
+            shutil.rmtree(self.zone_dir(e["zone"]) / "versions" / e["version"], ignore_errors=True)
+
+    def _points_at(self, zone: str, version: str) -> bool:
+        try:
+            return self.current_version(zone) == version
+        except LakeError:
+            return False
+
+    def journal_versions(self) -> dict[str, set[str]]:
+        """zone -> versions named by a journal not completed yet (read tolerantly)."""
+        out: dict[str, set[str]] = {}
+        try:
+            for e in json.loads(self.journal_path.read_text(encoding="utf-8"))["entries"]:
+                out.setdefault(e["zone"], set()).add(e["version"])
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+        return out
+
     # ---- reading ------------------------------------------------------------------------------
-    def current_version(self, zone: str) -> str | None:
-        pointer = self.zone_dir(zone) / POINTER
-        if not pointer.exists():
+    def _fix(self, zone: str) -> str:
+        return (
+            f"run `cobranza lake versions --zone {zone}` to see its complete versions and "
+            f"`cobranza lake use {zone} VERSION` to point it at one, or `{HINTS[zone]}` to "
+            "publish a new one"
+        )
+
+    def pointer(self, zone: str) -> dict[str, Any] | None:
+        """The zone's CURRENT pointer, None when nothing was published; LakeError when broken."""
+        path = self.zone_dir(zone) / POINTER
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
             return None
-        return json.loads(pointer.read_text(encoding="utf-8"))["version"]
+        except (UnicodeDecodeError, IsADirectoryError) as exc:
+            raise self._broken_pointer(zone, path, _first_line(exc)) from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise self._broken_pointer(zone, path, _first_line(exc)) from None
+        if not isinstance(data, dict) or not _plain_name(data.get("version")):
+            raise self._broken_pointer(zone, path, "no version name in it")
+        return data
+
+    def _broken_pointer(self, zone: str, path: Path, detail: str) -> LakeError:
+        return LakeError(
+            f"{path} is broken ({detail}), so the {zone} zone has no readable current version; "
+            + self._fix(zone)
+        )
+
+    def current_version(self, zone: str) -> str | None:
+        data = self.pointer(zone)
+        return None if data is None else data["version"]
 
     def require_version(self, zone: str) -> str:
+        """The current version of a zone, for reading it: LakeError when there is none, or when
+        the pointer, the version's folder or its `_run.json` is broken or missing (naming it)."""
         version = self.current_version(zone)
         if version is None:
-            hint = {
-                "raw": "cobranza ingest",
-                "silver": "cobranza etl",
-                "gold": "cobranza etl",
-                "results": "cobranza score",
-            }[zone]
             raise LakeError(
-                f"the {zone} zone of {self.root} has no published version yet; run `{hint}` first"
+                f"the {zone} zone of {self.root} has no published version yet; run "
+                f"`{HINTS[zone]}` first"
             )
+        if not (self.zone_dir(zone) / "versions" / version / RUN_FILE).exists():
+            self._read_record(zone, version)  # raises, naming what is missing
         return version
 
     def version_dir(self, zone: str, version: str | None = None) -> Path:
@@ -212,7 +523,48 @@ class Lake:
         return self.zone_dir(zone) / "versions" / version
 
     def run_info(self, zone: str, version: str | None = None) -> dict[str, Any]:
-        return json.loads((self.version_dir(zone, version) / RUN_FILE).read_text(encoding="utf-8"))
+        version = version or self.require_version(zone)
+        return self._read_record(zone, version)
+
+    def _read_record(self, zone: str, version: str) -> dict[str, Any]:
+        path = self.zone_dir(zone) / "versions" / version / RUN_FILE
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = self._points_at(zone, version)
+            what = (
+                f"{path} is missing"
+                if path.parent.is_dir()
+                else f"the folder {path.parent} is missing"
+            )
+            if current:
+                raise LakeError(
+                    f"{what}: the current {zone} version {version} has no record (it was deleted "
+                    "or lost); " + self._fix(zone)
+                ) from None
+            raise LakeError(
+                f"{what}: {zone} version {version} is not a complete version; "
+                f"`cobranza lake versions --zone {zone}` lists the complete ones"
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise self._broken_record(zone, version, path, _first_line(exc)) from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise self._broken_record(zone, version, path, _first_line(exc)) from None
+        if not isinstance(data, dict):
+            raise self._broken_record(zone, version, path, "not a JSON object")
+        return data
+
+    def _broken_record(self, zone: str, version: str, path: Path, detail: str) -> LakeError:
+        fix = (
+            self._fix(zone)
+            if self._points_at(zone, version)
+            else f"restore it from a backup or move the folder {path.parent} out of the lake"
+        )
+        return LakeError(
+            f"{path} is broken ({detail}): {zone} version {version} cannot be read; {fix}"
+        )
 
     def table_dir(self, zone: str, table: str, version: str | None = None) -> Path:
         path = self.version_dir(zone, version) / table
@@ -226,6 +578,9 @@ class Lake:
 
     def tables(self, zone: str, version: str | None = None) -> list[str]:
         vdir = self.version_dir(zone, version)
+        if not vdir.is_dir():
+            fix = self._fix(zone) if self._points_at(zone, vdir.name) else "it was removed"
+            raise LakeError(f"the folder {vdir} of {zone} version {vdir.name} is missing; {fix}")
         return sorted(
             p.name for p in vdir.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
         )
@@ -237,9 +592,8 @@ class Lake:
             return []
         out = []
         for vdir in sorted(vroot.iterdir()):
-            run_file = vdir / RUN_FILE
-            if run_file.exists():
-                out.append(json.loads(run_file.read_text(encoding="utf-8")))
+            if not vdir.name.startswith(".") and (vdir / RUN_FILE).exists():
+                out.append(self._read_record(zone, vdir.name))
         return out
 
     # ---- writing ------------------------------------------------------------------------------
@@ -252,10 +606,22 @@ class Lake:
         refresh: bool = True,
     ) -> Iterator[Publication]:
         """Write a new version of a zone; on clean exit record it and switch the pointer atomically."""
+        self.recover()
         with self._writing(zone, run_id, inputs) as pub:
             yield pub
         try:
-            self._commit(pub, pub.started_at, pub.seconds)
+            with self._committing():
+                try:
+                    record = self._make_record(pub)
+                    _write_json_atomic(pub.dir / RUN_FILE, record)
+                    _write_json_atomic(
+                        self.zone_dir(zone) / POINTER, self._pointer_for(pub, record)
+                    )
+                except BaseException:
+                    if not self._points_at(zone, pub.version):  # not published: leave no trace
+                        (pub.dir / RUN_FILE).unlink(missing_ok=True)
+                        shutil.rmtree(pub.dir, ignore_errors=True)
+                    raise
         finally:
             pub.lock.release()
         if refresh:
@@ -267,12 +633,17 @@ class Lake:
     def transaction(self, run_id: str | None = None) -> Iterator[Transaction]:
         """Versions of several zones that become current together, or not at all.
 
-        `tx.publish(zone)` writes a version as `publish` does but does not switch its pointer: on
-        clean exit of the transaction every version is recorded first, then the pointers switch
-        one after the other (milliseconds apart); on any failure every version written is removed
-        and no pointer moves. A run that builds silver and then gold from it uses this, so gold
-        failing cannot leave a new silver current beside the old gold.
+        `tx.publish(zone)` writes a version as `publish` does but does not switch its pointer. On
+        clean exit, under the commit lock: every version's record is computed and the journal
+        `<lake>/.transaction.json` written (atomically) with all of them; then the records, then
+        the pointers (microseconds apart), then the journal is deleted. A failure before the
+        journal exists removes every version written; a failure after it sets the pointers back
+        and removes them too. A process killed after the journal exists is completed by the next
+        use of the lake (`recover`), so the versions still become current together. A run that
+        builds silver and then gold from it uses this, so gold failing, or the run dying, cannot
+        leave a new silver current beside the old gold.
         """
+        self.recover()
         tx = Transaction(self, run_id or new_run_id())
         try:
             try:
@@ -281,9 +652,8 @@ class Lake:
                 for pub in tx.pending:
                     shutil.rmtree(pub.dir, ignore_errors=True)
                 raise
-            records = [self._record(pub, pub.started_at, pub.seconds) for pub in tx.pending]
-            for pub, record in zip(tx.pending, records, strict=True):
-                self._switch(pub, record)
+            if tx.pending:
+                self._commit_all(tx.pending)
         finally:
             for pub in tx.pending:  # held until every version of the transaction is recorded
                 pub.lock.release()
@@ -291,6 +661,45 @@ class Lake:
             from cobranza.lake.catalog import refresh_catalog
 
             refresh_catalog(self)
+
+    def _commit_all(self, pubs: list[Publication]) -> None:
+        with self._committing():
+            try:
+                entries = []
+                for pub in pubs:
+                    record = self._make_record(pub)
+                    entries.append(
+                        {
+                            "zone": pub.zone,
+                            "version": pub.version,
+                            "record": record,
+                            "pointer": self._pointer_for(pub, record),
+                            "previous_pointer": self.pointer(pub.zone),
+                        }
+                    )
+                _write_json_atomic(
+                    self.journal_path,
+                    {"run_id": pubs[0].run_id, "pid": os.getpid(), "entries": entries},
+                )
+            except BaseException:
+                for pub in pubs:  # nothing was decided: no version of the run stays
+                    shutil.rmtree(pub.dir, ignore_errors=True)
+                raise
+            try:
+                self._apply(entries)
+                _unlink_durable(self.journal_path)
+            except BaseException:
+                try:
+                    self._undo(entries)
+                except Exception as exc:  # the journal stays: the next use completes the run
+                    log.warning(
+                        "could not undo the interrupted publication of run %s (%s); the next "
+                        "cobranza command will complete it from %s",
+                        pubs[0].run_id,
+                        _first_line(exc),
+                        self.journal_path,
+                    )
+                raise
 
     @contextmanager
     def _writing(
@@ -314,39 +723,126 @@ class Lake:
             raise
         pub.seconds = time.perf_counter() - t0  # the caller releases the lock once recorded
 
-    def _commit(self, pub: Publication, started: datetime, seconds: float) -> None:
-        self._switch(pub, self._record(pub, started, seconds))
-
-    def _record(self, pub: Publication, started: datetime, seconds: float) -> dict[str, Any]:
-        """Write the version's `_run.json`: from here on the version is complete."""
+    def _make_record(self, pub: Publication) -> dict[str, Any]:
+        """The version's `_run.json` (with the commit lock held: `previous_version` is exact)."""
         for tdir in sorted(pub.dir.iterdir()):
             if tdir.is_dir() and not tdir.name.startswith(("_", ".")):
                 pub.tables.setdefault(tdir.name, {})
         for table in pub.tables:
             if pub.tables[table].get("rows") is None:
                 pub.tables[table]["rows"] = count_parquet_rows(pub.dir / table)
-        record = {
+        return {
             "zone": pub.zone,
             "version": pub.version,
             "run_id": pub.run_id,
             "previous_version": self.current_version(pub.zone),
-            "started_at": started.isoformat(),
+            "started_at": pub.started_at.isoformat(),
             "published_at": datetime.now(UTC).isoformat(),
-            "seconds": round(seconds, 3),
+            "seconds": round(pub.seconds, 3),
             "inputs": pub.inputs,
             "tables": pub.tables,
             "timings": pub.timings,
             "history_tables": sorted(pub.history_tables),
             **pub.meta,
         }
-        _write_json_atomic(pub.dir / RUN_FILE, record)
-        return record
 
-    def _switch(self, pub: Publication, record: dict[str, Any]) -> None:
-        _write_json_atomic(
-            self.zone_dir(pub.zone) / POINTER,
-            {"version": pub.version, "run_id": pub.run_id, "published_at": record["published_at"]},
+    @staticmethod
+    def _pointer_for(pub: Publication, record: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "version": pub.version,
+            "run_id": pub.run_id,
+            "published_at": record["published_at"],
+        }
+
+    def use_version(
+        self, zone: str, version: str, who: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Point a zone at one of its complete, unpruned versions, by hand; recorded.
+
+        The repair for a broken or lost current version (and a way back to an older one). Each
+        move is a row of `ml_metadata.lake_pointer_events` (who, why, from which version).
+        """
+        vroot = self.zone_dir(zone) / "versions"
+        if not _plain_name(version) or not (vroot / version).is_dir():
+            raise LakeError(
+                f"the {zone} zone has no version {version!r} (no folder {vroot / version}); "
+                f"`cobranza lake versions --zone {zone}` lists them"
+            )
+        record = self._read_record(zone, version)
+        if record.get("pruned_at"):
+            raise LakeError(
+                f"{zone} version {version} was pruned at {record['pruned_at']}: its tables are "
+                f"gone; choose a complete version (`cobranza lake versions --zone {zone}`)"
+            )
+        missing = [t for t in record.get("tables") or {} if not (vroot / version / t).is_dir()]
+        if missing:
+            raise LakeError(
+                f"{zone} version {version} lacks the folder of table(s) {', '.join(missing)}; "
+                f"choose a complete version (`cobranza lake versions --zone {zone}`)"
+            )
+        at = datetime.now(UTC).isoformat()
+        with self._committing():
+            try:
+                previous = self.current_version(zone)
+            except LakeError:
+                previous = None  # the broken pointer this repairs
+            _write_json_atomic(
+                self.zone_dir(zone) / POINTER,
+                {
+                    "version": version,
+                    "run_id": record.get("run_id"),
+                    "published_at": record.get("published_at"),
+                    "set_by": who,
+                    "set_at": at,
+                    "set_reason": reason,
+                    "previous_version": previous,
+                },
+            )
+        event = {
+            "at": at,
+            "zone": zone,
+            "version": version,
+            "previous_version": previous,
+            "who": who,
+            "reason": reason,
+        }
+        self.write_metadata(
+            "lake_pointer_events",
+            [event],
+            at.replace(":", "").replace("-", "").replace("+", "_") + f"-{zone}",
         )
+        warnings = self._lineage_warnings(zone, version, record)
+        for w in warnings:
+            log.warning(w)
+        from cobranza.lake.catalog import refresh_catalog
+
+        return {**event, "catalog_refreshed": refresh_catalog(self), "warnings": warnings}
+
+    def _lineage_warnings(self, zone: str, version: str, record: dict[str, Any]) -> list[str]:
+        """Whether gold and silver still come from each other after pointing `zone` at `version`."""
+        try:
+            if zone == "gold":
+                built_from = (record.get("inputs") or {}).get("silver")
+                silver = self.current_version("silver")
+                if built_from != silver:
+                    return [
+                        f"gold {version} was built from silver {built_from}, but the current "
+                        f"silver is {silver}; point silver at it too (`cobranza lake use silver "
+                        f"{built_from}`) or run `cobranza etl`"
+                    ]
+            if zone == "silver":
+                gold = self.current_version("gold")
+                if gold is not None:
+                    built_from = (self.run_info("gold", gold).get("inputs") or {}).get("silver")
+                    if built_from != version:
+                        return [
+                            f"the current gold {gold} was built from silver {built_from}, not "
+                            f"{version}; point gold at a version built from it (`cobranza lake "
+                            "use gold VERSION`) or run `cobranza etl`"
+                        ]
+        except LakeError as exc:
+            return [f"could not check the lineage of gold and silver: {exc}"]
+        return []
 
     def write_metadata(self, table: str, rows: list[dict[str, Any]], name: str) -> Path:
         """One Parquet file `ml_metadata/<table>/<name>.parquet`, written atomically.
@@ -365,23 +861,47 @@ class Lake:
         os.replace(tmp, path)
         return path
 
-    def incomplete(self, zone: str) -> list[tuple[Path, bool | None]]:
-        """Version folders without `_run.json`, each with `writer_alive` (True: a run in progress)."""
+    # ---- leftovers ----------------------------------------------------------------------------
+    def protected(self, zone: str) -> set[str]:
+        """Versions never taken for orphans: the one CURRENT points at, those of a journal.
+
+        Raises LakeError when the pointer is broken: then nobody can tell what is current.
+        """
+        out = set(self.journal_versions().get(zone, set()))
+        current = self.current_version(zone)
+        if current is not None:
+            out.add(current)
+        return out
+
+    def incomplete(
+        self, zone: str, protected: set[str] | None = None
+    ) -> list[tuple[Path, bool | None]]:
+        """Version folders without `_run.json`, each with `writer_alive` (True: a run in progress).
+
+        The version a pointer names is never among them, even without its record: it is current
+        (`cobranza lake versions` shows it as such), never an orphan.
+        """
         vroot = self.zone_dir(zone) / "versions"
         if not vroot.exists():
             return []
+        protected = self.protected(zone) if protected is None else protected
         return [
             (vdir, writer_alive(vdir))
             for vdir in sorted(vroot.iterdir())
-            if vdir.is_dir() and not vdir.name.startswith(".") and not (vdir / RUN_FILE).exists()
+            if vdir.is_dir()
+            and not vdir.name.startswith(".")
+            and vdir.name not in protected
+            and not (vdir / RUN_FILE).exists()
         ]
 
     def clean_orphans(self, min_age_seconds: float = 3600.0) -> list[Path]:
-        """Remove version folders left by dead runs; never a complete one or one being written.
+        """Remove version folders left by dead runs; never a complete one, one being written or
+        one a pointer names.
 
         A folder whose writer lock is free is an orphan at once. One without a lock file (left by
         an older cobranza) counts as an orphan only when untouched for `min_age_seconds`.
         """
+        self.recover()
         removed = []
         for zone in ZONES:
             for vdir, alive in self.incomplete(zone):
@@ -391,10 +911,79 @@ class Lake:
                     continue
                 if (vdir / RUN_FILE).exists():  # its writer recorded it while we looked
                     continue
+                if vdir.name in self.protected(zone):  # switched to while we looked
+                    continue
                 shutil.rmtree(vdir, ignore_errors=True)
                 lock_path(vdir.parent, vdir.name).unlink(missing_ok=True)
                 removed.append(vdir)
+            vroot = self.zone_dir(zone) / "versions"
+            for lock in vroot.glob(".*.lock") if vroot.is_dir() else []:
+                if not (vroot / lock.name[1:-5]).exists():  # killed between lock and folder
+                    self._drop_dead_lock(lock)
         return removed
+
+    def work_dir(self, name: str) -> WorkDir:
+        """A locked working folder `<lake>/_tmp/<name>/` (owner-only); `close()` removes it.
+
+        Folders of dead runs are removed first, so a killed run's spill never outlives the next.
+        """
+        root = private_dir(self.root / TMP)
+        self.clean_tmp()
+        return WorkDir(root, name)
+
+    def clean_tmp(self, min_age_seconds: float = 3600.0) -> list[Path]:
+        """Remove the working folders of `<lake>/_tmp/` whose owner is dead.
+
+        A folder whose lock is free goes at once; one without a lock file (left by an older
+        cobranza) once untouched for `min_age_seconds`. A live owner's folder is never touched.
+        """
+        root = self.root / TMP
+        try:
+            entries = sorted(root.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        removed = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                if entry.name.endswith(".lock") and not (root / entry.name[1:-5]).exists():
+                    self._drop_dead_lock(entry)
+                continue
+            lock = root / f".{entry.name}.lock"
+            alive = _lock_alive(lock)
+            if alive:
+                continue
+            if alive is None:
+                try:
+                    if time.time() - entry.lstat().st_mtime < min_age_seconds:
+                        continue
+                except FileNotFoundError:
+                    continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            self._drop_dead_lock(lock)
+            removed.append(entry)
+        return removed
+
+    @staticmethod
+    def _drop_dead_lock(path: Path) -> None:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink(missing_ok=True)  # free: its owner is dead (or never got to lock it)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def _plain_name(name: Any) -> bool:
+    """A version name usable as one path component (a pointer can never lead outside the zone)."""
+    return isinstance(name, str) and bool(name) and "/" not in name and not name.startswith(".")
 
 
 def private_dir(path: Path) -> Path:

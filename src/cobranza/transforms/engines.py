@@ -7,8 +7,7 @@ DuckDB writes with `COPY ... TO` (Ibis `to_parquet`); Spark writes natively from
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +49,19 @@ class Engine:
 
 
 class DuckDBEngine(Engine):
-    """In-process DuckDB with a memory limit and a spill folder of its own."""
+    """In-process DuckDB with a memory limit and a spill folder of its own.
+
+    The spill folder is a locked working folder of the lake (`<lake>/_tmp/duckdb-*`, owner-only,
+    like raw whose rows it may hold), removed on close or, after a kill, by the next run.
+    """
 
     name = "duckdb"
 
     def __init__(self, settings: Settings, cache: bool = True):
-        self._tmp = Path(tempfile.mkdtemp(prefix="cobranza-duckdb-"))
+        from cobranza.lake import Lake
+
+        self._work = Lake(settings.lake).work_dir(f"duckdb-{uuid.uuid4().hex[:12]}")
+        self._tmp = self._work.path
         config = {
             "memory_limit": settings.duckdb_memory_limit,
             "temp_directory": str(self._tmp),
@@ -63,7 +69,11 @@ class DuckDBEngine(Engine):
         }
         if settings.duckdb_threads:
             config["threads"] = settings.duckdb_threads
-        self.con = ibis.duckdb.connect(**config)
+        try:
+            self.con = ibis.duckdb.connect(**config)
+        except BaseException:
+            self._work.close()
+            raise
         self.cache = cache
         self._n = 0
 
@@ -81,8 +91,10 @@ class DuckDBEngine(Engine):
         return self.con.create_table(f"_tmp_{name}_{self._n}", expr, temp=True)
 
     def close(self) -> None:
-        self.con.disconnect()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        try:
+            self.con.disconnect()
+        finally:
+            self._work.close()
 
 
 class SparkEngine(Engine):
@@ -158,5 +170,8 @@ def open_engine(settings: Settings, spark_session: Any = None) -> Engine:
     if settings.engine == "duckdb":
         return DuckDBEngine(settings)
     if settings.engine == "spark":
+        from cobranza.lake import Lake
+
+        Lake(settings.lake).clean_tmp()  # working folders of killed runs (DuckDB does it itself)
         return SparkEngine(settings, session=spark_session)
     raise EngineError(f"unknown engine {settings.engine!r}: use duckdb or spark")
