@@ -13,20 +13,34 @@ calibrated model would show on the same rows, see `metrics.ece_noise`), the ECE 
 max(max_ece, oot_ece_noise): the gate refuses miscalibration it can measure, not noise. On large
 samples oot_ece_noise is far below max_ece and the rule is plain `ECE <= max_ece`. Every registration and promotion is also an event row in
 `ml_metadata.registry_events`.
+
+A training registers its version with its lineage in the same write (`gold_version`, ...,
+`training_status=running`), then evaluates the gate and tags the result, and moves the alias
+(`champion` or `challenger`) only as its very last step, once the report, the `ml_metadata` mirror
+and the catalog are written (`publish_version`, which also tags `training_status=succeeded`). A
+training that fails after registering leaves its version without an alias, tagged
+`training_status=failed` with `training_error` (`mark_failed`); one killed on the way stays
+`running` and is listed as `interrupted` (its lock is no longer held). Such a version cannot be
+promoted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
+import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake, refresh_catalog
 
+log = logging.getLogger(__name__)
 GATE_METRICS = ("oot_auc", "oot_ece", "psi")
 LISTED_TAGS = (
     "gate_passed",
@@ -41,7 +55,17 @@ LISTED_TAGS = (
     "promoted_by",
     "promoted_reason",
     "promoted_at",
+    "training_status",
+    "training_error",
 )
+PROMOTION_TAGS = ("promoted_by", "promoted_reason", "promoted_at")
+# training_status of a version (tag); `interrupted` is derived by list_models, never written
+RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
+INTERRUPTED_REASON = (
+    "the training process stopped before it finished (killed or crashed); the version never "
+    "took an alias"
+)
+NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 
 
 class RegistryError(CobranzaError):
@@ -118,13 +142,37 @@ def _client(settings: Any):
     return client(settings)
 
 
+def _store_error(settings: Any, exc: BaseException) -> RegistryError:
+    from cobranza.ml.tracking import first_line
+
+    return RegistryError(
+        f"the MLflow store {settings.tracking_uri} cannot be read or written: {first_line(exc)}"
+    )
+
+
+@contextlib.contextmanager
+def _store(settings: Any) -> Iterator[None]:
+    """MLflow and SQLAlchemy errors of the store become one clear line (no SQL, no URL)."""
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (MlflowException, SQLAlchemyError) as exc:
+        raise _store_error(settings, exc) from None
+
+
 def _champion_version(client: Any, name: str) -> Any | None:
+    """The champion's model version; None only when there is none (a store that cannot be read
+    raises: taking it for "no champion" would let any new version pass the gate as the first)."""
     from mlflow.exceptions import MlflowException
 
     try:
         return client.get_model_version_by_alias(name, "champion")
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in NOT_FOUND_CODES:
+            return None
+        raise
 
 
 def _aliases(client: Any, name: str) -> dict[str, str]:
@@ -145,6 +193,12 @@ def _now() -> str:
 
 def record_event(settings: Any, event: dict[str, Any], refresh: bool = True) -> dict[str, Any]:
     """One row of ml_metadata.registry_events (one Parquet file per event)."""
+    return _write_event(settings, event, refresh)[0]
+
+
+def _write_event(
+    settings: Any, event: dict[str, Any], refresh: bool = True
+) -> tuple[dict[str, Any], Path]:
     import uuid
 
     lake = Lake(settings.lake).ensure()
@@ -165,68 +219,171 @@ def record_event(settings: Any, event: dict[str, Any], refresh: bool = True) -> 
         k: (None if v is None else (v if isinstance(v, bool) else str(v))) for k, v in row.items()
     }
     stamp = row["at"].replace(":", "").replace("-", "").replace("+", "_")
-    lake.write_metadata("registry_events", [row], f"{stamp}-{row['event_id'][:8]}")
+    path = lake.write_metadata("registry_events", [row], f"{stamp}-{row['event_id'][:8]}")
     if refresh:
         refresh_catalog(lake)
-    return row
+    return row, path
 
 
-def register_and_gate(
-    settings: Any, version: str, run_id: str, metrics: dict[str, float]
-) -> GateResult:
-    """Tag a freshly registered version, apply the gate, move `champion` or `challenger`."""
+def _withdraw(paths: list[Path]) -> None:
+    """Remove event files of a publication that did not happen (the views read the files)."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
+def register_version(
+    settings: Any, model_uri: str, lineage: dict[str, str], lock_token: str
+) -> str:
+    """Register the logged model as a new version, its lineage tags in the same write.
+
+    A process killed at any point leaves either no version or one that carries `gold_version`
+    (what `lake prune` keeps) and `training_status=running` (listed as interrupted once its
+    training lock is free).
+    """
+    import mlflow
+
+    from cobranza.ml.tracking import silenced
+
+    tags = {
+        **{k: str(v) for k, v in lineage.items() if v is not None},
+        "training_status": RUNNING,
+        "training_lock": lock_token,
+    }
+    with _store(settings), silenced():
+        mv = mlflow.register_model(model_uri, settings.model_name, tags=tags)
+    return str(mv.version)
+
+
+def gate_version(settings: Any, version: str, run_id: str, metrics: dict[str, float]) -> GateResult:
+    """Apply the gate against the current champion and tag the result; moves no alias."""
     client = _client(settings)
     name = settings.model_name
-    current = _champion_version(client, name)
-    champ_auc = _float(current.tags.get("oot_auc")) if current is not None else None
-    result = evaluate_gate(
-        metrics, champ_auc, settings.gate, str(current.version) if current is not None else None
-    )
-    for key in ("oot_auc", "oot_ece", "oot_ece_noise", "psi", "test_auc", "oracle_oot_auc"):
-        if key in metrics and metrics[key] is not None and math.isfinite(metrics[key]):
-            client.set_model_version_tag(name, version, key, repr(float(metrics[key])))
-    client.set_model_version_tag(name, version, "gate_passed", str(result.passed).lower())
-    client.set_model_version_tag(name, version, "gate_reason", result.reason)
-    who = f"gate ({getpass.getuser()})"
-    record_event(
-        settings,
-        {
-            "version": version,
-            "run_id": run_id,
-            "event": "registered",
-            "who": who,
-            "reason": result.reason,
-            "previous_champion": result.champion_version,
-            "gate_passed": result.passed,
-        },
-        refresh=False,
-    )
-    if result.passed:
-        client.set_registered_model_alias(name, "champion", version)
-        client.set_model_version_tag(name, version, "promoted_by", who)
-        client.set_model_version_tag(name, version, "promoted_reason", result.reason)
-        client.set_model_version_tag(name, version, "promoted_at", _now())
-        event = "champion"
-    else:
-        client.set_registered_model_alias(name, "challenger", version)
-        event = "challenger"
-    record_event(
-        settings,
-        {
-            "version": version,
-            "run_id": run_id,
-            "event": event,
-            "who": who,
-            "reason": result.reason,
-            "previous_champion": result.champion_version,
-            "gate_passed": result.passed,
-        },
-    )
+    with _store(settings):
+        current = _champion_version(client, name)
+        champ_auc = _float(current.tags.get("oot_auc")) if current is not None else None
+        result = evaluate_gate(
+            metrics,
+            champ_auc,
+            settings.gate,
+            str(current.version) if current is not None else None,
+        )
+        for key in ("oot_auc", "oot_ece", "oot_ece_noise", "psi", "test_auc", "oracle_oot_auc"):
+            if key in metrics and metrics[key] is not None and math.isfinite(metrics[key]):
+                client.set_model_version_tag(name, version, key, repr(float(metrics[key])))
+        client.set_model_version_tag(name, version, "gate_passed", str(result.passed).lower())
+        client.set_model_version_tag(name, version, "gate_reason", result.reason)
     return result
 
 
+def _gate_who() -> str:
+    return f"gate ({getpass.getuser()})"
+
+
+def record_gate_events(settings: Any, version: str, run_id: str, result: GateResult) -> list[Path]:
+    """The `registered` and `champion` / `challenger` rows of registry_events (no catalog
+    refresh); returns the decision's file, to withdraw if the alias does not move after all."""
+    common = {
+        "version": version,
+        "run_id": run_id,
+        "who": _gate_who(),
+        "reason": result.reason,
+        "previous_champion": result.champion_version,
+        "gate_passed": result.passed,
+    }
+    record_event(settings, {**common, "event": "registered"}, refresh=False)
+    decision = "champion" if result.passed else "challenger"
+    return [_write_event(settings, {**common, "event": decision}, refresh=False)[1]]
+
+
+def publish_version(settings: Any, version: str, result: GateResult) -> None:
+    """The last step of a training: the outcome tags, then the alias, the one write that
+    publishes (`champion` when the gate passed, else `challenger`)."""
+    client = _client(settings)
+    name = settings.model_name
+    with _store(settings):
+        if result.passed:
+            client.set_model_version_tag(name, version, "promoted_by", _gate_who())
+            client.set_model_version_tag(name, version, "promoted_reason", result.reason)
+            client.set_model_version_tag(name, version, "promoted_at", _now())
+        client.set_model_version_tag(name, version, "training_status", SUCCEEDED)
+        alias = "champion" if result.passed else "challenger"
+        client.set_registered_model_alias(name, alias, version)
+
+
+def mark_failed(settings: Any, version: str, run_id: str, reason: str) -> str | None:
+    """Tag a version whose training failed after registering it (best effort: the store may be
+    the thing that failed). Returns None when tagged, else why it could not be."""
+    from cobranza.ml.tracking import first_line
+
+    client = _client_or_none(settings)
+    name = settings.model_name
+    problem = None
+    try:
+        if client is None:
+            raise RegistryError("the MLflow store cannot be opened")
+        with _store(settings):
+            client.set_model_version_tag(name, version, "training_status", FAILED)
+            client.set_model_version_tag(name, version, "training_error", reason[:5000])
+            tags = client.get_model_version(name, version).tags
+            for tag in PROMOTION_TAGS:
+                if tag in tags:
+                    client.delete_model_version_tag(name, version, tag)
+    except Exception as exc:
+        problem = first_line(exc)
+        log.debug("cannot tag version %s as failed", version, exc_info=True)
+    try:
+        record_event(
+            settings,
+            {
+                "version": version,
+                "run_id": run_id,
+                "event": "training_failed",
+                "who": _gate_who(),
+                "reason": reason[:2000],
+            },
+        )
+    except Exception:
+        log.debug("cannot record the training_failed event of version %s", version, exc_info=True)
+    return problem
+
+
+def _client_or_none(settings: Any) -> Any | None:
+    try:
+        return _client(settings)
+    except CobranzaError:
+        return None
+
+
+def _restore_tags(client: Any, name: str, version: str, before: dict[str, str]) -> None:
+    """Best effort: the promotion tags as they were before a promotion that did not happen."""
+    for tag in PROMOTION_TAGS:
+        try:
+            if tag in before:
+                client.set_model_version_tag(name, version, tag, before[tag])
+            else:
+                client.delete_model_version_tag(name, version, tag)
+        except Exception:
+            log.debug("tag %s of version %s not restored", tag, version, exc_info=True)
+
+
+def _training_state(settings: Any, tags: dict[str, str]) -> tuple[str | None, str | None]:
+    """(training_status, training_error) of a version; None for versions registered before
+    trainings recorded it."""
+    from cobranza.ml.tracking import training_alive
+
+    status, error = tags.get("training_status"), tags.get("training_error")
+    if status == RUNNING and training_alive(settings, tags.get("training_lock")) is False:
+        return INTERRUPTED, error or INTERRUPTED_REASON
+    return status, error
+
+
 def promote(settings: Any, version: str, who: str, reason: str) -> dict[str, Any]:
-    """Make `version` the champion by hand; the gate is not applied, who and why are recorded."""
+    """Make `version` the champion by hand; the gate is not applied, who and why are recorded.
+
+    A version whose training did not finish (failed, interrupted, still running) is refused.
+    The event row and catalog come first, the alias last: a failure leaves the champion as it was.
+    """
     from mlflow.exceptions import MlflowException
 
     client = _client(settings)
@@ -234,31 +391,54 @@ def promote(settings: Any, version: str, who: str, reason: str) -> dict[str, Any
     version = str(version).lstrip("v")
     try:
         mv = client.get_model_version(name, version)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in NOT_FOUND_CODES:
+            raise _store_error(settings, exc) from None
         known = ", ".join(r["version"] for r in list_models(settings)) or "none"
         raise RegistryError(
             f"model {name!r} has no version {version!r} (registered versions: {known})"
         ) from None
-    previous = _champion_version(client, name)
-    client.set_registered_model_alias(name, "champion", mv.version)
-    if _aliases(client, name).get("challenger") == str(mv.version):
-        client.delete_registered_model_alias(name, "challenger")
-    at = _now()
-    client.set_model_version_tag(name, mv.version, "promoted_by", who)
-    client.set_model_version_tag(name, mv.version, "promoted_reason", reason)
-    client.set_model_version_tag(name, mv.version, "promoted_at", at)
-    event = record_event(
-        settings,
-        {
-            "version": mv.version,
-            "run_id": mv.run_id,
-            "event": "manual_promotion",
-            "who": who,
-            "reason": reason,
-            "previous_champion": str(previous.version) if previous is not None else None,
-            "gate_passed": mv.tags.get("gate_passed") == "true",
-        },
-    )
+    status, error = _training_state(settings, mv.tags)
+    if status in (FAILED, INTERRUPTED, RUNNING):
+        state = "is still running" if status == RUNNING else f"{status} ({error})"
+        raise RegistryError(
+            f"version {mv.version} cannot be promoted: its training {state}; it was never "
+            "completely published. Run `cobranza train` again"
+        )
+    with _store(settings):
+        previous = _champion_version(client, name)
+        at = _now()
+        for tag, value in zip(PROMOTION_TAGS, (who, reason, at), strict=True):
+            client.set_model_version_tag(name, mv.version, tag, value)
+    try:
+        event, path = _write_event(
+            settings,
+            {
+                "version": mv.version,
+                "run_id": mv.run_id,
+                "event": "manual_promotion",
+                "who": who,
+                "reason": reason,
+                "previous_champion": str(previous.version) if previous is not None else None,
+                "gate_passed": mv.tags.get("gate_passed") == "true",
+            },
+        )
+    except BaseException:
+        _restore_tags(client, name, mv.version, mv.tags)
+        raise
+    try:
+        with _store(settings):
+            client.set_registered_model_alias(name, "champion", mv.version)
+    except BaseException:
+        _withdraw([path])
+        _restore_tags(client, name, mv.version, mv.tags)
+        raise
+    try:
+        with _store(settings):
+            if _aliases(client, name).get("challenger") == str(mv.version):
+                client.delete_registered_model_alias(name, "challenger")
+    except RegistryError:
+        log.debug("challenger alias of version %s not removed", mv.version, exc_info=True)
     return {
         "model": name,
         "champion": str(mv.version),
@@ -272,9 +452,10 @@ def promote(settings: Any, version: str, who: str, reason: str) -> dict[str, Any
 def list_models(settings: Any) -> list[dict[str, Any]]:
     """Registered versions, oldest first, with aliases, gate results and OOT metrics."""
     client = _client(settings)
-    versions = client.search_model_versions(f"name = '{settings.model_name}'")
-    # search results do not carry aliases; the registered model has them all
-    aliases = _aliases(client, settings.model_name) if versions else {}
+    with _store(settings):
+        versions = client.search_model_versions(f"name = '{settings.model_name}'")
+        # search results do not carry aliases; the registered model has them all
+        aliases = _aliases(client, settings.model_name) if versions else {}
     rows = []
     for mv in sorted(versions, key=lambda v: int(v.version)):
         row: dict[str, Any] = {
@@ -298,31 +479,50 @@ def list_models(settings: Any) -> list[dict[str, Any]]:
                 row[tag] = _float(value)
             else:
                 row[tag] = value
+        row["training_status"], row["training_error"] = _training_state(settings, mv.tags)
         rows.append(row)
     return rows
 
 
 def load_champion(settings: Any) -> Champion:
-    """The model behind the `champion` alias, with the policy logged by its training run."""
+    """The model behind the `champion` alias, with the policy logged by its training run.
+
+    Artifacts are read from this lake when the stored URIs point into the lake's old place
+    (a moved or copied lake, see `tracking.lake_artifact_uri`).
+    """
     import mlflow
 
     from cobranza.decision.policy import Policy
+    from cobranza.ml.tracking import download_run_artifact, first_line, lake_artifact_uri
 
     client = _client(settings)
     name = settings.model_name
-    mv = _champion_version(client, name)
+    with _store(settings):
+        mv = _champion_version(client, name)
     if mv is None:
         raise RegistryError(
             f"model {name!r} has no champion in {settings.tracking_uri}; run `cobranza train` "
             "(a version passing the gate becomes champion) or `cobranza promote VERSION`"
         )
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}")
+    model_uri = f"models:/{name}/{mv.version}"
+    with _store(settings):
+        stored = client.get_model_version_download_uri(name, mv.version) or ""
+    if stored and lake_artifact_uri(settings, stored) != stored:
+        model_uri = lake_artifact_uri(settings, stored)
+    try:
+        pyfunc = mlflow.pyfunc.load_model(model_uri)
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        raise RegistryError(
+            f"champion v{mv.version}: its model cannot be loaded from {stored or model_uri} "
+            f"(nor from this lake's ml_metadata/artifacts): {first_line(exc)}"
+        ) from None
     model = pyfunc.unwrap_python_model().model
     try:
-        path = client.download_artifacts(mv.run_id, "policy/policy.json")
-    except mlflow.exceptions.MlflowException as exc:
+        path = download_run_artifact(settings, client, mv.run_id, "policy/policy.json")
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
         raise RegistryError(
-            f"champion v{mv.version} (run {mv.run_id}) has no policy/policy.json artifact: {exc}"
+            f"champion v{mv.version} (run {mv.run_id}) has no policy/policy.json artifact: "
+            f"{first_line(exc)}"
         ) from None
     with open(path, encoding="utf-8") as fh:
         policy = Policy.from_dict(json.load(fh))
@@ -337,5 +537,6 @@ def load_champion(settings: Any) -> Champion:
 
 def champion_version(settings: Any) -> str | None:
     """The version behind the `champion` alias, or None (one metadata query, no model loading)."""
-    mv = _champion_version(_client(settings), settings.model_name)
+    with _store(settings):
+        mv = _champion_version(_client(settings), settings.model_name)
     return None if mv is None else str(mv.version)

@@ -10,8 +10,10 @@ configuration and seed give the same metrics to the last digit.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import math
 import tempfile
 import time
@@ -21,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from cobranza.errors import CobranzaError
 from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml import metrics as M
 from cobranza.ml.data import (
@@ -36,6 +39,7 @@ from cobranza.ml.model import DEFAULT_LGBM_PARAMS, BaselineModel, SelfCureModel
 # Fixed, so that LightGBM's deterministic mode gives the same trees everywhere; one thread because
 # OpenMP threads spin-wait and collapse on a shared 2-core machine (measured 0.1 s vs 11 s).
 NUM_THREADS = 1
+log = logging.getLogger(__name__)
 EVAL_PARTS = ("train", "valid", "test", "oot")
 SHAP_SAMPLE = 2000
 
@@ -180,12 +184,185 @@ def train(settings: Any, tune_trials: int | None = None, ui: Any = None) -> dict
         return _train(settings, tune_trials, ui, step)
 
 
+class TrainingError(CobranzaError):
+    """A training that failed after registering its version (which keeps no alias)."""
+
+
 def _train(settings: Any, tune_trials: int | None, ui: Any, step: Any) -> dict[str, Any]:
+    from cobranza.ml import tracking
+
+    lake = Lake(settings.lake).ensure()
+    try:
+        lock = tracking.TrainingLock(settings)
+    except OSError as exc:
+        raise TrainingError(
+            f"train cannot start: its lock in {lake.metadata_dir / 'training'} cannot be written "
+            f"({tracking.first_line(exc)}); is the lake read-only or full? Nothing was trained"
+        ) from None
+    try:
+        return _train_locked(settings, tune_trials, ui, step, lock)
+    finally:
+        lock.release(remove=not lock.keep)
+
+
+def _failed(
+    settings: Any,
+    lock: Any,
+    version: str,
+    run_id: str,
+    gate: Any,
+    stage: str,
+    exc: BaseException,
+) -> BaseException:
+    """Mark the version failed (best effort) and build the one-line error; the alias never moved.
+
+    An interrupt (Ctrl-C) is marked too and returned as is, for the caller to re-raise.
+    """
+    import mlflow
+
+    from cobranza.ml import registry, tracking
+
+    log.debug("train failed at %s", stage, exc_info=exc)
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        cause = "interrupted"
+    else:
+        cause = f"{type(exc).__name__}: {tracking.first_line(exc)}"
+    reason = f"failed at {stage} ({cause})"
+    problem = registry.mark_failed(settings, version, run_id, reason)
+    lock.keep = problem is not None  # the listing then tells it was interrupted
+    with contextlib.suppress(Exception):
+        mlflow.MlflowClient(tracking_uri=settings.tracking_uri).set_tag(
+            run_id, "training_status", "failed"
+        )
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        return exc
+    champion = None
+    with contextlib.suppress(Exception):
+        champion = registry.champion_version(settings)
+    if champion is None and gate is not None:
+        champion = gate.champion_version
+    keeps = f"the champion is still v{champion}" if champion else "there is no champion"
+    tagged = (
+        "is tagged training_status=failed"
+        if problem is None
+        else f"could not be tagged failed ({problem}), `cobranza models` lists it as interrupted"
+    )
+    return TrainingError(
+        f"train {reason}: model version {version} is registered without an alias and {tagged}; "
+        f"{keeps}, nothing was published. Fix the cause and run `cobranza train` again"
+    )
+
+
+def _flat_metrics(metrics: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for model_name, parts in metrics.items():
+        prefix = "" if model_name == "lightgbm" else "baseline_"
+        for part, values in parts.items():
+            for metric, value in values.items():
+                key = f"{prefix}{metric}" if part == "train_to_oot" else f"{prefix}{part}_{metric}"
+                if value is not None and math.isfinite(value):
+                    flat[key] = float(value)
+    return flat
+
+
+def _log_artifacts(
+    folder: Path,
+    dataset: Dataset,
+    settings: Any,
+    gold: dict[str, Any],
+    split: dict[str, Any],
+    metrics: dict[str, Any],
+    proba: dict[str, np.ndarray],
+    tuning: list[dict[str, Any]],
+) -> None:
+    """The run's JSON artifacts (`run/`), logged; the policy's folder is written by the caller."""
+    import mlflow
+
+    art = folder / "artifacts"
+    art.mkdir()
+    (art / "features.json").write_text(
+        json.dumps({"features": dataset.features, "categorical": dataset.categorical}, indent=2)
+    )
+    (art / "config.json").write_text(json.dumps(settings.public_dict(), indent=2, default=str))
+    (art / "gold_run.json").write_text(json.dumps(gold, indent=2, default=str))
+    (art / "split.json").write_text(json.dumps(split, indent=2))
+    (art / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    (art / "deciles.json").write_text(
+        json.dumps(
+            {p: M.deciles(dataset.y(p), proba[p]) for p in ("train", "test", "oot")},
+            indent=2,
+        )
+    )
+    if tuning:
+        (art / "tuning.json").write_text(json.dumps(tuning, indent=2, default=str))
+    mlflow.log_artifacts(str(art), "run")
+
+
+def _report(
+    folder: Path,
+    version: str,
+    run_id: str,
+    gold: dict[str, Any],
+    commit: str | None,
+    seed: int,
+    dataset: Dataset,
+    model: SelfCureModel,
+    psi: float,
+    psi_base: float,
+    gate: Any,
+    metrics: dict[str, Any],
+    split: dict[str, Any],
+    pictures: dict[str, Path],
+    proba: dict[str, np.ndarray],
+    policy_dict: dict[str, Any],
+) -> Path:
+    from cobranza.ml import report as R
+
+    rows_table = [
+        {
+            "part": p,
+            **split[p],
+            **{
+                k: metrics["lightgbm"][p][k]
+                for k in ("auc", "gini", "ks", "pr_auc", "brier", "log_loss", "ece")
+            },
+            "oracle_auc": metrics["lightgbm"][p].get("oracle_auc", float("nan")),
+            "baseline_auc": metrics["baseline"][p]["auc"],
+            "baseline_ece": metrics["baseline"][p]["ece"],
+        }
+        for p in EVAL_PARTS
+    ]
+    return R.write_html(
+        folder / "model_report.html",
+        f"cobranza self-cure model v{version}",
+        [
+            (
+                "Run",
+                f"<p>run {run_id}; gold version {gold.get('version')}; git "
+                f"{commit}; seed {seed}; OOT months {', '.join(dataset.oot_months)}; "
+                f"best iteration {model.best_iteration_}; PSI train&rarr;OOT "
+                f"{psi:.4f} (baseline {psi_base:.4f}).</p>",
+            ),
+            ("Gate", f"<p>{'PASSED' if gate.passed else 'FAILED'}: {gate.reason}</p>"),
+            ("Metrics by part (LightGBM calibrated, oracle, baseline)", rows_table),
+            ("ROC and precision-recall", (pictures["roc"], pictures["pr"])),
+            ("Calibration", pictures["calibration"]),
+            ("Cumulative gains and lift", pictures["gains"]),
+            ("Lift by decile (OOT)", M.deciles(dataset.y("oot"), proba["oot"])),
+            ("Score distributions", (pictures["dist_test"], pictures["dist_oot"])),
+            ("Feature importance", (pictures["importance"], pictures["shap"])),
+            ("Decision policy (fitted on test)", [policy_dict]),
+        ],
+    )
+
+
+def _train_locked(
+    settings: Any, tune_trials: int | None, ui: Any, step: Any, lock: Any
+) -> dict[str, Any]:
     import mlflow
 
     from cobranza.decision.policy import fit_policy
     from cobranza.ml import registry, tracking
-    from cobranza.ml import report as R
 
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -275,193 +452,160 @@ def _train(settings: Any, tune_trials: int | None, ui: Any, step: Any) -> dict[s
     commit = tracking.git_commit()
     lgbm_params = model.lgbm_params()
 
-    with tempfile.TemporaryDirectory(prefix="cobranza-train-") as tmp:
-        folder = Path(tmp)
-        (folder / "pictures").mkdir()
-        pictures = _pictures(folder / "pictures", dataset, proba, model, seed)
-        t = lap("pictures", t)
+    # From the registration on, a failure leaves the version without an alias, tagged failed.
+    version: str | None = None
+    gate: registry.GateResult | None = None
+    withdraw: list[Path] = []
+    stage = "log to MLflow"
+    try:
+        with tempfile.TemporaryDirectory(prefix="cobranza-train-") as tmp:
+            folder = Path(tmp)
+            (folder / "pictures").mkdir()
+            pictures = _pictures(folder / "pictures", dataset, proba, model, seed)
+            t = lap("pictures", t)
 
-        with mlflow.start_run(run_name=f"train-{started.strftime('%Y%m%dT%H%M%S')}") as run:
-            run_id = run.info.run_id
-            mlflow.set_tags(
-                {
-                    "gold_version": gold.get("version"),
+            run_name = f"train-{started.strftime('%Y%m%dT%H%M%S')}"
+            with mlflow.start_run(run_name=run_name) as run:
+                run_id = run.info.run_id
+                experiment = client.get_experiment(run.info.experiment_id).name
+                if experiment != settings.model_name:
+                    info(
+                        f"MLflow experiment {settings.model_name!r} keeps its artifacts outside "
+                        f"this lake (moved or copied); this run logs to experiment {experiment!r} "
+                        f"with its artifacts in {tracking.artifacts_dir(settings)}"
+                    )
+                lineage = {
+                    "gold_version": gold.get("version") or "",
                     "gold_run_id": gold.get("run_id"),
                     "gold_inputs_sha256": inputs_hash,
-                    "gold_inputs": json.dumps(gold_inputs, sort_keys=True, default=str)[:5000],
                     "git_commit": commit or "unknown",
-                    "truth_file": str(truth_file) if truth_file else "none",
-                    "mlflow.note.content": "cobranza self-cure model (LightGBM, calibrated)",
                 }
-            )
-            run_params = {
-                **{f"lgbm.{k}": v for k, v in lgbm_params.items()},
-                "lgbm.best_iteration": model.best_iteration_,
-                "calibration": model.calibration,
-                "baseline.C": baseline.C,
-                "n_features": len(dataset.features),
-                "n_categorical": len(dataset.categorical),
-                "seed": seed,
-                "oot_months": settings.oot_months,
-                "oot_cut_months": ",".join(dataset.oot_months),
-                "test_share": settings.test_share,
-                "valid_share": VALID_SHARE,
-                "embargoed_rows": dataset.embargoed,
-                "tune_trials": tune_trials or 0,
-                "gold_version": gold.get("version"),
-                **{f"policy.{k}": v for k, v in policy_dict.items()},
-                **_flat_config(settings.public_dict()),
-            }
-            mlflow.log_params({k: str(v)[:6000] for k, v in run_params.items()})
-            flat: dict[str, float] = {}
-            for model_name, parts in metrics.items():
-                prefix = "" if model_name == "lightgbm" else "baseline_"
-                for part, values in parts.items():
-                    for metric, value in values.items():
-                        key = (
-                            f"{prefix}{metric}"
-                            if part == "train_to_oot"
-                            else f"{prefix}{part}_{metric}"
-                        )
-                        if value is not None and math.isfinite(value):
-                            flat[key] = float(value)
-            mlflow.log_metrics(flat)
-
-            art = folder / "artifacts"
-            art.mkdir()
-            (art / "features.json").write_text(
-                json.dumps(
-                    {"features": dataset.features, "categorical": dataset.categorical}, indent=2
+                mlflow.set_tags(
+                    {
+                        **lineage,
+                        "gold_inputs": json.dumps(gold_inputs, sort_keys=True, default=str)[:5000],
+                        "truth_file": str(truth_file) if truth_file else "none",
+                        "training_lock": lock.token,
+                        "mlflow.note.content": "cobranza self-cure model (LightGBM, calibrated)",
+                    }
                 )
-            )
-            (art / "config.json").write_text(
-                json.dumps(settings.public_dict(), indent=2, default=str)
-            )
-            (art / "gold_run.json").write_text(json.dumps(gold, indent=2, default=str))
-            (art / "split.json").write_text(json.dumps(split, indent=2))
-            (art / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-            (art / "deciles.json").write_text(
-                json.dumps(
-                    {p: M.deciles(dataset.y(p), proba[p]) for p in ("train", "test", "oot")},
-                    indent=2,
-                )
-            )
-            if tuning:
-                (art / "tuning.json").write_text(json.dumps(tuning, indent=2, default=str))
-            policy_dir = folder / "policy"
-            policy_dir.mkdir()
-            (policy_dir / "policy.json").write_text(json.dumps(policy_dict, indent=2))
-            mlflow.log_artifacts(str(art), "run")
-            mlflow.log_artifacts(str(policy_dir), "policy")
-            mlflow.log_artifacts(str(folder / "pictures"), "pictures")
-
-            example = tracking.input_example(dataset.X("test").head(5), dataset.categorical)
-            signature = tracking.model_signature(dataset.features, dataset.categorical)
-            with tracking.silenced():
-                model_info = mlflow.pyfunc.log_model(
-                    name="model",
-                    python_model=tracking.SelfCurePyfunc(model),
-                    signature=signature,
-                    input_example=example,
-                    pip_requirements=tracking.pip_requirements(),
-                    registered_model_name=settings.model_name,
-                )
-            version = str(model_info.registered_model_version)
-            t = lap("mlflow_log", t)
-
-            gate_metrics = {
-                "oot_auc": metrics["lightgbm"]["oot"]["auc"],
-                "oot_ece": metrics["lightgbm"]["oot"]["ece"],
-                "oot_ece_noise": ece_noise,
-                "psi": psi,
-                "test_auc": metrics["lightgbm"]["test"]["auc"],
-                "oracle_oot_auc": metrics["lightgbm"]["oot"].get("oracle_auc", float("nan")),
-            }
-            client.set_model_version_tag(
-                settings.model_name, version, "gold_version", gold.get("version") or ""
-            )
-            gate = registry.register_and_gate(settings, version, run_id, gate_metrics)
-            mlflow.set_tags(
-                {
-                    "model_version": version,
-                    "gate_passed": str(gate.passed).lower(),
-                    "gate_reason": gate.reason,
+                run_params = {
+                    **{f"lgbm.{k}": v for k, v in lgbm_params.items()},
+                    "lgbm.best_iteration": model.best_iteration_,
+                    "calibration": model.calibration,
+                    "baseline.C": baseline.C,
+                    "n_features": len(dataset.features),
+                    "n_categorical": len(dataset.categorical),
+                    "seed": seed,
+                    "oot_months": settings.oot_months,
+                    "oot_cut_months": ",".join(dataset.oot_months),
+                    "test_share": settings.test_share,
+                    "valid_share": VALID_SHARE,
+                    "embargoed_rows": dataset.embargoed,
+                    "tune_trials": tune_trials or 0,
+                    "gold_version": gold.get("version"),
+                    **{f"policy.{k}": v for k, v in policy_dict.items()},
+                    **_flat_config(settings.public_dict()),
                 }
-            )
+                mlflow.log_params({k: str(v)[:6000] for k, v in run_params.items()})
+                mlflow.log_metrics(_flat_metrics(metrics))
+                _log_artifacts(folder, dataset, settings, gold, split, metrics, proba, tuning)
+                (folder / "policy").mkdir()
+                (folder / "policy" / "policy.json").write_text(json.dumps(policy_dict, indent=2))
+                mlflow.log_artifacts(str(folder / "policy"), "policy")
+                mlflow.log_artifacts(str(folder / "pictures"), "pictures")
 
-            rows_table = [
-                {
-                    "part": p,
-                    **split[p],
-                    **{
-                        k: metrics["lightgbm"][p][k]
-                        for k in ("auc", "gini", "ks", "pr_auc", "brier", "log_loss", "ece")
-                    },
-                    "oracle_auc": metrics["lightgbm"][p].get("oracle_auc", float("nan")),
-                    "baseline_auc": metrics["baseline"][p]["auc"],
-                    "baseline_ece": metrics["baseline"][p]["ece"],
+                example = tracking.input_example(dataset.X("test").head(5), dataset.categorical)
+                signature = tracking.model_signature(dataset.features, dataset.categorical)
+                with tracking.silenced():
+                    model_info = mlflow.pyfunc.log_model(
+                        name="model",
+                        python_model=tracking.SelfCurePyfunc(model),
+                        signature=signature,
+                        input_example=example,
+                        pip_requirements=tracking.pip_requirements(),
+                    )
+                # the version and its lineage in one write: a registered version always
+                # carries gold_version, whatever happens next
+                stage = "register the model version"
+                version = registry.register_version(
+                    settings, model_info.model_uri, lineage, lock.token
+                )
+                t = lap("mlflow_log", t)
+
+                stage = "apply the gate"
+                gate_metrics = {
+                    "oot_auc": metrics["lightgbm"]["oot"]["auc"],
+                    "oot_ece": metrics["lightgbm"]["oot"]["ece"],
+                    "oot_ece_noise": ece_noise,
+                    "psi": psi,
+                    "test_auc": metrics["lightgbm"]["test"]["auc"],
+                    "oracle_oot_auc": metrics["lightgbm"]["oot"].get("oracle_auc", float("nan")),
                 }
-                for p in EVAL_PARTS
-            ]
-            report = R.write_html(
-                folder / "model_report.html",
-                f"cobranza self-cure model v{version}",
-                [
-                    (
-                        "Run",
-                        f"<p>run {run_id}; gold version {gold.get('version')}; git "
-                        f"{commit}; seed {seed}; OOT months {', '.join(dataset.oot_months)}; "
-                        f"best iteration {model.best_iteration_}; PSI train&rarr;OOT "
-                        f"{psi:.4f} (baseline {psi_base:.4f}).</p>",
-                    ),
-                    (
-                        "Gate",
-                        f"<p>{'PASSED' if gate.passed else 'FAILED'}: {gate.reason}</p>",
-                    ),
-                    ("Metrics by part (LightGBM calibrated, oracle, baseline)", rows_table),
-                    ("ROC and precision-recall", (pictures["roc"], pictures["pr"])),
-                    ("Calibration", pictures["calibration"]),
-                    ("Cumulative gains and lift", pictures["gains"]),
-                    ("Lift by decile (OOT)", M.deciles(dataset.y("oot"), proba["oot"])),
-                    ("Score distributions", (pictures["dist_test"], pictures["dist_oot"])),
-                    ("Feature importance", (pictures["importance"], pictures["shap"])),
-                    ("Decision policy (fitted on test)", [policy_dict]),
-                ],
-            )
-            mlflow.log_artifact(str(report), "report")
-            artifact_uri = run.info.artifact_uri
-            t = lap("report_gate", t)
+                gate = registry.gate_version(settings, version, run_id, gate_metrics)
+                mlflow.set_tags(
+                    {
+                        "model_version": version,
+                        "gate_passed": str(gate.passed).lower(),
+                        "gate_reason": gate.reason,
+                    }
+                )
 
-    seconds = round(time.perf_counter() - t0, 3)
-    run_row = {
-        "run_id": run_id,
-        "model_name": settings.model_name,
-        "model_version": version,
-        "started_at": started.isoformat(),
-        "seconds": seconds,
-        "gold_version": gold.get("version"),
-        "gold_run_id": gold.get("run_id"),
-        "gold_inputs_sha256": inputs_hash,
-        "git_commit": commit,
-        "seed": seed,
-        "tune_trials": tune_trials or 0,
-        "best_iteration": model.best_iteration_,
-        "n_features": len(dataset.features),
-        "gate_passed": gate.passed,
-        "gate_reason": gate.reason,
-        "policy_threshold": policy_dict.get("threshold"),
-        "params": json.dumps({k: str(v) for k, v in lgbm_params.items()}, sort_keys=True),
-        **{f"{p}_rows": split[p]["rows"] for p in PARTS},
-        "embargoed_rows": dataset.embargoed,
-        **{f"{p}_target_rate": split[p]["target_rate"] for p in PARTS},
-        "oot_auc": gate_metrics["oot_auc"],
-        "oot_ece": gate_metrics["oot_ece"],
-        "oot_ece_noise": ece_noise,
-        "psi": psi,
-    }
-    lake.write_metadata("model_runs", [run_row], run_id)
-    lake.write_metadata("model_metrics", _metric_rows(run_id, metrics), run_id)
-    refresh_catalog(lake)
+                stage = "write the model report"
+                report = _report(
+                    folder, version, run_id, gold, commit, seed, dataset, model, psi, psi_base,
+                    gate, metrics, split, pictures, proba, policy_dict,
+                )  # fmt: skip
+                mlflow.log_artifact(str(report), "report")
+                artifact_uri = run.info.artifact_uri
+                stage = "end the MLflow run"
+
+        seconds = round(time.perf_counter() - t0, 3)
+        run_row = {
+            "run_id": run_id,
+            "model_name": settings.model_name,
+            "model_version": version,
+            "started_at": started.isoformat(),
+            "seconds": seconds,
+            "gold_version": gold.get("version"),
+            "gold_run_id": gold.get("run_id"),
+            "gold_inputs_sha256": inputs_hash,
+            "git_commit": commit,
+            "seed": seed,
+            "tune_trials": tune_trials or 0,
+            "best_iteration": model.best_iteration_,
+            "n_features": len(dataset.features),
+            "gate_passed": gate.passed,
+            "gate_reason": gate.reason,
+            "policy_threshold": policy_dict.get("threshold"),
+            "params": json.dumps({k: str(v) for k, v in lgbm_params.items()}, sort_keys=True),
+            **{f"{p}_rows": split[p]["rows"] for p in PARTS},
+            "embargoed_rows": dataset.embargoed,
+            **{f"{p}_target_rate": split[p]["target_rate"] for p in PARTS},
+            "oot_auc": gate_metrics["oot_auc"],
+            "oot_ece": gate_metrics["oot_ece"],
+            "oot_ece_noise": ece_noise,
+            "psi": psi,
+            "experiment": experiment,
+        }
+        stage = "write the ml_metadata mirror"
+        lake.write_metadata("model_runs", [run_row], run_id)
+        lake.write_metadata("model_metrics", _metric_rows(run_id, metrics), run_id)
+        withdraw = registry.record_gate_events(settings, version, run_id, gate)
+        stage = "refresh the catalog"
+        refresh_catalog(lake)
+        # the very last step: the alias moves only once everything above is written
+        stage = "move the alias"
+        registry.publish_version(settings, version, gate)
+    except BaseException as exc:
+        if version is None:
+            raise  # nothing was registered: nothing to mark
+        registry._withdraw(withdraw)
+        error = _failed(settings, lock, version, run_id, gate, stage, exc)
+        if error is exc:
+            raise
+        raise error from exc
+    t = lap("report_gate", t)
 
     lg, bl = metrics["lightgbm"], metrics["baseline"]
     side_by_side = {
@@ -492,6 +636,9 @@ def _train(settings: Any, tune_trials: int | None, ui: Any, step: Any) -> dict[s
             "psi": _round(psi),
         },
         "gate": {"passed": gate.passed, "reason": gate.reason},
+        "alias": "champion" if gate.passed else "challenger",
+        "training_status": "succeeded",
+        "experiment": experiment,
         "policy": {
             "threshold": policy_dict.get("threshold"),
             "no_assign_share": _round(policy_dict.get("no_assign_share", float("nan"))),
