@@ -197,7 +197,8 @@ def test_real_etl_killed_between_the_two_switches_is_completed(tmp_path, sim_ext
     assert lake.journal_path.exists()
     assert lake.current_version("gold") == first["gold_version"]  # silver moved, gold not yet
 
-    out = _cli(lake, "catalog")
+    # any command completes it, a listing too, and refreshes the views the dead run left behind
+    out = _cli(lake, "lake", "versions", "--zone", "gold")
     assert out.returncode == 0, out.stderr
     assert "completed the publication" in _flat(out.stderr)
     silver, gold = lake.current_version("silver"), lake.current_version("gold")

@@ -373,7 +373,12 @@ class Lake:
             )
             return []
         with _flock(self.root / COMMIT_LOCK, fcntl.LOCK_EX):
-            return self._roll_forward()
+            done = self._roll_forward()
+        if done:  # the dead process never refreshed the views: they still show the old pair
+            from cobranza.lake.catalog import refresh_if_stale
+
+            refresh_if_stale(self)
+        return done
 
     def _roll_forward(self) -> list[str]:
         """With the commit lock held: redo the journal left by a dead process, if any."""
