@@ -19,6 +19,7 @@ import typer
 
 from cobranza.config import Settings, load_settings
 from cobranza.console import ui
+from cobranza.errors import first_line
 
 app = typer.Typer(
     name="cobranza",
@@ -89,7 +90,7 @@ def _run(
         if os.environ.get("COBRANZA_DEBUG"):
             raise
         ui.error(
-            f"{title} failed unexpectedly ({type(exc).__name__}: {_first_line(exc)}); nothing was "
+            f"{title} failed unexpectedly ({type(exc).__name__}: {first_line(exc)}); nothing was "
             "published by the failing step. Run again with COBRANZA_DEBUG=1 for the traceback."
         )
         raise typer.Exit(2) from None
@@ -158,11 +159,6 @@ def _storage_problem(exc: BaseException) -> str | None:
             return _STORAGE_ERRNO[code].format(path=path) + "; nothing was published"
         err = err.__cause__ or err.__context__
     return None
-
-
-def _first_line(exc: BaseException, limit: int = 300) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else "")[:limit]
 
 
 @app.command()

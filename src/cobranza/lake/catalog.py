@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from cobranza.errors import first_line
+
 if TYPE_CHECKING:
     from cobranza.lake.store import Lake
 
@@ -138,13 +140,8 @@ def refresh_if_stale(lake: Lake, attempts: int = 1) -> bool | None:
     try:
         return refresh_catalog(lake, attempts=attempts)
     except Exception as exc:  # never fail a command over the catalog: the warning says it all
-        log.warning("catalog %s not refreshed: %s", lake.catalog_path, _first_line(exc))
+        log.warning("catalog %s not refreshed: %s", lake.catalog_path, first_line(exc))
         return False
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:300]
 
 
 def _shown(record: dict[str, Any] | None) -> str:
@@ -219,8 +216,8 @@ def refresh_catalog(lake: Lake, attempts: int = 5, strict: bool = False) -> bool
         except Exception as exc:  # a broken pointer or record, an unreadable Parquet footer...
             if strict:
                 raise
-            _mark_stale(lake, _first_line(exc))
-            log.warning("catalog %s not refreshed: %s", lake.catalog_path, _first_line(exc))
+            _mark_stale(lake, first_line(exc))
+            log.warning("catalog %s not refreshed: %s", lake.catalog_path, first_line(exc))
             return False
         error: Exception | None = None
         for attempt in range(attempts):
@@ -259,7 +256,7 @@ def refresh_catalog(lake: Lake, attempts: int = 5, strict: bool = False) -> bool
                 log.warning("catalog %s: could not record its versions: %s", lake.root, exc)
             return True
         held = error is not None and "lock" in str(error).lower()
-        _mark_stale(lake, _first_line(error) if error else "not refreshed")
+        _mark_stale(lake, first_line(error) if error else "not refreshed")
         shown = _shown(catalog_record(lake))
         if held:
             msg = (
@@ -278,7 +275,7 @@ def refresh_catalog(lake: Lake, attempts: int = 5, strict: bool = False) -> bool
             "catalog %s not refreshed (%s); its views still show %s; run `cobranza catalog` "
             "to rebuild it",
             lake.catalog_path,
-            _first_line(error) if error else "unknown error",
+            first_line(error) if error else "unknown error",
             shown,
         )
         return False

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cobranza.errors import first_line
 from cobranza.lake.store import RUN_FILE, ZONES, Lake, LakeError, _write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -226,7 +227,7 @@ def _model_gold(settings: Any, lake: Lake) -> tuple[dict[str, list[str]], list[s
     except Exception as exc:
         raise LakeError(
             "cannot read the model registry, so cannot tell which gold versions trained a model; "
-            f"nothing was pruned ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            f"nothing was pruned ({type(exc).__name__}: {first_line(exc, 200)})"
         ) from None
     mirror = _mirror_rows(lake)
     by_run = {r["run_id"]: r["gold_version"] for r in mirror if r.get("run_id")}
@@ -273,7 +274,7 @@ def _run_gold(settings: Any, run_id: str | None) -> str | None:
     except Exception as exc:
         raise LakeError(
             f"cannot read MLflow run {run_id}, so cannot tell which gold version it trained on; "
-            f"nothing was pruned ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            f"nothing was pruned ({type(exc).__name__}: {first_line(exc, 200)})"
         ) from None
     return run.data.tags.get("gold_version") or run.data.params.get("gold_version") or None
 
@@ -293,7 +294,7 @@ def _mirror_rows(lake: Lake) -> list[dict[str, Any]]:
             table = pq.read_table(path)
         except Exception as exc:
             raise LakeError(
-                f"{path} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}), "
+                f"{path} cannot be read ({type(exc).__name__}: {first_line(exc, 200)}), "
                 "so cannot tell which gold version that training run used; nothing was pruned. "
                 "Restore the file or move it out of the lake"
             ) from None

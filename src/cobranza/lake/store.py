@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cobranza.errors import CobranzaError
+from cobranza.errors import CobranzaError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +167,6 @@ def _write_json_atomic(path: Path, data: Any) -> None:
 def _unlink_durable(path: Path) -> None:
     path.unlink(missing_ok=True)
     _fsync_dir(path.parent)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:200]
 
 
 @dataclass
@@ -403,7 +398,7 @@ class Lake:
                 "not be completed; check `cobranza lake versions` and point a zone at the version "
                 "you want with `cobranza lake use ZONE VERSION`",
                 path,
-                _first_line(exc),
+                first_line(exc),
                 aside,
             )
             return []
@@ -491,11 +486,11 @@ class Lake:
         except FileNotFoundError:
             return None
         except (UnicodeDecodeError, IsADirectoryError) as exc:
-            raise self._broken_pointer(zone, path, _first_line(exc)) from None
+            raise self._broken_pointer(zone, path, first_line(exc)) from None
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise self._broken_pointer(zone, path, _first_line(exc)) from None
+            raise self._broken_pointer(zone, path, first_line(exc)) from None
         if not isinstance(data, dict) or not _plain_name(data.get("version")):
             raise self._broken_pointer(zone, path, "no version name in it")
         return data
@@ -552,11 +547,11 @@ class Lake:
                 f"`cobranza lake versions --zone {zone}` lists the complete ones"
             ) from None
         except UnicodeDecodeError as exc:
-            raise self._broken_record(zone, version, path, _first_line(exc)) from None
+            raise self._broken_record(zone, version, path, first_line(exc)) from None
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise self._broken_record(zone, version, path, _first_line(exc)) from None
+            raise self._broken_record(zone, version, path, first_line(exc)) from None
         if not isinstance(data, dict):
             raise self._broken_record(zone, version, path, "not a JSON object")
         return data
@@ -701,7 +696,7 @@ class Lake:
                         "could not undo the interrupted publication of run %s (%s); the next "
                         "cobranza command will complete it from %s",
                         pubs[0].run_id,
-                        _first_line(exc),
+                        first_line(exc),
                         self.journal_path,
                     )
                 raise

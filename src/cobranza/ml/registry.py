@@ -143,7 +143,7 @@ def _client(settings: Any):
 
 
 def _store_error(settings: Any, exc: BaseException) -> RegistryError:
-    from cobranza.ml.tracking import first_line
+    from cobranza.errors import first_line
 
     return RegistryError(
         f"the MLflow store {settings.tracking_uri} cannot be read or written: {first_line(exc)}"
@@ -314,7 +314,7 @@ def publish_version(settings: Any, version: str, result: GateResult) -> None:
 def mark_failed(settings: Any, version: str, run_id: str, reason: str) -> str | None:
     """Tag a version whose training failed after registering it (best effort: the store may be
     the thing that failed). Returns None when tagged, else why it could not be."""
-    from cobranza.ml.tracking import first_line
+    from cobranza.errors import first_line
 
     client = _client_or_none(settings)
     name = settings.model_name
@@ -493,7 +493,8 @@ def load_champion(settings: Any) -> Champion:
     import mlflow
 
     from cobranza.decision.policy import Policy
-    from cobranza.ml.tracking import download_run_artifact, first_line, lake_artifact_uri
+    from cobranza.errors import first_line
+    from cobranza.ml.tracking import download_run_artifact, lake_artifact_uri
 
     client = _client(settings)
     name = settings.model_name

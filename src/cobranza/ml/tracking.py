@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cobranza.errors import CobranzaError
+from cobranza.errors import CobranzaError, first_line
 from cobranza.lake import Lake
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -95,18 +95,6 @@ def quiet_logs() -> None:
     for handler in logging.getLogger("mlflow").handlers:
         if _NOISE_FILTER not in handler.filters:
             handler.addFilter(_NOISE_FILTER)
-
-
-# SQLAlchemy's lines around the cause: the statement, its parameters, a URL, an autoflush note
-_SQLALCHEMY_NOISE = ("[SQL:", "[parameters:", "(Background on this error", "(raised as a result of")
-
-
-def first_line(exc: BaseException | str, limit: int = 300) -> str:
-    """The first line of an error's cause, without SQLAlchemy's statement, parameters and URL."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    meaningful = [line for line in lines if not line.startswith(_SQLALCHEMY_NOISE)]
-    chosen = meaningful or lines
-    return (chosen[0] if chosen else type(exc).__name__)[:limit]
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cobranza.errors import CobranzaError
+from cobranza.errors import CobranzaError, first_line
 from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml import metrics as M
 from cobranza.ml.data import (
@@ -197,7 +197,7 @@ def _train(settings: Any, tune_trials: int | None, ui: Any, step: Any) -> dict[s
     except OSError as exc:
         raise TrainingError(
             f"train cannot start: its lock in {lake.metadata_dir / 'training'} cannot be written "
-            f"({tracking.first_line(exc)}); is the lake read-only or full? Nothing was trained"
+            f"({first_line(exc)}); is the lake read-only or full? Nothing was trained"
         ) from None
     try:
         return _train_locked(settings, tune_trials, ui, step, lock)
@@ -220,13 +220,13 @@ def _failed(
     """
     import mlflow
 
-    from cobranza.ml import registry, tracking
+    from cobranza.ml import registry
 
     log.debug("train failed at %s", stage, exc_info=exc)
     if isinstance(exc, KeyboardInterrupt | SystemExit):
         cause = "interrupted"
     else:
-        cause = f"{type(exc).__name__}: {tracking.first_line(exc)}"
+        cause = f"{type(exc).__name__}: {first_line(exc)}"
     reason = f"failed at {stage} ({cause})"
     problem = registry.mark_failed(settings, version, run_id, reason)
     lock.keep = problem is not None  # the listing then tells it was interrupted
