@@ -110,3 +110,44 @@ def test_embargo_drops_earlier_rows_whose_horizon_ends_in_the_out_of_time_period
     # longer horizons reach further back
     parts, _ = assign_parts(frame, oot_months=2, test_share=0.25, seed=1, horizon_days=60)
     assert list(parts[:2]) == ["embargo", "embargo"]
+
+
+def test_read_gold_reads_the_version_it_reports_while_an_etl_switches_gold(tmp_path):
+    """The version is resolved once (audit 2: a concurrent etl gave a model the rows of one gold
+    and the lineage of another, so prune later removed its real training gold)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cobranza.lake import Lake
+    from cobranza.ml.data import read_gold
+
+    class SwitchingLake(Lake):
+        """Points gold at the other version right after its record was read, as an etl would."""
+
+        target: str | None = None
+
+        def run_info(self, zone, version=None):
+            info = super().run_info(zone, version)
+            if zone == "gold" and self.target is not None:
+                target, self.target = self.target, None
+                self.use_version("gold", target, who="test")
+            return info
+
+    lake = SwitchingLake(tmp_path / "lake").ensure()
+    versions = []
+    for n in (3, 5):
+        with lake.publish("gold", refresh=False) as pub:
+            table = pa.table(
+                {
+                    "obligation_id": [f"O{i}" for i in range(n)],
+                    "cut_date": pa.array([pd.Timestamp("2026-01-31").date()] * n),
+                }
+            )
+            pq.write_table(table, pub.table_dir("obligation_snapshots") / "part-0.parquet")
+            pub.record("obligation_snapshots", rows=n)
+        versions.append(pub.version)
+    lake.target = versions[0]  # the current gold is versions[1] (5 rows)
+    frame, info = read_gold(lake)
+    assert lake.current_version("gold") == versions[0]  # the switch did happen meanwhile
+    assert info["version"] == versions[1]
+    assert len(frame) == info["tables"]["obligation_snapshots"]["rows"] == 5

@@ -119,12 +119,12 @@ def oracle_figures(
 
 # ---- data ---------------------------------------------------------------------------------------
 def read_oot(
-    lake: Lake, oot_months: int, months: list[str] | None = None
+    lake: Lake, oot_months: int, months: list[str] | None = None, version: str | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
     """Labeled eligible gold rows of the given cut months ("YYYY-MM"), else the latest
-    `oot_months` labeled months."""
-    lake.require_version("gold")
-    glob = lake.table_glob("gold", GOLD_TABLE).replace("'", "''")
+    `oot_months` labeled months; of gold `version`, else the current one."""
+    version = version or lake.require_version("gold")
+    glob = lake.table_glob("gold", GOLD_TABLE, version).replace("'", "''")
     src = f"read_parquet('{glob}', union_by_name=true)"
     where = f"{ELIGIBLE} AND {TARGET} IS NOT NULL"
     month = f"strftime({CUT_DATE}, '%Y-%m')"
@@ -149,10 +149,10 @@ def read_oot(
     return frame, sorted(chosen)
 
 
-def ineligible_per_cut(lake: Lake, months: list[str]) -> dict[Any, int]:
+def ineligible_per_cut(lake: Lake, months: list[str], version: str | None = None) -> dict[Any, int]:
     """Early-delinquent obligations without a covering mandate per cut of these months: ASSIGN by
     rule, they take a cut's capacity before any eligible row (as at scoring time)."""
-    glob = lake.table_glob("gold", GOLD_TABLE).replace("'", "''")
+    glob = lake.table_glob("gold", GOLD_TABLE, version).replace("'", "''")
     con = duckdb.connect()
     try:
         rows = con.execute(
@@ -293,13 +293,16 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
     policy = champion_policy(champion, settings.costs.daily_capacity)
     costs = policy.costs
     logged = champion_oot_months(settings, str(champion.run_id))
-    oot, months = read_oot(lake, settings.oot_months, logged)
+    gold_version = lake.require_version("gold")  # once: both reads see the same version
+    oot, months = read_oot(lake, settings.oot_months, logged, gold_version)
     features = list(champion.model.feature_names_)
     proba = positive_proba(champion.model, _model_input(oot, features))
     y = oot[TARGET].to_numpy(dtype=np.int64)
     amount = oot["amount_past_due"].to_numpy(dtype=np.float64, na_value=0.0)
     cuts = pd.to_datetime(oot[CUT_DATE]).dt.date
-    no_assign = decide_per_cut(proba, amount, cuts, policy, ineligible_per_cut(lake, months))
+    no_assign = decide_per_cut(
+        proba, amount, cuts, policy, ineligible_per_cut(lake, months, gold_version)
+    )
 
     out_of_time: dict[str, Any] = {
         "months": months,
@@ -336,6 +339,7 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
         "impact_run_id": run_id,
         "computed_at": computed_at,
         "model_version": str(champion.version),
+        "gold_version": gold_version,
         "threshold": policy.to_dict()["threshold"],
         "collection_action": costs.collection_action,
         "unmanaged_fixed": costs.unmanaged_fixed,
@@ -350,6 +354,7 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
     return {
         "impact_run_id": run_id,
         "model_version": str(champion.version),
+        "gold_version": gold_version,
         "threshold": base["threshold"],
         "out_of_time": out_of_time,
         "current": current,

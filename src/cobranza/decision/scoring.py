@@ -233,10 +233,13 @@ def score_frame(
 
 
 # ---- batch --------------------------------------------------------------------------------------
-def read_cut(lake: Lake, as_of: date | None = None) -> tuple[pd.DataFrame, date]:
-    """All gold rows (labeled or not) of one cut date: `as_of`, else the latest."""
-    lake.require_version("gold")
-    glob = lake.table_glob("gold", GOLD_TABLE).replace("'", "''")
+def read_cut(
+    lake: Lake, as_of: date | None = None, version: str | None = None
+) -> tuple[pd.DataFrame, date]:
+    """All gold rows (labeled or not) of one cut date: `as_of`, else the latest; of gold
+    `version`, else the current one."""
+    version = version or lake.require_version("gold")
+    glob = lake.table_glob("gold", GOLD_TABLE, version).replace("'", "''")
     src = f"read_parquet('{glob}', union_by_name=true)"
     con = duckdb.connect()
     try:
@@ -319,8 +322,10 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, A
     lake = Lake(settings.lake).ensure()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    frame, cut = read_cut(lake, as_of)  # first: a wrong --as-of fails before the model loads
-    gold_version = lake.current_version("gold")
+    # resolved once: the rows scored and the gold_version recorded are the same version even
+    # when an etl publishes meanwhile
+    gold_version = lake.require_version("gold")
+    frame, cut = read_cut(lake, as_of, gold_version)  # a wrong --as-of fails before the model
     timings["read_gold"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()

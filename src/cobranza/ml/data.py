@@ -82,10 +82,14 @@ class Dataset:
 
 
 def read_gold(lake: Lake) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The current gold snapshot table (all rows) and the gold run info."""
-    lake.require_version("gold")
-    info = lake.run_info("gold")
-    glob = lake.table_glob("gold", GOLD_TABLE)
+    """The current gold snapshot table (all rows) and the gold run info.
+
+    The version is resolved once: an etl publishing meanwhile must not give the rows of one
+    version the lineage of another (prune keeps a model's gold by that lineage).
+    """
+    version = lake.require_version("gold")
+    info = lake.run_info("gold", version)
+    glob = lake.table_glob("gold", GOLD_TABLE, version)
     con = duckdb.connect()
     try:
         frame = con.execute(
