@@ -197,6 +197,63 @@ def test_a_training_failing_late_publishes_nothing(tmp_path, gold_frame, breaker
     assert load_champion(settings).version == "3"
 
 
+def test_a_training_stopped_after_its_alias_moved_ends_published(tmp_path, gold_frame):
+    """The alias is the publication; `succeeded` is written after it (audit 2, defects 4 and 5).
+
+    A real SQLite trigger refuses the `succeeded` tag, the write right after the alias: the
+    training is published all the same, ends as such (not "failed" while it decides), and the
+    version is listed succeeded although its tag still says running.
+    """
+    from cobranza.decision.scoring import score
+    from cobranza.ml import train
+
+    lake, truth = make_lake(tmp_path, gold_frame)
+    settings = settings_for(tmp_path, truth)
+    train(settings)
+    con = sqlite3.connect(lake.metadata_dir / "mlflow.db")
+    try:
+        for when in ("INSERT", "UPDATE"):
+            con.execute(
+                f"CREATE TRIGGER refuse_succeeded_{when.lower()} BEFORE {when} ON "
+                "model_version_tags WHEN NEW.key = 'training_status' AND NEW.value = 'succeeded' "
+                "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+            )
+        con.commit()
+    finally:
+        con.close()
+
+    second = train(settings)
+    assert second["version"] == "2" and second["alias"] == "champion"
+    tags = dict(
+        _db_rows(
+            lake.metadata_dir / "mlflow.db",
+            "SELECT key, value FROM model_version_tags WHERE version = 2",
+        )
+    )
+    assert tags["training_status"] == "running"  # the refused write
+    rows = {r["version"]: r for r in list_models(settings)}
+    assert rows["2"]["aliases"] == ["champion"]
+    assert rows["2"]["training_status"] == "succeeded"
+    assert rows["2"]["promoted_by"] is not None
+    assert ("2", "training_failed") not in [(e["version"], e["event"]) for e in _events(lake)]
+    assert load_champion(settings).version == "2"
+    assert score(settings)["model_version"] == "2"
+
+    con = sqlite3.connect(lake.metadata_dir / "mlflow.db")  # the store works again
+    try:
+        con.execute("DROP TRIGGER refuse_succeeded_insert")
+        con.execute("DROP TRIGGER refuse_succeeded_update")
+        con.commit()
+    finally:
+        con.close()
+    # the alias moving off v2 settles its tag: it stays a published, promotable version
+    promote(settings, "1", who="ana", reason="back to v1")
+    rows = {r["version"]: r for r in list_models(settings)}
+    assert rows["2"]["aliases"] == [] and rows["2"]["training_status"] == "succeeded"
+    promote(settings, "2", who="ana", reason="and forth")
+    assert load_champion(settings).version == "2"
+
+
 def test_cli_train_failing_late_prints_one_line_and_no_traceback(tmp_path, gold_frame):
     from cobranza.ml import train
 

@@ -296,9 +296,18 @@ def record_gate_events(settings: Any, version: str, run_id: str, result: GateRes
     return [_write_event(settings, {**common, "event": decision}, refresh=False)[1]]
 
 
+def _alias_for(result: GateResult) -> str:
+    return "champion" if result.passed else "challenger"
+
+
 def publish_version(settings: Any, version: str, result: GateResult) -> None:
-    """The last step of a training: the outcome tags, then the alias, the one write that
-    publishes (`champion` when the gate passed, else `challenger`)."""
+    """The last step of a training: the promotion tags, then the alias, the one write that
+    publishes (`champion` when the gate passed, else `challenger`), then `succeeded`.
+
+    `succeeded` comes after the alias: a process killed between the two leaves a version that
+    holds its alias and says `running`, which listings read as succeeded (the alias is the
+    publication); one killed before the alias stays `running` and is listed interrupted.
+    """
     client = _client(settings)
     name = settings.model_name
     with _store(settings):
@@ -306,9 +315,50 @@ def publish_version(settings: Any, version: str, result: GateResult) -> None:
             client.set_model_version_tag(name, version, "promoted_by", _gate_who())
             client.set_model_version_tag(name, version, "promoted_reason", result.reason)
             client.set_model_version_tag(name, version, "promoted_at", _now())
+        settle_holder(settings, client, _alias_for(result))
+        client.set_registered_model_alias(name, _alias_for(result), version)
         client.set_model_version_tag(name, version, "training_status", SUCCEEDED)
-        alias = "champion" if result.passed else "challenger"
-        client.set_registered_model_alias(name, alias, version)
+
+
+def settle_holder(settings: Any, client: Any, alias: str) -> None:
+    """Before an alias moves off a version still tagged `running` by a dead training: tag it
+    `succeeded`. It holds the alias, so it was published, but once the alias is gone nothing
+    else would tell (it would read as interrupted and could not be promoted again)."""
+    from cobranza.ml.tracking import training_alive
+
+    name = settings.model_name
+    holder = _aliases(client, name).get(alias)
+    if holder is None:
+        return
+    tags = client.get_model_version(name, holder).tags
+    if tags.get("training_status") == RUNNING and not training_alive(
+        settings, tags.get("training_lock")
+    ):
+        client.set_model_version_tag(name, holder, "training_status", SUCCEEDED)
+
+
+def holds_its_alias(settings: Any, version: str, result: GateResult) -> bool:
+    """Whether the alias of this training's outcome points at `version` (False when the store
+    cannot tell): an interruption inside `publish_version` may come after the alias moved."""
+    try:
+        with _store(settings):
+            return _aliases(_client(settings), settings.model_name).get(_alias_for(result)) == str(
+                version
+            )
+    except Exception:
+        log.debug("cannot read the aliases of version %s", version, exc_info=True)
+        return False
+
+
+def mark_succeeded(settings: Any, version: str) -> None:
+    """Best effort `training_status=succeeded` (the alias already says it was published)."""
+    try:
+        with _store(settings):
+            _client(settings).set_model_version_tag(
+                settings.model_name, version, "training_status", SUCCEEDED
+            )
+    except Exception:
+        log.debug("cannot tag version %s succeeded", version, exc_info=True)
 
 
 def mark_failed(settings: Any, version: str, run_id: str, reason: str) -> str | None:
@@ -367,12 +417,17 @@ def _restore_tags(client: Any, name: str, version: str, before: dict[str, str]) 
             log.debug("tag %s of version %s not restored", tag, version, exc_info=True)
 
 
-def _training_state(settings: Any, tags: dict[str, str]) -> tuple[str | None, str | None]:
+def _training_state(
+    settings: Any, tags: dict[str, str], has_alias: bool = False
+) -> tuple[str | None, str | None]:
     """(training_status, training_error) of a version; None for versions registered before
-    trainings recorded it."""
+    trainings recorded it. A `running` version holding an alias was published (the alias is
+    the last write but one, see `publish_version`)."""
     from cobranza.ml.tracking import training_alive
 
     status, error = tags.get("training_status"), tags.get("training_error")
+    if status == RUNNING and has_alias:
+        return SUCCEEDED, error
     if status == RUNNING and training_alive(settings, tags.get("training_lock")) is False:
         return INTERRUPTED, error or INTERRUPTED_REASON
     return status, error
@@ -398,7 +453,9 @@ def promote(settings: Any, version: str, who: str, reason: str) -> dict[str, Any
         raise RegistryError(
             f"model {name!r} has no version {version!r} (registered versions: {known})"
         ) from None
-    status, error = _training_state(settings, mv.tags)
+    with _store(settings):
+        has_alias = str(mv.version) in _aliases(client, name).values()
+    status, error = _training_state(settings, mv.tags, has_alias)
     if status in (FAILED, INTERRUPTED, RUNNING):
         state = "is still running" if status == RUNNING else f"{status} ({error})"
         raise RegistryError(
@@ -407,6 +464,7 @@ def promote(settings: Any, version: str, who: str, reason: str) -> dict[str, Any
         )
     with _store(settings):
         previous = _champion_version(client, name)
+        settle_holder(settings, client, "champion")
         at = _now()
         for tag, value in zip(PROMOTION_TAGS, (who, reason, at), strict=True):
             client.set_model_version_tag(name, mv.version, tag, value)
@@ -479,7 +537,9 @@ def list_models(settings: Any) -> list[dict[str, Any]]:
                 row[tag] = _float(value)
             else:
                 row[tag] = value
-        row["training_status"], row["training_error"] = _training_state(settings, mv.tags)
+        row["training_status"], row["training_error"] = _training_state(
+            settings, mv.tags, bool(row["aliases"])
+        )
         rows.append(row)
     return rows
 

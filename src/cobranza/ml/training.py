@@ -600,11 +600,24 @@ def _train_locked(
     except BaseException as exc:
         if version is None:
             raise  # nothing was registered: nothing to mark
-        registry._withdraw(withdraw)
-        error = _failed(settings, lock, version, run_id, gate, stage, exc)
-        if error is exc:
-            raise
-        raise error from exc
+        if (
+            stage == "move the alias"
+            and gate is not None
+            and registry.holds_its_alias(settings, version, gate)
+        ):
+            # stopped after the alias moved: the training is published, so it ends as such
+            registry.mark_succeeded(settings, version)
+            log.warning(
+                "train was interrupted (%s) after its last step: version %s is published",
+                type(exc).__name__,
+                version,
+            )
+        else:
+            registry._withdraw(withdraw)
+            error = _failed(settings, lock, version, run_id, gate, stage, exc)
+            if error is exc:
+                raise
+            raise error from exc
     t = lap("report_gate", t)
 
     lg, bl = metrics["lightgbm"], metrics["baseline"]
