@@ -47,7 +47,7 @@ def test_a_failing_file_among_parallel_ones_fails_the_run_and_publishes_nothing(
         ingest_extract(settings, extract, STANDARD)
     lake = Lake(settings.lake)
     assert lake.versions("raw") == []
-    assert not (lake.root / "_tmp").exists()
+    assert not (lake.root / "_tmp").exists() or not list((lake.root / "_tmp").iterdir())
 
 
 def test_schedule_puts_parents_first_and_large_files_early(tmp_path):
