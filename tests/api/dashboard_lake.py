@@ -8,9 +8,12 @@ one on the latest cut (today's population). No monitoring run: the tests start i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -57,3 +60,20 @@ def scored_lake(tmp_path_factory: pytest.TempPathFactory) -> ScoredLake:
     if base not in _BUILT:
         _BUILT[base] = build_scored_lake(tmp_path_factory)
     return _BUILT[base]
+
+
+@contextmanager
+def serving(built: ScoredLake, name: str) -> Iterator[tuple[ScoredLake, Any, dict[str, str]]]:
+    """A live `cobranza serve` on a scored lake, with a viewer and an operator key."""
+    from cobranza.api.keys import create_key
+    from tests.api.conftest import LiveServer, free_port
+
+    keys = {
+        role: create_key(built.settings, role, f"{name}-{role}")["key"]
+        for role in ("viewer", "operator")
+    }
+    server = LiveServer(built.lake, free_port()).start()
+    try:
+        yield built, server, keys
+    finally:
+        server.stop()

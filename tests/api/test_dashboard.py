@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import LiveServer, free_port, publish_results, results_frame
-from tests.api.dashboard_lake import scored_lake
+from tests.api.dashboard_lake import scored_lake, serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,18 +57,8 @@ def browser():
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from cobranza.api.keys import create_key
-
-    built = scored_lake(tmp_path_factory)
-    keys = {
-        role: create_key(built.settings, role, f"dashboard-{role}")["key"]
-        for role in ("viewer", "operator")
-    }
-    server = LiveServer(built.lake, free_port()).start()
-    try:
-        yield built, server, keys
-    finally:
-        server.stop()
+    with serving(scored_lake(tmp_path_factory), "dashboard") as served:
+        yield served
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from cobranza.lake import Lake
-from tests.api.conftest import LiveServer, free_port, wait_job
-from tests.api.dashboard_lake import build_scored_lake
+from tests.api.conftest import wait_job
+from tests.api.dashboard_lake import build_scored_lake, serving
 
 pytestmark = pytest.mark.slow
 http = httpx.Client(timeout=120)
@@ -25,20 +25,10 @@ http = httpx.Client(timeout=120)
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from cobranza.api.keys import create_key
-
     # A lake of its own: the dashboard tests run monitoring on the shared one, and this test
     # must see the lake before monitoring ever ran.
-    built = build_scored_lake(tmp_path_factory)
-    keys = {
-        role: create_key(built.settings, role, f"monitoring-{role}")["key"]
-        for role in ("viewer", "operator")
-    }
-    server = LiveServer(built.lake, free_port()).start()
-    try:
-        yield built, server, keys
-    finally:
-        server.stop()
+    with serving(build_scored_lake(tmp_path_factory), "monitoring") as served:
+        yield served
 
 
 def _h(keys, role):
