@@ -112,7 +112,7 @@ def _using_lake(root: Path, check_catalog: bool):
     with lake.in_use(
         on_wait=lambda: ui.info(f"waiting for `cobranza lake prune` to finish on {lake.root}")
     ):
-        if check_catalog and lake.root.is_dir():
+        if check_catalog:
             lake.recover()  # first: a refresh must not record the pair a dead etl left half-done
             refresh_if_stale(lake)
         yield

@@ -617,7 +617,7 @@ class JobManager:
             returncode = proc.wait()
         except Exception as exc:  # the process could not even start
             log.exception("job %s could not start", job_id)
-            self._finish(job_id, "failed", None, None, redact(f"could not start: {exc}"))
+            self._finish(job_id, "failed", None, None, f"could not start: {exc}")
             return
         finally:
             with self._lock:

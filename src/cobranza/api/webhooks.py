@@ -137,13 +137,9 @@ class Webhooks:
     def job_finished(self, job: dict[str, Any]) -> None:
         """Fan a finished job out to every active webhook subscribed to its status."""
         event = f"job.{job['status']}"
-        fields = {k: job.get(k) for k in _JOB_FIELDS}
         # the free-text fields are masked by the job manager already; masked here again because
         # the body leaves the service and is stored in the outbox
-        if fields.get("error") is not None:
-            fields["error"] = redact(str(fields["error"]))
-        if fields.get("result") is not None:
-            fields["result"] = redact_value(fields["result"])
+        fields = _masked_job({k: job.get(k) for k in _JOB_FIELDS})
         payload = {"event": event, "sent_at": now_iso(), "job": fields}
         body = json.dumps(payload, default=str, separators=(",", ":")).encode("utf-8")
         for row in self.db.all("SELECT * FROM webhooks WHERE active = 1"):
@@ -328,13 +324,9 @@ class Webhooks:
             try:
                 payload = json.loads(bytes(row["body"]))
                 job = payload["job"]
-                masked = dict(job)
+                masked = _masked_job(job)
             except (ValueError, KeyError, TypeError):
                 continue
-            if masked.get("error") is not None:
-                masked["error"] = redact(str(masked["error"]))
-            if masked.get("result") is not None:
-                masked["result"] = redact_value(masked["result"])
             if masked != job:
                 payload["job"] = masked
                 body = json.dumps(payload, default=str, separators=(",", ":")).encode("utf-8")
@@ -360,3 +352,13 @@ _JOB_FIELDS = (
     "error",
     "result",
 )
+
+
+def _masked_job(job: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a job's fields with its free text (error, result) masked."""
+    masked = dict(job)
+    if masked.get("error") is not None:
+        masked["error"] = redact(str(masked["error"]))
+    if masked.get("result") is not None:
+        masked["result"] = redact_value(masked["result"])
+    return masked

@@ -36,7 +36,7 @@ from cobranza.decision.policy import (
     Policy,
     cost_ruled,
     decide_with_flags,
-    unmanaged_loss,
+    expected_unmanaged_loss,
 )
 from cobranza.decision.reasons import (
     COST_RULE,
@@ -159,6 +159,7 @@ class OnlineScorer:
 
         no_assign = decision == NO_ASSIGN
         ruled = cost_ruled(probability, amount, eligible, decision, self.policy)
+        expected = expected_unmanaged_loss(probability, amount, self.policy.costs)
         if len(elig_rows):
             idx, val = top_reasons(contrib[elig_rows], no_assign[elig_rows])
         out = []
@@ -186,10 +187,9 @@ class OnlineScorer:
                     )
                 pos += 1
                 if ruled[i]:  # the rule first, the model's two strongest reasons after it
-                    expected = (1.0 - probability[i]) * float(
-                        unmanaged_loss(np.array([amount[i]]), self.policy.costs)[0]
+                    text = cost_rule_text(
+                        float(expected[i]), self.policy.collection_action, self.language
                     )
-                    text = cost_rule_text(expected, self.policy.collection_action, self.language)
                     rule = {"rank": 1, "code": COST_RULE, "text": text, "contribution": None}
                     reasons = [rule] + [
                         {**x, "rank": x["rank"] + 1} for x in reasons[: N_REASONS - 1]

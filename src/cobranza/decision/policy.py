@@ -100,10 +100,15 @@ def unmanaged_loss(amount_past_due: np.ndarray, costs: Costs) -> np.ndarray:
     return costs.unmanaged_fixed + costs.unmanaged_share_past_due * np.nan_to_num(amount)
 
 
+def expected_unmanaged_loss(proba, amount_past_due, costs: Costs) -> np.ndarray:
+    """(1 - p) x the unmanaged loss: what leaving a row to the debit is expected to cost."""
+    p = np.nan_to_num(np.asarray(proba, dtype=np.float64), nan=0.0)
+    return (1.0 - p) * unmanaged_loss(amount_past_due, costs)
+
+
 def cost_rule_allows(proba, amount_past_due, costs: Costs) -> np.ndarray:
     """Rows the cost rule lets be NO_ASSIGN: expected loss unmanaged below one collection action."""
-    p = np.nan_to_num(np.asarray(proba, dtype=np.float64), nan=0.0)
-    return (1.0 - p) * unmanaged_loss(amount_past_due, costs) < costs.collection_action
+    return expected_unmanaged_loss(proba, amount_past_due, costs) < costs.collection_action
 
 
 def _as_arrays(proba, y, amount_past_due) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

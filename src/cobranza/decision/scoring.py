@@ -31,7 +31,7 @@ from cobranza.decision.policy import (
     Policy,
     cost_ruled,
     decide_with_flags,
-    unmanaged_loss,
+    expected_unmanaged_loss,
 )
 from cobranza.decision.reasons import (
     COST_RULE,
@@ -204,7 +204,7 @@ def score_frame(
     reasons["reason_1_text"][ineligible] = NO_ACTIVE_MANDATE_TEXTS[language]
     ruled = cost_ruled(probability, amount, eligible, decision, policy)
     if ruled.any():
-        expected = (1.0 - probability[ruled]) * unmanaged_loss(amount[ruled], policy.costs)
+        expected = expected_unmanaged_loss(probability[ruled], amount[ruled], policy.costs)
         texts = [cost_rule_text(x, policy.collection_action, language) for x in expected]
         prepend_rule_reason(reasons, ruled, COST_RULE, np.array(texts, dtype=object))
 

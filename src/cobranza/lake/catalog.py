@@ -194,7 +194,7 @@ def refresh_catalog(lake: Lake, attempts: int = 5, strict: bool = False) -> bool
     error: the publication happened. `cobranza catalog` passes `strict=True`: then a lake this
     account cannot write, a catalog held by another client or a broken pointer is a LakeError.
     """
-    from cobranza.lake.store import ZONES, LakeError
+    from cobranza.lake.store import ZONES, LakeError, _flock
 
     if not _writable(lake):
         msg = (
@@ -206,9 +206,7 @@ def refresh_catalog(lake: Lake, attempts: int = 5, strict: bool = False) -> bool
             raise LakeError(msg)
         log.warning(msg)
         return False
-    lock_fd = os.open(lake.root / LOCK, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+    with _flock(lake.root / LOCK, fcntl.LOCK_EX):
         read: dict[str, set[str]] = {}
         try:
             current = {zone: lake.current_version(zone) for zone in ZONES}
@@ -279,5 +277,3 @@ def refresh_catalog(lake: Lake, attempts: int = 5, strict: bool = False) -> bool
             shown,
         )
         return False
-    finally:
-        os.close(lock_fd)

@@ -656,13 +656,12 @@ class Lake:
         refresh: bool = True,
     ) -> Iterator[Publication]:
         """Write a new version of a zone; on clean exit record it and switch the pointer atomically."""
-        self.recover()
         with self._writing(zone, run_id, inputs) as pub:
             yield pub
         try:
             with self._committing():
                 try:
-                    record = self._make_record(pub)
+                    record = self._make_record(pub, self.current_version(zone))
                     _write_json_atomic(pub.dir / RUN_FILE, record)
                     _write_json_atomic(
                         self.zone_dir(zone) / POINTER, self._pointer_for(pub, record)
@@ -693,7 +692,6 @@ class Lake:
         builds silver and then gold from it uses this, so gold failing, or the run dying, cannot
         leave a new silver current beside the old gold.
         """
-        self.recover()
         tx = Transaction(self, run_id or new_run_id())
         try:
             try:
@@ -717,14 +715,15 @@ class Lake:
             try:
                 entries = []
                 for pub in pubs:
-                    record = self._make_record(pub)
+                    previous = self.pointer(pub.zone)
+                    record = self._make_record(pub, previous and previous["version"])
                     entries.append(
                         {
                             "zone": pub.zone,
                             "version": pub.version,
                             "record": record,
                             "pointer": self._pointer_for(pub, record),
-                            "previous_pointer": self.pointer(pub.zone),
+                            "previous_pointer": previous,
                         }
                     )
             except BaseException:
@@ -784,8 +783,9 @@ class Lake:
             raise
         pub.seconds = time.perf_counter() - t0  # the caller releases the lock once recorded
 
-    def _make_record(self, pub: Publication) -> dict[str, Any]:
-        """The version's `_run.json` (with the commit lock held: `previous_version` is exact)."""
+    def _make_record(self, pub: Publication, previous: str | None) -> dict[str, Any]:
+        """The version's `_run.json`; `previous` is the zone's current version, read with the
+        commit lock held so that it is exact."""
         for tdir in sorted(pub.dir.iterdir()):
             if tdir.is_dir() and not tdir.name.startswith(("_", ".")):
                 pub.tables.setdefault(tdir.name, {})
@@ -796,7 +796,7 @@ class Lake:
             "zone": pub.zone,
             "version": pub.version,
             "run_id": pub.run_id,
-            "previous_version": self.current_version(pub.zone),
+            "previous_version": previous,
             "started_at": pub.started_at.isoformat(),
             "published_at": datetime.now(UTC).isoformat(),
             "seconds": round(pub.seconds, 3),
@@ -870,7 +870,7 @@ class Lake:
         self.write_metadata(
             "lake_pointer_events",
             [event],
-            at.replace(":", "").replace("-", "").replace("+", "_") + f"-{zone}",
+            f"{metadata_stamp(at)}-{zone}",
         )
         warnings = self._lineage_warnings(zone, version, record)
         for w in warnings:
@@ -962,7 +962,6 @@ class Lake:
         A folder whose writer lock is free is an orphan at once. One without a lock file (left by
         an older cobranza) counts as an orphan only when untouched for `min_age_seconds`.
         """
-        self.recover()
         removed = []
         for zone in ZONES:
             for vdir, alive in self.incomplete(zone):
@@ -1040,6 +1039,11 @@ class Lake:
             pass
         finally:
             os.close(fd)
+
+
+def metadata_stamp(iso: str) -> str:
+    """An ISO timestamp as a file-name part of an ml_metadata event (sorts like the time)."""
+    return iso.replace(":", "").replace("-", "").replace("+", "_")
 
 
 def _plain_name(name: Any) -> bool:

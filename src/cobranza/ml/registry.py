@@ -39,6 +39,7 @@ from typing import Any
 
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake, refresh_catalog
+from cobranza.lake.store import metadata_stamp
 
 log = logging.getLogger(__name__)
 GATE_METRICS = ("oot_auc", "oot_ece", "psi")
@@ -78,6 +79,11 @@ class GateResult:
     reason: str
     champion_version: str | None
     champion_oot_auc: float | None
+
+    @property
+    def alias(self) -> str:
+        """The alias this outcome gives the new version."""
+        return "champion" if self.passed else "challenger"
 
 
 @dataclass
@@ -218,7 +224,7 @@ def _write_event(
     row = {
         k: (None if v is None else (v if isinstance(v, bool) else str(v))) for k, v in row.items()
     }
-    stamp = row["at"].replace(":", "").replace("-", "").replace("+", "_")
+    stamp = metadata_stamp(row["at"])
     path = lake.write_metadata("registry_events", [row], f"{stamp}-{row['event_id'][:8]}")
     if refresh:
         refresh_catalog(lake)
@@ -292,12 +298,7 @@ def record_gate_events(settings: Any, version: str, run_id: str, result: GateRes
         "gate_passed": result.passed,
     }
     record_event(settings, {**common, "event": "registered"}, refresh=False)
-    decision = "champion" if result.passed else "challenger"
-    return [_write_event(settings, {**common, "event": decision}, refresh=False)[1]]
-
-
-def _alias_for(result: GateResult) -> str:
-    return "champion" if result.passed else "challenger"
+    return [_write_event(settings, {**common, "event": result.alias}, refresh=False)[1]]
 
 
 def publish_version(settings: Any, version: str, result: GateResult) -> None:
@@ -315,8 +316,8 @@ def publish_version(settings: Any, version: str, result: GateResult) -> None:
             client.set_model_version_tag(name, version, "promoted_by", _gate_who())
             client.set_model_version_tag(name, version, "promoted_reason", result.reason)
             client.set_model_version_tag(name, version, "promoted_at", _now())
-        settle_holder(settings, client, _alias_for(result))
-        client.set_registered_model_alias(name, _alias_for(result), version)
+        settle_holder(settings, client, result.alias)
+        client.set_registered_model_alias(name, result.alias, version)
         client.set_model_version_tag(name, version, "training_status", SUCCEEDED)
 
 
@@ -341,10 +342,7 @@ def holds_its_alias(settings: Any, version: str, result: GateResult) -> bool:
     """Whether the alias of this training's outcome points at `version` (False when the store
     cannot tell): an interruption inside `publish_version` may come after the alias moved."""
     try:
-        with _store(settings):
-            return _aliases(_client(settings), settings.model_name).get(_alias_for(result)) == str(
-                version
-            )
+        return _aliases(_client(settings), settings.model_name).get(result.alias) == str(version)
     except Exception:
         log.debug("cannot read the aliases of version %s", version, exc_info=True)
         return False
@@ -353,10 +351,9 @@ def holds_its_alias(settings: Any, version: str, result: GateResult) -> bool:
 def mark_succeeded(settings: Any, version: str) -> None:
     """Best effort `training_status=succeeded` (the alias already says it was published)."""
     try:
-        with _store(settings):
-            _client(settings).set_model_version_tag(
-                settings.model_name, version, "training_status", SUCCEEDED
-            )
+        _client(settings).set_model_version_tag(
+            settings.model_name, version, "training_status", SUCCEEDED
+        )
     except Exception:
         log.debug("cannot tag version %s succeeded", version, exc_info=True)
 
@@ -366,12 +363,10 @@ def mark_failed(settings: Any, version: str, run_id: str, reason: str) -> str | 
     the thing that failed). Returns None when tagged, else why it could not be."""
     from cobranza.errors import first_line
 
-    client = _client_or_none(settings)
     name = settings.model_name
     problem = None
     try:
-        if client is None:
-            raise RegistryError("the MLflow store cannot be opened")
+        client = _client(settings)
         with _store(settings):
             client.set_model_version_tag(name, version, "training_status", FAILED)
             client.set_model_version_tag(name, version, "training_error", reason[:5000])
@@ -396,13 +391,6 @@ def mark_failed(settings: Any, version: str, run_id: str, reason: str) -> str | 
     except Exception:
         log.debug("cannot record the training_failed event of version %s", version, exc_info=True)
     return problem
-
-
-def _client_or_none(settings: Any) -> Any | None:
-    try:
-        return _client(settings)
-    except CobranzaError:
-        return None
 
 
 def _restore_tags(client: Any, name: str, version: str, before: dict[str, str]) -> None:
@@ -568,8 +556,9 @@ def load_champion(settings: Any) -> Champion:
     model_uri = f"models:/{name}/{mv.version}"
     with _store(settings):
         stored = client.get_model_version_download_uri(name, mv.version) or ""
-    if stored and lake_artifact_uri(settings, stored) != stored:
-        model_uri = lake_artifact_uri(settings, stored)
+    local = lake_artifact_uri(settings, stored) if stored else ""
+    if local and local != stored:
+        model_uri = local
     try:
         pyfunc = mlflow.pyfunc.load_model(model_uri)
     except (mlflow.exceptions.MlflowException, OSError) as exc:

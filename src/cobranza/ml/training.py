@@ -649,7 +649,7 @@ def _train_locked(
             "psi": _round(psi),
         },
         "gate": {"passed": gate.passed, "reason": gate.reason},
-        "alias": "champion" if gate.passed else "challenger",
+        "alias": gate.alias,
         "training_status": "succeeded",
         "experiment": experiment,
         "policy": {
