@@ -34,6 +34,7 @@ class Column:
     references: tuple[str, str] | None = None  # (file stem, column)
     personal: bool = False
     notes: str = ""
+    since: int = 1  # the contract version that added the column
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class FileSpec:
     key: tuple[str, ...]
     personal: bool = False
     notes: str = ""
+    since: int = 1  # the contract version that added the file
 
     @property
     def filename(self) -> str:
@@ -98,6 +100,9 @@ REJECT_REASONS = (
     "MANDATE_INACTIVE",
     "TECHNICAL",
 )
+# Version 2: the arm of the bank's assignment decision for an early-delinquent obligation at a cut.
+ARMS = ("ASSIGNED", "HOLDOUT", "RULE")
+ASSIGNED_ARM, HOLDOUT_ARM, RULE_ARM = ARMS
 ACTION_TYPES = ("CALL", "SMS", "EMAIL", "WHATSAPP", "LETTER", "FIELD_VISIT")
 ACTION_OUTCOMES = ("CONTACTED", "PROMISE_TO_PAY", "NO_CONTACT", "WRONG_NUMBER", "REFUSED")
 
@@ -275,6 +280,39 @@ FILES: tuple[FileSpec, ...] = (
     ),
 )
 
+# Version 2 additions (../shared/contract/raw-extract.md, "Version 2 additions"). Not yet part of
+# FILES: the ingestion and the simulator take them up together with the version-2 rules.
+REVERSED_TS = _c(
+    "reversed_ts",
+    "timestamp",
+    notes="when the payment was returned (a debit return or a reversal); empty if never",
+    since=2,
+)
+COLLECTION_ASSIGNMENTS = FileSpec(
+    "collection_assignments",
+    (
+        _c("obligation_id", "string", True, references=("obligations", "obligation_id")),
+        _c("cut_date", "date", True, notes="a month-end cut; (obligation_id, cut_date) is unique"),
+        _c(
+            "arm",
+            "string",
+            True,
+            allowed=ARMS,
+            notes="ASSIGNED: sent to collection management; HOLDOUT: left unmanaged at random, "
+            "as a control group; RULE: not assigned by a business rule of the bank",
+        ),
+        _c(
+            "policy_id",
+            "string",
+            True,
+            notes="the policy or experiment that decided, e.g. bau-2025, holdout-2026h1",
+        ),
+    ),
+    key=("obligation_id", "cut_date"),
+    notes="must match an early-delinquency row of portfolio_cuts.csv at the same cut",
+    since=2,
+)
+
 FILES_BY_STEM: dict[str, FileSpec] = {f.stem: f for f in FILES}
 PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     f.stem: tuple(c.name for c in f.columns if c.personal) for f in FILES
@@ -282,6 +320,21 @@ PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
 MANIFEST = "manifest.json"
 TRUTH_DIR = "_truth"
 TRUTH_FILE = "p_true.csv"  # cut_date, obligation_id, p_true; outside the extract proper
+GZIP_SUFFIX = ".gz"  # version 2: any file may be delivered as NAME.csv.gz
+# Version 2 ground truth: both potential outcomes of every early-delinquency row.
+POTENTIAL_OUTCOMES_FILE = "potential_outcomes.parquet"
+POTENTIAL_OUTCOME_COLUMNS = (
+    "obligation_id",
+    "cut_date",
+    "arm",
+    "p_cure_debit_no_action",
+    "p_cure_debit_action",
+    "p_cure_any_no_action",
+    "p_cure_any_action",
+    "p_roll_no_action",
+    "p_roll_action",
+    "exposure",
+)
 
 # Early delinquency: the scoring unit.
 EARLY_DPD_MIN = 1

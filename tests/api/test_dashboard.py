@@ -16,11 +16,11 @@ import io
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.api.conftest import LiveServer, free_port, publish_results, results_frame
 from tests.api.dashboard_lake import scored_lake, serving
+from tests.http import live_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,7 +35,7 @@ ARGS = [
     "--disable-sync",
 ]
 PAGE_SIZE = 50  # the page's worklist page size (app.js PAGE_SIZE)
-http = httpx.Client(timeout=120)
+http = live_client(timeout=120)
 
 
 @pytest.fixture(scope="module")

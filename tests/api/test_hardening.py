@@ -10,7 +10,6 @@ import json
 import time
 from types import SimpleNamespace
 
-import httpx
 import pytest
 
 from cobranza.api.control import ControlDB, control_path
@@ -19,6 +18,7 @@ from cobranza.api.webhooks import Webhooks, mask_url
 from cobranza.config import load_settings
 from tests.api.conftest import LiveServer, auth, free_port, publish_results, results_frame
 from tests.api.test_webhooks import Receiver
+from tests.http import live_client
 
 PASSWORD = "s3cretPassw0rd"
 
@@ -33,7 +33,7 @@ def live(tmp_path_factory):
         free_port(),
         env={"COBRANZA_API_WEBHOOK_HOSTS": "127.0.0.1, n8n.internal"},
     ).start()
-    http = httpx.Client(base_url=server.url, timeout=60)
+    http = live_client(base_url=server.url, timeout=60)
     try:
         yield SimpleNamespace(server=server, http=http, keys=keys)
     finally:

@@ -15,15 +15,15 @@ import sys
 import time
 
 import duckdb
-import httpx
 import pytest
 
 from cobranza.lake import Lake
 from cobranza.transforms.schema import NON_FEATURES
 from tests.api.conftest import LiveServer, free_port, wait_job
+from tests.http import live_client
 
 pytestmark = pytest.mark.slow
-http = httpx.Client(timeout=120)  # the machine may be busy: latency is the benchmark's business
+http = live_client(timeout=120)  # the machine may be busy: latency is the benchmark's business
 
 
 def _cli_key(lake, role: str) -> str:

@@ -10,7 +10,6 @@ recomputed here from the scores and the labels (AUC with scikit-learn, pesos by 
 from __future__ import annotations
 
 import duckdb
-import httpx
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -18,9 +17,10 @@ from sklearn.metrics import roc_auc_score
 from cobranza.lake import Lake
 from tests.api.conftest import wait_job
 from tests.api.dashboard_lake import build_scored_lake, serving
+from tests.http import live_client
 
 pytestmark = pytest.mark.slow
-http = httpx.Client(timeout=120)
+http = live_client(timeout=120)
 
 
 @pytest.fixture(scope="module")

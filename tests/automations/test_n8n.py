@@ -31,9 +31,10 @@ from tests.automations.n8n import (
     require_n8n,
     run_workflow,
 )
+from tests.http import live_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.n8n]
-http = httpx.Client(timeout=120)
+http = live_client(timeout=120)
 PAGE = 40  # small pages: the worklist spans several cursor pages
 
 
