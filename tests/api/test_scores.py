@@ -263,18 +263,9 @@ def test_people_csv_in_spanish_for_excel_and_codes_in_english(client, lake_dir, 
 def test_the_arm_is_a_column_when_the_results_carry_it(client, lake_dir, keys):
     import csv as csvlib
 
-    import pyarrow as pa
-
-    from cobranza.decision.scoring import to_arrow
-    from cobranza.lake import Lake
-
     frame = results_frame(6)
     arms = ["ASSIGNED", "HOLDOUT", "RULE", "ASSIGNED", "HOLDOUT", "ASSIGNED"]
-    table = to_arrow(frame).append_column("arm", pa.array(arms))
-    with Lake(lake_dir).publish("results") as pub:
-        for name in ("scores", "latest"):
-            pq.write_table(table, pub.table_dir(name) / "part-0.parquet")
-        pub.history_tables.add("scores")
+    publish_results(lake_dir, frame, extra={"arm": arms})
     headers = auth(keys["viewer"])
     one = client.get("/v1/scores/OB00001", headers=headers).json()
     assert one["arm"] == "HOLDOUT"
