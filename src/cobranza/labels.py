@@ -1,8 +1,8 @@
 """Words for the codes people read: products, segments, decisions, statuses, in Spanish and English.
 
 The one mapping every surface a person reads goes through: the dashboard (served as JSON by
-`api/routers/dashboard.py`), the CSV export for people (`api/export.py`), the n8n worklist (that
-export), the BI dimensions (`lake/bi.py`) and the monitoring report. Codes stay the keys of the
+`api/routers/dashboard.py`), the people's CSV of `/v1/scores` (`api/results.py`) and so the n8n
+worklist, the BI dimensions (`lake/bi.py`) and the monitoring report. Codes stay the keys of the
 data; only what is shown changes. An unknown code is shown as itself, never dropped.
 
 Spanish is the collections team's language and the default; English stays available
