@@ -416,3 +416,22 @@ def test_quarantine_reasons_never_carry_digits_or_emails(tmp_path):
         ("clients", "document_number", True, True, "duplicate [redacted] of [redacted]"),
         ("payments", "amount", False, True, "not a valid decimal"),
     ]
+
+
+def test_a_repeated_reason_is_left_empty_in_fact_decisions(tmp_path):
+    frame = results_frame(n=7, cut=date(2025, 6, 30))
+    frame["reason_3_text"] = frame["reason_1_text"]  # two features that read the same
+    frame.loc[0, "reason_2_code"] = frame.loc[0, "reason_1_code"]
+    publish_results(tmp_path / "lake", frame)
+    con = duckdb.connect(str(Lake(tmp_path / "lake").catalog_path), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT obligation_id, reason_1_text, reason_2_code, reason_2_text, reason_3_code, "
+            "reason_3_text, reason_3_contribution FROM bi.fact_decisions ORDER BY obligation_id"
+        ).fetchall()
+    finally:
+        con.close()
+    first, second = rows[0], rows[1]
+    assert first[1] == "reason 1 in words" and first[2] is None and first[3] is None
+    assert second[2] == "feature_2" and second[3] == "reason 2 in words"
+    assert all(r[4] is None and r[5] is None and r[6] is None for r in rows)

@@ -9,8 +9,9 @@ transaction after the zone views). No personal data: clients appear as `client_k
   `scored_period`: whether the cut was in the model's training months, its out-of-time months or
   after them; realized figures of a "training" cut are in-sample).
 - `fact_decisions`: one row per (obligation_id, cut_date): the decision of the LAST scoring run of
-  that cut (a re-scored cut supersedes the earlier run), with days-past-due band, reason codes and
-  the expected saving against assigning (the formula of `GET /v1/summary`).
+  that cut (a re-scored cut supersedes the earlier run), with days-past-due band, reason codes (a
+  reason repeating an earlier one of its row left empty) and the expected saving against
+  assigning (the formula of `GET /v1/summary`).
 - `fact_outcomes`: the decisions whose horizon has closed, joined to gold's realized
   `self_cure_debit`: outcome class and realized saving.
 - `dim_date`, `dim_product`, `dim_segment`, `dim_decision`, `dim_outcome`: conformed dimensions,
@@ -52,6 +53,23 @@ def _q(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(float(value)) if isinstance(value, float) else str(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def _distinct_reasons() -> str:
+    """Reasons 2 and 3 left empty when they repeat an earlier one of the row (same code or same
+    words), as the API lists a reason once (`cobranza.labels.distinct_reasons`)."""
+    out = []
+    for i in (2, 3):
+        earlier = " OR ".join(
+            f"reason_{i}_code = reason_{j}_code OR reason_{i}_text = reason_{j}_text"
+            for j in range(1, i)
+        )
+        for part in ("code", "text", "contribution"):
+            out.append(
+                f"CASE WHEN coalesce({earlier}, FALSE) THEN NULL ELSE reason_{i}_{part} END "
+                f"AS reason_{i}_{part}"
+            )
+    return ",\n       ".join(out)
 
 
 def _dpd_band(column: str = "days_past_due") -> str:
@@ -205,8 +223,7 @@ SELECT obligation_id, cut_date, client_key, product, segment, days_past_due,
        capacity_limited, threshold, model_version, scoring_run_id, results_version,
        published_at AS scored_at, run_is_current AS is_current,
        reason_1_code, reason_1_text, reason_1_contribution,
-       reason_2_code, reason_2_text, reason_2_contribution,
-       reason_3_code, reason_3_text, reason_3_contribution,
+       {reasons},
        collection_action, unmanaged_fixed, unmanaged_share_past_due,
        CASE WHEN decision = 'NO_ASSIGN' THEN collection_action - (1 - probability)
             * (unmanaged_fixed + unmanaged_share_past_due * coalesce(amount_past_due, 0))
@@ -407,7 +424,7 @@ def bi_views(lake: Lake) -> dict[str, str]:
     if runs is not None:
         views["scoring_runs"] = runs
         views["fact_decisions"] = FACT_DECISIONS.format(
-            scores=_scores_source(lake), dpd_band=_dpd_band()
+            scores=_scores_source(lake), dpd_band=_dpd_band(), reasons=_distinct_reasons()
         )
         if gold:
             views["fact_outcomes"] = FACT_OUTCOMES
