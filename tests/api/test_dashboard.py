@@ -624,6 +624,7 @@ def test_markup_in_the_data_is_shown_as_text(browser, page, tmp_path):
         ]
         assert len(holdout) == len(want) > 0
         assert set(holdout) == {"Grupo de control — no contactar"}
+        assert page.evaluate(CONTRAST) == []  # the tags and the marked rows stay readable
         assert page.errors == []
     finally:
         server.stop()
