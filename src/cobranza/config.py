@@ -122,9 +122,9 @@ class Settings(BaseSettings):
         description="Key of the client pseudonym (HMAC); set a real secret in production. Never logged.",
     )
     reason_language: Literal["en", "es"] = Field(
-        "en",
-        description="Language of the reason texts written by scoring and online predict (es: "
-        "the collections team's Spanish, with Colombian number separators).",
+        "es",
+        description="Language of the reason texts written by scoring and online predict: es (the "
+        "collections team's Spanish, with Colombian number separators) or en.",
     )
     costs: Costs = Field(default_factory=Costs)
     gate: Gate = Field(default_factory=Gate)

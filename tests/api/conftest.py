@@ -76,12 +76,17 @@ POLICY = {
 }
 
 
-def publish_results(lake_root: Path, frame: pd.DataFrame) -> str:
-    """Publish a results version (scores history + latest) the way `cobranza score` does."""
+def publish_results(lake_root: Path, frame: pd.DataFrame, extra: dict | None = None) -> str:
+    """Publish a results version (scores history + latest) the way `cobranza score` does;
+    `extra` columns (name -> values) are appended, as a later scoring layer may add them."""
+    import pyarrow as pa
+
     from cobranza.decision.scoring import to_arrow
 
     lake = Lake(lake_root).ensure()
     table = to_arrow(frame)
+    for name, values in (extra or {}).items():
+        table = table.append_column(name, pa.array(values))
     with lake.publish("results") as pub:
         pq.write_table(table, pub.table_dir("scores") / "part-0.parquet")
         pq.write_table(table, pub.table_dir("latest") / "part-0.parquet")

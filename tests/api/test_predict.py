@@ -35,7 +35,10 @@ def served(tmp_path_factory, fast_options_module):
     lake = Lake(root / "lake").ensure()
     truth = root / "truth" / "p_true.csv"
     publish_gold(lake, gold, truth)
-    settings = load_settings(lake=root / "lake", truth_path=truth, gate={"max_ece": 1.0})
+    # English reasons: the tests compare them with score_frame's default language
+    settings = load_settings(
+        lake=root / "lake", truth_path=truth, gate={"max_ece": 1.0}, reason_language="en"
+    )
     train(settings)
     champion = load_champion(settings)
     key = create_key(settings, "viewer", "predict-test")["key"]

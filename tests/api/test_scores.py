@@ -178,3 +178,127 @@ def test_summary_counts_and_expected_savings(client, scored):
     assert body["expected_savings"] == pytest.approx(savings, abs=0.01)
     assert sum(g["population"] for g in body["by_product"]) == 40
     assert body["threshold"] == 0.6
+
+
+def test_call_order_numbers_the_cut_assign_rows_whatever_the_filter(client, lake_dir, keys):
+    """1 is the first to call in the cut's risk order; a filtered page keeps the day's numbers."""
+    frame = results_frame(45, seed=4)
+    publish_results(lake_dir, frame)
+    headers = auth(keys["viewer"])
+    everyone, _ = _all_pages(client, headers, decision="ASSIGN", sort="risk", limit=8)
+    assert [r["call_order"] for r in everyone] == list(range(1, len(everyone) + 1))
+    by_id = {r["obligation_id"]: r["call_order"] for r in everyone}
+    cards = client.get(
+        "/v1/scores",
+        params={"decision": "ASSIGN", "product": "CREDIT_CARD", "sort": "risk", "limit": 5},
+        headers=headers,
+    ).json()
+    assert cards["items"] and all(
+        r["call_order"] == by_id[r["obligation_id"]] for r in cards["items"]
+    )
+    want_total = int(((frame.decision == "ASSIGN") & (frame["product"] == "CREDIT_CARD")).sum())
+    assert cards["total"] == want_total and cards["count"] == min(5, want_total)
+    no_assign = client.get("/v1/scores", params={"decision": "NO_ASSIGN"}, headers=headers).json()
+    assert no_assign["items"] and all(r["call_order"] is None for r in no_assign["items"])
+    assert no_assign["total"] == int((frame.decision == "NO_ASSIGN").sum())
+    csv_resp = client.get(
+        "/v1/scores", params={"format": "csv", "decision": "ASSIGN", "limit": 3}, headers=headers
+    )
+    assert csv_resp.headers["x-total-count"] == str(len(everyone))
+
+
+def test_a_repeated_reason_is_shown_once(client, lake_dir, keys):
+    frame = results_frame(7)
+    frame["reason_2_text"] = frame["reason_1_text"]  # two features that read the same
+    publish_results(lake_dir, frame)
+    body = client.get("/v1/scores/OB00000", headers=auth(keys["viewer"])).json()
+    texts = [r["text"] for r in body["reasons"]]
+    assert texts == ["reason 1 in words", "reason 3 in words"]
+
+
+def test_people_csv_in_spanish_for_excel_and_codes_in_english(client, lake_dir, keys):
+    import csv as csvlib
+
+    frame = results_frame(14)
+    frame.loc[0, "reason_1_text"] = '=HYPERLINK("http://evil","clic")'
+    frame.loc[1, "product"] = "@SUM(A1:A9)"
+    publish_results(lake_dir, frame)
+    headers = auth(keys["viewer"])
+    base = {"format": "csv", "sort": "obligation", "limit": 100}
+    es = client.get(
+        "/v1/scores", params={**base, "lang": "es", "sep": ";", "bom": True}, headers=headers
+    )
+    assert es.headers["content-type"] == "text/csv; charset=utf-8"
+    assert es.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csvlib.DictReader(io.StringIO(es.content.decode("utf-8-sig")), delimiter=";"))
+    assert len(rows) == 14
+    first, second, third = rows[0], rows[1], rows[3]
+    assert list(first)[:3] == ["Orden de llamada", "Obligación", "Corte"]
+    assert first["Obligación"] == "OB00000" and first["Producto"] == "Tarjeta de crédito"
+    assert first["Razón 1"] == "'" + frame.loc[0, "reason_1_text"]  # never a live formula
+    assert second["Producto"] == "'@SUM(A1:A9)"
+    assert first["Segmento"] == "Masivo" and second["Segmento"] == "Preferencial"
+    p = frame.loc[0, "probability"]
+    assert first["Probabilidad de autocura (%)"] == f"{100 * p:.1f}".rstrip("0").rstrip(
+        "."
+    ).replace(".", ",")
+    assert (
+        first["Decisión"]
+        == {"ASSIGN": "Gestionar", "NO_ASSIGN": "No gestionar (autocura)"}[frame.loc[0, "decision"]]
+    )
+    assert third["Débito automático"] == "Sin débito automático"  # OB00003 is ineligible
+    assert third["Monto vencido (COP)"] == "103000"
+    assert "Grupo" not in first  # no arm in these results
+    en = client.get("/v1/scores", params={**base, "lang": "en"}, headers=headers).text
+    en_rows = list(csvlib.DictReader(io.StringIO(en)))
+    assert en_rows[0]["Product"] == "Credit card" and en_rows[0]["Obligation"] == "OB00000"
+    codes = list(
+        csvlib.DictReader(io.StringIO(client.get("/v1/scores", params=base, headers=headers).text))
+    )
+    assert codes[0]["product"] == "CREDIT_CARD" and codes[1]["product"] == "'@SUM(A1:A9)"
+    assert codes[0]["reason_1_text"].startswith("'=HYPERLINK")
+    assert all(len(r["probability"].split(".")[-1]) <= 6 for r in codes if r["probability"])
+
+
+def test_the_arm_is_a_column_when_the_results_carry_it(client, lake_dir, keys):
+    import csv as csvlib
+
+    frame = results_frame(6)
+    arms = ["ASSIGNED", "HOLDOUT", "RULE", "ASSIGNED", "HOLDOUT", "ASSIGNED"]
+    publish_results(lake_dir, frame, extra={"arm": arms})
+    headers = auth(keys["viewer"])
+    one = client.get("/v1/scores/OB00001", headers=headers).json()
+    assert one["arm"] == "HOLDOUT"
+    text = client.get(
+        "/v1/scores", params={"format": "csv", "lang": "es", "sort": "obligation"}, headers=headers
+    ).text
+    rows = list(csvlib.DictReader(io.StringIO(text)))
+    assert rows[1]["Grupo"] == "Grupo de control — no contactar"
+
+
+def test_decisions_by_cut_take_the_last_run_of_each_cut(client, lake_dir, keys):
+    june, july = date(2025, 6, 30), date(2025, 7, 31)
+    publish_results(lake_dir, results_frame(20, cut=june, seed=1))
+    rescored = results_frame(20, cut=june, seed=2)  # the same cut again: replaces the first run
+    publish_results(lake_dir, rescored)
+    current = results_frame(9, cut=july, seed=3)
+    publish_results(lake_dir, current)
+    headers = auth(keys["viewer"])
+    cuts = client.get("/v1/summary/cuts", headers=headers).json()
+    assert [c["cut_date"] for c in cuts] == ["2025-06-30", "2025-07-31"]
+    by_cut = {c["cut_date"]: c for c in cuts}
+    for cut, frame in (("2025-06-30", rescored), ("2025-07-31", current)):
+        got = by_cut[cut]
+        assert got["population"] == len(frame)
+        assert got["assign"] == int((frame.decision == "ASSIGN").sum())
+        assert got["no_assign"] == int((frame.decision == "NO_ASSIGN").sum())
+        na = frame[frame.decision == "NO_ASSIGN"]
+        loss = 25_000.0 + 0.05 * na["amount_past_due"]
+        assert got["expected_savings"] == pytest.approx(
+            float((8_000.0 - (1 - na["probability"]) * loss).sum()), abs=0.01
+        )
+    assert by_cut["2025-07-31"]["is_current"] and not by_cut["2025-06-30"]["is_current"]
+    summary = client.get("/v1/summary", headers=headers).json()
+    assert by_cut["2025-07-31"]["expected_savings"] == pytest.approx(
+        summary["expected_savings"], abs=0.01
+    )

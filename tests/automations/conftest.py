@@ -1,7 +1,8 @@
 """Session fixture of the consumption tests: a scored lake served by a real `cobranza serve`.
 
-Built once (about 20 s) and shared by the n8n and Power BI tests; the n8n tests add scoring runs
-through the API, the Power BI tests only read.
+Built once (about a minute: an ingest, a training, three scorings, impact and monitoring) and
+shared by the n8n and Power BI tests; the n8n tests add scoring runs through the API, the Power BI
+tests only read.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from tests.automations.n8n import Sink
 
 
 @pytest.fixture(scope="session")
-def served(tmp_path_factory):
+def served(tmp_path_factory, sim_extract):
     root = tmp_path_factory.mktemp("consume")
-    scored = build_scored_lake(root)
+    scored = build_scored_lake(root, sim_extract)
     settings = scored["settings"]
     keys = {
         role: create_key(settings, role, f"consume-{role}")["key"]

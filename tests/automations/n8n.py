@@ -2,8 +2,11 @@
 
 `n8n-harness install` (run by `make setup`) puts n8n 1.123 in `$N8N_HARNESS_DIR` (default
 `~/.cache/n8n-harness`). Without it the tests FAIL with a message saying so: never a silent skip.
+The templates take the API key from an n8n credential (Header Auth, `cobranza API key`):
+`import_api_key` creates it in a user folder through n8n's own CLI, as an operator would.
 `Sink` is a loopback HTTP server standing for the collections endpoint and the notification
-channel (Slack/Teams-style incoming webhooks): it records every POST it gets.
+channel (Slack/Teams-style incoming webhooks): it records every POST it gets, and can answer 503
+to the first requests of a path (to see the nodes retry).
 """
 
 from __future__ import annotations
@@ -60,6 +63,37 @@ def private_harness(folder: Path) -> Path:
     if not link.exists():
         link.symlink_to(HARNESS_DIR / "node_modules", target_is_directory=True)
     return folder
+
+
+API_KEY_CREDENTIAL = {
+    "id": "cbzApiKeyCred001",
+    "name": "cobranza API key",
+    "type": "httpHeaderAuth",
+}
+
+
+def import_api_key(user_folder: Path, key: str) -> None:
+    """The templates' credential, holding `key`, in the n8n of `user_folder` (replaced if there)."""
+    require_n8n()
+    user_folder.mkdir(parents=True, exist_ok=True)
+    path = user_folder / "credential.json"
+    credential = {**API_KEY_CREDENTIAL, "data": {"name": "Authorization", "value": f"Bearer {key}"}}
+    path.write_text(json.dumps([credential]), encoding="utf-8")
+    try:
+        proc = subprocess.run(
+            [str(N8N_BIN), "import:credentials", f"--input={path}"],
+            env={**os.environ, **N8N_ENV, "N8N_USER_FOLDER": str(user_folder)},
+            cwd=HARNESS_DIR,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        path.unlink()  # the key does not stay on disk outside n8n's encrypted store
+    if proc.returncode != 0 or "Successfully imported 1 credential" not in proc.stdout:
+        raise RuntimeError(
+            f"n8n import:credentials failed: {proc.stdout[-1000:]} {proc.stderr[-1000:]}"
+        )
 
 
 def load_template(name: str) -> dict[str, Any]:
@@ -125,6 +159,7 @@ class Sink:
 
     received: list[Received] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
+    fail_first: dict[str, int] = field(default_factory=dict)  # path -> requests answered 503
 
     def start(self) -> Sink:
         sink = self
@@ -134,6 +169,11 @@ class Sink:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 sink.received.append(Received(self.path, headers, body))
+                if sink.fail_first.get(self.path, 0) > 0:
+                    sink.fail_first[self.path] -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -170,12 +210,15 @@ class Sink:
 
 @dataclass
 class N8nServer:
-    """`n8n start` with one workflow imported and active, in a user folder of its own."""
+    """`n8n start` with one workflow imported and active (and `others` imported beside it, e.g.
+    the error workflow), the API key credential created, in a user folder of its own."""
 
     folder: Path
     port: int
     workflow: dict[str, Any]
     env: dict[str, str]
+    api_key: str | None = None
+    others: list[dict[str, Any]] = field(default_factory=list)
     proc: subprocess.Popen | None = None
 
     @property
@@ -195,12 +238,15 @@ class N8nServer:
     def start(self, timeout: float = 180.0) -> N8nServer:
         require_n8n()
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / "workflow.json"
-        path.write_text(json.dumps(self.workflow), encoding="utf-8")
-        for args in (
-            ["import:workflow", f"--input={path}"],
-            ["update:workflow", f"--id={self.workflow['id']}", "--active=true"],
-        ):
+        if self.api_key is not None:
+            import_api_key(self.folder, self.api_key)
+        commands = []
+        for n, workflow in enumerate([*self.others, self.workflow]):
+            path = self.folder / f"workflow-{n}.json"
+            path.write_text(json.dumps(workflow), encoding="utf-8")
+            commands.append(["import:workflow", f"--input={path}"])
+        commands.append(["update:workflow", f"--id={self.workflow['id']}", "--active=true"])
+        for args in commands:
             subprocess.run(
                 [str(N8N_BIN), *args],
                 env=self._env(),

@@ -1,9 +1,12 @@
 """The n8n templates against a REAL n8n 1.123 and a REAL `cobranza serve` on loopback.
 
-One module stack: a small trained and scored lake, a live API server with an operator key for n8n,
-and a sink standing for the collections endpoint and the notification channel. The daily template
-runs through `n8n-harness run` (its schedule trigger swapped for a manual one); the webhook router
-runs in an `n8n start` server, active, receiving cobranza's real signed deliveries.
+One module stack: a small trained and scored lake, a live API server with an operator key for n8n
+(held by n8n's own Header Auth credential, created through its CLI), and a sink standing for the
+collections endpoint and the notification channel. The daily template runs through
+`n8n-harness run` (its schedule trigger swapped for a manual one); the webhook router runs in an
+`n8n start` server, active, receiving cobranza's real signed deliveries; a failing scheduled
+workflow in an `n8n start` server calls the error workflow. Nodes retry: a notification channel
+that answers 503 once still gets the message.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from cobranza.api.control import now_iso
 from cobranza.api.webhooks import sign
 from tests.api.conftest import free_port, wait_job
 from tests.automations.n8n import (
+    API_KEY_CREDENTIAL,
     HARNESS_DIR,
     TEMPLATES,
     N8nServer,
+    import_api_key,
     load_template,
     manual_variant,
     node_runs,
@@ -36,13 +41,22 @@ from tests.http import live_client
 pytestmark = [pytest.mark.slow, pytest.mark.n8n]
 http = live_client(timeout=120)
 PAGE = 40  # small pages: the worklist spans several cursor pages
+ERROR_WORKFLOW = "cbzErrorNotify01"
 
 
 @pytest.fixture(scope="module")
 def stack(request, tmp_path_factory):
     require_n8n()  # before building anything: fail at once when n8n is missing
     harness = private_harness(tmp_path_factory.mktemp("n8n-harness"))
-    return {**request.getfixturevalue("served"), "harness": harness}
+    served = request.getfixturevalue("served")
+    use_key(harness, served["keys"]["operator"])
+    return {**served, "harness": harness}
+
+
+def use_key(harness, key: str) -> None:
+    """The harness's n8n holds `key` in the templates' credential (`n8n-harness run` keeps its
+    database in `<harness>/home`)."""
+    import_api_key(harness / "home", key)
 
 
 def api(stack, path: str, role: str = "operator", **params):
@@ -56,9 +70,9 @@ def api(stack, path: str, role: str = "operator", **params):
 
 
 def n8n_env(stack, **extra: str) -> dict[str, str]:
+    """The variables the templates read; the API key is not one of them (a credential holds it)."""
     return {
         "COBRANZA_API_URL": stack["server"].url,
-        "COBRANZA_API_KEY": stack["keys"]["operator"],
         "COBRANZA_NOTIFY_URL": stack["sink"].url + "/notify",
         "COBRANZA_POLL_SECONDS": "1",
         "COBRANZA_PAGE_SIZE": str(PAGE),
@@ -85,29 +99,47 @@ def score_jobs(stack) -> list[dict]:
     return api(stack, "/v1/jobs", type="score", limit=500)["items"]
 
 
-def test_templates_carry_no_credentials_and_use_known_nodes():
+def test_templates_use_the_credential_retry_and_explain_themselves():
+    """No key in any template: the API's HTTP nodes use the Header Auth credential by reference;
+    every HTTP node retries; each template names the error workflow and carries sticky notes."""
     require_n8n()
     nodes_dir = HARNESS_DIR / "node_modules" / "n8n-nodes-base" / "dist" / "nodes"
     known = {p.name.split(".")[0].lower() for p in nodes_dir.rglob("*.node.js")}
     templates = sorted(TEMPLATES.glob("*.json"))
-    assert {p.name for p in templates} >= {"daily_decisions.json", "job_webhook_router.json"}
+    assert {p.name for p in templates} >= {
+        "daily_decisions.json",
+        "job_webhook_router.json",
+        "model_watch.json",
+        "error_notify.json",
+    }
     ids = set()
+    reference = {"httpHeaderAuth": {k: API_KEY_CREDENTIAL[k] for k in ("id", "name")}}
     for path in templates:
         text = path.read_text(encoding="utf-8")
         wf = json.loads(text)
         ids.add(wf["id"])
         assert not re.search(r"cbz_[0-9a-f]{12}_", text), f"{path.name} holds an API key"
-        assert "credentials" not in text, path.name
+        assert "COBRANZA_API_KEY" not in text, path.name
+        notes = [n for n in wf["nodes"] if n["type"] == "n8n-nodes-base.stickyNote"]
+        assert notes and all(len(n["parameters"]["content"]) > 80 for n in notes), path.name
+        if wf["id"] != ERROR_WORKFLOW:
+            assert wf["settings"]["errorWorkflow"] == ERROR_WORKFLOW, path.name
         for node in wf["nodes"]:
             kind = node["type"].removeprefix("n8n-nodes-base.").lower()
             assert kind in known, f"{path.name}: unknown node type {node['type']}"
-            if kind == "httprequest" and "COBRANZA_API_URL" in node["parameters"]["url"]:
-                headers = node["parameters"]["headerParameters"]["parameters"]
-                assert headers == [
-                    {"name": "Authorization", "value": "=Bearer {{ $env.COBRANZA_API_KEY }}"}
-                ]
-            if kind == "httprequest":
-                assert node["parameters"]["url"].startswith("={{ $env."), node["name"]
+            if kind != "httprequest":
+                assert "credentials" not in node, node["name"]
+                continue
+            assert node["parameters"]["url"].startswith("={{ $env."), node["name"]
+            assert node.get("retryOnFail") is True and node.get("maxTries", 0) >= 2, node["name"]
+            headers = node["parameters"].get("headerParameters", {}).get("parameters", [])
+            assert "Authorization" not in {h["name"] for h in headers}, node["name"]
+            if "COBRANZA_API_URL" in node["parameters"]["url"]:
+                assert node["credentials"] == reference, node["name"]
+                assert node["parameters"]["authentication"] == "genericCredentialType"
+                assert node["parameters"]["genericAuthType"] == "httpHeaderAuth"
+            else:
+                assert "credentials" not in node, node["name"]
     assert len(ids) == len(templates)
 
 
@@ -140,8 +172,14 @@ def test_daily_decisions_scores_and_delivers_the_assign_worklist(stack, tmp_path
     rows = list(csv.DictReader(io.StringIO(text)))
     want = assign_ids(stack)
     assert len(want) > 2 * PAGE  # several cursor pages were joined
-    assert [r["obligation_id"] for r in rows] == want
-    assert {r["decision"] for r in rows} == {"ASSIGN"}
+    # the people's table in Spanish: codes in words, the call order, one header
+    assert [r["Obligación"] for r in rows] == want
+    assert [int(r["Orden de llamada"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert {r["Decisión"] for r in rows} == {"Gestionar"}
+    words = http.get(stack["server"].url + "/dashboard/labels.json").json()
+    assert {r["Producto"] for r in rows} <= set(words["product"].values())
+    assert {r["Segmento"] for r in rows} <= set(words["segment"].values())
+    assert files[0].name.startswith(f"lista_trabajo_{api(stack, '/v1/summary')['cut_date_max']}")
     assert (
         len(rows) == summary["decisions"]["ASSIGN"] == message["assign"] == message["worklist_rows"]
     )
@@ -154,7 +192,7 @@ def test_daily_decisions_scores_and_delivers_the_assign_worklist(stack, tmp_path
     assert message["population"] == summary["population"]
     assert message["expected_savings"] == pytest.approx(summary["expected_savings"])
     assert message["results_version"] == summary["results_version"]
-    assert f"{summary['decisions']['ASSIGN']} to ASSIGN" in message["text"]
+    assert f"{summary['decisions']['ASSIGN']} para gestionar" in message["text"]
 
 
 def test_daily_decisions_reports_the_error_of_a_failed_job(stack, tmp_path):
@@ -194,6 +232,7 @@ def router(stack, tmp_path_factory):
         port,
         load_template("job_webhook_router.json"),
         n8n_env(stack, COBRANZA_WEBHOOK_SECRET=hook["secret"]),
+        api_key=stack["keys"]["operator"],
     )
     server.start()
     try:
@@ -336,11 +375,65 @@ def test_daily_decisions_reports_a_job_that_could_not_start(stack, tmp_path):
     sink = stack["sink"]
     n_notify = len(sink.at("/notify"))
     wf = manual_variant(load_template("daily_decisions.json"), "cbzTestDailyKey1")
-    env = n8n_env(stack, COBRANZA_API_KEY=stack["keys"]["viewer"])
-    code, result = run_workflow(wf, tmp_path, env, stack["harness"])
+    use_key(stack["harness"], stack["keys"]["viewer"])
+    try:
+        code, result = run_workflow(wf, tmp_path, n8n_env(stack), stack["harness"])
+    finally:
+        use_key(stack["harness"], stack["keys"]["operator"])
     assert code == 0, json.dumps(result)[:3000]
     message = sink.wait_for("/notify", n_notify + 1)[n_notify].json()
     assert message["status"] == "not_started" and message["job_id"] is None
     assert "403" in message["error"] and "operator" in message["error"]
     assert {j["job_id"] for j in score_jobs(stack)} == before
     assert not node_runs(result, "Get job")
+
+
+def test_a_notification_refused_once_is_retried(stack, tmp_path):
+    """The channel answers 503 to the first POST: the Notify node tries again and delivers."""
+    sink = stack["sink"]
+    sink.fail_first["/flaky"] = 1
+    wf = manual_variant(load_template("model_watch.json"), "cbzTestRetry0001")
+    env = n8n_env(stack, COBRANZA_NOTIFY_URL=sink.url + "/flaky", COBRANZA_WATCH_MINUTES="600")
+    code, result = run_workflow(wf, tmp_path, env, stack["harness"])
+    assert code == 0, json.dumps(result)[:3000]
+    got = sink.wait_for("/flaky", 2)
+    assert len(got) == 2 and got[0].body == got[1].body  # the same message, sent twice
+    assert sink.fail_first["/flaky"] == 0
+    assert got[1].json()["status"] == "model_watch"
+
+
+def test_a_failing_scheduled_workflow_calls_the_error_workflow(stack, tmp_path_factory):
+    """An active workflow whose API is unreachable fails after its retries; n8n runs the error
+    workflow, which tells the channel which workflow and node failed, without any key."""
+    sink = stack["sink"]
+    n_notify = len(sink.at("/errors"))
+    failing = load_template("model_watch.json")
+    failing["id"] = "cbzTestFailing01"
+    for node in failing["nodes"]:
+        if node["type"] == "n8n-nodes-base.scheduleTrigger":
+            node["parameters"] = {
+                "rule": {"interval": [{"field": "seconds", "secondsInterval": 30}]}
+            }
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    server = N8nServer(
+        tmp_path_factory.mktemp("n8n-errors"),
+        free_port(),
+        failing,
+        {
+            **n8n_env(stack, COBRANZA_NOTIFY_URL=sink.url + "/errors"),
+            "COBRANZA_API_URL": closed,
+        },
+        api_key=stack["keys"]["viewer"],
+        others=[load_template("error_notify.json")],
+    )
+    server.start()
+    try:
+        message = sink.wait_for("/errors", n_notify + 1, timeout=240)[n_notify].json()
+    finally:
+        server.stop()
+    assert message["status"] == "workflow_error"
+    assert message["workflow_id"] == "cbzTestFailing01"
+    assert message["workflow_name"] == failing["name"]
+    assert message["failed_node"] == "Get models"
+    assert message["error"] and "Get models" in message["text"]
+    assert stack["keys"]["viewer"] not in json.dumps(message)

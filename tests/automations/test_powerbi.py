@@ -1,9 +1,13 @@
 """The Power BI material (`bi/powerbi/`) against the real catalog and a real API server.
 
-Power BI itself does not run here, so the files are parsed: each catalog query's SQL runs on the
-real `catalog.duckdb` (read-only, as the DuckDB ODBC driver would open it) and returns exactly the
-columns and types the query declares; each API query's request answers 200 on a live
-`cobranza serve` with the columns the query reads; every column a DAX measure names exists.
+Power BI itself does not run here, so the files are parsed. The PBIP project is the generator's
+output for a real catalog with every `bi` view (regenerated here and compared with the committed
+copy); its TMDL is read by a strict parser (`tests.lake.tmdl`): every table is a `bi` view with
+the same columns and types, each partition's SQL runs on the real `catalog.duckdb` (read-only, as
+the DuckDB ODBC driver opens it) and returns exactly the declared columns, relationships join
+existing columns many to one, the date table is marked, every measure has a format string and
+names only existing columns and measures, and no file holds a path. Each API query's request
+answers 200 on a live `cobranza serve` with the columns the query reads.
 """
 
 from __future__ import annotations
@@ -20,18 +24,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from cobranza.lake.bi import bi_views
+from cobranza.lake.powerbi import TABLES, TYPES, catalog_columns, powerbi_project
+from tests.lake.tmdl import load
 
 pytestmark = pytest.mark.slow
 POWERBI = Path(__file__).resolve().parents[2] / "bi" / "powerbi"
 QUERIES = POWERBI / "queries"
-M_TYPES = {
-    "type text": "VARCHAR",
-    "type date": "DATE",
-    "Int64.Type": "BIGINT",
-    "type number": "DOUBLE",
-    "type logical": "BOOLEAN",
-    "type datetime": "TIMESTAMP",
-}
+DEFINITION = POWERBI / "cobranza.SemanticModel" / "definition"
+REGENERATE = (
+    'regenerate it: python -c "from cobranza.lake.powerbi import write_project; '
+    "write_project('<lake with every bi view>', 'bi/powerbi')\" (see docs/power-bi.md)"
+)
 M_STRING = r'"((?:[^"]|"")*)"'
 
 
@@ -44,16 +47,6 @@ def typed_columns(text: str) -> list[tuple[str, str]]:
     return re.findall(r'\{"(\w+)",\s*(type \w+|Int64\.Type)\}', block)
 
 
-def catalog_query(text: str) -> tuple[str, str, str]:
-    """(connection string before CatalogPath, after it, SQL) of an `Odbc.Query` call."""
-    m = re.search(
-        rf"Odbc\.Query\(\s*{M_STRING}\s*&\s*CatalogPath\s*&\s*{M_STRING}\s*,\s*{M_STRING}\s*\)",
-        text,
-    )
-    assert m, "no Odbc.Query(... & CatalogPath & ..., SQL) call"
-    return m_text(m.group(1)), m_text(m.group(2)), m_text(m.group(3))
-
-
 def api_request(text: str) -> tuple[str, dict[str, str]]:
     """RelativePath and the first page's Query record of a `Web.Contents` call."""
     path = re.search(rf"RelativePath\s*=\s*{M_STRING}", text).group(1)
@@ -63,41 +56,170 @@ def api_request(text: str) -> tuple[str, dict[str, str]]:
     return path, query
 
 
-def test_pbids_is_a_read_only_odbc_connection_to_the_catalog():
+def test_pbids_opens_the_catalog_through_a_dsn_without_a_path():
     pbids = json.loads((POWERBI / "cobranza_catalog.pbids").read_text(encoding="utf-8"))
     assert pbids["version"] == "0.1" and len(pbids["connections"]) == 1
     details = pbids["connections"][0]["details"]
     assert details["protocol"] == "odbc"
     parts = dict(p.split("=", 1) for p in details["address"]["connectionString"].split(";"))
-    assert parts["Driver"] == "{DuckDB Driver}"
-    assert parts["access_mode"] == "read_only"
-    assert parts["Database"].endswith("catalog.duckdb")
+    assert parts == {"DSN": "cobranza", "access_mode": "read_only"}
 
 
-def test_catalog_queries_run_on_the_real_catalog_with_their_declared_columns(served):
-    lake = served["lake"]
-    files = sorted((QUERIES / "catalog").glob("*.pq"))
-    con = duckdb.connect(str(lake.catalog_path), read_only=True)
-    seen_views = set()
-    try:
-        for path in files:
+def test_no_file_holds_a_path_or_a_key():
+    for path in POWERBI.rglob("*"):
+        if path.is_file():
             text = path.read_text(encoding="utf-8")
-            before, after, sql = catalog_query(text)
-            assert before == "Driver={DuckDB Driver};Database=", path.name
-            assert after == ";access_mode=read_only", path.name
-            seen_views |= set(re.findall(r"\bbi\.(\w+)", sql))
-            cur = con.execute(sql)
+            assert not re.search(r"\b[A-Za-z]:\\\\", text), path
+            assert not re.search(r"cbz_[0-9a-f]{12}_", text), path
+    assert not (POWERBI / "measures.dax").exists()  # the measures live in the TMDL model
+
+
+def test_committed_project_is_the_generator_output_for_the_real_catalog(served):
+    columns = catalog_columns(served["lake"].catalog_path)
+    assert set(columns) == set(bi_views(served["lake"])) == set(TABLES), "every bi view exists"
+    files = powerbi_project(columns)
+    for rel, text in files.items():
+        path = POWERBI / rel
+        assert path.exists(), f"{rel} is missing; {REGENERATE}"
+        assert path.read_text(encoding="utf-8") == text, f"{rel} is stale; {REGENERATE}"
+    generated = {POWERBI / rel for rel in files}
+    for folder in ("cobranza.SemanticModel", "cobranza.Report"):
+        for path in (POWERBI / folder).rglob("*"):
+            assert not path.is_file() or path in generated, f"{path} is not generated"
+
+
+def test_tmdl_tables_are_the_bi_views_and_their_partitions_run(served):
+    model = load(DEFINITION)
+    columns = catalog_columns(served["lake"].catalog_path)
+    by_name = {TABLES[v]: v for v in TABLES}
+    assert set(model.tables) == {TABLES[v] for v in columns}
+    con = duckdb.connect(str(served["lake"].catalog_path), read_only=True)
+    try:
+        for name, table in model.tables.items():
+            view = by_name[name]
+            declared = [
+                (c.properties["sourceColumn"], c.properties["dataType"])
+                for c in table.child("column")
+            ]
+            assert declared == [(c, TYPES[t][0]) for c, t in columns[view]], name
+            (partition,) = table.child("partition")
+            assert partition.expression.startswith("let") and partition.properties == {
+                "mode": "import"
+            }
+            m = re.search(rf"Odbc\.Query\(CatalogConnection, {M_STRING}\)", partition.expression)
+            assert m, name
+            cur = con.execute(m_text(m.group(1)))
             got = [(d[0], str(d[1])) for d in cur.description]
-            rows = cur.fetchall()
-            declared = [(name, M_TYPES[m_type]) for name, m_type in typed_columns(text)]
-            assert got == declared, path.name
-            assert rows, f"{path.name} returned no rows"
+            assert [c for c, _ in got] == [c for c, _ in declared], name
+            for (col, duck), (_, data_type) in zip(got, declared, strict=True):
+                assert TYPES[duck][0] == data_type, (name, col, duck)
+            assert cur.fetchall(), f"{name} returned no rows"
+            typed = dict(
+                re.findall(rf"\{{{M_STRING}, (type \w+|Int64\.Type)\}}", partition.expression)
+            )
+            assert list(typed) == [c for c, _ in declared], name
     finally:
         con.close()
-    assert seen_views == set(bi_views(lake)), "one query per BI view"
+
+
+def test_relationships_join_existing_columns_many_to_one(served):
+    model = load(DEFINITION)
+    by_name = {TABLES[v]: v for v in TABLES}
+    con = duckdb.connect(str(served["lake"].catalog_path), read_only=True)
+    try:
+        pairs = []
+        for rel in model.relationships:
+            sides = []
+            for key in ("fromColumn", "toColumn"):
+                table, column = re.fullmatch(
+                    r"('(?:[^']|'')+'|\w+)\.(\w+)", rel.properties[key]
+                ).groups()
+                table = table.strip("'").replace("''", "'")
+                assert column in {c.name for c in model.tables[table].child("column")}, (
+                    rel.properties
+                )
+                sides.append((by_name[table], column))
+            (many, many_col), (one, one_col) = sides
+            rows, distinct = con.execute(
+                f"SELECT count(*), count(DISTINCT {one_col}) FROM bi.{one}"
+            ).fetchone()
+            assert rows == distinct > 0, f"{one}.{one_col} is not unique"
+            orphans = con.execute(
+                f"SELECT count(*) FROM bi.{many} WHERE {many_col} IS NOT NULL AND {many_col} NOT IN "
+                f"(SELECT {one_col} FROM bi.{one})"
+            ).fetchone()[0]
+            assert orphans == 0, (many, many_col, one, one_col)
+            pairs.append((many, one))
+        assert ("fact_decisions", "dim_date") in pairs and ("fact_outcomes", "dim_outcome") in pairs
+        assert len(set(pairs)) == len(pairs) == len(model.relationships)
+    finally:
+        con.close()
+
+
+def test_date_table_is_marked_with_a_contiguous_key(served):
+    model = load(DEFINITION)
+    dates = model.tables[TABLES["dim_date"]]
+    assert dates.properties["dataCategory"] == "Time"
+    (key,) = [c for c in dates.child("column") if "isKey" in c.flags]
+    assert key.name == "date" and key.properties["dataType"] == "dateTime"
+    con = duckdb.connect(str(served["lake"].catalog_path), read_only=True)
+    try:
+        n, distinct, span = con.execute(
+            "SELECT count(*), count(DISTINCT date), max(date) - min(date) + 1 FROM bi.dim_date"
+        ).fetchone()
+    finally:
+        con.close()
+    assert n == distinct == span  # one row per day, no gap: what Power BI needs to mark it
+
+
+def test_measures_have_formats_spanish_names_and_existing_references():
+    model = load(DEFINITION)
+    columns = {t: {c.name for c in node.child("column")} for t, node in model.tables.items()}
+    measures = {m.name: m for node in model.tables.values() for m in node.child("measure")}
+    assert {
+        "Obligaciones",
+        "Gestionar",
+        "No gestionar",
+        "% gestionadas",
+        "Ahorro esperado del corte actual",
+        "Tasa de autocura realizada",
+        "Precisión de no gestionar",
+        "AUC fuera de tiempo del campeón",
+        "Variables en alerta",
+        "Filas en cuarentena",
+    } <= set(measures)
+    for name, m in measures.items():
+        assert m.properties.get("formatString"), name
+        assert m.description, name
+        refs = re.findall(r"'((?:[^']|'')+)'\[([^\]]+)\]", m.expression)
+        for table in re.findall(r"'((?:[^']|'')+)'", m.expression):
+            assert table.replace("''", "'") in model.tables, (name, table)
+        for table, column in refs:
+            assert column in columns[table.replace("''", "'")], (name, table, column)
+        bare = re.sub(r"'(?:[^']|'')+'\[[^\]]+\]", "", m.expression)
+        for ref in re.findall(r"\[([^\]]+)\]", bare):
+            assert ref in measures, (name, ref)
+    percents = {n for n, m in measures.items() if m.properties["formatString"] == "0.0%"}
+    assert {"% gestionadas", "Tasa de autocura realizada"} <= percents
+
+
+def test_the_lake_path_is_a_parameter_of_the_model():
+    model = load(DEFINITION)
+    lake_path = model.expressions["LakePath"]
+    assert lake_path.expression.startswith('""') and "IsParameterQuery=true" in lake_path.expression
+    connection = model.expressions["CatalogConnection"].expression
+    assert "LakePath" in connection and "access_mode=read_only" in connection
+    assert '"Driver={DuckDB Driver};Database=" & Carpeta & "\\catalog.duckdb' in connection
+    assert model.model.properties["culture"] == "es-CO"
+    assert "discourageImplicitMeasures" in model.model.flags
+    pbip = json.loads((POWERBI / "cobranza.pbip").read_text(encoding="utf-8"))
+    assert pbip["artifacts"] == [{"report": {"path": "cobranza.Report"}}]
+    pbir = json.loads((POWERBI / "cobranza.Report" / "definition.pbir").read_text(encoding="utf-8"))
+    assert pbir["datasetReference"] == {"byPath": {"path": "../cobranza.SemanticModel"}}
 
 
 def test_api_queries_answer_200_with_the_columns_they_read(served):
+    """The API queries (for a Power BI machine that cannot see the lake's path)."""
     base = served["server"].url
     headers = {"X-API-Key": served["keys"]["viewer"]}
     summary = httpx.get(f"{base}/v1/summary", headers=headers, timeout=60).json()
@@ -142,25 +264,3 @@ def test_api_queries_answer_200_with_the_columns_they_read(served):
             assert len(rows) == summary["population"]
         else:
             assert sum(r["population"] for r in rows) == summary["population"]
-
-
-def test_measures_name_only_existing_columns():
-    text = (POWERBI / "measures.dax").read_text(encoding="utf-8")
-    body = "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
-    measures = set(re.findall(r"MEASURE\s+\w+\[([^\]]+)\]", body))
-    assert {
-        "Assigned Share",
-        "Expected Savings",
-        "Realized Self-Cure Rate",
-        "NO_ASSIGN Precision",
-    } <= measures
-    columns = {}
-    for path in (QUERIES / "catalog").glob("*.pq"):
-        columns[path.stem] = {c for c, _ in typed_columns(path.read_text(encoding="utf-8"))}
-    refs = re.findall(r"\b(\w+)\[([^\]]+)\]", body)
-    assert refs
-    for table, column in refs:
-        assert table in columns, f"unknown table {table}"
-        assert column in columns[table] or column in measures, f"{table}[{column}]"
-    for name in re.findall(r"(?<![\w\]])\[([^\]]+)\]", body):
-        assert name in measures, f"unknown measure [{name}]"

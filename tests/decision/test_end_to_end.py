@@ -22,9 +22,13 @@ def chain(sim_extract, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("decision-e2e")
     # The small extract gives a few hundred labeled rows: loosen the gate so that the first
-    # version becomes champion (the gate itself is the ML layer's test).
+    # version becomes champion (the gate itself is the ML layer's test). Reasons in English: the
+    # cost-rule test reads their wording.
     settings = load_settings(
-        lake=root / "lake", gate={"max_ece": 1.0, "max_psi": 100.0}, duckdb_threads=1
+        lake=root / "lake",
+        gate={"max_ece": 1.0, "max_psi": 100.0},
+        duckdb_threads=1,
+        reason_language="en",
     )
     ingest_extract(settings, sim_extract, STANDARD)
     run_etl(settings)

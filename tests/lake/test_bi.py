@@ -1,8 +1,9 @@
 """The `bi` views of the DuckDB catalog: every view opens and reconciles with the results tables.
 
-On a real trained and scored lake (three scoring runs, one of them superseded) read through the
-catalog file as Power BI would (read-only), and on hand-built results where a rule must hold
-exactly (the last run of a cut wins; the expected saving formula; days-past-due bands).
+On a real ingested, trained, scored and monitored lake (three scoring runs, one of them
+superseded) read through the catalog file as Power BI would (read-only), and on hand-built results
+where a rule must hold exactly (the last run of a cut wins; the expected saving formula;
+days-past-due bands). The quarantine view never carries a refused value.
 """
 
 from __future__ import annotations
@@ -26,14 +27,20 @@ EXPECTED_VIEWS = {
     "dim_date",
     "dim_product",
     "dim_segment",
+    "dim_decision",
+    "dim_outcome",
     "model_performance",
     "savings",
+    "monitoring_runs",
+    "monitoring_drift",
+    "monitoring_performance",
+    "quarantine",
 }
 
 
 @pytest.fixture(scope="module")
-def scored(tmp_path_factory):
-    return build_scored_lake(tmp_path_factory.mktemp("bi"))
+def scored(tmp_path_factory, sim_extract):
+    return build_scored_lake(tmp_path_factory.mktemp("bi"), sim_extract)
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +207,7 @@ def test_views_follow_the_lake_state(tmp_path):
         "dim_date",
         "dim_product",
         "dim_segment",
+        "dim_decision",
     }
     assert bi_statements(lake)[:2] == ["CREATE SCHEMA IF NOT EXISTS bi", "__DROP_VIEWS__ bi"]
 
@@ -282,3 +290,148 @@ def test_model_performance_without_registry_events(scored, tmp_path):
     finally:
         con.close()
     assert rows > 0 and champions == 0
+
+
+def test_dimensions_carry_the_words_of_cobranza_labels(cat):
+    from cobranza.labels import codes, label
+
+    for kind in ("product", "segment", "decision", "outcome"):
+        rows = cat.execute(
+            f"SELECT {kind}, {kind}_label, {kind}_label_en FROM bi.dim_{kind}"
+        ).fetchall()
+        assert rows
+        for code, es, en in rows:
+            assert (es, en) == (label(kind, code, "es"), label(kind, code, "en")), code
+    fixed = {r[0] for r in cat.execute("SELECT outcome FROM bi.dim_outcome").fetchall()}
+    assert fixed == set(codes("outcome"))
+    assert one(cat, "SELECT product_label FROM bi.dim_product WHERE product = 'CREDIT_CARD'") == (
+        "Tarjeta de crédito",
+    )
+
+
+def test_monitoring_views_are_the_monitor_runs(scored, cat):
+    result = scored["monitor"]
+    run = one(
+        cat,
+        "SELECT status, status_label, features, score_psi, is_latest, current_cut "
+        "FROM bi.monitoring_runs WHERE monitoring_run_id = ?",
+        result["monitoring_run_id"],
+    )
+    assert run[0] == result["status"] and run[4] is True
+    assert (
+        run[2]
+        == one(
+            cat,
+            "SELECT count(*) FROM bi.monitoring_drift WHERE NOT is_score AND monitoring_run_id = ?",
+            result["monitoring_run_id"],
+        )[0]
+    )
+    assert run[3] == pytest.approx(result["score_psi"], abs=1e-4)
+    assert str(run[5]) == str(result["current_cut"])[:10]
+    top = result["top_drift"][0]
+    drift = one(
+        cat,
+        "SELECT psi, status, ks, js FROM bi.monitoring_drift WHERE feature = ? "
+        "AND monitoring_run_id = ?",
+        top["feature"],
+        result["monitoring_run_id"],
+    )
+    assert drift == (top["psi"], top["status"], top["ks"], top["js"])
+    performance = one(
+        cat,
+        "SELECT count(*), min(cut_date) FROM bi.monitoring_performance WHERE monitoring_run_id = ?",
+        result["monitoring_run_id"],
+    )
+    assert performance[0] >= 1 and performance[1] == PAST_CUT
+
+
+def test_quarantine_view_names_the_refused_cells_without_their_values(scored, cat):
+    from cobranza.contract import PERSONAL_COLUMNS
+
+    quarantined = one(cat, "SELECT count(*) FROM raw.quarantine")[0]
+    assert quarantined > 0, "the simulated extract has refused rows"
+    assert one(cat, "SELECT count(*) FROM bi.quarantine")[0] == quarantined
+    columns = [
+        r[0]
+        for r in cat.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'bi' "
+            "AND table_name = 'quarantine'"
+        ).fetchall()
+    ]
+    assert "value" not in columns and {"file", "line", "column_name", "reason"} <= set(columns)
+    # no refused value (a name, a document number, an e-mail) appears in any cell of the view
+    values = {
+        r[0]
+        for r in cat.execute(
+            "SELECT DISTINCT value FROM raw.quarantine WHERE length(value) >= 6"
+        ).fetchall()
+    }
+    cells = set()
+    for row in cat.execute("SELECT * FROM bi.quarantine").fetchall():
+        cells |= {str(c) for c in row if c is not None}
+    assert values and not any(v in cell for v in values for cell in cells)
+    flagged = {
+        (r[0], r[1])
+        for r in cat.execute(
+            "SELECT DISTINCT file_stem, column_name FROM bi.quarantine WHERE personal_column"
+        ).fetchall()
+    }
+    personal = {(stem, col) for stem, cols in PERSONAL_COLUMNS.items() for col in cols}
+    seen = {
+        (r[0], r[1])
+        for r in cat.execute("SELECT DISTINCT file_stem, column_name FROM bi.quarantine").fetchall()
+    }
+    assert flagged == seen & personal
+
+
+def test_quarantine_reasons_never_carry_digits_or_emails(tmp_path):
+    """Defence in depth: a reason that quoted a value would still not show it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lake = Lake(tmp_path / "lake").ensure()
+    with lake.publish("raw") as pub:
+        pq.write_table(
+            pa.table(
+                {
+                    "file": ["clients.csv", "payments.csv.gz"],
+                    "line": [2, 7],
+                    "column": ["document_number", "amount"],
+                    "value": ["1014929605", "x"],
+                    "reason": ["duplicate 1014929605 of ana.perez@mail.com", "not a valid decimal"],
+                }
+            ),
+            pub.table_dir("quarantine") / "part-0.parquet",
+        )
+    assert refresh_catalog(lake)
+    con = duckdb.connect(str(lake.catalog_path), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT file_stem, column_name, personal_column, value_present, reason "
+            "FROM bi.quarantine ORDER BY line"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == [
+        ("clients", "document_number", True, True, "duplicate [redacted] of [redacted]"),
+        ("payments", "amount", False, True, "not a valid decimal"),
+    ]
+
+
+def test_a_repeated_reason_is_left_empty_in_fact_decisions(tmp_path):
+    frame = results_frame(n=7, cut=date(2025, 6, 30))
+    frame["reason_3_text"] = frame["reason_1_text"]  # two features that read the same
+    frame.loc[0, "reason_2_code"] = frame.loc[0, "reason_1_code"]
+    publish_results(tmp_path / "lake", frame)
+    con = duckdb.connect(str(Lake(tmp_path / "lake").catalog_path), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT obligation_id, reason_1_text, reason_2_code, reason_2_text, reason_3_code, "
+            "reason_3_text, reason_3_contribution FROM bi.fact_decisions ORDER BY obligation_id"
+        ).fetchall()
+    finally:
+        con.close()
+    first, second = rows[0], rows[1]
+    assert first[1] == "reason 1 in words" and first[2] is None and first[3] is None
+    assert second[2] == "feature_2" and second[3] == "reason 2 in words"
+    assert all(r[4] is None and r[5] is None and r[6] is None for r in rows)

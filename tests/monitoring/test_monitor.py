@@ -3,6 +3,8 @@ portfolio does not, and past scoring runs are checked against the labels their h
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -102,3 +104,43 @@ def test_monitoring_tables_in_the_catalog(stable):
     ).fetchone()
     assert n > 10
     assert con.execute("SELECT count(*) FROM ml_metadata.monitoring_performance").fetchone()[0] >= 1
+
+
+def test_each_run_writes_its_report_next_to_its_results(stable):
+    settings, result = stable
+    report = Path(result["report"])
+    lake = Lake(settings.lake)
+    assert report.parent == lake.metadata_dir / "monitoring_reports"
+    assert report.name == f"{result['monitoring_run_id']}.html"
+    text = report.read_text(encoding="utf-8")
+    assert f'data-status="{result["status"]}"' in text
+    assert result["top_drift"][0]["feature"] in text
+    assert text.count("data:image/png;base64,") >= len(result["top_drift"]) + 2
+    assert result["status_reason"] and "realized" in result
+
+
+def test_too_few_current_rows_are_insufficient_data_with_the_count(tmp_path):
+    """A current cut of 48 eligible rows: not judged, and the summary and the report say so."""
+    from cobranza.ml import train
+    from cobranza.monitoring import monitor
+    from cobranza.monitoring.drift import MIN_ROWS
+    from cobranza.monitoring.monitor import DRIFT_EXIT_CODE, exit_code
+    from tests.ml.gold import make_gold, publish_gold
+
+    gold = make_gold(clients=400, months=8, seed=5)
+    last = gold["cut_date"].max()
+    eligible_last = gold.index[(gold["cut_date"] == last) & gold["eligible"].astype(bool)]
+    dropped = eligible_last[48:]
+    gold = gold.drop(index=dropped).reset_index(drop=True)
+    lake = Lake(tmp_path / "lake").ensure()
+    publish_gold(lake, gold)
+    settings = load_settings(lake=tmp_path / "lake", gate={"max_ece": 1.0}, reason_language="es")
+    train(settings)
+    result = monitor(settings)
+    assert result["current_rows"] == 48 and result["reference_rows"] >= MIN_ROWS
+    assert result["status"] == "INSUFFICIENT_DATA"
+    assert result["status_reason"] == f"48 rows in the current cut, minimum {MIN_ROWS}"
+    text = Path(result["report"]).read_text(encoding="utf-8")
+    assert f"48 filas en el corte actual, mínimo {MIN_ROWS}" in text
+    assert exit_code(result, "alert") == 0
+    assert exit_code(result, "insufficient_data") == DRIFT_EXIT_CODE

@@ -23,6 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cobranza.config import Settings
+from cobranza.export import PLAIN, CsvFormat, csv_bytes
+from cobranza.labels import distinct_reasons, label
 from cobranza.lake import Lake
 
 LATEST, SCORES = "latest", "scores"
@@ -43,6 +45,20 @@ SORTS: dict[str, list[tuple[str, str]]] = {
 
 
 MAX_CURSOR_NUMBER = 1e15  # above any probability or amount past due a page can end on
+CALL_ORDER = "call_order"
+
+
+def call_order_sql(source: str) -> str:
+    """`source` with `call_order`: each ASSIGN obligation's place in its cut's calling order.
+
+    1 is the first to call. It is the `risk` order among the cut's ASSIGN rows, whatever filter a
+    page applies, so an agent who filters by product still sees the day's priority numbers.
+    """
+    keys = ", ".join(f"{e} {d}" for e, d in SORTS["risk"][1:])
+    return (
+        f"SELECT *, CASE WHEN decision = 'ASSIGN' THEN row_number() OVER (PARTITION BY cut_date, "
+        f"decision = 'ASSIGN' ORDER BY {keys}) END AS {CALL_ORDER} FROM {source}"
+    )
 
 
 class NoResults(Exception):
@@ -75,7 +91,8 @@ def _clean(value: Any) -> Any:
 
 
 def row_view(row: dict[str, Any]) -> dict[str, Any]:
-    """A results row as the API shows it: reasons grouped, non-finite numbers as null."""
+    """A results row as the API shows it: reasons grouped (a repeated one once), non-finite
+    numbers as null."""
     out = {k: _clean(v) for k, v in row.items() if not k.startswith("reason_")}
     reasons = []
     for i in range(1, N_REASONS + 1):
@@ -90,7 +107,7 @@ def row_view(row: dict[str, Any]) -> dict[str, Any]:
                 "contribution": _clean(row.get(f"reason_{i}_contribution")),
             }
         )
-    out["reasons"] = reasons
+    out["reasons"] = distinct_reasons(reasons)
     return out
 
 
@@ -152,13 +169,17 @@ class _Snapshot:
         self.version = version
         self.info = lake.run_info("results", version)
         table = pq.read_table(lake.table_dir("results", LATEST, version))
-        self.columns = table.column_names
-        self.schema = table.schema
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET threads = 1")
         self.con.register("latest_arrow", table)
-        self.con.execute("CREATE TABLE latest AS SELECT * FROM latest_arrow")
+        source = (
+            "latest_arrow" if CALL_ORDER in table.column_names else call_order_sql("latest_arrow")
+        )
+        self.con.execute(f"CREATE TABLE latest AS {source}")
         self.con.unregister("latest_arrow")
+        table = self.con.execute("SELECT * FROM latest").arrow().read_all()
+        self.columns = table.column_names
+        self.schema = table.schema
         self.by_obligation: dict[str, dict[str, Any]] = {}
         for row in table.to_pylist():  # newest cut wins when an obligation appears twice
             prev = self.by_obligation.get(row["obligation_id"])
@@ -173,6 +194,7 @@ class _Snapshot:
             if SCORES in v.get("history_tables", [])
         ]
         self.history_globs = [str(d / "**" / "*.parquet") for d in history if d.is_dir()]
+        self.cache: dict[str, Any] = {}  # figures computed once per version (e.g. by cut)
 
 
 class ResultsReader:
@@ -212,20 +234,10 @@ class ResultsReader:
             "filename = true) WHERE cut_date = ? QUALIFY row_number() OVER (PARTITION BY "
             "obligation_id ORDER BY filename DESC) = 1)"
         )
-        return src, [f.cut_date]
+        return f"({call_order_sql(src)})", [f.cut_date]
 
-    def page(
-        self,
-        f: Filters,
-        limit: int = 100,
-        cursor: str | None = None,
-        obligation_id: str | None = None,
-        sort: str = "obligation",
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        """Rows in the order `SORTS[sort]` after the cursor, and the next cursor."""
-        columns = SORTS[sort]
-        snap = self.snapshot()
-        src, params = self._source(snap, f)
+    @staticmethod
+    def _where(f: Filters, obligation_id: str | None = None) -> tuple[list[str], list[Any]]:
         where, args = [], []
         for col in ("decision", "product", "segment", "eligible", "cut_date"):
             value = getattr(f, col)
@@ -244,6 +256,33 @@ class ResultsReader:
         if obligation_id is not None:
             where.append("obligation_id = ?")
             args.append(obligation_id)
+        return where, args
+
+    def total(self, f: Filters) -> int:
+        """How many rows the filters select, over every page (the filtered total people see)."""
+        snap = self.snapshot()
+        src, params = self._source(snap, f)
+        where, args = self._where(f)
+        sql = f"SELECT count(*) FROM {src}" + (" WHERE " + " AND ".join(where) if where else "")
+        cur = snap.con.cursor()
+        try:
+            return int(cur.execute(sql, [*params, *args]).fetchone()[0])
+        finally:
+            cur.close()
+
+    def page(
+        self,
+        f: Filters,
+        limit: int = 100,
+        cursor: str | None = None,
+        obligation_id: str | None = None,
+        sort: str = "obligation",
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Rows in the order `SORTS[sort]` after the cursor, and the next cursor."""
+        columns = SORTS[sort]
+        snap = self.snapshot()
+        src, params = self._source(snap, f)
+        where, args = self._where(f, obligation_id)
         if cursor:
             condition, values = _after(columns, decode_cursor(cursor, snap.version, sort))
             where.append(condition)
@@ -341,22 +380,146 @@ class ResultsReader:
             "by_segment": by["segment"],
         }
 
+    # -- decisions by cut --
+    def cuts(self) -> list[dict[str, Any]]:
+        """Decisions and expected savings per cut over the scores history, computed once per
+        results version: the LAST scoring run of each cut (a re-scored cut replaces the earlier
+        run, as in `bi.fact_decisions`), with the costs of the policy each run used."""
+        snap = self.snapshot()
+        cached = snap.cache.get("cuts")
+        if cached is not None:
+            return cached
+        rows = []
+        if snap.history_globs:
+            rows = self._cuts(snap)
+        snap.cache["cuts"] = rows
+        return rows
 
-def to_csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
-    import csv
-    import io
+    def _cuts(self, snap: _Snapshot) -> list[dict[str, Any]]:
+        policies = []
+        for info in self.lake.versions("results"):
+            policy = info.get("policy") or {}
+            policies.append(
+                (
+                    info["version"],
+                    policy.get("collection_action"),
+                    policy.get("unmanaged_fixed"),
+                    policy.get("unmanaged_share_past_due"),
+                )
+            )
+        files = ", ".join("'" + g.replace("'", "''") + "'" for g in snap.history_globs)
+        saving = (
+            "CASE WHEN decision = 'NO_ASSIGN' THEN p.ca - (1 - probability) * (p.fixed + p.share "
+            "* coalesce(amount_past_due, 0)) ELSE 0 END"
+        )
+        sql = f"""
+            WITH rows AS (
+                SELECT *, regexp_extract(filename, '/versions/([^/]+)/{SCORES}/', 1) AS version
+                FROM read_parquet([{files}], union_by_name = true, filename = true)
+                QUALIFY row_number() OVER (
+                    PARTITION BY obligation_id, cut_date ORDER BY filename DESC) = 1
+            ), p AS (
+                SELECT * FROM (SELECT unnest(?) AS version, unnest(?) AS ca, unnest(?) AS fixed,
+                                      unnest(?) AS share)
+            )
+            SELECT cut_date, count(*), count(*) FILTER (WHERE decision = 'ASSIGN'),
+                   count(*) FILTER (WHERE decision = 'NO_ASSIGN'), avg(probability),
+                   sum({saving}), max(version), any_value(model_version)
+            FROM rows LEFT JOIN p USING (version)
+            GROUP BY cut_date ORDER BY cut_date
+        """
+        params = [
+            [p[0] for p in policies],
+            [None if p[1] is None else float(p[1]) for p in policies],
+            [None if p[2] is None else float(p[2]) for p in policies],
+            [None if p[3] is None else float(p[3]) for p in policies],
+        ]
+        cur = snap.con.cursor()
+        try:
+            found = cur.execute(sql, params).fetchall()
+        finally:
+            cur.close()
+        return [
+            {
+                "cut_date": _clean(r[0]),
+                "population": r[1],
+                "assign": r[2],
+                "no_assign": r[3],
+                "mean_probability": None if r[4] is None else round(float(r[4]), 6),
+                "expected_savings": None if r[5] is None else round(float(r[5]), 2),
+                "results_version": r[6],
+                "model_version": None if r[7] is None else str(r[7]),
+                "is_current": r[0] in snap.cut_dates,
+            }
+            for r in found
+        ]
 
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else _clean(row.get(c)) for c in columns])
-    return buf.getvalue().encode("utf-8")
+
+# Rounding of the machine CSV (codes, English column names): enough for any analysis, no 17 digits.
+CSV_DIGITS = {
+    "probability": 6,
+    "threshold": 6,
+    "amount_past_due": 2,
+    **{f"reason_{i}_contribution": 6 for i in range(1, N_REASONS + 1)},
+}
+# The CSV for people (`lang`): its columns, their header in Spanish and English, and the digits of
+# the numbers; codes become words (cobranza.labels), the probability a percentage, reasons once.
+PEOPLE_COLUMNS: list[tuple[str, str, str, int | None]] = [
+    (CALL_ORDER, "Orden de llamada", "Call order", None),
+    ("obligation_id", "Obligación", "Obligation", None),
+    ("cut_date", "Corte", "Cut date", None),
+    ("client_key", "Cliente (seudónimo)", "Client (pseudonym)", None),
+    ("product", "Producto", "Product", None),
+    ("segment", "Segmento", "Segment", None),
+    ("days_past_due", "Días de mora", "Days past due", None),
+    ("amount_past_due", "Monto vencido (COP)", "Amount past due (COP)", 0),
+    ("eligible", "Débito automático", "Automatic debit", None),
+    ("probability", "Probabilidad de autocura (%)", "Self-cure probability (%)", 1),
+    ("decision", "Decisión", "Decision", None),
+    *((f"reason_{i}", f"Razón {i}", f"Reason {i}", None) for i in range(1, N_REASONS + 1)),
+    ("arm", "Grupo", "Group", None),
+    ("model_version", "Modelo", "Model", None),
+]
+LABELLED = {"product", "segment", "decision", "eligible", "arm"}
+
+
+def to_csv(
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    fmt: CsvFormat = PLAIN,
+    lang: str | None = None,
+) -> bytes:
+    """A page as CSV: the stored columns and codes, or with `lang` the people's table."""
+    if lang is None:
+        values = ([row.get(c) for c in columns] for row in rows)
+        return csv_bytes(columns, values, fmt, CSV_DIGITS)
+    keep = [c for c in PEOPLE_COLUMNS if c[0] != "arm" or "arm" in columns]
+    header = [es if lang == "es" else en for _, es, en, _d in keep]
+    digits = {h: d for h, (_, _es, _en, d) in zip(header, keep, strict=True) if d is not None}
+    return csv_bytes(header, (_people_row(r, keep, lang) for r in rows), fmt, digits)
+
+
+def _people_row(row: dict[str, Any], keep: list, lang: str) -> list[Any]:
+    reasons = [r.get("text") or r["code"] for r in row_view(row)["reasons"]]
+    out = []
+    for key, *_ in keep:
+        if key.startswith("reason_"):
+            i = int(key.rsplit("_", 1)[1]) - 1
+            out.append(reasons[i] if i < len(reasons) else None)
+        elif key in LABELLED:
+            out.append(label(key, row.get(key), lang))
+        elif key == "probability":
+            p = _clean(row.get(key))
+            out.append(None if p is None else 100 * p)
+        else:
+            out.append(_clean(row.get(key)))
+    return out
 
 
 def to_parquet(rows: list[dict[str, Any]], columns: list[str], schema: pa.Schema | None) -> bytes:
     import io
 
+    columns = [c for c in columns if schema is None or c in schema.names]
     table = pa.Table.from_pylist(
         [{c: r.get(c) for c in columns} for r in rows],
         schema=pa.schema([schema.field(c) for c in columns]) if schema is not None else None,

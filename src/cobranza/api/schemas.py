@@ -108,7 +108,19 @@ class Score(BaseModel):
     threshold: float | None = Field(None, description="NO_ASSIGN iff probability >= threshold.")
     model_version: str | None = None
     scoring_run_id: str | None = None
-    reasons: list[Reason] = Field(default_factory=list)
+    call_order: int | None = Field(
+        None,
+        description="ASSIGN rows: place in the cut's calling order (1 = first to call), the "
+        "`sort=risk` order among the cut's ASSIGN rows whatever the filters; null for NO_ASSIGN.",
+    )
+    arm: str | None = Field(
+        None,
+        description="When the results carry it: ASSIGNED, HOLDOUT (control group: do not "
+        "contact) or RULE.",
+    )
+    reasons: list[Reason] = Field(
+        default_factory=list, description="Up to three, strongest first; a repeated one once."
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -145,10 +157,25 @@ class Score(BaseModel):
 class ScorePage(BaseModel):
     items: list[Score]
     count: int = Field(..., description="Rows in this page.")
+    total: int = Field(..., description="Rows the filters select, over every page.")
     next_cursor: str | None = Field(
         None, description="Opaque; pass as `cursor` for the next page. Null on the last page."
     )
     results_version: str
+
+
+class CutSummary(BaseModel):
+    cut_date: date
+    population: int
+    assign: int
+    no_assign: int
+    mean_probability: float | None = None
+    expected_savings: float | None = Field(
+        None, description="COP against assigning everyone, with the costs of the run's policy."
+    )
+    results_version: str | None = Field(None, description="The run whose decisions these are.")
+    model_version: str | None = None
+    is_current: bool = Field(..., description="The cut is in the current population.")
 
 
 class GroupSummary(BaseModel):

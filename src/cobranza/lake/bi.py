@@ -9,19 +9,29 @@ transaction after the zone views). No personal data: clients appear as `client_k
   `scored_period`: whether the cut was in the model's training months, its out-of-time months or
   after them; realized figures of a "training" cut are in-sample).
 - `fact_decisions`: one row per (obligation_id, cut_date): the decision of the LAST scoring run of
-  that cut (a re-scored cut supersedes the earlier run), with days-past-due band, reason codes and
-  the expected saving against assigning (the formula of `GET /v1/summary`).
+  that cut (a re-scored cut supersedes the earlier run), with days-past-due band, reason codes (a
+  reason repeating an earlier one of its row left empty) and the expected saving against
+  assigning (the formula of `GET /v1/summary`).
 - `fact_outcomes`: the decisions whose horizon has closed, joined to gold's realized
   `self_cure_debit`: outcome class and realized saving.
-- `dim_date`, `dim_product`, `dim_segment`: conformed dimensions.
+- `dim_date`, `dim_product`, `dim_segment`, `dim_decision`, `dim_outcome`: conformed dimensions,
+  each code with its words in Spanish (`*_label`) and English (`*_label_en`) from `cobranza.labels`.
 - `model_performance`: metrics per model version and data part (long), with the champion flag.
 - `savings`: the business impact figures of `cobranza impact` (ml_metadata.impact).
+- `monitoring_runs`, `monitoring_drift`, `monitoring_performance`: every `cobranza monitor` run, its
+  overall status (the monitor's rule), PSI and second test per feature and for the score, and the
+  realized performance of closed scoring runs.
+- `quarantine`: the rows the current ingest refused, by file, line, column and reason, WITHOUT the
+  refused value (it may be a name or a document number): only whether there was one and whether
+  the column is personal data in the contract; digit runs and e-mails in a reason are masked.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from cobranza.labels import codes, label
 
 if TYPE_CHECKING:
     from cobranza.lake.store import Lake
@@ -45,6 +55,23 @@ def _q(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def _distinct_reasons() -> str:
+    """Reasons 2 and 3 left empty when they repeat an earlier one of the row (same code or same
+    words), as the API lists a reason once (`cobranza.labels.distinct_reasons`)."""
+    out = []
+    for i in (2, 3):
+        earlier = " OR ".join(
+            f"reason_{i}_code = reason_{j}_code OR reason_{i}_text = reason_{j}_text"
+            for j in range(1, i)
+        )
+        for part in ("code", "text", "contribution"):
+            out.append(
+                f"CASE WHEN coalesce({earlier}, FALSE) THEN NULL ELSE reason_{i}_{part} END "
+                f"AS reason_{i}_{part}"
+            )
+    return ",\n       ".join(out)
+
+
 def _dpd_band(column: str = "days_past_due") -> str:
     whens = " ".join(
         f"WHEN {column} BETWEEN {lo} AND {hi} THEN '{lo:02d}-{hi:02d}'" for lo, hi in DPD_BANDS
@@ -59,6 +86,31 @@ SCORES_COLUMNS = {
     *(f"reason_{i}_{part}" for i in (1, 2, 3) for part in ("code", "text", "contribution")),
 }  # fmt: skip
 GOLD_COLUMNS = {"obligation_id", "cut_date", "product", "segment", "self_cure_debit"}
+MONITORING_DRIFT_COLUMNS = {
+    "monitoring_run_id",
+    "gold_version",
+    "current_cut",
+    "model_version",
+    "feature",
+    "psi",
+    "status",
+}
+MONITORING_PERFORMANCE_COLUMNS = {
+    "monitoring_run_id",
+    "scoring_run_id",
+    "cut_date",
+    "model_version",
+    "rows",
+    "auc",
+    "ece",
+    "observed_rate",
+    "predicted_rate",
+    "no_assign",
+    "leakage_rate",
+}
+SECOND_TEST_COLUMNS = ("ks", "ks_pvalue", "js")  # runs before the second test lack them
+QUARANTINE_COLUMNS = {"file", "line", "column", "value", "reason"}
+SCORE_FEATURE = "__score__"  # the score's own row in monitoring_drift
 METADATA_COLUMNS = {
     "model_metrics": {"run_id", "part", "metric", "value"},
     "model_runs": {"run_id", "model_name", "model_version", "started_at", "gate_passed",
@@ -72,6 +124,8 @@ METADATA_COLUMNS = {
         "policy_cost", "net_savings", "expected_actions_avoided", "expected_actions_avoided_cost",
         "expected_leakage", "expected_leakage_cost", "expected_net_savings",
     },
+    "monitoring_drift": MONITORING_DRIFT_COLUMNS,
+    "monitoring_performance": MONITORING_PERFORMANCE_COLUMNS,
 }  # fmt: skip
 
 
@@ -169,8 +223,7 @@ SELECT obligation_id, cut_date, client_key, product, segment, days_past_due,
        capacity_limited, threshold, model_version, scoring_run_id, results_version,
        published_at AS scored_at, run_is_current AS is_current,
        reason_1_code, reason_1_text, reason_1_contribution,
-       reason_2_code, reason_2_text, reason_2_contribution,
-       reason_3_code, reason_3_text, reason_3_contribution,
+       {reasons},
        collection_action, unmanaged_fixed, unmanaged_share_past_due,
        CASE WHEN decision = 'NO_ASSIGN' THEN collection_action - (1 - probability)
             * (unmanaged_fixed + unmanaged_share_past_due * coalesce(amount_past_due, 0))
@@ -213,11 +266,29 @@ ORDER BY 1
 """
 
 DIM_CODE = """
-SELECT {col},
-       upper(left({col}, 1)) || lower(replace(substr({col}, 2), '_', ' ')) AS {col}_label
-FROM (SELECT DISTINCT {col} FROM ({src}) WHERE {col} IS NOT NULL)
+SELECT d.{col}, coalesce(w.es, d.{col}) AS {col}_label, coalesce(w.en, d.{col}) AS {col}_label_en
+FROM (SELECT DISTINCT {col} FROM ({src}) WHERE {col} IS NOT NULL) AS d
+LEFT JOIN ({words}) AS w ON w.code = d.{col}
 ORDER BY 1
 """
+
+
+def _words(kind: str) -> str:
+    """The words of every code of `kind` (cobranza.labels) as a VALUES list: code, es, en."""
+    rows = ", ".join(
+        f"({_q(code)}, {_q(label(kind, code, 'es'))}, {_q(label(kind, code, 'en'))})"
+        for code in codes(kind)
+    )
+    return f"SELECT * FROM (VALUES {rows}) AS t(code, es, en)"
+
+
+def _dim_fixed(kind: str, col: str) -> str:
+    """A dimension of a closed set of codes (decisions, outcomes): every code, always."""
+    return (
+        f"SELECT code AS {col}, es AS {col}_label, en AS {col}_label_en "
+        f"FROM ({_words(kind)}) ORDER BY 1"
+    )
+
 
 CHAMPION_CTE = """
 WITH champion AS (
@@ -234,6 +305,61 @@ SELECT r.model_name, r.model_version, r.run_id, CAST(r.started_at AS TIMESTAMPTZ
 FROM ml_metadata.model_metrics AS m JOIN ml_metadata.model_runs AS r USING (run_id)
 """
 
+MONITORING_RUNS = """
+WITH runs AS (
+    SELECT monitoring_run_id, any_value(gold_version) AS gold_version,
+           CAST(any_value(current_cut) AS DATE) AS current_cut,
+           CAST(any_value(model_version) AS VARCHAR) AS model_version,
+           count(*) FILTER (WHERE feature <> '{score}') AS features,
+           count(*) FILTER (WHERE feature <> '{score}' AND status = 'ALERT') AS features_alert,
+           count(*) FILTER (WHERE feature <> '{score}' AND status = 'WARN') AS features_warn,
+           max(psi) FILTER (WHERE feature <> '{score}') AS max_feature_psi,
+           any_value(psi) FILTER (WHERE feature = '{score}') AS score_psi,
+           coalesce(any_value(status) FILTER (WHERE feature = '{score}'), 'NO_DATA') AS score_status
+    FROM ml_metadata.monitoring_drift GROUP BY monitoring_run_id
+), judged AS (
+    SELECT *, CASE WHEN features_alert > 0 OR score_status = 'ALERT' THEN 'ALERT'
+                   WHEN features_warn > 0 OR score_status = 'WARN' THEN 'WARN'
+                   WHEN score_status = 'INSUFFICIENT_DATA' THEN 'INSUFFICIENT_DATA'
+                   ELSE 'OK' END AS status
+    FROM runs
+)
+SELECT monitoring_run_id, CAST(try_strptime(monitoring_run_id, '%Y%m%dT%H%M%S%f') AS TIMESTAMP)
+       AS run_at, gold_version, current_cut, model_version, status, w.es AS status_label,
+       w.en AS status_label_en, features, features_alert, features_warn, max_feature_psi,
+       score_psi, score_status,
+       monitoring_run_id = max(monitoring_run_id) OVER () AS is_latest
+FROM judged LEFT JOIN ({words}) AS w ON w.code = judged.status
+"""
+
+MONITORING_DRIFT = """
+SELECT d.monitoring_run_id, CAST(d.current_cut AS DATE) AS current_cut,
+       CAST(d.model_version AS VARCHAR) AS model_version, d.feature, d.feature = '{score}'
+       AS is_score, CAST(d.psi AS DOUBLE) AS psi, d.status, w.es AS status_label,
+       w.en AS status_label_en, {second}
+FROM ml_metadata.monitoring_drift AS d LEFT JOIN ({words}) AS w ON w.code = d.status
+"""
+
+MONITORING_PERFORMANCE = """
+SELECT p.monitoring_run_id, CAST(p.scoring_run_id AS VARCHAR) AS scoring_run_id,
+       CAST(p.cut_date AS DATE) AS cut_date, CAST(p.model_version AS VARCHAR) AS model_version,
+       {period} AS scored_period, CAST(p."rows" AS BIGINT) AS "rows", p.auc, p.ece,
+       p.observed_rate, p.predicted_rate, CAST(p.no_assign AS BIGINT) AS no_assign, p.leakage_rate
+FROM ml_metadata.monitoring_performance AS p
+"""
+
+# The refused value is never selected: it may be personal data (a name, a document number).
+QUARANTINE = """
+SELECT {raw_version} AS raw_version, q.file, regexp_replace(q.file, '\\.csv(\\.gz)?$', '')
+       AS file_stem, CAST(q.line AS BIGINT) AS line, q."column" AS column_name,
+       coalesce(list_contains({personal}, regexp_replace(q.file, '\\.csv(\\.gz)?$', '') || '.'
+       || q."column"), FALSE) AS personal_column,
+       q.value IS NOT NULL AND q.value <> '' AS value_present,
+       regexp_replace(regexp_replace(q.reason, '[^\\s@]+@[^\\s@]+', '[redacted]', 'g'),
+                      '[0-9]{{6,}}', '[redacted]', 'g') AS reason
+FROM raw.quarantine AS q
+"""
+
 SAVINGS = """
 SELECT impact_run_id, CAST(computed_at AS TIMESTAMPTZ) AS computed_at, model_version, scope,
        threshold, collection_action, unmanaged_fixed, unmanaged_share_past_due, months,
@@ -243,6 +369,47 @@ SELECT impact_run_id, CAST(computed_at AS TIMESTAMPTZ) AS computed_at, model_ver
        expected_leakage_cost, expected_net_savings
 FROM ml_metadata.impact
 """
+
+
+def _monitoring_views(lake: Lake) -> dict[str, str]:
+    views: dict[str, str] = {}
+    if not _has_metadata(lake, "monitoring_drift"):
+        return views
+    words = _words("monitoring_status")
+    present = _columns([lake.metadata_dir / "monitoring_drift"])
+    second = ", ".join(
+        f"CAST(d.{c} AS DOUBLE) AS {c}" if c in present else f"CAST(NULL AS DOUBLE) AS {c}"
+        for c in SECOND_TEST_COLUMNS
+    )
+    views["monitoring_runs"] = MONITORING_RUNS.format(score=SCORE_FEATURE, words=words)
+    views["monitoring_drift"] = MONITORING_DRIFT.format(
+        score=SCORE_FEATURE, words=words, second=second
+    )
+    if _has_metadata(lake, "monitoring_performance"):
+        period = (
+            "CAST(p.scored_period AS VARCHAR)"
+            if "scored_period" in _columns([lake.metadata_dir / "monitoring_performance"])
+            else "CAST(NULL AS VARCHAR)"
+        )
+        views["monitoring_performance"] = MONITORING_PERFORMANCE.format(period=period)
+    return views
+
+
+def _quarantine_view(lake: Lake) -> dict[str, str]:
+    from cobranza.contract import PERSONAL_COLUMNS
+
+    version = lake.current_version("raw")
+    if version is None or "quarantine" not in lake.tables("raw"):
+        return {}
+    if not _columns([lake.table_dir("raw", "quarantine")], first_only=True) >= QUARANTINE_COLUMNS:
+        return {}
+    personal = [f"{stem}.{col}" for stem, cols in PERSONAL_COLUMNS.items() for col in cols]
+    return {
+        "quarantine": QUARANTINE.format(
+            raw_version=_q(version),
+            personal="[" + ", ".join(_q(p) for p in personal) + "]::VARCHAR[]",
+        )
+    }
 
 
 def bi_views(lake: Lake) -> dict[str, str]:
@@ -257,7 +424,7 @@ def bi_views(lake: Lake) -> dict[str, str]:
     if runs is not None:
         views["scoring_runs"] = runs
         views["fact_decisions"] = FACT_DECISIONS.format(
-            scores=_scores_source(lake), dpd_band=_dpd_band()
+            scores=_scores_source(lake), dpd_band=_dpd_band(), reasons=_distinct_reasons()
         )
         if gold:
             views["fact_outcomes"] = FACT_OUTCOMES
@@ -269,8 +436,12 @@ def bi_views(lake: Lake) -> dict[str, str]:
     if sources:
         union = " UNION ALL ".join(sources)
         views["dim_date"] = DIM_DATE.format(cuts=union)
-        views["dim_product"] = DIM_CODE.format(col="product", src=union)
-        views["dim_segment"] = DIM_CODE.format(col="segment", src=union)
+        views["dim_product"] = DIM_CODE.format(col="product", src=union, words=_words("product"))
+        views["dim_segment"] = DIM_CODE.format(col="segment", src=union, words=_words("segment"))
+    if runs is not None:
+        views["dim_decision"] = _dim_fixed("decision", "decision")
+        if gold:
+            views["dim_outcome"] = _dim_fixed("outcome", "outcome")
     if _has_metadata(lake, "model_metrics") and _has_metadata(lake, "model_runs"):
         if _has_metadata(lake, "registry_events"):
             views["model_performance"] = CHAMPION_CTE + MODEL_PERFORMANCE.format(
@@ -280,6 +451,8 @@ def bi_views(lake: Lake) -> dict[str, str]:
             views["model_performance"] = MODEL_PERFORMANCE.format(is_champion="FALSE")
     if _has_metadata(lake, "impact"):
         views["savings"] = SAVINGS
+    views.update(_monitoring_views(lake))
+    views.update(_quarantine_view(lake))
     return {name: sql.strip() for name, sql in views.items()}
 
 

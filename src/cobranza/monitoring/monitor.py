@@ -6,6 +6,10 @@ Three readings, written to `ml_metadata.monitoring_*` for BI and summarized for 
 - score drift: PSI of the champion's probabilities on the same two populations;
 - realized performance: for every past scoring run whose horizon has closed (its cut is now labeled
   in gold), AUC, calibration error, observed versus predicted self-cure and the leakage of NO_ASSIGN.
+
+Each run also writes its report for people (`monitoring.report`, one HTML file named by the
+summary's `report`), and says in words why it has its status (`status_reason`). `exit_code` turns a
+run's status into the exit code of `--fail-on`: a scheduler can stop on drift.
 """
 
 from __future__ import annotations
@@ -22,10 +26,37 @@ from cobranza.errors import CobranzaError
 from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml.data import feature_columns, read_gold
 from cobranza.ml.metrics import auc, ece
-from cobranza.monitoring.drift import enough_rows, feature_drift, numeric_psi, status
+from cobranza.monitoring.drift import (
+    enough_rows,
+    feature_drift,
+    numeric_psi,
+    second_test,
+    status,
+)
+from cobranza.monitoring.report import REPORTS_DIR, MonitorRun, status_reason, write_report
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, OBLIGATION_ID, TARGET
 
 REFERENCE_SAMPLE = 100_000
+# `--fail-on LEVEL`: the statuses at which a run exits non-zero, and that code (1 and 2 are
+# errors, so a drift stop reads differently from a failure).
+FAIL_LEVELS: dict[str, frozenset[str]] = {
+    "never": frozenset(),
+    "alert": frozenset({"ALERT"}),
+    "warn": frozenset({"ALERT", "WARN"}),
+    "insufficient_data": frozenset({"ALERT", "WARN", "INSUFFICIENT_DATA"}),
+}
+DRIFT_EXIT_CODE = 3
+
+
+def exit_code(result: dict[str, Any], fail_on: str = "never") -> int:
+    """0, or DRIFT_EXIT_CODE when the run's status is one `fail_on` stops at.
+
+    `alert` stops at ALERT, `warn` at WARN or ALERT, `insufficient_data` also when the run could
+    not judge (too few rows), `never` never.
+    """
+    if fail_on not in FAIL_LEVELS:
+        raise ValueError(f"unknown fail level {fail_on!r}; use one of {', '.join(FAIL_LEVELS)}")
+    return DRIFT_EXIT_CODE if result.get("status") in FAIL_LEVELS[fail_on] else 0
 
 
 def _reference_and_current(
@@ -51,6 +82,13 @@ def _reference_and_current(
         reference = reference.sample(REFERENCE_SAMPLE, random_state=seed)
     current = eligible.loc[eligible[CUT_DATE] == cuts[-1]]
     return reference, current, str(cuts[-1])
+
+
+def reference_cuts(gold: pd.DataFrame, oot_months: int) -> list[str]:
+    """The cut months of the reference window (the monitor's own rule)."""
+    eligible = gold.loc[gold[ELIGIBLE].fillna(False).astype(bool)]
+    labeled = sorted(eligible.loc[eligible[TARGET].notna(), CUT_DATE].unique())
+    return [str(c)[:10] for c in labeled[-2 * oot_months : -oot_months]]
 
 
 def realized_performance(
@@ -122,7 +160,19 @@ def data_drift(settings: Settings, lake: Lake) -> dict[str, Any]:
         "current": current,
         "current_cut": current_cut,
         "drift": feature_drift(reference, current, features, categorical),
+        "features": features,
+        "categorical": categorical,
     }
+
+
+def overall_status(drift: list[dict[str, Any]], score_status: str) -> str:
+    """ALERT if a feature or the score is ALERT, else WARN if any is WARN, else INSUFFICIENT_DATA
+    when the score could not be judged, else OK."""
+    statuses = {r["status"] for r in drift} | {score_status}
+    for level in ("ALERT", "WARN"):
+        if level in statuses:
+            return level
+    return "INSUFFICIENT_DATA" if score_status == "INSUFFICIENT_DATA" else "OK"
 
 
 def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
@@ -138,12 +188,15 @@ def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
     )
 
     champion = load_champion(settings)
-    if enough_rows(reference, current):
+    p_ref = p_cur = None
+    if len(reference) and len(current):  # drawn in the report even when too few to judge
         p_ref = champion.model.predict_proba(reference[champion.features])[:, 1]
         p_cur = champion.model.predict_proba(current[champion.features])[:, 1]
+    if p_ref is not None and enough_rows(reference, current):
         score_psi: float | None = numeric_psi(pd.Series(p_ref), pd.Series(p_cur))
+        score_test = second_test(pd.Series(p_ref), pd.Series(p_cur), categorical=False)
     else:
-        score_psi = None
+        score_psi, score_test = None, {"ks": None, "ks_pvalue": None, "js": None}
     score_status = status(score_psi) if score_psi is not None else "INSUFFICIENT_DATA"
 
     scores = _read_scores(lake)
@@ -160,24 +213,39 @@ def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
         "current_cut": data["current_cut"],
         "model_version": champion.version,
     }
-    score_row = {"feature": "__score__", "psi": score_psi, "status": score_status}
+    score_row = {"feature": "__score__", "psi": score_psi, "status": score_status, **score_test}
+    alerts = [r["feature"] for r in drift if r["status"] == "ALERT"]
+    warns = [r["feature"] for r in drift if r["status"] == "WARN"]
+    overall = overall_status(drift, score_status)
+    reason = status_reason(overall, len(reference), len(current), drift, score_status)
+    run = MonitorRun(
+        run_id=run_id,
+        status=overall,
+        model_version=None if champion.version is None else str(champion.version),
+        gold_version=data["gold_version"],
+        current_cut=data["current_cut"],
+        reference_cuts=reference_cuts(gold, settings.oot_months),
+        reference=reference,
+        current=current,
+        features=data["features"],
+        categorical=data["categorical"],
+        drift=drift,
+        score=score_row,
+        score_reference=p_ref,
+        score_current=p_cur,
+        performance=performance,
+    )
+    # the team's language, the one its reason texts are written in; written first, so a run
+    # whose report fails records nothing
+    report = write_report(lake.metadata_dir / REPORTS_DIR, run, settings.reason_language)
     lake.write_metadata("monitoring_drift", [{**stamp, **r} for r in [*drift, score_row]], run_id)
     if performance:
         lake.write_metadata("monitoring_performance", [{**stamp, **r} for r in performance], run_id)
     refresh_catalog(lake)
-
-    alerts = [r["feature"] for r in drift if r["status"] == "ALERT"]
-    warns = [r["feature"] for r in drift if r["status"] == "WARN"]
-    if alerts or score_status == "ALERT":
-        overall = "ALERT"
-    elif warns or score_status == "WARN":
-        overall = "WARN"
-    elif score_status == "INSUFFICIENT_DATA":
-        overall = "INSUFFICIENT_DATA"
-    else:
-        overall = "OK"
     return {
         "status": overall,
+        "status_reason": reason,
+        "report": str(report),
         "current_cut": data["current_cut"],
         "model_version": champion.version,
         "reference_rows": len(reference),

@@ -6,18 +6,22 @@ exactly what the key's role may read. Assets come from `static/dashboard/` of th
 fixed list of names (no path from the request reaches the file system), with a strict
 Content-Security-Policy: same-origin scripts, styles and fetches only, nothing from a CDN.
 `GET /v1/me` tells the page whose key it holds (and so whether to show the operator's buttons).
+`/dashboard/labels.json` gives the words for the codes (`cobranza.labels`, Spanish or English):
+no data, the same for everyone. `/` leads to the page and `/favicon.ico` is its icon.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from cobranza.api.deps import guard
 from cobranza.api.schemas import Role
+from cobranza.labels import labels
 
 router = APIRouter(tags=["dashboard"])
 
@@ -68,6 +72,25 @@ def dashboard_page():
 @router.get("/dashboard/", include_in_schema=False)
 def dashboard_slash():
     return RedirectResponse("/dashboard", status_code=308)
+
+
+@router.get("/", include_in_schema=False)
+def root():
+    return RedirectResponse("/dashboard", status_code=307)
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon():
+    return FileResponse(
+        STATIC / "favicon.ico",
+        media_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/dashboard/labels.json", include_in_schema=False)
+def dashboard_labels(lang: Literal["es", "en"] = "es"):
+    return JSONResponse(labels(lang), headers=HEADERS)
 
 
 @router.get("/dashboard/static/{name}", include_in_schema=False)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from cobranza.api.deps import Services, guard, services
 from cobranza.api.results import BadCursor, Filters, NoResults, row_view, to_csv, to_parquet
 from cobranza.api.schemas import Decision, Problem, Score, ScorePage
+from cobranza.export import csv_format
 
 router = APIRouter(prefix="/v1/scores", tags=["scores"])
 PARQUET = "application/vnd.apache.parquet"
@@ -37,8 +38,13 @@ def negotiate(fmt: str | None, accept: str) -> str:
     "is the collections team's calling order, the one in which the policy gives a cut's capacity: "
     "per cut date, obligations with no covering mandate first (no probability), then the lowest "
     "self-cure probability, then the largest amount past due. Pass `next_cursor` back as `cursor` "
-    "(with the same sort) for the next page. CSV and Parquet pages carry the next cursor in the "
-    "`X-Next-Cursor` header and hold flat columns (reason_1_code ...).",
+    "(with the same sort) for the next page; `total` (header `X-Total-Count`) is how many rows the "
+    "filters select over every page. CSV and Parquet pages carry the next cursor in the "
+    "`X-Next-Cursor` header and hold flat columns (reason_1_code ...). CSV for people: `lang=es` "
+    "(or `en`) gives headers and codes in words, the probability in percent and each reason "
+    "once; `sep=;` writes `;` between cells and decimal commas (Excel where the decimal mark is a "
+    "comma), `bom=true` a UTF-8 byte order mark. Every CSV neutralises text cells a spreadsheet "
+    "would run as a formula (a leading `'` before `=`, `+`, `-`, `@`, tab, CR) and rounds numbers.",
     **guard(
         "viewer",
         {
@@ -68,6 +74,12 @@ def list_scores(
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
     sort: Literal["obligation", "risk"] = "obligation",
     format: Literal["json", "csv", "parquet"] | None = None,
+    lang: Annotated[
+        Literal["es", "en"] | None,
+        Query(description="CSV only: the people's table in this language (codes otherwise)."),
+    ] = None,
+    sep: Annotated[Literal[",", ";"], Query(description="CSV only: cell separator.")] = ",",
+    bom: Annotated[bool, Query(description="CSV only: start with a UTF-8 BOM (Excel).")] = False,
     svc: Services = Depends(services),
 ):
     filters = Filters(
@@ -83,17 +95,19 @@ def list_scores(
     )
     try:
         rows, next_cursor = svc.results.page(filters, limit=limit, cursor=cursor, sort=sort)
+        total = svc.results.total(filters)
         snap = svc.results.snapshot()
     except NoResults as exc:
         raise HTTPException(404, str(exc)) from None
     except BadCursor as exc:
         raise HTTPException(400, str(exc)) from None
     kind = negotiate(format, request.headers.get("accept", ""))
-    headers = {"X-Results-Version": snap.version}
+    headers = {"X-Results-Version": snap.version, "X-Total-Count": str(total)}
     if next_cursor:
         headers["X-Next-Cursor"] = next_cursor
     if kind == "csv":
-        return Response(to_csv(rows, snap.columns), media_type="text/csv", headers=headers)
+        body = to_csv(rows, snap.columns, csv_format(sep, bom), lang)
+        return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
     if kind == "parquet":
         body = to_parquet(rows, snap.columns, snap.schema)
         return Response(body, media_type=PARQUET, headers=headers)
@@ -102,6 +116,7 @@ def list_scores(
         {
             "items": items,
             "count": len(items),
+            "total": total,
             "next_cursor": next_cursor,
             "results_version": snap.version,
         },

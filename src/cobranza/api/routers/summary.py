@@ -1,4 +1,4 @@
-"""`/v1/summary`: population, decisions and expected savings of the current results version."""
+"""`/v1/summary`: population, decisions and expected savings of the current results version, and by cut."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from cobranza.api.deps import Services, guard, services
 from cobranza.api.results import NoResults
-from cobranza.api.schemas import Problem, Summary
+from cobranza.api.schemas import CutSummary, Problem, Summary
 
 router = APIRouter(prefix="/v1/summary", tags=["summary"])
 
@@ -21,5 +21,21 @@ router = APIRouter(prefix="/v1/summary", tags=["summary"])
 def get_summary(svc: Services = Depends(services)):
     try:
         return JSONResponse(svc.results.summary(svc.settings.costs))
+    except NoResults as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.get(
+    "/cuts",
+    response_model=list[CutSummary],
+    summary="Decisions and expected savings per cut over the scores history",
+    description="One row per scored cut, from the last scoring run of that cut (a re-scored cut "
+    "replaces the earlier run), with the costs of the policy that run used. The realized side "
+    "of a closed cut is in `GET /v1/monitoring` (`performance`).",
+    **guard("viewer", {404: {"model": Problem, "description": "No results yet."}}),
+)
+def get_cuts(svc: Services = Depends(services)):
+    try:
+        return JSONResponse(svc.results.cuts())
     except NoResults as exc:
         raise HTTPException(404, str(exc)) from None
