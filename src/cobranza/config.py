@@ -8,6 +8,7 @@ variables (`COBRANZA_LAKE`, nested with `__`: `COBRANZA_COSTS__COLLECTION_ACTION
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,6 +95,13 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field(
         "4g", description="Spark driver memory (local mode runs in the driver)."
     )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra Spark properties for the ETL's session, applied last (they override "
+        "cobranza's own): executor memory and cores, shuffle partitions... on a cluster "
+        '(`COBRANZA_SPARK_CONF=\'{"spark.executor.memory": "4g"}\'` or `[spark_conf]` in '
+        "cobranza.toml).",
+    )
     duckdb_memory_limit: str = Field(
         "4GB",
         description="Memory budget of ingest and transforms: DuckDB's limit (it spills to disk "
@@ -161,7 +169,22 @@ class Settings(BaseSettings):
         """Configuration safe to log: secrets are masked by pydantic's SecretStr."""
         data = self.model_dump(mode="json")
         data["pseudonym_secret"] = "**********"
+        if data.get("mlflow_tracking_uri"):
+            data["mlflow_tracking_uri"] = masked_uri(data["mlflow_tracking_uri"])
         return data
+
+
+def masked_uri(uri: str) -> str:
+    """A database URI with its password masked (`postgresql+psycopg://user:***@host/db`).
+
+    Prefer no password in the URI at all: libpq reads PGPASSWORD or PGPASSFILE.
+    """
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def load_settings(**overrides: Any) -> Settings:
