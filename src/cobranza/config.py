@@ -12,7 +12,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -77,6 +77,20 @@ class Gate(BaseModel):
     max_psi: float = Field(0.25, ge=0, description="Maximum score PSI from train to out-of-time.")
 
 
+class SparkConf(BaseModel):
+    """Spark properties by their own names (`"spark.executor.memory" = "4g"`); numbers and
+    booleans are passed as Spark spells them (`64`, `true`)."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, str | bool | int | float] = Field(init=False)
+
+    def properties(self) -> dict[str, str]:
+        return {
+            k: str(v).lower() if isinstance(v, bool) else str(v)
+            for k, v in (self.__pydantic_extra__ or {}).items()
+        }
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COBRANZA_",
@@ -95,8 +109,8 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field(
         "4g", description="Spark driver memory (local mode runs in the driver)."
     )
-    spark_conf: dict[str, str] = Field(
-        default_factory=dict,
+    spark_conf: SparkConf = Field(
+        default_factory=SparkConf,
         description="Extra Spark properties for the ETL's session, applied last (they override "
         "cobranza's own): executor memory and cores, shuffle partitions... on a cluster "
         '(`COBRANZA_SPARK_CONF=\'{"spark.executor.memory": "4g"}\'` or `[spark_conf]` in '

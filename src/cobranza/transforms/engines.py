@@ -119,7 +119,7 @@ class SparkEngine(Engine):
                     .config("spark.sql.adaptive.enabled", "true")
                     .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
                 )
-                for key, value in settings.spark_conf.items():
+                for key, value in settings.spark_conf.properties().items():
                     builder = builder.config(key, value)
                 session = builder.getOrCreate()
             except Exception as exc:  # Java missing, bad master URL...
