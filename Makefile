@@ -11,7 +11,7 @@ MONTHS ?= 24
 LAKE ?= lake
 EXTRACT ?= extract
 
-.PHONY: setup setup-test run test lint format bench bench-scale docs clean
+.PHONY: setup setup-test run test lint format bench bench-scale bench-floor bench-cluster docs clean
 
 setup:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -38,11 +38,21 @@ format: setup
 bench: setup
 	$(UV) run python -m benchmarks.run
 
-# The 1M-client targets themselves (about 15 minutes): simulator, DuckDB ingest + ETL, Spark at 100k.
+# The 1M-client targets themselves (about 25 minutes): simulator, DuckDB ingest + ETL, the floor
+# beside the project at 1M, Spark local[2] and a standalone cluster at 100k.
 bench-scale: setup
 	$(UV) run python -m benchmarks.bench_simulate --full
 	$(UV) run python -m benchmarks.bench_etl 1000000 24
-	$(UV) run python -m benchmarks.bench_etl 100000 24 --spark
+	$(UV) run python -m benchmarks.bench_floor 1000000 24 --repeat 1
+	$(UV) run python -m benchmarks.bench_etl 100000 24 --spark --cluster
+
+# Plain DuckDB (the floor) beside `cobranza ingest` + `cobranza etl`, 100k clients, twice each.
+bench-floor: setup
+	$(UV) run python -m benchmarks.bench_floor 100000 24
+
+# `cobranza etl` on DuckDB, Spark local[2] and a standalone cluster (master + 2 workers), 100k.
+bench-cluster: setup
+	$(UV) run python -m benchmarks.bench_etl 100000 24 --cluster
 
 docs: setup
 	$(UV) run cobranza docs --out docs

@@ -6,7 +6,10 @@ added). Writes `benchmarks/results/etl.json` (one entry per tier run, see `save`
 stage, gold rows per second and the linear extrapolation to 1M clients, both from wall time and
 from CPU time over 2 cores (the machine is shared, so wall time overstates what an idle machine
 would see).
-Run: `python3 -m uv run python -m benchmarks.bench_etl [CLIENTS] [MONTHS] [--spark] [--lake DIR]`
+`--cluster` also runs `cobranza etl` as CLI processes on the same lake with DuckDB, Spark
+`local[2]` and Spark on a standalone cluster started for it (`engines_cli` in the tier).
+Run: `python3 -m uv run python -m benchmarks.bench_etl [CLIENTS] [MONTHS] [--spark] [--cluster]
+[--lake DIR]`
 (`--lake DIR` reuses an already ingested lake and skips simulate + ingest; `--extract DIR` reuses
 an already simulated extract, ingested and transformed in one timed run, and keeps it).
 """
@@ -68,13 +71,65 @@ def save(result: dict) -> dict:
             tiers = {f"{old['clients']}x{old['months']}": old}
     key = f"{result['clients']}x{result['months']}"
     previous = tiers.get(key, {})
-    entry = {**result}
-    if "spark" not in entry and "spark" in previous:
-        entry["spark"] = previous["spark"]  # a DuckDB-only rerun keeps the tier's Spark figures
-    tiers[key] = entry
+    # a rerun of part of a tier (DuckDB only...) keeps the tier's other figures (Spark, floor)
+    tiers[key] = {**previous, **result}
     out = {"latest": key, "tiers": dict(sorted(tiers.items(), key=lambda kv: kv[1]["clients"]))}
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+CLUSTER_WORKER_MEMORY = "2g"
+CLUSTER_EXECUTOR_MEMORY = "1536m"
+LOCAL_DRIVER_MEMORY = "3g"
+
+
+def engines_side_by_side(lake: Path, work: Path) -> dict:
+    """`cobranza etl` as a user runs it (a CLI process each) on the same raw version: DuckDB,
+    Spark `local[2]`, and Spark on a standalone cluster of two one-core workers on loopback
+    (`tests/scale/spark_cluster.py`), started before and stopped after its run (not timed).
+    """
+    from tests.scale.spark_cluster import SparkStandalone
+
+    from benchmarks.bench_floor import measured
+
+    cobranza = str(Path(sys.executable).with_name("cobranza"))
+    base = [cobranza, "--lake", str(lake), "--json", "etl"]
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
+    out: dict = {}
+
+    def record(name: str, m: dict) -> None:
+        summary = m.pop("output") or {}
+        out[name] = {**m, "stages": summary.get("seconds"), "gold": summary.get("gold")}
+        if name != "duckdb":
+            out[name]["gold_equal_counts"] = summary.get("gold") == out["duckdb"]["gold"]
+
+    record("duckdb", measured([*base, "--engine", "duckdb"], env=env))
+    local_env = {**env, "COBRANZA_SPARK_DRIVER_MEMORY": LOCAL_DRIVER_MEMORY}
+    record(
+        "spark_local2",
+        measured([*base, "--engine", "spark", "--spark-master", "local[2]"], env=local_env),
+    )
+    out["spark_local2"]["setup"] = f"local[2], driver {LOCAL_DRIVER_MEMORY}"
+    cluster_env = {
+        **env,
+        "COBRANZA_SPARK_DRIVER_MEMORY": "1g",
+        "COBRANZA_SPARK_CONF": json.dumps({"spark.executor.memory": CLUSTER_EXECUTOR_MEMORY}),
+    }
+    t0 = time.perf_counter()
+    with SparkStandalone(work / "cluster", worker_memory=CLUSTER_WORKER_MEMORY) as cluster:
+        start = round(time.perf_counter() - t0, 2)
+        cmd = [*base, "--engine", "spark", "--spark-master", cluster.master_url]
+        pids = tuple(p.pid for p in cluster.procs.values())
+        record("spark_standalone", measured(cmd, also=pids, env=cluster_env))
+        apps = cluster.state()["completedapps"]
+    out["spark_standalone"].update(
+        setup=f"master + 2 workers x 1 core x {CLUSTER_WORKER_MEMORY} on loopback, executors "
+        f"{CLUSTER_EXECUTOR_MEMORY}, driver 1g",
+        cluster_start_seconds=start,
+        applications=[{k: a[k] for k in ("name", "state", "cores", "duration")} for a in apps],
+        peak_note="peak RSS counts the driver, the master, the workers and the executors",
+    )
     return out
 
 
@@ -94,6 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     clients = int(positional[0]) if positional else 20_000
     months = int(positional[1]) if len(positional) > 1 else 24
     with_spark = "--spark" in flags
+    with_cluster = "--cluster" in flags
 
     from cobranza.config import load_settings
     from cobranza.contract import STANDARD
@@ -102,6 +158,22 @@ def main(argv: list[str] | None = None) -> dict:
     from cobranza.lake import Lake
     from cobranza.simulate import SimulationConfig, simulate
     from cobranza.transforms import run_etl
+
+    if with_cluster and lake_arg is not None:
+        work = Path(tempfile.mkdtemp(prefix="bench-etl-"))
+        try:
+            runs = engines_side_by_side(lake_arg, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        save(
+            {
+                "clients": clients,
+                "months": months,
+                "engines_cli": {**runs, "load_average_1m": round(os.getloadavg()[0], 2)},
+            }
+        )
+        print(", ".join(f"{k} {v['seconds']}s" for k, v in runs.items()))
+        return runs
 
     memory_limit = os.environ.get("BENCH_DUCKDB_MEMORY", "4GB")
     work = Path(tempfile.mkdtemp(prefix="bench-etl-"))
@@ -191,6 +263,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "stages": s_summary["seconds"],
                 "gold_equal_counts": s_summary["gold"] == summary["gold"],
             }
+        if with_cluster:
+            result["engines_cli"] = engines_side_by_side(lake, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -218,6 +292,9 @@ def main(argv: list[str] | None = None) -> dict:
         line += f"; target met: {result['target_met']}"
     if "spark" in result:
         line += f"; spark local[2] {result['spark']['seconds']:.1f}s"
+    for name, run in result.get("engines_cli", {}).items():
+        if isinstance(run, dict) and "seconds" in run:
+            line += f"; cli {name} {run['seconds']:.1f}s"
     print(line)
     return result
 

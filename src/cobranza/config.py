@@ -8,10 +8,11 @@ variables (`COBRANZA_LAKE`, nested with `__`: `COBRANZA_COSTS__COLLECTION_ACTION
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -76,6 +77,20 @@ class Gate(BaseModel):
     max_psi: float = Field(0.25, ge=0, description="Maximum score PSI from train to out-of-time.")
 
 
+class SparkConf(BaseModel):
+    """Spark properties by their own names (`"spark.executor.memory" = "4g"`); numbers and
+    booleans are passed as Spark spells them (`64`, `true`)."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, str | bool | int | float] = Field(init=False)
+
+    def properties(self) -> dict[str, str]:
+        return {
+            k: str(v).lower() if isinstance(v, bool) else str(v)
+            for k, v in (self.__pydantic_extra__ or {}).items()
+        }
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COBRANZA_",
@@ -93,6 +108,13 @@ class Settings(BaseSettings):
     spark_master: str = Field("local[*]", description="Spark master URL when engine is spark.")
     spark_driver_memory: str = Field(
         "4g", description="Spark driver memory (local mode runs in the driver)."
+    )
+    spark_conf: SparkConf = Field(
+        default_factory=SparkConf,
+        description="Extra Spark properties for the ETL's session, applied last (they override "
+        "cobranza's own): executor memory and cores, shuffle partitions... on a cluster "
+        '(`COBRANZA_SPARK_CONF=\'{"spark.executor.memory": "4g"}\'` or `[spark_conf]` in '
+        "cobranza.toml).",
     )
     duckdb_memory_limit: str = Field(
         "4GB",
@@ -161,7 +183,22 @@ class Settings(BaseSettings):
         """Configuration safe to log: secrets are masked by pydantic's SecretStr."""
         data = self.model_dump(mode="json")
         data["pseudonym_secret"] = "**********"
+        if data.get("mlflow_tracking_uri"):
+            data["mlflow_tracking_uri"] = masked_uri(data["mlflow_tracking_uri"])
         return data
+
+
+def masked_uri(uri: str) -> str:
+    """A database URI with its password masked (`postgresql+psycopg://user:***@host/db`).
+
+    Prefer no password in the URI at all: libpq reads PGPASSWORD or PGPASSFILE.
+    """
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def load_settings(**overrides: Any) -> Settings:

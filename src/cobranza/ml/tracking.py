@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cobranza.config import masked_uri
 from cobranza.errors import CobranzaError, first_line
 from cobranza.lake import Lake
 
@@ -135,7 +136,9 @@ def client(settings: Any) -> MlflowClient:
         mlflow.set_registry_uri(uri)
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
     except STORE_ERRORS as exc:
-        raise TrackingError(f"the MLflow store {uri} cannot be opened: {first_line(exc)}") from None
+        raise TrackingError(
+            f"the MLflow store {masked_uri(uri)} cannot be opened: {first_line(exc)}"
+        ) from None
 
 
 # ---- a relocatable lake -------------------------------------------------------------------------
@@ -251,7 +254,8 @@ def configure(settings: Any) -> MlflowClient:
         mlflow.set_experiment(experiment_id=experiment.experiment_id)
     except STORE_ERRORS as exc:
         raise TrackingError(
-            f"the MLflow store {settings.tracking_uri} cannot be used: {first_line(exc)}"
+            f"the MLflow store {masked_uri(settings.tracking_uri)} cannot be used: "
+            f"{first_line(exc)}"
         ) from None
     return mlflow_client
 

@@ -108,7 +108,7 @@ class SparkEngine(Engine):
         self._own = session is None
         if session is None:
             try:
-                session = (
+                builder = (
                     SparkSession.builder.appName("cobranza-etl")
                     .master(settings.spark_master)
                     .config("spark.driver.memory", settings.spark_driver_memory)
@@ -118,8 +118,10 @@ class SparkEngine(Engine):
                     .config("spark.sql.shuffle.partitions", "8")
                     .config("spark.sql.adaptive.enabled", "true")
                     .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-                    .getOrCreate()
                 )
+                for key, value in settings.spark_conf.properties().items():
+                    builder = builder.config(key, value)
+                session = builder.getOrCreate()
             except Exception as exc:  # Java missing, bad master URL...
                 raise EngineError(
                     f"could not start Spark ({settings.spark_master}): {exc}"
