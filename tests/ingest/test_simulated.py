@@ -88,3 +88,24 @@ def test_a_clean_simulation_ingests_with_nothing_quarantined(tmp_path, settings,
     assert report["duplicates_collapsed"] == 0
     assert report["warnings"] == [V1_WARNING]  # a version-1 extract: nothing else to say
     assert report["rows_accepted"] == report["rows_read"]
+
+
+def test_a_version_2_simulation_ingests_its_gzip_files_and_counts_its_arms(
+    tmp_path, settings, sim_extract_v2
+):
+    """The upgraded simulated extract: nothing quarantined, files named as delivered, the arms and
+    missing assignments the upgrade wrote, and its contamination (the simulator managed everyone)."""
+    from tests.extracts import UPGRADE_FILE
+
+    added = json.loads((sim_extract_v2 / "_truth" / UPGRADE_FILE).read_text())
+    report = ingest_extract(settings, sim_extract_v2, STANDARD)
+    assert report["contract_version"] == 2 and report["rows_quarantined"] == 0
+    assert {"payments.csv.gz", "collection_assignments.csv.gz", "account_monthly.csv.gz"} <= set(
+        report["files"]
+    )
+    a = report["assignments"]
+    assert a["arms"] == added["arms"] and a["missing"] == added["missing"]
+    assert a["latest_cut"] == added["latest_cut"] and a["latest_cut_undecided"] > 0
+    assert a["contamination"]["actions"] > 0
+    reversed_ts = [r["reversed_ts"] for r in raw_rows(settings, "payments")]
+    assert sum(v is not None for v in reversed_ts) == added["reversed"] > 0

@@ -156,3 +156,27 @@ def _rehash(extract) -> None:
     for name, entry in manifest["files"].items():
         entry["sha256"] = hashlib.sha256((extract / name).read_bytes()).hexdigest()
     (extract / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_gzip_file_is_scanned_as_a_stream_never_whole_in_memory(tmp_path, monkeypatch):
+    """The scan's memory follows its chunk size, not the file: twice the text, the same peak."""
+    import tracemalloc
+
+    import cobranza.ingest.scan as scan
+
+    monkeypatch.setattr(scan, "CHUNK", 1 << 20)
+    header = b"obligation_id,installment_no,due_date,amount_due\n"
+    peaks = {}
+    for rows in (10, 1_200_000, 2_400_000):
+        text = header + b"O1,1,2023-02-15,10\n" * rows
+        path = tmp_path / f"installments-{rows}.csv.gz"
+        path.write_bytes(gzip.compress(text, compresslevel=1))
+        tracemalloc.start()
+        try:
+            fp = fingerprint(path)
+            peaks[rows] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert fp.size == len(text) and fp.lines == rows + 1
+    assert peaks[2_400_000] <= peaks[1_200_000] + (1 << 20)  # no growth with the text
+    assert peaks[2_400_000] < len(text) / 3  # far below the 46 MB of text

@@ -62,6 +62,65 @@ def publish_raw(
     return pub.version
 
 
+# ---- one-row builders for hand-built cases: every required column, valid ----------------------
+def client_row(cid: str) -> dict:
+    return {
+        "client_id": cid,
+        "document_type": "CC",
+        "document_number": "1" + cid[1:],
+        "segment": "MASS",
+        "customer_since": date(2020, 1, 1),
+    }
+
+
+def obligation_row(oid: str, cid: str = "C1") -> dict:
+    return {
+        "obligation_id": oid,
+        "client_id": cid,
+        "product": "CONSUMER_LOAN",
+        "origination_date": date(2023, 1, 15),
+        "original_amount": 1_000_000.0,
+        "annual_rate": 20.0,
+        "installment_amount": 100.0,
+        "due_day": 15,
+        "status": "ACTIVE",
+    }
+
+
+def mandate_row(oid: str, start=date(2023, 1, 15), end=None, status="ACTIVE") -> dict:
+    return {
+        "mandate_id": "M" + oid,
+        "obligation_id": oid,
+        "account_id": "A" + oid,
+        "account_type": "SAVINGS",
+        "account_bank": "OWN",
+        "start_date": start,
+        "end_date": end,
+        "status": status,
+        "debit_mode": "FULL",
+    }
+
+
+def cut_row(oid: str, d: date, dpd: int = 5, apd: float = 100.0) -> dict:
+    return {
+        "cut_date": d,
+        "obligation_id": oid,
+        "days_past_due": dpd,
+        "amount_past_due": apd if dpd else 0.0,
+        "outstanding_balance": 900_000.0,
+    }
+
+
+def payment_row(pid: str, oid: str, ts: datetime, amount: float, channel="RECURRING_DEBIT") -> dict:
+    return {
+        "payment_id": pid,
+        "obligation_id": oid,
+        "payment_ts": ts,
+        "amount": amount,
+        "channel": channel,
+    }
+
+
 def month_ends(first: date, n: int) -> list[date]:
     out, y, m = [], first.year, first.month
     for _ in range(n):

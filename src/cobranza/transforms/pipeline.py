@@ -128,11 +128,10 @@ def conform_raw(raw: dict[str, Any | None], raw_version: str) -> dict[str, Any]:
 
 def read_raw(lake: Lake, raw_version: str, engine: Engine) -> dict[str, Any]:
     """Every raw table the silver graph reads, in the current contract's shape."""
-    tables = sorted({t for n in SILVER.values() for t in n.inputs})
+    present = set(lake.tables("raw", raw_version))
     raw: dict[str, Any | None] = {}
-    for t in tables:
-        folder = lake.table_dir("raw", t, raw_version)
-        raw[t] = engine.read(folder) if any(folder.glob("**/*.parquet")) else None
+    for t in sorted({t for n in SILVER.values() for t in n.inputs}):
+        raw[t] = engine.read(lake.table_dir("raw", t, raw_version)) if t in present else None
     return conform_raw(raw, raw_version)
 
 
