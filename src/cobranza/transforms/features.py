@@ -224,21 +224,15 @@ def action_features(spine: ir.Table, by_period: ir.Table) -> ir.Table:
     )
 
 
-def episode_outcomes(cuts: ir.Table, calendar: ir.Table, outcome: ir.Table) -> ir.Table:
+def episode_outcomes(spine: ir.Table, outcome: ir.Table) -> ir.Table:
     """Past early-delinquency episodes with how they ended and when that became known.
 
-    `outcome` is `target.horizon_outcome` of the early-delinquent cuts; `cuts` are all cuts, which
-    give the next cut of each episode (rolled past 30 days or not).
+    `outcome` is `target.horizon_outcome` of the early-delinquent cuts; the spine gives each
+    episode's period and its next cut (rolled past 30 days or not).
     """
-    w = ibis.window(group_by=cuts.obligation_id, order_by=cuts.cut_date)
-    nxt = cuts.select(
-        "obligation_id",
-        "cut_date",
-        next_cut_date=cuts.cut_date.lead().over(w),
-        next_dpd=cuts.days_past_due.lead().over(w),
-    )
+    nxt = spine.select("obligation_id", "cut_date", "period", "next_cut_date", "next_dpd")
     o = outcome.select("obligation_id", "cut_date", "horizon_end", "cured_debit", "cured_other")
-    j = o.join(nxt, ["obligation_id", "cut_date"]).join(calendar, "cut_date")
+    j = o.join(nxt, ["obligation_id", "cut_date"])
     return j.select(
         "obligation_id",
         "period",

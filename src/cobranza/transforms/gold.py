@@ -67,9 +67,18 @@ def _identity(name: str, table: ir.Table) -> ir.Table:
 
 
 def gold_spine(cuts: ir.Table, calendar: ir.Table) -> ir.Table:
-    """Early-delinquent cuts with their period and the previous cut's days past due."""
+    """Early-delinquent cuts with their period, the previous cut's days past due and the
+    obligation's next cut (date and days past due), from one pass over all cuts.
+
+    The next cut is after d: only the outcomes read it (`episode_outcomes` once it is seen by a
+    later cut, `target.rolled`); it never reaches a feature.
+    """
     w = ibis.window(group_by=cuts.obligation_id, order_by=cuts.cut_date)
-    c = cuts.mutate(days_past_due_prev_cut=cuts.days_past_due.lag().over(w))
+    c = cuts.mutate(
+        days_past_due_prev_cut=cuts.days_past_due.lag().over(w),
+        next_cut_date=cuts.cut_date.lead().over(w),
+        next_dpd=cuts.days_past_due.lead().over(w),
+    )
     return early_delinquent(c).join(calendar.select("cut_date", "period"), "cut_date")
 
 
@@ -158,13 +167,13 @@ def obligation_snapshots(
         F.debit_history_features(spine, F.attempts_by_period(silver["debit_attempts"], calendar)),
         F.payment_features(spine, F.payments_by_period(silver["payments"], calendar)),
         F.action_features(spine, F.actions_by_period(silver["collection_actions"], calendar)),
-        F.episode_features(spine, F.episode_outcomes(cuts, calendar, outcome)),
+        F.episode_features(spine, F.episode_outcomes(spine, outcome)),
         F.account_features(base, silver["account_monthly"]),
     ]
     after_d = [
         arms(spine, silver["collection_assignments"], latest_cut),
         actions_in_horizon(outcome, silver["collection_actions"], as_of),
-        labels(outcome, rolled(cuts, calendar, obligations), as_of),
+        labels(outcome, rolled(spine, calendar, obligations), as_of),
     ]
     t = base
     for i, g in enumerate(groups):
@@ -183,7 +192,8 @@ def _base(spine: ir.Table, silver: Mapping[str, ir.Table], mandate: ir.Table) ->
     due at or before d from the history when there is one (a card's minimum payment changes
     month to month), else the obligation's, as of the extract."""
     ob = silver["obligations"].drop("status")
-    base = spine.join(ob, "obligation_id").join(silver["clients"], "client_key")
+    base = spine.drop("next_cut_date", "next_dpd").join(ob, "obligation_id")
+    base = base.join(silver["clients"], "client_key")
     base = base.left_join(mandate, ["obligation_id", "cut_date"]).select(
         ~ibis.selectors.endswith("_right")
     )

@@ -26,6 +26,7 @@ from cobranza.transforms import schema
 # exactly the amount due is not lost to floating-point summation order (which differs by engine).
 COVER_TOLERANCE = 0.005
 WRITTEN_OFF = "WRITTEN_OFF"
+NEVER = date(9999, 12, 31)  # the reversal date of a payment never reversed
 
 
 def early_delinquent(cuts: ir.Table) -> ir.Table:
@@ -43,7 +44,9 @@ def horizon_outcome(cuts: ir.Table, payments: ir.Table, horizon_days: int) -> ir
     p = payments.select(
         p_obligation_id=payments.obligation_id,
         p_date=payments.payment_date,
-        p_reversal=payments.reversal_date,
+        # the last day the payment exists: a plain comparison keeps the join a range join (an
+        # OR in a left join's condition makes the engine compare every pair)
+        p_until=payments.reversal_date.fill_null(NEVER) - ibis.interval(days=1),
         p_amount=payments.amount,
         p_other=(payments.channel != DEBIT_CHANNEL).cast("int64"),
     )
@@ -53,7 +56,7 @@ def horizon_outcome(cuts: ir.Table, payments: ir.Table, horizon_days: int) -> ir
             c.obligation_id == p.p_obligation_id,
             p.p_date > c.cut_date,
             p.p_date <= c.horizon_end,
-            p.p_reversal.isnull() | (p.p_reversal > c.horizon_end),
+            p.p_until >= c.horizon_end,
         ],
         how="left",
     )
@@ -86,18 +89,15 @@ def self_cure_debit(outcome: ir.Table, as_of: date) -> ir.IntegerValue:
     return horizon_open(outcome, as_of).ifelse(ibis.null().cast("int64"), outcome.cured_debit)
 
 
-def rolled(cuts: ir.Table, calendar: ir.Table, obligations: ir.Table) -> ir.Table:
+def rolled(spine: ir.Table, calendar: ir.Table, obligations: ir.Table) -> ir.Table:
     """Per early-delinquency cut: 1 when the obligation's next cut shows 31+ days past due or it
     was written off on or before that cut, 0 otherwise; null at the extract's latest cut.
 
-    The next cut is the obligation's next row; an obligation with none (it left the portfolio)
-    is measured at the extract's next cut date, so a write-off without a later cut still rolls.
+    `spine` is gold's: the early-delinquency cuts with the obligation's next cut (`next_cut_date`,
+    `next_dpd`). An obligation with no next cut (it left the portfolio) is measured at the
+    extract's next cut date, so a write-off without a later cut still rolls.
     """
-    w = ibis.window(group_by=cuts.obligation_id, order_by=cuts.cut_date)
-    nxt = cuts.mutate(
-        next_cut_date=cuts.cut_date.lead().over(w), next_dpd=cuts.days_past_due.lead().over(w)
-    )
-    nxt = early_delinquent(nxt).select("obligation_id", "cut_date", "next_cut_date", "next_dpd")
+    nxt = spine.select("obligation_id", "cut_date", "next_cut_date", "next_dpd")
     cal = calendar.filter(calendar.is_cut)
     cal = cal.select(
         c_cut_date=cal.cut_date, extract_next=cal.cut_date.lead().over(order_by=cal.cut_date)
