@@ -23,6 +23,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -272,7 +273,7 @@ class Extract:
     headers: dict[str, Header]
 
     @property
-    def as_of(self):
+    def as_of(self) -> date | None:
         return self.manifest.as_of if self.manifest else None
 
 
@@ -353,7 +354,7 @@ def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=N
                     pub,
                     step,
                 )
-            summary = _publish_rest(con, settings, extract, pub, done)
+            summary = _complete_version(con, settings, extract, pub, done)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         if con is not None:
@@ -370,7 +371,7 @@ def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=N
     return summary
 
 
-def _publish_rest(
+def _complete_version(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
     extract: Extract,
@@ -459,7 +460,7 @@ def _empty_sql(spec: FileSpec) -> str:
     return f"SELECT {', '.join(cols)}, CAST(NULL AS BIGINT) AS _line LIMIT 0"
 
 
-def _last_cut(con: duckdb.DuckDBPyConnection, pub: Publication):
+def _last_cut(con: duckdb.DuckDBPyConnection, pub: Publication) -> date:
     """The extract date without a manifest: the last accepted cut."""
     last = con.execute(
         "SELECT max(cut_date) FROM read_parquet("
