@@ -12,6 +12,7 @@ import pytest
 
 from cobranza.contract import BANK_LATIN1, STANDARD
 from cobranza.simulate import SimulationConfig, simulate
+from tests.extracts import upgrade_to_v2
 
 SIM_CLIENTS = 1500
 SIM_MONTHS = 15
@@ -46,4 +47,14 @@ def sim_extract_latin1(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The data of `sim_extract` spelled in the bank-latin1 dialect (`;`, Latin-1, `,`, dd/mm/yyyy)."""
     out = tmp_path_factory.mktemp("sim_latin1") / "extract"
     simulate(out, sim_config(), BANK_LATIN1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sim_extract_v2(tmp_path_factory: pytest.TempPathFactory, sim_extract_clean: Path) -> Path:
+    """`sim_extract_clean` upgraded to contract version 2 (`tests.extracts.upgrade_to_v2`): arms
+    (some HOLDOUT and RULE, a few missing), reversed debits, some files gzipped; what was added is
+    in `_truth/upgrade.json`."""
+    out = tmp_path_factory.mktemp("sim_v2") / "extract"
+    upgrade_to_v2(sim_extract_clean, out)
     return out

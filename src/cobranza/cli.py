@@ -201,7 +201,8 @@ def simulate(
 @app.command()
 def ingest(
     extract_dir: Annotated[
-        Path, typer.Argument(help="Folder with the nine CSV files (and manifest.json).")
+        Path,
+        typer.Argument(help="Folder with the contract's CSV files (or .csv.gz) and manifest.json."),
     ],
     dialect: Annotated[
         str, typer.Option(help="standard, bank-latin1 or a dialect .toml file.")

@@ -1,7 +1,10 @@
-"""The raw extract contract (version 1) as data: the one source the simulator, ingestion and docs read.
+"""The raw extract contract (version 2, version 1 still accepted) as data: the one source the
+simulator, ingestion and docs read.
 
 Mirrors ../shared/contract/raw-extract.md. Changing the contract means changing that page first,
-then this module; `docs/contract.md` is generated from here (`cobranza docs`).
+then this module; `docs/contract.md` is generated from here (`cobranza docs`). `FILES` is the
+current version; `files_for(version)` gives the files and columns an older version carries (each
+file and column says in `since` which version added it).
 """
 
 from __future__ import annotations
@@ -10,14 +13,16 @@ import codecs
 import difflib
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from cobranza.errors import CobranzaError
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
+CONTRACT_VERSIONS = (1, 2)
+GZIP_SUFFIX = ".gz"  # version 2: any file may be delivered as NAME.csv.gz
 
 ColumnType = Literal["string", "date", "timestamp", "decimal", "integer"]
 
@@ -45,10 +50,35 @@ class FileSpec:
     personal: bool = False
     notes: str = ""
     since: int = 1  # the contract version that added the file
+    # Files validated first because a cross-file rule of this one reads their accepted rows
+    # (beyond the parents its references already name).
+    after: tuple[str, ...] = ()
+    # The name the file was delivered under (NAME.csv or NAME.csv.gz), set by the ingestion so
+    # that every message names the file the bank sent; empty for the contract's own spec.
+    delivered: str = ""
 
     @property
     def filename(self) -> str:
+        return self.delivered or f"{self.stem}.csv"
+
+    @property
+    def csv_name(self) -> str:
+        """The contract's name of the file, uncompressed."""
         return f"{self.stem}.csv"
+
+    @property
+    def gzip_name(self) -> str:
+        """The name of the file delivered gzip-compressed (version 2 allows it for any file)."""
+        return f"{self.stem}.csv{GZIP_SUFFIX}"
+
+    @property
+    def compressed(self) -> bool:
+        return self.filename.endswith(GZIP_SUFFIX)
+
+    @property
+    def parents(self) -> set[str]:
+        """Files whose accepted rows this one's references and cross-file rules read."""
+        return {p for _, p, _ in self.references} | set(self.after)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -105,6 +135,39 @@ ARMS = ("ASSIGNED", "HOLDOUT", "RULE")
 ASSIGNED_ARM, HOLDOUT_ARM, RULE_ARM = ARMS
 ACTION_TYPES = ("CALL", "SMS", "EMAIL", "WHATSAPP", "LETTER", "FIELD_VISIT")
 ACTION_OUTCOMES = ("CONTACTED", "PROMISE_TO_PAY", "NO_CONTACT", "WRONG_NUMBER", "REFUSED")
+
+# Version 2 additions (../shared/contract/raw-extract.md, "Version 2 additions").
+REVERSED_TS = _c(
+    "reversed_ts",
+    "timestamp",
+    notes="when the payment was returned (a debit return or a reversal); empty if never",
+    since=2,
+)
+COLLECTION_ASSIGNMENTS = FileSpec(
+    "collection_assignments",
+    (
+        _c("obligation_id", "string", True, references=("obligations", "obligation_id")),
+        _c("cut_date", "date", True, notes="a month-end cut; (obligation_id, cut_date) is unique"),
+        _c(
+            "arm",
+            "string",
+            True,
+            allowed=ARMS,
+            notes="ASSIGNED: sent to collection management; HOLDOUT: left unmanaged at random, "
+            "as a control group; RULE: not assigned by a business rule of the bank",
+        ),
+        _c(
+            "policy_id",
+            "string",
+            True,
+            notes="the policy or experiment that decided, e.g. bau-2025, holdout-2026h1",
+        ),
+    ),
+    key=("obligation_id", "cut_date"),
+    notes="must match an early-delinquency row of portfolio_cuts.csv at the same cut",
+    since=2,
+    after=("portfolio_cuts",),
+)
 
 FILES: tuple[FileSpec, ...] = (
     FileSpec(
@@ -224,6 +287,7 @@ FILES: tuple[FileSpec, ...] = (
                 allowed=CHANNELS,
                 notes="RECURRING_DEBIT matches a successful or partial attempt",
             ),
+            REVERSED_TS,
         ),
         key=("payment_id",),
     ),
@@ -278,49 +342,30 @@ FILES: tuple[FileSpec, ...] = (
         ),
         key=("action_id",),
     ),
-)
-
-# Version 2 additions (../shared/contract/raw-extract.md, "Version 2 additions"). Not yet part of
-# FILES: the ingestion and the simulator take them up together with the version-2 rules.
-REVERSED_TS = _c(
-    "reversed_ts",
-    "timestamp",
-    notes="when the payment was returned (a debit return or a reversal); empty if never",
-    since=2,
-)
-COLLECTION_ASSIGNMENTS = FileSpec(
-    "collection_assignments",
-    (
-        _c("obligation_id", "string", True, references=("obligations", "obligation_id")),
-        _c("cut_date", "date", True, notes="a month-end cut; (obligation_id, cut_date) is unique"),
-        _c(
-            "arm",
-            "string",
-            True,
-            allowed=ARMS,
-            notes="ASSIGNED: sent to collection management; HOLDOUT: left unmanaged at random, "
-            "as a control group; RULE: not assigned by a business rule of the bank",
-        ),
-        _c(
-            "policy_id",
-            "string",
-            True,
-            notes="the policy or experiment that decided, e.g. bau-2025, holdout-2026h1",
-        ),
-    ),
-    key=("obligation_id", "cut_date"),
-    notes="must match an early-delinquency row of portfolio_cuts.csv at the same cut",
-    since=2,
+    COLLECTION_ASSIGNMENTS,
 )
 
 FILES_BY_STEM: dict[str, FileSpec] = {f.stem: f for f in FILES}
+ASSIGNMENTS = COLLECTION_ASSIGNMENTS.stem
+
+
+def files_for(version: int) -> tuple[FileSpec, ...]:
+    """The files of a contract version, each with the columns that version carries, in order."""
+    if version not in CONTRACT_VERSIONS:
+        raise ValueError(f"unknown contract version {version!r}")
+    return tuple(
+        replace(f, columns=tuple(c for c in f.columns if c.since <= version))
+        for f in FILES
+        if f.since <= version
+    )
+
+
 PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     f.stem: tuple(c.name for c in f.columns if c.personal) for f in FILES
 }
 MANIFEST = "manifest.json"
 TRUTH_DIR = "_truth"
 TRUTH_FILE = "p_true.csv"  # cut_date, obligation_id, p_true; outside the extract proper
-GZIP_SUFFIX = ".gz"  # version 2: any file may be delivered as NAME.csv.gz
 # Version 2 ground truth: both potential outcomes of every early-delinquency row.
 POTENTIAL_OUTCOMES_FILE = "potential_outcomes.parquet"
 POTENTIAL_OUTCOME_COLUMNS = (

@@ -109,8 +109,9 @@ def test_every_feature_that_can_be_null_says_what_the_null_means():
 
 
 def test_spanish_wording_covers_every_feature_with_colombian_numbers():
+    from cobranza.decision.locales.es import VALUES as VALUES_ES
     from cobranza.decision.reasons import feature_templates, format_reason
-    from cobranza.transforms.features import FEATURES, VALUES_ES
+    from cobranza.transforms.features import FEATURES
 
     es, en = feature_templates("es"), feature_templates("en")
     assert set(es) == set(en) == {f.name for f in FEATURES}
@@ -120,7 +121,8 @@ def test_spanish_wording_covers_every_feature_with_colombian_numbers():
         assert text and text != format_reason(f.name, sample, en[f.name], "en"), f.name
         assert "{" not in text and not re.search(rf"\b{f.name}\b", text), f.name
         if f.missing:
-            assert format_reason(f.name, None, es[f.name], "es") == f.missing_es != f.missing
+            missing_es = f.wording("es")[1]
+            assert format_reason(f.name, None, es[f.name], "es") == missing_es != f.missing
     assert format_reason("amount_past_due", 1390000.0, es["amount_past_due"], "es") == (
         "1.390.000 pesos vencidos"
     )

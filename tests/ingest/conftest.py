@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from datetime import date, datetime
@@ -10,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from cobranza.config import load_settings
-from cobranza.contract import FILES, Dialect
+from cobranza.contract import FILES, Dialect, files_for
 
-HEADERS = {f.stem: list(f.column_names) for f in FILES}
+HEADERS = {f.stem: list(f.column_names) for f in files_for(1)}
+HEADERS_V2 = {f.stem: list(f.column_names) for f in FILES}
 
 # One valid row per file and column order, standard dialect (ISO dates, '.' decimals).
 BASE_ROWS: dict[str, list[list[str]]] = {
@@ -137,6 +139,18 @@ BASE_ROWS: dict[str, list[list[str]]] = {
 }
 
 
+# Version 2: payments gain `reversed_ts` (empty here) and the assignment file arrives; both early
+# delinquency rows of BASE_ROWS are at the latest cut, 2023-03-31.
+BASE_ROWS_V2: dict[str, list[list[str]]] = {
+    **BASE_ROWS,
+    "payments": [[*r, ""] for r in BASE_ROWS["payments"]],
+    "collection_assignments": [
+        ["O1", "2023-03-31", "ASSIGNED", "bau-2023"],
+        ["O2", "2023-03-31", "HOLDOUT", "holdout-2023"],
+    ],
+}
+
+
 def to_dialect(value: str, column_type: str, dialect: Dialect) -> str:
     """Spell a standard-dialect value in another dialect (dates, timestamps, decimals)."""
     if not value:
@@ -169,23 +183,33 @@ def write_extract(
     rows: dict[str, list[list[str]]] | None = None,
     manifest: bool = True,
     as_of: str = "2023-04-30",
+    version: int = 1,
+    gzipped: tuple[str, ...] = (),
 ) -> Path:
-    """Write the nine files (rows per stem default to BASE_ROWS) and, optionally, the manifest."""
+    """Write the files of a contract version (rows per stem default to BASE_ROWS, or BASE_ROWS_V2)
+    and, optionally, the manifest; the stems in `gzipped` are delivered as NAME.csv.gz."""
     dialect = dialect or Dialect()
     root.mkdir(parents=True, exist_ok=True)
+    base = BASE_ROWS_V2 if version >= 2 else BASE_ROWS
     files = {}
-    for spec in FILES:
-        data = (rows or {}).get(spec.stem, BASE_ROWS[spec.stem])
+    for spec in files_for(version):
+        data = (rows or {}).get(spec.stem, base[spec.stem])
         types = [c.type for c in spec.columns]
         spelled = [
             [to_dialect(v, types[i], dialect) if i < len(types) else v for i, v in enumerate(r)]
             for r in data
         ]
-        body = render(spelled, dialect, HEADERS[spec.stem])
-        (root / spec.filename).write_bytes(body)
-        files[spec.filename] = {"rows": len(data), "sha256": hashlib.sha256(body).hexdigest()}
+        body = render(spelled, dialect, list(spec.column_names))
+        name = spec.filename
+        if spec.stem in gzipped:
+            body, name = gzip.compress(body, mtime=0), spec.gzip_name
+        (root / name).write_bytes(body)
+        files[name] = {"rows": len(data), "sha256": hashlib.sha256(body).hexdigest()}
     if manifest:
-        (root / "manifest.json").write_text(json.dumps({"as_of": as_of, "files": files}))
+        data = {"as_of": as_of, "files": files}
+        if version >= 2:
+            data["contract_version"] = version
+        (root / "manifest.json").write_text(json.dumps(data))
     return root
 
 
@@ -201,3 +225,34 @@ def rewrite_manifest(root: Path) -> None:
 @pytest.fixture
 def settings(tmp_path):
     return load_settings(lake=tmp_path / "lake", duckdb_memory_limit="512MB", duckdb_threads=1)
+
+
+@pytest.fixture
+def published(tmp_path, settings):
+    """A first good ingest: its version must stay current after each failing run."""
+    from cobranza.contract import STANDARD
+    from cobranza.ingest import ingest_extract
+    from cobranza.lake import Lake
+
+    ingest_extract(settings, write_extract(tmp_path / "good"), STANDARD)
+    return Lake(settings.lake).current_version("raw")
+
+
+def fails_publishing_nothing(settings, extract, match: str, published: str, dialect=None) -> str:
+    """The run fails with a message matching `match`; the previous version stays current, the
+    failed run leaves no version folder and no working folder. Returns the message."""
+    from cobranza.contract import STANDARD
+    from cobranza.ingest import IngestError, ingest_extract
+    from cobranza.lake import Lake
+
+    with pytest.raises(IngestError, match=match) as err:
+        ingest_extract(settings, extract, dialect or STANDARD)
+    lake = Lake(settings.lake)
+    assert lake.current_version("raw") == published
+    assert [v["version"] for v in lake.versions("raw")] == [published]
+    versions = list((lake.zone_dir("raw") / "versions").iterdir())
+    assert [v.name for v in versions] == [published]  # the failed run left no folder
+    assert not (lake.root / "_tmp").exists() or not list((lake.root / "_tmp").iterdir())
+    message = str(err.value)
+    assert "\n" not in message  # one line
+    return message

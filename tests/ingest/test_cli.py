@@ -7,7 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from cobranza.contract import FILES
+from cobranza.contract import files_for
+from cobranza.ingest.assignments import V1_WARNING
 from tests.ingest.conftest import BASE_ROWS, write_extract
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +34,11 @@ def test_cli_json_report_shape(tmp_path):
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["fatal"] is None
-    assert set(report["files"]) == {f.filename for f in FILES}
+    # a version-1 extract: its nine files, and the one warning that no assignment file was given
+    assert report["contract_version"] == 1
+    assert set(report["files"]) == {f.filename for f in files_for(1)}
+    assert report["warnings"] == [V1_WARNING]
+    assert report["assignments"]["file"] is None
     for counts in report["files"].values():
         assert set(counts) == COUNTS
         assert all(isinstance(v, int) for v in counts.values())

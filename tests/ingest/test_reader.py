@@ -7,9 +7,9 @@ import copy
 import pytest
 
 from cobranza.contract import BANK_LATIN1, FILES_BY_STEM, STANDARD
-from cobranza.ingest import IngestError, ingest_extract
+from cobranza.ingest import ingest_extract
 from cobranza.ingest.reader import Parsed, fingerprint, read_header, stream_batches
-from tests.ingest.conftest import BASE_ROWS, HEADERS, write_extract
+from tests.ingest.conftest import BASE_ROWS, fails_publishing_nothing, write_extract
 from tests.ingest.test_validate import quarantine, raw_rows
 
 
@@ -99,22 +99,6 @@ def test_line_numbers_with_many_bad_rows_and_newlines_across_blocks(tmp_path, mo
     assert [b for b, _ in bad] == expected_bad
 
 
-def test_bom_case_and_spaces_in_header_and_extra_columns_kept(tmp_path, settings):
-    extract = write_extract(tmp_path / "x", manifest=False)
-    path = extract / "payments.csv"
-    lines = path.read_text().splitlines()
-    header = " Payment_ID ,OBLIGATION_ID,Payment_Ts,  amount,Channel , Branch_Code"
-    body = [f"{line},B{i}" for i, line in enumerate(lines[1:])]
-    path.write_bytes(b"\xef\xbb\xbf" + "\n".join([header, *body]).encode() + b"\n")
-    report = ingest_extract(settings, extract, STANDARD)
-    assert report["files"]["payments.csv"]["rows_accepted"] == 2
-    rows = raw_rows(settings, "payments")
-    assert list(rows[0]) == [*HEADERS["payments"], "branch_code", "_line"]
-    assert [r["branch_code"] for r in rows] == ["B0", "B1"]
-    assert rows[0]["payment_id"] == "P1"
-    assert any("branch_code" in w for w in report["warnings"])
-
-
 def test_latin1_dialect_round_trips_accents(tmp_path, settings):
     rows = copy.deepcopy(BASE_ROWS)
     rows["clients"][0][3] = "Ñoño Muñoz Ávila"
@@ -129,22 +113,6 @@ def test_latin1_dialect_round_trips_accents(tmp_path, settings):
     assert str(clients[0]["birth_date"]) == "1980-05-01"
     payments = raw_rows(settings, "payments")
     assert str(payments[0]["payment_ts"]) == "2023-02-15 08:00:00"
-
-
-def test_wrong_delimiter_is_never_guessed(tmp_path, settings):
-    extract = write_extract(tmp_path / "x", dialect=BANK_LATIN1)
-    with pytest.raises(IngestError) as err:
-        ingest_extract(settings, extract, STANDARD)
-    msg = str(err.value)
-    assert msg.startswith("clients.csv:")
-    assert "single column" in msg
-    assert "--dialect bank-latin1" in msg
-
-
-def test_standard_file_read_as_bank_dialect_suggests_standard(tmp_path, settings):
-    extract = write_extract(tmp_path / "x")
-    with pytest.raises(IngestError, match=r"clients\.csv: .*--dialect standard"):
-        ingest_extract(settings, extract, BANK_LATIN1)
 
 
 def test_decimal_with_dot_in_comma_dialect_is_a_type_error(tmp_path, settings):
@@ -179,18 +147,6 @@ def test_dialect_from_toml_file(tmp_path, settings):
     assert clients[0]["full_name"] == "José Ñáñez"
     assert str(clients[0]["customer_since"]) == "2015-01-10"
     assert clients[0]["monthly_income"] == pytest.approx(3500000.5)
-
-
-def test_as_of_without_manifest_is_the_last_cut_date(tmp_path, settings):
-    from cobranza.lake import Lake
-
-    extract = write_extract(tmp_path / "x", manifest=False)
-    report = ingest_extract(settings, extract, STANDARD)
-    assert report["as_of"] == "2023-03-31"  # the last cut_date in portfolio_cuts.csv
-    info = Lake(settings.lake).run_info("raw")
-    assert info["as_of"] == "2023-03-31"
-    assert info["manifest"] is False
-    assert len(info["inputs"]["clients.csv"]["sha256"]) == 64
 
 
 def test_empty_line_inside_a_quoted_value_keeps_line_numbers_exact(tmp_path, settings):
@@ -259,21 +215,6 @@ def test_empty_lines_inside_quoted_values_across_blocks_are_exact(tmp_path, monk
     assert [b for b, _ in bad] == expected_bad
 
 
-def test_multi_line_address_without_record_like_lines_is_a_value(tmp_path, settings):
-    """D1's check leaves legitimate multi-line values alone, commas included."""
-    rows = copy.deepcopy(BASE_ROWS)
-    rows["clients"][0][6] = "Calle 10 # 5-20, apto 301\nTorre 2, Barrio Chicó\n\nBogotá, D.C."
-    rows["clients"][1][5] = "Q"  # gender not allowed on the next record: line 6
-    extract = write_extract(tmp_path / "x", rows=rows, manifest=False)
-    report = ingest_extract(settings, extract, STANDARD)
-    assert report["files"]["clients.csv"]["rows_accepted"] == 2
-    assert report["warnings"] == []
-    clients = raw_rows(settings, "clients")
-    assert clients[0]["city"] == rows["clients"][0][6]
-    assert [c["_line"] for c in clients] == [2, 7]
-    assert ("clients.csv", 6, "gender", "not an allowed value") in quarantine(settings)
-
-
 def test_a_record_longer_than_the_parser_block_is_read_whole(tmp_path, settings):
     """D6: 2.2 MB in one cell (the 1 MiB block fails; the parse is retried larger)."""
     rows = copy.deepcopy(BASE_ROWS)
@@ -320,48 +261,6 @@ def test_carriage_return_without_line_feed_warns_with_its_line(tmp_path, setting
     report = ingest_extract(settings, extract, STANDARD)
     warning = [w for w in report["warnings"] if w.startswith("installments.csv: carriage")]
     assert warning and "after line 3 may be off by up to 1" in warning[0]
-
-
-def test_extra_columns_whose_raw_names_collide_keep_their_data(tmp_path, settings):
-    """D9: `_line` is kept as `x_line_2` beside the file's own `x_line`; an empty name too."""
-    extract = write_extract(tmp_path / "x", manifest=False)
-    path = extract / "payments.csv"
-    lines = path.read_text().splitlines()
-    header = lines[0] + ",_line,x_line,,column_8,column_8_2"
-    body = [f"{line},a{i},b{i},c{i},d{i},e{i}" for i, line in enumerate(lines[1:])]
-    path.write_text("\n".join([header, *body]) + "\n")
-    report = ingest_extract(settings, extract, STANDARD)
-    rows = raw_rows(settings, "payments")
-    extra = ["x_line_2", "x_line", "column_8_3", "column_8", "column_8_2"]
-    assert list(rows[0]) == [*HEADERS["payments"], *extra, "_line"]
-    assert [[r[c] for c in extra] for r in rows] == [
-        [f"a{i}", f"b{i}", f"c{i}", f"d{i}", f"e{i}"] for i in range(2)
-    ]
-    assert [r["_line"] for r in rows] == [2, 3]
-    assert (
-        f"payments.csv: extra column(s) {', '.join(extra)} kept in raw, not used"
-        in (report["warnings"])
-    )
-
-
-@pytest.mark.parametrize("bom", [True, False], ids=["bom", "no-bom"])
-def test_utf8_sig_dialect_reads_files_with_and_without_bom(tmp_path, settings, bom):
-    """D10: `utf-8-sig` is UTF-8; a byte-order mark is what it exists for."""
-    from cobranza.contract import load_dialect
-
-    toml = tmp_path / "sig.toml"
-    toml.write_text('encoding = "utf-8-sig"\n')
-    dialect = load_dialect(str(toml))
-    extract = write_extract(tmp_path / "x", manifest=False)
-    if bom:
-        for name in ("clients.csv", "payments.csv"):
-            path = extract / name
-            path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
-    report = ingest_extract(settings, extract, dialect)
-    assert report["rows_quarantined"] == 0
-    clients = raw_rows(settings, "clients")
-    assert clients[0]["client_id"] == "C1"
-    assert clients[0]["full_name"] == "Ana Pérez"
 
 
 @pytest.mark.parametrize(
@@ -420,3 +319,53 @@ def test_dialect_names_and_paths_fail_clearly(tmp_path):
     (tmp_path / "tab.toml").write_text('delimiter = "\\t"\nquote = ""\n')
     assert load_dialect(str(tmp_path / "tab.toml")).delimiter == "\t"
     assert load_dialect("bank-latin1") is BANK_LATIN1
+
+
+def test_bad_encoding_names_file_and_line(tmp_path, settings, published):
+    extract = write_extract(tmp_path / "x", manifest=False)
+    path = extract / "clients.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b"SME", b"SM\xe9")  # a Latin-1 byte in a UTF-8 file, line 4
+    path.write_bytes(b"\n".join(lines))
+    msg = fails_publishing_nothing(
+        settings, extract, r"^clients\.csv: bytes that are not valid utf-8", published
+    )
+    assert "line 4" in msg
+    assert "bank-latin1" in msg
+
+
+def test_bad_encoding_deep_in_a_large_file(tmp_path, settings, published, monkeypatch):
+    import cobranza.ingest.reader as reader
+
+    monkeypatch.setattr(reader, "BLOCK", 256)  # the bad byte arrives in a later parser block
+    extract = write_extract(tmp_path / "x", manifest=False)
+    path = extract / "installments.csv"
+    lines = path.read_bytes().splitlines()
+    body = [lines[0]] + [f"O1,{i},2023-02-15,10".encode() for i in range(1, 300)]
+    body[200] = b"O1,200,2023-02-15,1\xff0"  # line 201
+    path.write_bytes(b"\n".join(body) + b"\n")
+    msg = fails_publishing_nothing(
+        settings, extract, r"^installments\.csv: bytes that are not valid utf-8", published
+    )
+    assert "line 201" in msg
+
+
+def test_record_longer_than_the_largest_block_fails_naming_its_line(
+    tmp_path, settings, published, monkeypatch
+):
+    import cobranza.ingest.reader as reader
+
+    monkeypatch.setattr(reader, "BLOCK", 1024)
+    monkeypatch.setattr(reader, "MAX_BLOCK", 8192)
+    extract = write_extract(tmp_path / "x", manifest=False)
+    path = extract / "installments.csv"
+    body = [f"O1,{i},2023-02-15,10" for i in range(1, 300)]
+    body[200] = "O1,201,2023-02-15," + "9" * 40_000  # line 202, no quote at all
+    path.write_text("obligation_id,installment_no,due_date,amount_due\n" + "\n".join(body) + "\n")
+    msg = fails_publishing_nothing(
+        settings,
+        extract,
+        r"^installments\.csv: the record that starts at line 202 is longer than about 8 KiB",
+        published,
+    )
+    assert "straddl" not in msg

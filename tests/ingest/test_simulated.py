@@ -7,9 +7,11 @@ from collections import Counter
 
 import pytest
 
-from cobranza.contract import BANK_LATIN1, FILES, STANDARD
+from cobranza.contract import BANK_LATIN1, STANDARD
 from cobranza.ingest import ingest_extract
+from cobranza.ingest.assignments import V1_WARNING
 from cobranza.lake import Lake
+from cobranza.simulate import FILES
 from tests.ingest.test_validate import raw_rows, raw_rows_q
 
 pytestmark = pytest.mark.slow
@@ -84,5 +86,26 @@ def test_a_clean_simulation_ingests_with_nothing_quarantined(tmp_path, settings,
     assert report["rows_read"] > 10_000
     assert report["rows_quarantined"] == 0
     assert report["duplicates_collapsed"] == 0
-    assert report["warnings"] == []
+    assert report["warnings"] == [V1_WARNING]  # a version-1 extract: nothing else to say
     assert report["rows_accepted"] == report["rows_read"]
+
+
+def test_a_version_2_simulation_ingests_its_gzip_files_and_counts_its_arms(
+    tmp_path, settings, sim_extract_v2
+):
+    """The upgraded simulated extract: nothing quarantined, files named as delivered, the arms and
+    missing assignments the upgrade wrote, and its contamination (the simulator managed everyone)."""
+    from tests.extracts import UPGRADE_FILE
+
+    added = json.loads((sim_extract_v2 / "_truth" / UPGRADE_FILE).read_text())
+    report = ingest_extract(settings, sim_extract_v2, STANDARD)
+    assert report["contract_version"] == 2 and report["rows_quarantined"] == 0
+    assert {"payments.csv.gz", "collection_assignments.csv.gz", "account_monthly.csv.gz"} <= set(
+        report["files"]
+    )
+    a = report["assignments"]
+    assert a["arms"] == added["arms"] and a["missing"] == added["missing"]
+    assert a["latest_cut"] == added["latest_cut"] and a["latest_cut_undecided"] > 0
+    assert a["contamination"]["actions"] > 0
+    reversed_ts = [r["reversed_ts"] for r in raw_rows(settings, "payments")]
+    assert sum(v is not None for v in reversed_ts) == added["reversed"] > 0

@@ -207,6 +207,7 @@ def test_types_of_raw_tables_follow_the_interface(tmp_path, settings):
         "payment_ts",
         "amount",
         "channel",
+        "reversed_ts",  # every contract column of the current version, absent ones empty
         "_line",
     ]
     assert schema.types == [
@@ -215,8 +216,14 @@ def test_types_of_raw_tables_follow_the_interface(tmp_path, settings):
         pa.timestamp("us"),
         pa.float64(),
         pa.string(),
+        pa.timestamp("us"),
         pa.int64(),
     ]
+    # a version-1 extract still gets the version-2 assignment table, empty and typed
+    assignments = ds.dataset(lake.table_dir("raw", "collection_assignments")).to_table()
+    assert assignments.num_rows == 0
+    assert assignments.schema.names == ["obligation_id", "cut_date", "arm", "policy_id", "_line"]
+    assert assignments.schema.field("cut_date").type == pa.date32()
     obligations = ds.dataset(lake.table_dir("raw", "obligations")).schema
     assert obligations.field("origination_date").type == pa.date32()
     assert obligations.field("term_months").type == pa.int64()

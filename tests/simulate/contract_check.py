@@ -13,7 +13,8 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from cobranza.contract import FILES, FILES_BY_STEM, Dialect
+from cobranza.contract import FILES_BY_STEM, Dialect
+from cobranza.simulate import FILES
 
 
 def read_rows(path: Path, dialect: Dialect) -> tuple[list[str], list[list[str]]]:

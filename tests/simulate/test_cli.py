@@ -7,7 +7,8 @@ import json
 from typer.testing import CliRunner
 
 from cobranza.cli import app
-from cobranza.contract import FILES, MANIFEST
+from cobranza.contract import MANIFEST
+from cobranza.simulate import FILES
 
 
 def test_cli_writes_extract_and_prints_summary(tmp_path):

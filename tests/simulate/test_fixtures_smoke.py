@@ -1,6 +1,7 @@
 """The shared fixtures exist and carry the nine contract files, manifest and truth."""
 
-from cobranza.contract import FILES, MANIFEST, TRUTH_DIR, TRUTH_FILE
+from cobranza.contract import MANIFEST, TRUTH_DIR, TRUTH_FILE
+from cobranza.simulate import FILES
 
 
 def test_fixture_extracts_have_all_files(sim_extract, sim_extract_clean, sim_extract_latin1):

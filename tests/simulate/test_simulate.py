@@ -12,14 +12,13 @@ import pytest
 import cobranza.simulate as sim
 from cobranza.contract import (
     BANK_LATIN1,
-    FILES,
     MANIFEST,
     STANDARD,
     TRUTH_DIR,
     TRUTH_FILE,
 )
 from cobranza.errors import CobranzaError
-from cobranza.simulate import SimulationConfig, oracle_auc, simulate
+from cobranza.simulate import FILES, SimulationConfig, oracle_auc, simulate
 from cobranza.simulate.writer import sha256
 from tests.conftest import sim_config
 from tests.simulate.contract_check import find_defects, read_rows

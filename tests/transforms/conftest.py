@@ -38,10 +38,17 @@ def spark():
 
 
 def etl(
-    root: Path, tables: dict, as_of: date, engine: str = "duckdb", spark: Any = None, **kw
+    root: Path,
+    tables: dict,
+    as_of: date,
+    engine: str = "duckdb",
+    spark: Any = None,
+    version: int = 2,
+    **kw,
 ) -> dict:
-    """Publish `tables` as raw into a lake at `root` and run the ETL on it."""
-    publish_raw(root, tables, as_of)
+    """Publish `tables` as a raw version of contract `version` into a lake at `root` and run the
+    ETL on it."""
+    publish_raw(root, tables, as_of, version=version)
     settings = load_settings(lake=root, engine=engine, duckdb_threads=1, **kw)
     return run_etl(settings, spark_session=spark)
 
@@ -107,3 +114,24 @@ def sim_duckdb(sim_lake) -> dict:
 def sim_spark(sim_lake, sim_duckdb, spark) -> dict:
     """Summary of the Spark ETL on the same raw version (runs after DuckDB's, same lake)."""
     return run_etl(load_settings(lake=sim_lake, engine="spark"), spark_session=spark)
+
+
+@pytest.fixture(scope="session")
+def sim_v2_lake(tmp_path_factory, sim_extract_v2) -> Path:
+    """The version-2 simulated extract ingested once into a lake of its own."""
+    from cobranza.contract import STANDARD
+    from cobranza.ingest import ingest_extract
+
+    root = tmp_path_factory.mktemp("sim_v2_lake")
+    ingest_extract(load_settings(lake=root), sim_extract_v2, STANDARD)
+    return root
+
+
+@pytest.fixture(scope="session")
+def sim_v2_duckdb(sim_v2_lake) -> dict:
+    return run_etl(load_settings(lake=sim_v2_lake, engine="duckdb", duckdb_threads=1))
+
+
+@pytest.fixture(scope="session")
+def sim_v2_spark(sim_v2_lake, sim_v2_duckdb, spark) -> dict:
+    return run_etl(load_settings(lake=sim_v2_lake, engine="spark"), spark_session=spark)

@@ -1,7 +1,8 @@
 """Hand-built raw zones for transform tests: contract-typed pyarrow tables published into a tmp lake.
 
 `random_extract` is a tiny deterministic generator (not the simulator): enough variety (missed
-debits, other channels, closed mandates, overdrafts, collection actions) to exercise every feature.
+debits, other channels, closed mandates, overdrafts, collection actions, and in version 2 the three
+arms and reversed payments) to exercise every feature and every column after d.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cobranza.contract import FILES, FILES_BY_STEM
+from cobranza.contract import FILES_BY_STEM, FileSpec, files_for
 from cobranza.lake import Lake
 
 ARROW = {
@@ -25,21 +26,24 @@ ARROW = {
 }
 
 
-def raw_table(stem: str, rows: list[dict]) -> pa.Table:
+def raw_table(stem: str, rows: list[dict], spec: FileSpec | None = None) -> pa.Table:
     """Rows (dicts) as the raw format: contract columns in order, contract types, then `_line`."""
-    spec = FILES_BY_STEM[stem]
+    spec = spec or FILES_BY_STEM[stem]
     arrays = {c.name: pa.array([r.get(c.name) for r in rows], ARROW[c.type]) for c in spec.columns}
     arrays["_line"] = pa.array(range(2, len(rows) + 2), pa.int64())
     return pa.table(arrays)
 
 
-def publish_raw(lake_root: Path, tables: dict[str, list[dict]], as_of: date) -> str:
-    """Publish one raw version (all nine tables; missing ones empty) and return its version."""
+def publish_raw(
+    lake_root: Path, tables: dict[str, list[dict]], as_of: date, version: int = 2
+) -> str:
+    """Publish one raw version with the tables and columns of a contract version (missing tables
+    empty; version 1: no collection_assignments table, no payments.reversed_ts) and return it."""
     lake = Lake(lake_root).ensure()
     with lake.publish("raw", inputs={}, refresh=False) as pub:
-        for spec in FILES:
+        for spec in files_for(version):
             pq.write_table(
-                raw_table(spec.stem, tables.get(spec.stem, [])),
+                raw_table(spec.stem, tables.get(spec.stem, []), spec),
                 pub.table_dir(spec.stem) / "part-0.parquet",
             )
         pq.write_table(
@@ -58,6 +62,65 @@ def publish_raw(lake_root: Path, tables: dict[str, list[dict]], as_of: date) -> 
     return pub.version
 
 
+# ---- one-row builders for hand-built cases: every required column, valid ----------------------
+def client_row(cid: str) -> dict:
+    return {
+        "client_id": cid,
+        "document_type": "CC",
+        "document_number": "1" + cid[1:],
+        "segment": "MASS",
+        "customer_since": date(2020, 1, 1),
+    }
+
+
+def obligation_row(oid: str, cid: str = "C1") -> dict:
+    return {
+        "obligation_id": oid,
+        "client_id": cid,
+        "product": "CONSUMER_LOAN",
+        "origination_date": date(2023, 1, 15),
+        "original_amount": 1_000_000.0,
+        "annual_rate": 20.0,
+        "installment_amount": 100.0,
+        "due_day": 15,
+        "status": "ACTIVE",
+    }
+
+
+def mandate_row(oid: str, start=date(2023, 1, 15), end=None, status="ACTIVE") -> dict:
+    return {
+        "mandate_id": "M" + oid,
+        "obligation_id": oid,
+        "account_id": "A" + oid,
+        "account_type": "SAVINGS",
+        "account_bank": "OWN",
+        "start_date": start,
+        "end_date": end,
+        "status": status,
+        "debit_mode": "FULL",
+    }
+
+
+def cut_row(oid: str, d: date, dpd: int = 5, apd: float = 100.0) -> dict:
+    return {
+        "cut_date": d,
+        "obligation_id": oid,
+        "days_past_due": dpd,
+        "amount_past_due": apd if dpd else 0.0,
+        "outstanding_balance": 900_000.0,
+    }
+
+
+def payment_row(pid: str, oid: str, ts: datetime, amount: float, channel="RECURRING_DEBIT") -> dict:
+    return {
+        "payment_id": pid,
+        "obligation_id": oid,
+        "payment_ts": ts,
+        "amount": amount,
+        "channel": channel,
+    }
+
+
 def month_ends(first: date, n: int) -> list[date]:
     out, y, m = [], first.year, first.month
     for _ in range(n):
@@ -72,7 +135,7 @@ def random_extract(n_clients: int = 40, months: int = 14, seed: int = 7) -> tupl
     rng = random.Random(seed)
     cuts_dates = month_ends(date(2023, 1, 1), months)
     as_of = cuts_dates[-1]
-    t: dict[str, list[dict]] = {s.stem: [] for s in FILES}
+    t: dict[str, list[dict]] = {s.stem: [] for s in files_for(2)}
     channels = ["BRANCH", "DIGITAL", "PSE", "CORRESPONDENT"]
     reasons = ["INSUFFICIENT_FUNDS", "ACCOUNT_BLOCKED", "TECHNICAL", "MANDATE_INACTIVE"]
     n_ob = n_att = n_pay = n_act = 0
@@ -243,4 +306,30 @@ def random_extract(n_clients: int = 40, months: int = 14, seed: int = 7) -> tupl
                             "outstanding_balance": inst * max(40 - i, 1),
                         }
                     )
+    add_version_2(t, cuts_dates[-1], seed)
     return t, as_of
+
+
+ARM_WEIGHTS = {"ASSIGNED": 0.6, "HOLDOUT": 0.2, "RULE": 0.1, None: 0.1}  # None: no assignment
+
+
+def add_version_2(t: dict[str, list[dict]], latest_cut: date, seed: int) -> None:
+    """Arms for the early-delinquency cuts before the latest (some left without one) and
+    reversals of some payments, a few days or weeks later; drawn from a generator of their own,
+    so the version-1 tables stay what they were."""
+    rng = random.Random(seed + 10_000)
+    for c in t["portfolio_cuts"]:
+        if 1 <= c["days_past_due"] <= 30 and c["cut_date"] < latest_cut:
+            arm = rng.choices(list(ARM_WEIGHTS), list(ARM_WEIGHTS.values()))[0]
+            if arm is not None:
+                t["collection_assignments"].append(
+                    {
+                        "obligation_id": c["obligation_id"],
+                        "cut_date": c["cut_date"],
+                        "arm": arm,
+                        "policy_id": "holdout-2023" if arm == "HOLDOUT" else "bau-2023",
+                    }
+                )
+    for p in t["payments"]:
+        if rng.random() < 0.12:
+            p["reversed_ts"] = p["payment_ts"] + timedelta(days=rng.choice([1, 3, 12, 29, 45]))

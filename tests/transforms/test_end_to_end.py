@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -58,3 +59,78 @@ def test_etl_on_an_extract_with_quarantined_rows(tmp_path, sim_extract):
     assert len(gold) == summary["gold"]["rows"] > 500
     assert not gold.duplicated(["obligation_id", "cut_date"]).any()
     assert gold["days_past_due"].between(1, 30).all() and gold["client_key"].notna().all()
+
+
+@pytest.mark.slow
+def test_a_version_2_extract_through_ingest_and_etl(sim_extract_v2, sim_v2_lake, sim_v2_duckdb):
+    """Arms as the assignment file says, contamination counted from the files, and every label
+    by the reversal rule: the simulator's drawn outcome wherever no reversal touches the horizon."""
+    import json
+
+    from tests.extracts import UPGRADE_FILE, read_csv
+
+    added = json.loads((sim_extract_v2 / "_truth" / UPGRADE_FILE).read_text())
+    info = Lake(sim_v2_lake).run_info("raw", sim_v2_duckdb["raw_version"])
+    assert (
+        info["contract_version"] == 2 and info["files"]["payments.csv.gz"]["rows_quarantined"] == 0
+    )
+    assert info["assignments"]["arms"] == added["arms"]
+    assert info["assignments"]["missing"] == added["missing"]
+    gold = read_version(sim_v2_lake, "gold", "obligation_snapshots", sim_v2_duckdb["gold_version"])
+    assignments = read_csv(sim_extract_v2, "collection_assignments").to_pandas()
+    assignments["cut_date"] = pd.to_datetime(assignments["cut_date"])
+    m = gold.merge(
+        assignments, on=["obligation_id", "cut_date"], how="left", suffixes=("", "_file")
+    )
+    latest = m["cut_date"] == m["cut_date"].max()
+    assert (m.loc[m["arm_file"].notna(), "arm"] == m.loc[m["arm_file"].notna(), "arm_file"]).all()
+    assert (m.loc[m["arm_file"].isna() & ~latest, "arm"] == "ASSIGNED").all()
+    assert m.loc[latest, "arm"].isna().all()
+    assert (gold["arm"] == "HOLDOUT").sum() == added["arms"]["HOLDOUT"]
+
+    # contamination recounted from the files: actions in (d, d + 30] of HOLDOUT or RULE rows
+    actions = read_csv(sim_extract_v2, "collection_actions").to_pandas()
+    actions["day"] = pd.to_datetime(actions["action_ts"].str[:10])
+    unmanaged = assignments[assignments["arm"].isin(["HOLDOUT", "RULE"])]
+    j = unmanaged.merge(actions, on="obligation_id")
+    inside = j[(j["day"] > j["cut_date"]) & (j["day"] <= j["cut_date"] + pd.Timedelta(days=30))]
+    assert info["assignments"]["contamination"] == {
+        "rows": len(inside.drop_duplicates(["obligation_id", "cut_date"])),
+        "actions": len(inside),
+    }
+    assert len(inside) > 0
+
+    # labels: recomputed here from the payments file with the reversal rule
+    pays = read_csv(sim_extract_v2, "payments").to_pandas()
+    pays["day"] = pd.to_datetime(pays["payment_ts"].str[:10])
+    pays["rev"] = pd.to_datetime(pays["reversed_ts"].str[:10].replace("", None))
+    pays["amount"] = pays["amount"].astype(float)
+    rows = gold[gold["self_cure_debit"].notna()][["obligation_id", "cut_date", "amount_past_due"]]
+    j = rows.merge(pays, on="obligation_id")
+    j["end"] = j["cut_date"] + pd.Timedelta(days=30)
+    j = j[(j["day"] > j["cut_date"]) & (j["day"] <= j["end"])]
+    gone = j["rev"].notna() & (j["rev"] <= j["end"])
+    touched = j[gone][["obligation_id", "cut_date"]].drop_duplicates()
+    kept = j[~gone]
+    agg = kept.groupby(["obligation_id", "cut_date"]).agg(
+        paid=("amount", "sum"), other=("channel", lambda c: (c != "RECURRING_DEBIT").sum())
+    )
+    e = rows.merge(agg.reset_index(), on=["obligation_id", "cut_date"], how="left").fillna(
+        {"paid": 0.0, "other": 0}
+    )
+    covered = e["amount_past_due"] <= e["paid"] + 0.005
+    got = gold.set_index(["obligation_id", "cut_date"]).loc[
+        list(zip(e["obligation_id"], e["cut_date"], strict=True))
+    ]
+    assert (got["self_cure_debit"].to_numpy() == (covered & (e["other"] == 0)).astype(int)).all()
+    assert (got["cure_any"].to_numpy() == covered.astype(int)).all()
+    np.testing.assert_allclose(got["amount_recovered"].to_numpy(), e["paid"].to_numpy())
+    assert len(touched) > 5  # reversals do reach some horizons
+    truth = _outcomes(sim_extract_v2)
+    t = truth[truth["labeled"].astype(bool)].merge(gold, on=["obligation_id", "cut_date"])
+    t = t.merge(touched.assign(touched=True), on=["obligation_id", "cut_date"], how="left")
+    untouched = t["touched"].isna()
+    assert untouched.sum() > 300
+    assert (t.loc[untouched, "self_cure_debit"] == t.loc[untouched, "outcome"].astype(int)).all()
+    flipped = (t["self_cure_debit"] != t["outcome"].astype(int)) & ~untouched
+    assert flipped.any()  # a reversed debit undid some drawn cures

@@ -222,3 +222,34 @@ def test_mid_month_cut_uses_only_complete_months():
     r = con.to_pandas(account_features(covered, months)).iloc[0]
     assert r["account_months_6m"] == 3 and r["avg_balance_3m"] == 200.0
     assert r["min_balance_3m"] == 1.0 and r["end_balance_last_month"] == 30.0
+
+
+def test_the_installment_at_d_comes_from_the_history_not_the_extract(tmp_path):
+    """A card's minimum payment changes month to month: at each cut the installment last due on or
+    before it, and every ratio built on it; before any is due, the obligation's own."""
+    from tests.transforms.conftest import etl
+    from tests.transforms.rawdata import client_row, cut_row, mandate_row, obligation_row
+
+    cuts = month_ends(date(2024, 1, 1), 4)  # 2024-01-31 .. 2024-04-30
+    card = {**obligation_row("O1"), "product": "CREDIT_CARD", "installment_amount": 250.0}
+    tables = {
+        "clients": [{**client_row("C1"), "monthly_income": 1000.0}],
+        "obligations": [card],
+        "debit_mandates": [mandate_row("O1")],
+        "portfolio_cuts": [cut_row("O1", d, apd=300.0) for d in cuts],
+        "installments": [  # due on the 15th; two share 2024-03-15: the higher number counts
+            {"obligation_id": "O1", "installment_no": n, "due_date": due, "amount_due": amount}
+            for n, due, amount in [
+                (1, date(2024, 2, 15), 100.0),
+                (2, date(2024, 3, 15), 120.0),
+                (3, date(2024, 3, 15), 150.0),
+                (4, date(2024, 4, 30), 200.0),  # due on the cut day: counts at that cut
+                (5, date(2024, 5, 15), 250.0),  # after every cut: the latest, as the extract says
+            ]
+        ],
+    }
+    etl(tmp_path, tables, cuts[-1])
+    gold = read_gold(tmp_path)
+    assert gold["installment_amount"].tolist() == [250.0, 100.0, 150.0, 200.0]
+    assert gold["past_due_to_installment"].tolist() == pytest.approx([1.2, 3.0, 2.0, 1.5])
+    assert gold["installment_to_income"].tolist() == pytest.approx([0.25, 0.1, 0.15, 0.2])

@@ -94,3 +94,33 @@ def test_gold_failing_after_silver_leaves_both_zones_as_they_were(tmp_path, monk
     assert lake.current_version("gold") == first["gold_version"]
     assert [v["version"] for v in lake.versions("silver")] == [first["silver_version"]]
     assert len(list((tmp_path / "silver" / "versions").iterdir())) == 1
+
+
+def test_a_version_1_raw_version_still_gives_silver_and_gold(tmp_path):
+    """No assignment table, no reversed_ts: the gold of a version-2 raw with neither in it."""
+    import copy
+
+    import pandas as pd
+
+    from tests.transforms.conftest import etl, read_gold, read_table
+
+    tables, as_of = random_extract(n_clients=8, months=6, seed=3)
+    plain = copy.deepcopy(tables)
+    plain["collection_assignments"] = []
+    for p in plain["payments"]:
+        p["reversed_ts"] = None
+    etl(tmp_path / "v1", tables, as_of, version=1)
+    etl(tmp_path / "v2", plain, as_of)
+    lake = Lake(tmp_path / "v1")
+    assert "collection_assignments" not in lake.tables("raw")
+    assert (
+        "reversed_ts"
+        not in pq.read_schema(next(lake.table_dir("raw", "payments").glob("*.parquet"))).names
+    )
+    silver = read_table(tmp_path / "v1", "silver", "payments")
+    assert len(silver) > 20 and silver["reversed_ts"].isna().all()
+    assert read_table(tmp_path / "v1", "silver", "collection_assignments").empty
+    a, b = read_gold(tmp_path / "v1"), read_gold(tmp_path / "v2")
+    pd.testing.assert_frame_equal(a.drop(columns="client_key"), b.drop(columns="client_key"))
+    latest = a["cut_date"] == a["cut_date"].max()
+    assert (a.loc[~latest, "arm"] == "ASSIGNED").all() and a.loc[latest, "arm"].isna().all()

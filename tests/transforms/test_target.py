@@ -8,68 +8,15 @@ import pandas as pd
 import pytest
 
 from tests.transforms.conftest import etl, read_gold
+from tests.transforms.rawdata import client_row as _client
+from tests.transforms.rawdata import cut_row as _cut
+from tests.transforms.rawdata import mandate_row as _mandate
+from tests.transforms.rawdata import obligation_row as _obligation
+from tests.transforms.rawdata import payment_row as _pay
 
 CUTS = [date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 31)]
 AS_OF = date(2024, 3, 31)
 D = CUTS[0]  # horizon (2024-01-31, 2024-03-01] with H = 30
-
-
-def _client(cid: str) -> dict:
-    return {
-        "client_id": cid,
-        "document_type": "CC",
-        "document_number": "1" + cid[1:],
-        "segment": "MASS",
-        "customer_since": date(2020, 1, 1),
-    }
-
-
-def _obligation(oid: str, cid: str = "C1") -> dict:
-    return {
-        "obligation_id": oid,
-        "client_id": cid,
-        "product": "CONSUMER_LOAN",
-        "origination_date": date(2023, 1, 15),
-        "original_amount": 1_000_000.0,
-        "annual_rate": 20.0,
-        "installment_amount": 100.0,
-        "due_day": 15,
-        "status": "ACTIVE",
-    }
-
-
-def _mandate(oid: str, start=date(2023, 1, 15), end=None, status="ACTIVE") -> dict:
-    return {
-        "mandate_id": "M" + oid,
-        "obligation_id": oid,
-        "account_id": "A" + oid,
-        "account_type": "SAVINGS",
-        "account_bank": "OWN",
-        "start_date": start,
-        "end_date": end,
-        "status": status,
-        "debit_mode": "FULL",
-    }
-
-
-def _cut(oid: str, d: date, dpd: int = 5, apd: float = 100.0) -> dict:
-    return {
-        "cut_date": d,
-        "obligation_id": oid,
-        "days_past_due": dpd,
-        "amount_past_due": apd if dpd else 0.0,
-        "outstanding_balance": 900_000.0,
-    }
-
-
-def _pay(pid: str, oid: str, ts: datetime, amount: float, channel="RECURRING_DEBIT") -> dict:
-    return {
-        "payment_id": pid,
-        "obligation_id": oid,
-        "payment_ts": ts,
-        "amount": amount,
-        "channel": channel,
-    }
 
 
 CASES = {
@@ -219,3 +166,141 @@ def test_payment_windows_count_the_cut_day_not_later(gold):
     assert r["debit_payment_share_3m"] == 1.0
     r = _row(gold, "O_LAST_DAY", D)
     assert r["payments_3m"] == 0 and pd.isna(r["debit_payment_share_3m"])
+
+
+# ---- version 2: reversals, the other labels, roll_31_plus -------------------------------------
+# Cuts 2024-01-31 (D), 2024-02-29, 2024-03-31; as_of 2024-04-30, so the horizons of D and of
+# 2024-02-29 are over and that of 2024-03-31 (ends 2024-04-30) too; 2024-04-30 is the latest cut.
+CUTS_V2 = [*CUTS, date(2024, 4, 30)]
+AS_OF_V2 = date(2024, 4, 30)
+HORIZON_END = datetime(2024, 3, 1, 23, 0)  # D + 30, late on the day
+
+
+def _pay_v2(pid, oid, ts, amount, channel="RECURRING_DEBIT", reversed_ts=None) -> dict:
+    return {**_pay(pid, oid, ts, amount, channel), "reversed_ts": reversed_ts}
+
+
+REVERSAL_CASES = {
+    # obligation: (payments (ts, amount, channel, reversed_ts), self_cure_debit, cure_any, recovered)
+    "R_REVERSED_INSIDE": (
+        [(datetime(2024, 2, 10, 8), 100.0, "RECURRING_DEBIT", datetime(2024, 2, 14, 9))],
+        0,
+        0,
+        0.0,
+    ),
+    "R_REVERSED_ON_HORIZON_END": (
+        [(datetime(2024, 2, 10, 8), 100.0, "RECURRING_DEBIT", HORIZON_END)],
+        0,
+        0,
+        0.0,
+    ),
+    "R_REVERSED_AFTER": (
+        [(datetime(2024, 2, 10, 8), 100.0, "RECURRING_DEBIT", datetime(2024, 3, 2, 0, 30))],
+        1,
+        1,
+        100.0,
+    ),
+    "R_OTHER_REVERSED": (  # a reversed branch payment does not break the all-debit condition
+        [
+            (datetime(2024, 2, 10, 8), 100.0, "RECURRING_DEBIT", None),
+            (datetime(2024, 2, 11, 8), 40.0, "BRANCH", datetime(2024, 2, 20, 8)),
+        ],
+        1,
+        1,
+        100.0,
+    ),
+    "R_OTHER_KEPT": (  # the same branch payment, not reversed: covered, but not by the debit only
+        [
+            (datetime(2024, 2, 10, 8), 100.0, "RECURRING_DEBIT", None),
+            (datetime(2024, 2, 11, 8), 40.0, "BRANCH", None),
+        ],
+        0,
+        1,
+        140.0,
+    ),
+    "R_OTHER_COVERS": ([(datetime(2024, 2, 11, 8), 100.0, "PSE", None)], 0, 1, 100.0),
+    "R_PAID_BEFORE_REVERSED_INSIDE": (  # paid on d: not a horizon payment, whatever happens
+        [(datetime(2024, 1, 31, 8), 100.0, "RECURRING_DEBIT", datetime(2024, 2, 3, 8))],
+        0,
+        0,
+        0.0,
+    ),
+}
+ROLL_CASES = {
+    # obligation: (days past due at the cuts (None: no row), status, closed_date, roll at D)
+    "L_NEXT_31": ([5, 31, None, None], "ACTIVE", None, 1),
+    "L_NEXT_30": ([5, 30, 30, 30], "ACTIVE", None, 0),
+    "L_NEXT_CURED": ([5, 0, 0, 0], "ACTIVE", None, 0),
+    "L_WRITTEN_OFF_NO_NEXT": ([5, None, None, None], "WRITTEN_OFF", date(2024, 2, 15), 1),
+    "L_WRITTEN_OFF_ON_NEXT_CUT": ([5, None, None, None], "WRITTEN_OFF", date(2024, 2, 29), 1),
+    "L_WRITTEN_OFF_AFTER_NEXT": ([5, 10, None, None], "WRITTEN_OFF", date(2024, 3, 5), 0),
+    "L_CLOSED_NO_NEXT": ([5, None, None, None], "CLOSED", date(2024, 2, 10), 0),
+}
+
+
+@pytest.fixture(scope="module")
+def gold_v2(tmp_path_factory) -> pd.DataFrame:
+    tables: dict[str, list[dict]] = {
+        "clients": [_client("C1")],
+        "obligations": [],
+        "debit_mandates": [],
+        "portfolio_cuts": [],
+        "payments": [],
+    }
+    n = 0
+    for oid, (pays, *_) in REVERSAL_CASES.items():
+        tables["obligations"].append(_obligation(oid))
+        tables["debit_mandates"].append(_mandate(oid))
+        tables["portfolio_cuts"].append(_cut(oid, D))
+        for ts, amount, channel, reversed_ts in pays:
+            n += 1
+            tables["payments"].append(_pay_v2(f"P{n}", oid, ts, amount, channel, reversed_ts))
+    for oid, (dpds, status, closed, _) in ROLL_CASES.items():
+        tables["obligations"].append({**_obligation(oid), "status": status, "closed_date": closed})
+        tables["debit_mandates"].append(_mandate(oid))
+        tables["portfolio_cuts"] += [
+            _cut(oid, d, dpd=dpd) for d, dpd in zip(CUTS_V2, dpds, strict=True) if dpd is not None
+        ]
+    # one obligation early at every cut, so the latest cut is one of its rows
+    tables["obligations"].append(_obligation("L_EVERY_CUT"))
+    tables["debit_mandates"].append(_mandate("L_EVERY_CUT"))
+    tables["portfolio_cuts"] += [_cut("L_EVERY_CUT", d, dpd=5) for d in CUTS_V2]
+    root = tmp_path_factory.mktemp("target_v2")
+    etl(root, tables, AS_OF_V2)
+    return read_gold(root).set_index(["obligation_id", "cut_date"])
+
+
+@pytest.mark.parametrize("oid", list(REVERSAL_CASES))
+def test_a_payment_reversed_by_the_horizon_end_does_not_exist_for_it(gold_v2, oid):
+    _, label, cure_any, recovered = REVERSAL_CASES[oid]
+    row = _row(gold_v2, oid, D)
+    assert (row["self_cure_debit"], row["cure_any"]) == (label, cure_any)
+    assert row["amount_recovered"] == pytest.approx(recovered)
+
+
+@pytest.mark.parametrize("oid", list(ROLL_CASES))
+def test_roll_31_plus_at_the_next_cut_or_by_a_write_off(gold_v2, oid):
+    assert _row(gold_v2, oid, D)["roll_31_plus"] == ROLL_CASES[oid][3]
+
+
+def test_roll_31_plus_is_unlabeled_at_the_latest_cut_and_while_the_horizon_is_open(gold_v2):
+    rows = [_row(gold_v2, "L_EVERY_CUT", d) for d in CUTS_V2]
+    assert [r["roll_31_plus"] for r in rows[:3]] == [0, 0, 0]
+    latest = rows[3]
+    for label in ("roll_31_plus", "self_cure_debit", "cure_any", "amount_recovered"):
+        assert pd.isna(latest[label]), label
+
+
+def test_every_label_is_null_while_the_horizon_is_open(tmp_path):
+    """The horizon of the last past cut reaches past as_of: no label, though its next cut is known."""
+    tables = {
+        "clients": [_client("C1")],
+        "obligations": [_obligation("O1")],
+        "debit_mandates": [_mandate("O1")],
+        "portfolio_cuts": [_cut("O1", CUTS[1], dpd=5), _cut("O1", CUTS[2], dpd=40)],
+        "payments": [_pay("P1", "O1", datetime(2024, 3, 10), 100.0)],
+    }
+    etl(tmp_path, tables, date(2024, 3, 29))  # 2024-02-29 + 30 = 2024-03-30 > as_of
+    row = _row(read_gold(tmp_path).set_index(["obligation_id", "cut_date"]), "O1", CUTS[1])
+    for label in ("self_cure_debit", "cure_any", "roll_31_plus", "amount_recovered"):
+        assert pd.isna(row[label]), label

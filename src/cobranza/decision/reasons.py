@@ -9,9 +9,9 @@ as its reason: such slots stay empty. Everything is batch numpy (argpartition ov
 texts formatted once per distinct (feature, value)), no Python loop over rows.
 
 Codes are the feature names upper-cased (`debit_success_rate_3m` -> `DEBIT_SUCCESS_RATE_3M`); texts
-come from the plain-words templates of `cobranza.transforms.features.FEATURES`, with
-"<feature> = <value>" when a feature has no template; a null reads as what it means there (e.g.
-"no fully successful debit in 12 months").
+come from the plain-words templates of the reason language's locale (`cobranza.decision.locales`,
+one module per language), with "<feature> = <value>" when a feature has no template; a null reads
+as what it means there (e.g. "no fully successful debit in 12 months").
 """
 
 from __future__ import annotations
@@ -23,32 +23,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cobranza.decision import locales
+
 N_REASONS = 3
 SIGNIFICANT_DIGITS = 3
-LANGUAGES = ("en", "es")
+LANGUAGES = locales.languages()
 NO_ACTIVE_MANDATE = "NO_ACTIVE_MANDATE"
-NO_ACTIVE_MANDATE_TEXTS = {
-    "en": "no active debit mandate at the cut date: the recurring debit cannot pay it, "
-    "assigned by rule",
-    "es": "sin mandato de débito activo en la fecha de corte: el débito recurrente no puede "
-    "pagarla, asignada por regla",
-}
-NO_ACTIVE_MANDATE_TEXT = NO_ACTIVE_MANDATE_TEXTS["en"]
+NO_ACTIVE_MANDATE_TEXTS = {lang: locales.load(lang).NO_ACTIVE_MANDATE for lang in LANGUAGES}
+NO_ACTIVE_MANDATE_TEXT = NO_ACTIVE_MANDATE_TEXTS[locales.DEFAULT]
 # An eligible obligation likely to self-cure, managed all the same because leaving it would be
 # expected to cost more than managing it (decision.policy's cost rule).
 COST_RULE = "COST_RULE"
-COST_RULE_TEMPLATES = {
-    "en": "{loss:,.0f} pesos expected loss if left unmanaged, more than the {action:,.0f} of a "
-    "collection action: assigned by the cost rule",
-    "es": "pérdida esperada sin gestión de {loss:,.0f} pesos, mayor que los {action:,.0f} de una "
-    "gestión: asignada por la regla de costo",
-}
+COST_RULE_TEMPLATES = {lang: locales.load(lang).COST_RULE for lang in LANGUAGES}
 
 
 def cost_rule_text(expected_loss: float, action: float, language: str = "en") -> str:
-    loss, act = round(float(expected_loss)), round(float(action))
-    if _check_language(language) == "es":
-        loss, act = _ColombianInt(loss), _ColombianInt(act)
+    _check_language(language)
+    loss = _localized(round(float(expected_loss)), language)
+    act = _localized(round(float(action)), language)
     return COST_RULE_TEMPLATES[language].format(loss=loss, action=act)
 
 
@@ -77,41 +69,43 @@ def _check_language(language: str) -> str:
 
 
 def feature_templates(language: str = "en") -> dict[str, str]:
-    """Plain-words template per feature name, from the transforms registry."""
-    from cobranza.transforms.features import FEATURES
-
+    """Plain-words template per feature name, from the language's locale."""
     _check_language(language)
-    return {f.name: f.reason_es if language == "es" else f.reason for f in FEATURES}
+    return {name: reason for name, (reason, _) in locales.load(language).REASONS.items()}
 
 
 @functools.cache
 def _missing_texts(language: str) -> dict[str, str]:
-    from cobranza.transforms.features import FEATURES
-
-    texts = {f.name: f.missing_es if language == "es" else f.missing for f in FEATURES}
-    return {name: text for name, text in texts.items() if text}
+    return {
+        name: missing for name, (_, missing) in locales.load(language).REASONS.items() if missing
+    }
 
 
 @functools.cache
-def _values_es() -> dict[str, dict[str, str]]:
-    from cobranza.transforms.features import VALUES_ES
+def _number_types(language: str) -> tuple[type, type] | None:
+    """float and int types that format with the language's separators, or None for Python's."""
+    loc = locales.load(language)
+    if (loc.THOUSANDS_SEPARATOR, loc.DECIMAL_SEPARATOR) == (",", "."):
+        return None
+    table = str.maketrans({",": loc.THOUSANDS_SEPARATOR, ".": loc.DECIMAL_SEPARATOR})
 
-    return VALUES_ES
+    class _Float(float):
+        def __format__(self, spec: str) -> str:
+            return format(float(self), spec).translate(table)
+
+    class _Int(int):
+        def __format__(self, spec: str) -> str:
+            return format(int(self), spec).translate(table)
+
+    return _Float, _Int
 
 
-class _Colombian(float):
-    """A number that formats with Colombian separators: 1.390.000 and 1,5 (es templates)."""
-
-    def __format__(self, spec: str) -> str:
-        return format(float(self), spec).translate(_SWAP)
-
-
-class _ColombianInt(int):
-    def __format__(self, spec: str) -> str:
-        return format(int(self), spec).translate(_SWAP)
-
-
-_SWAP = str.maketrans({",": ".", ".": ","})
+def _localized(value: int | float, language: str) -> int | float:
+    """A number that formats in the language's way (Spanish: 1.390.000 and 1,5)."""
+    types = _number_types(language)
+    if types is None:
+        return value
+    return types[1](value) if isinstance(value, int) else types[0](value)
 
 
 def top_reasons(
@@ -174,11 +168,10 @@ def format_reason(feature: str, value: Any, template: str | None, language: str 
     if _missing(value):
         return _missing_texts(_check_language(language)).get(feature) or f"{feature}: no data"
     v = _plain(value)
-    if language == "es":
-        if isinstance(v, str):
-            v = _values_es().get(feature, {}).get(v, v)
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            v = _ColombianInt(v) if isinstance(v, int) else _Colombian(v)
+    if isinstance(v, str):
+        v = locales.load(language).VALUES.get(feature, {}).get(v, v)
+    elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = _localized(v, language)
     if template:
         try:
             return template.format(v, value=v, **{feature: v})

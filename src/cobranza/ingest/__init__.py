@@ -4,7 +4,7 @@ Typed raw tables (one per contract file, named by its stem) plus `raw.quarantine
 raise `IngestError` and publish nothing.
 """
 
-from cobranza.ingest.reader import IngestError
+from cobranza.ingest.errors import IngestError
 from cobranza.ingest.run import ingest_extract
 
 __all__ = ["IngestError", "ingest_extract"]

@@ -1,9 +1,11 @@
-"""The optional `manifest.json` of an extract: as_of date, and rows and sha256 per file.
+"""The optional `manifest.json` of an extract: contract version, as_of date, rows and sha256 per file.
 
 When present it is binding: a file whose hash or row count differs, or that it does not list,
-fails the run (an incomplete or altered extract is never ingested). Every entry is checked for
-shape when the manifest is loaded: an entry without a usable count or hash would silently skip the
-very check the manifest exists for.
+fails the run (an incomplete or altered extract is never ingested). Files are listed by the name
+they were delivered under (`NAME.csv` or `NAME.csv.gz`), and the hash covers the delivered bytes.
+Every entry is checked for shape before any file is read: an entry without a usable count or
+hash would silently skip the very check the manifest exists for. Without `contract_version` (or
+without a manifest) the extract is version 1.
 """
 
 from __future__ import annotations
@@ -14,22 +16,37 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from cobranza.contract import FILES, MANIFEST
-from cobranza.ingest.reader import IngestError
+from cobranza.contract import CONTRACT_VERSIONS, GZIP_SUFFIX, MANIFEST
+from cobranza.ingest.errors import IngestError
+
+DEFAULT_VERSION = 1  # an extract that does not say otherwise
 
 
 @dataclass(frozen=True)
 class Manifest:
     as_of: date | None
-    files: dict[str, dict]  # file name -> {"rows": int, "sha256": str}
+    files: dict[str, dict]  # file name as delivered -> {"rows": int, "sha256": str}
+    contract_version: int = DEFAULT_VERSION
 
     def entry(self, filename: str) -> dict:
         try:
             return self.files[filename]
         except KeyError:
+            other = (
+                filename.removesuffix(GZIP_SUFFIX)
+                if filename.endswith(GZIP_SUFFIX)
+                else filename + GZIP_SUFFIX
+            )
+            hint = f" (it lists {other}: name the file as delivered)" if other in self.files else ""
             raise IngestError(
-                f"{filename}: not listed in {MANIFEST}; the manifest must list every contract file"
+                f"{filename}: not listed in {MANIFEST}{hint}; the manifest must list every "
+                "contract file"
             ) from None
+
+    def check_entries(self, filenames: list[str]) -> None:
+        """Every delivered file listed, each entry with a usable count and hash; else fatal."""
+        for name in filenames:
+            _check_entry(name, self.entry(name))
 
     def check_hash(self, filename: str, sha256: str) -> None:
         expected = self.entry(filename)["sha256"].lower()
@@ -95,7 +112,8 @@ def load_manifest(extract_dir: Path) -> Manifest | None:
         as_of = date.fromisoformat(data["as_of"]) if data.get("as_of") else None
     except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise IngestError(f"{MANIFEST}: cannot be read ({exc})") from None
-    manifest = Manifest(as_of=as_of, files=files)
-    for spec in FILES:
-        _check_entry(spec.filename, manifest.entry(spec.filename))
-    return manifest
+    version = data.get("contract_version", DEFAULT_VERSION)
+    if type(version) is not int or version not in CONTRACT_VERSIONS:
+        allowed = " or ".join(str(v) for v in CONTRACT_VERSIONS)
+        raise IngestError(f"{MANIFEST}: contract_version must be {allowed} (got {_kind(version)})")
+    return Manifest(as_of=as_of, files=files, contract_version=version)

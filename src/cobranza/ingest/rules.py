@@ -54,7 +54,7 @@ def typed_sql(column: Column, dialect: Dialect, v: str, unsure: str = "TRUE") ->
 
     Numbers must match the contract's pattern (`decimal_pattern`, `INTEGER_PATTERN`). `unsure`
     is a boolean expression, false where the reader vouched for the cell as plainly a number
-    (`reader.number_columns`): only the others pay for the regular expression.
+    (`numbers.number_columns`): only the others pay for the regular expression.
     """
     if column.type == "string":
         return v

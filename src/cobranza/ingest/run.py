@@ -1,12 +1,17 @@
 """`ingest_extract`: one extract folder in, one new raw version out (or nothing, on a fatal problem).
 
-Owns the order of the run: every header and the manifest are checked before any heavy work;
-a file is validated once the files it references are done (clients -> obligations ->
-debit_mandates -> the rest), so references are checked against accepted parent rows. Files with
+Owns the order of the run: the manifest (and with it the contract version), where each file is
+(plain or gzip) and every header are checked before any heavy work; a file is validated once the
+files it reads are done (clients -> obligations -> debit_mandates -> the rest; portfolio_cuts
+before collection_assignments), so references and cross-file rules read accepted rows. Files with
 no pending parent run side by side, largest first, one serial parse each (which keeps line numbers
-exact) on DuckDB cursors of one database; hashing runs in a thread ahead of them. Staging is an in-memory DuckDB that spills to
-`<lake>/_tmp/` past `duckdb_memory_limit`; that folder is locked by its run and removed at its end,
-or by the next run when this one was killed.
+exact) on DuckDB cursors of one database; hashing runs in a thread ahead of them. Staging is an
+in-memory DuckDB that spills to `<lake>/_tmp/` past `duckdb_memory_limit`; that folder is locked
+by its run and removed at its end, or by the next run when this one was killed.
+
+A version-1 extract (no `contract_version` in the manifest) carries no assignment file: the raw
+zone gets an empty `collection_assignments` table, every early-delinquency row counts as
+unassigned (treated as ASSIGNED) and the run warns once.
 """
 
 from __future__ import annotations
@@ -17,16 +22,30 @@ import re
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from cobranza.config import Settings
-from cobranza.contract import FILES, Dialect, DialectError, FileSpec, check_dialect
-from cobranza.ingest.manifest import Manifest, load_manifest
-from cobranza.ingest.reader import Fingerprint, Header, IngestError, fingerprint, read_header
-from cobranza.ingest.rules import quote_literal
+from cobranza.contract import (
+    ASSIGNMENTS,
+    COLLECTION_ASSIGNMENTS,
+    FILES,
+    Dialect,
+    DialectError,
+    FileSpec,
+    check_dialect,
+)
+from cobranza.ingest import assignments
+from cobranza.ingest.errors import IngestError
+from cobranza.ingest.header import Header, read_header
+from cobranza.ingest.manifest import DEFAULT_VERSION, Manifest, load_manifest
+from cobranza.ingest.rules import SQL_TYPES, quote_ident, quote_literal
+from cobranza.ingest.scan import Fingerprint, fingerprint
+from cobranza.ingest.source import as_delivered, locate
 from cobranza.ingest.validate import (
     QUARANTINE_DDL,
     FileReport,
@@ -44,14 +63,13 @@ MAX_WORKERS = 4  # files validated at once; more only adds memory on this kind o
 OUTSIDE_DUCKDB_PER_WORKER = 2**30
 
 
-def ordered_files() -> list[FileSpec]:
-    """Contract files with every referenced parent before its children."""
+def ordered_files(specs: tuple[FileSpec, ...] = FILES) -> list[FileSpec]:
+    """Contract files with every file they read (parents, cross-file rules) before them."""
     done: list[FileSpec] = []
-    pending = list(FILES)
+    pending = list(specs)
     while pending:
         for spec in pending:
-            parents = {p for _, p, _ in spec.references}
-            if parents <= {d.stem for d in done}:
+            if spec.parents <= {d.stem for d in done}:
                 done.append(spec)
                 pending.remove(spec)
                 break
@@ -128,8 +146,10 @@ def _ingest_file(
         ) from None
     if manifest:
         manifest.check_rows(spec.filename, report.rows_read)
-    if any(p == spec.stem for s in specs for _, p, _ in s.references):
+    if any(spec.stem in {p for _, p, _ in s.references} for s in specs):
         keep_accepted_keys(con, spec, out_dir)
+    if spec.stem in COLLECTION_ASSIGNMENTS.after and any(s.stem == ASSIGNMENTS for s in specs):
+        assignments.keep_early_delinquency(con, out_dir)
     with lock:
         pub.record(spec.stem, rows=report.rows_accepted, source=spec.filename)
     return report, fp
@@ -140,20 +160,16 @@ def ingest_workers(settings: Settings) -> int:
     return max(1, min(settings.ingest_workers or os.cpu_count() or 1, MAX_WORKERS))
 
 
-def _schedule_order(specs: list[FileSpec], paths: dict[str, Path]) -> list[FileSpec]:
+def schedule_order(specs: list[FileSpec], paths: dict[str, Path]) -> list[FileSpec]:
     """Largest files first among those whose parents are done: the longest file starts early."""
     order: list[FileSpec] = []
     pending = list(specs)
     while pending:
-        ready = [s for s in pending if _parents(s) <= {d.stem for d in order}]
+        ready = [s for s in pending if s.parents <= {d.stem for d in order}]
         first = max(ready, key=lambda s: _size(paths[s.stem]))
         order.append(first)
         pending.remove(first)
     return order
-
-
-def _parents(spec: FileSpec) -> set[str]:
-    return {p for _, p, _ in spec.references}
 
 
 def _size(path: Path) -> int:
@@ -208,7 +224,7 @@ def _ingest_files(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-file") as pool:
         while pending or running:
             if not failed:
-                ready = [s for s in pending if _parents(s) <= set(done)]
+                ready = [s for s in pending if s.parents <= set(done)]
                 ready.sort(key=lambda s: _size(paths[s.stem]), reverse=True)
                 for spec in ready[: workers - len(running)]:
                     pending.remove(spec)
@@ -244,9 +260,25 @@ def _interrupted(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.InterruptException)
 
 
-def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=None) -> dict:
-    """Validate an extract against the contract and publish it as a new raw version."""
-    start = time.perf_counter()
+@dataclass
+class Extract:
+    """An extract folder checked up to its headers: nothing heavy has been read yet."""
+
+    dir: Path
+    dialect: Dialect
+    manifest: Manifest | None
+    version: int
+    specs: list[FileSpec]  # as delivered, every parent before its children
+    paths: dict[str, Path]
+    headers: dict[str, Header]
+
+    @property
+    def as_of(self) -> date | None:
+        return self.manifest.as_of if self.manifest else None
+
+
+def open_extract(extract_dir: Path, dialect: Dialect) -> Extract:
+    """Dialect, folder, manifest, contract version, files (plain or gzip) and headers; else fatal."""
     try:  # a dialect built in code skips load_dialect's checks: check it before any file
         check_dialect(dialect)
     except DialectError as exc:
@@ -254,127 +286,207 @@ def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=N
     extract_dir = Path(extract_dir).resolve()
     if not extract_dir.is_dir():
         raise IngestError(f"{extract_dir}: the extract folder does not exist")
-    specs = ordered_files()
-    paths = {s.stem: extract_dir / s.filename for s in specs}
-    missing = [s.filename for s in specs if not paths[s.stem].is_file()]
-    if len(missing) == len(specs):
+    manifest = load_manifest(extract_dir)
+    version = manifest.contract_version if manifest else DEFAULT_VERSION
+    wanted = tuple(f for f in FILES if f.since <= version)
+    paths, missing = locate(extract_dir, wanted)
+    if not paths:
         raise IngestError(f"{extract_dir}: empty extract, none of the contract files is there")
     if missing:
+        newer = [f.csv_name for f in wanted if f.csv_name in missing and f.since > DEFAULT_VERSION]
+        why = f" ({', '.join(newer)} required in contract version {version})" if newer else ""
         raise IngestError(
-            f"{missing[0]}: missing file in {extract_dir}"
+            f"{missing[0]}: missing file in {extract_dir}{why}"
             + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else "")
         )
-    manifest = load_manifest(extract_dir)
+    _refuse_newer_files(extract_dir, version)
+    specs = [as_delivered(s, paths[s.stem]) for s in ordered_files(wanted)]
+    if manifest:
+        manifest.check_entries([s.filename for s in specs])
     headers = {s.stem: read_header(paths[s.stem], s, dialect) for s in specs}
+    return Extract(extract_dir, dialect, manifest, version, specs, paths, headers)
 
+
+def _refuse_newer_files(extract_dir: Path, version: int) -> None:
+    """A file of a later contract version in an older extract would be ignored: refuse it."""
+    newer = [f for f in FILES if f.since > version]
+    found, _ = locate(extract_dir, tuple(newer))
+    for spec in newer:
+        if spec.stem in found:
+            raise IngestError(
+                f"{found[spec.stem].name}: a contract version {spec.since} file, but the extract "
+                f'is version {version} (manifest.json has no "contract_version": {spec.since}); '
+                "declare the version in manifest.json or remove the file"
+            )
+
+
+def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=None) -> dict:
+    """Validate an extract against the contract and publish it as a new raw version."""
+    start = time.perf_counter()
+    extract = open_extract(extract_dir, dialect)
     lake = Lake(settings.lake).ensure()
     run_id = new_run_id()
     work = lake.work_dir(f"ingest-{run_id}")  # also removes the folders of killed runs
-    tmp = work.path
-    reports: dict[str, FileReport] = {}
-    hashes: dict[str, Fingerprint] = {}
-    as_of = manifest.as_of if manifest else None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-hash")
     quote = dialect.quote.encode("ascii")  # check_dialect: an ASCII character or none
     con = None
     try:
         futures: dict[str, Future] = {
-            s.stem: pool.submit(fingerprint, paths[s.stem], quote)
-            for s in _schedule_order(specs, paths)
+            s.stem: pool.submit(fingerprint, extract.paths[s.stem], quote)
+            for s in schedule_order(extract.specs, extract.paths)
         }
-        con = _connect(settings, tmp)
+        con = _connect(settings, work.path)
         con.execute(QUARANTINE_DDL)
         with lake.publish("raw", run_id=run_id) as pub:
-            progress = ui.progress("ingest", total=len(specs)) if ui else contextlib.nullcontext()
+            progress = (
+                ui.progress("ingest", total=len(extract.specs)) if ui else contextlib.nullcontext()
+            )
             with progress as step:
                 done = _ingest_files(
-                    con, settings, specs, paths, headers, dialect, futures, manifest, pub, step
-                )
-            for spec in specs:  # reports in contract order, whatever order the files finished
-                reports[spec.filename], hashes[spec.filename] = done[spec.stem]
-            if sum(r.rows_read for r in reports.values()) == 0:
-                raise IngestError(f"{extract_dir}: empty extract, the files have no data rows")
-            with pub.timed(QUARANTINE_TABLE):
-                q_rows = write_parquet(
                     con,
-                    'SELECT file, line, "column", value, reason FROM quarantine '
-                    'ORDER BY file, line, "column"',
-                    pub.table_dir(QUARANTINE_TABLE),
+                    settings,
+                    extract.specs,
+                    extract.paths,
+                    extract.headers,
+                    dialect,
+                    futures,
+                    extract.manifest,
+                    pub,
+                    step,
                 )
-            pub.record(QUARANTINE_TABLE, rows=q_rows)
-            if as_of is None:
-                as_of = con.execute(
-                    "SELECT max(cut_date) FROM read_parquet("
-                    f"{quote_literal(str(pub.dir / 'portfolio_cuts' / '*.parquet'))})"
-                ).fetchone()[0]
-                if as_of is None:
-                    raise IngestError(
-                        "portfolio_cuts.csv: no accepted cut, so the extract date (as_of) is "
-                        "unknown; add a manifest.json with as_of"
-                    )
-            warnings = _warnings(con, reports)
-            files = {name: r.counts() for name, r in reports.items()}
-            pub.inputs.update(
-                {
-                    name: {"sha256": fp.sha256, "rows": reports[name].rows_read, "bytes": fp.size}
-                    for name, fp in hashes.items()
-                }
-            )
-            pub.meta.update(
-                {
-                    "as_of": as_of.isoformat(),
-                    "extract_dir": str(extract_dir),
-                    "dialect": dialect.name,
-                    "dialect_fields": {k: v for k, v in asdict(dialect).items() if k != "extra"},
-                    "manifest": manifest is not None,
-                    "files": files,
-                    "columns": {
-                        name: {
-                            "extra": r.extra_columns,
-                            "missing_optional": r.missing_optional_columns,
-                        }
-                        for name, r in reports.items()
-                    },
-                    "warnings": warnings,
-                }
-            )
-            version = pub.version
-            examples = _examples(con, reports)
+            summary = _complete_version(con, settings, extract, pub, done)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         if con is not None:
             con.close()
         work.close()
-
     if ui:
-        for line in examples:
+        for line in summary.pop("_log"):
             ui.info(line)
-        for w in warnings:
+        for w in summary["warnings"]:
             ui.info(f"[yellow]warning:[/] {w}")
+    else:
+        summary.pop("_log")
+    summary["seconds"] = round(time.perf_counter() - start, 3)
+    return summary
+
+
+def _complete_version(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    extract: Extract,
+    pub: Publication,
+    done: dict[str, tuple[FileReport, Fingerprint]],
+) -> dict[str, Any]:
+    """After the files: quarantine, the empty tables of a shorter version, as_of, the assignment
+    report and the version's record; the run's summary (with its log lines under `_log`)."""
+    reports: dict[str, FileReport] = {}
+    hashes: dict[str, Fingerprint] = {}
+    for spec in extract.specs:  # reports in contract order, whatever order the files finished
+        reports[spec.filename], hashes[spec.filename] = done[spec.stem]
+    if sum(r.rows_read for r in reports.values()) == 0:
+        raise IngestError(f"{extract.dir}: empty extract, the files have no data rows")
+    with pub.timed(QUARANTINE_TABLE):
+        q_rows = write_parquet(
+            con,
+            'SELECT file, line, "column", value, reason FROM quarantine '
+            'ORDER BY file, line, "column"',
+            pub.table_dir(QUARANTINE_TABLE),
+        )
+    pub.record(QUARANTINE_TABLE, rows=q_rows)
+    delivered = {s.stem for s in extract.specs}
+    for spec in FILES:
+        if spec.stem not in delivered:  # a file of a later version: empty, so raw is uniform
+            write_parquet(con, _empty_sql(spec), pub.table_dir(spec.stem))
+            pub.record(spec.stem, rows=0, source=None)
+    as_of = extract.as_of or _last_cut(con, pub)
+    tables = {spec.stem: pub.dir / spec.stem for spec in FILES}
+    arms = assignments.report(
+        con,
+        tables,
+        extract.version,
+        next((s.filename for s in extract.specs if s.stem == ASSIGNMENTS), None),
+        settings.horizon_days,
+    )
+    actions_name = next(s.filename for s in extract.specs if s.stem == "collection_actions")
+    warnings = _warnings(con, extract.specs, reports, extract.version)
+    warnings += assignments.warnings(arms, actions_name)
+    files = {name: r.counts() for name, r in reports.items()}
+    pub.inputs.update(
+        {
+            name: {"sha256": fp.sha256, "rows": reports[name].rows_read, "bytes": fp.delivered_size}
+            for name, fp in hashes.items()
+        }
+    )
+    dialect = extract.dialect
+    pub.meta.update(
+        {
+            "as_of": as_of.isoformat(),
+            "extract_dir": str(extract.dir),
+            "contract_version": extract.version,
+            "dialect": dialect.name,
+            "dialect_fields": {k: v for k, v in asdict(dialect).items() if k != "extra"},
+            "manifest": extract.manifest is not None,
+            "files": files,
+            "columns": {
+                name: {"extra": r.extra_columns, "missing_optional": r.missing_optional_columns}
+                for name, r in reports.items()
+            },
+            "assignments": arms,
+            "warnings": warnings,
+        }
+    )
     return {
-        "version": version,
+        "version": pub.version,
         "as_of": as_of.isoformat(),
-        "extract_dir": str(extract_dir),
+        "extract_dir": str(extract.dir),
+        "contract_version": extract.version,
         "dialect": dialect.name,
         "files": files,
         "rows_read": sum(r["rows_read"] for r in files.values()),
         "rows_accepted": sum(r["rows_accepted"] for r in files.values()),
         "rows_quarantined": sum(r["rows_quarantined"] for r in files.values()),
         "duplicates_collapsed": sum(r["duplicates_collapsed"] for r in files.values()),
+        "assignments": arms,
         "warnings": warnings,
         "fatal": None,
-        "seconds": round(time.perf_counter() - start, 3),
+        "_log": [*_examples(con, reports), assignments.log_line(arms)],
     }
 
 
-def _warnings(con: duckdb.DuckDBPyConnection, reports: dict[str, FileReport]) -> list[str]:
+def _empty_sql(spec: FileSpec) -> str:
+    """A typed, empty raw table of a contract file (contract columns and `_line`)."""
+    cols = [f"CAST(NULL AS {SQL_TYPES[c.type]}) AS {quote_ident(c.name)}" for c in spec.columns]
+    return f"SELECT {', '.join(cols)}, CAST(NULL AS BIGINT) AS _line LIMIT 0"
+
+
+def _last_cut(con: duckdb.DuckDBPyConnection, pub: Publication) -> date:
+    """The extract date without a manifest: the last accepted cut."""
+    last = con.execute(
+        "SELECT max(cut_date) FROM read_parquet("
+        f"{quote_literal(str(pub.dir / 'portfolio_cuts' / '*.parquet'))})"
+    ).fetchone()[0]
+    if last is None:
+        raise IngestError(
+            "portfolio_cuts.csv: no accepted cut, so the extract date (as_of) is "
+            "unknown; add a manifest.json with as_of"
+        )
+    return last
+
+
+def _warnings(
+    con: duckdb.DuckDBPyConnection,
+    specs: list[FileSpec],
+    reports: dict[str, FileReport],
+    version: int,
+) -> list[str]:
     out = []
-    for name, r in reports.items():
-        if r.missing_optional_columns:
-            out.append(
-                f"{name}: optional column(s) {', '.join(r.missing_optional_columns)} absent, "
-                "kept as empty"
-            )
+    for spec in sorted(specs, key=lambda s: list(reports).index(s.filename)):
+        name, r = spec.filename, reports[spec.filename]
+        # A column a later contract version added is not missing from an older extract.
+        absent = [c for c in r.missing_optional_columns if spec.column(c).since <= version]
+        if absent:
+            out.append(f"{name}: optional column(s) {', '.join(absent)} absent, kept as empty")
         if r.line_drift:
             where = f"line {r.drift_from}" if r.drift_from else "the first of them"
             out.append(

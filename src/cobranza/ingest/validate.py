@@ -2,8 +2,9 @@
 
 Owns the per-file rules that need the whole file or another file: exact duplicates collapse,
 rows sharing a key but differing are all quarantined, references are checked against the
-accepted rows of the parent file. Cell rules come from `rules`; bytes from `reader`. Everything
-is vectorized SQL over a staged table, so memory stays bounded by DuckDB's limit.
+accepted rows of the parent file, and an assignment row must match an early-delinquency cut
+(`assignments`). Cell rules come from `rules`; bytes from `reader`. Everything is vectorized SQL
+over a staged table, so memory stays bounded by DuckDB's limit.
 """
 
 from __future__ import annotations
@@ -15,19 +16,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from cobranza.contract import FileSpec
+from cobranza.contract import ASSIGNMENTS, Dialect, FileSpec
 from cobranza.ingest import reader
-from cobranza.ingest.reader import (
-    NUMBER_CHECK,
-    Dialect,
-    Fingerprint,
-    Header,
-    IngestError,
-    Parsed,
-    RecordTooLong,
-    number_unsure_sql,
-    stream_batches,
-)
+from cobranza.ingest.assignments import quarantine_not_early
+from cobranza.ingest.errors import IngestError
+from cobranza.ingest.header import Header
+from cobranza.ingest.numbers import NUMBER_CHECK, number_unsure_sql
+from cobranza.ingest.reader import Parsed, RecordTooLong, stream_batches
 from cobranza.ingest.rules import (
     error_sql,
     quote_ident,
@@ -36,6 +31,7 @@ from cobranza.ingest.rules import (
     typed_sql,
     value_sql,
 )
+from cobranza.ingest.scan import Fingerprint
 
 QUARANTINE_DDL = (
     "CREATE TABLE IF NOT EXISTS quarantine "
@@ -116,13 +112,13 @@ def stage_sql(spec: FileSpec, header: Header, dialect: Dialect, source: str) -> 
     )
 
 
-def _key_text(spec: FileSpec, dialect: Dialect) -> str:
+def _key_text(spec: FileSpec, dialect: Dialect, alias: str = "") -> str:
     """The key as the file spelled it (dates and timestamps in the dialect's format)."""
     parts = []
     for col in spec.columns:
         if col.name not in spec.key:
             continue
-        ident = quote_ident(col.name)
+        ident = alias + quote_ident(col.name)
         if col.type == "date":
             parts.append(f"strftime({ident}, {quote_literal(dialect.date_format)})")
         elif col.type == "timestamp":
@@ -218,8 +214,8 @@ def _check_and_write(
         extra_columns=[n for n, _ in header.extras],
         missing_optional_columns=list(header.missing_optional),
     )
-    ncol = len(header.names)
     if parsed.bad:
+        ncol = len(header.names)
         rows = [
             (
                 spec.filename,
@@ -231,8 +227,44 @@ def _check_and_write(
             for b in parsed.bad
         ]
         con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?)", rows)
+    _quarantine_keys(con, spec, table, dialect)
+    _quarantine_cells_and_references(con, spec, table, dialect)
 
-    # Keys: exact duplicates collapse to their first line; differing rows sharing a key all go.
+    columns = [quote_ident(c) for c in spec.column_names]
+    columns += [quote_ident(n) for n, _ in header.extras]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _bad AS "
+        f"SELECT DISTINCT line FROM quarantine WHERE file = {fname}"
+    )
+    accepted = (
+        f"SELECT {', '.join(columns)}, _line FROM {table} t "
+        f"ANTI JOIN _collapsed c ON t._line = c._line ANTI JOIN _bad b ON t._line = b.line "
+        "WHERE _errs IS NULL"
+    )
+    report.rows_accepted = write_parquet(con, accepted, out_dir)
+    report.rows_read = parsed.good_rows + len(parsed.bad)
+    report.line_drift = parsed.line_drift
+    report.drift_from = parsed.drift_from
+    report.duplicates_collapsed = con.execute("SELECT count(*) FROM _collapsed").fetchone()[0]
+    report.rows_quarantined = con.execute("SELECT count(*) FROM _bad").fetchone()[0]
+    staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    if staged != parsed.good_rows or report.rows_read != (
+        report.rows_accepted + report.rows_quarantined + report.duplicates_collapsed
+    ):
+        raise IngestError(
+            f"{spec.filename}: internal check failed: rows read {report.rows_read} != accepted "
+            f"{report.rows_accepted} + quarantined {report.rows_quarantined} + collapsed "
+            f"{report.duplicates_collapsed}"
+        )
+    return report
+
+
+def _quarantine_keys(
+    con: duckdb.DuckDBPyConnection, spec: FileSpec, table: str, dialect: Dialect
+) -> None:
+    """Exact duplicates collapse to their first line (`_collapsed`); rows sharing a key but
+    differing are all quarantined."""
+    fname = quote_literal(spec.filename)
     key_cols = ", ".join(quote_ident(k) for k in spec.key)
     key_ok = " AND ".join(f"{quote_ident(k)} IS NOT NULL" for k in spec.key)
     con.execute(
@@ -272,6 +304,11 @@ def _check_and_write(
         ") ANTI JOIN _collapsed USING (_line) WHERE distinct_rows > 1"
     )
 
+
+def _quarantine_cells_and_references(
+    con: duckdb.DuckDBPyConnection, spec: FileSpec, table: str, dialect: Dialect
+) -> None:
+    fname = quote_literal(spec.filename)
     # Cell rules: one quarantine row per broken (row, column); collapsed copies are not rows.
     con.execute(
         f"INSERT INTO quarantine SELECT {fname}, _line, e.col, e.value, e.reason FROM ("
@@ -288,34 +325,8 @@ def _check_and_write(
             f"ANTI JOIN _accepted_{parent} p ON t.{quote_ident(col)} = p.{quote_ident(pcol)} "
             f"ANTI JOIN _collapsed c ON t._line = c._line WHERE t.{quote_ident(col)} IS NOT NULL"
         )
-
-    columns = [quote_ident(c) for c in spec.column_names]
-    columns += [quote_ident(n) for n, _ in header.extras]
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _bad AS "
-        f"SELECT DISTINCT line FROM quarantine WHERE file = {fname}"
-    )
-    accepted = (
-        f"SELECT {', '.join(columns)}, _line FROM {table} t "
-        f"ANTI JOIN _collapsed c ON t._line = c._line ANTI JOIN _bad b ON t._line = b.line "
-        "WHERE _errs IS NULL"
-    )
-    report.rows_accepted = write_parquet(con, accepted, out_dir)
-    report.rows_read = parsed.good_rows + len(parsed.bad)
-    report.line_drift = parsed.line_drift
-    report.drift_from = parsed.drift_from
-    report.duplicates_collapsed = con.execute("SELECT count(*) FROM _collapsed").fetchone()[0]
-    report.rows_quarantined = con.execute("SELECT count(*) FROM _bad").fetchone()[0]
-    staged = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    if staged != parsed.good_rows or report.rows_read != (
-        report.rows_accepted + report.rows_quarantined + report.duplicates_collapsed
-    ):
-        raise IngestError(
-            f"{spec.filename}: internal check failed: rows read {report.rows_read} != accepted "
-            f"{report.rows_accepted} + quarantined {report.rows_quarantined} + collapsed "
-            f"{report.duplicates_collapsed}"
-        )
-    return report
+    if spec.stem == ASSIGNMENTS:
+        quarantine_not_early(con, table, spec.filename, _key_text(spec, dialect, "t."))
 
 
 def keep_accepted_keys(con: duckdb.DuckDBPyConnection, spec: FileSpec, out_dir: Path) -> None:

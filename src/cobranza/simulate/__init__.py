@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cobranza.contract import FILES, MANIFEST, STANDARD, TRUTH_DIR, TRUTH_FILE, Dialect
+from cobranza.contract import MANIFEST, STANDARD, TRUTH_DIR, TRUTH_FILE, Dialect, files_for
 from cobranza.errors import CobranzaError
 from cobranza.simulate.config import CHUNK_CLIENTS, Calendar, SimulationConfig
 from cobranza.simulate.engine import IdCounters, simulate_chunk
@@ -36,6 +36,8 @@ __all__ = [
     "simulate",
 ]
 
+# The contract version the simulator writes: its files, and their columns, in contract order.
+FILES = files_for(1)
 OUTCOMES_FILE = "outcomes.csv"
 NOISE_FILE = "noise.json"
 # Everything a run writes: an existing folder holding exactly these (and a `_truth/` folder, the

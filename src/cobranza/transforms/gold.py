@@ -1,10 +1,12 @@
 """Assembly of `gold.obligation_snapshots`: one row per (obligation_id, cut_date) with 1-30 days past due.
 
-Columns: the keys and descriptive columns of `schema` first (obligation_id, cut_date, client_key,
-product, segment, days_past_due, amount_past_due, eligible, self_cure_debit, split_hint), then every
-feature of `features.FEATURES` in registry order, cast to the registry's type. Pure: silver Ibis
-tables in, one Ibis expression out. `materialize` lets the engine cache shared intermediate results
-(identity by default), without changing what is computed.
+Columns: the head first (the keys, client_key, the descriptive columns product, segment,
+days_past_due, amount_past_due and outstanding_balance (the exposure), eligible, the treatment
+(`treatment`: arm, assigned, days_to_first_action, action_cost), the labels (`target`:
+self_cure_debit, cure_any, roll_31_plus, amount_recovered) and split_hint), then every feature of
+`registry.FEATURES` not in the head, in registry order, cast to the registry's type. Pure: silver
+Ibis tables in, one Ibis expression out. `materialize` lets the engine cache shared intermediate
+results (identity by default), without changing what is computed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import ibis.expr.types as ir
 
 from cobranza.transforms import features as F
 from cobranza.transforms import schema
-from cobranza.transforms.target import early_delinquent, horizon_outcome, self_cure_debit
+from cobranza.transforms.target import early_delinquent, horizon_outcome, labels, rolled
+from cobranza.transforms.treatment import actions_in_horizon, arms
 
 Materialize = Callable[[str, ir.Table], ir.Table]
 
@@ -29,8 +32,10 @@ HEAD = (
     "segment",
     "days_past_due",
     "amount_past_due",
+    schema.EXPOSURE,
     schema.ELIGIBLE,
-    schema.TARGET,
+    *schema.TREATMENT,
+    *schema.LABELS,
     schema.SPLIT_HINT,
 )
 HEAD_TYPES = {
@@ -41,8 +46,16 @@ HEAD_TYPES = {
     "segment": "string",
     "days_past_due": "int64",
     "amount_past_due": "float64",
+    schema.EXPOSURE: "float64",
     schema.ELIGIBLE: "boolean",
+    schema.ARM: "string",
+    schema.ASSIGNED: "boolean",
+    schema.DAYS_TO_FIRST_ACTION: "int64",
+    schema.ACTION_COST: "float64",
     schema.TARGET: "int64",
+    schema.CURE_ANY: "int64",
+    schema.ROLL_31_PLUS: "int64",
+    schema.AMOUNT_RECOVERED: "float64",
     schema.SPLIT_HINT: "string",
 }
 FEATURE_COLUMNS = tuple(f.name for f in F.FEATURES if f.name not in HEAD)
@@ -54,9 +67,18 @@ def _identity(name: str, table: ir.Table) -> ir.Table:
 
 
 def gold_spine(cuts: ir.Table, calendar: ir.Table) -> ir.Table:
-    """Early-delinquent cuts with their period and the previous cut's days past due."""
+    """Early-delinquent cuts with their period, the previous cut's days past due and the
+    obligation's next cut (date and days past due), from one pass over all cuts.
+
+    The next cut is after d: only the outcomes read it (`episode_outcomes` once it is seen by a
+    later cut, `target.rolled`); it never reaches a feature.
+    """
     w = ibis.window(group_by=cuts.obligation_id, order_by=cuts.cut_date)
-    c = cuts.mutate(days_past_due_prev_cut=cuts.days_past_due.lag().over(w))
+    c = cuts.mutate(
+        days_past_due_prev_cut=cuts.days_past_due.lag().over(w),
+        next_cut_date=cuts.cut_date.lead().over(w),
+        next_dpd=cuts.days_past_due.lead().over(w),
+    )
     return early_delinquent(c).join(calendar.select("cut_date", "period"), "cut_date")
 
 
@@ -84,12 +106,12 @@ def mandate_at_cut(spine: ir.Table, mandates: ir.Table, latest_cut: date) -> ir.
         rn=ibis.row_number().over(
             group_by=keys,
             order_by=[
-                ibis.desc(F._count_if(usable)),
+                ibis.desc(F.count_if(usable)),
                 ibis.desc(j.start_date),
                 ibis.desc(j.mandate_id),
             ],
         ),
-        n_usable=F._count_if(usable).sum().over(group_by=keys),
+        n_usable=F.count_if(usable).sum().over(group_by=keys),
     )
     j = j.filter(j.rn == 0)
     return j.select(
@@ -133,7 +155,6 @@ def obligation_snapshots(
     cuts = silver["portfolio_cuts"]
     calendar = silver["cut_calendar"]
     obligations = silver["obligations"]
-    clients = silver["clients"]
 
     spine = materialize("spine", gold_spine(cuts, calendar))
     outcome = materialize(
@@ -141,33 +162,52 @@ def obligation_snapshots(
     )
     mandate = materialize("mandate", mandate_at_cut(spine, silver["debit_mandates"], latest_cut))
 
-    ob = obligations.drop("status")
-    base = spine.join(ob, "obligation_id").join(clients, "client_key")
-    base = base.left_join(mandate, ["obligation_id", "cut_date"]).select(
-        ~ibis.selectors.endswith("_right")
-    )
-    base = materialize("base", base)
-
+    base = materialize("base", _base(spine, silver, mandate))
     groups = [
         F.debit_history_features(spine, F.attempts_by_period(silver["debit_attempts"], calendar)),
         F.payment_features(spine, F.payments_by_period(silver["payments"], calendar)),
         F.action_features(spine, F.actions_by_period(silver["collection_actions"], calendar)),
-        F.episode_features(spine, F.episode_outcomes(cuts, calendar, outcome)),
+        F.episode_features(spine, F.episode_outcomes(spine, outcome)),
         F.account_features(base, silver["account_monthly"]),
     ]
-    products = open_products(base, obligations)
-    label = outcome.select(
-        "obligation_id", "cut_date", self_cure_debit=self_cure_debit(outcome, as_of)
-    )
-
+    after_d = [
+        arms(spine, silver["collection_assignments"], latest_cut),
+        actions_in_horizon(outcome, silver["collection_actions"], as_of),
+        labels(outcome, rolled(spine, calendar, obligations), as_of),
+    ]
     t = base
     for i, g in enumerate(groups):
         t = t.left_join(materialize(f"group{i}", g), ["obligation_id", "cut_date"]).select(
             ~ibis.selectors.endswith("_right")
         )
+    products = open_products(base, obligations)
     t = t.left_join(products, ["client_key", "cut_date"]).select(~ibis.selectors.endswith("_right"))
-    t = t.left_join(label, ["obligation_id", "cut_date"]).select(~ibis.selectors.endswith("_right"))
+    for g in after_d:
+        t = t.left_join(g, ["obligation_id", "cut_date"]).select(~ibis.selectors.endswith("_right"))
+    return _columns(t)
 
+
+def _base(spine: ir.Table, silver: Mapping[str, ir.Table], mandate: ir.Table) -> ir.Table:
+    """The spine with its obligation, client and covering mandate; the installment is the one
+    due at or before d from the history when there is one (a card's minimum payment changes
+    month to month), else the obligation's, as of the extract."""
+    ob = silver["obligations"].drop("status")
+    base = spine.drop("next_cut_date", "next_dpd").join(ob, "obligation_id")
+    base = base.join(silver["clients"], "client_key")
+    base = base.left_join(mandate, ["obligation_id", "cut_date"]).select(
+        ~ibis.selectors.endswith("_right")
+    )
+    due = F.installment_at_cut(spine, silver["installments"])
+    base = base.left_join(due, ["obligation_id", "cut_date"]).select(
+        ~ibis.selectors.endswith("_right")
+    )
+    return base.mutate(
+        installment_amount=base.installment_at_cut.fill_null(base.installment_amount)
+    ).drop("installment_at_cut")
+
+
+def _columns(t: ir.Table) -> ir.Table:
+    """Gold's columns in order and type, the derived features computed at d."""
     d = t.cut_date
     age = d.year().cast("int64") - t.birth_year
     derived = {

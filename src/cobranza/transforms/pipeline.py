@@ -4,6 +4,8 @@
 function and the tables it reads. `run_etl` is the only place with I/O: it reads the current raw
 version, writes a silver version, reads it back and writes a gold version, in one
 `lake.transaction`: both become current together, and a failure at any step publishes neither.
+A raw version from before contract version 2 (no `collection_assignments` table, no
+`payments.reversed_ts`) is read in the version-2 shape (`conform_raw`): no assignment, no reversal.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from functools import partial
 from typing import Any
 
 import duckdb
+import ibis
 
 from cobranza.config import Settings
 from cobranza.contract import FILES_BY_STEM
@@ -49,6 +52,7 @@ SILVER: dict[str, Node] = {
     "portfolio_cuts": Node(S.silver_portfolio_cuts, ("portfolio_cuts",)),
     "cut_calendar": Node(S.silver_cut_calendar, ("portfolio_cuts",)),
     "collection_actions": Node(S.silver_collection_actions, ("collection_actions",)),
+    "collection_assignments": Node(S.silver_collection_assignments, ("collection_assignments",)),
 }
 GOLD: dict[str, Node] = {
     schema.GOLD_TABLE: Node(
@@ -63,8 +67,17 @@ GOLD: dict[str, Node] = {
             "portfolio_cuts",
             "cut_calendar",
             "collection_actions",
+            "collection_assignments",
+            "installments",
         ),
     )
+}
+IBIS_TYPES = {
+    "string": "string",
+    "date": "date",
+    "timestamp": "timestamp",
+    "decimal": "float64",
+    "integer": "int64",
 }
 
 
@@ -80,15 +93,46 @@ def silver_expressions(raw: dict[str, Any], secret: str) -> dict[str, Any]:
     return {name: silver_expression(name, raw, secret) for name in SILVER}
 
 
-def check_raw_columns(raw: dict[str, Any], raw_version: str) -> None:
-    """The raw tables carry the contract's columns; otherwise say which, before any work."""
+def conform_raw(raw: dict[str, Any | None], raw_version: str) -> dict[str, Any]:
+    """The raw tables in the current contract's shape, or an error naming what cannot be.
+
+    A table or column that a later contract version added (`since` > 1) and this raw version
+    lacks is read as empty: no assignment file means no assignment, no `reversed_ts` means no
+    reversal. A version-1 table or column missing is an error, raised before any work.
+    """
+    anchor = raw["portfolio_cuts"]
+    out = {}
     for stem, table in raw.items():
-        missing = [c for c in FILES_BY_STEM[stem].column_names if c not in table.columns]
+        spec = FILES_BY_STEM[stem]
+        if table is None:
+            if spec.since <= 1 or anchor is None:
+                raise EtlError(
+                    f"raw.{stem} (version {raw_version}) is missing; re-ingest the extract with "
+                    "`cobranza ingest`"
+                )
+            table = anchor.filter(ibis.literal(False)).select(
+                **{c.name: ibis.null().cast(IBIS_TYPES[c.type]) for c in spec.columns}
+            )
+        absent = [c for c in spec.columns if c.name not in table.columns]
+        missing = [c.name for c in absent if c.since <= 1]
         if missing:
             raise EtlError(
                 f"raw.{stem} (version {raw_version}) lacks column(s) {', '.join(missing)}; "
                 "re-ingest the extract with `cobranza ingest`"
             )
+        if absent:
+            table = table.mutate(**{c.name: ibis.null().cast(IBIS_TYPES[c.type]) for c in absent})
+        out[stem] = table
+    return out
+
+
+def read_raw(lake: Lake, raw_version: str, engine: Engine) -> dict[str, Any]:
+    """Every raw table the silver graph reads, in the current contract's shape."""
+    present = set(lake.tables("raw", raw_version))
+    raw: dict[str, Any | None] = {}
+    for t in sorted({t for n in SILVER.values() for t in n.inputs}):
+        raw[t] = engine.read(lake.table_dir("raw", t, raw_version)) if t in present else None
+    return conform_raw(raw, raw_version)
 
 
 def _raw_as_of(lake: Lake, raw_version: str, engine: Engine, cuts: Any) -> date:
@@ -114,7 +158,6 @@ def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> di
     lake = Lake(settings.lake).ensure()
     raw_version = lake.require_version("raw")
     secret = settings.pseudonym_secret.get_secret_value()
-    raw_tables = sorted({t for n in SILVER.values() for t in n.inputs})
     summary: dict[str, Any] = {"engine": settings.engine, "raw_version": raw_version}
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -123,9 +166,8 @@ def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> di
         t0 = time.perf_counter()
         with open_engine(settings, spark_session=spark_session) as eng:
             seconds["engine_start"] = round(time.perf_counter() - t0, 3)
-            raw = {t: eng.read(lake.table_dir("raw", t, raw_version)) for t in raw_tables}
+            raw = read_raw(lake, raw_version, eng)
             as_of = _raw_as_of(lake, raw_version, eng, raw["portfolio_cuts"])
-            check_raw_columns(raw, raw_version)
             with lake.transaction() as tx:
                 with tx.publish("silver", inputs={"raw": raw_version}) as pub:
                     for name in SILVER:

@@ -4,7 +4,9 @@ Personal data stops at raw. Silver identifies clients by `client_key` (sha256 of
 purpose tag and the bank's client_id, computed in Ibis so DuckDB and Spark agree bit for bit) and
 deposit accounts by `account_key` the same way. client_id, names, documents, e-mail, phone and the
 exact birth date never reach silver; `_line` and extra columns are dropped. Events get a date
-column (the calendar day of their naive local timestamp), which is what point-in-time rules compare.
+column (the calendar day of their naive local timestamp), which is what point-in-time rules compare;
+a payment's reversal gets one too (`reversal_date`). Obligation ids stay as the bank spells them
+(they carry no personal data), so `collection_assignments` needs no pseudonym.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ def silver_payments(payments: ir.Table) -> ir.Table:
         payment_date=p.payment_ts.date(),
         amount=p.amount.cast("float64"),
         channel=p.channel,
+        reversed_ts=p.reversed_ts,
+        reversal_date=p.reversed_ts.date(),
     )
 
 
@@ -185,6 +189,17 @@ def silver_cut_calendar(portfolio_cuts: ir.Table) -> ir.Table:
         is_cut=b.k == 0,
     )
     return earlier.union(later)
+
+
+def silver_collection_assignments(collection_assignments: ir.Table) -> ir.Table:
+    """The arm the bank's decision took per early-delinquent obligation and cut (version 2)."""
+    a = collection_assignments
+    return a.select(
+        obligation_id=a.obligation_id,
+        cut_date=a.cut_date,
+        arm=a.arm,
+        policy_id=a.policy_id,
+    )
 
 
 def silver_collection_actions(collection_actions: ir.Table) -> ir.Table:
