@@ -7,7 +7,8 @@ import json
 from typer.testing import CliRunner
 
 from cobranza.cli import app
-from cobranza.contract import FILES, MANIFEST
+from cobranza.contract import MANIFEST
+from cobranza.simulate import extract_files
 
 
 def test_cli_writes_extract_and_prints_summary(tmp_path):
@@ -18,7 +19,7 @@ def test_cli_writes_extract_and_prints_summary(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["dialect"] == "bank-latin1" and summary["as_of"] == "2026-10-31"
     assert summary["rows"]["clients.csv"] >= 150
-    assert {p.name for p in out.glob("*.*")} == {s.filename for s in FILES} | {MANIFEST}
+    assert {p.name for p in out.glob("*.*")} == {s.filename for s in extract_files()} | {MANIFEST}
     assert (out / "clients.csv").read_bytes().startswith(b"client_id;document_type;")
 
 

@@ -125,11 +125,12 @@ def mandates_table(
 def installments_table(w: World, obligation_id: pa.Array) -> pa.Table:
     """Installments of the window months, numbered from origination."""
     io, im = np.nonzero(w.inst_amt > 0)
+    due = w.cal.month_start[im] + (w.due_day_m[io, im] - 1).astype("timedelta64[D]")
     return pa.table(
         {
             "obligation_id": pc.take(obligation_id, pa.array(io)),
             "installment_no": pa.array(im - w.o.oj[io], pa.int64()),
-            "due_date": dates(w.o.due_mat[io, im]),
+            "due_date": dates(due),
             "amount_due": pa.array(w.inst_amt[io, im]),
         }
     )
@@ -166,6 +167,10 @@ def payments_table(w: World, obligation_id: pa.Array, payment_base: int) -> pa.T
     p_obl = pay.get("obl", np.int64)
     p_ts = _timestamps(w, pay)
     p_order = np.lexsort((p_obl, p_ts))
+    rev_day = pay.get("rev_day", np.int64)
+    rev_ts = w.cal.month_start[pay.get("m", np.int64)].astype("datetime64[s]") + (
+        (rev_day - 1) * 86400 + pay.get("rev_sec", np.int64)
+    ).astype("timedelta64[s]")
     return pa.table(
         {
             "payment_id": id_array("P", payment_base + np.arange(len(p_obl)), 10),
@@ -173,6 +178,7 @@ def payments_table(w: World, obligation_id: pa.Array, payment_base: int) -> pa.T
             "payment_ts": pa.array(p_ts[p_order], pa.timestamp("s")),
             "amount": pa.array(pay.get("amount", float)[p_order]),
             "channel": choice_str(CHANNELS, pay.get("channel", np.int64)[p_order]),
+            "reversed_ts": pa.array(rev_ts[p_order], pa.timestamp("s"), mask=rev_day[p_order] == 0),
         }
     )
 

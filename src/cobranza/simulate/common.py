@@ -13,7 +13,6 @@ import pyarrow.compute as pc
 
 HORIZON_DAYS = 30
 WRITE_OFF_DPD = 150
-FIRST_PAY_DAY, LAST_PAY_DAY = 3, 30
 
 # Index constants into the contract's value tuples.
 MASS, AFFLUENT, PREMIUM, SME = range(4)
@@ -24,10 +23,11 @@ R_FUNDS, R_BLOCKED, R_CLOSED, R_INACTIVE, R_TECH = range(5)
 DEBIT = 0  # CHANNELS[0] == RECURRING_DEBIT
 # Payroll calendars: 0 biweekly on 15 and 30, 1 monthly at month end, 2 pension on the 20th, 3 irregular.
 PAY_BIWEEKLY, PAY_MONTHLY, PAY_PENSION, PAY_IRREGULAR = range(4)
-# Outcome modes of a labeled row (y=1: 1-2, y=0: 3-6).
-M_NONE, M_RETRY_CURE, M_DUE_CURE, M_OTHER_CHANNEL, M_PARTIAL_DEBIT, M_PARTIAL_OTHER, M_ROLL = range(
-    7
-)
+# Outcome modes of an early-delinquent row over its horizon (debit cures: 1-2).
+(
+    M_NONE, M_RETRY_CURE, M_DUE_CURE, M_OTHER_CHANNEL, M_PARTIAL_DEBIT, M_PARTIAL_OTHER, M_ROLL,
+    M_PREEMPT, M_RETURNED,
+) = range(9)  # fmt: skip
 MODE_NAMES = (
     "",
     "debit_retry_cure",
@@ -36,7 +36,12 @@ MODE_NAMES = (
     "partial_debit",
     "partial_other",
     "roll",
+    "preempt_transfer",
+    "returned_debit",
 )
+# Latent client types of an early-delinquent row (truth.py).
+T_NONE, T_WAITS, T_FORGOT, T_DISTRESS = range(4)
+TYPE_NAMES = ("", "waits_for_payroll", "forgot", "distress")
 
 PRODUCT_P = np.array(
     [

@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from cobranza.simulate import assemble
-from cobranza.simulate.common import HORIZON_DAYS, MODE_NAMES, choice_str, dates, id_array
+from cobranza.simulate.common import id_array
 from cobranza.simulate.config import Calendar, SimulationConfig
-from cobranza.simulate.months import World, run_months
+from cobranza.simulate.ground_truth import truth_tables
+from cobranza.simulate.months import run_months
 from cobranza.simulate.population import draw_accounts, draw_clients
 from cobranza.simulate.portfolio import draw_obligations, first_mandates
+from cobranza.simulate.state import World
 
 
 @dataclass
@@ -36,38 +37,18 @@ class IdCounters:
 @dataclass
 class ChunkResult:
     tables: dict[str, pa.Table]
-    truth: pa.Table  # cut_date, obligation_id, eligible, labeled, p_true, outcome, mode
+    truth: pa.Table  # ground_truth.OUTCOME_COLUMNS
+    potential: pa.Table  # contract.POTENTIAL_OUTCOME_COLUMNS, then the latent details
     stats: dict = field(default_factory=dict)
 
 
-def truth_table(w: World, obligation_id: pa.Array) -> pa.Table:
-    truth, cal = w.truth, w.cal
-    t_obl = truth.get("obl", np.int64)
-    t_m = truth.get("m", np.int64)
-    t_cut = cal.cut[t_m]
-    labeled = (t_cut + HORIZON_DAYS <= cal.cut[-1]) & (t_m < cal.n - 1)
-    t_order = np.lexsort((t_obl, t_m))
-    y = truth.get("y", bool)
-    return pa.table(
-        {
-            "cut_date": dates(t_cut[t_order]),
-            "obligation_id": pc.take(obligation_id, pa.array(t_obl[t_order])),
-            "eligible": pa.array(truth.get("elig", bool)[t_order]),
-            "labeled": pa.array(labeled[t_order]),
-            "p_true": pa.array(truth.get("p", float)[t_order]),
-            "outcome": pa.array(y[t_order].astype(np.int64), mask=~labeled[t_order]),
-            "mode": choice_str(MODE_NAMES, truth.get("mode", np.int64)[t_order]),
-        }
-    )
-
-
-def build_world(cfg: SimulationConfig, cal: Calendar, chunk: int, n: int) -> World:
+def build_world(cfg: SimulationConfig, cal: Calendar, chunk: int, n: int, obl_base: int) -> World:
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, chunk]))
     clients = draw_clients(rng, cfg, cal, n)
     accounts = draw_accounts(rng, cfg, cal, clients)
-    obligations = draw_obligations(rng, cal, clients)
+    obligations = draw_obligations(rng, cal, clients, cfg.has("card_minimums"))
     mandates = first_mandates(rng, cal, clients, obligations)
-    return World(rng, cfg, cal, clients, accounts, obligations, mandates)
+    return World(rng, cfg, cal, clients, accounts, obligations, mandates, obl_base)
 
 
 def assemble_chunk(w: World, ids: IdCounters) -> ChunkResult:
@@ -93,20 +74,21 @@ def assemble_chunk(w: World, ids: IdCounters) -> ChunkResult:
     tables["account_monthly"] = assemble.accounts_table(w, c_ids, customer_since)
     tables["portfolio_cuts"] = assemble.cuts_table(w, obligation_id)
     tables["collection_actions"] = assemble.actions_table(w, obligation_id, ids.action)
-    truth = truth_table(w, obligation_id)
+    truth = truth_tables(w, obligation_id)
+    tables["collection_assignments"] = truth["assignments"]
     ids.client += n
     ids.obligation += no
     ids.mandate += len(mand_rank)
     ids.attempt += tables["debit_attempts"].num_rows
     ids.payment += tables["payments"].num_rows
     ids.action += tables["collection_actions"].num_rows
-    return ChunkResult(tables, truth)
+    return ChunkResult(tables, truth["outcomes"], truth["potential"])
 
 
 def simulate_chunk(
     cfg: SimulationConfig, cal: Calendar, chunk: int, n: int, ids: IdCounters
 ) -> ChunkResult:
     """Generate every table of one chunk of `n` clients; advances the id counters in `ids`."""
-    w = build_world(cfg, cal, chunk, n)
+    w = build_world(cfg, cal, chunk, n, ids.obligation)
     run_months(w)
     return assemble_chunk(w, ids)

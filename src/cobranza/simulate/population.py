@@ -24,6 +24,8 @@ from cobranza.simulate.common import (
 )
 from cobranza.simulate.config import DRIFT_MONTHS, Calendar, SimulationConfig
 
+JANUARY_BALANCE = 0.7  # end balances in January, against the story without seasonality
+
 
 @dataclass
 class Clients:
@@ -42,6 +44,7 @@ class Clients:
     own_account: np.ndarray
     checking: np.ndarray
     shock: np.ndarray
+    latent_f: np.ndarray  # latent "would pay if reminded" term (truth.PF), never written
 
 
 def draw_clients(rng: np.random.Generator, cfg: SimulationConfig, cal: Calendar, n: int) -> Clients:
@@ -68,11 +71,12 @@ def draw_clients(rng: np.random.Generator, cfg: SimulationConfig, cal: Calendar,
     own_account = rng.random(n) < 0.8
     checking = rng.random(n) < 0.2
     shock = np.zeros(n, bool)
-    if cfg.drift:
+    if cfg.income_shock:
         shock = rng.random(n) < np.where(emp == INDEPENDENT, 0.55, 0.4)
+    latent_f = rng.normal(0.0, 1.0, n)
     return Clients(
         n, seg, emp, income, h, gender, birth, pay_kind, declared, declared_missing,
-        own_account, checking, shock,
+        own_account, checking, shock, latent_f,
     )  # fmt: skip
 
 
@@ -118,7 +122,8 @@ def draw_accounts(
     n, M = c.n, cal.n
     emp, income = c.emp, c.income
     moy = cal.month_of_year[None, :]
-    bonus = np.where(
+    season = cfg.has("seasonality")
+    bonus = season * np.where(
         (emp == SALARIED)[:, None] & ((moy == 6) | (moy == 12)),
         0.5,
         np.where((emp == PENSIONER)[:, None] & ((moy == 6) | (moy == 11)), 1.0, 0.0),
@@ -131,7 +136,7 @@ def draw_accounts(
     )
     payroll = income[:, None] * (1.0 + bonus) * pay_noise
     in_drift = np.zeros(M, bool)
-    if cfg.drift:
+    if cfg.income_shock:
         in_drift[-DRIFT_MONTHS:] = True
     shocked = c.shock[:, None] & in_drift[None, :]
     payroll = np.where(shocked, payroll * 0.55, payroll)
@@ -141,6 +146,8 @@ def draw_accounts(
         payroll - income[:, None]
     )
     end_bal = np.where(shocked, end_bal * 0.45, end_bal)
+    # January: the squeeze after the holidays, balances at their lowest.
+    end_bal = np.where(season & (moy == 1), end_bal * JANUARY_BALANCE, end_bal)
     overdraft = (c.checking & (c.h < -1.0))[:, None] & (rng.random((n, M)) < 0.3)
     end_bal = np.where(overdraft, -income[:, None] * 0.3 * rng.random((n, M)), end_bal)
     prev_end = np.concatenate(

@@ -35,12 +35,40 @@ class Obligations:
     last_inst: np.ndarray
     due_day: np.ndarray
     maturity: np.ndarray
-    afford: np.ndarray
     ho: np.ndarray  # the client's latent health
-    due_mat: np.ndarray  # (no, M) due dates of every window month
+    latent_f: np.ndarray  # the client's latent term of P(forgot) (truth.PF)
+    util_path: np.ndarray  # (no, M) card utilization each month (cards; constant otherwise)
+    inst_path: np.ndarray  # (no, M) installment each month (card minimums move with utilization)
 
 
-def draw_obligations(rng: np.random.Generator, cal: Calendar, c: Clients) -> Obligations:
+CARD_MIN_SHARE, CARD_MIN_FLOOR = 0.07, 20_000.0  # card minimum: 7% of the balance used
+
+
+def card_minimum(amount: np.ndarray, util: np.ndarray) -> np.ndarray:
+    return np.maximum(
+        np.round(np.maximum(amount * util * CARD_MIN_SHARE, CARD_MIN_FLOOR), -2), 10_000.0
+    )
+
+
+def utilization_paths(
+    rng: np.random.Generator, util: np.ndarray, months: int, moving: bool
+) -> np.ndarray:
+    """Card utilization month by month: a random walk within 5-95% of the limit."""
+    if not moving:
+        return np.repeat(util[:, None], months, axis=1)
+    steps = rng.normal(0.0, 0.06, (len(util), months))
+    steps[:, 0] = 0.0
+    path = np.empty((len(util), months))
+    level = util.copy()
+    for m in range(months):
+        level = np.clip(level + steps[:, m], 0.05, 0.95)
+        path[:, m] = level
+    return path
+
+
+def draw_obligations(
+    rng: np.random.Generator, cal: Calendar, c: Clients, card_minimums: bool = True
+) -> Obligations:
     M = cal.n
     k_obl = 1 + np.minimum(rng.poisson(0.45, c.n), 3)
     ocl = np.repeat(np.arange(c.n), k_obl)
@@ -86,8 +114,8 @@ def draw_obligations(rng: np.random.Generator, cal: Calendar, c: Clients) -> Obl
     r_m = rate / 1200.0
     annuity = amount * r_m / (1.0 - (1.0 + r_m) ** -np.maximum(term, 1))
     util = rng.uniform(0.2, 0.9, no)
-    inst = np.where(prod == CARD, np.maximum(amount * util * 0.07, 20_000.0), annuity)
-    inst = np.maximum(np.round(inst, -2), 10_000.0)
+    inst = np.where(prod == CARD, card_minimum(amount, util), np.round(annuity, -2))
+    inst = np.maximum(inst, 10_000.0)
     revolving = prod == CARD
     in_window = rng.random(no) < 0.15
     age = np.where(revolving, rng.integers(0, 96, no), (rng.random(no) * term).astype(np.int64))
@@ -102,12 +130,14 @@ def draw_obligations(rng: np.random.Generator, cal: Calendar, c: Clients) -> Obl
     maturity = cal.month_start_of(np.where(revolving, 0, last_inst)) + (due_day - 1).astype(
         "timedelta64[D]"
     )
-    # Affordability as the bank sees it: installment / declared income (neutral if not declared).
-    afford = np.where(c.declared_missing[ocl], 0.15, inst / c.declared[ocl])
-    due_mat = cal.month_start[None, :] + (due_day - 1)[:, None].astype("timedelta64[D]")
+    util_path = utilization_paths(rng, util, M, card_minimums)
+    inst_path = np.where(
+        revolving[:, None], card_minimum(amount[:, None], util_path), inst[:, None]
+    )
+    inst = np.where(revolving, inst_path[:, -1], inst)  # obligations.csv: the latest
     return Obligations(
         no, ocl, prod, term, amount, rate, r_m, util, inst, revolving, oj, orig_date,
-        first_inst, last_inst, due_day, maturity, afford, c.h[ocl], due_mat,
+        first_inst, last_inst, due_day, maturity, c.h[ocl], c.latent_f[ocl], util_path, inst_path,
     )  # fmt: skip
 
 

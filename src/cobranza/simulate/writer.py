@@ -6,8 +6,10 @@ so the same data can be written as standard UTF-8 or as the bank's `;`-delimited
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+from dataclasses import replace
 from datetime import date, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +19,58 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from cobranza.contract import MANIFEST, Dialect, FileSpec
+from cobranza.contract import (
+    COLLECTION_ASSIGNMENTS,
+    FILES,
+    GZIP_SUFFIX,
+    MANIFEST,
+    REVERSED_TS,
+    Dialect,
+    FileSpec,
+)
+
+CONTRACT_VERSION = 2
+
+
+def extract_files() -> tuple[FileSpec, ...]:
+    """The version-2 extract in the contract's file order: FILES, plus COLLECTION_ASSIGNMENTS if
+    not already in it; payments with `reversed_ts` as its last column if not already a column."""
+    files = []
+    for spec in FILES:
+        if spec.stem == "payments" and REVERSED_TS.name not in spec.column_names:
+            spec = replace(spec, columns=(*spec.columns, REVERSED_TS))
+        files.append(spec)
+    if COLLECTION_ASSIGNMENTS.stem not in {spec.stem for spec in files}:
+        files.append(COLLECTION_ASSIGNMENTS)
+    return tuple(files)
+
+
+def delivered_name(spec: FileSpec, compress: bool) -> str:
+    """The file name as delivered: NAME.csv, or NAME.csv.gz when compressed."""
+    return spec.filename + (GZIP_SUFFIX if compress else "")
+
+
+def open_delivered(path: Path, compress: bool):
+    """A binary stream appending to `path`; gzip (no name, no time stamp: same bytes every run)."""
+    raw = path.open("wb")
+    if not compress:
+        return raw
+    return _ClosingGzip(raw)
+
+
+class _ClosingGzip(gzip.GzipFile):
+    """A GzipFile that also closes the file it writes into."""
+
+    def __init__(self, raw) -> None:
+        super().__init__(filename="", mode="wb", compresslevel=6, fileobj=raw, mtime=0)
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
 
 # Decimal columns written with two decimals (money elsewhere is whole pesos).
 TWO_DECIMALS = {
@@ -141,8 +194,10 @@ def sha256(path: Path) -> str:
 
 
 def write_manifest(out: Path, as_of: str, rows: dict[str, int]) -> dict:
+    """The manifest of the delivered files (names as delivered, hashes of the delivered bytes)."""
     manifest = {
         "as_of": as_of,
+        "contract_version": CONTRACT_VERSION,
         "files": {name: {"rows": n, "sha256": sha256(out / name)} for name, n in rows.items()},
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
