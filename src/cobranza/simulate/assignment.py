@@ -5,8 +5,9 @@ Every early-delinquent obligation at a cut is ASSIGNED (policy `bau-YYYY`), exce
   cuts, the rows whose uniform `u = sha256("salt|obligation_id|cut_date")[:8] / 2**64` is below
   `holdout_share`. Deterministic and reproducible by anyone holding the salt; independent of
   everything the story draws, so the holdout is a randomized control group.
-- RULE (`legacy-rule`, only with `legacy_rule`): 1-3 days past due with a mandate covering the
-  cut, left to the debit by a business rule (not random: a confounded arm).
+- RULE (`legacy-rule`, only with `legacy_rule`): at most `RULE_MAX_DPD` days past due with a
+  mandate covering the cut, left to the debit by a business rule (not random: a confounded arm).
+  With month-end cuts and due days 3..27 that is an installment due in the last week of the month.
 The latest cut has no assignment (that decision is the one cobranza makes today).
 """
 
@@ -22,6 +23,7 @@ from cobranza.simulate.config import Calendar, SimulationConfig
 ASSIGNED, HOLDOUT, RULE = range(3)
 ARM_NAMES = ARMS
 RULE_POLICY = "legacy-rule"
+RULE_MAX_DPD = 7
 
 
 def holdout_uniform(salt: str, obligation_ids: list[str], cut_date: str) -> np.ndarray:
@@ -49,7 +51,7 @@ def arms(
     """Arm (ASSIGNED / HOLDOUT / RULE) of early-delinquent rows at cut `c` (not the latest)."""
     arm = np.full(len(dpd), ASSIGNED, np.int64)
     if cfg.legacy_rule:
-        arm[(dpd <= 3) & covering] = RULE
+        arm[(dpd <= RULE_MAX_DPD) & covering] = RULE
     if cfg.holdout_share > 0 and in_holdout_window(cfg, cal, c):
         ids = [f"O{g:09d}" for g in global_obligation]
         u = holdout_uniform(cfg.holdout_salt, ids, str(cal.cut[c]))

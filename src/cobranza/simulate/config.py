@@ -91,7 +91,7 @@ class SimulationConfig:
 
     The bank's historical policy: every early-delinquent obligation is ASSIGNED to collections
     except a HOLDOUT of `holdout_share` in the last `holdout_months` labeled cuts (a hash of
-    `holdout_salt|obligation_id|cut_date`), and, with `legacy_rule`, RULE for 1-3 days past due
+    `holdout_salt|obligation_id|cut_date`), and, with `legacy_rule`, RULE for 1-7 days past due
     with a mandate covering the cut. `contamination`: share of HOLDOUT/RULE rows that still get
     an action (an operational error).
     """

@@ -51,10 +51,14 @@ def _results(f, req, partial_ok, rejected):
     return np.where(rejected, REJECTED, res), np.where(rejected, 0.0, deb)
 
 
-def _shared(w: World, idx, day, sec, f, req, partial_ok, rejected):
-    """Attempts on one account the same day take its funds in turn (earliest second first)."""
-    k = len(idx)
-    key = (w.o.ocl[idx] * 2 + w.md.cur_own[idx]) * 64 + day
+def share_funds(account, day, sec, f, req, partial_ok, rejected):
+    """Attempts on one account the same day take its funds in turn (earliest second first).
+
+    `f` is each attempt's draw of the money available; a group (account, day) uses its first
+    attempt's draw, and each later attempt sees what the earlier ones left. Returns (res, deb).
+    """
+    k = len(account)
+    key = account * 64 + day
     order = np.lexsort((sec, key))
     ks = key[order]
     first = np.r_[True, ks[1:] != ks[:-1]] if k else np.zeros(0, bool)
@@ -83,7 +87,8 @@ def funds_attempt(w: World, mo: Month, idx, day, req):
     blocked = rng.random(k) < 0.003
     partial_ok = w.md.cur_partial[idx]
     if w.cfg.has("shared_funds"):
-        res, deb = _shared(w, idx, day, sec, f, req, partial_ok, tech | blocked)
+        account = w.o.ocl[idx] * 2 + w.md.cur_own[idx]  # the client's own account, or the other
+        res, deb = share_funds(account, day, sec, f, req, partial_ok, tech | blocked)
     else:
         res, deb = _results(f, req, partial_ok, tech | blocked)
     reason = np.where(res == REJECTED, R_FUNDS, -1)

@@ -25,6 +25,7 @@ from cobranza.simulate.common import (
 from cobranza.simulate.config import DRIFT_MONTHS, Calendar, SimulationConfig
 
 JANUARY_BALANCE = 0.7  # end balances in January, against the story without seasonality
+JANUARY_SPENDING = 2.5  # the intra-month dip of balances in January, times the usual one
 
 
 @dataclass
@@ -159,6 +160,7 @@ def draw_accounts(
     other_in = np.where(short, other_in - outflow + income[:, None] * 0.05, other_in)
     outflow = payroll + other_in + prev_end - end_bal
     dip = income[:, None] * 0.25 * rng.random((n, M))
+    dip = np.where(season & (moy == 1), dip * JANUARY_SPENDING, dip)
     min_bal = np.minimum(prev_end, end_bal) - dip
     avg_bal = 0.5 * (prev_end + end_bal) + 0.2 * payroll - 0.5 * dip
     inflow = payroll + other_in

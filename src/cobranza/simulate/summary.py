@@ -99,7 +99,10 @@ class Summary:
                 "rows": n,
                 "realized": round(rolled / n, 4),
                 "implied": round(implied, 4),
-                "interval_95": [round(implied - half, 4), round(implied + half, 4)],
+                "interval_95": [
+                    round(max(implied - half, 0.0), 4),
+                    round(min(implied + half, 1.0), 4),
+                ],
             }
         return out
 

@@ -7,7 +7,7 @@ At a cut `d`, an obligation 1-30 days past due is one of three types for the nex
 - F, forgot / needs a reminder (among the others, P(F | not W) = `p_forgot`): pays the arrears
   through another channel on its own with `p_pays_alone` (`PAYS_ALONE`: 0.15 for a client who
   relies on a debit, 0.35 for one without a mandate covering the cut, used to paying by hand),
-  when managed with `p_pays_managed`.
+  when managed with `p_pays_managed = p_pays_alone + (1 - p_pays_alone) sigmoid(PM terms)`.
 - D, in distress (the rest): pays in neither case (maybe partially), rolls.
 A W who is managed pre-empts the debit with `p_preempt`: pays by transfer after the call, so the
 debit does not cure (the roll is the same, `self_cure_debit` differs).
@@ -73,7 +73,7 @@ PF = {
 PF_SEGMENT = np.array([0.0, 0.3, 0.5, -0.2])
 # Response of F: pays alone (by the debit's presence), pays when managed (heterogeneous).
 PAYS_ALONE = {"debit": 0.15, "by_hand": 0.35}
-PM = {"intercept": 0.5, "affluent": 0.4, "past_episodes": -0.3, "days_past_due": -0.035}
+PM = {"intercept": 0.0, "affluent": 0.4, "past_episodes": -0.3, "days_past_due": -0.035}
 PM_PRODUCT = np.array([0.0, -0.1, 0.3, 0.3, -0.4])
 # A managed W pre-empts the debit: digital and affluent clients more.
 PQ = {"intercept": -2.2, "affluent": 0.7, "digital": 0.8, "own_bank": 0.2}
@@ -207,11 +207,13 @@ def causal_rows(
         + PQ["digital"] * x["digital"]
         + PQ["own_bank"] * (covering & x["own"])
     )
+    alone = np.where(covering, PAYS_ALONE["debit"], PAYS_ALONE["by_hand"])
     return CausalRow(
         p_waits_raw=pw_raw,
         p_waits=pw_raw * (1.0 - stop_hazard),
         p_forgot=sigmoid(zf),
-        p_pays_alone=np.where(covering, PAYS_ALONE["debit"], PAYS_ALONE["by_hand"]),
-        p_pays_managed=sigmoid(zm),
+        p_pays_alone=alone,
+        # Whoever pays alone pays when reminded too: management only adds payers.
+        p_pays_managed=alone + (1.0 - alone) * sigmoid(zm),
         p_preempt=sigmoid(zq),
     )
