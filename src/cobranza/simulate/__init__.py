@@ -133,8 +133,8 @@ def _truth_csv(table: pa.Table, header: bool) -> bytes:
             x = arr.to_numpy(zero_copy_only=False)
             text = pa.array(np.char.mod("%.6f", x), pa.string())
             cols[name] = pc.if_else(pa.array(np.isnan(x)), pa.scalar(None, pa.string()), text)
-        elif name == "amount_recovered":
-            cols[name] = pc.cast(pc.cast(arr, pa.int64()), pa.string())
+        elif name == "amount_recovered":  # whole pesos
+            cols[name] = pc.cast(pc.cast(pc.round(arr, 0), pa.int64()), pa.string())
         elif name == "cut_date":
             cols[name] = pc.strftime(arr, format="%Y-%m-%d")
         else:
