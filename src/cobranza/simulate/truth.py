@@ -76,7 +76,7 @@ PAYS_ALONE = {"debit": 0.15, "by_hand": 0.35}
 PM = {"intercept": 0.0, "affluent": 0.4, "past_episodes": -0.3, "days_past_due": -0.035}
 PM_PRODUCT = np.array([0.0, -0.1, 0.3, 0.3, -0.4])
 # A managed W pre-empts the debit: digital and affluent clients more.
-PQ = {"intercept": -2.2, "affluent": 0.7, "digital": 0.8, "own_bank": 0.2}
+PQ = {"intercept": -2.7, "affluent": 0.7, "digital": 0.8, "own_bank": 0.2}
 
 
 @dataclass
