@@ -1,4 +1,5 @@
-"""Simulator throughput and memory against the 1M clients x 24 months target (15 min, 4 GiB).
+"""Simulator throughput and memory against the 1M clients x 24 months target (15 min, 4 GiB),
+and the figures of the simulated world (self-cure rate, oracle AUC, holdout, effect on the roll).
 
 Runs `cobranza.simulate.simulate` in a child process (so peak memory is the simulator's alone,
 sampled with psutil and checked against the child's ru_maxrss), then writes
@@ -70,7 +71,7 @@ def run(clients: int, months: int) -> dict:
             raise RuntimeError(f"simulate child failed with exit code {proc.returncode}")
         summary = json.loads(stdout.strip().splitlines()[-1])
         maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-        size = sum(p.stat().st_size for p in (out / "extract").glob("*.csv"))
+        size = sum(p.stat().st_size for p in (out / "extract").glob("*.csv*"))
     finally:
         shutil.rmtree(out, ignore_errors=True)
     peak = max(peak, maxrss)
@@ -86,6 +87,10 @@ def run(clients: int, months: int) -> dict:
         "peak_rss_gib": round(peak / 2**30, 3),
         "self_cure_rate": summary["self_cure_rate"],
         "oracle_auc": summary["oracle_auc"],
+        "holdout_share": summary["holdout_share"],
+        "effect_on_roll_mean": summary["effect_on_roll_mean"],
+        "effect_on_roll_sd": summary["effect_on_roll_sd"],
+        "roll_rates": summary["roll_rates"],
         "extrapolated_1m_seconds": round(wall * scale, 1),
         "target_seconds": TARGET_SECONDS,
         "target_peak_gib": TARGET_PEAK_GIB,

@@ -52,7 +52,7 @@ def sim_extract_latin1(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def sim_extract_v2(tmp_path_factory: pytest.TempPathFactory, sim_extract_clean: Path) -> Path:
-    """`sim_extract_clean` upgraded to contract version 2 (`tests.extracts.upgrade_to_v2`): arms
+    """`sim_extract_clean` with redrawn version-2 parts (`tests.extracts.upgrade_to_v2`): arms
     (some HOLDOUT and RULE, a few missing), reversed debits, some files gzipped; what was added is
     in `_truth/upgrade.json`."""
     out = tmp_path_factory.mktemp("sim_v2") / "extract"

@@ -1,11 +1,13 @@
-"""Edits of a simulated extract folder (standard dialect) for tests: upgrade to contract version 2,
-or cut at a date as if extracted then. Both write a new folder with its manifest recomputed.
+"""Edits of a simulated extract folder (standard dialect) for tests: redraw its version-2 parts,
+or cut it at a date as if extracted then. Both write a new folder with its manifest recomputed.
 
-The simulator writes version 1 (no assignment file, no reversals); `upgrade_to_v2` adds what a
-version-2 bank extract carries, drawn deterministically from the rows' keys: an arm for most
-early-delinquency cuts before the latest (some HOLDOUT and RULE, a few left without one), a
-reversal for a few debit payments (some inside their horizon, some after it), and some files
-gzip-compressed. `truncate` keeps only what was known at a date D.
+`upgrade_to_v2` (re)writes what a version-2 bank extract carries, drawn deterministically from the
+rows' keys, replacing the simulator's own: an arm for most early-delinquency cuts before the latest
+(some HOLDOUT and RULE, a few left without one), and some files gzip-compressed; a version-1
+source also gets a reversal for a few debit payments (some inside their horizon, some after it),
+while a version-2 source keeps the simulator's own (its outcomes were drawn with them). The arms then no longer follow the
+simulated treatment: the extracts serve the ingest and ETL rules, not causal figures. `truncate`
+keeps only what was known at a date D.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def upgrade_to_v2(
     reversed_share: float = 0.04,
     gzipped: tuple[str, ...] = UPGRADE_GZIPPED,
 ) -> dict:
-    """Write `dst`, the version-2 extract of the version-1 `src`; returns what it added."""
+    """Write `dst`, `src` (version 1 or 2) with redrawn version-2 parts; returns what it drew."""
     _copy(src, dst)
     manifest = json.loads((src / MANIFEST).read_text(encoding="utf-8"))
     cuts = read_csv(src, "portfolio_cuts")
@@ -135,23 +137,12 @@ def upgrade_to_v2(
     )
     write_csv(dst, "collection_assignments", assignments, "collection_assignments" in gzipped)
     payments = read_csv(src, "payments")
-    reversed_ts, n_reversed = [], 0
-    for pid, ts, channel in zip(
-        payments.column("payment_id").to_pylist(),
-        payments.column("payment_ts").to_pylist(),
-        payments.column("channel").to_pylist(),
-        strict=True,
-    ):
-        u = _unit(pid, str(seed), "reversal")
-        if channel == "RECURRING_DEBIT" and u < reversed_share:
-            days = (2, 10, 40)[int(u / reversed_share * 3)]
-            when = datetime.fromisoformat(ts) + timedelta(days=days, hours=3)
-            reversed_ts.append(when.strftime("%Y-%m-%d %H:%M:%S"))
-            n_reversed += 1
-        else:
-            reversed_ts.append("")
-    payments = payments.append_column("reversed_ts", pa.array(reversed_ts, pa.string()))
-    write_csv(dst, "payments", payments, "payments" in gzipped)
+    if "reversed_ts" in payments.column_names:
+        # the simulator's own reversals are kept: its outcomes in _truth/ were drawn with them
+        n_reversed = sum(1 for v in payments.column("reversed_ts").to_pylist() if v)
+        write_csv(dst, "payments", payments, "payments" in gzipped)
+    else:
+        n_reversed = _draw_reversals(dst, payments, seed, reversed_share, gzipped)
     for stem in gzipped:
         if stem not in ("payments", "collection_assignments"):
             write_csv(dst, stem, read_csv(src, stem), True)
@@ -160,6 +151,30 @@ def upgrade_to_v2(
     (dst / TRUTH_DIR).mkdir(exist_ok=True)
     (dst / TRUTH_DIR / UPGRADE_FILE).write_text(json.dumps(added), encoding="utf-8")
     return added
+
+
+def _draw_reversals(
+    dst: Path, payments: pa.Table, seed: int, share: float, gzipped: tuple[str, ...]
+) -> int:
+    """Reverse a few debit payments of a version-1 extract (2, 10 or 40 days later)."""
+    reversed_ts, n_reversed = [], 0
+    for pid, ts, channel in zip(
+        payments.column("payment_id").to_pylist(),
+        payments.column("payment_ts").to_pylist(),
+        payments.column("channel").to_pylist(),
+        strict=True,
+    ):
+        u = _unit(pid, str(seed), "reversal")
+        if channel == "RECURRING_DEBIT" and u < share:
+            days = (2, 10, 40)[int(u / share * 3)]
+            when = datetime.fromisoformat(ts) + timedelta(days=days, hours=3)
+            reversed_ts.append(when.strftime("%Y-%m-%d %H:%M:%S"))
+            n_reversed += 1
+        else:
+            reversed_ts.append("")
+    payments = payments.append_column("reversed_ts", pa.array(reversed_ts, pa.string()))
+    write_csv(dst, "payments", payments, "payments" in gzipped)
+    return n_reversed
 
 
 def truncate(src: Path, dst: Path, d: date) -> Path:

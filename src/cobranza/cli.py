@@ -174,28 +174,71 @@ def simulate(
     ] = 42,
     dialect: Annotated[str, typer.Option(help="standard or bank-latin1.")] = "standard",
     drift: Annotated[
-        bool, typer.Option("--drift", help="Income shock in the last months.")
+        bool, typer.Option("--drift", help="Income shock in the last months (= income_shock).")
     ] = False,
     noise: Annotated[
         float, typer.Option(min=0.0, max=0.5, help="Rate of injected bad-input cases.")
     ] = 0.002,
     end: Annotated[str | None, typer.Option(help="Last month-end cut date (YYYY-MM-DD).")] = None,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="baseline, income_shock, mandate_churn, bank_migration, fee_hike or "
+            "collections_strike (docs/simulator.md)."
+        ),
+    ] = "baseline",
+    holdout_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of early-delinquent rows held out.")
+    ] = 0.10,
+    holdout_months: Annotated[
+        int, typer.Option(min=0, help="The holdout runs over the last N labeled cuts.")
+    ] = 6,
+    legacy_rule: Annotated[
+        bool,
+        typer.Option(
+            "--legacy-rule", help="The bank's old rule: 1-7 days past due with a mandate is RULE."
+        ),
+    ] = False,
+    contamination: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of HOLDOUT/RULE rows managed all the same."),
+    ] = 0.03,
+    compress: Annotated[
+        bool, typer.Option("--compress", help="Write every file as NAME.csv.gz.")
+    ] = False,
+    without: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Switch a realism item off (repeatable): holidays, fees, reversals, "
+            "shared_funds, seasonality, card_minimums, mandate_stops."
+        ),
+    ] = None,
 ) -> None:
-    """Write a synthetic bank extract (nine contract files, manifest, ground truth in _truth/)."""
+    """Write a synthetic bank extract (contract version 2: ten files, manifest, truth in _truth/)."""
     from cobranza.contract import load_dialect
     from cobranza.simulate import SimulationConfig
     from cobranza.simulate import simulate as run_simulation
 
-    cfg = SimulationConfig(
-        clients=clients,
-        months=months,
-        seed=seed,
-        drift=drift,
-        noise=noise,
-        end=date.fromisoformat(end) if end else None,
-    )
-    # Loaded inside _run: a bad dialect is one clear line, not a traceback.
-    _run("simulate", lambda: run_simulation(out, cfg, dialect=load_dialect(dialect), ui=ui))
+    def run() -> dict:
+        cfg = SimulationConfig(
+            clients=clients,
+            months=months,
+            seed=seed,
+            drift=drift,
+            noise=noise,
+            end=date.fromisoformat(end) if end else None,
+            scenario=scenario,
+            holdout_share=holdout_share,
+            holdout_months=holdout_months,
+            legacy_rule=legacy_rule,
+            contamination=contamination,
+            compress=compress,
+            without=frozenset(without or ()),
+        )
+        return run_simulation(out, cfg, dialect=load_dialect(dialect), ui=ui)
+
+    # Built and loaded inside _run: a bad dialect or scenario is one clear line, not a traceback.
+    _run("simulate", run)
 
 
 @app.command()

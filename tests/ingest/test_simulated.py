@@ -7,11 +7,9 @@ from collections import Counter
 
 import pytest
 
-from cobranza.contract import BANK_LATIN1, STANDARD
+from cobranza.contract import BANK_LATIN1, FILES, STANDARD
 from cobranza.ingest import ingest_extract
-from cobranza.ingest.assignments import V1_WARNING
 from cobranza.lake import Lake
-from cobranza.simulate import FILES
 from tests.ingest.test_validate import raw_rows, raw_rows_q
 
 pytestmark = pytest.mark.slow
@@ -76,7 +74,7 @@ def test_both_dialects_give_the_same_raw_data(tmp_path, sim_extract, sim_extract
 
 @pytest.mark.parametrize("dialect", [STANDARD, BANK_LATIN1], ids=lambda d: d.name)
 def test_a_clean_simulation_ingests_with_nothing_quarantined(tmp_path, settings, dialect):
-    """U2/D2: the stricter number and year rules accept everything the simulator writes."""
+    """The number and year rules accept everything the simulator writes (contract version 2)."""
     from cobranza.simulate import simulate
     from tests.conftest import sim_config
 
@@ -86,7 +84,8 @@ def test_a_clean_simulation_ingests_with_nothing_quarantined(tmp_path, settings,
     assert report["rows_read"] > 10_000
     assert report["rows_quarantined"] == 0
     assert report["duplicates_collapsed"] == 0
-    assert report["warnings"] == [V1_WARNING]  # a version-1 extract: nothing else to say
+    assert report["contract_version"] == 2
+    assert report["warnings"] == []  # a complete version-2 extract: nothing to warn about
     assert report["rows_accepted"] == report["rows_read"]
 
 

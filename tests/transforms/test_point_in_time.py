@@ -235,9 +235,9 @@ DIFFER_AT_EXTRACT: dict[str, str] = {}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("extract_kind", ["simulated", "redrawn"])
 def test_a_simulated_extract_cut_at_d_gives_every_feature_of_the_full_one(
-    request, tmp_path, version
+    request, tmp_path, extract_kind
 ):
     """Truncate a simulated extract at D (every event after D removed, later end and closing dates
     and reversals emptied, their statuses reset), ingest and ETL it: every feature and `eligible` of
@@ -250,16 +250,16 @@ def test_a_simulated_extract_cut_at_d_gives_every_feature_of_the_full_one(
     from tests.transforms.conftest import read_version
 
     names = {
-        1: ("sim_extract_clean", "sim_lake", "sim_duckdb"),
-        2: ("sim_extract_v2", "sim_v2_lake", "sim_v2_duckdb"),
+        "simulated": ("sim_extract_clean", "sim_lake", "sim_duckdb"),
+        "redrawn": ("sim_extract_v2", "sim_v2_lake", "sim_v2_duckdb"),
     }
-    extract, lake, run = (request.getfixturevalue(n) for n in names[version])
+    extract, lake, run = (request.getfixturevalue(n) for n in names[extract_kind])
     full = read_version(lake, "gold", "obligation_snapshots", run["gold_version"])
     d = sorted(full["cut_date"].unique())[9].date()
     report = ingest_extract(
         load_settings(lake=tmp_path / "lake"), truncate(extract, tmp_path / "cut", d), STANDARD
     )
-    assert report["contract_version"] == version and report["as_of"] == d.isoformat()
+    assert report["contract_version"] == 2 and report["as_of"] == d.isoformat()
     assert report["rows_quarantined"] == 0  # the cut extract is consistent
     cut_run = run_etl(load_settings(lake=tmp_path / "lake", duckdb_threads=1))
     cut = read_version(tmp_path / "lake", "gold", "obligation_snapshots", cut_run["gold_version"])

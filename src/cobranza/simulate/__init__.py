@@ -1,8 +1,10 @@
-"""The bank-data simulator: a synthetic extract (nine contract files + manifest) and its ground truth.
+"""The bank-data simulator: a synthetic version-2 extract (ten contract files + manifest) and its
+ground truth.
 
-`simulate(out, cfg)` writes the extract into `out` and, in `out/_truth/`, the probability used to
-draw each early-delinquent row's outcome (`p_true.csv`), the drawn outcomes (`outcomes.csv`) and
-the injected bad-input cases (`noise.json`). Same arguments give byte-identical files.
+`simulate(out, cfg)` writes the extract into `out` and, in `out/_truth/`, the probability behind
+each early-delinquent row's self-cure outcome (`p_true.csv`), the drawn outcomes (`outcomes.csv`),
+both potential outcomes of every early-delinquency row (`potential_outcomes.parquet`) and the
+injected bad-input cases (`noise.json`). Same arguments give byte-identical files.
 
 `out` must be new, empty or an earlier output of the simulator (recognised by its `_truth/` folder
 and holding nothing else): a run overwrites the contract files there, so any other folder (a real
@@ -20,31 +22,57 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from cobranza.contract import MANIFEST, STANDARD, TRUTH_DIR, TRUTH_FILE, Dialect, files_for
+from cobranza.contract import (
+    MANIFEST,
+    POTENTIAL_OUTCOMES_FILE,
+    STANDARD,
+    TRUTH_DIR,
+    TRUTH_FILE,
+    Dialect,
+)
 from cobranza.errors import CobranzaError
-from cobranza.simulate.config import CHUNK_CLIENTS, Calendar, SimulationConfig
+from cobranza.simulate.config import (
+    CHUNK_CLIENTS,
+    REALISM,
+    SCENARIOS,
+    Calendar,
+    SimulationConfig,
+)
 from cobranza.simulate.engine import IdCounters, simulate_chunk
 from cobranza.simulate.noise import inject
-from cobranza.simulate.writer import format_table, to_bytes, write_manifest
+from cobranza.simulate.summary import Summary, oracle_auc
+from cobranza.simulate.writer import (
+    delivered_name,
+    extract_files,
+    format_table,
+    open_delivered,
+    to_bytes,
+    write_manifest,
+)
 
 __all__ = [
+    "REALISM",
+    "SCENARIOS",
     "SimulationConfig",
     "check_output_folder",
+    "extract_files",
     "is_simulator_output",
     "oracle_auc",
     "simulate",
 ]
 
-# The contract version the simulator writes: its files, and their columns, in contract order.
-FILES = files_for(1)
 OUTCOMES_FILE = "outcomes.csv"
 NOISE_FILE = "noise.json"
 # Everything a run writes: an existing folder holding exactly these (and a `_truth/` folder, the
 # marker written first) is an earlier output that may be overwritten; any other content may be
 # someone's data (a real bank extract), which the simulator must never replace or delete.
-OUTPUT_ENTRIES = frozenset({spec.filename for spec in FILES} | {MANIFEST, TRUTH_DIR})
-TRUTH_ENTRIES = frozenset({TRUTH_FILE, OUTCOMES_FILE, NOISE_FILE})
+OUTPUT_ENTRIES = frozenset(
+    {delivered_name(spec, gz) for spec in extract_files() for gz in (False, True)}
+    | {MANIFEST, TRUTH_DIR}
+)
+TRUTH_ENTRIES = frozenset({TRUTH_FILE, OUTCOMES_FILE, NOISE_FILE, POTENTIAL_OUTCOMES_FILE})
 
 
 def _only_own_files(folder: Path, allowed: frozenset[str], subfolder: str | None = None) -> bool:
@@ -97,29 +125,16 @@ def check_output_folder(out: Path) -> None:
     )
 
 
-def oracle_auc(p: np.ndarray, y: np.ndarray) -> float:
-    """ROC AUC of scores `p` against binary outcomes `y` (rank formula, ties averaged)."""
-    y = np.asarray(y, bool)
-    n1, n0 = int(y.sum()), int((~y).sum())
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    order = np.argsort(p, kind="mergesort")
-    ps = np.asarray(p)[order]
-    ranks = np.empty(len(p))
-    # average ranks over ties
-    _, first, counts = np.unique(ps, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
-
-
 def _truth_csv(table: pa.Table, header: bool) -> bytes:
     cols = {}
     for name in table.column_names:
         arr = table.column(name)
         if name == "p_true":
             x = arr.to_numpy(zero_copy_only=False)
-            cols[name] = pa.array(np.char.mod("%.6f", x), pa.string())
+            text = pa.array(np.char.mod("%.6f", x), pa.string())
+            cols[name] = pc.if_else(pa.array(np.isnan(x)), pa.scalar(None, pa.string()), text)
+        elif name == "amount_recovered":  # whole pesos
+            cols[name] = pc.cast(pc.cast(pc.round(arr, 0), pa.int64()), pa.string())
         elif name == "cut_date":
             cols[name] = pc.strftime(arr, format="%Y-%m-%d")
         else:
@@ -127,8 +142,57 @@ def _truth_csv(table: pa.Table, header: bool) -> bytes:
     return to_bytes(pa.table(cols), STANDARD, header)
 
 
+def _write_chunk(ctx: dict, chunk: int, result) -> None:
+    """Append one chunk's files (bad input injected per file and chunk) and its truth."""
+    cfg, dialect = ctx["cfg"], ctx["dialect"]
+    for f_idx, spec in enumerate(ctx["files"]):
+        text = format_table(spec, result.tables[spec.stem], dialect)
+        if cfg.noise > 0:
+            rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, chunk, 1000 + f_idx]))
+            rows, serials = ctx["rows"], ctx["serials"]
+            text, found, serials[spec.stem] = inject(
+                spec, text, cfg.noise, rng, dialect, rows[spec.stem] + 2, serials[spec.stem]
+            )
+            ctx["defects"][delivered_name(spec, cfg.compress)].extend(found)
+        ctx["handles"][spec.stem].write(to_bytes(text, dialect, header=chunk == 0))
+        ctx["rows"][spec.stem] += text.num_rows
+    truth = result.truth
+    elig = truth.column("eligible").to_numpy(zero_copy_only=False)
+    ctx["p_true_f"].write(
+        _truth_csv(
+            truth.filter(pa.array(elig)).select(["cut_date", "obligation_id", "p_true"]),
+            chunk == 0,
+        )
+    )
+    ctx["outcomes_f"].write(_truth_csv(truth, chunk == 0))
+    if ctx["potential"] is None:
+        ctx["potential"] = pq.ParquetWriter(
+            ctx["truth_dir"] / POTENTIAL_OUTCOMES_FILE, result.potential.schema
+        )
+    ctx["potential"].write_table(result.potential)
+    ctx["summary"].add(truth, result.potential)
+
+
+def _prepare(out: Path) -> Path:
+    check_output_folder(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MANIFEST).unlink(missing_ok=True)  # a run that fails midway leaves no valid extract
+        for spec in extract_files():  # the other spelling of a file from an earlier run
+            for gz in (False, True):
+                (out / delivered_name(spec, gz)).unlink(missing_ok=True)
+        truth_dir = out / TRUTH_DIR
+        if truth_dir.exists():
+            shutil.rmtree(truth_dir)
+        truth_dir.mkdir()
+    except OSError as exc:
+        raise CobranzaError(f"simulate: cannot write into {out}: {exc.strerror}") from None
+    return truth_dir
+
+
 def simulate(out: Path, cfg: SimulationConfig, dialect: Dialect = STANDARD, ui=None) -> dict:
-    """Write a synthetic extract into `out`; returns a summary (rows, speed, self-cure rate, AUC).
+    """Write a synthetic extract into `out`; returns a summary (rows, speed, self-cure rate, AUC,
+    holdout share, the true effect of management on the roll, realized and implied roll rates).
 
     `self_cure_rate` and `oracle_auc` are over labeled early-delinquent rows with a covering
     mandate (the scored population); `self_cure_rate_all_early` counts ineligible rows as 0.
@@ -136,88 +200,64 @@ def simulate(out: Path, cfg: SimulationConfig, dialect: Dialect = STANDARD, ui=N
     cfg.validate()
     started = time.perf_counter()
     out = Path(out)
-    check_output_folder(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / MANIFEST).unlink(missing_ok=True)  # a run that fails midway leaves no valid extract
-        truth_dir = out / TRUTH_DIR
-        if truth_dir.exists():
-            shutil.rmtree(truth_dir)
-        truth_dir.mkdir()
-    except OSError as exc:
-        raise CobranzaError(f"simulate: cannot write into {out}: {exc.strerror}") from None
+    truth_dir = _prepare(out)
     cal = Calendar.build(cfg)
     ids = IdCounters()
+    files = extract_files()
     n_chunks = -(-cfg.clients // CHUNK_CLIENTS)
-    rows = {spec.stem: 0 for spec in FILES}
-    serials = {spec.stem: 0 for spec in FILES}
-    defects: dict[str, list[dict]] = {spec.filename: [] for spec in FILES}
-    p_lab: list[np.ndarray] = []
-    y_lab: list[np.ndarray] = []
-    n_early = n_eligible = 0
-    with ExitStack() as stack:
-        handles = {s.stem: stack.enter_context((out / s.filename).open("wb")) for s in FILES}
-        p_true_f = stack.enter_context((truth_dir / TRUTH_FILE).open("wb"))
-        outcomes_f = stack.enter_context((truth_dir / OUTCOMES_FILE).open("wb"))
-        step = stack.enter_context(ui.progress("simulating", total=n_chunks)) if ui else None
-        for chunk in range(n_chunks):
-            n = min(CHUNK_CLIENTS, cfg.clients - chunk * CHUNK_CLIENTS)
-            result = simulate_chunk(cfg, cal, chunk, n, ids)
-            for f_idx, spec in enumerate(FILES):
-                text = format_table(spec, result.tables[spec.stem], dialect)
-                if cfg.noise > 0:
-                    rng = np.random.default_rng(
-                        np.random.SeedSequence([cfg.seed, chunk, 1000 + f_idx])
-                    )
-                    text, found, serials[spec.stem] = inject(
-                        spec, text, cfg.noise, rng, dialect, rows[spec.stem] + 2, serials[spec.stem]
-                    )
-                    defects[spec.filename].extend(found)
-                handles[spec.stem].write(to_bytes(text, dialect, header=chunk == 0))
-                rows[spec.stem] += text.num_rows
-            truth = result.truth
-            elig = truth.column("eligible").to_numpy(zero_copy_only=False)
-            p_true_f.write(
-                _truth_csv(
-                    truth.filter(pa.array(elig)).select(["cut_date", "obligation_id", "p_true"]),
-                    chunk == 0,
+    first_holdout = cal.cut[cal.n - 1 - cfg.holdout_cuts]
+    ctx: dict = {
+        "cfg": cfg,
+        "dialect": dialect,
+        "files": files,
+        "truth_dir": truth_dir,
+        "rows": {spec.stem: 0 for spec in files},
+        "serials": {spec.stem: 0 for spec in files},
+        "defects": {delivered_name(spec, cfg.compress): [] for spec in files},
+        "potential": None,
+        "summary": Summary((first_holdout, cal.cut[-2] if cfg.holdout_cuts else cal.cut[0] - 1)),
+    }
+    try:
+        with ExitStack() as stack:
+            ctx["handles"] = {
+                s.stem: stack.enter_context(
+                    open_delivered(out / delivered_name(s, cfg.compress), cfg.compress)
                 )
-            )
-            outcomes_f.write(_truth_csv(truth, chunk == 0))
-            labeled = truth.column("labeled").to_numpy(zero_copy_only=False)
-            sel = labeled & elig
-            n_early += int(labeled.sum())
-            n_eligible += int(sel.sum())
-            p_lab.append(truth.column("p_true").to_numpy(zero_copy_only=False)[sel])
-            y_lab.append(truth.column("outcome").to_numpy(zero_copy_only=False)[sel].astype(bool))
-            if step is not None:
-                step.advance()
+                for s in files
+            }
+            ctx["p_true_f"] = stack.enter_context((truth_dir / TRUTH_FILE).open("wb"))
+            ctx["outcomes_f"] = stack.enter_context((truth_dir / OUTCOMES_FILE).open("wb"))
+            step = stack.enter_context(ui.progress("simulating", total=n_chunks)) if ui else None
+            for chunk in range(n_chunks):
+                n = min(CHUNK_CLIENTS, cfg.clients - chunk * CHUNK_CLIENTS)
+                _write_chunk(ctx, chunk, simulate_chunk(cfg, cal, chunk, n, ids))
+                if step is not None:
+                    step.advance()
+    finally:
+        if ctx["potential"] is not None:
+            ctx["potential"].close()
     (truth_dir / NOISE_FILE).write_text(
-        json.dumps({"rate": cfg.noise, "seed": cfg.seed, "files": defects}, indent=1) + "\n",
+        json.dumps({"rate": cfg.noise, "seed": cfg.seed, "files": ctx["defects"]}, indent=1) + "\n",
         encoding="utf-8",
     )
     as_of = cal.cut[-1].astype(object).isoformat()
-    write_manifest(out, as_of, {spec.filename: rows[spec.stem] for spec in FILES})
+    rows = {delivered_name(spec, cfg.compress): ctx["rows"][spec.stem] for spec in files}
+    write_manifest(out, as_of, rows)
     seconds = time.perf_counter() - started
-    p = np.concatenate(p_lab) if p_lab else np.zeros(0)
-    y = np.concatenate(y_lab) if y_lab else np.zeros(0, bool)
     total = sum(rows.values())
     return {
         "out": str(out.resolve()),
         "as_of": as_of,
+        "contract_version": 2,
         "dialect": dialect.name,
+        "scenario": cfg.scenario,
         "clients": cfg.clients,
         "months": cfg.months,
-        "rows": {spec.filename: rows[spec.stem] for spec in FILES},
+        "rows": rows,
         "rows_total": total,
         "seconds": round(seconds, 2),
         "rows_per_second": round(total / seconds) if seconds > 0 else None,
-        "labeled_early_delinquent": n_early,
-        "labeled_eligible": n_eligible,
-        "self_cure_rate": round(float(y.mean()), 4) if len(y) else None,
-        "self_cure_rate_all_early": round(float(y.sum()) / n_early, 4) if n_early else None,
-        "mean_p_true": round(float(p.mean()), 4) if len(p) else None,
-        "oracle_auc": round(oracle_auc(p, y), 4) if len(y) else None,
-        "defects_injected": sum(len(v) for v in defects.values()),
+        **ctx["summary"].result(),
+        "defects_injected": sum(len(v) for v in ctx["defects"].values()),
         "manifest": MANIFEST,
     }

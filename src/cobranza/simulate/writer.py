@@ -6,6 +6,7 @@ so the same data can be written as standard UTF-8 or as the bank's `;`-delimited
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from datetime import date, time, timedelta
@@ -17,7 +18,48 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from cobranza.contract import MANIFEST, Dialect, FileSpec
+from cobranza.contract import (
+    FILES,
+    GZIP_SUFFIX,
+    MANIFEST,
+    Dialect,
+    FileSpec,
+)
+
+CONTRACT_VERSION = 2
+
+
+def extract_files() -> tuple[FileSpec, ...]:
+    """The files the simulator writes: the whole contract (version 2), in its order."""
+    return FILES
+
+
+def delivered_name(spec: FileSpec, compress: bool) -> str:
+    """The file name as delivered: NAME.csv, or NAME.csv.gz when compressed."""
+    return spec.filename + (GZIP_SUFFIX if compress else "")
+
+
+def open_delivered(path: Path, compress: bool):
+    """A binary stream appending to `path`; gzip (no name, no time stamp: same bytes every run)."""
+    raw = path.open("wb")
+    if not compress:
+        return raw
+    return _ClosingGzip(raw)
+
+
+class _ClosingGzip(gzip.GzipFile):
+    """A GzipFile that also closes the file it writes into."""
+
+    def __init__(self, raw) -> None:
+        super().__init__(filename="", mode="wb", compresslevel=6, fileobj=raw, mtime=0)
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
 
 # Decimal columns written with two decimals (money elsewhere is whole pesos).
 TWO_DECIMALS = {
@@ -141,8 +183,10 @@ def sha256(path: Path) -> str:
 
 
 def write_manifest(out: Path, as_of: str, rows: dict[str, int]) -> dict:
+    """The manifest of the delivered files (names as delivered, hashes of the delivered bytes)."""
     manifest = {
         "as_of": as_of,
+        "contract_version": CONTRACT_VERSION,
         "files": {name: {"rows": n, "sha256": sha256(out / name)} for name, n in rows.items()},
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
