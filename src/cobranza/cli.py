@@ -409,12 +409,13 @@ def lake_use(
     """Point a zone at one of its complete, unpruned versions (the repair for a broken or lost
     CURRENT, or a way back); recorded in ml_metadata.lake_pointer_events."""
     from cobranza.lake import Lake
+    from cobranza.lake.repair import use_version
 
     s = settings()
 
     def point() -> dict[str, Any]:
         lake = Lake(s.lake).ensure()
-        return lake.use_version(zone, version, who=who or getpass.getuser(), reason=reason)
+        return use_version(lake, zone, version, who=who or getpass.getuser(), reason=reason)
 
     _run("lake use", point, hold_lake=s.lake, check_catalog=False)
 
@@ -430,7 +431,7 @@ def lake_prune(
 ) -> None:
     """Free the space of old raw, silver and gold versions; keeps current ones, their lineage, every
     registered model's training gold and all results (docs/lake.md)."""
-    from cobranza.lake.retention import prune
+    from cobranza.ml.lineage import prune
 
     _run("lake prune", prune, settings(), keep=keep, dry_run=dry_run)
 

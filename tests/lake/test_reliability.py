@@ -27,7 +27,8 @@ from cobranza.config import load_settings
 from cobranza.contract import STANDARD
 from cobranza.lake import Lake, LakeError
 from cobranza.lake.catalog import catalog_record, catalog_stale, refresh_if_stale
-from cobranza.lake.retention import list_versions, prune
+from cobranza.lake.retention import clean_orphans, list_versions
+from cobranza.ml.lineage import prune
 
 # Installed first in a child process: SIGKILL itself when `when(event, args)` is true.
 KILL_HOOK = """
@@ -152,7 +153,7 @@ def test_sigkill_at_any_point_of_a_transaction_switches_both_zones_or_neither(tm
     silver, gold = lake.current_version("silver"), lake.current_version("gold")
     if expect == "old":
         assert (silver, gold) == old
-        assert lake.clean_orphans() and len(lake.versions("gold")) == 1
+        assert clean_orphans(lake) and len(lake.versions("gold")) == 1
     else:
         assert silver != old[0] and gold != old[1]
         assert lake.run_info("gold")["inputs"]["silver"] == silver
@@ -205,7 +206,7 @@ def test_an_interrupt_right_after_the_journal_is_renamed_leaves_nothing_decided(
     assert out.returncode == 0, out.stderr
     assert _pointers(lake) == {"silver": old[0], "gold": old[1]}
     assert {r["state"] for r in list_versions(lake)} <= {"complete", "orphan"}
-    lake.clean_orphans()
+    clean_orphans(lake)
     assert [len(lake.versions(z)) for z in ("silver", "gold")] == [1, 1]
 
 
@@ -289,7 +290,7 @@ def test_commits_are_serialized_by_the_commit_lock(tmp_path):
     """Two `etl` at once (audit D4 b): a transaction waits while another one commits."""
     lake = Lake(tmp_path / "lake").ensure()
     old = _pair(lake)
-    with lake._committing():  # as another process switching its pair would hold it
+    with lake.committing():  # as another process switching its pair would hold it
         proc = subprocess.Popen([sys.executable, "-c", TX_CHILD.format(root=str(lake.root))])
         deadline = time.time() + 60
         gold_versions = lake.zone_dir("gold") / "versions"
@@ -339,7 +340,7 @@ def test_prune_never_removes_the_current_version_without_its_record(tmp_path):
 
     rows = [r for r in list_versions(lake) if r["version"] == gens[1]["gold"]]
     assert [(r["state"], r["current"]) for r in rows] == [("current, record missing", True)]
-    assert lake.clean_orphans() == []
+    assert clean_orphans(lake) == []
     prune(settings, keep=1)
     assert (current / "obligation_snapshots").is_dir()
     assert lake.current_version("gold") == gens[1]["gold"]

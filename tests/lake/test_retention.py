@@ -16,7 +16,8 @@ import pytest
 
 from cobranza.config import load_settings
 from cobranza.lake import Lake, LakeError
-from cobranza.lake.retention import list_versions, plan_prune, prune
+from cobranza.lake.retention import clean_orphans, list_versions, plan_prune
+from cobranza.ml.lineage import prune
 
 
 def _rec(version: str, **inputs: str) -> dict:
@@ -161,7 +162,7 @@ def test_prune_refuses_while_a_run_writes_and_removes_orphans_of_dead_runs(tmp_p
             LakeError, match=f"a run is writing into the lake \\(gold {pub.version}"
         ):
             prune(settings, keep=1)
-        assert lake.clean_orphans() == [lake.zone_dir("raw") / "versions" / orphan["version"]]
+        assert clean_orphans(lake) == [lake.zone_dir("raw") / "versions" / orphan["version"]]
         assert pub.dir.is_dir()  # the live run's folder is untouched
     assert lake.current_version("gold") == pub.version
     assert not any(r["state"] in ("orphan", "writing") for r in list_versions(lake))

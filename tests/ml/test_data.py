@@ -119,6 +119,7 @@ def test_read_gold_reads_the_version_it_reports_while_an_etl_switches_gold(tmp_p
     import pyarrow.parquet as pq
 
     from cobranza.lake import Lake
+    from cobranza.lake.repair import use_version
     from cobranza.ml.data import read_gold
 
     class SwitchingLake(Lake):
@@ -130,7 +131,7 @@ def test_read_gold_reads_the_version_it_reports_while_an_etl_switches_gold(tmp_p
             info = super().run_info(zone, version)
             if zone == "gold" and self.target is not None:
                 target, self.target = self.target, None
-                self.use_version("gold", target, who="test")
+                use_version(self, "gold", target, who="test")
             return info
 
     lake = SwitchingLake(tmp_path / "lake").ensure()

@@ -36,7 +36,7 @@ from cobranza.decision.policy import (
 from cobranza.decision.scoring import LATEST, ScoringError, champion_policy
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
-from cobranza.lake.store import new_run_id
+from cobranza.lake.layout import new_run_id
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, GOLD_TABLE, OBLIGATION_ID, TARGET
 
 IMPACT_TABLE = "impact"

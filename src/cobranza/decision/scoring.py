@@ -46,7 +46,7 @@ from cobranza.decision.reasons import (
 )
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
-from cobranza.lake.store import new_run_id
+from cobranza.lake.layout import new_run_id
 from cobranza.transforms.schema import (
     CLIENT_KEY,
     CUT_DATE,

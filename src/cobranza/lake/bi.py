@@ -21,28 +21,18 @@ transaction after the zone views). No personal data: clients appear as `client_k
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from cobranza.lake.store import Lake
+import pyarrow.parquet as pq
+
+from cobranza.lake.store import Lake
+from cobranza.sql import literal
+from cobranza.tables import GOLD_TABLE, SCORES
 
 SCHEMA = "bi"
-GOLD_TABLE = "obligation_snapshots"
-SCORES_TABLE = "scores"
 
 # Days-past-due bands of early delinquency, as the collections teams read them.
 DPD_BANDS = ((1, 5), (6, 10), (11, 15), (16, 30))
-
-
-def _q(value: Any) -> str:
-    """A SQL literal (NULL for None)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(float(value)) if isinstance(value, float) else str(value)
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _dpd_band(column: str = "days_past_due") -> str:
@@ -77,8 +67,6 @@ METADATA_COLUMNS = {
 
 def _columns(folders: list[Path], first_only: bool = False) -> set[str]:
     """Column names of the Parquet files under `folders` (footers only; no data is read)."""
-    import pyarrow.parquet as pq
-
     names: set[str] = set()
     for folder in folders:
         for path in sorted(folder.rglob("*.parquet"))[: 1 if first_only else None]:
@@ -97,8 +85,8 @@ def _has_metadata(lake: Lake, table: str) -> bool:
 def _score_dirs(lake: Lake) -> list[tuple[dict[str, Any], Path]]:
     out = []
     for info in lake.versions("results"):
-        folder = lake.version_dir("results", info["version"]) / SCORES_TABLE
-        if SCORES_TABLE in info.get("history_tables", []) and folder.is_dir():
+        folder = lake.version_dir("results", info["version"]) / SCORES
+        if SCORES in info.get("history_tables", []) and folder.is_dir():
             out.append((info, folder))
     return out
 
@@ -116,18 +104,20 @@ def _scoring_runs_sql(lake: Lake) -> str | None:
             "("
             + ", ".join(
                 [
-                    _q(info["version"]),
-                    _q(info.get("scoring_run_id", info.get("run_id"))),
-                    f"CAST({_q(info.get('published_at'))} AS TIMESTAMPTZ)",
-                    f"CAST({_q(info.get('as_of'))} AS DATE)",
-                    _q(None if info.get("model_version") is None else str(info["model_version"])),
-                    f"CAST({_q(policy.get('threshold'))} AS DOUBLE)",
-                    f"CAST({_q(policy.get('collection_action'))} AS DOUBLE)",
-                    f"CAST({_q(policy.get('unmanaged_fixed'))} AS DOUBLE)",
-                    f"CAST({_q(policy.get('unmanaged_share_past_due'))} AS DOUBLE)",
-                    f"CAST({_q(policy.get('capacity'))} AS BIGINT)",
-                    _q(info["version"] == current),
-                    f"CAST({_q(info.get('scored_period'))} AS VARCHAR)",
+                    literal(info["version"]),
+                    literal(info.get("scoring_run_id", info.get("run_id"))),
+                    f"CAST({literal(info.get('published_at'))} AS TIMESTAMPTZ)",
+                    f"CAST({literal(info.get('as_of'))} AS DATE)",
+                    literal(
+                        None if info.get("model_version") is None else str(info["model_version"])
+                    ),
+                    f"CAST({literal(policy.get('threshold'))} AS DOUBLE)",
+                    f"CAST({literal(policy.get('collection_action'))} AS DOUBLE)",
+                    f"CAST({literal(policy.get('unmanaged_fixed'))} AS DOUBLE)",
+                    f"CAST({literal(policy.get('unmanaged_share_past_due'))} AS DOUBLE)",
+                    f"CAST({literal(policy.get('capacity'))} AS BIGINT)",
+                    literal(info["version"] == current),
+                    f"CAST({literal(info.get('scored_period'))} AS VARCHAR)",
                 ]
             )
             + ")"
@@ -145,9 +135,9 @@ def _scoring_runs_sql(lake: Lake) -> str | None:
 
 def _scores_source(lake: Lake) -> str:
     """Every version's scores rows, tagged with the results version read from the file path."""
-    globs = [_q(str(folder / "**" / "*.parquet")) for _, folder in _score_dirs(lake)]
+    globs = [literal(str(folder / "**" / "*.parquet")) for _, folder in _score_dirs(lake)]
     return (
-        f"SELECT *, regexp_extract(filename, '/versions/([^/]+)/{SCORES_TABLE}/', 1) "
+        f"SELECT *, regexp_extract(filename, '/versions/([^/]+)/{SCORES}/', 1) "
         f"AS results_version FROM read_parquet([{', '.join(globs)}], union_by_name=true, "
         "filename=true)"
     )

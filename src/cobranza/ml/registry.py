@@ -39,7 +39,7 @@ from typing import Any
 
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake, refresh_catalog
-from cobranza.lake.store import metadata_stamp
+from cobranza.lake.layout import metadata_stamp
 
 log = logging.getLogger(__name__)
 GATE_METRICS = ("oot_auc", "oot_ece", "psi")

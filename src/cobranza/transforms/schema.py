@@ -4,7 +4,8 @@ Every column of `gold.obligation_snapshots` that is not listed in NON_FEATURES i
 numeric columns are used as numbers, string columns as categories.
 """
 
-GOLD_TABLE = "obligation_snapshots"
+from cobranza.tables import GOLD_TABLE  # noqa: F401 - defined once, for every layer
+
 OBLIGATION_ID = "obligation_id"
 CUT_DATE = "cut_date"
 CLIENT_KEY = "client_key"  # keyed-hash pseudonym of the bank's client_id; raw is the only zone with client_id
