@@ -136,9 +136,8 @@ def test_scored_period_tells_in_sample_cuts_from_held_out_ones(chain):
     """A cut of the model's training months has in-sample outcomes; the run says so."""
     from datetime import date
 
-    from cobranza.decision.business_impact import champion_oot_months
     from cobranza.decision.scoring import scored_period
-    from cobranza.ml.registry import load_champion
+    from cobranza.ml.registry import champion_oot_months, load_champion
 
     settings = chain["settings"]
     champion = load_champion(settings)

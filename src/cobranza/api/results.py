@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 
 from cobranza.config import Settings
 from cobranza.lake import Lake
+from cobranza.tables import LATEST, SCORES
 
-LATEST, SCORES = "latest", "scores"
 N_REASONS = 3
 # Orders of a page, each ending in obligation_id so it is total (a keyset cursor needs that).
 # `risk` is the order in which the policy gives a cut's collection capacity (decision.policy): no
@@ -206,13 +206,12 @@ class ResultsReader:
     def _source(self, snap: _Snapshot, f: Filters) -> tuple[str, list[Any]]:
         if f.cut_date is None or f.cut_date in snap.cut_dates or not snap.history_globs:
             return "latest", []
-        files = ", ".join("'" + g.replace("'", "''") + "'" for g in snap.history_globs)
         src = (
-            f"(SELECT * EXCLUDE (filename) FROM read_parquet([{files}], union_by_name = true, "
+            "(SELECT * EXCLUDE (filename) FROM read_parquet(?, union_by_name = true, "
             "filename = true) WHERE cut_date = ? QUALIFY row_number() OVER (PARTITION BY "
             "obligation_id ORDER BY filename DESC) = 1)"
         )
-        return src, [f.cut_date]
+        return src, [list(snap.history_globs), f.cut_date]
 
     def page(
         self,

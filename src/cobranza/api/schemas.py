@@ -6,6 +6,7 @@ here has a field for personal data.
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any, Literal
 
@@ -16,6 +17,22 @@ from cobranza.api.webhooks import EVENTS
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 Role = Literal["viewer", "operator", "admin"]
 Decision = Literal["ASSIGN", "NO_ASSIGN"]
+
+
+def json_safe(value: Any) -> Any:
+    """A value read from a store (Parquet rows, registry tags) as a response can carry it: numpy
+    and Arrow scalars as Python values, NaN and infinities as null, unknown objects as text."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool | date):  # date: datetime too
+        return value
+    if hasattr(value, "item"):  # numpy and Arrow scalars
+        return json_safe(value.item())
+    return str(value)
 
 
 class Problem(BaseModel):

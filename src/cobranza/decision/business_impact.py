@@ -26,17 +26,16 @@ import numpy as np
 import pandas as pd
 
 from cobranza.config import Costs, Settings
-from cobranza.decision.policy import (
-    NO_ASSIGN,
-    Policy,
-    cost_curve,
-    decide_with_flags,
-    unmanaged_loss,
-)
-from cobranza.decision.scoring import LATEST, ScoringError, champion_policy
+from cobranza.decision.attribution import positive_proba
+from cobranza.decision.policy import NO_ASSIGN, Policy, cost_curve, decide_per_cut, unmanaged_loss
+from cobranza.decision.scoring import ScoringError, champion_policy
 from cobranza.errors import CobranzaError
-from cobranza.lake import Lake
+from cobranza.lake import Lake, refresh_catalog
 from cobranza.lake.layout import new_run_id
+from cobranza.ml.data import attach_truth, truth_path
+from cobranza.ml.model import model_input
+from cobranza.ml.registry import champion_oot_months, load_champion
+from cobranza.tables import LATEST
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, GOLD_TABLE, OBLIGATION_ID, TARGET
 
 IMPACT_TABLE = "impact"
@@ -124,8 +123,8 @@ def read_oot(
     """Labeled eligible gold rows of the given cut months ("YYYY-MM"), else the latest
     `oot_months` labeled months; of gold `version`, else the current one."""
     version = version or lake.require_version("gold")
-    glob = lake.table_glob("gold", GOLD_TABLE, version).replace("'", "''")
-    src = f"read_parquet('{glob}', union_by_name=true)"
+    glob = lake.table_glob("gold", GOLD_TABLE, version)
+    src = "read_parquet(?, union_by_name=true)"
     where = f"{ELIGIBLE} AND {TARGET} IS NOT NULL"
     month = f"strftime({CUT_DATE}, '%Y-%m')"
     con = duckdb.connect()
@@ -133,7 +132,7 @@ def read_oot(
         available = [
             r[0]
             for r in con.execute(
-                f"SELECT DISTINCT {month} AS m FROM {src} WHERE {where} ORDER BY m DESC"
+                f"SELECT DISTINCT {month} AS m FROM {src} WHERE {where} ORDER BY m DESC", [glob]
             ).fetchall()
         ]
         if not available:
@@ -142,7 +141,7 @@ def read_oot(
         frame = con.execute(
             f"SELECT * FROM {src} WHERE {where} AND {month} IN (SELECT unnest(?::VARCHAR[])) "
             f"ORDER BY {CUT_DATE}, {OBLIGATION_ID}",
-            [chosen],
+            [glob, chosen],
         ).df()
     finally:
         con.close()
@@ -152,50 +151,18 @@ def read_oot(
 def ineligible_per_cut(lake: Lake, months: list[str], version: str | None = None) -> dict[Any, int]:
     """Early-delinquent obligations without a covering mandate per cut of these months: ASSIGN by
     rule, they take a cut's capacity before any eligible row (as at scoring time)."""
-    glob = lake.table_glob("gold", GOLD_TABLE, version).replace("'", "''")
+    glob = lake.table_glob("gold", GOLD_TABLE, version)
     con = duckdb.connect()
     try:
         rows = con.execute(
-            f"SELECT {CUT_DATE}, count(*) FROM read_parquet('{glob}', union_by_name=true) "
+            f"SELECT {CUT_DATE}, count(*) FROM read_parquet(?, union_by_name=true) "
             f"WHERE NOT {ELIGIBLE} AND strftime({CUT_DATE}, '%Y-%m') IN "
             "(SELECT unnest(?::VARCHAR[])) GROUP BY 1",
-            [months],
+            [glob, months],
         ).fetchall()
     finally:
         con.close()
     return {pd.Timestamp(cut).date(): int(n) for cut, n in rows}
-
-
-def champion_oot_months(settings: Settings, run_id: str) -> list[str] | None:
-    """The OOT cut months logged by the champion's training run (param `oot_cut_months`)."""
-    try:
-        import mlflow
-
-        run = mlflow.MlflowClient(tracking_uri=settings.tracking_uri).get_run(run_id)
-    except Exception:  # an unreachable store only loses the exact months, not the figures
-        return None
-    value = run.data.params.get("oot_cut_months")
-    return [m.strip() for m in value.split(",") if m.strip()] if value else None
-
-
-def decide_per_cut(
-    proba, amount, cut_dates, policy: Policy, ineligible: dict[Any, int] | None = None
-) -> np.ndarray:
-    """NO_ASSIGN mask of eligible rows with the capacity applied per cut, as at scoring time: the
-    cut's `ineligible[cut]` obligations (ASSIGN by rule) take the capacity first."""
-    proba = np.asarray(proba, dtype=np.float64)
-    amount = np.asarray(amount, dtype=np.float64)
-    out = np.zeros(len(proba), dtype=bool)
-    codes, uniques = pd.factorize(pd.Series(cut_dates), use_na_sentinel=False)
-    for g in range(len(uniques)):
-        rows = np.flatnonzero(codes == g)
-        extra = (ineligible or {}).get(uniques[g], 0) if policy.capacity is not None else 0
-        p = np.concatenate([proba[rows], np.full(extra, np.nan)])
-        a = np.concatenate([amount[rows], np.zeros(extra)])
-        e = np.concatenate([np.ones(len(rows), bool), np.zeros(extra, bool)])
-        d, _ = decide_with_flags(p, a, e, policy)
-        out[rows] = d[: len(rows)] == NO_ASSIGN
-    return out
 
 
 # ---- chart --------------------------------------------------------------------------------------
@@ -250,12 +217,12 @@ def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
     if lake.current_version("results") is None:
         return None
     try:
-        glob = lake.table_glob("results", LATEST).replace("'", "''")
+        glob = lake.table_glob("results", LATEST)
     except CobranzaError:
         return None
     con = duckdb.connect()
     try:
-        latest = con.execute(f"SELECT * FROM read_parquet('{glob}')").df()
+        latest = con.execute("SELECT * FROM read_parquet(?)", [glob]).df()
     finally:
         con.close()
     elig = latest[ELIGIBLE].to_numpy(dtype=bool)
@@ -281,12 +248,6 @@ def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
 
 def impact(settings: Settings, ui=None) -> dict[str, Any]:
     """Impact figures out of time and for the current population; chart and table in the lake."""
-    from cobranza.decision.attribution import positive_proba
-    from cobranza.decision.scoring import _model_input
-    from cobranza.lake.catalog import refresh_catalog
-    from cobranza.ml.data import attach_truth, truth_path
-    from cobranza.ml.registry import load_champion
-
     t0 = time.perf_counter()
     lake = Lake(settings.lake).ensure()
     champion = load_champion(settings)
@@ -296,13 +257,14 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
     gold_version = lake.require_version("gold")  # once: both reads see the same version
     oot, months = read_oot(lake, settings.oot_months, logged, gold_version)
     features = list(champion.model.feature_names_)
-    proba = positive_proba(champion.model, _model_input(oot, features))
+    proba = positive_proba(champion.model, model_input(oot, features))
     y = oot[TARGET].to_numpy(dtype=np.int64)
     amount = oot["amount_past_due"].to_numpy(dtype=np.float64, na_value=0.0)
     cuts = pd.to_datetime(oot[CUT_DATE]).dt.date
-    no_assign = decide_per_cut(
-        proba, amount, cuts, policy, ineligible_per_cut(lake, months, gold_version)
-    )
+    eligible = np.ones(len(oot), dtype=bool)  # read_oot reads eligible rows only
+    ineligible = ineligible_per_cut(lake, months, gold_version)
+    decision, _ = decide_per_cut(proba, amount, eligible, cuts, policy, ineligible)
+    no_assign = decision == NO_ASSIGN
 
     out_of_time: dict[str, Any] = {
         "months": months,

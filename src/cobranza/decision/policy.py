@@ -228,6 +228,46 @@ def decide_with_flags(
     return np.where(no_assign, NO_ASSIGN, ASSIGN).astype(object), limited
 
 
+def decide_per_cut(
+    proba,
+    amount_past_due,
+    eligible,
+    cut_dates,
+    policy: Policy,
+    ineligible_per_cut: dict[Any, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decisions and `capacity_limited` flags of rows of several cuts: `decide_with_flags` on the
+    rows of each cut date, since the capacity is per cut.
+
+    `ineligible_per_cut[cut]` counts obligations of that cut that are not among these rows and are
+    ASSIGN by rule (impact decides on the eligible rows alone): with a capacity they take it first,
+    exactly as they do when the whole cut is scored.
+    """
+    p = np.asarray(proba, dtype=np.float64).ravel()
+    a = np.asarray(amount_past_due, dtype=np.float64).ravel()
+    e = np.asarray(eligible, dtype=bool).ravel()
+    days = np.asarray(cut_dates, dtype="datetime64[D]").ravel()
+    decision = np.full(len(p), ASSIGN, dtype=object)
+    limited = np.zeros(len(p), dtype=bool)
+    extra_of = {
+        np.datetime64(cut, "D"): int(n)
+        for cut, n in (ineligible_per_cut or {}).items()
+        if policy.capacity is not None
+    }
+    cuts, group = np.unique(days, return_inverse=True)
+    for g, cut in enumerate(cuts):
+        rows = np.flatnonzero(group == g)
+        extra = extra_of.get(cut, 0)
+        d, lim = decide_with_flags(
+            np.concatenate([p[rows], np.full(extra, np.nan)]),
+            np.concatenate([a[rows], np.zeros(extra)]),
+            np.concatenate([e[rows], np.zeros(extra, dtype=bool)]),
+            policy,
+        )
+        decision[rows], limited[rows] = d[: len(rows)], lim[: len(rows)]
+    return decision, limited
+
+
 def cost_ruled(proba, amount_past_due, eligible, decision, policy: Policy) -> np.ndarray:
     """ASSIGN rows the threshold alone would have left to the debit: managed by the cost rule."""
     if not policy.cost_rule:

@@ -30,7 +30,7 @@ from cobranza.decision.policy import (
     NO_ASSIGN,
     Policy,
     cost_ruled,
-    decide_with_flags,
+    decide_per_cut,
     expected_unmanaged_loss,
 )
 from cobranza.decision.reasons import (
@@ -47,6 +47,9 @@ from cobranza.decision.reasons import (
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
 from cobranza.lake.layout import new_run_id
+from cobranza.ml.model import model_input
+from cobranza.ml.registry import Champion, champion_oot_months, load_champion
+from cobranza.tables import LATEST, SCORES
 from cobranza.transforms.schema import (
     CLIENT_KEY,
     CUT_DATE,
@@ -57,7 +60,6 @@ from cobranza.transforms.schema import (
 )
 
 CHUNK_ROWS = 100_000
-SCORES, LATEST = "scores", "latest"
 REASON_COLUMNS = [
     f"reason_{i}_{part}"
     for i in range(1, N_REASONS + 1)
@@ -97,34 +99,6 @@ def champion_policy(champion: Any, capacity: int | None = None) -> Policy:
     return policy
 
 
-def _model_input(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    missing = [f for f in features if f not in frame.columns]
-    if missing:
-        raise ScoringError(
-            f"the rows to score lack feature column(s) {', '.join(missing[:10])} the champion needs"
-        )
-    # Only non-numeric columns that are not plain objects (Arrow-backed strings read from Parquet)
-    # are converted, in one constructor call: online scoring of one row is dominated by per-column
-    # pandas overhead, and the API already hands over float64 and object columns.
-    X = frame[features]
-    convert = [
-        name
-        for name, dtype in zip(features, X.dtypes, strict=True)
-        if not (
-            pd.api.types.is_object_dtype(dtype)
-            or pd.api.types.is_numeric_dtype(dtype)
-            or pd.api.types.is_bool_dtype(dtype)
-        )
-    ]
-    if not convert:
-        return X
-    columns = {name: X[name] for name in features}
-    for name in convert:
-        values = X[name].to_numpy(dtype=object, na_value=None)
-        columns[name] = pd.Series(values, index=frame.index, dtype=object)
-    return pd.DataFrame(columns, index=frame.index)
-
-
 def score_frame(
     champion: Any,
     frame: pd.DataFrame,
@@ -155,7 +129,7 @@ def score_frame(
     if ELIGIBLE not in frame.columns:
         raise ScoringError(f"the rows to score lack the column {ELIGIBLE}")
     eligible = frame[ELIGIBLE].fillna(False).to_numpy(dtype=bool)
-    X_all = _model_input(frame, features) if eligible.any() else None
+    X_all = model_input(frame, features) if eligible.any() else None
 
     probability = np.full(n, np.nan)
     reason_idx = np.full((n, N_REASONS), -1)
@@ -181,13 +155,7 @@ def score_frame(
         if "amount_past_due" in frame.columns
         else np.zeros(n)
     )
-    decision = np.full(n, ASSIGN, dtype=object)
-    limited = np.zeros(n, dtype=bool)
-    codes, uniques = pd.factorize(cut, use_na_sentinel=False)
-    for g in range(len(uniques)):
-        rows = np.flatnonzero(codes == g)
-        d, lim = decide_with_flags(probability[rows], amount[rows], eligible[rows], policy)
-        decision[rows], limited[rows] = d, lim
+    decision, limited = decide_per_cut(probability, amount, eligible, cut, policy)
 
     no_assign = decision == NO_ASSIGN
     reason_idx[no_assign], reason_val[no_assign] = up_idx[no_assign], up_val[no_assign]
@@ -239,13 +207,15 @@ def read_cut(
     """All gold rows (labeled or not) of one cut date: `as_of`, else the latest; of gold
     `version`, else the current one."""
     version = version or lake.require_version("gold")
-    glob = lake.table_glob("gold", GOLD_TABLE, version).replace("'", "''")
-    src = f"read_parquet('{glob}', union_by_name=true)"
+    glob = lake.table_glob("gold", GOLD_TABLE, version)
+    src = "read_parquet(?, union_by_name=true)"
     con = duckdb.connect()
     try:
         cuts = [
             r[0]
-            for r in con.execute(f"SELECT DISTINCT {CUT_DATE} FROM {src} ORDER BY 1").fetchall()
+            for r in con.execute(
+                f"SELECT DISTINCT {CUT_DATE} FROM {src} ORDER BY 1", [glob]
+            ).fetchall()
         ]
         if not cuts:
             raise ScoringError(f"gold.{GOLD_TABLE} has no rows to score")
@@ -259,7 +229,7 @@ def read_cut(
                 f"gold.{GOLD_TABLE} has no rows for cut date {as_of}; latest cut dates: {shown}"
             )
         frame = con.execute(
-            f"SELECT * FROM {src} WHERE {CUT_DATE} = ? ORDER BY {OBLIGATION_ID}", [cut]
+            f"SELECT * FROM {src} WHERE {CUT_DATE} = ? ORDER BY {OBLIGATION_ID}", [glob, cut]
         ).df()
     finally:
         con.close()
@@ -301,11 +271,9 @@ def to_arrow(scored: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema([(n, types[n]) for n in OUTPUT_COLUMNS]))
 
 
-def scored_period(settings: Settings, champion: Any, cut: date) -> str | None:
+def scored_period(settings: Settings, champion: Champion, cut: date) -> str | None:
     """Where a cut sits for the model: "training" (its labels fitted it: realized figures are
     in-sample), "out_of_time" (held out at training) or "after_training"; None if unknown."""
-    from cobranza.decision.business_impact import champion_oot_months
-
     months = champion_oot_months(settings, str(champion.run_id))
     if not months:
         return None
@@ -317,8 +285,6 @@ def scored_period(settings: Settings, champion: Any, cut: date) -> str | None:
 
 def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, Any]:
     """Score one cut with the champion and publish results.scores (history) and results.latest."""
-    from cobranza.ml.registry import load_champion
-
     lake = Lake(settings.lake).ensure()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

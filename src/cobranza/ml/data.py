@@ -93,8 +93,8 @@ def read_gold(lake: Lake) -> tuple[pd.DataFrame, dict[str, Any]]:
     con = duckdb.connect()
     try:
         frame = con.execute(
-            f"SELECT * FROM read_parquet('{glob}', union_by_name=true) "
-            f"ORDER BY {CUT_DATE}, {OBLIGATION_ID}"
+            f"SELECT * FROM read_parquet(?, union_by_name=true) ORDER BY {CUT_DATE}, {OBLIGATION_ID}",
+            [glob],
         ).df()
     finally:
         con.close()

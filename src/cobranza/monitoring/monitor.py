@@ -23,6 +23,7 @@ from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml.data import feature_columns, read_gold
 from cobranza.ml.metrics import auc, ece
 from cobranza.monitoring.drift import enough_rows, feature_drift, numeric_psi, status
+from cobranza.tables import SCORES
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, OBLIGATION_ID, TARGET
 
 REFERENCE_SAMPLE = 100_000
@@ -93,16 +94,17 @@ def _read_scores(lake: Lake) -> pd.DataFrame | None:
     if lake.current_version("results") is None:
         return None
     versions = [
-        v["version"] for v in lake.versions("results") if "scores" in v.get("history_tables", [])
+        v["version"] for v in lake.versions("results") if SCORES in v.get("history_tables", [])
     ]
-    globs = [lake.table_glob("results", "scores", v) for v in versions]
+    globs = [lake.table_glob("results", SCORES, v) for v in versions]
     if not globs:
         return None
     con = duckdb.connect()
     try:
         return con.execute(
-            f"SELECT obligation_id, cut_date, probability, decision, model_version, scoring_run_id "
-            f"FROM read_parquet({globs!r}, union_by_name=true)"
+            "SELECT obligation_id, cut_date, probability, decision, model_version, scoring_run_id "
+            "FROM read_parquet(?, union_by_name=true)",
+            [globs],
         ).df()
     finally:
         con.close()

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from cobranza.api.deps import Services, guard, services
-from cobranza.api.schemas import Problem
+from cobranza.api.schemas import Problem, json_safe
 from cobranza.config import Costs, Settings
 from cobranza.lake import Lake
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, GOLD_TABLE, OBLIGATION_ID, TARGET
@@ -266,14 +266,6 @@ def _savings(
     return out
 
 
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy and arrow scalars
-        value = value.item()
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    return value
-
-
 def build_report(settings: Settings) -> dict[str, Any]:
     """The newest monitoring run, read from ml_metadata and completed from gold and results."""
     from cobranza.monitoring.drift import ALERT_PSI, MIN_ROWS, WARN_PSI
@@ -286,7 +278,7 @@ def build_report(settings: Settings) -> dict[str, Any]:
             '(POST /v1/jobs {"type": "monitor"}) or run `cobranza monitor`'
         )
     latest = files[-1]
-    rows = [{k: _plain(v) for k, v in r.items()} for r in pq.read_table(latest).to_pylist()]
+    rows = [{k: json_safe(v) for k, v in r.items()} for r in pq.read_table(latest).to_pylist()]
     run_id = str(rows[0].get("monitoring_run_id") or latest.stem)
     stamp = rows[0]
     score = next((r for r in rows if r["feature"] == SCORE_ROW), None)
@@ -308,7 +300,7 @@ def build_report(settings: Settings) -> dict[str, Any]:
     perf_file = lake.metadata_dir / PERFORMANCE_TABLE / latest.name
     if perf_file.exists():
         perf_rows = [
-            {k: _plain(v) for k, v in r.items()} for r in pq.read_table(perf_file).to_pylist()
+            {k: json_safe(v) for k, v in r.items()} for r in pq.read_table(perf_file).to_pylist()
         ]
         saved = _savings(
             lake, gold_version, [str(r["scoring_run_id"]) for r in perf_rows], settings.costs
