@@ -74,11 +74,11 @@ def run_tier(rows: int) -> dict:
         "train_seconds": round(train_s, 2),
         "rows_per_second": round(labeled / train_s),
         "peak_rss_mib": round(peak_mib, 1),
-        "best_iteration": summary["best_iteration"],
-        "oot_auc": summary["oot"]["auc"],
-        "oracle_oot_auc": summary["oot"]["oracle_auc"],
-        "oot_ece": summary["oot"]["ece"],
-        "timings": summary["timings"],
+        "best_iteration": summary.best_iteration,
+        "oot_auc": summary.oot["auc"],
+        "oracle_oot_auc": summary.oot["oracle_auc"],
+        "oot_ece": summary.oot["ece"],
+        "timings": summary.timings,
     }
 
 

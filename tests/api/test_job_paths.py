@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cobranza.api import ApiOptions, create_app
-from cobranza.api.jobs import PathProblem, PipelineParams
+from cobranza.stages import PathProblem, PipelineParams
 from tests.api.conftest import auth, publish_results, results_frame
 
 

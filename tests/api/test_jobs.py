@@ -118,7 +118,7 @@ def test_cancel_stops_the_process_group(client, keys):
 
 
 def test_params_map_to_cli_arguments_without_a_shell(tmp_path):
-    from cobranza.api.jobs import EtlParams, IngestParams, PipelineParams, ScoreParams, TrainParams
+    from cobranza.stages import EtlParams, IngestParams, PipelineParams, ScoreParams, TrainParams
 
     assert IngestParams(extract_dir=str(tmp_path), dialect="bank-latin1").cli_args() == [
         "ingest",
@@ -154,13 +154,13 @@ def test_job_environment_reproduces_the_service_settings(monkeypatch, tmp_path):
 
 
 def test_log_tail_masks_emails_and_long_numbers():
-    from cobranza.api.jobs import _parse_result, redact
+    from cobranza.api.redaction import parse_result, redact
 
     line = "row 12 of clients.csv: ana.perez@mail.com phone 3001234567 amount 1,234,567.50"
     assert redact(line) == "row 12 of clients.csv: [redacted] phone [redacted] amount 1,234,567.50"
-    assert _parse_result('{"rows": 3}') == {"rows": 3}
-    assert _parse_result('noise\n{"rows": 4}') == {"rows": 4}
-    assert _parse_result("") is None
+    assert parse_result('{"rows": 3}') == {"rows": 3}
+    assert parse_result('noise\n{"rows": 4}') == {"rows": 4}
+    assert parse_result("") is None
 
 
 def test_prune_job_needs_admin_runs_alone_and_reports_what_it_kept(client, keys):
@@ -187,7 +187,7 @@ def test_prune_job_needs_admin_runs_alone_and_reports_what_it_kept(client, keys)
 
 
 def test_prune_params_map_to_the_lake_prune_command():
-    from cobranza.api.jobs import PruneParams
+    from cobranza.stages import PruneParams
 
     assert PruneParams().cli_args() == ["lake", "prune", "--keep", "3"]
     assert PruneParams(keep=1, dry_run=True).cli_args() == [

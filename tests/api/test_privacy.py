@@ -16,7 +16,7 @@ import time
 import pytest
 
 from cobranza.api.control import ControlDB, control_path
-from cobranza.api.jobs import SCRUBBED_MARKER, redact, redact_value, scrub_job_files
+from cobranza.api.redaction import SCRUBBED_MARKER, redact, redact_value, scrub_job_files
 from cobranza.contract import FILES
 from tests.api.conftest import auth
 from tests.api.test_webhooks import Receiver

@@ -301,9 +301,9 @@ def test_model_watch_alerts_on_a_new_champion_and_a_failed_gate(stack, tmp_path)
     base = stack["settings"]
     strict = load_settings(lake=base.lake, truth_path=base.truth_path, gate={"max_ece": 0.0})
     challenger = train(strict)
-    assert not challenger["gate"]["passed"]
+    assert not challenger.gate.passed
     models = api(stack, "/v1/models")
-    failed = next(m for m in models["items"] if m["version"] == str(challenger["version"]))
+    failed = next(m for m in models["items"] if m["version"] == str(challenger.version))
     sink = stack["sink"]
     n_notify = len(sink.at("/notify"))
     wf = manual_variant(load_template("model_watch.json"), "cbzTestWatch0001")

@@ -440,7 +440,7 @@ def test_prune_refuses_while_train_reads_the_lake(tmp_path, sim_extract):
     trained_on = json.loads(stdout)["gold_version"]
     assert (lake.version_dir("gold", trained_on) / "obligation_snapshots").is_dir()
     done = prune(settings, keep=1)  # nobody reads now: the model's gold stays as its training data
-    assert trained_on in done["kept"]["gold"]
+    assert trained_on in done.kept["gold"]
     assert (lake.version_dir("gold", trained_on) / "obligation_snapshots").is_dir()
 
 
@@ -496,10 +496,10 @@ def test_a_catalog_held_open_keeps_its_versions_until_it_is_refreshed(tmp_path, 
         assert catalog_stale(lake)
 
         done = prune(settings, keep=1)  # its refresh fails too: the views' versions stay
-        assert gens[1]["gold"] not in done["pruned"].get("gold", [])
-        assert "read by the catalog" in done["kept"]["gold"][gens[1]["gold"]][0]
+        assert gens[1]["gold"] not in done.pruned.get("gold", [])
+        assert "read by the catalog" in done.kept["gold"][gens[1]["gold"]][0]
         assert (lake.version_dir("gold", gens[1]["gold"]) / "obligation_snapshots").is_dir()
-        assert done["pruned"]["gold"] == [gens[0]["gold"]]
+        assert done.pruned["gold"] == [gens[0]["gold"]]
 
         out = _cli(lake, "catalog")  # refused while the client holds the file
         assert out.returncode == 1
@@ -517,7 +517,7 @@ def test_a_catalog_held_open_keeps_its_versions_until_it_is_refreshed(tmp_path, 
         assert cat.execute("SELECT count(*) FROM gold.obligation_snapshots").fetchone()[0] == 3
     finally:
         cat.close()
-    assert prune(settings, keep=1)["pruned"]["gold"] == [gens[1]["gold"]]
+    assert prune(settings, keep=1).pruned["gold"] == [gens[1]["gold"]]
 
 
 def test_refresh_if_stale_is_a_no_op_on_a_fresh_catalog(tmp_path):
@@ -570,7 +570,7 @@ def test_working_folders_of_killed_runs_are_removed_and_live_ones_kept(tmp_path,
         ingest_extract(settings, sim_extract, STANDARD)  # the next ingest removes the dead one
         assert not dead.exists()
         assert (lake.root / "_tmp" / "live-run").is_dir()
-        assert prune(settings, keep=1)["tmp_removed"] == []
+        assert prune(settings, keep=1).tmp_removed == []
     finally:
         live.stdin.close()
         live.wait(timeout=30)
@@ -588,7 +588,7 @@ def test_prune_removes_a_dead_runs_working_folder(tmp_path):
     )
     assert proc.returncode == -signal.SIGKILL
     assert (lake.root / "_tmp" / "ingest-x" / "spill.tmp").exists()
-    assert prune(settings)["tmp_removed"] == [str(lake.root / "_tmp" / "ingest-x")]
+    assert prune(settings).tmp_removed == [str(lake.root / "_tmp" / "ingest-x")]
     assert not list((lake.root / "_tmp").iterdir())
 
 
@@ -651,9 +651,9 @@ def test_prune_keeps_the_gold_of_a_version_registered_but_never_tagged(tmp_path)
     v1 = _register(settings, _run_with_gold(settings, gens[0]["gold"], "tag"))
     v2 = _register(settings, _run_with_gold(settings, gens[1]["gold"], "param"))
     done = prune(settings, keep=1)
-    assert done["kept"]["gold"][gens[0]["gold"]] == [f"trained model version {v1}"]
-    assert done["kept"]["gold"][gens[1]["gold"]] == [f"trained model version {v2}"]
-    assert done["pruned"]["gold"] == [gens[2]["gold"]]
+    assert done.kept["gold"][gens[0]["gold"]] == [f"trained model version {v1}"]
+    assert done.kept["gold"][gens[1]["gold"]] == [f"trained model version {v2}"]
+    assert done.pruned["gold"] == [gens[2]["gold"]]
     for g in gens[:2]:
         assert (lake.version_dir("gold", g["gold"]) / "obligation_snapshots").is_dir()
 
@@ -681,10 +681,10 @@ def test_prune_keeps_the_gold_the_mirror_lists_when_the_registry_forgot(tmp_path
     )
     client(settings).delete_registered_model(settings.model_name)
     done = prune(settings, keep=1)
-    assert done["kept"]["gold"][gens[0]["gold"]] == [
+    assert done.kept["gold"][gens[0]["gold"]] == [
         f"trained model version {version} (in ml_metadata.model_runs, not in the registry)"
     ]
-    assert done["pruned"]["gold"] == [gens[1]["gold"]]
+    assert done.pruned["gold"] == [gens[1]["gold"]]
     assert (lake.version_dir("gold", gens[0]["gold"]) / "obligation_snapshots").is_dir()
 
 
@@ -695,11 +695,11 @@ def test_prune_keeps_every_gold_when_a_models_gold_is_unknown(tmp_path, caplog):
     version = _register(settings, _run_with_gold(settings, "", "none"))
     with caplog.at_level("WARNING"):
         done = prune(settings, keep=1)
-    assert done["pruned"] == {}  # every gold kept, and with them their silver and raw
+    assert done.pruned == {}  # every gold kept, and with them their silver and raw
     assert all(
         (lake.version_dir("gold", g["gold"]) / "obligation_snapshots").is_dir() for g in gens
     )
-    (warning,) = done["warnings"]
+    (warning,) = done.warnings
     assert f"registered model version {version}" in warning
     assert "no gold version was pruned" in warning
     assert warning in caplog.text

@@ -95,7 +95,7 @@ def test_prune_frees_old_versions_and_keeps_what_is_needed(tmp_path):
     model = _register(settings, gens[0]["gold"])  # a model trained on the oldest gold
 
     dry = prune(settings, keep=2, dry_run=True)
-    assert dry["pruned"] == {
+    assert dry.pruned == {
         "raw": [gens[1]["raw"]],
         "silver": [gens[1]["silver"]],
         "gold": [gens[1]["gold"]],
@@ -103,8 +103,8 @@ def test_prune_frees_old_versions_and_keeps_what_is_needed(tmp_path):
     assert all(lake.table_dir("raw", "clients", g["raw"]).is_dir() for g in gens)  # nothing gone
 
     done = prune(settings, keep=2)
-    assert done["pruned"] == dry["pruned"] and done["freed_mb"] >= 0
-    assert done["kept"]["gold"][gens[0]["gold"]] == [f"trained model version {model}"]
+    assert done.pruned == dry.pruned and done.freed_mb >= 0
+    assert done.kept["gold"][gens[0]["gold"]] == [f"trained model version {model}"]
     for zone, table in (
         ("raw", "clients"),
         ("silver", "clients"),
@@ -134,7 +134,7 @@ def test_prune_frees_old_versions_and_keeps_what_is_needed(tmp_path):
     states = {(r["zone"], r["version"]): r["state"] for r in list_versions(lake)}
     assert states[("gold", gens[1]["gold"])] == "pruned"
     assert states[("gold", gens[3]["gold"])] == "complete"
-    assert prune(settings, keep=2)["pruned_versions"] == 0  # nothing left to do
+    assert prune(settings, keep=2).pruned_versions == 0  # nothing left to do
 
 
 def test_prune_refuses_while_a_run_writes_and_removes_orphans_of_dead_runs(tmp_path):

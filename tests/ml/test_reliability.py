@@ -99,15 +99,15 @@ def test_train_killed_right_after_registration_leaves_lineage_and_no_alias(tmp_p
     assert rows["2"]["aliases"] == []
     assert rows["2"]["training_status"] == "interrupted"
     assert "stopped before it finished" in rows["2"]["training_error"]
-    assert rows[first["version"]]["aliases"] == ["champion"]
-    assert load_champion(settings).version == first["version"]
+    assert rows[first.version]["aliases"] == ["champion"]
+    assert load_champion(settings).version == first.version
     with pytest.raises(CobranzaError, match="cannot be promoted: its training interrupted"):
         promote(settings, "2", who="ana", reason="try the killed one")
 
     # the next training is unaffected and compares with the champion that kept deciding
     third = train(settings)
-    assert third["version"] == "3" and third["training_status"] == "succeeded"
-    assert f"champion v{first['version']}" in third["gate"]["reason"]
+    assert third.version == "3" and third.training_status == "succeeded"
+    assert f"champion v{first.version}" in third.gate.reason
     assert list(lake.metadata_dir.joinpath("training").glob("*.lock")) != []  # the killed one's
 
 
@@ -168,7 +168,7 @@ def test_a_training_failing_late_publishes_nothing(tmp_path, gold_frame, breaker
     assert f"train failed at {stage}" in message
     assert "model version 2 is registered without an alias" in message
     assert "training_status=failed" in message
-    assert f"the champion is still v{first['version']}" in message
+    assert f"the champion is still v{first.version}" in message
 
     rows = {r["version"]: r for r in list_models(settings)}
     assert rows["2"]["aliases"] == []
@@ -190,10 +190,10 @@ def test_a_training_failing_late_publishes_nothing(tmp_path, gold_frame, breaker
         promote(settings, "2", who="ana", reason="the failed one")
 
     _repair(lake)
-    assert score(settings)["model_version"] == "1"
+    assert score(settings).model_version == "1"
     again = train(settings)
-    assert again["version"] == "3" and again["alias"] == "champion"
-    assert "champion v1" in again["gate"]["reason"]
+    assert again.version == "3" and again.alias == "champion"
+    assert "champion v1" in again.gate.reason
     assert load_champion(settings).version == "3"
 
 
@@ -223,7 +223,7 @@ def test_a_training_stopped_after_its_alias_moved_ends_published(tmp_path, gold_
         con.close()
 
     second = train(settings)
-    assert second["version"] == "2" and second["alias"] == "champion"
+    assert second.version == "2" and second.alias == "champion"
     tags = dict(
         _db_rows(
             lake.metadata_dir / "mlflow.db",
@@ -237,7 +237,7 @@ def test_a_training_stopped_after_its_alias_moved_ends_published(tmp_path, gold_
     assert rows["2"]["promoted_by"] is not None
     assert ("2", "training_failed") not in [(e["version"], e["event"]) for e in _events(lake)]
     assert load_champion(settings).version == "2"
-    assert score(settings)["model_version"] == "2"
+    assert score(settings).model_version == "2"
 
     con = sqlite3.connect(lake.metadata_dir / "mlflow.db")  # the store works again
     try:
@@ -300,31 +300,31 @@ def test_moved_lake_loads_scores_and_trains_inside_itself(tmp_path, gold_frame):
 
     settings = settings_for(new_root, truth)
     champion = load_champion(settings)
-    assert champion.version == first["version"]
+    assert champion.version == first.version
     assert champion.policy.n_fit > 0
     scored = score(settings)
-    assert scored["model_version"] == first["version"]
+    assert scored.model_version == first.version
 
     second = train(settings)
     third = train(settings)
     assert not (old_root / "lake").exists(), "something was written under the old path"
     new_artifacts = new_root / "lake" / "ml_metadata" / "artifacts"
     for summary in (second, third):
-        assert summary["experiment"] == second["experiment"] != settings.model_name
-        assert summary["report"].startswith(new_artifacts.as_uri() + "/")
+        assert summary.experiment == second.experiment != settings.model_name
+        assert summary.report.startswith(new_artifacts.as_uri() + "/")
     client = mlflow.MlflowClient(tracking_uri=settings.tracking_uri)
-    experiment = client.get_experiment_by_name(second["experiment"])
+    experiment = client.get_experiment_by_name(second.experiment)
     assert experiment.artifact_location == new_artifacts.as_uri()
     assert experiment.tags["cobranza.base_experiment"] == settings.model_name
-    for version in (second["version"], third["version"]):
+    for version in (second.version, third.version):
         location = client.get_model_version_download_uri(settings.model_name, version)
         assert location.startswith(new_artifacts.as_uri() + "/")
-    assert load_champion(settings).version == third["version"]
+    assert load_champion(settings).version == third.version
     runs = duckdb.sql(
         "SELECT run_id, experiment FROM read_parquet(?, union_by_name=true)",
         params=[str(new_root / "lake" / "ml_metadata" / "model_runs" / "*.parquet")],
     ).fetchall()
-    assert dict(runs)[third["run_id"]] == third["experiment"]
+    assert dict(runs)[third.run_id] == third.experiment
 
 
 def test_copied_lake_writes_nothing_into_the_original(tmp_path, gold_frame):
@@ -341,9 +341,9 @@ def test_copied_lake_writes_nothing_into_the_original(tmp_path, gold_frame):
     second = train(settings)
     assert _files(src_root / "lake") == original
     shutil.rmtree(src_root / "lake")  # the copy stands on its own
-    assert load_champion(settings).version == second["version"]
-    promote(settings, first["version"], who="ana", reason="back to the copied champion")
-    assert load_champion(settings).version == first["version"]
+    assert load_champion(settings).version == second.version
+    promote(settings, first.version, who="ana", reason="back to the copied champion")
+    assert load_champion(settings).version == first.version
 
 
 # ---- store errors: one line, no SQLAlchemy traceback --------------------------------------------

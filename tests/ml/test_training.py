@@ -23,9 +23,9 @@ def _run_metrics(settings, run_id):
 
 def test_same_data_config_and_seed_give_identical_metrics(trained):
     s = trained["settings"]
-    first = _run_metrics(s, trained["first"]["run_id"])
-    second = _run_metrics(s, trained["second"]["run_id"])
-    assert trained["first"]["run_id"] != trained["second"]["run_id"]
+    first = _run_metrics(s, trained["first"].run_id)
+    second = _run_metrics(s, trained["second"].run_id)
+    assert trained["first"].run_id != trained["second"].run_id
     assert first.metrics == second.metrics  # exact, every digit
     assert len(first.metrics) > 40
     assert first.params["lgbm.best_iteration"] == second.params["lgbm.best_iteration"]
@@ -33,7 +33,7 @@ def test_same_data_config_and_seed_give_identical_metrics(trained):
 
 def test_run_logs_metrics_per_part_lineage_config_and_artifacts(trained):
     s, lake = trained["settings"], trained["lake"]
-    run_id = trained["first"]["run_id"]
+    run_id = trained["first"].run_id
     data = _run_metrics(s, run_id)
     for part in ("train", "test", "oot"):
         for metric in ("auc", "gini", "ks", "pr_auc", "brier", "log_loss", "ece"):
@@ -68,8 +68,8 @@ def test_run_logs_metrics_per_part_lineage_config_and_artifacts(trained):
 
 def test_summary_shows_model_and_oracle_side_by_side(trained):
     summary = trained["first"]
-    oot = summary["auc_vs_oracle"]["oot"]
-    assert oot["model_auc"] == summary["oot"]["auc"]
+    oot = summary.auc_vs_oracle["oot"]
+    assert oot["model_auc"] == summary.oot["auc"]
     assert 0.6 < oot["model_auc"] <= oot["oracle_auc"] + 0.05
     assert oot["baseline_auc"] is not None
 
@@ -94,7 +94,7 @@ def test_pyfunc_from_the_store_equals_the_in_process_model(trained):
 
 def test_gate_first_passes_then_compares_with_champion(trained):
     rows = {r["version"]: r for r in list_models(trained["settings"])}
-    first, second = trained["first"]["version"], trained["second"]["version"]
+    first, second = trained["first"].version, trained["second"].version
     assert rows[first]["gate_passed"] is True
     assert "first champion" in rows[first]["gate_reason"]
     assert rows[second]["gate_passed"] is True  # same AUC >= champion - tolerance
@@ -108,21 +108,21 @@ def test_gate_failure_keeps_a_challenger_and_manual_promotion_records_who_why(tm
     ok = train(settings_for(tmp_path, truth))
     strict = settings_for(tmp_path, truth, gate={"max_psi": 0.0})
     failed = train(strict)
-    assert failed["gate"]["passed"] is False
-    assert "PSI" in failed["gate"]["reason"] and "max_psi 0.0000" in failed["gate"]["reason"]
+    assert failed.gate.passed is False
+    assert "PSI" in failed.gate.reason and "max_psi 0.0000" in failed.gate.reason
     rows = {r["version"]: r for r in list_models(strict)}
-    assert rows[ok["version"]]["aliases"] == ["champion"]
-    assert rows[failed["version"]]["aliases"] == ["challenger"]
-    assert rows[failed["version"]]["gate_passed"] is False
-    assert load_champion(strict).version == ok["version"]
+    assert rows[ok.version]["aliases"] == ["champion"]
+    assert rows[failed.version]["aliases"] == ["challenger"]
+    assert rows[failed.version]["gate_passed"] is False
+    assert load_champion(strict).version == ok.version
 
-    out = promote(strict, failed["version"], who="ana", reason="approved by the risk committee")
-    assert out["champion"] == failed["version"] and out["previous_champion"] == ok["version"]
+    out = promote(strict, failed.version, who="ana", reason="approved by the risk committee")
+    assert out["champion"] == failed.version and out["previous_champion"] == ok.version
     rows = {r["version"]: r for r in list_models(strict)}
-    assert rows[failed["version"]]["aliases"] == ["champion"]
-    assert rows[failed["version"]]["promoted_by"] == "ana"
-    assert rows[failed["version"]]["promoted_reason"] == "approved by the risk committee"
-    assert rows[ok["version"]]["aliases"] == []
+    assert rows[failed.version]["aliases"] == ["champion"]
+    assert rows[failed.version]["promoted_by"] == "ana"
+    assert rows[failed.version]["promoted_reason"] == "approved by the risk committee"
+    assert rows[ok.version]["aliases"] == []
     con = duckdb.connect(str(lake.catalog_path), read_only=True)
     try:
         events = con.execute(
@@ -131,9 +131,7 @@ def test_gate_failure_keeps_a_challenger_and_manual_promotion_records_who_why(tm
         ).fetchall()
     finally:
         con.close()
-    assert events == [
-        (failed["version"], "manual_promotion", "ana", "approved by the risk committee")
-    ]
+    assert events == [(failed.version, "manual_promotion", "ana", "approved by the risk committee")]
     with pytest.raises(CobranzaError, match="no version '99'"):
         promote(strict, "99", who="ana", reason="typo")
 
@@ -158,11 +156,11 @@ def test_models_json_lists_versions_with_aliases_gate_and_oot_metrics(trained):
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
     versions = {m["version"]: m for m in data["models"]}
-    first, second = trained["first"]["version"], trained["second"]["version"]
+    first, second = trained["first"].version, trained["second"].version
     assert set(versions) == {first, second}
     assert versions[second]["aliases"] == ["champion"]
     assert versions[first]["aliases"] == []
-    assert versions[first]["oot_auc"] == pytest.approx(trained["first"]["oot"]["auc"], abs=1e-4)
+    assert versions[first]["oot_auc"] == pytest.approx(trained["first"].oot["auc"], abs=1e-4)
     for key in ("gate_passed", "gate_reason", "oot_ece", "psi", "run_id"):
         assert key in versions[first]
 
@@ -178,7 +176,7 @@ def test_ml_metadata_views_in_the_catalog(trained):
         auc = con.execute(
             "SELECT value FROM ml_metadata.model_metrics WHERE run_id = ? AND model = 'lightgbm' "
             "AND part = 'oot' AND metric = 'auc'",
-            [trained["first"]["run_id"]],
+            [trained["first"].run_id],
         ).fetchone()
         events = con.execute(
             "SELECT event, count(*) FROM ml_metadata.registry_events GROUP BY event ORDER BY event"
@@ -188,8 +186,8 @@ def test_ml_metadata_views_in_the_catalog(trained):
         ).fetchall()
     finally:
         con.close()
-    assert [r[0] for r in runs] == [trained["first"]["run_id"], trained["second"]["run_id"]]
+    assert [r[0] for r in runs] == [trained["first"].run_id, trained["second"].run_id]
     assert all(r[2] for r in runs)
-    assert auc[0] == pytest.approx(trained["first"]["oot"]["auc"], abs=1e-4)
+    assert auc[0] == pytest.approx(trained["first"].oot["auc"], abs=1e-4)
     assert events == [("champion", 2), ("registered", 2)]
     assert [p[0] for p in parts] == ["oot", "test", "train", "train_to_oot", "valid"]

@@ -71,24 +71,24 @@ def _alerts(drift):
 
 def test_income_shock_is_flagged_beyond_seasonality(shocked, stable):
     _, calm = stable
-    assert calm["current_rows"] >= 100 and calm["reference_rows"] >= 300
-    assert calm["score_status"] != "INSUFFICIENT_DATA"
+    assert calm.current_rows >= 100 and calm.reference_rows >= 300
+    assert calm.score_status != "INSUFFICIENT_DATA"
     # The simulator is seasonal (mid-year bonus in the reference months), so a stable portfolio
     # may alert on a trend feature; the shock must move more features, and the balance ones that
     # stay quiet without it.
-    calm_alerts = set(calm["features_alert"])
+    calm_alerts = set(calm.features_alert)
     moved = _alerts(shocked["drift"])
     assert len(moved) > len(calm_alerts)
     shock_only = moved - calm_alerts
     assert {"avg_balance_3m", "balance_to_installment"} <= shock_only, shock_only
     # and more clients fall into early delinquency
-    assert len(shocked["current"]) > 1.5 * calm["current_rows"]
+    assert len(shocked["current"]) > 1.5 * calm.current_rows
 
 
 def test_realized_performance_of_a_closed_horizon(stable):
     _, result = stable
-    assert result["realized"], "the scoring run on a labeled cut must be evaluated"
-    row = result["realized"][0]
+    assert result.realized, "the scoring run on a labeled cut must be evaluated"
+    row = result.realized[0]
     assert row["rows"] > 0 and 0.5 < row["auc"] <= 1.0
     assert 0.0 <= row["observed_rate"] <= 1.0
 
@@ -98,7 +98,7 @@ def test_monitoring_tables_in_the_catalog(stable):
     con = duckdb.connect(str(Lake(settings.lake).catalog_path), read_only=True)
     (n,) = con.execute(
         "SELECT count(*) FROM ml_metadata.monitoring_drift WHERE monitoring_run_id = ?",
-        [result["monitoring_run_id"]],
+        [result.monitoring_run_id],
     ).fetchone()
     assert n > 10
     assert con.execute("SELECT count(*) FROM ml_metadata.monitoring_performance").fetchone()[0] >= 1

@@ -49,8 +49,10 @@ from cobranza.api.webhooks import Webhooks
 from cobranza.config import Settings
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
+from cobranza.stages import REGISTRY, job_stages
 
-MODEL_JOBS = ("train", "pipeline")  # jobs that may move the champion alias
+# jobs that may move the champion alias: those writing the model registry
+MODEL_JOBS = tuple(s.name for s in job_stages() if REGISTRY in s.writes)
 
 log = logging.getLogger("cobranza.api")
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from cobranza.api.webhooks import EVENTS
+from cobranza.stages import JobType
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 Role = Literal["viewer", "operator", "admin"]
@@ -49,7 +50,7 @@ class JobProgress(BaseModel):
 
 class Job(BaseModel):
     job_id: str
-    type: Literal["ingest", "etl", "train", "score", "pipeline", "monitor", "prune"]
+    type: JobType
     params: dict[str, Any]
     status: JobStatus
     progress: JobProgress

@@ -17,6 +17,7 @@ a row per scope) so BI reads them from the catalog.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,28 @@ from cobranza.lake.layout import new_run_id
 from cobranza.ml.data import attach_truth, truth_path
 from cobranza.ml.model import model_input
 from cobranza.ml.registry import champion_oot_months, load_champion
+from cobranza.summary import Summary
 from cobranza.tables import LATEST
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, GOLD_TABLE, OBLIGATION_ID, TARGET
 
 IMPACT_TABLE = "impact"
+
+
+@dataclass
+class ImpactResult(Summary):
+    """Impact figures of an `impact` run, also written as rows of `ml_metadata.impact`."""
+
+    impact_run_id: str
+    model_version: str
+    gold_version: str
+    threshold: float | None
+    # realized figures (`realized_impact`), expected ones (`expected_impact`), the oracle's when
+    # the simulator's truth is there (`oracle_figures`), months and the out-of-time optimum
+    out_of_time: dict[str, Any]
+    current: dict[str, Any] | None  # expected figures of results.latest (None: nothing scored)
+    chart: str
+    table: str
+    seconds: float
 
 
 def _money(x: float) -> float:
@@ -246,7 +265,7 @@ def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
     }
 
 
-def impact(settings: Settings, ui=None) -> dict[str, Any]:
+def impact(settings: Settings, ui=None) -> ImpactResult:
     """Impact figures out of time and for the current population; chart and table in the lake."""
     t0 = time.perf_counter()
     lake = Lake(settings.lake).ensure()
@@ -313,17 +332,17 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
         records.append({**base, "scope": "current", **_scalars(current)})
     lake.write_metadata(IMPACT_TABLE, records, run_id)
     refresh_catalog(lake)
-    return {
-        "impact_run_id": run_id,
-        "model_version": str(champion.version),
-        "gold_version": gold_version,
-        "threshold": base["threshold"],
-        "out_of_time": out_of_time,
-        "current": current,
-        "chart": str(chart),
-        "table": f"ml_metadata.{IMPACT_TABLE}",
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+    return ImpactResult(
+        impact_run_id=run_id,
+        model_version=str(champion.version),
+        gold_version=gold_version,
+        threshold=base["threshold"],
+        out_of_time=out_of_time,
+        current=current,
+        chart=str(chart),
+        table=f"ml_metadata.{IMPACT_TABLE}",
+        seconds=round(time.perf_counter() - t0, 3),
+    )
 
 
 def _scalars(data: dict[str, Any]) -> dict[str, Any]:

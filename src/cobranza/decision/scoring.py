@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -49,6 +50,7 @@ from cobranza.lake import Lake
 from cobranza.lake.layout import new_run_id
 from cobranza.ml.model import model_input
 from cobranza.ml.registry import Champion, champion_oot_months, load_champion
+from cobranza.summary import Summary
 from cobranza.tables import LATEST, SCORES
 from cobranza.transforms.schema import (
     CLIENT_KEY,
@@ -79,6 +81,30 @@ OUTPUT_COLUMNS = [
     "scoring_run_id",
     *REASON_COLUMNS,
 ]
+
+
+@dataclass
+class ScoreResult(Summary):
+    """A scoring run published as a results version: the cut's decisions, counted."""
+
+    scoring_run_id: str
+    results_version: str
+    cut_date: str
+    scored_period: str | None  # training, out_of_time or after_training (see `scored_period`)
+    model_version: str
+    threshold: float | None
+    capacity: int | None
+    obligations: int
+    eligible: int
+    ineligible_assign: int
+    no_assign: int
+    assign: int
+    no_assign_share_eligible: float
+    capacity_limited: int
+    mean_probability: float | None
+    rows_per_second: int
+    seconds: float
+    timings: dict[str, float]
 
 
 class ScoringError(CobranzaError):
@@ -283,7 +309,7 @@ def scored_period(settings: Settings, champion: Champion, cut: date) -> str | No
     return "out_of_time" if month <= max(months) else "after_training"
 
 
-def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, Any]:
+def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult:
     """Score one cut with the champion and publish results.scores (history) and results.latest."""
     lake = Lake(settings.lake).ensure()
     timings: dict[str, float] = {}
@@ -337,25 +363,25 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, A
     decision = scored["decision"].to_numpy()
     n_elig = int(eligible.sum())
     seconds = sum(timings.values())
-    return {
-        "scoring_run_id": run_id,
-        "results_version": pub.version,
-        "cut_date": str(cut),
-        "scored_period": period,
-        "model_version": str(champion.version),
-        "threshold": policy.to_dict()["threshold"],
-        "capacity": policy.capacity,
-        "obligations": len(scored),
-        "eligible": n_elig,
-        "ineligible_assign": int((~eligible).sum()),
-        "no_assign": int((decision == NO_ASSIGN).sum()),
-        "assign": int((decision == ASSIGN).sum()),
-        "no_assign_share_eligible": round(
+    return ScoreResult(
+        scoring_run_id=run_id,
+        results_version=pub.version,
+        cut_date=str(cut),
+        scored_period=period,
+        model_version=str(champion.version),
+        threshold=policy.to_dict()["threshold"],
+        capacity=policy.capacity,
+        obligations=len(scored),
+        eligible=n_elig,
+        ineligible_assign=int((~eligible).sum()),
+        no_assign=int((decision == NO_ASSIGN).sum()),
+        assign=int((decision == ASSIGN).sum()),
+        no_assign_share_eligible=round(
             float((decision[eligible] == NO_ASSIGN).mean()) if n_elig else 0.0, 6
         ),
-        "capacity_limited": int(scored["capacity_limited"].sum()),
-        "mean_probability": round(float(np.nanmean(scored["probability"])), 6) if n_elig else None,
-        "rows_per_second": round(len(scored) / max(timings["score"], 1e-9)),
-        "seconds": round(seconds, 3),
-        "timings": timings,
-    }
+        capacity_limited=int(scored["capacity_limited"].sum()),
+        mean_probability=round(float(np.nanmean(scored["probability"])), 6) if n_elig else None,
+        rows_per_second=round(len(scored) / max(timings["score"], 1e-9)),
+        seconds=round(seconds, 3),
+        timings=timings,
+    )

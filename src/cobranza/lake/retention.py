@@ -42,6 +42,7 @@ from cobranza.lake.fs import drop_dead_lock, write_json_atomic
 from cobranza.lake.layout import RUN_FILE, ZONES, LakeError
 from cobranza.lake.locks import lock_path, writer_alive
 from cobranza.lake.store import Lake
+from cobranza.summary import Summary
 
 log = logging.getLogger(__name__)
 PRUNABLE = ("raw", "silver", "gold")  # results hold the decision history: never pruned
@@ -301,6 +302,21 @@ def _writing(lake: Lake) -> Iterable[str]:
 
 
 @dataclass
+class PruneResult(Summary):
+    """What a prune removed and what it kept, with why."""
+
+    dry_run: bool
+    keep: int
+    pruned: dict[str, list[str]]  # zone -> versions whose tables were removed
+    pruned_versions: int
+    freed_mb: float
+    kept: dict[str, dict[str, list[str]]]  # zone -> version -> reasons
+    orphans_removed: list[str]
+    tmp_removed: list[str]
+    warnings: list[str]
+
+
+@dataclass
 class TrainingGold:
     """The gold versions behind the registered models, as the model registry tells them.
 
@@ -319,7 +335,7 @@ def prune(
     training_gold: Callable[[], TrainingGold],
     keep: int = 3,
     dry_run: bool = False,
-) -> dict[str, Any]:
+) -> PruneResult:
     """Remove the data of versions no one needs (see the module docstring); returns what it did.
 
     `training_gold` is asked once the lake is held exclusively (no training can register a model
@@ -377,17 +393,17 @@ def prune(
         lock.close()
     for w in warnings:
         log.warning(w)
-    return {
-        "dry_run": dry_run,
-        "keep": keep,
-        "pruned": pruned,
-        "pruned_versions": sum(len(v) for v in pruned.values()),
-        "freed_mb": round(freed / 2**20, 1),
-        "kept": plan.keep,
-        "orphans_removed": orphans,
-        "tmp_removed": tmp,
-        "warnings": warnings,
-    }
+    return PruneResult(
+        dry_run=dry_run,
+        keep=keep,
+        pruned=pruned,
+        pruned_versions=sum(len(v) for v in pruned.values()),
+        freed_mb=round(freed / 2**20, 1),
+        kept=plan.keep,
+        orphans_removed=orphans,
+        tmp_removed=tmp,
+        warnings=warnings,
+    )
 
 
 def _prune_version(lake: Lake, zone: str, version: str, size: int) -> None:

@@ -66,21 +66,9 @@ from cobranza.lake.layout import (
     zone_dir,
 )
 from cobranza.lake.locks import WorkDir, WriterLock, clean_work_dirs
+from cobranza.stages import publisher
 
 log = logging.getLogger(__name__)
-
-HINTS = {
-    "raw": "cobranza ingest",
-    "silver": "cobranza etl",
-    "gold": "cobranza etl",
-    "results": "cobranza score",
-}
-
-
-def hint(zone: str) -> str:
-    """The command that publishes a zone, for messages."""
-    return HINTS[zone]
-
 
 AfterCommit = Callable[["Lake", bool], object]
 # The callback run after every commit (and, with recovered=True, after a dead run's journal was
@@ -243,7 +231,7 @@ class Lake:
     def _fix(self, zone: str) -> str:
         return (
             f"run `cobranza lake versions --zone {zone}` to see its complete versions and "
-            f"`cobranza lake use {zone} VERSION` to point it at one, or `{hint(zone)}` to "
+            f"`cobranza lake use {zone} VERSION` to point it at one, or `{publisher(zone)}` to "
             "publish a new one"
         )
 
@@ -281,7 +269,7 @@ class Lake:
         if version is None:
             raise LakeError(
                 f"the {zone} zone of {self.root} has no published version yet; run "
-                f"`{hint(zone)}` first"
+                f"`{publisher(zone)}` first"
             )
         if not (self.zone_dir(zone) / "versions" / version / RUN_FILE).exists():
             self._read_record(zone, version)  # raises, naming what is missing

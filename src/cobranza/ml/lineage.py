@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from cobranza.config import Settings
 from cobranza.errors import first_line
 from cobranza.lake import Lake, LakeError
-from cobranza.lake.retention import TrainingGold
+from cobranza.lake.retention import PruneResult, TrainingGold
 from cobranza.lake.retention import prune as prune_versions
 from cobranza.ml.registry import list_models
 from cobranza.ml.tracking import client
@@ -122,7 +122,7 @@ def _mirror_rows(lake: Lake) -> list[dict[str, Any]]:
     return rows
 
 
-def prune(settings: Settings, keep: int = 3, dry_run: bool = False) -> dict[str, Any]:
+def prune(settings: Settings, keep: int = 3, dry_run: bool = False) -> PruneResult:
     """`cobranza lake prune`: free old raw, silver and gold versions, keeping the gold behind every
     registered model (and its lineage) besides what `lake.retention.prune` always keeps."""
     lake = Lake(settings.lake).ensure()  # completes a transaction a dead process left decided

@@ -17,6 +17,7 @@ import logging
 import math
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from cobranza.ml.data import (
     truth_path,
 )
 from cobranza.ml.model import DEFAULT_LGBM_PARAMS, BaselineModel, SelfCureModel
+from cobranza.summary import Summary
 
 # Fixed, so that LightGBM's deterministic mode gives the same trees everywhere; one thread because
 # OpenMP threads spin-wait and collapse on a shared 2-core machine (measured 0.1 s vs 11 s).
@@ -172,10 +174,41 @@ def _flat_config(data: dict[str, Any], prefix: str = "cfg.") -> dict[str, str]:
     return out
 
 
+@dataclass
+class GateOutcome(Summary):
+    """Whether the new version passed the promotion gate, and why."""
+
+    passed: bool
+    reason: str
+
+
+@dataclass
+class TrainResult(Summary):
+    """A trained, registered and gated model version, with its figures beside the oracle's."""
+
+    run_id: str
+    model: str
+    version: str
+    gold_version: str | None
+    split: dict[str, str]  # part -> "rows, rate"
+    embargoed_rows: int
+    auc_vs_oracle: dict[str, dict[str, float | None]]  # part -> model, oracle, baseline AUC, ECE
+    oot: dict[str, float | None]  # out-of-time AUC, oracle AUC, ECE, its noise, KS, Brier, PSI
+    gate: GateOutcome
+    alias: str
+    training_status: str
+    experiment: str
+    policy: dict[str, float | None]  # threshold, no_assign_share
+    best_iteration: int
+    report: str
+    seconds: float
+    timings: dict[str, float]
+
+
 STAGES = ("load_split", "fit_lightgbm", "fit_baseline", "evaluate", "pictures", "mlflow_log")
 
 
-def train(settings: Any, tune_trials: int | None = None, ui: Any = None) -> dict[str, Any]:
+def train(settings: Any, tune_trials: int | None = None, ui: Any = None) -> TrainResult:
     """Train, evaluate, log, register and gate; returns the summary the CLI prints."""
     if ui is None:
         return _train(settings, tune_trials, None, None)
@@ -188,7 +221,7 @@ class TrainingError(CobranzaError):
     """A training that failed after registering its version (which keeps no alias)."""
 
 
-def _train(settings: Any, tune_trials: int | None, ui: Any, step: Any) -> dict[str, Any]:
+def _train(settings: Any, tune_trials: int | None, ui: Any, step: Any) -> TrainResult:
     from cobranza.ml import tracking
 
     lake = Lake(settings.lake).ensure()
@@ -358,7 +391,7 @@ def _report(
 
 def _train_locked(
     settings: Any, tune_trials: int | None, ui: Any, step: Any, lock: Any
-) -> dict[str, Any]:
+) -> TrainResult:
     import mlflow
 
     from cobranza.decision.policy import fit_policy
@@ -631,15 +664,15 @@ def _train_locked(
         }
         for part in ("train", "test", "oot")
     }
-    return {
-        "run_id": run_id,
-        "model": settings.model_name,
-        "version": version,
-        "gold_version": gold.get("version"),
-        "split": {p: f"{s['rows']:,} rows, rate {s['target_rate']:.4f}" for p, s in split.items()},
-        "embargoed_rows": dataset.embargoed,
-        "auc_vs_oracle": side_by_side,
-        "oot": {
+    return TrainResult(
+        run_id=run_id,
+        model=settings.model_name,
+        version=version,
+        gold_version=gold.get("version"),
+        split={p: f"{s['rows']:,} rows, rate {s['target_rate']:.4f}" for p, s in split.items()},
+        embargoed_rows=dataset.embargoed,
+        auc_vs_oracle=side_by_side,
+        oot={
             "auc": _round(lg["oot"]["auc"]),
             "oracle_auc": _round(lg["oot"].get("oracle_auc", float("nan"))),
             "ece": _round(lg["oot"]["ece"]),
@@ -648,16 +681,16 @@ def _train_locked(
             "brier": _round(lg["oot"]["brier"]),
             "psi": _round(psi),
         },
-        "gate": {"passed": gate.passed, "reason": gate.reason},
-        "alias": gate.alias,
-        "training_status": "succeeded",
-        "experiment": experiment,
-        "policy": {
+        gate=GateOutcome(passed=gate.passed, reason=gate.reason),
+        alias=gate.alias,
+        training_status="succeeded",
+        experiment=experiment,
+        policy={
             "threshold": policy_dict.get("threshold"),
             "no_assign_share": _round(policy_dict.get("no_assign_share", float("nan"))),
         },
-        "best_iteration": model.best_iteration_,
-        "report": f"{artifact_uri}/report/model_report.html",
-        "seconds": seconds,
-        "timings": timings,
-    }
+        best_iteration=model.best_iteration_,
+        report=f"{artifact_uri}/report/model_report.html",
+        seconds=seconds,
+        timings=timings,
+    )

@@ -10,6 +10,7 @@ Three readings, written to `ml_metadata.monitoring_*` for BI and summarized for 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,11 +23,31 @@ from cobranza.errors import CobranzaError
 from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml.data import feature_columns, read_gold
 from cobranza.ml.metrics import auc, ece
+from cobranza.ml.registry import load_champion
 from cobranza.monitoring.drift import enough_rows, feature_drift, numeric_psi, status
+from cobranza.summary import Summary
 from cobranza.tables import SCORES
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, OBLIGATION_ID, TARGET
 
 REFERENCE_SAMPLE = 100_000
+
+
+@dataclass
+class MonitorResult(Summary):
+    """A monitoring run: drift status overall, of the score and per feature, realized figures."""
+
+    status: str  # OK, WARN, ALERT or INSUFFICIENT_DATA
+    current_cut: str
+    model_version: str
+    reference_rows: int
+    current_rows: int
+    score_psi: float | None
+    score_status: str
+    features_alert: list[str]
+    features_warn: list[str]
+    top_drift: list[dict[str, Any]]
+    realized: list[dict[str, Any]]  # the last three scoring runs whose horizon has closed
+    monitoring_run_id: str
 
 
 def _reference_and_current(
@@ -127,9 +148,8 @@ def data_drift(settings: Settings, lake: Lake) -> dict[str, Any]:
     }
 
 
-def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
-    from cobranza.ml.registry import load_champion
-
+def monitor(settings: Settings, ui: Any = None) -> MonitorResult:
+    """Drift and realized performance, written to ml_metadata; see the module docstring."""
     lake = Lake(settings.lake).ensure()
     data = data_drift(settings, lake)
     gold, reference, current, drift = (
@@ -178,17 +198,17 @@ def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
         overall = "INSUFFICIENT_DATA"
     else:
         overall = "OK"
-    return {
-        "status": overall,
-        "current_cut": data["current_cut"],
-        "model_version": champion.version,
-        "reference_rows": len(reference),
-        "current_rows": len(current),
-        "score_psi": None if score_psi is None else round(score_psi, 4),
-        "score_status": score_status,
-        "features_alert": alerts,
-        "features_warn": warns,
-        "top_drift": drift[:5],
-        "realized": performance[-3:],
-        "monitoring_run_id": run_id,
-    }
+    return MonitorResult(
+        status=overall,
+        current_cut=data["current_cut"],
+        model_version=champion.version,
+        reference_rows=len(reference),
+        current_rows=len(current),
+        score_psi=None if score_psi is None else round(score_psi, 4),
+        score_status=score_status,
+        features_alert=alerts,
+        features_warn=warns,
+        top_drift=drift[:5],
+        realized=performance[-3:],
+        monitoring_run_id=run_id,
+    )
