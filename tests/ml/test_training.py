@@ -13,6 +13,7 @@ import pytest
 from cobranza.errors import CobranzaError
 from cobranza.ml.data import load_dataset
 from cobranza.ml.registry import list_models, load_champion, promote
+from cobranza.ml.training import Lineage, fit, fit_decision_policy
 from tests.ml.conftest import make_lake, settings_for
 
 
@@ -191,3 +192,60 @@ def test_ml_metadata_views_in_the_catalog(trained):
     assert auc[0] == pytest.approx(trained["first"].oot["auc"], abs=1e-4)
     assert events == [("champion", 2), ("registered", 2)]
     assert [p[0] for p in parts] == ["oot", "test", "train", "train_to_oot", "valid"]
+
+
+# ---- the steps, one by one ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, gold_frame):
+    lake, truth = make_lake(tmp_path_factory.mktemp("ml-steps"), gold_frame)
+    return load_dataset(lake, 3, 0.25, 42), truth
+
+
+def test_fit_gives_the_same_models_for_the_same_data_and_seed(dataset):
+    ds, _ = dataset
+    laps = []
+    a = fit(ds, seed=3, lap=laps.append)
+    b = fit(ds, seed=3)
+    assert laps == ["fit_lightgbm", "fit_baseline"]  # no tuning asked: no tune lap
+    assert a.tuning == [] and a.model.best_iteration_ == b.model.best_iteration_ >= 1
+    X = ds.X("oot")
+    assert np.array_equal(a.model.predict_proba(X), b.model.predict_proba(X))
+    assert np.array_equal(a.baseline.predict_proba(X), b.baseline.predict_proba(X))
+
+
+def test_the_decision_policy_is_fitted_on_the_test_part_under_the_configured_costs(dataset):
+    from cobranza.config import load_settings
+    from cobranza.decision.policy import fit_policy
+    from cobranza.ml.evaluation import evaluate
+
+    ds, truth = dataset
+    models = fit(ds, seed=3)
+    evaluation = evaluate(ds, models.model, models.baseline, truth, seed=3)
+    settings = load_settings(costs={"collection_action": 9000, "min_probability": 0.6})
+    policy = fit_decision_policy(settings, ds, evaluation)
+    expected = fit_policy(
+        evaluation.proba["test"],
+        ds.y("test"),
+        ds.rows("test")["amount_past_due"].to_numpy(dtype=np.float64),
+        settings.costs,
+        cost_rule=True,
+        min_threshold=0.6,
+    )
+    assert policy == expected
+    assert policy.n_fit == len(ds.rows("test")) and policy.collection_action == 9000
+    assert policy.threshold >= 0.6
+
+
+def test_lineage_names_the_gold_and_hashes_its_inputs_whatever_their_order():
+    a = Lineage.of({"version": "g1", "run_id": "r1", "inputs": {"silver": "s1", "x": 1}}, "abc")
+    b = Lineage.of({"version": "g1", "run_id": "r1", "inputs": {"x": 1, "silver": "s1"}}, None)
+    assert a.gold_inputs_sha256 == b.gold_inputs_sha256
+    assert a.tags() == {
+        "gold_version": "g1",
+        "gold_run_id": "r1",
+        "gold_inputs_sha256": a.gold_inputs_sha256,
+        "git_commit": "abc",
+    }
+    assert b.git_commit == "unknown"
+    other = Lineage.of({"version": "g1", "inputs": {"silver": "s2"}}, None)
+    assert other.gold_inputs_sha256 != a.gold_inputs_sha256

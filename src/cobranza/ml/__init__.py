@@ -1,7 +1,7 @@
-"""Training, evaluation, calibration, MLflow tracking and the model registry (issue 4).
+"""Training, evaluation, calibration, MLflow tracking and the model registry.
 
-`train` is imported lazily so that `cobranza.ml.registry` (used by scoring and the API) does not
-pull in the training stack.
+`train` is imported on first use: `cobranza.ml.registry` (scoring, the API) must not pull in the
+training stack (Optuna, matplotlib, SHAP) with this package.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ __all__ = ["train"]
 
 def __getattr__(name: str) -> Any:
     if name == "train":
-        from cobranza.ml.training import train
+        from cobranza.ml.training import train  # the training stack, on first use only
 
         return train
     raise AttributeError(name)

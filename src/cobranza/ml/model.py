@@ -45,6 +45,10 @@ DEFAULT_LGBM_PARAMS: dict[str, Any] = {
 }
 
 
+# Fixed, so that LightGBM's deterministic mode gives the same trees everywhere; one thread because
+# OpenMP threads spin-wait and collapse on a shared 2-core machine (measured 0.1 s vs 11 s).
+NUM_THREADS = 1
+
 # Up to this many rows, prediction runs on one thread and categories are encoded by dict lookup:
 # thread start-up and pandas set-up cost more than the work itself on a handful of rows.
 SMALL_BATCH = 256

@@ -232,7 +232,7 @@ def _write_event(
     return row, path
 
 
-def _withdraw(paths: list[Path]) -> None:
+def withdraw_events(paths: list[Path]) -> None:
     """Remove event files of a publication that did not happen (the views read the files)."""
     for path in paths:
         with contextlib.suppress(OSError):
@@ -469,7 +469,7 @@ def promote(settings: Settings, version: str, who: str, reason: str) -> dict[str
         with _store(settings):
             client.set_registered_model_alias(name, "champion", mv.version)
     except BaseException:
-        _withdraw([path])
+        withdraw_events([path])
         _restore_tags(client, name, mv.version, mv.tags)
         raise
     try:
