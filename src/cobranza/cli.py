@@ -1,8 +1,8 @@
 """The `cobranza` command line: each command parses, calls one function of its layer, prints.
 
 The commands of the stages (ingest, etl, train, score, impact, pipeline, monitor, lake prune) are
-built from `cobranza.stages`; the others are written here. Heavy layers (Spark, MLflow, LightGBM)
-are imported inside the commands, so `--help` stays instant.
+built from `cobranza.stages`; the others are written here. Heavy layers (Spark, MLflow, LightGBM,
+the API) are imported inside the commands that use them, so `--help` stays instant.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ import typer
 from cobranza.config import Settings, load_settings
 from cobranza.console import ui
 from cobranza.errors import CobranzaError, first_line
-from cobranza.lake import Lake
-from cobranza.lake.catalog import refresh_if_stale
 from cobranza.stages import STAGES, Stage, cli_meta, option_name
 from cobranza.summary import Summary
 
@@ -114,6 +112,9 @@ def _run(title: str, fn, *args, hold_lake: Path | None = None, check_catalog=Tru
 @contextmanager
 def _using_lake(root: Path, check_catalog: bool):
     """The lake's in-use lock (shared) for a command reading versions; a stale catalog refreshed."""
+    from cobranza.lake import Lake  # pyarrow and DuckDB: not for `--help`
+    from cobranza.lake.catalog import refresh_if_stale
+
     lake = Lake(root)
     with lake.in_use(
         on_wait=lambda: ui.info(f"waiting for `cobranza lake prune` to finish on {lake.root}")

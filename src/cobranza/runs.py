@@ -103,7 +103,7 @@ class SimulateResult(Summary):
 
 
 def ingest(settings: Settings, params: IngestParams, ui: UI | None = None) -> IngestResult:
-    from cobranza.contract import load_dialect
+    from cobranza.contract import load_dialect  # the layer, when its stage runs
     from cobranza.ingest import ingest_extract
 
     dialect = load_dialect(params.dialect)
@@ -111,36 +111,38 @@ def ingest(settings: Settings, params: IngestParams, ui: UI | None = None) -> In
 
 
 def etl(settings: Settings, params: EtlParams, ui: UI | None = None) -> EtlResult:
-    from cobranza.transforms import run_etl
+    from cobranza.transforms import run_etl  # the layer, when its stage runs
 
     return typed(EtlResult, run_etl(settings, ui=ui))
 
 
 def train(settings: Settings, params: TrainParams, ui: UI | None = None) -> TrainResult:
-    from cobranza.ml.training import train as run_training
+    from cobranza.ml.training import train as run_training  # the layer, when its stage runs
 
     return run_training(settings, tune_trials=params.tune, ui=ui)
 
 
 def score(settings: Settings, params: ScoreParams, ui: UI | None = None) -> ScoreResult:
-    from cobranza.decision.scoring import score as run_scoring
+    from cobranza.decision.scoring import score as run_scoring  # the layer, when its stage runs
 
     return run_scoring(settings, as_of=params.as_of, ui=ui)
 
 
 def impact(settings: Settings, params: ImpactParams, ui: UI | None = None) -> ImpactResult:
-    from cobranza.decision.business_impact import impact as run_impact
+    from cobranza.decision.business_impact import (
+        impact as run_impact,  # the layer, when its stage runs
+    )
 
     return run_impact(settings, ui=ui)
 
 
 def monitor(settings: Settings, params: MonitorParams, ui: UI | None = None) -> MonitorResult:
-    from cobranza.monitoring.monitor import monitor as run_monitor
+    from cobranza.monitoring.monitor import monitor as run_monitor  # the layer, when its stage runs
 
     return run_monitor(settings, ui=ui)
 
 
 def prune(settings: Settings, params: PruneParams, ui: UI | None = None) -> PruneResult:
-    from cobranza.ml.lineage import prune as prune_lake
+    from cobranza.ml.lineage import prune as prune_lake  # the layer, when its stage runs
 
     return prune_lake(settings, keep=params.keep, dry_run=params.dry_run)

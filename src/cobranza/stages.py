@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cobranza.errors import CobranzaError
+
 if TYPE_CHECKING:
     from cobranza.config import Settings
     from cobranza.console import UI
@@ -218,8 +220,8 @@ class PipelineParams(StageParams):
         """Ingesting: an existing folder. Simulating: a new or empty folder or an earlier simulator
         output (the simulator overwrites its files). Without `extract`, the CLI's default
         `extract` folder under the service's working directory, checked the same way."""
-        # the simulator (numpy, pyarrow) only when the API's route checks a pipeline job
-        from cobranza.errors import CobranzaError
+        # the simulator (numpy, pyarrow) only when the API's route checks a pipeline job: this
+        # module is read by `cobranza --help` and by the lake
         from cobranza.simulate import check_output_folder
 
         path = _resolve(self.extract or DEFAULT_EXTRACT)

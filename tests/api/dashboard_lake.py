@@ -37,8 +37,8 @@ class ScoredLake:
 
 
 def build_scored_lake(tmp_path_factory: pytest.TempPathFactory) -> ScoredLake:
-    from cobranza.decision import score
-    from cobranza.ml import train
+    from cobranza.decision.scoring import score
+    from cobranza.ml.training import train
 
     root = tmp_path_factory.mktemp("scored")
     gold = make_gold(clients=CLIENTS, months=MONTHS, seed=SEED)

@@ -20,8 +20,9 @@ PAST_CUT = date(2025, 10, 31)
 
 
 def build_scored_lake(root: Path) -> dict[str, Any]:
-    from cobranza.decision import impact, score
-    from cobranza.ml import train
+    from cobranza.decision.business_impact import impact
+    from cobranza.decision.scoring import score
+    from cobranza.ml.training import train
 
     gold = make_gold(clients=500, months=12, seed=23)
     lake = Lake(root / "lake").ensure()

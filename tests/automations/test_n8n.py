@@ -295,7 +295,7 @@ def test_router_reports_a_failed_job_with_its_error(stack, router):
 
 def test_model_watch_alerts_on_a_new_champion_and_a_failed_gate(stack, tmp_path):
     from cobranza.config import load_settings
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     # a challenger held to an impossible gate: registered, not promoted
     base = stack["settings"]

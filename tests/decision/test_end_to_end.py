@@ -15,9 +15,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def chain(sim_extract, tmp_path_factory):
-    from cobranza.decision import impact, score
+    from cobranza.decision.business_impact import impact
+    from cobranza.decision.scoring import score
     from cobranza.ingest import ingest_extract
-    from cobranza.ml import train
+    from cobranza.ml.training import train
     from cobranza.transforms import run_etl
 
     root = tmp_path_factory.mktemp("decision-e2e")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cobranza.config import Costs
-from cobranza.decision.business_impact import (
+from cobranza.decision.savings import (
     expected_impact,
     oracle_figures,
     oracle_no_assign,

@@ -14,11 +14,10 @@ import pytest
 
 from cobranza.config import load_settings
 from cobranza.contract import PERSONAL_COLUMNS
-from cobranza.decision import score
 from cobranza.decision.attribution import PathTable, probability_and_contributions
 from cobranza.decision.policy import Policy
 from cobranza.decision.reasons import COST_RULE, NO_ACTIVE_MANDATE
-from cobranza.decision.scoring import OUTPUT_COLUMNS, ScoringError, read_cut, score_frame
+from cobranza.decision.scoring import OUTPUT_COLUMNS, ScoringError, read_cut, score, score_frame
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
 from tests.ml.gold import make_gold, publish_gold

@@ -17,8 +17,8 @@ from cobranza.lake import Lake
 @pytest.mark.slow
 def test_train_on_simulated_gold(tmp_path, sim_extract):
     from cobranza.ingest import ingest_extract
-    from cobranza.ml import train
     from cobranza.ml.registry import list_models, load_champion
+    from cobranza.ml.training import train
     from cobranza.transforms import run_etl
 
     settings = load_settings(lake=tmp_path / "lake")

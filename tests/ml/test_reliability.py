@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("cobranza")
 TRAIN_SCRIPT = (
     "import sys; from pathlib import Path; from tests.ml.conftest import settings_for; "
-    "from cobranza.ml import train; root = Path(sys.argv[1]); "
+    "from cobranza.ml.training import train; root = Path(sys.argv[1]); "
     "train(settings_for(root, root / 'truth' / 'p_true.csv'))"
 )
 HOLD_LOCK = (
@@ -62,7 +62,7 @@ def _versions(db: Path) -> int | None:
 
 # ---- D2: a version is registered together with its lineage --------------------------------------
 def test_train_killed_right_after_registration_leaves_lineage_and_no_alias(tmp_path, gold_frame):
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     lake, truth = make_lake(tmp_path, gold_frame)
     settings = settings_for(tmp_path, truth)
@@ -154,7 +154,7 @@ def _repair(lake) -> None:
 )
 def test_a_training_failing_late_publishes_nothing(tmp_path, gold_frame, breaker, stage):
     from cobranza.decision.scoring import score
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     lake, truth = make_lake(tmp_path, gold_frame)
     settings = settings_for(tmp_path, truth)
@@ -205,7 +205,7 @@ def test_a_training_stopped_after_its_alias_moved_ends_published(tmp_path, gold_
     version is listed succeeded although its tag still says running.
     """
     from cobranza.decision.scoring import score
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     lake, truth = make_lake(tmp_path, gold_frame)
     settings = settings_for(tmp_path, truth)
@@ -255,7 +255,7 @@ def test_a_training_stopped_after_its_alias_moved_ends_published(tmp_path, gold_
 
 
 def test_cli_train_failing_late_prints_one_line_and_no_traceback(tmp_path, gold_frame):
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     lake, truth = make_lake(tmp_path, gold_frame)
     settings = settings_for(tmp_path, truth)
@@ -288,7 +288,7 @@ def _files(folder: Path) -> set[str]:
 
 def test_moved_lake_loads_scores_and_trains_inside_itself(tmp_path, gold_frame):
     from cobranza.decision.scoring import score
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     old_root, new_root = tmp_path / "old", tmp_path / "new"
     old_root.mkdir()
@@ -328,7 +328,7 @@ def test_moved_lake_loads_scores_and_trains_inside_itself(tmp_path, gold_frame):
 
 
 def test_copied_lake_writes_nothing_into_the_original(tmp_path, gold_frame):
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     src_root, copy_root = tmp_path / "src", tmp_path / "copy"
     src_root.mkdir()
@@ -348,7 +348,7 @@ def test_copied_lake_writes_nothing_into_the_original(tmp_path, gold_frame):
 
 # ---- store errors: one line, no SQLAlchemy traceback --------------------------------------------
 def test_locked_store_is_one_line_without_sql(tmp_path, gold_frame):
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     lake, truth = make_lake(tmp_path, gold_frame)
     train(settings_for(tmp_path, truth))
@@ -383,7 +383,7 @@ def test_store_write_error_is_one_line_and_mlflow_logs_no_traceback(
 ):
     """A read-only SQLite connection: MLflow's SQL store logs the failed write with its traceback
     at ERROR; that record stays at debug level and the error is one line."""
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     lake, truth = make_lake(tmp_path, gold_frame)
     train(settings_for(tmp_path, truth))

@@ -12,8 +12,9 @@ import pytest
 
 from cobranza.errors import CobranzaError
 from cobranza.ml.data import load_dataset
+from cobranza.ml.lineage import Lineage
 from cobranza.ml.registry import list_models, load_champion, promote
-from cobranza.ml.training import Lineage, fit, fit_decision_policy
+from cobranza.ml.training import fit, fit_decision_policy
 from tests.ml.conftest import make_lake, settings_for
 
 
@@ -103,7 +104,7 @@ def test_gate_first_passes_then_compares_with_champion(trained):
 
 
 def test_gate_failure_keeps_a_challenger_and_manual_promotion_records_who_why(tmp_path, gold_frame):
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     lake, truth = make_lake(tmp_path, gold_frame)
     ok = train(settings_for(tmp_path, truth))

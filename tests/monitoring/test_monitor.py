@@ -42,9 +42,9 @@ def shocked(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stable(tmp_path_factory):
     """A stable portfolio, trained and scored twice (once on a cut whose horizon has closed)."""
-    from cobranza.decision import score
-    from cobranza.ml import train
+    from cobranza.decision.scoring import score
     from cobranza.ml.registry import champion_version, list_models, promote
+    from cobranza.ml.training import train
     from cobranza.monitoring import monitor
 
     settings = _gold_lake(tmp_path_factory.mktemp("mon-stable"), False, DRIFT_CLIENTS)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
+import io
 import json
 import math
 import threading
@@ -342,9 +344,6 @@ class ResultsReader:
 
 
 def to_csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
-    import csv
-    import io
-
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
@@ -354,8 +353,6 @@ def to_csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
 
 
 def to_parquet(rows: list[dict[str, Any]], columns: list[str], schema: pa.Schema | None) -> bytes:
-    import io
-
     table = pa.Table.from_pylist(
         [{c: r.get(c) for c in columns} for r in rows],
         schema=pa.schema([schema.field(c) for c in columns]) if schema is not None else None,

@@ -27,6 +27,7 @@ first: the debit cannot cure them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -92,6 +93,20 @@ class Policy:
         )
         values["capacity"] = None if values["capacity"] is None else int(values["capacity"])
         return cls(**values)
+
+
+def champion_policy(champion: Any, capacity: int | None = None) -> Policy:
+    """The champion's policy as a `Policy`, with today's capacity when one is given."""
+    policy = champion.policy
+    if policy is None:
+        raise PolicyError(
+            f"champion version {champion.version} has no decision policy logged; retrain it"
+        )
+    if isinstance(policy, dict):
+        policy = Policy.from_dict(policy)
+    if capacity is not None:
+        policy = dataclasses.replace(policy, capacity=int(capacity))
+    return policy
 
 
 def unmanaged_loss(amount_past_due: np.ndarray, costs: Costs) -> np.ndarray:

@@ -78,7 +78,7 @@ def _check_language(language: str) -> str:
 
 def feature_templates(language: str = "en") -> dict[str, str]:
     """Plain-words template per feature name, from the transforms registry."""
-    from cobranza.transforms.features import FEATURES
+    from cobranza.transforms.features import FEATURES  # Ibis: not for the API's start
 
     _check_language(language)
     return {f.name: f.reason_es if language == "es" else f.reason for f in FEATURES}
@@ -86,7 +86,7 @@ def feature_templates(language: str = "en") -> dict[str, str]:
 
 @functools.cache
 def _missing_texts(language: str) -> dict[str, str]:
-    from cobranza.transforms.features import FEATURES
+    from cobranza.transforms.features import FEATURES  # Ibis: not for the API's start
 
     texts = {f.name: f.missing_es if language == "es" else f.missing for f in FEATURES}
     return {name: text for name, text in texts.items() if text}
@@ -94,7 +94,7 @@ def _missing_texts(language: str) -> dict[str, str]:
 
 @functools.cache
 def _values_es() -> dict[str, dict[str, str]]:
-    from cobranza.transforms.features import VALUES_ES
+    from cobranza.transforms.features import VALUES_ES  # Ibis: not for the API's start
 
     return VALUES_ES
 

@@ -12,7 +12,6 @@ the operational knob of today's settings (`costs.daily_capacity`) when set, else
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -30,6 +29,7 @@ from cobranza.decision.policy import (
     ASSIGN,
     NO_ASSIGN,
     Policy,
+    champion_policy,
     cost_ruled,
     decide_per_cut,
     expected_unmanaged_loss,
@@ -109,20 +109,6 @@ class ScoreResult(Summary):
 
 class ScoringError(CobranzaError):
     """Scoring cannot run (no champion, no rows for the cut, missing feature columns...)."""
-
-
-def champion_policy(champion: Any, capacity: int | None = None) -> Policy:
-    """The champion's policy as a `Policy`, with today's capacity when one is given."""
-    policy = champion.policy
-    if policy is None:
-        raise ScoringError(
-            f"champion version {champion.version} has no decision policy logged; retrain it"
-        )
-    if isinstance(policy, dict):
-        policy = Policy.from_dict(policy)
-    if capacity is not None:
-        policy = dataclasses.replace(policy, capacity=int(capacity))
-    return policy
 
 
 def score_frame(

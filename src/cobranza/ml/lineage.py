@@ -1,4 +1,5 @@
-"""Lineage of the registered models: which gold version each one was trained on.
+"""Lineage of the models: the gold version each one was trained on (`Lineage`, tagged on the run
+and its registered version), and which gold versions the registered models need kept.
 
 Retention keeps those versions (`lake.retention.prune` asks `training_gold`), so the data behind
 any model in the registry can be read again. A registered version's gold is its `gold_version` tag;
@@ -9,6 +10,9 @@ runs) still lists the runs of a registry that was emptied or recreated.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -21,6 +25,39 @@ from cobranza.lake.retention import PruneResult, TrainingGold
 from cobranza.lake.retention import prune as prune_versions
 from cobranza.ml.registry import list_models
 from cobranza.ml.tracking import client
+
+
+@dataclass
+class Lineage:
+    """Where the training data came from, tagged on the run and its registered version."""
+
+    gold_version: str
+    gold_run_id: str | None
+    gold_inputs_sha256: str
+    git_commit: str
+    gold_inputs: dict[str, Any]
+
+    @classmethod
+    def of(cls, gold: dict[str, Any], commit: str | None) -> Lineage:
+        """From the gold version's record and the code's git commit."""
+        inputs = gold.get("inputs", {})
+        digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode())
+        return cls(
+            gold_version=gold.get("version") or "",
+            gold_run_id=gold.get("run_id"),
+            gold_inputs_sha256=digest.hexdigest(),
+            git_commit=commit or "unknown",
+            gold_inputs=inputs,
+        )
+
+    def tags(self) -> dict[str, Any]:
+        """The tags a registered version carries (what `lake prune` keeps gold by)."""
+        return {
+            "gold_version": self.gold_version,
+            "gold_run_id": self.gold_run_id,
+            "gold_inputs_sha256": self.gold_inputs_sha256,
+            "git_commit": self.git_commit,
+        }
 
 
 def training_gold(settings: Settings, lake: Lake) -> TrainingGold:

@@ -9,6 +9,7 @@ category at predict time is treated as missing, the same way in both models.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightgbm as lgb
@@ -376,3 +377,12 @@ class BaselineModel(BaseEstimator, ClassifierMixin):
 
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
+
+
+@dataclass
+class Fitted:
+    """The calibrated LightGBM, the baseline beside it, and the tuning trials behind its params."""
+
+    model: SelfCureModel
+    baseline: BaselineModel
+    tuning: list[dict[str, Any]] = field(default_factory=list)

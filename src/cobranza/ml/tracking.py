@@ -49,7 +49,10 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
 import mlflow
+from mlflow.entities import ViewType
+from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
 from sqlalchemy.exc import SQLAlchemyError  # MLflow's SQL store raises these
 
 CHAMPION = "champion"
@@ -194,7 +197,6 @@ def _is_lake_location(location: str | None, here: Path) -> bool:
 def _lake_experiment(mlflow_client: MlflowClient, name: str, here: Path) -> Any:
     """The experiment this lake's trainings log to: `name` when its artifacts are in this lake,
     else (the lake was moved or copied) `name@<hash>` whose artifact_location is this lake's."""
-    from mlflow.entities import ViewType
 
     def create(exp_name: str, tags: dict[str, str] | None = None) -> Any | None:
         error = None
@@ -340,9 +342,6 @@ class SelfCurePyfunc(mlflow.pyfunc.PythonModel):
 def model_signature(features: list[str], categorical: list[str]) -> Any:
     """Explicit signature: numbers as optional doubles (integers upcast safely, nulls allowed),
     categories as optional strings; the output is the probability of self-cure."""
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
     inputs = Schema(
         [
             ColSpec("string" if name in categorical else "double", name, required=False)

@@ -16,7 +16,6 @@ From the registration on, a failure leaves the version without an alias, tagged
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import tempfile
@@ -35,13 +34,14 @@ from cobranza.console import UI
 from cobranza.decision.policy import Policy, fit_policy
 from cobranza.errors import CobranzaError, first_line
 from cobranza.lake import Lake, refresh_catalog
-from cobranza.ml import metrics as M
 from cobranza.ml import registry, tracking
-from cobranza.ml.data import PARTS, VALID_SHARE, Dataset, load_dataset, truth_path
-from cobranza.ml.evaluation import Evaluation, evaluate, flat_metrics, metric_rows, round_metric
-from cobranza.ml.model import NUM_THREADS, BaselineModel, SelfCureModel
+from cobranza.ml.data import PARTS, Dataset, load_dataset, truth_path
+from cobranza.ml.evaluation import Evaluation, evaluate, metric_rows, round_metric
+from cobranza.ml.lineage import Lineage
+from cobranza.ml.model import NUM_THREADS, BaselineModel, Fitted, SelfCureModel
 from cobranza.ml.registry import GateResult
 from cobranza.ml.report import ReportRun, draw_pictures, model_report
+from cobranza.ml.run_log import LoggedRun, log_run
 from cobranza.ml.tuning import tune
 from cobranza.summary import Summary
 
@@ -85,15 +85,6 @@ class TrainResult(Summary):
 
 
 # ---- the steps ---------------------------------------------------------------------------------
-@dataclass
-class Fitted:
-    """The calibrated LightGBM, the baseline beside it, and the tuning trials behind its params."""
-
-    model: SelfCureModel
-    baseline: BaselineModel
-    tuning: list[dict[str, Any]] = field(default_factory=list)
-
-
 def load_split(lake: Lake, settings: Settings, info: Callable[[str], None]) -> Dataset:
     """The labeled eligible rows of the current gold, split (see data.py)."""
     dataset = load_dataset(lake, settings.oot_months, settings.test_share, settings.seed)
@@ -153,163 +144,6 @@ def fit_decision_policy(settings: Settings, dataset: Dataset, evaluation: Evalua
         cost_rule=settings.costs.cost_rule,
         min_threshold=settings.costs.min_probability,
     )
-
-
-@dataclass
-class Lineage:
-    """Where the training data came from, tagged on the run and its registered version."""
-
-    gold_version: str
-    gold_run_id: str | None
-    gold_inputs_sha256: str
-    git_commit: str
-    gold_inputs: dict[str, Any]
-
-    @classmethod
-    def of(cls, gold: dict[str, Any], commit: str | None) -> Lineage:
-        """From the gold version's record and the code's git commit."""
-        inputs = gold.get("inputs", {})
-        digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode())
-        return cls(
-            gold_version=gold.get("version") or "",
-            gold_run_id=gold.get("run_id"),
-            gold_inputs_sha256=digest.hexdigest(),
-            git_commit=commit or "unknown",
-            gold_inputs=inputs,
-        )
-
-    def tags(self) -> dict[str, Any]:
-        """The tags a registered version carries (what `lake prune` keeps gold by)."""
-        return {
-            "gold_version": self.gold_version,
-            "gold_run_id": self.gold_run_id,
-            "gold_inputs_sha256": self.gold_inputs_sha256,
-            "git_commit": self.git_commit,
-        }
-
-
-@dataclass
-class LoggedRun:
-    run_id: str
-    experiment: str
-    model_uri: str
-
-
-def _run_params(
-    settings: Settings,
-    dataset: Dataset,
-    fitted: Fitted,
-    policy: dict[str, Any],
-    tune_trials: int | None,
-) -> dict[str, Any]:
-    model = fitted.model
-    return {
-        **{f"lgbm.{k}": v for k, v in model.lgbm_params().items()},
-        "lgbm.best_iteration": model.best_iteration_,
-        "calibration": model.calibration,
-        "baseline.C": fitted.baseline.C,
-        "n_features": len(dataset.features),
-        "n_categorical": len(dataset.categorical),
-        "seed": settings.seed,
-        "oot_months": settings.oot_months,
-        "oot_cut_months": ",".join(dataset.oot_months),
-        "test_share": settings.test_share,
-        "valid_share": VALID_SHARE,
-        "embargoed_rows": dataset.embargoed,
-        "tune_trials": tune_trials or 0,
-        "gold_version": dataset.gold.get("version"),
-        **{f"policy.{k}": v for k, v in policy.items()},
-        **_flat_config(settings.public_dict()),
-    }
-
-
-def _flat_config(data: dict[str, Any], prefix: str = "cfg.") -> dict[str, str]:
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_flat_config(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = str(value)
-    return out
-
-
-def _log_artifacts(
-    folder: Path, settings: Settings, dataset: Dataset, evaluation: Evaluation, tuning: list
-) -> None:
-    """The run's JSON artifacts (`run/`), logged."""
-    art = folder / "artifacts"
-    art.mkdir()
-    proba = evaluation.proba
-    (art / "features.json").write_text(
-        json.dumps({"features": dataset.features, "categorical": dataset.categorical}, indent=2)
-    )
-    (art / "config.json").write_text(json.dumps(settings.public_dict(), indent=2, default=str))
-    (art / "gold_run.json").write_text(json.dumps(dataset.gold, indent=2, default=str))
-    (art / "split.json").write_text(json.dumps(dataset.summary(), indent=2))
-    (art / "metrics.json").write_text(json.dumps(evaluation.metrics, indent=2, default=str))
-    (art / "deciles.json").write_text(
-        json.dumps(
-            {p: M.deciles(dataset.y(p), proba[p]) for p in ("train", "test", "oot")},
-            indent=2,
-        )
-    )
-    if tuning:
-        (art / "tuning.json").write_text(json.dumps(tuning, indent=2, default=str))
-    mlflow.log_artifacts(str(art), "run")
-
-
-def log_run(
-    settings: Settings,
-    client: MlflowClient,
-    run: mlflow.ActiveRun,
-    folder: Path,
-    dataset: Dataset,
-    fitted: Fitted,
-    evaluation: Evaluation,
-    policy: Policy,
-    lineage: Lineage,
-    lock_token: str,
-    tune_trials: int | None,
-    info: Callable[[str], None],
-) -> LoggedRun:
-    """Everything of the training in the active MLflow run: tags (lineage), params, metrics,
-    artifacts, pictures (already drawn in `folder/pictures`), policy and the pyfunc model."""
-    experiment = client.get_experiment(run.info.experiment_id).name
-    if experiment != settings.model_name:
-        info(
-            f"MLflow experiment {settings.model_name!r} keeps its artifacts outside "
-            f"this lake (moved or copied); this run logs to experiment {experiment!r} "
-            f"with its artifacts in {tracking.artifacts_dir(settings)}"
-        )
-    mlflow.set_tags(
-        {
-            **lineage.tags(),
-            "gold_inputs": json.dumps(lineage.gold_inputs, sort_keys=True, default=str)[:5000],
-            "truth_file": str(evaluation.truth_file) if evaluation.truth_file else "none",
-            "training_lock": lock_token,
-            "mlflow.note.content": "cobranza self-cure model (LightGBM, calibrated)",
-        }
-    )
-    policy_dict = policy.to_dict()
-    run_params = _run_params(settings, dataset, fitted, policy_dict, tune_trials)
-    mlflow.log_params({k: str(v)[:6000] for k, v in run_params.items()})
-    mlflow.log_metrics(flat_metrics(evaluation.metrics))
-    _log_artifacts(folder, settings, dataset, evaluation, fitted.tuning)
-    (folder / "policy").mkdir()
-    (folder / "policy" / "policy.json").write_text(json.dumps(policy_dict, indent=2))
-    mlflow.log_artifacts(str(folder / "policy"), "policy")
-    mlflow.log_artifacts(str(folder / "pictures"), "pictures")
-    example = tracking.input_example(dataset.X("test").head(5), dataset.categorical)
-    signature = tracking.model_signature(dataset.features, dataset.categorical)
-    with tracking.silenced():
-        model_info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=tracking.SelfCurePyfunc(fitted.model),
-            signature=signature,
-            input_example=example,
-            pip_requirements=tracking.pip_requirements(),
-        )
-    return LoggedRun(run.info.run_id, experiment, model_info.model_uri)
 
 
 def register(settings: Settings, logged: LoggedRun, lineage: Lineage, lock_token: str) -> str:

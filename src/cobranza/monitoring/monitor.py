@@ -24,12 +24,16 @@ from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml.data import feature_columns, read_gold
 from cobranza.ml.metrics import auc, ece
 from cobranza.ml.registry import load_champion
-from cobranza.monitoring.drift import enough_rows, feature_drift, numeric_psi, status
+from cobranza.monitoring.drift import (
+    REFERENCE_SAMPLE,
+    enough_rows,
+    feature_drift,
+    numeric_psi,
+    status,
+)
 from cobranza.summary import Summary
 from cobranza.tables import SCORES
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, OBLIGATION_ID, TARGET
-
-REFERENCE_SAMPLE = 100_000
 
 
 @dataclass

@@ -23,7 +23,7 @@ def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _models(svc: Services) -> list[dict[str, Any]]:
-    from cobranza.ml.registry import list_models
+    from cobranza.ml.registry import list_models  # MLflow, loaded on the first registry call
 
     try:
         return _jsonable(list_models(svc.settings))
@@ -65,7 +65,7 @@ def get_version(version: Version, svc: Services = Depends(services)):
 def promote_version(
     request: Request, version: Version, body: PromoteRequest, svc: Services = Depends(services)
 ):
-    from cobranza.ml.registry import promote
+    from cobranza.ml.registry import promote  # MLflow, loaded on the first registry call
 
     principal = request.state.principal
     audit(request, "model.promote", {"version": version, "reason": body.reason})

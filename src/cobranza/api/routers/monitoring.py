@@ -23,7 +23,9 @@ from pydantic import BaseModel, Field
 from cobranza.api.deps import Services, guard, services
 from cobranza.api.schemas import Problem, json_safe
 from cobranza.config import Costs, Settings
+from cobranza.decision.savings import realized_impact
 from cobranza.lake import Lake
+from cobranza.monitoring.drift import ALERT_PSI, MIN_ROWS, REFERENCE_SAMPLE, WARN_PSI
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, GOLD_TABLE, OBLIGATION_ID, TARGET
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
@@ -186,7 +188,6 @@ def _periods(
     lake: Lake, gold_version: str | None, current_cut: date | None, oot_months: int
 ) -> tuple[Period, Period]:
     """Reference = the `oot_months` labeled months before the out-of-time ones (as the monitor)."""
-    from cobranza.monitoring.monitor import REFERENCE_SAMPLE
 
     current = Period(cut_dates=[current_cut] if current_cut else [], start=current_cut)
     current.end = current_cut
@@ -231,8 +232,6 @@ def _savings(
     lake: Lake, gold_version: str | None, run_ids: list[str], default: Costs
 ) -> dict[str, dict[str, Any]]:
     """Realized pesos of each closed scoring run, by the business-impact rule."""
-    from cobranza.decision.business_impact import realized_impact
-
     if not run_ids or not gold_version:
         return {}
     versions = [
@@ -268,8 +267,6 @@ def _savings(
 
 def build_report(settings: Settings) -> dict[str, Any]:
     """The newest monitoring run, read from ml_metadata and completed from gold and results."""
-    from cobranza.monitoring.drift import ALERT_PSI, MIN_ROWS, WARN_PSI
-
     lake = Lake(settings.lake)
     files = _run_files(lake, DRIFT_TABLE)
     if not files:
