@@ -233,7 +233,7 @@ def test_reason_language_setting_gives_spanish_texts_online_and_in_batch(served)
 
 
 def test_unknown_feature_names_are_masked_escaped_and_truncated(served):
-    """Audit D4: the caller needs the unknown names to fix the call, but they are their input:
+    """The caller needs the unknown names to fix the call, but they are their input:
     e-mail and document shapes masked, characters outside `A-Za-z0-9_.-` as `?`, 40 characters
     at most, 10 names at most."""
     client, headers = served["client"], served["headers"]

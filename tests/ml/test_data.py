@@ -113,8 +113,8 @@ def test_embargo_drops_earlier_rows_whose_horizon_ends_in_the_out_of_time_period
 
 
 def test_read_gold_reads_the_version_it_reports_while_an_etl_switches_gold(tmp_path):
-    """The version is resolved once (audit 2: a concurrent etl gave a model the rows of one gold
-    and the lineage of another, so prune later removed its real training gold)."""
+    """The version is resolved once: the rows and the lineage a model records come from the same
+    gold even when an etl switches gold meanwhile (prune keeps a model's gold by that lineage)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

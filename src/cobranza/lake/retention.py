@@ -7,11 +7,10 @@ of raw, silver and gold and keeps their `_run.json`, marked `pruned_at`, so
 
 - the current version of each zone and the `keep` newest complete versions;
 - the lineage of every kept version (the silver a gold was built from, the raw behind a silver);
-- the gold version every registered model was trained on (its `gold_version` tag, else its MLflow
-  run's `gold_version` tag or param), and every gold version `ml_metadata/model_runs` lists (the
-  Parquet mirror of the training runs, which outlives a lost or emptied registry), so the data
-  behind any model can be read again; when a registered version's gold cannot be told at all, no
-  gold version is pruned;
+- the gold version every registered model was trained on, as the caller tells it (`TrainingGold`,
+  from `cobranza.ml.lineage`: the model registry and the `model_runs` mirror), so the data behind
+  any model can be read again; when a registered version's gold cannot be told at all, no gold
+  version is pruned;
 - the versions the catalog's views read (`catalog.versions.json`): after a refresh that failed, a
   stale catalog still reads the previous versions;
 - the whole results zone: its `scores` tables are the history of decisions (what was decided on

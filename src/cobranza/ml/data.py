@@ -25,6 +25,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from cobranza.config import Settings
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
 from cobranza.ml.model import numeric
@@ -212,7 +213,7 @@ def read_truth(path: Path) -> pd.DataFrame:
     return truth[[CUT_DATE, OBLIGATION_ID, "p_true"]]
 
 
-def truth_path(settings: Any, lake: Lake) -> Path | None:
+def truth_path(settings: Settings, lake: Lake) -> Path | None:
     """settings.truth_path, else `<extract_dir>/_truth/p_true.csv` of the current raw version."""
     if settings.truth_path is not None:
         return Path(settings.truth_path) if Path(settings.truth_path).exists() else None

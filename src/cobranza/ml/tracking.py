@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cobranza.config import Settings
 from cobranza.errors import CobranzaError, first_line
 from cobranza.lake import Lake
 
@@ -127,7 +128,7 @@ class TrackingError(CobranzaError):
     """The MLflow store cannot be opened or written (bad URI, locked or corrupt database...)."""
 
 
-def client(settings: Any) -> MlflowClient:
+def client(settings: Settings) -> MlflowClient:
     """A client on the lake's store, with the global URIs pointed there too (for `models:/`)."""
     quiet_logs()
     uri = settings.tracking_uri
@@ -145,7 +146,7 @@ def client(settings: Any) -> MlflowClient:
 ARTIFACTS_SUFFIX = ("ml_metadata", "artifacts")
 
 
-def artifacts_dir(settings: Any) -> Path:
+def artifacts_dir(settings: Settings) -> Path:
     """This lake's MLflow artifact root (not created)."""
     return Path(settings.lake).resolve().joinpath(*ARTIFACTS_SUFFIX)
 
@@ -172,7 +173,7 @@ def _inside_artifacts(path: Path) -> tuple[Path, Path] | None:
     return None
 
 
-def lake_artifact_uri(settings: Any, uri: str) -> str:
+def lake_artifact_uri(settings: Settings, uri: str) -> str:
     """`uri` read from this lake: a local artifact URI into another lake's `ml_metadata/artifacts/`
     (the lake was moved or copied) becomes the same relative path under this lake when that path
     exists here; anything else (this lake's own, a remote store, absent in both) is returned as is.
@@ -242,7 +243,7 @@ def _lake_experiment(mlflow_client: MlflowClient, name: str, here: Path) -> Any:
     raise TrackingError(f"no MLflow experiment for this lake's artifacts ({here}) can be created")
 
 
-def configure(settings: Any) -> MlflowClient:
+def configure(settings: Settings) -> MlflowClient:
     """Point MLflow at the lake's store and at an experiment whose artifacts are in this lake."""
     lake = Lake(settings.lake).ensure()
     mlflow_client = client(settings)
@@ -259,7 +260,7 @@ def configure(settings: Any) -> MlflowClient:
 
 
 def download_run_artifact(
-    settings: Any, mlflow_client: MlflowClient, run_id: str, path: str
+    settings: Settings, mlflow_client: MlflowClient, run_id: str, path: str
 ) -> str:
     """A local copy of one artifact of a run, read from this lake when the lake was moved."""
     root = lake_artifact_uri(settings, mlflow_client.get_run(run_id).info.artifact_uri)
@@ -267,14 +268,14 @@ def download_run_artifact(
 
 
 # ---- training lock --------------------------------------------------------------------------
-def training_lock_path(settings: Any, token: str) -> Path:
+def training_lock_path(settings: Settings, token: str) -> Path:
     return Path(settings.lake).resolve() / "ml_metadata" / "training" / f"{token}.lock"
 
 
 class TrainingLock:
     """Held (flock) by a training process for its whole life; see the module docstring."""
 
-    def __init__(self, settings: Any):
+    def __init__(self, settings: Settings):
         self.token = uuid.uuid4().hex
         self.keep = False  # set when the outcome could not be recorded on the version
         self.path = training_lock_path(settings, self.token)
@@ -294,7 +295,7 @@ class TrainingLock:
         self._fd = None
 
 
-def training_alive(settings: Any, token: str | None) -> bool | None:
+def training_alive(settings: Settings, token: str | None) -> bool | None:
     """True while the training that holds `token` runs, False when it died, None when unknown."""
     if not token or "/" in token:
         return None
