@@ -136,27 +136,14 @@ def score_frame(
     templates = feature_templates(language) if templates is None else templates
     n = len(frame)
     frame = frame.reset_index(drop=True)
-    if OBLIGATION_ID not in frame.columns:
-        raise ScoringError(f"the rows to score lack the column {OBLIGATION_ID}")
-    if ELIGIBLE not in frame.columns:
-        raise ScoringError(f"the rows to score lack the column {ELIGIBLE}")
+    for column in (OBLIGATION_ID, ELIGIBLE):
+        if column not in frame.columns:
+            raise ScoringError(f"the rows to score lack the column {column}")
     eligible = frame[ELIGIBLE].fillna(False).to_numpy(dtype=bool)
     X_all = model_input(frame, features) if eligible.any() else None
-
-    probability = np.full(n, np.nan)
-    reason_idx = np.full((n, N_REASONS), -1)
-    reason_val = np.full((n, N_REASONS), np.nan)
-    # Reasons for both directions per chunk, so the contribution matrix never exists whole;
-    # which direction applies is known once the decisions (capacity: per cut) are.
-    up_idx, up_val = reason_idx.copy(), reason_val.copy()
-    eligible_rows = np.flatnonzero(eligible)
-    for start in range(0, len(eligible_rows), chunk_rows):
-        rows = eligible_rows[start : start + chunk_rows]
-        proba, contrib = probability_and_contributions(model, X_all.iloc[rows], features, method)
-        probability[rows] = proba
-        up_idx[rows], up_val[rows] = top_reasons(contrib, np.ones(len(rows), dtype=bool))
-        reason_idx[rows], reason_val[rows] = top_reasons(contrib, np.zeros(len(rows), dtype=bool))
-
+    probability, down, up = _probability_and_top_reasons(
+        model, X_all, eligible, features, method, chunk_rows
+    )
     cut = (
         pd.to_datetime(frame[CUT_DATE]).dt.date
         if CUT_DATE in frame.columns
@@ -170,7 +157,8 @@ def score_frame(
     decision, limited = decide_per_cut(probability, amount, eligible, cut, policy)
 
     no_assign = decision == NO_ASSIGN
-    reason_idx[no_assign], reason_val[no_assign] = up_idx[no_assign], up_val[no_assign]
+    reason_idx, reason_val = down
+    reason_idx[no_assign], reason_val[no_assign] = up[0][no_assign], up[1][no_assign]
     reasons = reason_columns(
         reason_idx,
         reason_val,
@@ -179,15 +167,7 @@ def score_frame(
         templates,
         language,
     )
-    ineligible = ~eligible
-    reasons["reason_1_code"][ineligible] = NO_ACTIVE_MANDATE
-    reasons["reason_1_text"][ineligible] = NO_ACTIVE_MANDATE_TEXTS[language]
-    ruled = cost_ruled(probability, amount, eligible, decision, policy)
-    if ruled.any():
-        expected = expected_unmanaged_loss(probability[ruled], amount[ruled], policy.costs)
-        texts = [cost_rule_text(x, policy.collection_action, language) for x in expected]
-        prepend_rule_reason(reasons, ruled, COST_RULE, np.array(texts, dtype=object))
-
+    _rule_reasons(reasons, probability, amount, eligible, decision, policy, language)
     columns = {
         OBLIGATION_ID: frame[OBLIGATION_ID].astype(str).to_numpy(dtype=object),
         CUT_DATE: cut.to_numpy(dtype=object),
@@ -208,8 +188,56 @@ def score_frame(
     }
     for name in REASON_COLUMNS:
         columns[name] = reasons[name]
-    out = pd.DataFrame(columns)
-    return out
+    return pd.DataFrame(columns)
+
+
+TopReasons = tuple[np.ndarray, np.ndarray]  # feature index and contribution, N_REASONS per row
+
+
+def _probability_and_top_reasons(
+    model: Any,
+    X_all: pd.DataFrame | None,
+    eligible: np.ndarray,
+    features: list[str],
+    method: str,
+    chunk_rows: int,
+) -> tuple[np.ndarray, TopReasons, TopReasons]:
+    """Probabilities of the eligible rows, and their strongest reasons in both directions
+    (against self-cure, for it), chunk by chunk so the contribution matrix never exists whole;
+    which direction applies is known once the decisions (capacity: per cut) are."""
+    n = len(eligible)
+    probability = np.full(n, np.nan)
+    down = (np.full((n, N_REASONS), -1), np.full((n, N_REASONS), np.nan))
+    up = (down[0].copy(), down[1].copy())
+    eligible_rows = np.flatnonzero(eligible)
+    for start in range(0, len(eligible_rows), chunk_rows):
+        rows = eligible_rows[start : start + chunk_rows]
+        proba, contrib = probability_and_contributions(model, X_all.iloc[rows], features, method)
+        probability[rows] = proba
+        up[0][rows], up[1][rows] = top_reasons(contrib, np.ones(len(rows), dtype=bool))
+        down[0][rows], down[1][rows] = top_reasons(contrib, np.zeros(len(rows), dtype=bool))
+    return probability, down, up
+
+
+def _rule_reasons(
+    reasons: dict[str, np.ndarray],
+    probability: np.ndarray,
+    amount: np.ndarray,
+    eligible: np.ndarray,
+    decision: np.ndarray,
+    policy: Policy,
+    language: str,
+) -> None:
+    """Rows decided by a rule get it as their first reason: no active mandate (the only reason
+    of an ineligible row), or the cost rule before the model's two strongest reasons."""
+    ineligible = ~eligible
+    reasons["reason_1_code"][ineligible] = NO_ACTIVE_MANDATE
+    reasons["reason_1_text"][ineligible] = NO_ACTIVE_MANDATE_TEXTS[language]
+    ruled = cost_ruled(probability, amount, eligible, decision, policy)
+    if ruled.any():
+        expected = expected_unmanaged_loss(probability[ruled], amount[ruled], policy.costs)
+        texts = [cost_rule_text(x, policy.collection_action, language) for x in expected]
+        prepend_rule_reason(reasons, ruled, COST_RULE, np.array(texts, dtype=object))
 
 
 # ---- batch --------------------------------------------------------------------------------------
