@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     from cobranza.config import Costs
     from cobranza.decision.policy import fit_policy
-    from cobranza.decision.scoring import _model_input, score_frame
-    from cobranza.ml.model import SelfCureModel
+    from cobranza.decision.scoring import score_frame
+    from cobranza.ml.model import SelfCureModel, model_input
     from cobranza.ml.registry import Champion
 
     features = ["product", "segment", "days_past_due", "amount_past_due"] + [
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
     champion = Champion(model, "bench", "bench", policy, features)
 
     frame = synthetic_gold(rows, seed=2)
-    X = _model_input(frame.loc[frame["eligible"]], features)
+    X = model_input(frame.loc[frame["eligible"]], features)
     codes = model.encoder_.codes(X)  # encoding excluded: the raw booster on the same rows
     t0 = time.perf_counter()
     model.booster_.predict(codes, num_iteration=model.best_iteration_, raw_score=True)

@@ -1,4 +1,4 @@
-"""Training time and peak memory of `cobranza.ml.train` at 100k and 1M labeled gold rows.
+"""Training time and peak memory of `cobranza.ml.training.train` at 100k and 1M labeled gold rows.
 
 No real gold table of that size is at hand in a benchmark run, so each tier SYNTHESIZES a
 gold-shaped `obligation_snapshots` (the generator of tests/ml/gold.py: product and segment
@@ -50,7 +50,7 @@ def run_tier(rows: int) -> dict:
 
     from cobranza.config import load_settings
     from cobranza.lake import Lake
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     t0 = time.perf_counter()
     gold = synthesize(rows)
@@ -74,11 +74,11 @@ def run_tier(rows: int) -> dict:
         "train_seconds": round(train_s, 2),
         "rows_per_second": round(labeled / train_s),
         "peak_rss_mib": round(peak_mib, 1),
-        "best_iteration": summary["best_iteration"],
-        "oot_auc": summary["oot"]["auc"],
-        "oracle_oot_auc": summary["oot"]["oracle_auc"],
-        "oot_ece": summary["oot"]["ece"],
-        "timings": summary["timings"],
+        "best_iteration": summary.best_iteration,
+        "oot_auc": summary.oot["auc"],
+        "oracle_oot_auc": summary.oot["oracle_auc"],
+        "oot_ece": summary.oot["ece"],
+        "timings": summary.timings,
     }
 
 

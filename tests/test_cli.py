@@ -70,8 +70,8 @@ def test_lake_option_is_global(tmp_path):
 
 
 def test_unexpected_error_is_one_line_without_traceback(tmp_path):
-    # an empty gold zone is an actionable error; a Parquet file that is not one is a defect-like
-    # failure (a corrupt pointer is now an actionable error naming the file: see below)
+    # a Parquet file that is not one is an unexpected failure: one line, exit code 2 (a broken
+    # pointer or record is an actionable error naming the file: see below)
     from cobranza.lake import Lake
 
     lake = tmp_path / "lk"
@@ -92,7 +92,7 @@ def test_unexpected_error_is_one_line_without_traceback(tmp_path):
 
 
 def test_global_options_may_follow_the_command(tmp_path):
-    """`cobranza ingest DIR --json` as the issue writes it, and `--lake` anywhere."""
+    """`cobranza ingest DIR --json` and `--lake` anywhere on the line."""
     import json
 
     out = subprocess.run(
@@ -164,7 +164,7 @@ def _small_lake(root):
 
 
 def test_a_broken_pointer_is_one_message_naming_the_file_and_the_fix(tmp_path):
-    """Audit D7: `catalog` printed a traceback, the others "JSONDecodeError" naming no file."""
+    """Every command reading the zone says which file is broken and how to repair it."""
     lake, gens = _small_lake(tmp_path / "lk")
     pointer = lake.root / "gold" / "CURRENT"
     pointer.write_text("garbage{")

@@ -29,23 +29,23 @@ def test_gate_failure_without_champion_stops_before_scoring_then_the_champion_ke
     assert store.current_version("results") is None
 
     first = run_pipeline(load_settings(lake=lake, gate=LENIENT), extract=sim_extract)
-    assert first["train"]["version"] == "2" and first["train"]["gate"]["passed"]
-    assert first["score"]["model_version"] == "2"
+    assert first.stages["train"].version == "2" and first.stages["train"].gate.passed
+    assert first.stages["score"].model_version == "2"
 
     second = run_pipeline(load_settings(lake=lake, gate=STRICT), extract=sim_extract)
-    assert second["train"]["version"] == "3" and not second["train"]["gate"]["passed"]
-    assert second["score"]["model_version"] == "2"  # the challenger does not decide
+    assert second.stages["train"].version == "3" and not second.stages["train"].gate.passed
+    assert second.stages["score"].model_version == "2"  # the challenger does not decide
 
-    sections = {heading: rows for heading, _cols, rows in report(second)}
+    sections = {heading: rows for heading, _cols, rows in second.sections()}
     assert "model version 3 (LightGBM, calibrated)" in sections
     gate = dict(sections["promotion gate"])
     assert gate["result"] == "FAILED: challenger" and "PSI" in gate["why"]
-    cut = second["score"]["cut_date"]
+    scored = second.stages["score"]
+    cut = scored.cut_date
     decisions = {r[0]: r[1] for r in sections[f"decisions for cut {cut} (model version 2)"]}
-    n = second["score"]["obligations"]
-    assert decisions["obligations in early delinquency"] == f"{n:,}"
-    assert decisions["NO_ASSIGN (expected to self-cure)"] == f"{second['score']['no_assign']:,}"
-    assert decisions["ASSIGN to collections"] == f"{second['score']['assign']:,}"
+    assert decisions["obligations in early delinquency"] == f"{scored.obligations:,}"
+    assert decisions["NO_ASSIGN (expected to self-cure)"] == f"{scored.no_assign:,}"
+    assert decisions["ASSIGN to collections"] == f"{scored.assign:,}"
 
 
 def test_report_shows_each_figure_of_the_run_it_is_given():

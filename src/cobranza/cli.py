@@ -1,17 +1,21 @@
 """The `cobranza` command line: each command parses, calls one function of its layer, prints.
 
-Heavy layers (Spark, MLflow, LightGBM) are imported inside the commands, so `--help` stays instant.
+The commands of the stages (ingest, etl, train, score, impact, pipeline, monitor, lake prune) are
+built from `cobranza.stages`; the others are written here. Heavy layers (Spark, MLflow, LightGBM,
+the API) are imported inside the commands that use them, so `--help` stays instant.
 """
 
 from __future__ import annotations
 
 import errno
 import getpass
+import inspect
 import os
 import re
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +23,11 @@ import typer
 
 from cobranza.config import Settings, load_settings
 from cobranza.console import ui
-from cobranza.errors import first_line
+from cobranza.errors import CobranzaError, first_line
+from cobranza.stages import STAGES, Stage, cli_meta, option_name
+from cobranza.summary import Summary
+
+KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
 app = typer.Typer(
     name="cobranza",
@@ -59,19 +67,15 @@ def settings(**overrides: Any) -> Settings:
     return load_settings(lake=_state.get("lake"), **overrides)
 
 
-def _run(
-    title: str, fn, *args, render=None, hold_lake: Path | None = None, check_catalog=True, **kwargs
-) -> Any:
+def _run(title: str, fn, *args, hold_lake: Path | None = None, check_catalog=True, **kwargs) -> Any:
     """Call a layer function; known, actionable errors become one clear line and exit code 1.
 
     With `hold_lake`, the lake's in-use lock is held shared for the whole call (the command reads
     versions: `cobranza lake prune` refuses meanwhile), and a catalog left stale by an earlier
     failed refresh is refreshed first (`check_catalog`).
-    The result is printed as JSON under `--json`, else by `render` when given (a few tables for
-    people), else as a flat summary table.
+    The result is printed as JSON under `--json`; else a stage's result by its own short tables
+    when it has them (`Summary.sections`), and any other as a flat summary table.
     """
-    from cobranza.errors import CobranzaError
-
     try:
         with _using_lake(hold_lake, check_catalog) if hold_lake is not None else nullcontext():
             result = fn(*args, **kwargs)
@@ -94,18 +98,21 @@ def _run(
             "published by the failing step. Run again with COBRANZA_DEBUG=1 for the traceback."
         )
         raise typer.Exit(2) from None
-    if isinstance(result, dict):
-        if render is not None and not ui.json:
-            ui.report(title, render(result))
+    if isinstance(result, Summary):
+        sections = None if ui.json else result.sections()
+        if sections:
+            ui.report(title, sections)
         else:
-            ui.summary(title, result)
+            ui.summary(title, result.to_json())
+    elif isinstance(result, dict):
+        ui.summary(title, result)
     return result
 
 
 @contextmanager
 def _using_lake(root: Path, check_catalog: bool):
     """The lake's in-use lock (shared) for a command reading versions; a stale catalog refreshed."""
-    from cobranza.lake import Lake
+    from cobranza.lake import Lake  # pyarrow and DuckDB: not for `--help`
     from cobranza.lake.catalog import refresh_if_stale
 
     lake = Lake(root)
@@ -241,56 +248,71 @@ def simulate(
     _run("simulate", run)
 
 
-@app.command()
-def ingest(
-    extract_dir: Annotated[
-        Path,
-        typer.Argument(help="Folder with the contract's CSV files (or .csv.gz) and manifest.json."),
-    ],
-    dialect: Annotated[
-        str, typer.Option(help="standard, bank-latin1 or a dialect .toml file.")
-    ] = "standard",
-) -> None:
-    """Validate an extract against the contract and publish a new raw version (bad rows quarantined)."""
-    from cobranza.contract import load_dialect
-    from cobranza.ingest import ingest_extract
-
-    # Loaded inside _run: a bad dialect is one clear line, not a traceback.
-    s = settings()
-    _run(
-        "ingest",
-        lambda s: ingest_extract(s, extract_dir, load_dialect(dialect), ui=ui),
-        s,
-        hold_lake=s.lake,
-    )
+# ---- the stages of cobranza.stages: one command each, options from the stage's parameters ------
+def _option_type(annotation: Any) -> tuple[Any, dict[str, Any]]:
+    """A parameter's type as Typer reads it: a date is read as YYYY-MM-DD."""
+    if annotation in (date, date | None):
+        read_as = datetime if annotation is date else datetime | None
+        return read_as, {"formats": ["%Y-%m-%d"]}
+    return annotation, {}
 
 
-@app.command()
-def etl(
-    engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
-    spark_master: Annotated[
-        str | None, typer.Option(help="Spark master URL, e.g. local[*].")
-    ] = None,
-    horizon: Annotated[int | None, typer.Option(help="Target horizon in days.")] = None,
-) -> None:
-    """Build silver and gold from the current raw version."""
-    from cobranza.transforms import run_etl
+def _stage_parameters(stage: Stage) -> list[inspect.Parameter]:
+    """The command's parameters: one per field of the stage's `Params`, then its `cli_settings`."""
+    out = []
+    for name, info in stage.params.model_fields.items():
+        meta = cli_meta(stage.params, name)
+        annotation, extra = _option_type(meta.type or info.annotation)
+        default = ... if info.is_required() else info.default
+        text = meta.help or info.description
+        if meta.min is not None:
+            extra["min"] = meta.min
+        if meta.argument:
+            spec = typer.Argument(default, help=text, **extra)
+        else:
+            spec = typer.Option(default, option_name(name), help=text, **extra)
+        out.append(inspect.Parameter(name, KEYWORD, default=spec, annotation=annotation))
+    for cs in stage.cli_settings:
+        spec = typer.Option(None, option_name(cs.setting), help=cs.help)
+        out.append(inspect.Parameter(cs.setting, KEYWORD, default=spec, annotation=cs.type))
+    return out
 
-    s = settings(engine=engine, spark_master=spark_master, horizon_days=horizon)
-    _run("etl", run_etl, s, ui=ui, hold_lake=s.lake)
+
+def _stage_command(stage: Stage) -> Callable[..., None]:
+    """The command of a stage: parameters to `Params`, settings, the stage's function, print."""
+
+    def command(**values: Any) -> None:
+        fields = {
+            name: values[name].date() if isinstance(values[name], datetime) else values[name]
+            for name in stage.params.model_fields
+        }
+        params = stage.params.model_construct(**fields)
+        overrides = params.settings_overrides()
+        overrides.update({cs.setting: values[cs.setting] for cs in stage.cli_settings})
+        s = settings(**overrides)
+        _run(
+            stage.title,
+            lambda: stage.runner()(s, params, ui),
+            hold_lake=s.lake if stage.holds_lake else None,
+        )
+
+    parameters = _stage_parameters(stage)
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    command.__name__ = stage.name
+    command.__doc__ = stage.help
+    return command
 
 
-@app.command()
-def train(
-    tune: Annotated[
-        int | None, typer.Option("--tune", min=1, help="Optuna trials for LightGBM.")
-    ] = None,
-) -> None:
-    """Train LightGBM and the logistic baseline on gold, evaluate, log to MLflow, register, gate."""
-    from cobranza.ml import train as run_training
+def _add_stage_commands() -> None:
+    groups = {"lake": lake_app}
+    for stage in STAGES:
+        *group, name = stage.words
+        target = groups[group[0]] if group else app
+        target.command(name, help=stage.help)(_stage_command(stage))
 
-    s = settings()
-    _run("train", run_training, s, tune_trials=tune, ui=ui, hold_lake=s.lake)
+
+_add_stage_commands()
 
 
 @app.command()
@@ -314,70 +336,6 @@ def models() -> None:
 
     rows = _run("models", list_models, settings())
     ui.summary("models", {"models": rows} if ui.json else {r["version"]: r for r in rows})
-
-
-@app.command()
-def score(
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Cut date to score (default latest).")
-    ] = None,
-) -> None:
-    """Score the early-delinquency population with the champion and decide ASSIGN / NO_ASSIGN."""
-    from cobranza.decision import score as run_scoring
-
-    s = settings()
-    cut = date.fromisoformat(as_of) if as_of else None
-    _run("score", run_scoring, s, as_of=cut, ui=ui, hold_lake=s.lake)
-
-
-@app.command()
-def impact() -> None:
-    """Business impact of the policy on out-of-time data and on the current population."""
-    from cobranza.decision import impact as run_impact
-
-    s = settings()
-    _run("impact", run_impact, s, ui=ui, hold_lake=s.lake)
-
-
-@app.command()
-def monitor() -> None:
-    """Feature and score drift of the latest cut against the training window, and realized performance."""
-    from cobranza.monitoring import monitor as run_monitor
-
-    s = settings()
-    _run("monitor", run_monitor, s, ui=ui, hold_lake=s.lake)
-
-
-@app.command()
-def pipeline(
-    simulate_clients: Annotated[
-        int | None, typer.Option(help="Simulate an extract of this many clients first.")
-    ] = None,
-    months: Annotated[int, typer.Option(help="Months of simulated history.")] = 24,
-    extract: Annotated[
-        Path | None, typer.Option(help="Extract folder to ingest (or simulate into).")
-    ] = None,
-    dialect: Annotated[str, typer.Option(help="Dialect of the extract.")] = "standard",
-    engine: Annotated[str | None, typer.Option(help="duckdb or spark.")] = None,
-    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 42,
-) -> None:
-    """The main job end to end: [simulate →] ingest → etl → train → score → impact."""
-    from cobranza.pipeline import report, run_pipeline
-
-    s = settings(engine=engine)
-    _run(
-        "pipeline",
-        run_pipeline,
-        s,
-        render=report,
-        hold_lake=s.lake,
-        extract=extract,
-        simulate_clients=simulate_clients,
-        months=months,
-        dialect=dialect,
-        seed=seed,
-        ui=ui,
-    )
 
 
 @app.command()
@@ -453,30 +411,15 @@ def lake_use(
     """Point a zone at one of its complete, unpruned versions (the repair for a broken or lost
     CURRENT, or a way back); recorded in ml_metadata.lake_pointer_events."""
     from cobranza.lake import Lake
+    from cobranza.lake.repair import use_version
 
     s = settings()
 
     def point() -> dict[str, Any]:
         lake = Lake(s.lake).ensure()
-        return lake.use_version(zone, version, who=who or getpass.getuser(), reason=reason)
+        return use_version(lake, zone, version, who=who or getpass.getuser(), reason=reason)
 
     _run("lake use", point, hold_lake=s.lake, check_catalog=False)
-
-
-@lake_app.command("prune")
-def lake_prune(
-    keep: Annotated[
-        int, typer.Option(min=1, help="Newest complete versions kept per zone (raw, silver, gold).")
-    ] = 3,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Say what would go, remove nothing.")
-    ] = False,
-) -> None:
-    """Free the space of old raw, silver and gold versions; keeps current ones, their lineage, every
-    registered model's training gold and all results (docs/lake.md)."""
-    from cobranza.lake.retention import prune
-
-    _run("lake prune", prune, settings(), keep=keep, dry_run=dry_run)
 
 
 @app.command()

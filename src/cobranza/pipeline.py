@@ -1,22 +1,63 @@
-"""The main job end to end: [simulate →] ingest → etl → train → score → impact.
+"""The main job end to end: [simulate →] the pipeline stages of `cobranza.stages`, in order.
 
-Each stage is the same function its own command calls; this module only chains them and gathers
-the figures a person checks after a run (rows, AUC beside the oracle's, savings).
+Each stage runs the same function its own command runs; this module chains them, stops before
+scoring when no model may decide, and gathers the figures a person checks after a run (rows, AUC
+beside the oracle's, savings): `PipelineResult`, whose JSON keeps each stage's headline figures.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from cobranza.config import Settings
 from cobranza.console import UI
+from cobranza.contract import load_dialect
 from cobranza.errors import CobranzaError
+from cobranza.ml.registry import champion_version
+from cobranza.ml.training import TrainResult
+from cobranza.runs import SimulateResult, typed
+from cobranza.simulate import SimulationConfig, simulate
+from cobranza.stages import DEFAULT_EXTRACT, PipelineParams, pipeline_stages
+from cobranza.summary import Section, Summary
 
 
 class PipelineError(CobranzaError):
     """A stage left the pipeline unable to go on (e.g. no model may decide)."""
+
+
+@dataclass
+class PipelineResult(Summary):
+    """Seconds per stage and each stage's result; the JSON form keeps each one's headline."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    stages: dict[str, Summary] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seconds": dict(self.seconds),
+            **{name: _headline(name, r.to_json()) for name, r in self.stages.items()},
+        }
+
+    def sections(self) -> list[Section]:
+        return report(self.to_json())
+
+
+def run(settings: Settings, params: PipelineParams, ui: UI | None = None) -> PipelineResult:
+    """The `pipeline` stage."""
+    return run_pipeline(
+        settings,
+        extract=Path(params.extract) if params.extract else None,
+        simulate_clients=params.simulate_clients,
+        months=params.months,
+        dialect=params.dialect,
+        seed=params.seed,
+        ui=ui,
+    )
 
 
 def run_pipeline(
@@ -27,56 +68,53 @@ def run_pipeline(
     dialect: str = "standard",
     seed: int = 42,
     ui: UI | None = None,
-) -> dict[str, Any]:
-    from cobranza.contract import load_dialect
-    from cobranza.decision import impact, score
-    from cobranza.ingest import ingest_extract
-    from cobranza.ml import train
-    from cobranza.transforms import run_etl
+) -> PipelineResult:
+    params = PipelineParams.model_construct(
+        extract=str(extract or DEFAULT_EXTRACT),
+        simulate_clients=simulate_clients,
+        months=months,
+        dialect=dialect,
+        seed=seed,
+    )
+    result = PipelineResult()
 
-    extract = Path(extract or "extract")
-    stages: dict[str, dict[str, Any]] = {}
-    seconds: dict[str, float] = {}
-
-    def stage(name: str, fn, *args, **kwargs) -> dict[str, Any]:
+    def timed(name: str, step: Callable[[], Summary]) -> Summary:
         if ui is not None:
             ui.info(f"[bold cyan]▶ {name}[/]")
         t0 = time.perf_counter()
-        result = fn(*args, **kwargs)
-        seconds[name] = round(time.perf_counter() - t0, 2)
-        stages[name] = result
-        return result
+        out = step()
+        result.seconds[name] = round(time.perf_counter() - t0, 2)
+        result.stages[name] = out
+        return out
 
     if simulate_clients:
-        from cobranza.simulate import SimulationConfig, simulate
-
         cfg = SimulationConfig(clients=simulate_clients, months=months, seed=seed)
-        stage("simulate", simulate, extract, cfg, dialect=load_dialect(dialect), ui=ui)
-    stage("ingest", ingest_extract, settings, extract, load_dialect(dialect), ui=ui)
-    stage("etl", run_etl, settings, ui=ui)
-    trained = stage("train", train, settings, ui=ui)
-    if not trained["gate"]["passed"]:
-        _require_champion(settings, trained, ui)
-    stage("score", score, settings, ui=ui)
-    stage("impact", impact, settings, ui=ui)
-    return {
-        "seconds": seconds,
-        **{name: _headline(name, result) for name, result in stages.items()},
-    }
+        timed(
+            "simulate",
+            lambda: typed(
+                SimulateResult,
+                simulate(Path(params.extract), cfg, dialect=load_dialect(dialect), ui=ui),
+            ),
+        )
+    for stage in pipeline_stages():
+        run_stage = stage.runner()
+        stage_params = stage.params.in_pipeline(params)
+        out = timed(stage.name, partial(run_stage, settings, stage_params, ui))
+        if isinstance(out, TrainResult) and not out.gate.passed:
+            _require_champion(settings, out, ui)
+    return result
 
 
-def _require_champion(settings: Settings, trained: dict[str, Any], ui: UI | None) -> None:
+def _require_champion(settings: Settings, trained: TrainResult, ui: UI | None) -> None:
     """A new version that fails the gate stays challenger: the champion before it keeps deciding.
     With no champion at all, no model may decide, and the run stops before scoring."""
-    from cobranza.ml.registry import champion_version
-
-    version, reason = trained["version"], trained["gate"]["reason"]
+    version, reason = trained.version, trained.gate.reason
     serving = champion_version(settings)
     if serving is None:
         raise PipelineError(
             f"model version {version} failed the promotion gate ({reason}) and there is no earlier "
             "champion, so nothing was scored; raw, silver and gold are published. Review the "
-            f"model report ({trained['report']}) and `cobranza models`; if the model is fit to "
+            f"model report ({trained.report}) and `cobranza models`; if the model is fit to "
             f"decide, `cobranza promote {version} --reason ...` then `cobranza score`"
         )
     if ui is not None:
@@ -87,14 +125,11 @@ def _require_champion(settings: Settings, trained: dict[str, Any], ui: UI | None
 
 def _headline(name: str, result: dict[str, Any]) -> dict[str, Any]:
     """Keep the figures worth a glance; the full summaries are in each stage's own output."""
-    if not isinstance(result, dict):
-        return {"result": str(result)}
-    keep = {
+    return {
         k: v
         for k, v in result.items()
         if not isinstance(v, (list, dict)) or k in _NESTED_KEEP.get(name, ())
     }
-    return keep
 
 
 _NESTED_KEEP: dict[str, tuple[str, ...]] = {
@@ -102,8 +137,6 @@ _NESTED_KEEP: dict[str, tuple[str, ...]] = {
     "train": ("auc_vs_oracle", "oot", "gate", "policy"),
     "impact": ("out_of_time", "current"),
 }
-
-Section = tuple[str, list[str] | None, list[tuple[str, ...]]]  # heading, column names, rows
 
 
 def _n(value: Any) -> str:
@@ -124,135 +157,144 @@ def _auc(value: Any) -> str:
 
 def report(result: dict[str, Any]) -> list[Section]:
     """What a person checks after a run, as a few short tables (the JSON keeps every figure)."""
-    sections: list[Section] = []
     seconds = result.get("seconds", {})
     total = sum(seconds.values())
-    sections.append(
-        (
-            "stages",
-            ["stage", "seconds"],
-            [(k, f"{v:,.1f}") for k, v in seconds.items()] + [("total", f"{total:,.1f}")],
-        )
-    )
-    ing, etl = result.get("ingest", {}), result.get("etl", {})
-    if ing:
-        read = ing.get("rows_read")
-        rows = [
-            ("rows read", _n(read), ""),
-            ("accepted", _n(ing.get("rows_accepted")), _pct(ing.get("rows_accepted"), read)),
-            (
-                "quarantined (raw.quarantine)",
-                _n(ing.get("rows_quarantined")),
-                _pct(ing.get("rows_quarantined"), read),
-            ),
-            (
-                "exact duplicates collapsed",
-                _n(ing.get("duplicates_collapsed")),
-                _pct(ing.get("duplicates_collapsed"), read),
-            ),
-        ]
-        gold = etl.get("gold") or {}
-        if gold:
-            rows += [
-                ("gold rows (early delinquency x cut)", _n(gold.get("rows")), ""),
-                (
-                    "  eligible (mandate covers the cut)",
-                    _n(gold.get("eligible")),
-                    _pct(gold.get("eligible"), gold.get("rows")),
-                ),
-                (
-                    "  labeled (horizon closed)",
-                    _n(gold.get("labeled")),
-                    _pct(gold.get("labeled"), gold.get("rows")),
-                ),
-            ]
-        sections.append((f"data (as of {ing.get('as_of', '?')})", None, rows))
-    train = result.get("train", {})
-    if train:
-        parts = train.get("auc_vs_oracle", {})
-        rows = [
-            (
-                part,
-                _auc(m.get("model_auc")),
-                _auc(m.get("oracle_auc")),
-                _auc(m.get("baseline_auc")),
-                _auc(m.get("model_ece")),
-            )
-            for part, m in parts.items()
-        ]
-        sections.append(
-            (
-                f"model version {train.get('version')} (LightGBM, calibrated)",
-                ["part", "AUC", "oracle AUC", "baseline AUC", "ECE"],
-                rows,
-            )
-        )
-        gate = train.get("gate", {})
-        sections.append(
-            (
-                "promotion gate",
-                None,
-                [
-                    ("result", "PASSED: champion" if gate.get("passed") else "FAILED: challenger"),
-                    ("why", str(gate.get("reason", ""))),
-                    ("decision threshold", _auc((train.get("policy") or {}).get("threshold"))),
-                ],
-            )
-        )
-    sc = result.get("score", {})
-    if sc:
-        n = sc.get("obligations")
-        sections.append(
-            (
-                f"decisions for cut {sc.get('cut_date')} (model version {sc.get('model_version')})",
-                None,
-                [
-                    ("obligations in early delinquency", _n(n), ""),
-                    (
-                        "NO_ASSIGN (expected to self-cure)",
-                        _n(sc.get("no_assign")),
-                        _pct(sc.get("no_assign"), n),
-                    ),
-                    ("ASSIGN to collections", _n(sc.get("assign")), _pct(sc.get("assign"), n)),
-                    (
-                        "  of which no covering mandate (by rule)",
-                        _n(sc.get("ineligible_assign")),
-                        _pct(sc.get("ineligible_assign"), n),
-                    ),
-                ],
-            )
-        )
-    imp = result.get("impact", {})
-    oot, cur = imp.get("out_of_time") or {}, imp.get("current") or {}
-    if oot or cur:
-        rows = []
-        if cur:
-            rows.append(("expected net savings today", _cop(cur.get("expected_net_savings")), ""))
-        if oot:
-            rows += [
-                (
-                    f"out of time, {_n(oot.get('rows'))} decisions: realized net savings",
-                    _cop(oot.get("net_savings")),
-                    _pct(oot.get("net_savings"), oot.get("baseline_cost"))
-                    + " of the assign-all cost",
-                ),
-                (
-                    "  the oracle's (true probabilities)",
-                    _cop(oot.get("oracle_net_savings")),
-                    _pct(oot.get("net_savings"), oot.get("oracle_net_savings")) + " captured",
-                )
-                if oot.get("oracle_net_savings") is not None
-                else ("  the oracle's", "-", "no simulator truth"),
-                (
-                    "  NO_ASSIGN that did not self-cure (leakage)",
-                    _n(oot.get("leakage")),
-                    _pct(oot.get("leakage"), oot.get("no_assign")) + " of NO_ASSIGN",
-                ),
-            ]
-        sections.append(("business impact against assigning everyone", None, rows))
+    stages = [(k, f"{v:,.1f}") for k, v in seconds.items()] + [("total", f"{total:,.1f}")]
+    sections: list[Section] = [("stages", ["stage", "seconds"], stages)]
+    sections += _data(result.get("ingest", {}), result.get("etl", {}))
+    train, imp = result.get("train", {}), result.get("impact", {})
+    sections += _model(train)
+    sections += _decisions(result.get("score", {}))
+    sections += _impact(imp)
     where = [("model report", str(train["report"]))] if train.get("report") else []
     if imp.get("chart"):
         where.append(("cost vs threshold chart", str(imp["chart"])))
     if where:
         sections.append(("files", None, where))
     return sections
+
+
+def _data(ing: dict[str, Any], etl: dict[str, Any]) -> list[Section]:
+    if not ing:
+        return []
+    read = ing.get("rows_read")
+    rows = [
+        ("rows read", _n(read), ""),
+        ("accepted", _n(ing.get("rows_accepted")), _pct(ing.get("rows_accepted"), read)),
+        (
+            "quarantined (raw.quarantine)",
+            _n(ing.get("rows_quarantined")),
+            _pct(ing.get("rows_quarantined"), read),
+        ),
+        (
+            "exact duplicates collapsed",
+            _n(ing.get("duplicates_collapsed")),
+            _pct(ing.get("duplicates_collapsed"), read),
+        ),
+    ]
+    gold = etl.get("gold") or {}
+    if gold:
+        n = gold.get("rows")
+        rows += [
+            ("gold rows (early delinquency x cut)", _n(n), ""),
+            (
+                "  eligible (mandate covers the cut)",
+                _n(gold.get("eligible")),
+                _pct(gold.get("eligible"), n),
+            ),
+            ("  labeled (horizon closed)", _n(gold.get("labeled")), _pct(gold.get("labeled"), n)),
+        ]
+    return [(f"data (as of {ing.get('as_of', '?')})", None, rows)]
+
+
+def _model(train: dict[str, Any]) -> list[Section]:
+    if not train:
+        return []
+    parts = train.get("auc_vs_oracle", {})
+    rows = [
+        (
+            part,
+            _auc(m.get("model_auc")),
+            _auc(m.get("oracle_auc")),
+            _auc(m.get("baseline_auc")),
+            _auc(m.get("model_ece")),
+        )
+        for part, m in parts.items()
+    ]
+    gate = train.get("gate", {})
+    verdict = "PASSED: champion" if gate.get("passed") else "FAILED: challenger"
+    threshold = _auc((train.get("policy") or {}).get("threshold"))
+    return [
+        (
+            f"model version {train.get('version')} (LightGBM, calibrated)",
+            ["part", "AUC", "oracle AUC", "baseline AUC", "ECE"],
+            rows,
+        ),
+        (
+            "promotion gate",
+            None,
+            [
+                ("result", verdict),
+                ("why", str(gate.get("reason", ""))),
+                ("decision threshold", threshold),
+            ],
+        ),
+    ]
+
+
+def _decisions(sc: dict[str, Any]) -> list[Section]:
+    if not sc:
+        return []
+    n = sc.get("obligations")
+    rows = [
+        ("obligations in early delinquency", _n(n), ""),
+        (
+            "NO_ASSIGN (expected to self-cure)",
+            _n(sc.get("no_assign")),
+            _pct(sc.get("no_assign"), n),
+        ),
+        ("ASSIGN to collections", _n(sc.get("assign")), _pct(sc.get("assign"), n)),
+        (
+            "  of which no covering mandate (by rule)",
+            _n(sc.get("ineligible_assign")),
+            _pct(sc.get("ineligible_assign"), n),
+        ),
+    ]
+    heading = f"decisions for cut {sc.get('cut_date')} (model version {sc.get('model_version')})"
+    return [(heading, None, rows)]
+
+
+def _impact(imp: dict[str, Any]) -> list[Section]:
+    oot, cur = imp.get("out_of_time") or {}, imp.get("current") or {}
+    if not (oot or cur):
+        return []
+    rows = []
+    if cur:
+        rows.append(("expected net savings today", _cop(cur.get("expected_net_savings")), ""))
+    if oot:
+        rows.append(
+            (
+                f"out of time, {_n(oot.get('rows'))} decisions: realized net savings",
+                _cop(oot.get("net_savings")),
+                _pct(oot.get("net_savings"), oot.get("baseline_cost")) + " of the assign-all cost",
+            )
+        )
+        if oot.get("oracle_net_savings") is not None:
+            captured = _pct(oot.get("net_savings"), oot.get("oracle_net_savings")) + " captured"
+            rows.append(
+                (
+                    "  the oracle's (true probabilities)",
+                    _cop(oot.get("oracle_net_savings")),
+                    captured,
+                )
+            )
+        else:
+            rows.append(("  the oracle's", "-", "no simulator truth"))
+        rows.append(
+            (
+                "  NO_ASSIGN that did not self-cure (leakage)",
+                _n(oot.get("leakage")),
+                _pct(oot.get("leakage"), oot.get("no_assign")) + " of NO_ASSIGN",
+            )
+        )
+    return [("business impact against assigning everyone", None, rows)]

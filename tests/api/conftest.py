@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import numpy as np
@@ -28,6 +29,7 @@ from cobranza.api import ApiOptions, create_app
 from cobranza.api.keys import create_key
 from cobranza.config import load_settings
 from cobranza.lake import Lake
+from tests.http import live_client
 
 ROLES = ("viewer", "operator", "admin")
 REPO = Path(__file__).resolve().parents[2]
@@ -239,3 +241,22 @@ def wait_job(base: str, headers: dict, job_id: str, timeout: float = 120.0) -> d
             return job
         time.sleep(0.25)
     raise AssertionError(f"job {job_id} still {job.get('status')} after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory):
+    """One real `cobranza serve` with a key of each role, webhooks limited to two hosts."""
+    lake = tmp_path_factory.mktemp("hardening") / "lake"
+    settings = load_settings(lake=lake)
+    keys = {r: create_key(settings, r, f"hard-{r}")["key"] for r in ("viewer", "operator", "admin")}
+    server = LiveServer(
+        lake,
+        free_port(),
+        env={"COBRANZA_API_WEBHOOK_HOSTS": "127.0.0.1, n8n.internal"},
+    ).start()
+    http = live_client(base_url=server.url, timeout=60)
+    try:
+        yield SimpleNamespace(server=server, http=http, keys=keys)
+    finally:
+        http.close()
+        server.stop()

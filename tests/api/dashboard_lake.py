@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from cobranza.config import Settings, load_settings
+from cobranza.decision.scoring import ScoreResult
 from cobranza.lake import Lake
 from tests.ml.gold import make_gold, month_ends, publish_gold
 
@@ -31,13 +32,13 @@ class ScoredLake:
     settings: Settings
     gold: pd.DataFrame
     cuts: list[date]
-    past_run: dict  # summary of the scoring run on the older, labeled cut
-    latest_run: dict
+    past_run: ScoreResult  # the scoring run on the older, labeled cut
+    latest_run: ScoreResult
 
 
 def build_scored_lake(tmp_path_factory: pytest.TempPathFactory) -> ScoredLake:
-    from cobranza.decision import score
-    from cobranza.ml import train
+    from cobranza.decision.scoring import score
+    from cobranza.ml.training import train
 
     root = tmp_path_factory.mktemp("scored")
     gold = make_gold(clients=CLIENTS, months=MONTHS, seed=SEED)

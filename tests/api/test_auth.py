@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from cobranza.api import create_app
+from cobranza.api.control import ControlDB, control_path
 from cobranza.api.keys import create_key, revoke_key
 from cobranza.config import load_settings
-from tests.api.conftest import ROLES
+from tests.api.conftest import ROLES, auth
 
 OPEN = {"/healthz", "/readyz", "/metrics"}
 PATH_VALUES = {
@@ -98,7 +99,6 @@ def test_revoked_key_is_refused(client, settings):
     created = create_key(settings, "admin", "short-lived")
     headers = {"X-API-Key": created["key"]}
     assert client.get("/v1/keys", headers=headers).status_code == 200
-    from cobranza.api.control import ControlDB, control_path
 
     revoke_key(ControlDB(control_path(settings.lake)), created["key_id"])
     assert client.get("/v1/keys", headers=headers).status_code == 401
@@ -120,3 +120,84 @@ def test_admin_creates_and_revokes_keys_through_the_api(client, keys):
     bad = client.post("/v1/keys", json={"role": "root", "name": "x"}, headers=admin)
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["body", "role"]
+
+
+def _audit(http, keys) -> list[dict]:
+    return http.get("/v1/audit", params={"limit": 1000}, headers=auth(keys["admin"])).json()[
+        "items"
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"type": "etl",', b'{"type": "\xff\xfe"}', b"[" * 100_000, b"\xff\xfe"],
+    ids=["truncated-json", "invalid-utf8", "deep-nesting", "binary"],
+)
+@pytest.mark.parametrize("key", [None, "cbz_nope_nope"], ids=["no-key", "unknown-key"])
+def test_without_a_valid_key_an_unreadable_body_is_401(live, body, key):
+    http, keys = live.http, live.keys
+    headers = {"Content-Type": "application/json", **({"X-API-Key": key} if key else {})}
+    resp = http.post("/v1/jobs", content=body, headers=headers)
+    assert resp.status_code == 401, resp.text
+    assert resp.headers["www-authenticate"] == "Bearer"
+    latest = _audit(http, keys)[0]
+    assert (latest["path"], latest["status"], latest["outcome"]) == ("/v1/jobs", 401, "denied")
+    assert latest["action"] == "POST /v1/jobs"  # the route is named though routing never ran
+
+
+def test_with_a_valid_key_the_body_is_read_and_validated(live):
+    http, keys = live.http, live.keys
+    headers = {"Content-Type": "application/json", **auth(keys["operator"])}
+    assert http.post("/v1/jobs", content=b'{"type": "etl",', headers=headers).status_code == 422
+    # role still decided by the route (403), after a valid key
+    viewer = {"Content-Type": "application/json", **auth(keys["viewer"])}
+    assert http.post("/v1/jobs", json={"type": "etl"}, headers=viewer).status_code == 403
+
+
+def test_oversized_body_is_401_without_a_key_and_413_with_one(live):
+    http, keys = live.http, live.keys
+    big = b'{"role": "viewer", "name": "' + b"x" * 1_100_000 + b'"}'
+    headers = {"Content-Type": "application/json"}
+    assert http.post("/v1/keys", content=big, headers=headers).status_code == 401
+    resp = http.post("/v1/keys", content=big, headers={**headers, **auth(keys["admin"])})
+    assert resp.status_code == 413
+    latest = _audit(http, keys)[0]
+    assert latest["status"] == 413 and latest["key_name"] == "hard-admin"  # who is known now
+
+
+def test_unknown_v1_paths_need_a_key_too(live):
+    http, keys = live.http, live.keys
+    assert http.get("/v1/nothing-here").status_code == 401
+    assert http.get("/v1/nothing-here", headers=auth(keys["viewer"])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        ("X-API-Key", "viewer", "X-API-Key", "admin"),
+        ("X-API-Key", "admin", "X-API-Key", "junk"),
+        ("X-API-Key", "admin", "X-API-Key", "admin"),
+        ("Authorization", "admin", "Authorization", "viewer"),
+        ("Authorization", "admin", "Authorization", "admin"),
+    ],
+    ids=lambda p: "-".join(p),
+)
+def test_a_repeated_key_header_is_refused(live, pair):
+    http, keys = live.http, live.keys
+
+    def value(header: str, who: str) -> str:
+        key = keys.get(who, who)
+        return f"Bearer {key}" if header == "Authorization" else key
+
+    headers = [(pair[0], value(pair[0], pair[1])), (pair[2], value(pair[2], pair[3]))]
+    resp = http.get("/v1/me", headers=headers)
+    assert resp.status_code == 401, resp.text
+    assert "more than one" in resp.json()["detail"]
+
+
+def test_one_key_in_each_header_is_still_fine_when_it_is_the_same(live):
+    http, keys = live.http, live.keys
+    same = {"Authorization": f"Bearer {keys['viewer']}", "X-API-Key": keys["viewer"]}
+    assert http.get("/v1/me", headers=same).status_code == 200
+    other = {"Authorization": f"Bearer {keys['viewer']}", "X-API-Key": keys["admin"]}
+    assert http.get("/v1/me", headers=other).status_code == 401

@@ -106,16 +106,16 @@ def test_monitor_job_and_report(served):
     perf = report["performance"]
     assert len(perf) == 1
     run = perf[0]
-    assert run["scoring_run_id"] == built.past_run["scoring_run_id"]
+    assert run["scoring_run_id"] == built.past_run.scoring_run_id
     assert run["cut_date"] == cuts[-2]
     rows = _labeled_scores(built.lake, run["scoring_run_id"])
     y = rows["y"].to_numpy(dtype=np.int64)
-    assert run["rows"] == len(rows) == built.past_run["eligible"]
+    assert run["rows"] == len(rows) == built.past_run.eligible
     assert run["auc"] == pytest.approx(roc_auc_score(y, rows["probability"]), abs=1e-6)
     assert run["self_cure_rate"] == pytest.approx(y.mean(), abs=1e-6)
     no_assign = rows["decision"].to_numpy() == "NO_ASSIGN"
-    assert run["no_assign"] == no_assign.sum() == built.past_run["no_assign"]
-    policy = Lake(built.lake).run_info("results", built.past_run["results_version"])["policy"]
+    assert run["no_assign"] == no_assign.sum() == built.past_run.no_assign
+    policy = Lake(built.lake).run_info("results", built.past_run.results_version)["policy"]
     leaked = no_assign & (y == 0)
     avoided = no_assign.sum() * policy["collection_action"]
     leakage = (

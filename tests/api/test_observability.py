@@ -118,3 +118,21 @@ def test_predict_is_not_audited(client, keys):
     after = client.get("/v1/audit", params={"limit": 500}, headers=admin).json()["items"]
     assert not [a for a in after if a["path"].startswith("/v1/predict")]
     assert len(after) == len(before)
+
+
+def test_security_headers(live):
+    http, keys = live.http, live.keys
+    for resp in (
+        http.get("/v1/summary", headers=auth(keys["viewer"])),  # 404: no results yet
+        http.get("/v1/jobs", headers=auth(keys["viewer"])),
+        http.get("/v1/jobs"),  # 401 from the middleware
+    ):
+        assert resp.headers.get_list("cache-control") == ["no-store"], resp.url
+        assert resp.headers.get_list("x-content-type-options") == ["nosniff"]
+    health = http.get("/healthz")
+    assert health.headers["x-content-type-options"] == "nosniff"
+    assert "cache-control" not in health.headers
+    page = http.get("/dashboard")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers.get_list("x-content-type-options") == ["nosniff"]

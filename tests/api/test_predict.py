@@ -19,7 +19,8 @@ from cobranza.api.keys import create_key
 from cobranza.api.routers.predict import INLINE_ROWS
 from cobranza.config import load_settings
 from cobranza.decision.online import MAX_ROWS
-from cobranza.decision.scoring import champion_policy, score_frame
+from cobranza.decision.policy import champion_policy
+from cobranza.decision.scoring import score_frame
 from cobranza.lake import Lake
 from cobranza.transforms.schema import NON_FEATURES
 from tests.ml.gold import make_gold, publish_gold
@@ -27,8 +28,8 @@ from tests.ml.gold import make_gold, publish_gold
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, fast_options_module):
-    from cobranza.ml import train
     from cobranza.ml.registry import load_champion
+    from cobranza.ml.training import train
 
     root = tmp_path_factory.mktemp("predict")
     gold = make_gold(clients=500, months=8, seed=5)
@@ -235,7 +236,7 @@ def test_reason_language_setting_gives_spanish_texts_online_and_in_batch(served)
 
 
 def test_unknown_feature_names_are_masked_escaped_and_truncated(served):
-    """Audit D4: the caller needs the unknown names to fix the call, but they are their input:
+    """The caller needs the unknown names to fix the call, but they are their input:
     e-mail and document shapes masked, characters outside `A-Za-z0-9_.-` as `?`, 40 characters
     at most, 10 names at most."""
     client, headers = served["client"], served["headers"]

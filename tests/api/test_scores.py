@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 from datetime import date
 
 import numpy as np
@@ -302,3 +304,31 @@ def test_decisions_by_cut_take_the_last_run_of_each_cut(client, lake_dir, keys):
     assert by_cut["2025-07-31"]["expected_savings"] == pytest.approx(
         summary["expected_savings"], abs=0.01
     )
+
+
+def test_forged_cursor_numbers_are_400_not_500(client, lake_dir, keys):
+    version = publish_results(lake_dir, results_frame(20))
+    viewer = auth(keys["viewer"])
+    first = client.get("/v1/scores", params={"sort": "risk", "limit": 5}, headers=viewer).json()
+    assert first["next_cursor"]
+    page = client.get(
+        "/v1/scores",
+        params={"sort": "risk", "limit": 5, "cursor": first["next_cursor"]},
+        headers=viewer,
+    )
+    assert page.status_code == 200 and page.json()["count"] == 5
+    for middle in ([10**40, 1, "z"], [0.5, -(10**40), "z"], [1e300, 0, "z"]):
+        cursor = _forged(version, ["2025-06-30", *middle])
+        resp = client.get("/v1/scores", params={"sort": "risk", "cursor": cursor}, headers=viewer)
+        assert resp.status_code == 400, (middle, resp.text)
+        assert "cursor is not valid" in resp.json()["detail"]
+    # 1e309 and -1e309 are inf in JSON: refused too, not taken as an open bound
+    raw = f'["{version}","risk",["2025-06-30",1e309,-1e309,"z"]]'
+    cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    resp = client.get("/v1/scores", params={"sort": "risk", "cursor": cursor}, headers=viewer)
+    assert resp.status_code == 400
+
+
+def _forged(version: str, key: list) -> str:
+    raw = json.dumps([version, "risk", key], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")

@@ -12,7 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from cobranza.api.webhooks import sign
+from cobranza.api.control import ControlDB, control_path
+from cobranza.api.keys import create_key
+from cobranza.api.webhooks import Webhooks, mask_url, sign
+from cobranza.config import load_settings
 from tests.api.conftest import LiveServer, auth, free_port
 
 
@@ -153,8 +156,6 @@ def _deliveries(server: LiveServer, admin: dict, webhook_id: str, n: int) -> lis
 @pytest.mark.slow
 def test_a_retry_pending_when_the_service_dies_is_made_at_the_next_start(tmp_path):
     """Attempt 1 fails, the service is SIGKILLed during the backoff; the new one makes attempt 2."""
-    from cobranza.api.keys import create_key
-    from cobranza.config import load_settings
 
     lake = tmp_path / "lake"
     settings = load_settings(lake=lake)
@@ -192,3 +193,70 @@ def test_a_retry_pending_when_the_service_dies_is_made_at_the_next_start(tmp_pat
     assert hmac.compare_digest(headers["X-Cobranza-Signature"], sign(hook["secret"], body))
     payload = json.loads(body)
     assert payload["job"]["job_id"] == job_id and payload["event"] == "job.failed"
+
+
+PASSWORD = "s3cretPassw0rd"
+
+
+def test_webhook_credentials_are_masked_and_hosts_limited(live):
+    http, keys = live.http, live.keys
+    admin, op = auth(keys["admin"]), auth(keys["operator"])
+    url = f"http://hookuser:{PASSWORD}@127.0.0.1:{free_port()}/hook"
+    created = http.post("/v1/webhooks", json={"url": url, "events": ["job.failed"]}, headers=admin)
+    assert created.status_code == 201, created.text
+    assert PASSWORD not in created.text and "***@127.0.0.1" in created.json()["url"]
+    listed = http.get("/v1/webhooks", headers=admin)
+    assert PASSWORD not in listed.text and "hookuser" not in listed.text
+
+    for refused in (
+        "http://169.254.169.254/latest/meta-data",
+        "http://localhost:22/",
+        "http://10.0.0.1/",
+    ):
+        resp = http.post("/v1/webhooks", json={"url": refused}, headers=admin)
+        assert resp.status_code == 422, refused
+        (detail,) = resp.json()["detail"]
+        assert detail["loc"] == ["body", "url"] and "COBRANZA_API_WEBHOOK_HOSTS" in detail["msg"]
+        assert refused.split("//")[1].split("/")[0] not in resp.text
+    assert (
+        http.post(
+            "/v1/webhooks",
+            json={"url": "http://n8n.internal:5678/webhook/x", "events": ["job.succeeded"]},
+            headers=admin,
+        ).status_code
+        == 201
+    )
+
+    job_id = http.post("/v1/jobs", json={"type": "etl"}, headers=op).json()["job_id"]
+    hook_id = created.json()["webhook_id"]
+    deadline = time.monotonic() + 90
+    deliveries = []
+    while time.monotonic() < deadline and len(deliveries) < 3:  # 3 attempts, all refused
+        deliveries = http.get(f"/v1/webhooks/{hook_id}/deliveries", headers=admin).json()
+        time.sleep(0.3)
+    assert {d["job_id"] for d in deliveries} == {job_id}
+    assert all(not d["ok"] for d in deliveries)
+    assert PASSWORD not in json.dumps(deliveries)
+    time.sleep(0.5)
+    assert PASSWORD not in live.server.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def test_mask_url_hides_user_and_password():
+    assert mask_url("http://u:p@h:1/x?y=1") == "http://***@h:1/x?y=1"
+    assert mask_url("https://token@hooks.example/x") == "https://***@hooks.example/x"
+    assert mask_url("http://h:1/x@y") == "http://h:1/x@y"  # an @ in the path is no user
+
+
+def test_a_hook_whose_host_left_the_allow_list_is_not_called(tmp_path):
+    """The list is checked again at delivery: a hook registered before it shrank gets nothing."""
+    db = ControlDB(control_path(tmp_path / "lake"))
+    with Receiver(failures=0) as receiver:
+        open_hooks = Webhooks(db, max_attempts=2, backoff_seconds=0.05)
+        hook = open_hooks.register(receiver.url, ["job.failed"], None, None)
+        limited = Webhooks(db, max_attempts=2, backoff_seconds=0.05, allowed_hosts=["n8n"])
+        limited.job_finished({"job_id": "abc", "status": "failed", "type": "etl"})
+        limited.join()
+    assert receiver.received == []
+    (delivery,) = limited.deliveries(hook["webhook_id"])
+    assert delivery["ok"] is False and "COBRANZA_API_WEBHOOK_HOSTS" in delivery["error"]
+    assert db.one("SELECT outcome FROM outbox")["outcome"] == "refused"

@@ -21,9 +21,10 @@ PAST_CUT = date(2025, 10, 31)
 
 
 def build_scored_lake(root: Path, extract: Path | None = None) -> dict[str, Any]:
-    from cobranza.decision import impact, score
-    from cobranza.ml import train
-    from cobranza.monitoring import monitor
+    from cobranza.decision.business_impact import impact
+    from cobranza.decision.scoring import score
+    from cobranza.ml.training import train
+    from cobranza.monitoring.monitor import monitor
 
     gold = make_gold(clients=500, months=12, seed=23)
     lake = Lake(root / "lake").ensure()

@@ -334,15 +334,15 @@ def test_router_reports_a_failed_job_with_its_error(stack, router):
 
 def test_model_watch_alerts_on_a_new_champion_and_a_failed_gate(stack, tmp_path):
     from cobranza.config import load_settings
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     # a challenger held to an impossible gate: registered, not promoted
     base = stack["settings"]
     strict = load_settings(lake=base.lake, truth_path=base.truth_path, gate={"max_ece": 0.0})
     challenger = train(strict)
-    assert not challenger["gate"]["passed"]
+    assert not challenger.gate.passed
     models = api(stack, "/v1/models")
-    failed = next(m for m in models["items"] if m["version"] == str(challenger["version"]))
+    failed = next(m for m in models["items"] if m["version"] == str(challenger.version))
     sink = stack["sink"]
     n_notify = len(sink.at("/notify"))
     wf = manual_variant(load_template("model_watch.json"), "cbzTestWatch0001")

@@ -16,9 +16,10 @@ from tests.ml.gold import make_gold, publish_gold
 
 @pytest.fixture(scope="session")
 def decision_lake(tmp_path_factory):
-    from cobranza.decision import impact, score
-    from cobranza.ml import train
+    from cobranza.decision.business_impact import impact
+    from cobranza.decision.scoring import score
     from cobranza.ml.registry import load_champion
+    from cobranza.ml.training import train
 
     root = tmp_path_factory.mktemp("decision")
     gold = make_gold(clients=600, months=12, seed=11)

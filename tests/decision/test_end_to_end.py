@@ -15,9 +15,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def chain(sim_extract, tmp_path_factory):
-    from cobranza.decision import impact, score
+    from cobranza.decision.business_impact import impact
+    from cobranza.decision.scoring import score
     from cobranza.ingest import ingest_extract
-    from cobranza.ml import train
+    from cobranza.ml.training import train
     from cobranza.transforms import run_etl
 
     root = tmp_path_factory.mktemp("decision-e2e")
@@ -71,14 +72,14 @@ def test_latest_covers_the_latest_cut_with_rules_and_no_pii(chain):
         "count(*) FILTER (WHERE threshold IS NULL OR model_version IS NULL) "
         "FROM results.latest",
     )[0]
-    assert rows[0] == rows[1] == n_gold == chain["second"]["obligations"]
+    assert rows[0] == rows[1] == n_gold == chain["second"].obligations
     assert rows[2] == rows[3] == cut
     assert rows[4] == rows[5] == n_inel
     assert rows[6] == 0 and rows[7] == 0
     columns = {r[0] for r in query(lake, "DESCRIBE results.latest")}
     personal = {c for cols in PERSONAL_COLUMNS.values() for c in cols} | {"client_id"}
     assert not personal & columns
-    assert chain["second"]["model_version"] == chain["trained"]["version"]
+    assert chain["second"].model_version == chain["trained"].version
 
 
 def test_reason_texts_come_from_the_feature_registry(chain):
@@ -123,31 +124,30 @@ def test_cost_rule_rows_are_likely_cures_managed_for_their_stake(chain):
 def test_scores_history_has_one_run_per_scoring(chain):
     runs = query(chain["lake"], "SELECT DISTINCT scoring_run_id FROM results.scores")
     assert {r[0] for r in runs} == {
-        chain["first"]["scoring_run_id"],
-        chain["second"]["scoring_run_id"],
+        chain["first"].scoring_run_id,
+        chain["second"].scoring_run_id,
     }
 
 
 def test_impact_uses_the_extract_truth(chain):
-    oot = chain["impact"]["out_of_time"]
+    oot = chain["impact"].out_of_time
     assert oot["rows"] > 0
     assert oot["truth_rows"] > 0 and "oracle_net_savings" in oot
     assert oot["net_savings"] == pytest.approx(oot["actions_avoided_cost"] - oot["leakage_cost"])
-    assert chain["impact"]["current"]["rows"] == chain["second"]["obligations"]
+    assert chain["impact"].current["rows"] == chain["second"].obligations
 
 
 def test_scored_period_tells_in_sample_cuts_from_held_out_ones(chain):
     """A cut of the model's training months has in-sample outcomes; the run says so."""
     from datetime import date
 
-    from cobranza.decision.business_impact import champion_oot_months
     from cobranza.decision.scoring import scored_period
-    from cobranza.ml.registry import load_champion
+    from cobranza.ml.registry import champion_oot_months, load_champion
 
     settings = chain["settings"]
     champion = load_champion(settings)
     oot = champion_oot_months(settings, str(champion.run_id))
-    assert oot and chain["second"]["scored_period"] == "after_training"
+    assert oot and chain["second"].scored_period == "after_training"
     first_oot = date.fromisoformat(oot[0] + "-01")
     before = date(first_oot.year - (first_oot.month == 1), (first_oot.month - 2) % 12 + 1, 28)
     assert scored_period(settings, champion, before) == "training"

@@ -20,8 +20,9 @@ import pytest
 from cobranza.config import load_settings
 from cobranza.contract import STANDARD
 from cobranza.decision.online import OnlineRow, OnlineScorer, integer_column
+from cobranza.decision.policy import champion_policy
 from cobranza.decision.reasons import N_REASONS, NO_ACTIVE_MANDATE
-from cobranza.decision.scoring import champion_policy, score_frame
+from cobranza.decision.scoring import score_frame
 from cobranza.lake import Lake
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, NON_FEATURES, OBLIGATION_ID
 
@@ -32,8 +33,8 @@ N_ROWS = 300
 @pytest.fixture(scope="module")
 def real(sim_extract, tmp_path_factory):
     from cobranza.ingest import ingest_extract
-    from cobranza.ml import train
     from cobranza.ml.registry import load_champion
+    from cobranza.ml.training import train
     from cobranza.transforms import run_etl
 
     root = tmp_path_factory.mktemp("online")

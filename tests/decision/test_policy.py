@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -18,6 +19,7 @@ from cobranza.decision.policy import (
     cost_curve,
     cost_ruled,
     decide,
+    decide_per_cut,
     decide_with_flags,
     fit_policy,
 )
@@ -222,3 +224,40 @@ def test_threshold_never_below_the_minimum_probability():
     assert floored.threshold == 0.9
     # the reported costs are those of the chosen threshold
     assert floored.expected_cost_per_obligation == pytest.approx((0 + 10 * 3) / 4)
+
+
+def test_decide_per_cut_applies_the_capacity_per_cut():
+    policy = Policy(0.5, 10, 20, 0.5, 1, 0, 0, 0, 1)
+    proba = np.array([0.1, 0.2, 0.9, 0.1, 0.3])
+    cuts = ["2024-01-31", "2024-01-31", "2024-01-31", "2024-02-29", "2024-02-29"]
+    decision, _ = decide_per_cut(proba, np.ones(5), np.ones(5, bool), cuts, policy)
+    out = decision == NO_ASSIGN
+    # cut 1: ASSIGN rows 0,1; capacity 1 keeps row 0; cut 2: keeps row 3
+    assert out.tolist() == [False, True, True, False, True]
+
+
+def test_decide_per_cut_gives_the_capacity_to_ineligible_rows_of_the_cut_first():
+    """A cut's obligations without a mandate are ASSIGN by rule and use the team's capacity."""
+    policy = Policy(0.5, 10, 20, 0.5, 2, 0, 0, 0, 1)
+    proba = np.array([0.1, 0.2, 0.9, 0.1, 0.3])
+    cuts = ["2024-01-31", "2024-01-31", "2024-01-31", "2024-02-29", "2024-02-29"]
+    ineligible = {"2024-01-31": 1, "2024-02-29": 2}
+    decision, _ = decide_per_cut(proba, np.ones(5), np.ones(5, bool), cuts, policy, ineligible)
+    out = decision == NO_ASSIGN
+    # cut 1: capacity 2, one taken by the ineligible row: row 0 (riskiest) kept, row 1 NO_ASSIGN
+    # cut 2: the two ineligible rows take it all: rows 3 and 4 NO_ASSIGN
+    assert out.tolist() == [False, True, True, True, True]
+    # without a capacity the ineligible rows change nothing
+    free = dataclasses.replace(policy, capacity=None)
+    free_decision, _ = decide_per_cut(proba, np.ones(5), np.ones(5, bool), cuts, free, ineligible)
+    assert (free_decision == NO_ASSIGN).tolist() == [
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
+    # and the decisions equal the scoring rule over the cut's whole population
+    p = np.array([0.1, 0.2, 0.9, np.nan])
+    d, _ = decide_with_flags(p, np.ones(4), np.array([True, True, True, False]), policy)
+    assert (d[:3] == "NO_ASSIGN").tolist() == out[:3].tolist()

@@ -14,11 +14,10 @@ import pytest
 
 from cobranza.config import load_settings
 from cobranza.contract import PERSONAL_COLUMNS
-from cobranza.decision import score
 from cobranza.decision.attribution import PathTable, probability_and_contributions
 from cobranza.decision.policy import Policy
 from cobranza.decision.reasons import COST_RULE, NO_ACTIVE_MANDATE
-from cobranza.decision.scoring import OUTPUT_COLUMNS, ScoringError, read_cut, score_frame
+from cobranza.decision.scoring import OUTPUT_COLUMNS, ScoringError, read_cut, score, score_frame
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
 from tests.ml.gold import make_gold, publish_gold
@@ -40,11 +39,11 @@ def test_latest_has_one_row_per_obligation_of_the_latest_cut(decision_lake):
     expected = gold.loc[gold["cut_date"] == cut]
     out = latest(lake)
     assert list(out.columns) == OUTPUT_COLUMNS
-    assert len(out) == len(expected) == decision_lake["second"]["obligations"]
+    assert len(out) == len(expected) == decision_lake["second"].obligations
     assert set(out["obligation_id"]) == set(expected["obligation_id"])
     assert out["obligation_id"].is_unique
     assert (pd.to_datetime(out["cut_date"]).dt.date == cut).all()
-    assert decision_lake["second"]["cut_date"] == str(cut)
+    assert decision_lake["second"].cut_date == str(cut)
 
 
 def test_rules_threshold_and_model_version(decision_lake):
@@ -69,7 +68,7 @@ def test_rules_threshold_and_model_version(decision_lake):
     assert (out["threshold"] == thr).all()
     assert (out["model_version"] == champion.version).all()
     assert out["scoring_run_id"].nunique() == 1
-    assert out["scoring_run_id"].iloc[0] == decision_lake["second"]["scoring_run_id"]
+    assert out["scoring_run_id"].iloc[0] == decision_lake["second"].scoring_run_id
     assert not out["capacity_limited"].any()
 
 
@@ -105,8 +104,8 @@ def test_no_personal_data_in_results(decision_lake):
 def test_scores_history_grows_by_one_run_per_scoring(decision_lake):
     lake, settings = decision_lake["lake"], decision_lake["settings"]
     runs_before = [
-        decision_lake["first"]["scoring_run_id"],
-        decision_lake["second"]["scoring_run_id"],
+        decision_lake["first"].scoring_run_id,
+        decision_lake["second"].scoring_run_id,
     ]
     con = duckdb.connect(str(lake.catalog_path), read_only=True)
     try:
@@ -124,12 +123,12 @@ def test_scores_history_grows_by_one_run_per_scoring(decision_lake):
     finally:
         con.close()
     assert len(after) == len(before) + 1
-    assert dict(after)[third["scoring_run_id"]] == third["obligations"]
-    assert latest_runs == [(third["scoring_run_id"],)]
+    assert dict(after)[third.scoring_run_id] == third.obligations
+    assert latest_runs == [(third.scoring_run_id,)]
     info = lake.run_info("results")
     assert info["policy"]["threshold"] == pytest.approx(decision_lake["champion"].policy.threshold)
     assert info["model_version"] == decision_lake["champion"].version
-    assert info["as_of"] == third["cut_date"]
+    assert info["as_of"] == third.cut_date
     assert "scores" in info["history_tables"]
 
 

@@ -102,20 +102,20 @@ def test_current_decisions_reconcile_with_latest(scored, cat):
         "SELECT count(*), count(*) FILTER (WHERE decision = 'ASSIGN'), "
         "count(*) FILTER (WHERE decision = 'NO_ASSIGN'), sum(amount_past_due) FROM results.latest",
     )
-    assert got[:3] == want[:3] == (latest["obligations"], latest["assign"], latest["no_assign"])
+    assert got[:3] == want[:3] == (latest.obligations, latest.assign, latest.no_assign)
     assert got[3] == pytest.approx(want[3])
     # the re-scored cut: only the last run's rows, never the superseded run's
-    assert got[4] == got[5] == latest["scoring_run_id"] != scored["superseded"]["scoring_run_id"]
+    assert got[4] == got[5] == latest.scoring_run_id != scored["superseded"].scoring_run_id
     superseded = one(
         cat,
         "SELECT count(*) FROM bi.fact_decisions WHERE scoring_run_id = ?",
-        scored["superseded"]["scoring_run_id"],
+        scored["superseded"].scoring_run_id,
     )[0]
     assert superseded == 0
 
 
 def test_expected_saving_equals_the_impact_of_the_current_run(scored, cat):
-    current = scored["impact"]["current"]
+    current = scored["impact"].current
     total, no_assign = one(
         cat,
         "SELECT sum(expected_saving), count(*) FILTER (WHERE decision = 'NO_ASSIGN') "
@@ -133,13 +133,13 @@ def test_fact_outcomes_are_the_past_cut_with_its_realized_target(scored, cat):
         "SELECT count(*), sum(self_cure_debit), count(DISTINCT cut_date) FROM bi.fact_outcomes",
     )
     # only the past cut is labeled among the scored cuts; every one of its rows was scored
-    assert cuts == 1 and rows == scored["past"]["obligations"] == len(past)
+    assert cuts == 1 and rows == scored["past"].obligations == len(past)
     assert cures == int(past["self_cure_debit"].sum())
     classes = dict(
         cat.execute("SELECT outcome, count(*) FROM bi.fact_outcomes GROUP BY 1").fetchall()
     )
     no_assign = classes.get("avoided_action", 0) + classes.get("leakage", 0)
-    assert no_assign == scored["past"]["no_assign"]
+    assert no_assign == scored["past"].no_assign
     assert sum(classes.values()) == rows
     # realized saving of one leakage row by hand
     row = one(
@@ -179,19 +179,19 @@ def test_model_performance_and_savings(scored, cat):
             "SELECT DISTINCT model_version FROM bi.model_performance WHERE is_champion"
         ).fetchall()
     }
-    assert champion == {str(scored["trained"]["version"])}
+    assert champion == {str(scored["trained"].version)}
     auc = one(
         cat,
         "SELECT value FROM bi.model_performance WHERE part = 'oot' AND metric = 'auc'",
     )[0]
-    assert auc == pytest.approx(scored["trained"]["oot"]["auc"], abs=1e-4)
+    assert auc == pytest.approx(scored["trained"].oot["auc"], abs=1e-4)
     net = one(
         cat,
         "SELECT net_savings FROM bi.savings WHERE impact_run_id = ? AND scope = 'out_of_time'",
-        scored["impact"]["impact_run_id"],
+        scored["impact"].impact_run_id,
     )
     assert net is not None and net[0] == pytest.approx(
-        scored["impact"]["out_of_time"]["net_savings"], abs=0.01
+        scored["impact"].out_of_time["net_savings"], abs=0.01
     )
 
 
@@ -310,7 +310,7 @@ def test_dimensions_carry_the_words_of_cobranza_labels(cat):
 
 
 def test_monitoring_views_are_the_monitor_runs(scored, cat):
-    result = scored["monitor"]
+    result = scored["monitor"].to_json()
     run = one(
         cat,
         "SELECT status, status_label, features, score_psi, is_latest, current_cut "

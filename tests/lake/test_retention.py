@@ -4,10 +4,12 @@ it frees, and that it never touches a version being written."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import duckdb
 import pyarrow as pa
@@ -15,8 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from cobranza.config import load_settings
+from cobranza.contract import STANDARD
 from cobranza.lake import Lake, LakeError
-from cobranza.lake.retention import list_versions, plan_prune, prune
+from cobranza.lake.retention import clean_orphans, list_versions, plan_prune
+from cobranza.ml.lineage import prune
+from tests.lake.lakes import cli, flat, generations, held_shared
 
 
 def _rec(version: str, **inputs: str) -> dict:
@@ -94,7 +99,7 @@ def test_prune_frees_old_versions_and_keeps_what_is_needed(tmp_path):
     model = _register(settings, gens[0]["gold"])  # a model trained on the oldest gold
 
     dry = prune(settings, keep=2, dry_run=True)
-    assert dry["pruned"] == {
+    assert dry.pruned == {
         "raw": [gens[1]["raw"]],
         "silver": [gens[1]["silver"]],
         "gold": [gens[1]["gold"]],
@@ -102,8 +107,8 @@ def test_prune_frees_old_versions_and_keeps_what_is_needed(tmp_path):
     assert all(lake.table_dir("raw", "clients", g["raw"]).is_dir() for g in gens)  # nothing gone
 
     done = prune(settings, keep=2)
-    assert done["pruned"] == dry["pruned"] and done["freed_mb"] >= 0
-    assert done["kept"]["gold"][gens[0]["gold"]] == [f"trained model version {model}"]
+    assert done.pruned == dry.pruned and done.freed_mb >= 0
+    assert done.kept["gold"][gens[0]["gold"]] == [f"trained model version {model}"]
     for zone, table in (
         ("raw", "clients"),
         ("silver", "clients"),
@@ -133,7 +138,7 @@ def test_prune_frees_old_versions_and_keeps_what_is_needed(tmp_path):
     states = {(r["zone"], r["version"]): r["state"] for r in list_versions(lake)}
     assert states[("gold", gens[1]["gold"])] == "pruned"
     assert states[("gold", gens[3]["gold"])] == "complete"
-    assert prune(settings, keep=2)["pruned_versions"] == 0  # nothing left to do
+    assert prune(settings, keep=2).pruned_versions == 0  # nothing left to do
 
 
 def test_prune_refuses_while_a_run_writes_and_removes_orphans_of_dead_runs(tmp_path):
@@ -161,8 +166,95 @@ def test_prune_refuses_while_a_run_writes_and_removes_orphans_of_dead_runs(tmp_p
             LakeError, match=f"a run is writing into the lake \\(gold {pub.version}"
         ):
             prune(settings, keep=1)
-        assert lake.clean_orphans() == [lake.zone_dir("raw") / "versions" / orphan["version"]]
+        assert clean_orphans(lake) == [lake.zone_dir("raw") / "versions" / orphan["version"]]
         assert pub.dir.is_dir()  # the live run's folder is untouched
     assert lake.current_version("gold") == pub.version
     assert not any(r["state"] in ("orphan", "writing") for r in list_versions(lake))
     assert not list((lake.zone_dir("raw") / "versions").glob(".*.lock"))
+
+
+def test_prune_never_removes_the_current_version_without_its_record(tmp_path):
+    settings = load_settings(lake=tmp_path / "lake")
+    lake = Lake(settings.lake).ensure()
+    gens = generations(lake, 2)
+    current = lake.version_dir("gold")
+    (current / "_run.json").unlink()
+    two_hours_ago = time.time() - 7200
+    os.utime(current, (two_hours_ago, two_hours_ago))
+
+    rows = [r for r in list_versions(lake) if r["version"] == gens[1]["gold"]]
+    assert [(r["state"], r["current"]) for r in rows] == [("current, record missing", True)]
+    assert clean_orphans(lake) == []
+    prune(settings, keep=1)
+    assert (current / "obligation_snapshots").is_dir()
+    assert lake.current_version("gold") == gens[1]["gold"]
+
+    # every command reading it says which file is missing and what to do, without a traceback
+    for command in (["catalog"], ["score"], ["train"]):
+        out = cli(lake, *command)
+        text = flat(out.stderr)
+        assert out.returncode == 1, (command, out.stderr)
+        assert "Traceback" not in out.stderr + out.stdout
+        assert str(current / "_run.json") in text, (command, text)
+        assert "cobranza lake use gold VERSION" in text, (command, text)
+    assert (current / "obligation_snapshots").is_dir()
+
+    # the repair: point gold at a complete version; recorded, with a lineage warning
+    out = cli(lake, "--json", "lake", "use", "gold", gens[0]["gold"], "--reason", "test")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["previous_version"] == gens[1]["gold"]
+    assert result["warnings"] and gens[0]["silver"] in result["warnings"][0]
+    assert lake.current_version("gold") == gens[0]["gold"]
+    assert cli(lake, "catalog").returncode == 0
+    cat = duckdb.connect(str(lake.catalog_path), read_only=True)
+    try:
+        assert cat.execute("SELECT count(*) FROM gold.obligation_snapshots").fetchone()[0] == 5
+        event = cat.execute(
+            "SELECT zone, version, previous_version, reason FROM ml_metadata.lake_pointer_events"
+        ).fetchall()
+    finally:
+        cat.close()
+    assert event == [("gold", gens[0]["gold"], gens[1]["gold"], "test")]
+
+
+def test_prune_refuses_while_train_reads_the_lake(tmp_path, sim_extract):
+    """`train` running, a new `etl`, then `lake prune --keep 1`: refused until train ends, and
+    then the gold it trained on is kept."""
+    from cobranza.ingest import ingest_extract
+    from cobranza.transforms import run_etl
+
+    settings = load_settings(lake=tmp_path / "lake")
+    ingest_extract(settings, sim_extract, STANDARD)
+    run_etl(settings)
+    lake = Lake(settings.lake)
+    train = subprocess.Popen(
+        ["cobranza", "--lake", str(lake.root), "--json", "train"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while not ((lake.root / ".lake.lock").exists() and held_shared(lake)):
+            assert train.poll() is None, train.communicate()
+            assert time.time() < deadline
+            time.sleep(0.01)
+        run_etl(settings)  # publishing beside a reader is fine; train reads one of the two
+        with pytest.raises(LakeError, match="a cobranza run is using the lake"):
+            prune(settings, keep=1)
+        out = cli(lake, "lake", "prune", "--keep", "1")
+        assert out.returncode == 1
+        assert "a cobranza run is using the lake" in flat(out.stderr)
+        assert "nothing was pruned" in flat(out.stderr)
+        stdout, stderr = train.communicate(timeout=300)
+    finally:
+        if train.poll() is None:
+            train.kill()
+            train.wait()
+    assert train.returncode == 0, stderr
+    trained_on = json.loads(stdout)["gold_version"]
+    assert (lake.version_dir("gold", trained_on) / "obligation_snapshots").is_dir()
+    done = prune(settings, keep=1)  # nobody reads now: the model's gold stays as its training data
+    assert trained_on in done.kept["gold"]
+    assert (lake.version_dir("gold", trained_on) / "obligation_snapshots").is_dir()

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cobranza.lake import Lake
+from cobranza.lake.retention import clean_orphans
 
 
 def _write(pub, table, values):
@@ -71,7 +72,7 @@ def test_sigkill_mid_publication_keeps_previous_version(tmp_path):
         ).fetchone()[0]
         == 1
     )
-    removed = lake.clean_orphans()
+    removed = clean_orphans(lake)
     assert len(removed) == 1 and not removed[0].exists()
     assert json.loads((tmp_path / "gold" / "CURRENT").read_text())["version"] == first
     assert os.path.isdir(lake.version_dir("gold"))

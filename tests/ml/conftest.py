@@ -37,7 +37,7 @@ def settings_for(root: Path, truth: Path, **overrides):
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, gold_frame):
     """Two trainings on the same gold version and settings (the second one meets a champion)."""
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     root = tmp_path_factory.mktemp("ml-trained")
     lake, truth = make_lake(root, gold_frame)

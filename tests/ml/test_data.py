@@ -113,12 +113,13 @@ def test_embargo_drops_earlier_rows_whose_horizon_ends_in_the_out_of_time_period
 
 
 def test_read_gold_reads_the_version_it_reports_while_an_etl_switches_gold(tmp_path):
-    """The version is resolved once (audit 2: a concurrent etl gave a model the rows of one gold
-    and the lineage of another, so prune later removed its real training gold)."""
+    """The version is resolved once: the rows and the lineage a model records come from the same
+    gold even when an etl switches gold meanwhile (prune keeps a model's gold by that lineage)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from cobranza.lake import Lake
+    from cobranza.lake.repair import use_version
     from cobranza.ml.data import read_gold
 
     class SwitchingLake(Lake):
@@ -130,7 +131,7 @@ def test_read_gold_reads_the_version_it_reports_while_an_etl_switches_gold(tmp_p
             info = super().run_info(zone, version)
             if zone == "gold" and self.target is not None:
                 target, self.target = self.target, None
-                self.use_version("gold", target, who="test")
+                use_version(self, "gold", target, who="test")
             return info
 
     lake = SwitchingLake(tmp_path / "lake").ensure()

@@ -17,8 +17,8 @@ from cobranza.lake import Lake
 @pytest.mark.slow
 def test_train_on_simulated_gold(tmp_path, sim_extract):
     from cobranza.ingest import ingest_extract
-    from cobranza.ml import train
     from cobranza.ml.registry import list_models, load_champion
+    from cobranza.ml.training import train
     from cobranza.transforms import run_etl
 
     settings = load_settings(lake=tmp_path / "lake")
@@ -27,16 +27,16 @@ def test_train_on_simulated_gold(tmp_path, sim_extract):
     summary = train(settings)
 
     gold = Lake(settings.lake).run_info("gold")
-    assert summary["gold_version"] == gold["version"]
-    oot = summary["auc_vs_oracle"]["oot"]
+    assert summary.gold_version == gold["version"]
+    oot = summary.auc_vs_oracle["oot"]
     assert oot["oracle_auc"] is not None, "the oracle must be found through raw's extract_dir"
     assert 0.6 < oot["model_auc"] < 1
     assert oot["model_auc"] <= oot["oracle_auc"] + 0.05
-    assert summary["auc_vs_oracle"]["test"]["model_auc"] > 0.6
+    assert summary.auc_vs_oracle["test"]["model_auc"] > 0.6
     rows = list_models(settings)
-    assert [r["version"] for r in rows] == [summary["version"]]
-    assert rows[0]["gate_passed"] is summary["gate"]["passed"]
-    if summary["gate"]["passed"]:
+    assert [r["version"] for r in rows] == [summary.version]
+    assert rows[0]["gate_passed"] is summary.gate.passed
+    if summary.gate.passed:
         champion = load_champion(settings)
-        assert champion.version == summary["version"]
+        assert champion.version == summary.version
         assert "p_true" not in champion.features

@@ -1,8 +1,18 @@
-"""Training end to end on a gold-shaped table: determinism, MLflow round trip, gate, registry, BI."""
+"""Training on a gold-shaped table: end to end (determinism, MLflow round trip, gate, registry,
+BI), step by step, and under failure (a killed or late-failing training publishes nothing; a
+registered version always carries its lineage). Real MLflow SQLite stores in tmp lakes, real
+subprocesses (SIGKILL, the `cobranza` command)."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -13,7 +23,9 @@ import pytest
 from cobranza.errors import CobranzaError
 from cobranza.ml.data import load_dataset
 from cobranza.ml.registry import list_models, load_champion, promote
+from cobranza.ml.training import TrainingError, fit, fit_decision_policy
 from tests.ml.conftest import make_lake, settings_for
+from tests.ml.stores import CLI, REPO, db_rows, registry_events, versions_in_store
 
 
 def _run_metrics(settings, run_id):
@@ -23,9 +35,9 @@ def _run_metrics(settings, run_id):
 
 def test_same_data_config_and_seed_give_identical_metrics(trained):
     s = trained["settings"]
-    first = _run_metrics(s, trained["first"]["run_id"])
-    second = _run_metrics(s, trained["second"]["run_id"])
-    assert trained["first"]["run_id"] != trained["second"]["run_id"]
+    first = _run_metrics(s, trained["first"].run_id)
+    second = _run_metrics(s, trained["second"].run_id)
+    assert trained["first"].run_id != trained["second"].run_id
     assert first.metrics == second.metrics  # exact, every digit
     assert len(first.metrics) > 40
     assert first.params["lgbm.best_iteration"] == second.params["lgbm.best_iteration"]
@@ -33,7 +45,7 @@ def test_same_data_config_and_seed_give_identical_metrics(trained):
 
 def test_run_logs_metrics_per_part_lineage_config_and_artifacts(trained):
     s, lake = trained["settings"], trained["lake"]
-    run_id = trained["first"]["run_id"]
+    run_id = trained["first"].run_id
     data = _run_metrics(s, run_id)
     for part in ("train", "test", "oot"):
         for metric in ("auc", "gini", "ks", "pr_auc", "brier", "log_loss", "ece"):
@@ -68,8 +80,8 @@ def test_run_logs_metrics_per_part_lineage_config_and_artifacts(trained):
 
 def test_summary_shows_model_and_oracle_side_by_side(trained):
     summary = trained["first"]
-    oot = summary["auc_vs_oracle"]["oot"]
-    assert oot["model_auc"] == summary["oot"]["auc"]
+    oot = summary.auc_vs_oracle["oot"]
+    assert oot["model_auc"] == summary.oot["auc"]
     assert 0.6 < oot["model_auc"] <= oot["oracle_auc"] + 0.05
     assert oot["baseline_auc"] is not None
 
@@ -94,7 +106,7 @@ def test_pyfunc_from_the_store_equals_the_in_process_model(trained):
 
 def test_gate_first_passes_then_compares_with_champion(trained):
     rows = {r["version"]: r for r in list_models(trained["settings"])}
-    first, second = trained["first"]["version"], trained["second"]["version"]
+    first, second = trained["first"].version, trained["second"].version
     assert rows[first]["gate_passed"] is True
     assert "first champion" in rows[first]["gate_reason"]
     assert rows[second]["gate_passed"] is True  # same AUC >= champion - tolerance
@@ -102,27 +114,27 @@ def test_gate_first_passes_then_compares_with_champion(trained):
 
 
 def test_gate_failure_keeps_a_challenger_and_manual_promotion_records_who_why(tmp_path, gold_frame):
-    from cobranza.ml import train
+    from cobranza.ml.training import train
 
     lake, truth = make_lake(tmp_path, gold_frame)
     ok = train(settings_for(tmp_path, truth))
     strict = settings_for(tmp_path, truth, gate={"max_psi": 0.0})
     failed = train(strict)
-    assert failed["gate"]["passed"] is False
-    assert "PSI" in failed["gate"]["reason"] and "max_psi 0.0000" in failed["gate"]["reason"]
+    assert failed.gate.passed is False
+    assert "PSI" in failed.gate.reason and "max_psi 0.0000" in failed.gate.reason
     rows = {r["version"]: r for r in list_models(strict)}
-    assert rows[ok["version"]]["aliases"] == ["champion"]
-    assert rows[failed["version"]]["aliases"] == ["challenger"]
-    assert rows[failed["version"]]["gate_passed"] is False
-    assert load_champion(strict).version == ok["version"]
+    assert rows[ok.version]["aliases"] == ["champion"]
+    assert rows[failed.version]["aliases"] == ["challenger"]
+    assert rows[failed.version]["gate_passed"] is False
+    assert load_champion(strict).version == ok.version
 
-    out = promote(strict, failed["version"], who="ana", reason="approved by the risk committee")
-    assert out["champion"] == failed["version"] and out["previous_champion"] == ok["version"]
+    out = promote(strict, failed.version, who="ana", reason="approved by the risk committee")
+    assert out["champion"] == failed.version and out["previous_champion"] == ok.version
     rows = {r["version"]: r for r in list_models(strict)}
-    assert rows[failed["version"]]["aliases"] == ["champion"]
-    assert rows[failed["version"]]["promoted_by"] == "ana"
-    assert rows[failed["version"]]["promoted_reason"] == "approved by the risk committee"
-    assert rows[ok["version"]]["aliases"] == []
+    assert rows[failed.version]["aliases"] == ["champion"]
+    assert rows[failed.version]["promoted_by"] == "ana"
+    assert rows[failed.version]["promoted_reason"] == "approved by the risk committee"
+    assert rows[ok.version]["aliases"] == []
     con = duckdb.connect(str(lake.catalog_path), read_only=True)
     try:
         events = con.execute(
@@ -131,9 +143,7 @@ def test_gate_failure_keeps_a_challenger_and_manual_promotion_records_who_why(tm
         ).fetchall()
     finally:
         con.close()
-    assert events == [
-        (failed["version"], "manual_promotion", "ana", "approved by the risk committee")
-    ]
+    assert events == [(failed.version, "manual_promotion", "ana", "approved by the risk committee")]
     with pytest.raises(CobranzaError, match="no version '99'"):
         promote(strict, "99", who="ana", reason="typo")
 
@@ -158,11 +168,11 @@ def test_models_json_lists_versions_with_aliases_gate_and_oot_metrics(trained):
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
     versions = {m["version"]: m for m in data["models"]}
-    first, second = trained["first"]["version"], trained["second"]["version"]
+    first, second = trained["first"].version, trained["second"].version
     assert set(versions) == {first, second}
     assert versions[second]["aliases"] == ["champion"]
     assert versions[first]["aliases"] == []
-    assert versions[first]["oot_auc"] == pytest.approx(trained["first"]["oot"]["auc"], abs=1e-4)
+    assert versions[first]["oot_auc"] == pytest.approx(trained["first"].oot["auc"], abs=1e-4)
     for key in ("gate_passed", "gate_reason", "oot_ece", "psi", "run_id"):
         assert key in versions[first]
 
@@ -178,7 +188,7 @@ def test_ml_metadata_views_in_the_catalog(trained):
         auc = con.execute(
             "SELECT value FROM ml_metadata.model_metrics WHERE run_id = ? AND model = 'lightgbm' "
             "AND part = 'oot' AND metric = 'auc'",
-            [trained["first"]["run_id"]],
+            [trained["first"].run_id],
         ).fetchone()
         events = con.execute(
             "SELECT event, count(*) FROM ml_metadata.registry_events GROUP BY event ORDER BY event"
@@ -188,8 +198,279 @@ def test_ml_metadata_views_in_the_catalog(trained):
         ).fetchall()
     finally:
         con.close()
-    assert [r[0] for r in runs] == [trained["first"]["run_id"], trained["second"]["run_id"]]
+    assert [r[0] for r in runs] == [trained["first"].run_id, trained["second"].run_id]
     assert all(r[2] for r in runs)
-    assert auc[0] == pytest.approx(trained["first"]["oot"]["auc"], abs=1e-4)
+    assert auc[0] == pytest.approx(trained["first"].oot["auc"], abs=1e-4)
     assert events == [("champion", 2), ("registered", 2)]
     assert [p[0] for p in parts] == ["oot", "test", "train", "train_to_oot", "valid"]
+
+
+# ---- the steps, one by one ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, gold_frame):
+    lake, truth = make_lake(tmp_path_factory.mktemp("ml-steps"), gold_frame)
+    return load_dataset(lake, 3, 0.25, 42), truth
+
+
+def test_fit_gives_the_same_models_for_the_same_data_and_seed(dataset):
+    ds, _ = dataset
+    laps = []
+    a = fit(ds, seed=3, lap=laps.append)
+    b = fit(ds, seed=3)
+    assert laps == ["fit_lightgbm", "fit_baseline"]  # no tuning asked: no tune lap
+    assert a.tuning == [] and a.model.best_iteration_ == b.model.best_iteration_ >= 1
+    X = ds.X("oot")
+    assert np.array_equal(a.model.predict_proba(X), b.model.predict_proba(X))
+    assert np.array_equal(a.baseline.predict_proba(X), b.baseline.predict_proba(X))
+
+
+def test_the_decision_policy_is_fitted_on_the_test_part_under_the_configured_costs(dataset):
+    from cobranza.config import load_settings
+    from cobranza.decision.policy import fit_policy
+    from cobranza.ml.evaluation import evaluate
+
+    ds, truth = dataset
+    models = fit(ds, seed=3)
+    evaluation = evaluate(ds, models.model, models.baseline, truth, seed=3)
+    settings = load_settings(costs={"collection_action": 9000, "min_probability": 0.6})
+    policy = fit_decision_policy(settings, ds, evaluation)
+    expected = fit_policy(
+        evaluation.proba["test"],
+        ds.y("test"),
+        ds.rows("test")["amount_past_due"].to_numpy(dtype=np.float64),
+        settings.costs,
+        cost_rule=True,
+        min_threshold=0.6,
+    )
+    assert policy == expected
+    assert policy.n_fit == len(ds.rows("test")) and policy.collection_action == 9000
+    assert policy.threshold >= 0.6
+
+
+# ---- a training that fails or is killed on the way publishes nothing ---------------------------
+TRAIN_SCRIPT = (
+    "import sys; from pathlib import Path; from tests.ml.conftest import settings_for; "
+    "from cobranza.ml.training import train; root = Path(sys.argv[1]); "
+    "train(settings_for(root, root / 'truth' / 'p_true.csv'))"
+)
+
+
+def test_train_killed_right_after_registration_leaves_lineage_and_no_alias(tmp_path, gold_frame):
+    from cobranza.ml.training import train
+
+    lake, truth = make_lake(tmp_path, gold_frame)
+    settings = settings_for(tmp_path, truth)
+    first = train(settings)
+    db = lake.metadata_dir / "mlflow.db"
+    before = versions_in_store(db)
+    assert before == 1
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TRAIN_SCRIPT, str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    killed = False
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (versions_in_store(db) or 0) > before:
+            os.killpg(proc.pid, signal.SIGKILL)  # the moment the version row is visible
+            killed = True
+            break
+        time.sleep(0.002)
+    proc.wait()
+    assert killed, f"the training ended (rc {proc.returncode}) before it could be killed"
+
+    gold = lake.current_version("gold")
+    tags = db_rows(
+        db, "SELECT version, key, value FROM model_version_tags WHERE key = 'gold_version'"
+    )
+    assert sorted(tags) == [(1, "gold_version", gold), (2, "gold_version", gold)]
+    rows = {r["version"]: r for r in list_models(settings)}
+    assert rows["2"]["gold_version"] == gold
+    assert rows["2"]["aliases"] == []
+    assert rows["2"]["training_status"] == "interrupted"
+    assert "stopped before it finished" in rows["2"]["training_error"]
+    assert rows[first.version]["aliases"] == ["champion"]
+    assert load_champion(settings).version == first.version
+    with pytest.raises(CobranzaError, match="cannot be promoted: its training interrupted"):
+        promote(settings, "2", who="ana", reason="try the killed one")
+
+    # the next training is unaffected and compares with the champion that kept deciding
+    third = train(settings)
+    assert third.version == "3" and third.training_status == "succeeded"
+    assert f"champion v{first.version}" in third.gate.reason
+    assert list(lake.metadata_dir.joinpath("training").glob("*.lock")) != []  # the killed one's
+
+
+def _break_mirror(lake) -> None:
+    """A file where the mirror's model_runs folder goes: writing the run's row fails (OSError)."""
+    folder = lake.metadata_dir / "model_runs"
+    shutil.rmtree(folder)
+    folder.write_text("not a folder")
+
+
+def _break_alias(lake) -> None:
+    """The store refuses to write any alias (real SQLite triggers): the very last step fails."""
+    con = sqlite3.connect(lake.metadata_dir / "mlflow.db")
+    try:
+        for when in ("INSERT", "UPDATE"):
+            con.execute(
+                f"CREATE TRIGGER refuse_alias_{when.lower()} BEFORE {when} ON "
+                "registered_model_aliases BEGIN SELECT RAISE(ABORT, 'database or disk is full'); "
+                "END"
+            )
+        con.commit()
+    finally:
+        con.close()
+
+
+def _repair(lake) -> None:
+    runs = lake.metadata_dir / "model_runs"
+    if runs.is_file():
+        runs.unlink()
+    con = sqlite3.connect(lake.metadata_dir / "mlflow.db")
+    try:
+        con.execute("DROP TRIGGER IF EXISTS refuse_alias_insert")
+        con.execute("DROP TRIGGER IF EXISTS refuse_alias_update")
+        con.commit()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
+    ("breaker", "stage"),
+    [(_break_mirror, "write the ml_metadata mirror"), (_break_alias, "move the alias")],
+    ids=["mirror", "alias"],
+)
+def test_a_training_failing_late_publishes_nothing(tmp_path, gold_frame, breaker, stage):
+    from cobranza.decision.scoring import score
+    from cobranza.ml.training import train
+
+    lake, truth = make_lake(tmp_path, gold_frame)
+    settings = settings_for(tmp_path, truth)
+    first = train(settings)
+    breaker(lake)
+
+    with pytest.raises(TrainingError) as failure:
+        train(settings)
+    message = str(failure.value)
+    assert "\n" not in message
+    assert f"train failed at {stage}" in message
+    assert "model version 2 is registered without an alias" in message
+    assert "training_status=failed" in message
+    assert f"the champion is still v{first.version}" in message
+
+    rows = {r["version"]: r for r in list_models(settings)}
+    assert rows["2"]["aliases"] == []
+    assert rows["2"]["training_status"] == "failed"
+    assert stage in rows["2"]["training_error"]
+    assert rows["2"]["gate_passed"] is True  # the gate was evaluated and tagged ...
+    assert rows["2"]["promoted_by"] is None  # ... but nothing was promoted
+    assert rows["2"]["gold_version"] == lake.current_version("gold")
+    assert rows["1"]["aliases"] == ["champion"]
+    assert rows["1"]["training_status"] == "succeeded"
+    assert load_champion(settings).version == "1"
+    run = mlflow.MlflowClient(tracking_uri=settings.tracking_uri).get_run(rows["2"]["run_id"])
+    assert run.data.tags["training_status"] == "failed"
+    events = [(e["version"], e["event"]) for e in registry_events(lake)]
+    assert ("2", "champion") not in events  # withdrawn, or never written
+    assert ("2", "training_failed") in events
+    assert not list(lake.metadata_dir.joinpath("training").glob("*.lock"))  # outcome recorded
+    with pytest.raises(CobranzaError, match="cannot be promoted: its training failed"):
+        promote(settings, "2", who="ana", reason="the failed one")
+
+    _repair(lake)
+    assert score(settings).model_version == "1"
+    again = train(settings)
+    assert again.version == "3" and again.alias == "champion"
+    assert "champion v1" in again.gate.reason
+    assert load_champion(settings).version == "3"
+
+
+def test_a_training_stopped_after_its_alias_moved_ends_published(tmp_path, gold_frame):
+    """The alias is the publication; `succeeded` is written after it.
+
+    A real SQLite trigger refuses the `succeeded` tag, the write right after the alias: the
+    training is published all the same, ends as such (not "failed" while it decides), and the
+    version is listed succeeded although its tag still says running.
+    """
+    from cobranza.decision.scoring import score
+    from cobranza.ml.training import train
+
+    lake, truth = make_lake(tmp_path, gold_frame)
+    settings = settings_for(tmp_path, truth)
+    train(settings)
+    con = sqlite3.connect(lake.metadata_dir / "mlflow.db")
+    try:
+        for when in ("INSERT", "UPDATE"):
+            con.execute(
+                f"CREATE TRIGGER refuse_succeeded_{when.lower()} BEFORE {when} ON "
+                "model_version_tags WHEN NEW.key = 'training_status' AND NEW.value = 'succeeded' "
+                "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+            )
+        con.commit()
+    finally:
+        con.close()
+
+    second = train(settings)
+    assert second.version == "2" and second.alias == "champion"
+    tags = dict(
+        db_rows(
+            lake.metadata_dir / "mlflow.db",
+            "SELECT key, value FROM model_version_tags WHERE version = 2",
+        )
+    )
+    assert tags["training_status"] == "running"  # the refused write
+    rows = {r["version"]: r for r in list_models(settings)}
+    assert rows["2"]["aliases"] == ["champion"]
+    assert rows["2"]["training_status"] == "succeeded"
+    assert rows["2"]["promoted_by"] is not None
+    assert ("2", "training_failed") not in [
+        (e["version"], e["event"]) for e in registry_events(lake)
+    ]
+    assert load_champion(settings).version == "2"
+    assert score(settings).model_version == "2"
+
+    con = sqlite3.connect(lake.metadata_dir / "mlflow.db")  # the store works again
+    try:
+        con.execute("DROP TRIGGER refuse_succeeded_insert")
+        con.execute("DROP TRIGGER refuse_succeeded_update")
+        con.commit()
+    finally:
+        con.close()
+    # the alias moving off v2 settles its tag: it stays a published, promotable version
+    promote(settings, "1", who="ana", reason="back to v1")
+    rows = {r["version"]: r for r in list_models(settings)}
+    assert rows["2"]["aliases"] == [] and rows["2"]["training_status"] == "succeeded"
+    promote(settings, "2", who="ana", reason="and forth")
+    assert load_champion(settings).version == "2"
+
+
+def test_cli_train_failing_late_prints_one_line_and_no_traceback(tmp_path, gold_frame):
+    from cobranza.ml.training import train
+
+    lake, truth = make_lake(tmp_path, gold_frame)
+    settings = settings_for(tmp_path, truth)
+    train(settings)
+    _break_mirror(lake)
+    out = subprocess.run(
+        [str(CLI), "--lake", str(lake.root), "train"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode == 1, text
+    assert "Traceback" not in text
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, out.stderr
+    assert "train failed at write the ml_metadata mirror" in errors[0]
+    assert "the champion is still v1" in errors[0]
+    rows = {r["version"]: r for r in list_models(settings)}
+    assert rows["2"]["aliases"] == [] and rows["2"]["training_status"] == "failed"
+    assert rows["1"]["aliases"] == ["champion"]

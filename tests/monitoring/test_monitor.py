@@ -44,9 +44,9 @@ def shocked(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stable(tmp_path_factory):
     """A stable portfolio, trained and scored twice (once on a cut whose horizon has closed)."""
-    from cobranza.decision import score
-    from cobranza.ml import train
+    from cobranza.decision.scoring import score
     from cobranza.ml.registry import champion_version, list_models, promote
+    from cobranza.ml.training import train
     from cobranza.monitoring import monitor
 
     settings = _gold_lake(tmp_path_factory.mktemp("mon-stable"), False, DRIFT_CLIENTS)
@@ -73,24 +73,24 @@ def _alerts(drift):
 
 def test_income_shock_is_flagged_beyond_seasonality(shocked, stable):
     _, calm = stable
-    assert calm["current_rows"] >= 100 and calm["reference_rows"] >= 300
-    assert calm["score_status"] != "INSUFFICIENT_DATA"
+    assert calm.current_rows >= 100 and calm.reference_rows >= 300
+    assert calm.score_status != "INSUFFICIENT_DATA"
     # The simulator is seasonal (mid-year bonus in the reference months), so a stable portfolio
     # may alert on a trend feature; the shock must move more features, and the balance ones that
     # stay quiet without it.
-    calm_alerts = set(calm["features_alert"])
+    calm_alerts = set(calm.features_alert)
     moved = _alerts(shocked["drift"])
     assert len(moved) > len(calm_alerts)
     shock_only = moved - calm_alerts
     assert {"avg_balance_3m", "balance_to_installment"} <= shock_only, shock_only
     # and more clients fall into early delinquency
-    assert len(shocked["current"]) > 1.5 * calm["current_rows"]
+    assert len(shocked["current"]) > 1.5 * calm.current_rows
 
 
 def test_realized_performance_of_a_closed_horizon(stable):
     _, result = stable
-    assert result["realized"], "the scoring run on a labeled cut must be evaluated"
-    row = result["realized"][0]
+    assert result.realized, "the scoring run on a labeled cut must be evaluated"
+    row = result.realized[0]
     assert row["rows"] > 0 and 0.5 < row["auc"] <= 1.0
     assert 0.0 <= row["observed_rate"] <= 1.0
 
@@ -100,14 +100,15 @@ def test_monitoring_tables_in_the_catalog(stable):
     con = duckdb.connect(str(Lake(settings.lake).catalog_path), read_only=True)
     (n,) = con.execute(
         "SELECT count(*) FROM ml_metadata.monitoring_drift WHERE monitoring_run_id = ?",
-        [result["monitoring_run_id"]],
+        [result.monitoring_run_id],
     ).fetchone()
     assert n > 10
     assert con.execute("SELECT count(*) FROM ml_metadata.monitoring_performance").fetchone()[0] >= 1
 
 
 def test_each_run_writes_its_report_next_to_its_results(stable):
-    settings, result = stable
+    settings, run = stable
+    result = run.to_json()
     report = Path(result["report"])
     lake = Lake(settings.lake)
     assert report.parent == lake.metadata_dir / "monitoring_reports"
@@ -121,7 +122,7 @@ def test_each_run_writes_its_report_next_to_its_results(stable):
 
 def test_too_few_current_rows_are_insufficient_data_with_the_count(tmp_path):
     """A current cut of 48 eligible rows: not judged, and the summary and the report say so."""
-    from cobranza.ml import train
+    from cobranza.ml.training import train
     from cobranza.monitoring import monitor
     from cobranza.monitoring.drift import MIN_ROWS
     from cobranza.monitoring.monitor import DRIFT_EXIT_CODE, exit_code
@@ -136,7 +137,7 @@ def test_too_few_current_rows_are_insufficient_data_with_the_count(tmp_path):
     publish_gold(lake, gold)
     settings = load_settings(lake=tmp_path / "lake", gate={"max_ece": 1.0}, reason_language="es")
     train(settings)
-    result = monitor(settings)
+    result = monitor(settings).to_json()
     assert result["current_rows"] == 48 and result["reference_rows"] >= MIN_ROWS
     assert result["status"] == "INSUFFICIENT_DATA"
     assert result["status_reason"] == f"48 rows in the current cut, minimum {MIN_ROWS}"

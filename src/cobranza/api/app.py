@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import fastapi_offline
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -49,8 +50,10 @@ from cobranza.api.webhooks import Webhooks
 from cobranza.config import Settings
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
+from cobranza.stages import REGISTRY, job_stages
 
-MODEL_JOBS = ("train", "pipeline")  # jobs that may move the champion alias
+# jobs that may move the champion alias: those writing the model registry
+MODEL_JOBS = tuple(s.name for s in job_stages() if REGISTRY in s.writes)
 
 log = logging.getLogger("cobranza.api")
 
@@ -119,9 +122,57 @@ class ApiOptions(BaseSettings):
         return tuple(Path(root).resolve() for root in self.extract_roots)
 
 
+ROUTERS = (
+    jobs,
+    scores,
+    summary,
+    models,
+    predict,
+    webhooks,
+    keys,
+    audit,
+    ops,
+    monitoring,
+    dashboard,
+)
+
+
 def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI:
+    """The service over `settings.lake`: its services, the routers under `/v1`, the middleware."""
     options = options or ApiOptions()
     Lake(settings.lake).ensure()
+    svc = build_services(settings, options)
+    app = FastAPI(
+        title="cobranza control plane",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan(svc, options),
+        # /docs and /openapi.json only: ReDoc and the OAuth2 redirect page are not needed (keys
+        # are plain headers) and would be two more open pages
+        docs_url=None,  # served below from local files
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
+    add_docs(app)
+    app.state.services = svc
+    routers = [m.router for m in ROUTERS]
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(
+        RequestMiddleware,
+        max_body=settings.api_max_body_bytes,
+        metrics=svc.metrics,
+        db=svc.db,
+        # the routes themselves (the app's list holds included routers): to name the template
+        # of a request refused before routing
+        routes=[route for router in routers for route in router.routes],
+    )
+    _add_error_handlers(app)
+    return app
+
+
+def build_services(settings: Settings, options: ApiOptions) -> Services:
+    """The control database, webhooks, jobs, results, the champion and the predict batcher."""
     db = ControlDB(control_path(settings.lake))
     hooks = Webhooks(
         db,
@@ -151,7 +202,7 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
         kill_grace_seconds=options.kill_grace_seconds,
         extract_roots=options.resolved_extract_roots(),
     )
-    svc = Services(
+    return Services(
         settings=settings,
         db=db,
         jobs=job_manager,
@@ -162,59 +213,26 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
         batcher=PredictBatcher(),
     )
 
+
+def _lifespan(svc: Services, options: ApiOptions):
+    """At start: deliveries and jobs a previous service left are settled; at stop: jobs stopped."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if options.gc_freeze:
             freeze_gc()
-        hooks.redact_stored()  # bodies stored by an older version: masked before any resend
-        hooks.resume()  # before recover: its job.interrupted deliveries are new, not resumed
-        interrupted = job_manager.recover()
+        svc.webhooks.redact_stored()  # bodies stored by an older version: masked before any resend
+        svc.webhooks.resume()  # before recover: its job.interrupted deliveries are new, not resumed
+        interrupted = svc.jobs.recover()
         if interrupted:
             log.warning("jobs interrupted by a previous stop", extra={"jobs": interrupted})
         yield
-        job_manager.shutdown()
+        svc.jobs.shutdown()
 
-    app = FastAPI(
-        title="cobranza control plane",
-        version=__version__,
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        # /docs and /openapi.json only: ReDoc and the OAuth2 redirect page are not needed (keys
-        # are plain headers) and would be two more open pages
-        docs_url=None,  # served below from local files
-        redoc_url=None,
-        swagger_ui_oauth2_redirect_url=None,
-    )
-    add_docs(app)
-    app.state.services = svc
-    routers = [
-        m.router
-        for m in (
-            jobs,
-            scores,
-            summary,
-            models,
-            predict,
-            webhooks,
-            keys,
-            audit,
-            ops,
-            monitoring,
-            dashboard,
-        )
-    ]
-    for router in routers:
-        app.include_router(router)
-    app.add_middleware(
-        RequestMiddleware,
-        max_body=settings.api_max_body_bytes,
-        metrics=svc.metrics,
-        db=db,
-        # the routes themselves (the app's list holds included routers): to name the template
-        # of a request refused before routing
-        routes=[route for router in routers for route in router.routes],
-    )
+    return lifespan
 
+
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         # pydantic's errors without the offending input: inputs are never echoed back or logged
@@ -227,8 +245,6 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
     @app.exception_handler(CobranzaError)
     async def cobranza_error(request: Request, exc: CobranzaError):
         return JSONResponse(status_code=409, content={"detail": str(exc)})
-
-    return app
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -277,8 +293,6 @@ def freeze_gc() -> None:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    import uvicorn
-
     configure_logging()
     app = create_app(settings, ApiOptions(gc_freeze=True))
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

@@ -58,6 +58,7 @@ class PredictBatcher:
             self._score(batch)
 
     def _score(self, batch: list[tuple[Any, list[dict], Future]]) -> None:
+        # the batch scorer brings the registry and MLflow: loaded with the first model
         from cobranza.decision.scoring import score_frame
 
         groups: dict[int, list[tuple[Any, list[dict], Future]]] = {}

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cobranza.config import Settings
+from cobranza.decision.online import OnlineScorer
+from cobranza.decision.policy import champion_policy
+from cobranza.decision.reasons import feature_templates
 
 log = logging.getLogger("cobranza.api.champion")
 
@@ -40,6 +43,8 @@ class Loaded:
 
 def champion_version(settings: Settings) -> str | None:
     """The version behind the champion alias, asked of the registry (cheap: one metadata query)."""
+    # the registry brings MLflow, loaded with the first model: the service answers /healthz and
+    # /docs at once, also on a lake that has no model yet
     from cobranza.ml.registry import champion_version as registry_champion_version
 
     return registry_champion_version(settings)
@@ -71,10 +76,7 @@ class ChampionCache:
         self._failure: tuple[float, NoChampion] | None = None
 
     def _load(self) -> Loaded:
-        from cobranza.decision.online import OnlineScorer
-        from cobranza.decision.reasons import feature_templates
-        from cobranza.decision.scoring import champion_policy
-        from cobranza.ml.registry import load_champion
+        from cobranza.ml.registry import load_champion  # MLflow, with the first model (see above)
 
         try:
             champion = load_champion(self.settings)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cobranza.lake.store import private_dir
+from cobranza.lake.fs import private_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (

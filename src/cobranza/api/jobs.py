@@ -1,4 +1,4 @@
-"""Jobs: typed parameters per job type, their CLI arguments, and the worker processes that run them.
+"""Jobs: the request of each job type (from `cobranza.stages`) and the worker processes that run them.
 
 Each job is a subprocess `python -m cobranza.cli --lake <lake> --json <command> <args>` in its own
 process group (never through a shell): its stdout JSON is the result summary, its stderr the log
@@ -13,280 +13,50 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import psutil
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from cobranza.api.control import ACTIVE, ControlDB, now_iso
+from cobranza.api.redaction import parse_result, redact, redact_json, redact_value, scrub_job_files
 from cobranza.config import Settings
-from cobranza.errors import CobranzaError
 from cobranza.lake import ZONES, Lake
+from cobranza.stages import Stage, StageParams, conflicts, job_stages, stage
 
 log = logging.getLogger("cobranza.api.jobs")
-
-REGISTRY = "registry"  # the MLflow model registry, written by train (and promote)
-# monitor publishes no zone: it appends its own files to ml_metadata (atomic, one per run) and only
-# reads current versions, so it locks nothing but itself (two monitors at once would be waste)
-MONITORING = "monitoring"
-# prune removes versions that any other job may be reading (train and score read gold, etl reads
-# raw...): it holds the whole lake and runs alone
-WHOLE_LAKE = "lake"
-DEFAULT_EXTRACT = "extract"  # `cobranza pipeline`'s default --extract, relative to the working dir
-JOB_TYPES = ("ingest", "etl", "train", "score", "pipeline", "monitor", "prune")
-WRITES: dict[str, tuple[str, ...]] = {
-    "ingest": ("raw",),
-    "etl": ("silver", "gold"),
-    "train": (REGISTRY,),
-    "score": ("results",),
-    "pipeline": ("raw", "silver", "gold", REGISTRY, "results"),
-    "monitor": (MONITORING,),
-    "prune": (WHOLE_LAKE,),
-}
-
-
-def conflicts(a: set[str], b: set[str]) -> bool:
-    """Two jobs holding these resources may not run at once."""
-    return bool(a & b) or WHOLE_LAKE in a or WHOLE_LAKE in b
-
-
 LOG_TAIL_LINES = 40
-REDACTED = "[redacted]"
-# Shapes of personal data in free text (an ingest error may quote a data row). Alternatives are
-# tried left to right at each position, so the `keep` shapes (lake version ids, dates) are consumed
-# before a digit rule could mask part of them. Comma-grouped counts (12,104,152), decimals
-# (0.8123) and short numbers match nothing and stay readable.
-_PII = re.compile(
-    r"(?P<keep>(?<!\w)(?:\d{8}T\d{6,}(?:-[0-9a-f]{8})?"  # version ids 20261201T080841985539-d87fc870
-    r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)(?!\w))"  # dates, timestamps
-    r"|(?P<email>(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
-    r"|(?P<ident>(?<!\w)[A-Za-z]{1,3}\d{8,}(?!\w))"  # letter-prefixed ids: a bank client_id C00000000
-    # digits in groups with one separator: documents 1.014.929.605, phones 328 219 8115 / 328-219-8115
-    r"|(?P<grouped>(?<![\w.,])\d{1,4}(?P<sep>[. -])\d{2,7}(?:(?P=sep)\d{2,7}){0,4}(?![\w]|[.,]\d))"
-    # 8+ digits, also before `,` or `.` (a CSV field, the end of a sentence); not a fraction's digits
-    r"|(?P<digits>(?<!\w)(?<!\d\.)\d{8,}(?!\w))"
-)
-_MIN_GROUPED_DIGITS = 8
 
 
-def _mask(match: re.Match) -> str:
-    if match.group("keep"):
-        return match.group(0)
-    if match.group("grouped"):
-        digits = sum(c.isdigit() for c in match.group(0))
-        return REDACTED if digits >= _MIN_GROUPED_DIGITS else match.group(0)
-    return REDACTED
-
-
-# ---- parameters ----------------------------------------------------------------------------------
-class PathProblem(ValueError):
-    """A job's folder parameter that may not be used; `field` names it, the message never quotes it."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-
-
-OUTSIDE_ROOTS = (
-    "is outside the folders this service accepts extracts from (COBRANZA_API_EXTRACT_ROOTS)"
-)
-
-
-def _resolve(value: str) -> Path:
-    """The absolute path with `..` and symlinks resolved, as the worker will use it."""
-    return Path(value).resolve()
-
-
-def within_roots(path: Path, roots: tuple[Path, ...] | None) -> bool:
-    """No roots configured: any folder; else `path` (resolved) must be one of them or under one."""
-    return roots is None or any(path == r or path.is_relative_to(r) for r in roots)
-
-
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    def cli_args(self) -> list[str]:
-        raise NotImplementedError
-
-    def check_paths(self, roots: tuple[Path, ...] | None) -> None:
-        """Check the folders this job touches against the server's file system and the allowed
-        roots; raise PathProblem. Run by the route, which knows the service's roots."""
-
-
-def _no_nul(value: str | None) -> str | None:
-    if value is not None and ("\x00" in value or not value.strip()):
-        raise ValueError("must be a folder path")
-    return value
-
-
-Dialect = Literal["standard", "bank-latin1"]
-
-
-class IngestParams(_Params):
-    extract_dir: str = Field(
-        ..., min_length=1, max_length=1000, description="Extract folder on the server."
+# ---- requests ------------------------------------------------------------------------------------
+def _job_model(s: Stage) -> type[BaseModel]:
+    """`{"type": <name>, "params": {...}}` of one stage; `params` may be left out when every
+    parameter has a default."""
+    required = any(f.is_required() for f in s.params.model_fields.values())
+    params = Field(...) if required else Field(default_factory=s.params)
+    return create_model(
+        f"{s.name.capitalize()}Job",
+        __config__=ConfigDict(extra="forbid"),
+        type=(Literal[s.name], ...),
+        params=(s.params, params),
     )
-    dialect: Dialect = Field("standard", description="CSV dialect of the extract.")
-
-    _check_dir = field_validator("extract_dir")(_no_nul)
-
-    def check_paths(self, roots: tuple[Path, ...] | None) -> None:
-        # the roots first: outside them, an existing and a missing folder get the same answer
-        path = _resolve(self.extract_dir)
-        if not within_roots(path, roots):
-            raise PathProblem("extract_dir", OUTSIDE_ROOTS)
-        if not path.is_dir():
-            raise PathProblem("extract_dir", "is not an existing folder on the server")
-        self.extract_dir = str(path)
-
-    def cli_args(self) -> list[str]:
-        return ["ingest", str(_resolve(self.extract_dir)), "--dialect", self.dialect]
 
 
-class EtlParams(_Params):
-    engine: Literal["duckdb", "spark"] | None = Field(None, description="Transform engine.")
-    horizon: int | None = Field(None, ge=1, le=120, description="Target horizon in days.")
-
-    def cli_args(self) -> list[str]:
-        args = ["etl"]
-        if self.engine:
-            args += ["--engine", self.engine]
-        if self.horizon is not None:
-            args += ["--horizon", str(self.horizon)]
-        return args
+JOB_MODELS = tuple(_job_model(s) for s in job_stages())
+JobRequest = Annotated[Union[JOB_MODELS], Field(discriminator="type")]  # noqa: UP007
 
 
-class TrainParams(_Params):
-    tune: int | None = Field(None, ge=1, le=200, description="Optuna trials for LightGBM.")
-
-    def cli_args(self) -> list[str]:
-        return ["train"] + (["--tune", str(self.tune)] if self.tune else [])
-
-
-class ScoreParams(_Params):
-    as_of: date | None = Field(None, description="Cut date to score (default the latest).")
-
-    def cli_args(self) -> list[str]:
-        return ["score"] + (["--as-of", self.as_of.isoformat()] if self.as_of else [])
-
-
-class PipelineParams(_Params):
-    extract: str | None = Field(
-        None, max_length=1000, description="Extract folder to ingest (or to simulate into)."
-    )
-    simulate_clients: int | None = Field(
-        None, ge=50, le=200_000, description="Simulate an extract of this many clients first."
-    )
-    months: int = Field(24, ge=4, le=120, description="Months of simulated history.")
-    dialect: Dialect = "standard"
-    engine: Literal["duckdb", "spark"] | None = None
-    seed: int = Field(42, ge=0, le=2**31 - 1)
-
-    _check_extract = field_validator("extract")(_no_nul)
-
-    def check_paths(self, roots: tuple[Path, ...] | None) -> None:
-        """Ingesting: an existing folder. Simulating: a new or empty folder or an earlier simulator
-        output (the simulator overwrites its files). Without `extract`, the CLI's default
-        `extract` folder under the service's working directory, checked the same way."""
-        path = _resolve(self.extract or DEFAULT_EXTRACT)
-        if not within_roots(path, roots):
-            raise PathProblem("extract", OUTSIDE_ROOTS)
-        if path.exists() and not path.is_dir():
-            raise PathProblem("extract", "exists on the server and is not a folder")
-        if self.simulate_clients:
-            from cobranza.simulate import check_output_folder
-
-            try:
-                check_output_folder(path)
-            except CobranzaError:
-                raise PathProblem(
-                    "extract",
-                    "is an existing folder that is not empty and is not an earlier simulator "
-                    "output; to simulate, give a new or empty folder",
-                ) from None
-        elif not path.is_dir():
-            raise PathProblem("extract", "is not an existing folder on the server")
-        self.extract = str(path)
-
-    def cli_args(self) -> list[str]:
-        args = ["pipeline", "--months", str(self.months), "--dialect", self.dialect]
-        args += ["--seed", str(self.seed)]
-        if self.extract:
-            args += ["--extract", str(Path(self.extract).resolve())]
-        if self.simulate_clients:
-            args += ["--simulate-clients", str(self.simulate_clients)]
-        if self.engine:
-            args += ["--engine", self.engine]
-        return args
-
-
-class MonitorParams(_Params):
-    def cli_args(self) -> list[str]:
-        return ["monitor"]
-
-
-class PruneParams(_Params):
-    keep: int = Field(3, ge=1, le=100, description="Newest complete versions kept per zone.")
-    dry_run: bool = Field(False, description="Report what would be removed, remove nothing.")
-
-    def cli_args(self) -> list[str]:
-        return ["lake", "prune", "--keep", str(self.keep)] + (["--dry-run"] if self.dry_run else [])
-
-
-class IngestJob(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["ingest"]
-    params: IngestParams
-
-
-class EtlJob(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["etl"]
-    params: EtlParams = Field(default_factory=EtlParams)
-
-
-class TrainJob(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["train"]
-    params: TrainParams = Field(default_factory=TrainParams)
-
-
-class ScoreJob(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["score"]
-    params: ScoreParams = Field(default_factory=ScoreParams)
-
-
-class PipelineJob(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["pipeline"]
-    params: PipelineParams = Field(default_factory=PipelineParams)
-
-
-class MonitorJob(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["monitor"]
-    params: MonitorParams = Field(default_factory=MonitorParams)
-
-
-class PruneJob(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["prune"]
-    params: PruneParams = Field(default_factory=PruneParams)
-
-
-JobRequest = Annotated[
-    IngestJob | EtlJob | TrainJob | ScoreJob | PipelineJob | MonitorJob | PruneJob,
-    Field(discriminator="type"),
-]
+def writes(job_type: str) -> tuple[str, ...]:
+    """The zones and resources a job of this type writes (its stage's)."""
+    return stage(job_type).writes
 
 
 # ---- the manager ---------------------------------------------------------------------------------
@@ -313,81 +83,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def redact(text: str) -> str:
-    """Job output leaves the service (responses, webhooks, stored records): mask anything shaped
-    like an e-mail, a document or phone number or a bank client id, keep ids, dates and counts."""
-    return _PII.sub(_mask, text)
-
-
-def redact_value(value: Any) -> Any:
-    """`redact` over every string (keys too) of a JSON-like value; numbers are left as they are."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {redact(str(k)): redact_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact_value(v) for v in value]
-    return value
-
-
-SCRUBBED_MARKER = ".redacted"  # in a job's folder once its stored output holds only masked text
-
-
-def scrub_job_files(jdir: Path) -> None:
-    """Rewrite a finished job's stdout.json and stderr.log through `redact` (atomic replace).
-
-    The worker writes raw output while it runs (the service reads it only through `redact`); once
-    it has ended nothing unmasked stays on disk. stdout.json is re-serialised from its parsed JSON
-    so that numbers (counts) stay numbers.
-    """
-    if not jdir.is_dir() or (jdir / SCRUBBED_MARKER).exists():
-        return
-    stdout = jdir / "stdout.json"
-    if stdout.is_file():
-        text = stdout.read_text(encoding="utf-8", errors="replace")
-        parsed = _parse_result(text)
-        if parsed is None:
-            clean = ""
-        elif "unparsed_output" in parsed:
-            clean = redact(text)
-        else:
-            clean = json.dumps(redact_value(parsed), default=str) + "\n"
-        _replace(stdout, lambda out: out.write(clean.encode("utf-8")))
-    stderr = jdir / "stderr.log"
-    if stderr.is_file():
-
-        def write_masked(out) -> None:
-            with open(stderr, "rb") as src:
-                for raw in src:
-                    out.write(redact(raw.decode("utf-8", errors="replace")).encode("utf-8"))
-
-        _replace(stderr, write_masked)
-    (jdir / SCRUBBED_MARKER).touch()
-
-
-def _replace(path: Path, write: Callable[[Any], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as out:
-            write(out)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _redact_json(text: str | None) -> str | None:
-    """Stored JSON through `redact_value`; the very same object back when nothing was masked."""
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        masked = redact(text)
-        return text if masked == text else masked
-    masked_value = redact_value(value)
-    return text if masked_value == value else json.dumps(masked_value, default=str)
-
-
 def _tail(path: Path, lines: int = LOG_TAIL_LINES, max_bytes: int = 64_000) -> list[str]:
     if not path.exists():
         return []
@@ -397,22 +92,6 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES, max_bytes: int = 64_000) -> l
         fh.seek(max(0, size - max_bytes))
         data = fh.read().decode("utf-8", errors="replace")
     return [redact(line) for line in data.splitlines()[-lines:]]
-
-
-def _parse_result(stdout: str) -> dict[str, Any] | None:
-    """The CLI prints one JSON document with --json; take the last one if several."""
-    text = stdout.strip()
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        start = text.rfind("\n{")
-        try:
-            value = json.loads(text[start + 1 :] if start >= 0 else text)
-        except json.JSONDecodeError:
-            return {"unparsed_output": redact(text[-2000:])}
-    return value if isinstance(value, dict) else {"value": value}
 
 
 class JobManager:
@@ -473,7 +152,7 @@ class JobManager:
         """(status, result, error) read from a dead worker's stdout, or None if it never ended."""
         path = self.jobs_dir / job_id / "stdout.json"
         try:
-            result = _parse_result(path.read_text(encoding="utf-8", errors="replace"))
+            result = parse_result(path.read_text(encoding="utf-8", errors="replace"))
         except OSError:
             return None
         if not result or "unparsed_output" in result:
@@ -497,7 +176,7 @@ class JobManager:
             "SELECT job_id, error, result FROM jobs WHERE error IS NOT NULL OR result IS NOT NULL"
         ):
             error = redact(row["error"]) if row["error"] is not None else None
-            result = _redact_json(row["result"])
+            result = redact_json(row["result"])
             if error != row["error"] or result is not row["result"]:
                 self.db.execute(
                     "UPDATE jobs SET error = ?, result = ? WHERE job_id = ?",
@@ -507,8 +186,6 @@ class JobManager:
     def _kill_orphan(self, pid: int) -> bool:
         """Stop a process group still running our CLI (pids get reused); True if there was one."""
         try:
-            import psutil
-
             proc = psutil.Process(pid)
             cmd = " ".join(proc.cmdline())
             if proc.status() == psutil.STATUS_ZOMBIE:
@@ -547,8 +224,8 @@ class JobManager:
                 log.exception("could not mask the stored output of job %s", job_id)
 
     # -- submit --
-    def submit(self, job_type: str, params: _Params, created_by: str | None) -> dict[str, Any]:
-        zones = WRITES[job_type]
+    def submit(self, job_type: str, params: StageParams, created_by: str | None) -> dict[str, Any]:
+        zones = writes(job_type)
         job_id = uuid.uuid4().hex[:16]
         with self.db.transaction() as con:
             for row in con.execute(
@@ -623,7 +300,7 @@ class JobManager:
             with self._lock:
                 self._procs.pop(job_id, None)
         stdout = (jdir / "stdout.json").read_text(encoding="utf-8", errors="replace")
-        result = _parse_result(stdout)
+        result = parse_result(stdout)
         error = None
         if returncode == 0:
             status = "succeeded"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import math
 import threading
@@ -26,8 +27,8 @@ from cobranza.config import Settings
 from cobranza.export import PLAIN, CsvFormat, csv_bytes
 from cobranza.labels import distinct_reasons, label
 from cobranza.lake import Lake
+from cobranza.tables import LATEST, SCORES
 
-LATEST, SCORES = "latest", "scores"
 N_REASONS = 3
 # Orders of a page, each ending in obligation_id so it is total (a keyset cursor needs that).
 # `risk` is the order in which the policy gives a cut's collection capacity (decision.policy): no
@@ -228,13 +229,12 @@ class ResultsReader:
     def _source(self, snap: _Snapshot, f: Filters) -> tuple[str, list[Any]]:
         if f.cut_date is None or f.cut_date in snap.cut_dates or not snap.history_globs:
             return "latest", []
-        files = ", ".join("'" + g.replace("'", "''") + "'" for g in snap.history_globs)
         src = (
-            f"(SELECT * EXCLUDE (filename) FROM read_parquet([{files}], union_by_name = true, "
+            "(SELECT * EXCLUDE (filename) FROM read_parquet(?, union_by_name = true, "
             "filename = true) WHERE cut_date = ? QUALIFY row_number() OVER (PARTITION BY "
             "obligation_id ORDER BY filename DESC) = 1)"
         )
-        return f"({call_order_sql(src)})", [f.cut_date]
+        return f"({call_order_sql(src)})", [list(snap.history_globs), f.cut_date]
 
     @staticmethod
     def _where(f: Filters, obligation_id: str | None = None) -> tuple[list[str], list[Any]]:
@@ -407,7 +407,6 @@ class ResultsReader:
                     policy.get("unmanaged_share_past_due"),
                 )
             )
-        files = ", ".join("'" + g.replace("'", "''") + "'" for g in snap.history_globs)
         saving = (
             "CASE WHEN decision = 'NO_ASSIGN' THEN p.ca - (1 - probability) * (p.fixed + p.share "
             "* coalesce(amount_past_due, 0)) ELSE 0 END"
@@ -415,7 +414,7 @@ class ResultsReader:
         sql = f"""
             WITH rows AS (
                 SELECT *, regexp_extract(filename, '/versions/([^/]+)/{SCORES}/', 1) AS version
-                FROM read_parquet([{files}], union_by_name = true, filename = true)
+                FROM read_parquet(?, union_by_name = true, filename = true)
                 QUALIFY row_number() OVER (
                     PARTITION BY obligation_id, cut_date ORDER BY filename DESC) = 1
             ), p AS (
@@ -429,6 +428,7 @@ class ResultsReader:
             GROUP BY cut_date ORDER BY cut_date
         """
         params = [
+            list(snap.history_globs),
             [p[0] for p in policies],
             [None if p[1] is None else float(p[1]) for p in policies],
             [None if p[2] is None else float(p[2]) for p in policies],
@@ -517,8 +517,6 @@ def _people_row(row: dict[str, Any], keep: list, lang: str) -> list[Any]:
 
 
 def to_parquet(rows: list[dict[str, Any]], columns: list[str], schema: pa.Schema | None) -> bytes:
-    import io
-
     columns = [c for c in columns if schema is None or c in schema.names]
     table = pa.Table.from_pylist(
         [{c: r.get(c) for c in columns} for r in rows],

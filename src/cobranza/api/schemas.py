@@ -6,16 +6,34 @@ here has a field for personal data.
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from cobranza.api.webhooks import EVENTS
+from cobranza.stages import JobType
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 Role = Literal["viewer", "operator", "admin"]
 Decision = Literal["ASSIGN", "NO_ASSIGN"]
+
+
+def json_safe(value: Any) -> Any:
+    """A value read from a store (Parquet rows, registry tags) as a response can carry it: numpy
+    and Arrow scalars as Python values, NaN and infinities as null, unknown objects as text."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool | date):  # date: datetime too
+        return value
+    if hasattr(value, "item"):  # numpy and Arrow scalars
+        return json_safe(value.item())
+    return str(value)
 
 
 class Problem(BaseModel):
@@ -32,7 +50,7 @@ class JobProgress(BaseModel):
 
 class Job(BaseModel):
     job_id: str
-    type: Literal["ingest", "etl", "train", "score", "pipeline", "monitor", "prune"]
+    type: JobType
     params: dict[str, Any]
     status: JobStatus
     progress: JobProgress

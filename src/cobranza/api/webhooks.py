@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from cobranza.api.control import ControlDB, now_iso
-from cobranza.api.jobs import redact, redact_value
+from cobranza.api.redaction import redact, redact_value
 
 log = logging.getLogger("cobranza.api.webhooks")
 

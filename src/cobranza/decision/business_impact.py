@@ -17,6 +17,7 @@ a row per scope) so BI reads them from the catalog.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,95 +27,42 @@ import numpy as np
 import pandas as pd
 
 from cobranza.config import Costs, Settings
-from cobranza.decision.policy import (
-    NO_ASSIGN,
-    Policy,
-    cost_curve,
-    decide_with_flags,
-    unmanaged_loss,
+from cobranza.decision.attribution import positive_proba
+from cobranza.decision.policy import NO_ASSIGN, Policy, champion_policy, cost_curve, decide_per_cut
+from cobranza.decision.savings import (
+    expected_impact,
+    oracle_figures,
+    realized_impact,
 )
-from cobranza.decision.scoring import LATEST, ScoringError, champion_policy
+from cobranza.decision.scoring import ScoringError
 from cobranza.errors import CobranzaError
-from cobranza.lake import Lake
-from cobranza.lake.store import new_run_id
+from cobranza.lake import Lake, refresh_catalog
+from cobranza.lake.layout import new_run_id
+from cobranza.ml.data import attach_truth, truth_path
+from cobranza.ml.model import model_input
+from cobranza.ml.registry import champion_oot_months, load_champion
+from cobranza.summary import Summary
+from cobranza.tables import LATEST
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, GOLD_TABLE, OBLIGATION_ID, TARGET
 
 IMPACT_TABLE = "impact"
 
 
-def _money(x: float) -> float:
-    return round(float(x), 2)
+@dataclass
+class ImpactResult(Summary):
+    """Impact figures of an `impact` run, also written as rows of `ml_metadata.impact`."""
 
-
-def realized_impact(
-    no_assign: np.ndarray, y: np.ndarray, amount_past_due: np.ndarray, costs: Costs
-) -> dict[str, Any]:
-    """Realized figures of a set of NO_ASSIGN decisions against assigning everyone."""
-    no_assign = np.asarray(no_assign, dtype=bool)
-    y = np.asarray(y, dtype=np.int64)
-    loss = unmanaged_loss(amount_past_due, costs)
-    n = len(no_assign)
-    avoided = int(no_assign.sum())
-    leaked = no_assign & (y == 0)
-    avoided_cost = avoided * costs.collection_action
-    leakage_cost = float(loss[leaked].sum())
-    baseline = n * costs.collection_action
-    return {
-        "rows": n,
-        "self_cure_rate": round(float(y.mean()), 6) if n else None,
-        "no_assign": avoided,
-        "no_assign_share": round(avoided / n, 6) if n else 0.0,
-        "actions_avoided": avoided,
-        "actions_avoided_cost": _money(avoided_cost),
-        "leakage": int(leaked.sum()),
-        "leakage_rate": round(float(leaked.sum() / avoided), 6) if avoided else 0.0,
-        "leakage_cost": _money(leakage_cost),
-        "baseline_cost": _money(baseline),
-        "policy_cost": _money(baseline - avoided_cost + leakage_cost),
-        "net_savings": _money(avoided_cost - leakage_cost),
-    }
-
-
-def expected_impact(
-    no_assign: np.ndarray, proba: np.ndarray, amount_past_due: np.ndarray, costs: Costs
-) -> dict[str, Any]:
-    """Expected figures from the probabilities (no labels needed)."""
-    no_assign = np.asarray(no_assign, dtype=bool)
-    p = np.asarray(proba, dtype=np.float64)
-    loss = unmanaged_loss(amount_past_due, costs)
-    avoided = int(no_assign.sum())
-    avoided_cost = avoided * costs.collection_action
-    leakage = float((1.0 - p[no_assign]).sum())
-    leakage_cost = float(((1.0 - p[no_assign]) * loss[no_assign]).sum())
-    return {
-        "expected_actions_avoided": avoided,
-        "expected_actions_avoided_cost": _money(avoided_cost),
-        "expected_leakage": round(leakage, 2),
-        "expected_leakage_cost": _money(leakage_cost),
-        "expected_net_savings": _money(avoided_cost - leakage_cost),
-    }
-
-
-def oracle_no_assign(p_true: np.ndarray, amount_past_due: np.ndarray, costs: Costs) -> np.ndarray:
-    """The Bayes decision on the true probability: NO_ASSIGN iff expected loss < one action."""
-    p = np.asarray(p_true, dtype=np.float64)
-    return (1.0 - p) * unmanaged_loss(amount_past_due, costs) < costs.collection_action
-
-
-def oracle_figures(
-    policy_savings: float, p_true: np.ndarray, y, amount_past_due, costs: Costs
-) -> dict[str, Any]:
-    """The oracle's realized savings on the same rows and the share the policy captures."""
-    oracle = realized_impact(
-        oracle_no_assign(p_true, amount_past_due, costs), y, amount_past_due, costs
-    )
-    savings = oracle["net_savings"]
-    return {
-        "oracle_no_assign_share": oracle["no_assign_share"],
-        "oracle_net_savings": savings,
-        "oracle_leakage_cost": oracle["leakage_cost"],
-        "share_of_oracle_captured": round(policy_savings / savings, 6) if savings > 0 else None,
-    }
+    impact_run_id: str
+    model_version: str
+    gold_version: str
+    threshold: float | None
+    # realized figures (`realized_impact`), expected ones (`expected_impact`), the oracle's when
+    # the simulator's truth is there (`oracle_figures`), months and the out-of-time optimum
+    out_of_time: dict[str, Any]
+    current: dict[str, Any] | None  # expected figures of results.latest (None: nothing scored)
+    chart: str
+    table: str
+    seconds: float
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -124,8 +72,8 @@ def read_oot(
     """Labeled eligible gold rows of the given cut months ("YYYY-MM"), else the latest
     `oot_months` labeled months; of gold `version`, else the current one."""
     version = version or lake.require_version("gold")
-    glob = lake.table_glob("gold", GOLD_TABLE, version).replace("'", "''")
-    src = f"read_parquet('{glob}', union_by_name=true)"
+    glob = lake.table_glob("gold", GOLD_TABLE, version)
+    src = "read_parquet(?, union_by_name=true)"
     where = f"{ELIGIBLE} AND {TARGET} IS NOT NULL"
     month = f"strftime({CUT_DATE}, '%Y-%m')"
     con = duckdb.connect()
@@ -133,7 +81,7 @@ def read_oot(
         available = [
             r[0]
             for r in con.execute(
-                f"SELECT DISTINCT {month} AS m FROM {src} WHERE {where} ORDER BY m DESC"
+                f"SELECT DISTINCT {month} AS m FROM {src} WHERE {where} ORDER BY m DESC", [glob]
             ).fetchall()
         ]
         if not available:
@@ -142,7 +90,7 @@ def read_oot(
         frame = con.execute(
             f"SELECT * FROM {src} WHERE {where} AND {month} IN (SELECT unnest(?::VARCHAR[])) "
             f"ORDER BY {CUT_DATE}, {OBLIGATION_ID}",
-            [chosen],
+            [glob, chosen],
         ).df()
     finally:
         con.close()
@@ -152,56 +100,24 @@ def read_oot(
 def ineligible_per_cut(lake: Lake, months: list[str], version: str | None = None) -> dict[Any, int]:
     """Early-delinquent obligations without a covering mandate per cut of these months: ASSIGN by
     rule, they take a cut's capacity before any eligible row (as at scoring time)."""
-    glob = lake.table_glob("gold", GOLD_TABLE, version).replace("'", "''")
+    glob = lake.table_glob("gold", GOLD_TABLE, version)
     con = duckdb.connect()
     try:
         rows = con.execute(
-            f"SELECT {CUT_DATE}, count(*) FROM read_parquet('{glob}', union_by_name=true) "
+            f"SELECT {CUT_DATE}, count(*) FROM read_parquet(?, union_by_name=true) "
             f"WHERE NOT {ELIGIBLE} AND strftime({CUT_DATE}, '%Y-%m') IN "
             "(SELECT unnest(?::VARCHAR[])) GROUP BY 1",
-            [months],
+            [glob, months],
         ).fetchall()
     finally:
         con.close()
     return {pd.Timestamp(cut).date(): int(n) for cut, n in rows}
 
 
-def champion_oot_months(settings: Settings, run_id: str) -> list[str] | None:
-    """The OOT cut months logged by the champion's training run (param `oot_cut_months`)."""
-    try:
-        import mlflow
-
-        run = mlflow.MlflowClient(tracking_uri=settings.tracking_uri).get_run(run_id)
-    except Exception:  # an unreachable store only loses the exact months, not the figures
-        return None
-    value = run.data.params.get("oot_cut_months")
-    return [m.strip() for m in value.split(",") if m.strip()] if value else None
-
-
-def decide_per_cut(
-    proba, amount, cut_dates, policy: Policy, ineligible: dict[Any, int] | None = None
-) -> np.ndarray:
-    """NO_ASSIGN mask of eligible rows with the capacity applied per cut, as at scoring time: the
-    cut's `ineligible[cut]` obligations (ASSIGN by rule) take the capacity first."""
-    proba = np.asarray(proba, dtype=np.float64)
-    amount = np.asarray(amount, dtype=np.float64)
-    out = np.zeros(len(proba), dtype=bool)
-    codes, uniques = pd.factorize(pd.Series(cut_dates), use_na_sentinel=False)
-    for g in range(len(uniques)):
-        rows = np.flatnonzero(codes == g)
-        extra = (ineligible or {}).get(uniques[g], 0) if policy.capacity is not None else 0
-        p = np.concatenate([proba[rows], np.full(extra, np.nan)])
-        a = np.concatenate([amount[rows], np.zeros(extra)])
-        e = np.concatenate([np.ones(len(rows), bool), np.zeros(extra, bool)])
-        d, _ = decide_with_flags(p, a, e, policy)
-        out[rows] = d[: len(rows)] == NO_ASSIGN
-    return out
-
-
 # ---- chart --------------------------------------------------------------------------------------
 def cost_chart(curve: dict[str, np.ndarray], policy: Policy, n: int, out: Path) -> Path:
     """Realized and expected cost per obligation against the threshold, the policy's marked."""
-    import matplotlib
+    import matplotlib  # only this chart needs it (about a second to import)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -250,12 +166,12 @@ def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
     if lake.current_version("results") is None:
         return None
     try:
-        glob = lake.table_glob("results", LATEST).replace("'", "''")
+        glob = lake.table_glob("results", LATEST)
     except CobranzaError:
         return None
     con = duckdb.connect()
     try:
-        latest = con.execute(f"SELECT * FROM read_parquet('{glob}')").df()
+        latest = con.execute("SELECT * FROM read_parquet(?)", [glob]).df()
     finally:
         con.close()
     elig = latest[ELIGIBLE].to_numpy(dtype=bool)
@@ -279,14 +195,8 @@ def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
     }
 
 
-def impact(settings: Settings, ui=None) -> dict[str, Any]:
+def impact(settings: Settings, ui=None) -> ImpactResult:
     """Impact figures out of time and for the current population; chart and table in the lake."""
-    from cobranza.decision.attribution import positive_proba
-    from cobranza.decision.scoring import _model_input
-    from cobranza.lake.catalog import refresh_catalog
-    from cobranza.ml.data import attach_truth, truth_path
-    from cobranza.ml.registry import load_champion
-
     t0 = time.perf_counter()
     lake = Lake(settings.lake).ensure()
     champion = load_champion(settings)
@@ -296,13 +206,14 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
     gold_version = lake.require_version("gold")  # once: both reads see the same version
     oot, months = read_oot(lake, settings.oot_months, logged, gold_version)
     features = list(champion.model.feature_names_)
-    proba = positive_proba(champion.model, _model_input(oot, features))
+    proba = positive_proba(champion.model, model_input(oot, features))
     y = oot[TARGET].to_numpy(dtype=np.int64)
     amount = oot["amount_past_due"].to_numpy(dtype=np.float64, na_value=0.0)
     cuts = pd.to_datetime(oot[CUT_DATE]).dt.date
-    no_assign = decide_per_cut(
-        proba, amount, cuts, policy, ineligible_per_cut(lake, months, gold_version)
-    )
+    eligible = np.ones(len(oot), dtype=bool)  # read_oot reads eligible rows only
+    ineligible = ineligible_per_cut(lake, months, gold_version)
+    decision, _ = decide_per_cut(proba, amount, eligible, cuts, policy, ineligible)
+    no_assign = decision == NO_ASSIGN
 
     out_of_time: dict[str, Any] = {
         "months": months,
@@ -351,17 +262,17 @@ def impact(settings: Settings, ui=None) -> dict[str, Any]:
         records.append({**base, "scope": "current", **_scalars(current)})
     lake.write_metadata(IMPACT_TABLE, records, run_id)
     refresh_catalog(lake)
-    return {
-        "impact_run_id": run_id,
-        "model_version": str(champion.version),
-        "gold_version": gold_version,
-        "threshold": base["threshold"],
-        "out_of_time": out_of_time,
-        "current": current,
-        "chart": str(chart),
-        "table": f"ml_metadata.{IMPACT_TABLE}",
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+    return ImpactResult(
+        impact_run_id=run_id,
+        model_version=str(champion.version),
+        gold_version=gold_version,
+        threshold=base["threshold"],
+        out_of_time=out_of_time,
+        current=current,
+        chart=str(chart),
+        table=f"ml_metadata.{IMPACT_TABLE}",
+        seconds=round(time.perf_counter() - t0, 3),
+    )
 
 
 def _scalars(data: dict[str, Any]) -> dict[str, Any]:

@@ -10,10 +10,9 @@ Python values and small NumPy arrays, reusing the batch's own pieces so the resu
 - probability and contributions: the same `PathTable.contributions` (LightGBM `pred_leaf`, one
   thread) and the same calibrator; the table must already be trusted (checked against
   `predict_proba` by one batch call), else the caller uses the batch path;
-- decisions: `decide_with_flags` once per cut date over the call's rows, capacity included, as the
-  batch does;
+- decisions: `decide_per_cut` over the call's rows, capacity per cut date, as the batch;
 - reasons: `top_reasons` in the decision's direction, texts by `format_reason`, numbers through
-  `_significant` as the batch's are (fractions rounded to a few significant digits, whole numbers
+  `significant` as the batch's are (fractions rounded to a few significant digits, whole numbers
   as they are, value by value, so a text never depends on the other rows of the call).
 
 Anything the fast path cannot reproduce (a model without the path internals, an untrusted or
@@ -35,7 +34,7 @@ from cobranza.decision.policy import (
     NO_ASSIGN,
     Policy,
     cost_ruled,
-    decide_with_flags,
+    decide_per_cut,
     expected_unmanaged_loss,
 )
 from cobranza.decision.reasons import (
@@ -43,10 +42,10 @@ from cobranza.decision.reasons import (
     N_REASONS,
     NO_ACTIVE_MANDATE,
     NO_ACTIVE_MANDATE_TEXTS,
-    _significant,
     cost_rule_text,
     format_reason,
     reason_code,
+    significant,
     top_reasons,
 )
 
@@ -147,15 +146,8 @@ class OnlineScorer:
         amount = np.fromiter(
             (_amount(r.features.get("amount_past_due")) for r in rows), dtype=np.float64, count=n
         )
-        decision = np.full(n, "ASSIGN", dtype=object)
-        limited = np.zeros(n, dtype=bool)
-        groups: dict[date, list[int]] = {}
-        for i, r in enumerate(rows):
-            groups.setdefault(r.cut_date, []).append(i)
-        for idx in groups.values():
-            sel = np.asarray(idx)
-            d, lim = decide_with_flags(probability[sel], amount[sel], eligible[sel], self.policy)
-            decision[sel], limited[sel] = d, lim
+        cuts = [r.cut_date for r in rows]
+        decision, limited = decide_per_cut(probability, amount, eligible, cuts, self.policy)
 
         no_assign = decision == NO_ASSIGN
         ruled = cost_ruled(probability, amount, eligible, decision, self.policy)
@@ -222,7 +214,7 @@ class OnlineScorer:
         if value is None or isinstance(value, str) or integer:
             shown = value
         else:
-            shown = float(_significant(np.array([float(value)]))[0])
+            shown = float(significant(np.array([float(value)]))[0])
         return format_reason(name, shown, self.templates.get(name), self.language)
 
 

@@ -27,6 +27,7 @@ first: the debit cannot cure them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -92,6 +93,20 @@ class Policy:
         )
         values["capacity"] = None if values["capacity"] is None else int(values["capacity"])
         return cls(**values)
+
+
+def champion_policy(champion: Any, capacity: int | None = None) -> Policy:
+    """The champion's policy as a `Policy`, with today's capacity when one is given."""
+    policy = champion.policy
+    if policy is None:
+        raise PolicyError(
+            f"champion version {champion.version} has no decision policy logged; retrain it"
+        )
+    if isinstance(policy, dict):
+        policy = Policy.from_dict(policy)
+    if capacity is not None:
+        policy = dataclasses.replace(policy, capacity=int(capacity))
+    return policy
 
 
 def unmanaged_loss(amount_past_due: np.ndarray, costs: Costs) -> np.ndarray:
@@ -226,6 +241,46 @@ def decide_with_flags(
             no_assign[overflow] = True
             limited[overflow] = True
     return np.where(no_assign, NO_ASSIGN, ASSIGN).astype(object), limited
+
+
+def decide_per_cut(
+    proba,
+    amount_past_due,
+    eligible,
+    cut_dates,
+    policy: Policy,
+    ineligible_per_cut: dict[Any, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decisions and `capacity_limited` flags of rows of several cuts: `decide_with_flags` on the
+    rows of each cut date, since the capacity is per cut.
+
+    `ineligible_per_cut[cut]` counts obligations of that cut that are not among these rows and are
+    ASSIGN by rule (impact decides on the eligible rows alone): with a capacity they take it first,
+    exactly as they do when the whole cut is scored.
+    """
+    p = np.asarray(proba, dtype=np.float64).ravel()
+    a = np.asarray(amount_past_due, dtype=np.float64).ravel()
+    e = np.asarray(eligible, dtype=bool).ravel()
+    days = np.asarray(cut_dates, dtype="datetime64[D]").ravel()
+    decision = np.full(len(p), ASSIGN, dtype=object)
+    limited = np.zeros(len(p), dtype=bool)
+    extra_of = {
+        np.datetime64(cut, "D"): int(n)
+        for cut, n in (ineligible_per_cut or {}).items()
+        if policy.capacity is not None
+    }
+    cuts, group = np.unique(days, return_inverse=True)
+    for g, cut in enumerate(cuts):
+        rows = np.flatnonzero(group == g)
+        extra = extra_of.get(cut, 0)
+        d, lim = decide_with_flags(
+            np.concatenate([p[rows], np.full(extra, np.nan)]),
+            np.concatenate([a[rows], np.zeros(extra)]),
+            np.concatenate([e[rows], np.zeros(extra, dtype=bool)]),
+            policy,
+        )
+        decision[rows], limited[rows] = d[: len(rows)], lim[: len(rows)]
+    return decision, limited
 
 
 def cost_ruled(proba, amount_past_due, eligible, decision, policy: Policy) -> np.ndarray:

@@ -142,7 +142,8 @@ def top_reasons(
     return idx, contrib
 
 
-def _plain(value: Any) -> Any:
+def display_value(value: Any) -> Any:
+    """A value as a reason text shows it: bools as bools, whole numbers as ints."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (float, np.floating)):
@@ -167,7 +168,7 @@ def format_reason(feature: str, value: Any, template: str | None, language: str 
     the registry's words for what the null means, or "<feature>: no data"."""
     if _missing(value):
         return _missing_texts(_check_language(language)).get(feature) or f"{feature}: no data"
-    v = _plain(value)
+    v = display_value(value)
     if isinstance(v, str):
         v = locales.load(language).VALUES.get(feature, {}).get(v, v)
     elif isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -182,7 +183,7 @@ def format_reason(feature: str, value: Any, template: str | None, language: str 
     return f"{feature} = {v}"
 
 
-def _significant(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
+def significant(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
     """Fractional values rounded to a few significant digits: plain words need no more, and few
     distinct values means few texts to format (a million ratios become a few thousand).
 
@@ -219,7 +220,7 @@ def reason_columns(
         for j in np.unique(col[col >= 0]):
             rows = np.flatnonzero(col == j)
             name = feature_names[j]
-            values = _significant(features[name].to_numpy()[rows])
+            values = significant(features[name].to_numpy()[rows])
             codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
             formatted = np.array(
                 [format_reason(name, u, templates.get(name), language) for u in uniques]

@@ -12,8 +12,8 @@ the operational knob of today's settings (`costs.daily_capacity`) when set, else
 
 from __future__ import annotations
 
-import dataclasses
 import time
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -29,8 +29,9 @@ from cobranza.decision.policy import (
     ASSIGN,
     NO_ASSIGN,
     Policy,
+    champion_policy,
     cost_ruled,
-    decide_with_flags,
+    decide_per_cut,
     expected_unmanaged_loss,
 )
 from cobranza.decision.reasons import (
@@ -46,7 +47,11 @@ from cobranza.decision.reasons import (
 )
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
-from cobranza.lake.store import new_run_id
+from cobranza.lake.layout import new_run_id
+from cobranza.ml.model import model_input
+from cobranza.ml.registry import Champion, champion_oot_months, load_champion
+from cobranza.summary import Summary
+from cobranza.tables import LATEST, SCORES
 from cobranza.transforms.schema import (
     CLIENT_KEY,
     CUT_DATE,
@@ -57,7 +62,6 @@ from cobranza.transforms.schema import (
 )
 
 CHUNK_ROWS = 100_000
-SCORES, LATEST = "scores", "latest"
 REASON_COLUMNS = [
     f"reason_{i}_{part}"
     for i in range(1, N_REASONS + 1)
@@ -79,50 +83,32 @@ OUTPUT_COLUMNS = [
 ]
 
 
+@dataclass
+class ScoreResult(Summary):
+    """A scoring run published as a results version: the cut's decisions, counted."""
+
+    scoring_run_id: str
+    results_version: str
+    cut_date: str
+    scored_period: str | None  # training, out_of_time or after_training (see `scored_period`)
+    model_version: str
+    threshold: float | None
+    capacity: int | None
+    obligations: int
+    eligible: int
+    ineligible_assign: int
+    no_assign: int
+    assign: int
+    no_assign_share_eligible: float
+    capacity_limited: int
+    mean_probability: float | None
+    rows_per_second: int
+    seconds: float
+    timings: dict[str, float]
+
+
 class ScoringError(CobranzaError):
     """Scoring cannot run (no champion, no rows for the cut, missing feature columns...)."""
-
-
-def champion_policy(champion: Any, capacity: int | None = None) -> Policy:
-    """The champion's policy as a `Policy`, with today's capacity when one is given."""
-    policy = champion.policy
-    if policy is None:
-        raise ScoringError(
-            f"champion version {champion.version} has no decision policy logged; retrain it"
-        )
-    if isinstance(policy, dict):
-        policy = Policy.from_dict(policy)
-    if capacity is not None:
-        policy = dataclasses.replace(policy, capacity=int(capacity))
-    return policy
-
-
-def _model_input(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    missing = [f for f in features if f not in frame.columns]
-    if missing:
-        raise ScoringError(
-            f"the rows to score lack feature column(s) {', '.join(missing[:10])} the champion needs"
-        )
-    # Only non-numeric columns that are not plain objects (Arrow-backed strings read from Parquet)
-    # are converted, in one constructor call: online scoring of one row is dominated by per-column
-    # pandas overhead, and the API already hands over float64 and object columns.
-    X = frame[features]
-    convert = [
-        name
-        for name, dtype in zip(features, X.dtypes, strict=True)
-        if not (
-            pd.api.types.is_object_dtype(dtype)
-            or pd.api.types.is_numeric_dtype(dtype)
-            or pd.api.types.is_bool_dtype(dtype)
-        )
-    ]
-    if not convert:
-        return X
-    columns = {name: X[name] for name in features}
-    for name in convert:
-        values = X[name].to_numpy(dtype=object, na_value=None)
-        columns[name] = pd.Series(values, index=frame.index, dtype=object)
-    return pd.DataFrame(columns, index=frame.index)
 
 
 def score_frame(
@@ -150,27 +136,14 @@ def score_frame(
     templates = feature_templates(language) if templates is None else templates
     n = len(frame)
     frame = frame.reset_index(drop=True)
-    if OBLIGATION_ID not in frame.columns:
-        raise ScoringError(f"the rows to score lack the column {OBLIGATION_ID}")
-    if ELIGIBLE not in frame.columns:
-        raise ScoringError(f"the rows to score lack the column {ELIGIBLE}")
+    for column in (OBLIGATION_ID, ELIGIBLE):
+        if column not in frame.columns:
+            raise ScoringError(f"the rows to score lack the column {column}")
     eligible = frame[ELIGIBLE].fillna(False).to_numpy(dtype=bool)
-    X_all = _model_input(frame, features) if eligible.any() else None
-
-    probability = np.full(n, np.nan)
-    reason_idx = np.full((n, N_REASONS), -1)
-    reason_val = np.full((n, N_REASONS), np.nan)
-    # Reasons for both directions per chunk, so the contribution matrix never exists whole;
-    # which direction applies is known once the decisions (capacity: per cut) are.
-    up_idx, up_val = reason_idx.copy(), reason_val.copy()
-    eligible_rows = np.flatnonzero(eligible)
-    for start in range(0, len(eligible_rows), chunk_rows):
-        rows = eligible_rows[start : start + chunk_rows]
-        proba, contrib = probability_and_contributions(model, X_all.iloc[rows], features, method)
-        probability[rows] = proba
-        up_idx[rows], up_val[rows] = top_reasons(contrib, np.ones(len(rows), dtype=bool))
-        reason_idx[rows], reason_val[rows] = top_reasons(contrib, np.zeros(len(rows), dtype=bool))
-
+    X_all = model_input(frame, features) if eligible.any() else None
+    probability, down, up = _probability_and_top_reasons(
+        model, X_all, eligible, features, method, chunk_rows
+    )
     cut = (
         pd.to_datetime(frame[CUT_DATE]).dt.date
         if CUT_DATE in frame.columns
@@ -181,16 +154,11 @@ def score_frame(
         if "amount_past_due" in frame.columns
         else np.zeros(n)
     )
-    decision = np.full(n, ASSIGN, dtype=object)
-    limited = np.zeros(n, dtype=bool)
-    codes, uniques = pd.factorize(cut, use_na_sentinel=False)
-    for g in range(len(uniques)):
-        rows = np.flatnonzero(codes == g)
-        d, lim = decide_with_flags(probability[rows], amount[rows], eligible[rows], policy)
-        decision[rows], limited[rows] = d, lim
+    decision, limited = decide_per_cut(probability, amount, eligible, cut, policy)
 
     no_assign = decision == NO_ASSIGN
-    reason_idx[no_assign], reason_val[no_assign] = up_idx[no_assign], up_val[no_assign]
+    reason_idx, reason_val = down
+    reason_idx[no_assign], reason_val[no_assign] = up[0][no_assign], up[1][no_assign]
     reasons = reason_columns(
         reason_idx,
         reason_val,
@@ -199,15 +167,7 @@ def score_frame(
         templates,
         language,
     )
-    ineligible = ~eligible
-    reasons["reason_1_code"][ineligible] = NO_ACTIVE_MANDATE
-    reasons["reason_1_text"][ineligible] = NO_ACTIVE_MANDATE_TEXTS[language]
-    ruled = cost_ruled(probability, amount, eligible, decision, policy)
-    if ruled.any():
-        expected = expected_unmanaged_loss(probability[ruled], amount[ruled], policy.costs)
-        texts = [cost_rule_text(x, policy.collection_action, language) for x in expected]
-        prepend_rule_reason(reasons, ruled, COST_RULE, np.array(texts, dtype=object))
-
+    _rule_reasons(reasons, probability, amount, eligible, decision, policy, language)
     columns = {
         OBLIGATION_ID: frame[OBLIGATION_ID].astype(str).to_numpy(dtype=object),
         CUT_DATE: cut.to_numpy(dtype=object),
@@ -228,8 +188,56 @@ def score_frame(
     }
     for name in REASON_COLUMNS:
         columns[name] = reasons[name]
-    out = pd.DataFrame(columns)
-    return out
+    return pd.DataFrame(columns)
+
+
+TopReasons = tuple[np.ndarray, np.ndarray]  # feature index and contribution, N_REASONS per row
+
+
+def _probability_and_top_reasons(
+    model: Any,
+    X_all: pd.DataFrame | None,
+    eligible: np.ndarray,
+    features: list[str],
+    method: str,
+    chunk_rows: int,
+) -> tuple[np.ndarray, TopReasons, TopReasons]:
+    """Probabilities of the eligible rows, and their strongest reasons in both directions
+    (against self-cure, for it), chunk by chunk so the contribution matrix never exists whole;
+    which direction applies is known once the decisions (capacity: per cut) are."""
+    n = len(eligible)
+    probability = np.full(n, np.nan)
+    down = (np.full((n, N_REASONS), -1), np.full((n, N_REASONS), np.nan))
+    up = (down[0].copy(), down[1].copy())
+    eligible_rows = np.flatnonzero(eligible)
+    for start in range(0, len(eligible_rows), chunk_rows):
+        rows = eligible_rows[start : start + chunk_rows]
+        proba, contrib = probability_and_contributions(model, X_all.iloc[rows], features, method)
+        probability[rows] = proba
+        up[0][rows], up[1][rows] = top_reasons(contrib, np.ones(len(rows), dtype=bool))
+        down[0][rows], down[1][rows] = top_reasons(contrib, np.zeros(len(rows), dtype=bool))
+    return probability, down, up
+
+
+def _rule_reasons(
+    reasons: dict[str, np.ndarray],
+    probability: np.ndarray,
+    amount: np.ndarray,
+    eligible: np.ndarray,
+    decision: np.ndarray,
+    policy: Policy,
+    language: str,
+) -> None:
+    """Rows decided by a rule get it as their first reason: no active mandate (the only reason
+    of an ineligible row), or the cost rule before the model's two strongest reasons."""
+    ineligible = ~eligible
+    reasons["reason_1_code"][ineligible] = NO_ACTIVE_MANDATE
+    reasons["reason_1_text"][ineligible] = NO_ACTIVE_MANDATE_TEXTS[language]
+    ruled = cost_ruled(probability, amount, eligible, decision, policy)
+    if ruled.any():
+        expected = expected_unmanaged_loss(probability[ruled], amount[ruled], policy.costs)
+        texts = [cost_rule_text(x, policy.collection_action, language) for x in expected]
+        prepend_rule_reason(reasons, ruled, COST_RULE, np.array(texts, dtype=object))
 
 
 # ---- batch --------------------------------------------------------------------------------------
@@ -239,13 +247,15 @@ def read_cut(
     """All gold rows (labeled or not) of one cut date: `as_of`, else the latest; of gold
     `version`, else the current one."""
     version = version or lake.require_version("gold")
-    glob = lake.table_glob("gold", GOLD_TABLE, version).replace("'", "''")
-    src = f"read_parquet('{glob}', union_by_name=true)"
+    glob = lake.table_glob("gold", GOLD_TABLE, version)
+    src = "read_parquet(?, union_by_name=true)"
     con = duckdb.connect()
     try:
         cuts = [
             r[0]
-            for r in con.execute(f"SELECT DISTINCT {CUT_DATE} FROM {src} ORDER BY 1").fetchall()
+            for r in con.execute(
+                f"SELECT DISTINCT {CUT_DATE} FROM {src} ORDER BY 1", [glob]
+            ).fetchall()
         ]
         if not cuts:
             raise ScoringError(f"gold.{GOLD_TABLE} has no rows to score")
@@ -259,7 +269,7 @@ def read_cut(
                 f"gold.{GOLD_TABLE} has no rows for cut date {as_of}; latest cut dates: {shown}"
             )
         frame = con.execute(
-            f"SELECT * FROM {src} WHERE {CUT_DATE} = ? ORDER BY {OBLIGATION_ID}", [cut]
+            f"SELECT * FROM {src} WHERE {CUT_DATE} = ? ORDER BY {OBLIGATION_ID}", [glob, cut]
         ).df()
     finally:
         con.close()
@@ -301,11 +311,9 @@ def to_arrow(scored: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema([(n, types[n]) for n in OUTPUT_COLUMNS]))
 
 
-def scored_period(settings: Settings, champion: Any, cut: date) -> str | None:
+def scored_period(settings: Settings, champion: Champion, cut: date) -> str | None:
     """Where a cut sits for the model: "training" (its labels fitted it: realized figures are
     in-sample), "out_of_time" (held out at training) or "after_training"; None if unknown."""
-    from cobranza.decision.business_impact import champion_oot_months
-
     months = champion_oot_months(settings, str(champion.run_id))
     if not months:
         return None
@@ -315,10 +323,8 @@ def scored_period(settings: Settings, champion: Any, cut: date) -> str | None:
     return "out_of_time" if month <= max(months) else "after_training"
 
 
-def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, Any]:
+def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult:
     """Score one cut with the champion and publish results.scores (history) and results.latest."""
-    from cobranza.ml.registry import load_champion
-
     lake = Lake(settings.lake).ensure()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -371,25 +377,25 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> dict[str, A
     decision = scored["decision"].to_numpy()
     n_elig = int(eligible.sum())
     seconds = sum(timings.values())
-    return {
-        "scoring_run_id": run_id,
-        "results_version": pub.version,
-        "cut_date": str(cut),
-        "scored_period": period,
-        "model_version": str(champion.version),
-        "threshold": policy.to_dict()["threshold"],
-        "capacity": policy.capacity,
-        "obligations": len(scored),
-        "eligible": n_elig,
-        "ineligible_assign": int((~eligible).sum()),
-        "no_assign": int((decision == NO_ASSIGN).sum()),
-        "assign": int((decision == ASSIGN).sum()),
-        "no_assign_share_eligible": round(
+    return ScoreResult(
+        scoring_run_id=run_id,
+        results_version=pub.version,
+        cut_date=str(cut),
+        scored_period=period,
+        model_version=str(champion.version),
+        threshold=policy.to_dict()["threshold"],
+        capacity=policy.capacity,
+        obligations=len(scored),
+        eligible=n_elig,
+        ineligible_assign=int((~eligible).sum()),
+        no_assign=int((decision == NO_ASSIGN).sum()),
+        assign=int((decision == ASSIGN).sum()),
+        no_assign_share_eligible=round(
             float((decision[eligible] == NO_ASSIGN).mean()) if n_elig else 0.0, 6
         ),
-        "capacity_limited": int(scored["capacity_limited"].sum()),
-        "mean_probability": round(float(np.nanmean(scored["probability"])), 6) if n_elig else None,
-        "rows_per_second": round(len(scored) / max(timings["score"], 1e-9)),
-        "seconds": round(seconds, 3),
-        "timings": timings,
-    }
+        capacity_limited=int(scored["capacity_limited"].sum()),
+        mean_probability=round(float(np.nanmean(scored["probability"])), 6) if n_elig else None,
+        rows_per_second=round(len(scored) / max(timings["score"], 1e-9)),
+        seconds=round(seconds, 3),
+        timings=timings,
+    )

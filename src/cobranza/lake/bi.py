@@ -29,30 +29,19 @@ transaction after the zone views). No personal data: clients appear as `client_k
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pyarrow.parquet as pq
 
 from cobranza.labels import codes, label
-
-if TYPE_CHECKING:
-    from cobranza.lake.store import Lake
+from cobranza.lake.store import Lake
+from cobranza.sql import literal
+from cobranza.tables import GOLD_TABLE, SCORES
 
 SCHEMA = "bi"
-GOLD_TABLE = "obligation_snapshots"
-SCORES_TABLE = "scores"
 
 # Days-past-due bands of early delinquency, as the collections teams read them.
 DPD_BANDS = ((1, 5), (6, 10), (11, 15), (16, 30))
-
-
-def _q(value: Any) -> str:
-    """A SQL literal (NULL for None)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(float(value)) if isinstance(value, float) else str(value)
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _distinct_reasons() -> str:
@@ -131,8 +120,6 @@ METADATA_COLUMNS = {
 
 def _columns(folders: list[Path], first_only: bool = False) -> set[str]:
     """Column names of the Parquet files under `folders` (footers only; no data is read)."""
-    import pyarrow.parquet as pq
-
     names: set[str] = set()
     for folder in folders:
         for path in sorted(folder.rglob("*.parquet"))[: 1 if first_only else None]:
@@ -151,8 +138,8 @@ def _has_metadata(lake: Lake, table: str) -> bool:
 def _score_dirs(lake: Lake) -> list[tuple[dict[str, Any], Path]]:
     out = []
     for info in lake.versions("results"):
-        folder = lake.version_dir("results", info["version"]) / SCORES_TABLE
-        if SCORES_TABLE in info.get("history_tables", []) and folder.is_dir():
+        folder = lake.version_dir("results", info["version"]) / SCORES
+        if SCORES in info.get("history_tables", []) and folder.is_dir():
             out.append((info, folder))
     return out
 
@@ -170,18 +157,20 @@ def _scoring_runs_sql(lake: Lake) -> str | None:
             "("
             + ", ".join(
                 [
-                    _q(info["version"]),
-                    _q(info.get("scoring_run_id", info.get("run_id"))),
-                    f"CAST({_q(info.get('published_at'))} AS TIMESTAMPTZ)",
-                    f"CAST({_q(info.get('as_of'))} AS DATE)",
-                    _q(None if info.get("model_version") is None else str(info["model_version"])),
-                    f"CAST({_q(policy.get('threshold'))} AS DOUBLE)",
-                    f"CAST({_q(policy.get('collection_action'))} AS DOUBLE)",
-                    f"CAST({_q(policy.get('unmanaged_fixed'))} AS DOUBLE)",
-                    f"CAST({_q(policy.get('unmanaged_share_past_due'))} AS DOUBLE)",
-                    f"CAST({_q(policy.get('capacity'))} AS BIGINT)",
-                    _q(info["version"] == current),
-                    f"CAST({_q(info.get('scored_period'))} AS VARCHAR)",
+                    literal(info["version"]),
+                    literal(info.get("scoring_run_id", info.get("run_id"))),
+                    f"CAST({literal(info.get('published_at'))} AS TIMESTAMPTZ)",
+                    f"CAST({literal(info.get('as_of'))} AS DATE)",
+                    literal(
+                        None if info.get("model_version") is None else str(info["model_version"])
+                    ),
+                    f"CAST({literal(policy.get('threshold'))} AS DOUBLE)",
+                    f"CAST({literal(policy.get('collection_action'))} AS DOUBLE)",
+                    f"CAST({literal(policy.get('unmanaged_fixed'))} AS DOUBLE)",
+                    f"CAST({literal(policy.get('unmanaged_share_past_due'))} AS DOUBLE)",
+                    f"CAST({literal(policy.get('capacity'))} AS BIGINT)",
+                    literal(info["version"] == current),
+                    f"CAST({literal(info.get('scored_period'))} AS VARCHAR)",
                 ]
             )
             + ")"
@@ -199,9 +188,9 @@ def _scoring_runs_sql(lake: Lake) -> str | None:
 
 def _scores_source(lake: Lake) -> str:
     """Every version's scores rows, tagged with the results version read from the file path."""
-    globs = [_q(str(folder / "**" / "*.parquet")) for _, folder in _score_dirs(lake)]
+    globs = [literal(str(folder / "**" / "*.parquet")) for _, folder in _score_dirs(lake)]
     return (
-        f"SELECT *, regexp_extract(filename, '/versions/([^/]+)/{SCORES_TABLE}/', 1) "
+        f"SELECT *, regexp_extract(filename, '/versions/([^/]+)/{SCORES}/', 1) "
         f"AS results_version FROM read_parquet([{', '.join(globs)}], union_by_name=true, "
         "filename=true)"
     )
@@ -276,7 +265,7 @@ ORDER BY 1
 def _words(kind: str) -> str:
     """The words of every code of `kind` (cobranza.labels) as a VALUES list: code, es, en."""
     rows = ", ".join(
-        f"({_q(code)}, {_q(label(kind, code, 'es'))}, {_q(label(kind, code, 'en'))})"
+        f"({literal(code)}, {literal(label(kind, code, 'es'))}, {literal(label(kind, code, 'en'))})"
         for code in codes(kind)
     )
     return f"SELECT * FROM (VALUES {rows}) AS t(code, es, en)"
@@ -406,8 +395,8 @@ def _quarantine_view(lake: Lake) -> dict[str, str]:
     personal = [f"{stem}.{col}" for stem, cols in PERSONAL_COLUMNS.items() for col in cols]
     return {
         "quarantine": QUARANTINE.format(
-            raw_version=_q(version),
-            personal="[" + ", ".join(_q(p) for p in personal) + "]::VARCHAR[]",
+            raw_version=literal(version),
+            personal="[" + ", ".join(literal(p) for p in personal) + "]::VARCHAR[]",
         )
     }
 

@@ -22,14 +22,16 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
 from cobranza.errors import first_line
-
-if TYPE_CHECKING:
-    from cobranza.lake.store import Lake
+from cobranza.lake.bi import bi_statements
+from cobranza.lake.fs import flock, write_json_atomic
+from cobranza.lake.layout import ZONES, LakeError
+from cobranza.lake.store import Lake
+from cobranza.sql import literal
 
 log = logging.getLogger(__name__)
 SCHEMAS = ("raw", "silver", "gold", "results", "ml_metadata")
@@ -37,14 +39,8 @@ RECORD = "catalog.versions.json"
 LOCK = ".catalog.lock"  # one refresh at a time: the record always describes the views
 
 
-def _q(path: Path | str) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def catalog_statements(lake: Lake, read: dict[str, set[str]] | None = None) -> list[str]:
     """The catalog's statements; `read` collects zone -> versions the views read."""
-    from cobranza.lake.store import ZONES
-
     read = {} if read is None else read
 
     stmts = [f"CREATE SCHEMA IF NOT EXISTS {s}" for s in SCHEMAS]
@@ -71,13 +67,13 @@ def catalog_statements(lake: Lake, read: dict[str, set[str]] | None = None) -> l
                 ]
                 dirs = [(v, d) for v, d in dirs if d.is_dir()]
                 read[zone].update(v for v, _ in dirs)
-                globs = ", ".join(_q(d / "**" / "*.parquet") for _, d in dirs)
+                globs = ", ".join(literal(d / "**" / "*.parquet") for _, d in dirs)
                 src = f"read_parquet([{globs}], union_by_name=true)"
             else:
-                src = f"read_parquet({_q(lake.table_glob(zone, table, current))})"
+                src = f"read_parquet({literal(lake.table_glob(zone, table, current))})"
             stmts.append(f'CREATE OR REPLACE VIEW {zone}."{table}" AS SELECT * FROM {src}')
     if run_files:
-        files = ", ".join(_q(f) for f in run_files)
+        files = ", ".join(literal(f) for f in run_files)
         stmts.append(
             "CREATE OR REPLACE VIEW ml_metadata.lake_runs AS SELECT zone, version, run_id, "
             "previous_version, started_at, published_at, seconds, inputs, tables, timings, "
@@ -89,11 +85,9 @@ def catalog_statements(lake: Lake, read: dict[str, set[str]] | None = None) -> l
         if any(pq_dir.rglob("*.parquet")):
             stmts.append(
                 f'CREATE OR REPLACE VIEW ml_metadata."{pq_dir.name}" AS SELECT * FROM '
-                f"read_parquet({_q(pq_dir / '**' / '*.parquet')}, union_by_name=true)"
+                f"read_parquet({literal(pq_dir / '**' / '*.parquet')}, union_by_name=true)"
             )
-    from cobranza.lake.bi import bi_statements  # BI star schema over the views above
-
-    return stmts + bi_statements(lake)
+    return stmts + bi_statements(lake)  # the BI star schema over the views above
 
 
 def record_path(lake: Lake) -> Path:
@@ -119,8 +113,6 @@ def catalog_versions(lake: Lake) -> dict[str, set[str]] | None:
 
 def catalog_stale(lake: Lake) -> bool:
     """Whether the views may not show the current versions (a refresh failed or never ran)."""
-    from cobranza.lake.store import ZONES, LakeError
-
     try:
         current = {zone: lake.current_version(zone) for zone in ZONES}
     except LakeError:
@@ -153,9 +145,7 @@ def _shown(record: dict[str, Any] | None) -> str:
 
 
 def _write_record(lake: Lake, read: dict[str, set[str]], current: dict[str, str | None]) -> None:
-    from cobranza.lake.store import _write_json_atomic
-
-    _write_json_atomic(
+    write_json_atomic(
         record_path(lake),
         {
             "refreshed_at": datetime.now(UTC).isoformat(),
@@ -168,8 +158,6 @@ def _write_record(lake: Lake, read: dict[str, set[str]], current: dict[str, str 
 
 def _mark_stale(lake: Lake, why: str) -> None:
     """Keep the versions the views still read, and say the views are behind the pointers."""
-    from cobranza.lake.store import _write_json_atomic
-
     record = catalog_record(lake)
     if record is None:
         return  # nothing recorded: prune refuses while it cannot tell what the views read
@@ -178,7 +166,7 @@ def _mark_stale(lake: Lake, why: str) -> None:
     )
     record["stale_reason"] = why
     with contextlib.suppress(OSError):
-        _write_json_atomic(record_path(lake), record)
+        write_json_atomic(record_path(lake), record)
 
 
 def _writable(lake: Lake) -> bool:
@@ -194,8 +182,6 @@ def refresh_catalog(lake: Lake, attempts: int = 5, strict: bool = False) -> bool
     error: the publication happened. `cobranza catalog` passes `strict=True`: then a lake this
     account cannot write, a catalog held by another client or a broken pointer is a LakeError.
     """
-    from cobranza.lake.store import ZONES, LakeError, _flock
-
     if not _writable(lake):
         msg = (
             f"the lake {lake.root} is read-only (a read-only file system, or no write permission "
@@ -206,7 +192,7 @@ def refresh_catalog(lake: Lake, attempts: int = 5, strict: bool = False) -> bool
             raise LakeError(msg)
         log.warning(msg)
         return False
-    with _flock(lake.root / LOCK, fcntl.LOCK_EX):
+    with flock(lake.root / LOCK, fcntl.LOCK_EX):
         read: dict[str, set[str]] = {}
         try:
             current = {zone: lake.current_version(zone) for zone in ZONES}
@@ -277,3 +263,11 @@ def refresh_catalog(lake: Lake, attempts: int = 5, strict: bool = False) -> bool
             shown,
         )
         return False
+
+
+def after_commit(lake: Lake, recovered: bool) -> bool:
+    """What the lake runs after a commit: the views follow the pointers. After completing a dead
+    run's journal only a stale catalog is refreshed (and never with an error)."""
+    if recovered:
+        return bool(refresh_if_stale(lake))
+    return refresh_catalog(lake)

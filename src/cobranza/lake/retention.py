@@ -7,11 +7,10 @@ of raw, silver and gold and keeps their `_run.json`, marked `pruned_at`, so
 
 - the current version of each zone and the `keep` newest complete versions;
 - the lineage of every kept version (the silver a gold was built from, the raw behind a silver);
-- the gold version every registered model was trained on (its `gold_version` tag, else its MLflow
-  run's `gold_version` tag or param), and every gold version `ml_metadata/model_runs` lists (the
-  Parquet mirror of the training runs, which outlives a lost or emptied registry), so the data
-  behind any model can be read again; when a registered version's gold cannot be told at all, no
-  gold version is pruned;
+- the gold version every registered model was trained on, as the caller tells it (`TrainingGold`,
+  from `cobranza.ml.lineage`: the model registry and the `model_runs` mirror), so the data behind
+  any model can be read again; when a registered version's gold cannot be told at all, no gold
+  version is pruned;
 - the versions the catalog's views read (`catalog.versions.json`): after a refresh that failed, a
   stale catalog still reads the previous versions;
 - the whole results zone: its `scores` tables are the history of decisions (what was decided on
@@ -30,13 +29,19 @@ import fcntl
 import logging
 import os
 import shutil
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from cobranza.errors import first_line
-from cobranza.lake.store import RUN_FILE, ZONES, Lake, LakeError, _write_json_atomic
+from cobranza.lake.catalog import catalog_stale, catalog_versions, refresh_catalog
+from cobranza.lake.fs import drop_dead_lock, write_json_atomic
+from cobranza.lake.layout import RUN_FILE, ZONES, LakeError
+from cobranza.lake.locks import lock_path, writer_alive
+from cobranza.lake.store import Lake
+from cobranza.summary import Summary
 
 log = logging.getLogger(__name__)
 PRUNABLE = ("raw", "silver", "gold")  # results hold the decision history: never pruned
@@ -123,6 +128,68 @@ def _table_dirs(lake: Lake, zone: str, version: str) -> list:
     return [p for p in vdir.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))]
 
 
+def protected(lake: Lake, zone: str) -> set[str]:
+    """Versions never taken for orphans: the one CURRENT points at, those of a journal.
+
+    Raises LakeError when the pointer is broken: then nobody can tell what is current.
+    """
+    out = set(lake.journal_versions().get(zone, set()))
+    current = lake.current_version(zone)
+    if current is not None:
+        out.add(current)
+    return out
+
+
+def incomplete(
+    lake: Lake, zone: str, keep: set[str] | None = None
+) -> list[tuple[Path, bool | None]]:
+    """Version folders without `_run.json`, each with `writer_alive` (True: a run in progress).
+
+    The version a pointer names is never among them, even without its record: it is current
+    (`cobranza lake versions` shows it as such), never an orphan.
+    """
+    vroot = lake.zone_dir(zone) / "versions"
+    if not vroot.exists():
+        return []
+    keep = protected(lake, zone) if keep is None else keep
+    return [
+        (vdir, writer_alive(vdir))
+        for vdir in sorted(vroot.iterdir())
+        if vdir.is_dir()
+        and not vdir.name.startswith(".")
+        and vdir.name not in keep
+        and not (vdir / RUN_FILE).exists()
+    ]
+
+
+def clean_orphans(lake: Lake, min_age_seconds: float = 3600.0) -> list[Path]:
+    """Remove version folders left by dead runs; never a complete one, one being written or
+    one a pointer names.
+
+    A folder whose writer lock is free is an orphan at once. One without a lock file (left by
+    an older cobranza) counts as an orphan only when untouched for `min_age_seconds`.
+    """
+    removed = []
+    for zone in ZONES:
+        for vdir, alive in incomplete(lake, zone):
+            if alive:
+                continue
+            if alive is None and time.time() - vdir.stat().st_mtime < min_age_seconds:
+                continue
+            if (vdir / RUN_FILE).exists():  # its writer recorded it while we looked
+                continue
+            if vdir.name in protected(lake, zone):  # switched to while we looked
+                continue
+            shutil.rmtree(vdir, ignore_errors=True)
+            lock_path(vdir.parent, vdir.name).unlink(missing_ok=True)
+            removed.append(vdir)
+        vroot = lake.zone_dir(zone) / "versions"
+        for lock in vroot.glob(".*.lock") if vroot.is_dir() else []:
+            if not (vroot / lock.name[1:-5]).exists():  # killed between lock and folder
+                drop_dead_lock(lock)
+    return removed
+
+
 def list_versions(lake: Lake) -> list[dict[str, Any]]:
     """Every version folder of every zone: complete, pruned, being written or orphaned.
 
@@ -178,8 +245,8 @@ def list_versions(lake: Lake) -> list[dict[str, Any]]:
                     "complete version",
                 )
             )
-        protected = lake.journal_versions().get(zone, set()) | ({current} if current else set())
-        for vdir, alive in lake.incomplete(zone, protected=protected):
+        keep = lake.journal_versions().get(zone, set()) | ({current} if current else set())
+        for vdir, alive in incomplete(lake, zone, keep):
             rows.append(
                 _row(zone, vdir.name, "writing" if alive else "orphan", False, _bytes(vdir))
             )
@@ -211,103 +278,6 @@ def _row(
     return row
 
 
-def _model_gold(settings: Any, lake: Lake) -> tuple[dict[str, list[str]], list[str]]:
-    """gold version -> model versions trained on it, and the registered versions whose training
-    gold cannot be told.
-
-    A registered version's gold is its `gold_version` tag; a train killed between registering the
-    version and tagging it leaves only its MLflow run's `gold_version` tag and param, read next.
-    Every row of `ml_metadata/model_runs` (the Parquet mirror of the training runs) counts too,
-    also for versions the registry no longer knows (an emptied or recreated `mlflow.db`).
-    """
-    from cobranza.ml.registry import list_models
-
-    try:
-        models = list_models(settings)
-    except Exception as exc:
-        raise LakeError(
-            "cannot read the model registry, so cannot tell which gold versions trained a model; "
-            f"nothing was pruned ({type(exc).__name__}: {first_line(exc, 200)})"
-        ) from None
-    mirror = _mirror_rows(lake)
-    by_run = {r["run_id"]: r["gold_version"] for r in mirror if r.get("run_id")}
-    out: dict[str, list[str]] = {}
-    unknown: list[str] = []
-    registered: dict[str, str] = {}  # run id -> registered version
-    for m in models:
-        version = str(m["version"])
-        if m.get("run_id"):
-            registered[m["run_id"]] = version
-        gold = (
-            m.get("gold_version")
-            or _run_gold(settings, m.get("run_id"))
-            or by_run.get(m.get("run_id"))
-        )
-        if gold:
-            out.setdefault(gold, []).append(version)
-        else:
-            unknown.append(version)
-    for r in mirror:  # a recreated registry numbers from 1 again: only the run id identifies
-        gold = r.get("gold_version")
-        if not gold:
-            continue
-        label = registered.get(r.get("run_id") or "") or (
-            f"{r.get('model_version') or '?'} (in ml_metadata.model_runs, not in the registry)"
-        )
-        if label not in out.setdefault(gold, []):
-            out[gold].append(label)
-    return out, unknown
-
-
-def _run_gold(settings: Any, run_id: str | None) -> str | None:
-    """The `gold_version` tag or param of a model version's MLflow run (None: no such run)."""
-    if not run_id:
-        return None
-    from mlflow.exceptions import MlflowException
-
-    from cobranza.ml.tracking import client
-
-    try:
-        run = client(settings).get_run(run_id)
-    except MlflowException:
-        return None  # the run was deleted: the mirror may still know
-    except Exception as exc:
-        raise LakeError(
-            f"cannot read MLflow run {run_id}, so cannot tell which gold version it trained on; "
-            f"nothing was pruned ({type(exc).__name__}: {first_line(exc, 200)})"
-        ) from None
-    return run.data.tags.get("gold_version") or run.data.params.get("gold_version") or None
-
-
-def _mirror_rows(lake: Lake) -> list[dict[str, Any]]:
-    """The rows of `ml_metadata/model_runs/*.parquet` (model_name, model_version, run_id, gold)."""
-    import pyarrow.parquet as pq
-
-    folder = lake.root / "ml_metadata" / "model_runs"
-    if not folder.is_dir():
-        return []
-    rows = []
-    for path in sorted(folder.rglob("*.parquet")):
-        if path.name.startswith("."):
-            continue
-        try:
-            table = pq.read_table(path)
-        except Exception as exc:
-            raise LakeError(
-                f"{path} cannot be read ({type(exc).__name__}: {first_line(exc, 200)}), "
-                "so cannot tell which gold version that training run used; nothing was pruned. "
-                "Restore the file or move it out of the lake"
-            ) from None
-        cols = [
-            c
-            for c in ("model_name", "model_version", "run_id", "gold_version")
-            if c in table.column_names
-        ]
-        for row in table.select(cols).to_pylist():
-            rows.append({k: (None if row.get(k) is None else str(row.get(k))) for k in cols})
-    return rows
-
-
 class _PruneLock:
     """One prune at a time per lake (`<lake>/.prune.lock`, non-blocking flock)."""
 
@@ -325,16 +295,51 @@ class _PruneLock:
 
 def _writing(lake: Lake) -> Iterable[str]:
     for zone in ZONES:
-        for vdir, alive in lake.incomplete(zone):
+        for vdir, alive in incomplete(lake, zone):
             if alive:
                 yield f"{zone} {vdir.name}"
 
 
-def prune(settings: Any, keep: int = 3, dry_run: bool = False) -> dict[str, Any]:
-    """Remove the data of versions no one needs (see the module docstring); returns what it did."""
-    from cobranza.lake.catalog import catalog_stale, catalog_versions, refresh_catalog
+@dataclass
+class PruneResult(Summary):
+    """What a prune removed and what it kept, with why."""
 
-    lake = Lake(settings.lake).ensure()  # completes a transaction a dead process left decided
+    dry_run: bool
+    keep: int
+    pruned: dict[str, list[str]]  # zone -> versions whose tables were removed
+    pruned_versions: int
+    freed_mb: float
+    kept: dict[str, dict[str, list[str]]]  # zone -> version -> reasons
+    orphans_removed: list[str]
+    tmp_removed: list[str]
+    warnings: list[str]
+
+
+@dataclass
+class TrainingGold:
+    """The gold versions behind the registered models, as the model registry tells them.
+
+    `by_gold`: gold version -> labels of the model versions trained on it (always kept);
+    `unknown`: registered versions whose gold cannot be told (then every gold is kept), with
+    `warning` saying what to do about them.
+    """
+
+    by_gold: dict[str, list[str]] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+    warning: str | None = None
+
+
+def prune(
+    lake: Lake,
+    training_gold: Callable[[], TrainingGold],
+    keep: int = 3,
+    dry_run: bool = False,
+) -> PruneResult:
+    """Remove the data of versions no one needs (see the module docstring); returns what it did.
+
+    `training_gold` is asked once the lake is held exclusively (no training can register a model
+    meanwhile); `lake` has been `ensure`d (a transaction a dead process left decided is complete).
+    """
     lock = _PruneLock(lake)
     warnings: list[str] = []
     try:
@@ -356,21 +361,16 @@ def prune(settings: Any, keep: int = 3, dry_run: bool = False) -> dict[str, Any]
                     "Run `cobranza catalog` once no other client has it open, then prune again"
                 )
             records = {zone: lake.versions(zone) for zone in ZONES}
-            model_gold, unknown = _model_gold(settings, lake)
+            models = training_gold()
             hold_gold = None
-            if unknown:
+            if models.unknown:
                 hold_gold = (
-                    "the training gold of model version " + ", ".join(unknown) + " is unknown"
+                    "the training gold of model version "
+                    + ", ".join(models.unknown)
+                    + " is unknown"
                 )
-                warnings.append(
-                    f"the training gold of registered model version {', '.join(unknown)} of "
-                    f"{settings.model_name!r} cannot be told (no gold_version tag on the version "
-                    "or its MLflow run, no row in ml_metadata.model_runs), so no gold version was "
-                    "pruned; tag the version with the gold it was trained on (MLflow "
-                    "`set_model_version_tag(name, version, 'gold_version', GOLD)`) or delete it "
-                    "from the registry, then prune again"
-                )
-            plan = plan_prune(records, current, keep, model_gold, catalog, hold_gold)
+                warnings.append(models.warning or hold_gold)
+            plan = plan_prune(records, current, keep, models.by_gold, catalog, hold_gold)
             freed = 0
             pruned: dict[str, list[str]] = {}
             for zone in PRUNABLE:
@@ -384,7 +384,7 @@ def prune(settings: Any, keep: int = 3, dry_run: bool = False) -> dict[str, Any]
                     if record.get("pruned_at") and not dry_run:
                         for tdir in _table_dirs(lake, zone, record["version"]):
                             shutil.rmtree(tdir, ignore_errors=True)
-            orphans = [] if dry_run else [str(p) for p in lake.clean_orphans()]
+            orphans = [] if dry_run else [str(p) for p in clean_orphans(lake)]
             tmp = [] if dry_run else [str(p) for p in lake.clean_tmp()]
             if pruned and not dry_run:
                 refresh_catalog(lake)
@@ -392,17 +392,17 @@ def prune(settings: Any, keep: int = 3, dry_run: bool = False) -> dict[str, Any]
         lock.close()
     for w in warnings:
         log.warning(w)
-    return {
-        "dry_run": dry_run,
-        "keep": keep,
-        "pruned": pruned,
-        "pruned_versions": sum(len(v) for v in pruned.values()),
-        "freed_mb": round(freed / 2**20, 1),
-        "kept": plan.keep,
-        "orphans_removed": orphans,
-        "tmp_removed": tmp,
-        "warnings": warnings,
-    }
+    return PruneResult(
+        dry_run=dry_run,
+        keep=keep,
+        pruned=pruned,
+        pruned_versions=sum(len(v) for v in pruned.values()),
+        freed_mb=round(freed / 2**20, 1),
+        kept=plan.keep,
+        orphans_removed=orphans,
+        tmp_removed=tmp,
+        warnings=warnings,
+    )
 
 
 def _prune_version(lake: Lake, zone: str, version: str, size: int) -> None:
@@ -411,6 +411,6 @@ def _prune_version(lake: Lake, zone: str, version: str, size: int) -> None:
     record = lake.run_info(zone, version)
     record["pruned_at"] = datetime.now(UTC).isoformat()
     record["pruned_bytes"] = size
-    _write_json_atomic(lake.version_dir(zone, version) / RUN_FILE, record)
+    write_json_atomic(lake.version_dir(zone, version) / RUN_FILE, record)
     for tdir in _table_dirs(lake, zone, version):
         shutil.rmtree(tdir, ignore_errors=True)

@@ -1,19 +1,7 @@
-"""Training, evaluation, calibration, MLflow tracking and the model registry (issue 4).
+"""Training, evaluation, calibration, MLflow tracking and the model registry.
 
-`train` is imported lazily so that `cobranza.ml.registry` (used by scoring and the API) does not
-pull in the training stack.
+`training` (the `train` stage), `data` (split), `model` (estimators), `tuning`, `evaluation`,
+`report`, `run_log` (the MLflow run), `tracking` (MLflow wiring), `registry` (gate, promotion,
+champion) and `lineage` (the gold each model was trained on). Import the module you need: this
+package imports none of them, so that the registry does not pull in the training stack.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-__all__ = ["train"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "train":
-        from cobranza.ml.training import train
-
-        return train
-    raise AttributeError(name)

@@ -25,6 +25,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from cobranza.config import Settings
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
 from cobranza.ml.model import numeric
@@ -93,8 +94,8 @@ def read_gold(lake: Lake) -> tuple[pd.DataFrame, dict[str, Any]]:
     con = duckdb.connect()
     try:
         frame = con.execute(
-            f"SELECT * FROM read_parquet('{glob}', union_by_name=true) "
-            f"ORDER BY {CUT_DATE}, {OBLIGATION_ID}"
+            f"SELECT * FROM read_parquet(?, union_by_name=true) ORDER BY {CUT_DATE}, {OBLIGATION_ID}",
+            [glob],
         ).df()
     finally:
         con.close()
@@ -212,7 +213,7 @@ def read_truth(path: Path) -> pd.DataFrame:
     return truth[[CUT_DATE, OBLIGATION_ID, "p_true"]]
 
 
-def truth_path(settings: Any, lake: Lake) -> Path | None:
+def truth_path(settings: Settings, lake: Lake) -> Path | None:
     """settings.truth_path, else `<extract_dir>/_truth/p_true.csv` of the current raw version."""
     if settings.truth_path is not None:
         return Path(settings.truth_path) if Path(settings.truth_path).exists() else None

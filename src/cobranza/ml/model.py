@@ -9,6 +9,7 @@ category at predict time is treated as missing, the same way in both models.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightgbm as lgb
@@ -21,6 +22,8 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from cobranza.errors import CobranzaError
 
 MISSING = "__missing__"
 # Isotonic calibration is a step function; a tiny share of the (monotone) sigmoid of the raw
@@ -42,6 +45,10 @@ DEFAULT_LGBM_PARAMS: dict[str, Any] = {
     "max_bin": 255,
 }
 
+
+# Fixed, so that LightGBM's deterministic mode gives the same trees everywhere; one thread because
+# OpenMP threads spin-wait and collapse on a shared 2-core machine (measured 0.1 s vs 11 s).
+NUM_THREADS = 1
 
 # Up to this many rows, prediction runs on one thread and categories are encoded by dict lookup:
 # thread start-up and pandas set-up cost more than the work itself on a handful of rows.
@@ -89,6 +96,41 @@ class Calibrator(BaseEstimator):
         # An affine squeeze (not a clip) into [PROBA_CLIP, 1 - PROBA_CLIP] keeps it strictly
         # monotone: no ties at the ends, finite log loss.
         return PROBA_CLIP + (1 - 2 * PROBA_CLIP) * p
+
+
+class ModelInputError(CobranzaError):
+    """Rows to predict lack a feature column the model needs."""
+
+
+def model_input(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The feature columns of `frame` in the model's order, as `FeatureEncoder` takes them.
+
+    Only non-numeric columns that are not plain objects (Arrow-backed strings read from Parquet)
+    are converted, in one constructor call: online scoring of one row is dominated by per-column
+    pandas overhead, and the API already hands over float64 and object columns.
+    """
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise ModelInputError(
+            f"the rows to score lack feature column(s) {', '.join(missing[:10])} the champion needs"
+        )
+    X = frame[features]
+    convert = [
+        name
+        for name, dtype in zip(features, X.dtypes, strict=True)
+        if not (
+            pd.api.types.is_object_dtype(dtype)
+            or pd.api.types.is_numeric_dtype(dtype)
+            or pd.api.types.is_bool_dtype(dtype)
+        )
+    ]
+    if not convert:
+        return X
+    columns = {name: X[name] for name in features}
+    for name in convert:
+        values = X[name].to_numpy(dtype=object, na_value=None)
+        columns[name] = pd.Series(values, index=frame.index, dtype=object)
+    return pd.DataFrame(columns, index=frame.index)
 
 
 class FeatureEncoder(BaseEstimator):
@@ -335,3 +377,12 @@ class BaselineModel(BaseEstimator, ClassifierMixin):
 
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
+
+
+@dataclass
+class Fitted:
+    """The calibrated LightGBM, the baseline beside it, and the tuning trials behind its params."""
+
+    model: SelfCureModel
+    baseline: BaselineModel
+    tuning: list[dict[str, Any]] = field(default_factory=list)

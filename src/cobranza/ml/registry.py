@@ -31,15 +31,27 @@ import getpass
 import json
 import logging
 import math
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cobranza.errors import CobranzaError
+import mlflow
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from sqlalchemy.exc import SQLAlchemyError
+
+from cobranza.config import Gate, Settings
+from cobranza.decision.policy import Policy
+from cobranza.errors import CobranzaError, first_line
 from cobranza.lake import Lake, refresh_catalog
-from cobranza.lake.store import metadata_stamp
+from cobranza.lake.layout import metadata_stamp
+from cobranza.ml import tracking
+from cobranza.ml.model import SelfCureModel
+from cobranza.ml.tracking import download_run_artifact, lake_artifact_uri, silenced, training_alive
 
 log = logging.getLogger(__name__)
 GATE_METRICS = ("oot_auc", "oot_ece", "psi")
@@ -90,17 +102,17 @@ class GateResult:
 class Champion:
     """What scoring needs: the calibrated model, where it came from, and its decision policy."""
 
-    model: Any
+    model: SelfCureModel
     version: str
     run_id: str
-    policy: Any
+    policy: Policy
     features: list[str]
 
 
 def evaluate_gate(
     candidate: dict[str, float],
     champion_oot_auc: float | None,
-    gate: Any,
+    gate: Gate,
     champion_version: str | None = None,
 ) -> GateResult:
     """Pure gate rule on the candidate's `oot_auc`, `oot_ece`, `psi` (see module docstring)."""
@@ -141,38 +153,29 @@ def evaluate_gate(
     return GateResult(True, reason, champion_version, champion_oot_auc)
 
 
-def _client(settings: Any):
+def _client(settings: Settings) -> MlflowClient:
     """Registry reads and alias moves need no experiment: a plain client on the store."""
-    from cobranza.ml.tracking import client
-
-    return client(settings)
+    return tracking.client(settings)
 
 
-def _store_error(settings: Any, exc: BaseException) -> RegistryError:
-    from cobranza.errors import first_line
-
+def _store_error(settings: Settings, exc: BaseException) -> RegistryError:
     return RegistryError(
         f"the MLflow store {settings.tracking_uri} cannot be read or written: {first_line(exc)}"
     )
 
 
 @contextlib.contextmanager
-def _store(settings: Any) -> Iterator[None]:
+def _store(settings: Settings) -> Iterator[None]:
     """MLflow and SQLAlchemy errors of the store become one clear line (no SQL, no URL)."""
-    from mlflow.exceptions import MlflowException
-    from sqlalchemy.exc import SQLAlchemyError
-
     try:
         yield
     except (MlflowException, SQLAlchemyError) as exc:
         raise _store_error(settings, exc) from None
 
 
-def _champion_version(client: Any, name: str) -> Any | None:
+def _champion_version(client: MlflowClient, name: str) -> ModelVersion | None:
     """The champion's model version; None only when there is none (a store that cannot be read
     raises: taking it for "no champion" would let any new version pass the gate as the first)."""
-    from mlflow.exceptions import MlflowException
-
     try:
         return client.get_model_version_by_alias(name, "champion")
     except MlflowException as exc:
@@ -181,7 +184,7 @@ def _champion_version(client: Any, name: str) -> Any | None:
         raise
 
 
-def _aliases(client: Any, name: str) -> dict[str, str]:
+def _aliases(client: MlflowClient, name: str) -> dict[str, str]:
     """alias -> version of the registered model."""
     return {k: str(v) for k, v in (client.get_registered_model(name).aliases or {}).items()}
 
@@ -197,16 +200,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def record_event(settings: Any, event: dict[str, Any], refresh: bool = True) -> dict[str, Any]:
+def record_event(settings: Settings, event: dict[str, Any], refresh: bool = True) -> dict[str, Any]:
     """One row of ml_metadata.registry_events (one Parquet file per event)."""
     return _write_event(settings, event, refresh)[0]
 
 
 def _write_event(
-    settings: Any, event: dict[str, Any], refresh: bool = True
+    settings: Settings, event: dict[str, Any], refresh: bool = True
 ) -> tuple[dict[str, Any], Path]:
-    import uuid
-
     lake = Lake(settings.lake).ensure()
     row = {
         "event_id": uuid.uuid4().hex,
@@ -231,7 +232,7 @@ def _write_event(
     return row, path
 
 
-def _withdraw(paths: list[Path]) -> None:
+def withdraw_events(paths: list[Path]) -> None:
     """Remove event files of a publication that did not happen (the views read the files)."""
     for path in paths:
         with contextlib.suppress(OSError):
@@ -239,7 +240,7 @@ def _withdraw(paths: list[Path]) -> None:
 
 
 def register_version(
-    settings: Any, model_uri: str, lineage: dict[str, str], lock_token: str
+    settings: Settings, model_uri: str, lineage: dict[str, str], lock_token: str
 ) -> str:
     """Register the logged model as a new version, its lineage tags in the same write.
 
@@ -247,10 +248,6 @@ def register_version(
     (what `lake prune` keeps) and `training_status=running` (listed as interrupted once its
     training lock is free).
     """
-    import mlflow
-
-    from cobranza.ml.tracking import silenced
-
     tags = {
         **{k: str(v) for k, v in lineage.items() if v is not None},
         "training_status": RUNNING,
@@ -261,7 +258,9 @@ def register_version(
     return str(mv.version)
 
 
-def gate_version(settings: Any, version: str, run_id: str, metrics: dict[str, float]) -> GateResult:
+def gate_version(
+    settings: Settings, version: str, run_id: str, metrics: dict[str, float]
+) -> GateResult:
     """Apply the gate against the current champion and tag the result; moves no alias."""
     client = _client(settings)
     name = settings.model_name
@@ -286,7 +285,9 @@ def _gate_who() -> str:
     return f"gate ({getpass.getuser()})"
 
 
-def record_gate_events(settings: Any, version: str, run_id: str, result: GateResult) -> list[Path]:
+def record_gate_events(
+    settings: Settings, version: str, run_id: str, result: GateResult
+) -> list[Path]:
     """The `registered` and `champion` / `challenger` rows of registry_events (no catalog
     refresh); returns the decision's file, to withdraw if the alias does not move after all."""
     common = {
@@ -301,7 +302,7 @@ def record_gate_events(settings: Any, version: str, run_id: str, result: GateRes
     return [_write_event(settings, {**common, "event": result.alias}, refresh=False)[1]]
 
 
-def publish_version(settings: Any, version: str, result: GateResult) -> None:
+def publish_version(settings: Settings, version: str, result: GateResult) -> None:
     """The last step of a training: the promotion tags, then the alias, the one write that
     publishes (`champion` when the gate passed, else `challenger`), then `succeeded`.
 
@@ -321,12 +322,10 @@ def publish_version(settings: Any, version: str, result: GateResult) -> None:
         client.set_model_version_tag(name, version, "training_status", SUCCEEDED)
 
 
-def settle_holder(settings: Any, client: Any, alias: str) -> None:
+def settle_holder(settings: Settings, client: MlflowClient, alias: str) -> None:
     """Before an alias moves off a version still tagged `running` by a dead training: tag it
     `succeeded`. It holds the alias, so it was published, but once the alias is gone nothing
     else would tell (it would read as interrupted and could not be promoted again)."""
-    from cobranza.ml.tracking import training_alive
-
     name = settings.model_name
     holder = _aliases(client, name).get(alias)
     if holder is None:
@@ -338,7 +337,7 @@ def settle_holder(settings: Any, client: Any, alias: str) -> None:
         client.set_model_version_tag(name, holder, "training_status", SUCCEEDED)
 
 
-def holds_its_alias(settings: Any, version: str, result: GateResult) -> bool:
+def holds_its_alias(settings: Settings, version: str, result: GateResult) -> bool:
     """Whether the alias of this training's outcome points at `version` (False when the store
     cannot tell): an interruption inside `publish_version` may come after the alias moved."""
     try:
@@ -348,7 +347,7 @@ def holds_its_alias(settings: Any, version: str, result: GateResult) -> bool:
         return False
 
 
-def mark_succeeded(settings: Any, version: str) -> None:
+def mark_succeeded(settings: Settings, version: str) -> None:
     """Best effort `training_status=succeeded` (the alias already says it was published)."""
     try:
         _client(settings).set_model_version_tag(
@@ -358,11 +357,9 @@ def mark_succeeded(settings: Any, version: str) -> None:
         log.debug("cannot tag version %s succeeded", version, exc_info=True)
 
 
-def mark_failed(settings: Any, version: str, run_id: str, reason: str) -> str | None:
+def mark_failed(settings: Settings, version: str, run_id: str, reason: str) -> str | None:
     """Tag a version whose training failed after registering it (best effort: the store may be
     the thing that failed). Returns None when tagged, else why it could not be."""
-    from cobranza.errors import first_line
-
     name = settings.model_name
     problem = None
     try:
@@ -393,7 +390,7 @@ def mark_failed(settings: Any, version: str, run_id: str, reason: str) -> str | 
     return problem
 
 
-def _restore_tags(client: Any, name: str, version: str, before: dict[str, str]) -> None:
+def _restore_tags(client: MlflowClient, name: str, version: str, before: dict[str, str]) -> None:
     """Best effort: the promotion tags as they were before a promotion that did not happen."""
     for tag in PROMOTION_TAGS:
         try:
@@ -406,13 +403,11 @@ def _restore_tags(client: Any, name: str, version: str, before: dict[str, str]) 
 
 
 def _training_state(
-    settings: Any, tags: dict[str, str], has_alias: bool = False
+    settings: Settings, tags: dict[str, str], has_alias: bool = False
 ) -> tuple[str | None, str | None]:
     """(training_status, training_error) of a version; None for versions registered before
     trainings recorded it. A `running` version holding an alias was published (the alias is
     the last write but one, see `publish_version`)."""
-    from cobranza.ml.tracking import training_alive
-
     status, error = tags.get("training_status"), tags.get("training_error")
     if status == RUNNING and has_alias:
         return SUCCEEDED, error
@@ -421,14 +416,12 @@ def _training_state(
     return status, error
 
 
-def promote(settings: Any, version: str, who: str, reason: str) -> dict[str, Any]:
+def promote(settings: Settings, version: str, who: str, reason: str) -> dict[str, Any]:
     """Make `version` the champion by hand; the gate is not applied, who and why are recorded.
 
     A version whose training did not finish (failed, interrupted, still running) is refused.
     The event row and catalog come first, the alias last: a failure leaves the champion as it was.
     """
-    from mlflow.exceptions import MlflowException
-
     client = _client(settings)
     name = settings.model_name
     version = str(version).lstrip("v")
@@ -476,7 +469,7 @@ def promote(settings: Any, version: str, who: str, reason: str) -> dict[str, Any
         with _store(settings):
             client.set_registered_model_alias(name, "champion", mv.version)
     except BaseException:
-        _withdraw([path])
+        withdraw_events([path])
         _restore_tags(client, name, mv.version, mv.tags)
         raise
     try:
@@ -495,7 +488,7 @@ def promote(settings: Any, version: str, who: str, reason: str) -> dict[str, Any
     }
 
 
-def list_models(settings: Any) -> list[dict[str, Any]]:
+def list_models(settings: Settings) -> list[dict[str, Any]]:
     """Registered versions, oldest first, with aliases, gate results and OOT metrics."""
     client = _client(settings)
     with _store(settings):
@@ -532,18 +525,12 @@ def list_models(settings: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def load_champion(settings: Any) -> Champion:
+def load_champion(settings: Settings) -> Champion:
     """The model behind the `champion` alias, with the policy logged by its training run.
 
     Artifacts are read from this lake when the stored URIs point into the lake's old place
     (a moved or copied lake, see `tracking.lake_artifact_uri`).
     """
-    import mlflow
-
-    from cobranza.decision.policy import Policy
-    from cobranza.errors import first_line
-    from cobranza.ml.tracking import download_run_artifact, lake_artifact_uri
-
     client = _client(settings)
     name = settings.model_name
     with _store(settings):
@@ -585,8 +572,18 @@ def load_champion(settings: Any) -> Champion:
     )
 
 
-def champion_version(settings: Any) -> str | None:
+def champion_version(settings: Settings) -> str | None:
     """The version behind the `champion` alias, or None (one metadata query, no model loading)."""
     with _store(settings):
         mv = _champion_version(_client(settings), settings.model_name)
     return None if mv is None else str(mv.version)
+
+
+def champion_oot_months(settings: Settings, run_id: str) -> list[str] | None:
+    """The OOT cut months logged by a model's training run (param `oot_cut_months`)."""
+    try:
+        run = MlflowClient(tracking_uri=settings.tracking_uri).get_run(run_id)
+    except Exception:  # an unreachable store only loses the exact months, not the figures
+        return None
+    value = run.data.params.get("oot_cut_months")
+    return [m.strip() for m in value.split(",") if m.strip()] if value else None

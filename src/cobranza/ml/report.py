@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from cobranza.ml import metrics as M
+from cobranza.ml.data import Dataset
+from cobranza.ml.evaluation import EVAL_PARTS, Evaluation
 
 PART_COLORS = {"train": "#1f77b4", "test": "#2ca02c", "oot": "#d62728"}
 
@@ -200,3 +203,94 @@ def write_html(path: Path, title: str, sections: list[tuple[str, Any]]) -> Path:
     parts.append("</body></html>")
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+SHAP_SAMPLE = 2000  # test rows behind the SHAP summary: its picture needs no more
+
+
+def draw_pictures(
+    folder: Path, dataset: Dataset, proba: dict[str, np.ndarray], model: Any, seed: int
+) -> dict[str, Path]:
+    """Every picture of a training run, drawn into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    curves = {part: (dataset.y(part), proba[part]) for part in ("train", "test", "oot")}
+    test = dataset.X("test")
+    n = min(SHAP_SAMPLE, len(test))
+    sample = test.sample(n=n, random_state=seed) if n < len(test) else test
+    return {
+        "roc": plot_roc(curves, folder / "roc.png"),
+        "pr": plot_pr(curves, folder / "precision_recall.png"),
+        "calibration": plot_calibration(curves, folder / "calibration.png"),
+        "gains": plot_gains(curves, folder / "gains_lift.png"),
+        "dist_test": plot_distributions(
+            dataset.y("test"), proba["test"], "test", folder / "score_distribution_test.png"
+        ),
+        "dist_oot": plot_distributions(
+            dataset.y("oot"), proba["oot"], "oot", folder / "score_distribution_oot.png"
+        ),
+        "importance": plot_importance(model.importance(), folder / "importance_gain.png"),
+        "shap": plot_shap(model.contributions(sample), sample, folder / "shap_summary.png"),
+    }
+
+
+@dataclass
+class ReportRun:
+    """What the report says of the run beside the figures."""
+
+    version: str
+    run_id: str
+    gold_version: str | None
+    commit: str | None
+    seed: int
+    gate_passed: bool
+    gate_reason: str
+    policy: dict[str, Any]
+
+
+def model_report(
+    folder: Path,
+    run: ReportRun,
+    dataset: Dataset,
+    model: Any,
+    evaluation: Evaluation,
+    pictures: dict[str, Path],
+) -> Path:
+    """`model_report.html` of a training run: split, metrics beside the oracle's, pictures."""
+    metrics, split = evaluation.metrics, dataset.summary()
+    rows_table = [
+        {
+            "part": p,
+            **split[p],
+            **{
+                k: metrics["lightgbm"][p][k]
+                for k in ("auc", "gini", "ks", "pr_auc", "brier", "log_loss", "ece")
+            },
+            "oracle_auc": metrics["lightgbm"][p].get("oracle_auc", float("nan")),
+            "baseline_auc": metrics["baseline"][p]["auc"],
+            "baseline_ece": metrics["baseline"][p]["ece"],
+        }
+        for p in EVAL_PARTS
+    ]
+    proba = evaluation.proba
+    return write_html(
+        folder / "model_report.html",
+        f"cobranza self-cure model v{run.version}",
+        [
+            (
+                "Run",
+                f"<p>run {run.run_id}; gold version {run.gold_version}; git "
+                f"{run.commit}; seed {run.seed}; OOT months {', '.join(dataset.oot_months)}; "
+                f"best iteration {model.best_iteration_}; PSI train&rarr;OOT "
+                f"{evaluation.psi:.4f} (baseline {evaluation.psi_baseline:.4f}).</p>",
+            ),
+            ("Gate", f"<p>{'PASSED' if run.gate_passed else 'FAILED'}: {run.gate_reason}</p>"),
+            ("Metrics by part (LightGBM calibrated, oracle, baseline)", rows_table),
+            ("ROC and precision-recall", (pictures["roc"], pictures["pr"])),
+            ("Calibration", pictures["calibration"]),
+            ("Cumulative gains and lift", pictures["gains"]),
+            ("Lift by decile (OOT)", M.deciles(dataset.y("oot"), proba["oot"])),
+            ("Score distributions", (pictures["dist_test"], pictures["dist_oot"])),
+            ("Feature importance", (pictures["importance"], pictures["shap"])),
+            ("Decision policy (fitted on test)", [run.policy]),
+        ],
+    )

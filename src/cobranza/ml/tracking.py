@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cobranza.config import masked_uri
+from cobranza.config import Settings, masked_uri
 from cobranza.errors import CobranzaError, first_line
 from cobranza.lake import Lake
 
@@ -50,7 +50,10 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
 import mlflow
+from mlflow.entities import ViewType
+from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
 from sqlalchemy.exc import SQLAlchemyError  # MLflow's SQL store raises these
 
 CHAMPION = "champion"
@@ -125,7 +128,7 @@ class TrackingError(CobranzaError):
     """The MLflow store cannot be opened or written (bad URI, locked or corrupt database...)."""
 
 
-def client(settings: Any) -> MlflowClient:
+def client(settings: Settings) -> MlflowClient:
     """A client on the lake's store, with the global URIs pointed there too (for `models:/`)."""
     quiet_logs()
     uri = settings.tracking_uri
@@ -145,7 +148,7 @@ def client(settings: Any) -> MlflowClient:
 ARTIFACTS_SUFFIX = ("ml_metadata", "artifacts")
 
 
-def artifacts_dir(settings: Any) -> Path:
+def artifacts_dir(settings: Settings) -> Path:
     """This lake's MLflow artifact root (not created)."""
     return Path(settings.lake).resolve().joinpath(*ARTIFACTS_SUFFIX)
 
@@ -172,7 +175,7 @@ def _inside_artifacts(path: Path) -> tuple[Path, Path] | None:
     return None
 
 
-def lake_artifact_uri(settings: Any, uri: str) -> str:
+def lake_artifact_uri(settings: Settings, uri: str) -> str:
     """`uri` read from this lake: a local artifact URI into another lake's `ml_metadata/artifacts/`
     (the lake was moved or copied) becomes the same relative path under this lake when that path
     exists here; anything else (this lake's own, a remote store, absent in both) is returned as is.
@@ -197,7 +200,6 @@ def _is_lake_location(location: str | None, here: Path) -> bool:
 def _lake_experiment(mlflow_client: MlflowClient, name: str, here: Path) -> Any:
     """The experiment this lake's trainings log to: `name` when its artifacts are in this lake,
     else (the lake was moved or copied) `name@<hash>` whose artifact_location is this lake's."""
-    from mlflow.entities import ViewType
 
     def create(exp_name: str, tags: dict[str, str] | None = None) -> Any | None:
         error = None
@@ -243,7 +245,7 @@ def _lake_experiment(mlflow_client: MlflowClient, name: str, here: Path) -> Any:
     raise TrackingError(f"no MLflow experiment for this lake's artifacts ({here}) can be created")
 
 
-def configure(settings: Any) -> MlflowClient:
+def configure(settings: Settings) -> MlflowClient:
     """Point MLflow at the lake's store and at an experiment whose artifacts are in this lake."""
     lake = Lake(settings.lake).ensure()
     mlflow_client = client(settings)
@@ -261,7 +263,7 @@ def configure(settings: Any) -> MlflowClient:
 
 
 def download_run_artifact(
-    settings: Any, mlflow_client: MlflowClient, run_id: str, path: str
+    settings: Settings, mlflow_client: MlflowClient, run_id: str, path: str
 ) -> str:
     """A local copy of one artifact of a run, read from this lake when the lake was moved."""
     root = lake_artifact_uri(settings, mlflow_client.get_run(run_id).info.artifact_uri)
@@ -269,14 +271,14 @@ def download_run_artifact(
 
 
 # ---- training lock --------------------------------------------------------------------------
-def training_lock_path(settings: Any, token: str) -> Path:
+def training_lock_path(settings: Settings, token: str) -> Path:
     return Path(settings.lake).resolve() / "ml_metadata" / "training" / f"{token}.lock"
 
 
 class TrainingLock:
     """Held (flock) by a training process for its whole life; see the module docstring."""
 
-    def __init__(self, settings: Any):
+    def __init__(self, settings: Settings):
         self.token = uuid.uuid4().hex
         self.keep = False  # set when the outcome could not be recorded on the version
         self.path = training_lock_path(settings, self.token)
@@ -296,7 +298,7 @@ class TrainingLock:
         self._fd = None
 
 
-def training_alive(settings: Any, token: str | None) -> bool | None:
+def training_alive(settings: Settings, token: str | None) -> bool | None:
     """True while the training that holds `token` runs, False when it died, None when unknown."""
     if not token or "/" in token:
         return None
@@ -344,9 +346,6 @@ class SelfCurePyfunc(mlflow.pyfunc.PythonModel):
 def model_signature(features: list[str], categorical: list[str]) -> Any:
     """Explicit signature: numbers as optional doubles (integers upcast safely, nulls allowed),
     categories as optional strings; the output is the probability of self-cure."""
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
     inputs = Schema(
         [
             ColSpec("string" if name in categorical else "double", name, required=False)

@@ -22,6 +22,8 @@ ALERT_PSI = 0.25
 # Below this many rows on either side PSI measures sampling noise, not drift: with 10 bins its
 # expected value under no drift is about 9 * (1/n_ref + 1/n_cur), 0.18 at 100 rows a side.
 MIN_ROWS = 100
+# The reference window is sampled down to this many rows (PSI needs no more)
+REFERENCE_SAMPLE = 100_000
 
 
 def status(value: float | None) -> str:

@@ -14,6 +14,7 @@ run's status into the exit code of `--fail-on`: a scheduler can stop on drift.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,9 @@ from cobranza.errors import CobranzaError
 from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml.data import feature_columns, read_gold
 from cobranza.ml.metrics import auc, ece
+from cobranza.ml.registry import load_champion
 from cobranza.monitoring.drift import (
+    REFERENCE_SAMPLE,
     enough_rows,
     feature_drift,
     numeric_psi,
@@ -34,9 +37,10 @@ from cobranza.monitoring.drift import (
     status,
 )
 from cobranza.monitoring.report import REPORTS_DIR, MonitorRun, status_reason, write_report
+from cobranza.summary import Summary
+from cobranza.tables import SCORES
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, OBLIGATION_ID, TARGET
 
-REFERENCE_SAMPLE = 100_000
 # `--fail-on LEVEL`: the statuses at which a run exits non-zero, and that code (1 and 2 are
 # errors, so a drift stop reads differently from a failure).
 FAIL_LEVELS: dict[str, frozenset[str]] = {
@@ -48,7 +52,27 @@ FAIL_LEVELS: dict[str, frozenset[str]] = {
 DRIFT_EXIT_CODE = 3
 
 
-def exit_code(result: dict[str, Any], fail_on: str = "never") -> int:
+@dataclass
+class MonitorResult(Summary):
+    """A monitoring run: drift status overall, of the score and per feature, realized figures."""
+
+    status: str  # OK, WARN, ALERT or INSUFFICIENT_DATA
+    status_reason: str  # the status in words, e.g. why the data were insufficient
+    report: str  # the run's HTML report for people
+    current_cut: str
+    model_version: str
+    reference_rows: int
+    current_rows: int
+    score_psi: float | None
+    score_status: str
+    features_alert: list[str]
+    features_warn: list[str]
+    top_drift: list[dict[str, Any]]
+    realized: list[dict[str, Any]]  # the last three scoring runs whose horizon has closed
+    monitoring_run_id: str
+
+
+def exit_code(result: MonitorResult | dict[str, Any], fail_on: str = "never") -> int:
     """0, or DRIFT_EXIT_CODE when the run's status is one `fail_on` stops at.
 
     `alert` stops at ALERT, `warn` at WARN or ALERT, `insufficient_data` also when the run could
@@ -56,7 +80,8 @@ def exit_code(result: dict[str, Any], fail_on: str = "never") -> int:
     """
     if fail_on not in FAIL_LEVELS:
         raise ValueError(f"unknown fail level {fail_on!r}; use one of {', '.join(FAIL_LEVELS)}")
-    return DRIFT_EXIT_CODE if result.get("status") in FAIL_LEVELS[fail_on] else 0
+    current = result.get("status") if isinstance(result, dict) else result.status
+    return DRIFT_EXIT_CODE if current in FAIL_LEVELS[fail_on] else 0
 
 
 def _reference_and_current(
@@ -131,16 +156,17 @@ def _read_scores(lake: Lake) -> pd.DataFrame | None:
     if lake.current_version("results") is None:
         return None
     versions = [
-        v["version"] for v in lake.versions("results") if "scores" in v.get("history_tables", [])
+        v["version"] for v in lake.versions("results") if SCORES in v.get("history_tables", [])
     ]
-    globs = [lake.table_glob("results", "scores", v) for v in versions]
+    globs = [lake.table_glob("results", SCORES, v) for v in versions]
     if not globs:
         return None
     con = duckdb.connect()
     try:
         return con.execute(
-            f"SELECT obligation_id, cut_date, probability, decision, model_version, scoring_run_id "
-            f"FROM read_parquet({globs!r}, union_by_name=true)"
+            "SELECT obligation_id, cut_date, probability, decision, model_version, scoring_run_id "
+            "FROM read_parquet(?, union_by_name=true)",
+            [globs],
         ).df()
     finally:
         con.close()
@@ -175,9 +201,8 @@ def overall_status(drift: list[dict[str, Any]], score_status: str) -> str:
     return "INSUFFICIENT_DATA" if score_status == "INSUFFICIENT_DATA" else "OK"
 
 
-def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
-    from cobranza.ml.registry import load_champion
-
+def monitor(settings: Settings, ui: Any = None) -> MonitorResult:
+    """Drift and realized performance, written to ml_metadata; see the module docstring."""
     lake = Lake(settings.lake).ensure()
     data = data_drift(settings, lake)
     gold, reference, current, drift = (
@@ -242,19 +267,19 @@ def monitor(settings: Settings, ui: Any = None) -> dict[str, Any]:
     if performance:
         lake.write_metadata("monitoring_performance", [{**stamp, **r} for r in performance], run_id)
     refresh_catalog(lake)
-    return {
-        "status": overall,
-        "status_reason": reason,
-        "report": str(report),
-        "current_cut": data["current_cut"],
-        "model_version": champion.version,
-        "reference_rows": len(reference),
-        "current_rows": len(current),
-        "score_psi": None if score_psi is None else round(score_psi, 4),
-        "score_status": score_status,
-        "features_alert": alerts,
-        "features_warn": warns,
-        "top_drift": drift[:5],
-        "realized": performance[-3:],
-        "monitoring_run_id": run_id,
-    }
+    return MonitorResult(
+        status=overall,
+        status_reason=reason,
+        report=str(report),
+        current_cut=data["current_cut"],
+        model_version=champion.version,
+        reference_rows=len(reference),
+        current_rows=len(current),
+        score_psi=None if score_psi is None else round(score_psi, 4),
+        score_status=score_status,
+        features_alert=alerts,
+        features_warn=warns,
+        top_drift=drift[:5],
+        realized=performance[-3:],
+        monitoring_run_id=run_id,
+    )

@@ -6,7 +6,8 @@ bank's decision at d and the collection actions that followed) and every label d
 happened at or after d: they are never features.
 """
 
-GOLD_TABLE = "obligation_snapshots"
+from cobranza.tables import GOLD_TABLE  # noqa: F401 - defined once, for every layer
+
 OBLIGATION_ID = "obligation_id"
 CUT_DATE = "cut_date"
 CLIENT_KEY = "client_key"  # keyed-hash pseudonym of the bank's client_id; raw is the only zone with client_id

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from cobranza.api.deps import Services, audit, guard, services
-from cobranza.api.jobs import JobConflict, JobRequest, PathProblem
+from cobranza.api.jobs import JobConflict, JobRequest
 from cobranza.api.schemas import Job, JobConflictBody, JobList, JobStatus, Problem
+from cobranza.stages import (
+    MONITORING,
+    REGISTRY,
+    WHOLE_LAKE,
+    JobType,
+    PathProblem,
+    job_stages,
+    stage,
+)
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
@@ -32,7 +41,24 @@ _EXAMPLES = {
         "value": {"type": "prune", "params": {"keep": 3}},
     },
 }
-ADMIN_JOBS = ("prune",)  # deletes data: more than running the pipeline
+
+
+_WRITTEN = {
+    REGISTRY: "the model registry",
+    MONITORING: "its own ml_metadata files (it runs beside any job but another monitor)",
+    WHOLE_LAKE: "removes old versions of raw, silver and gold and runs alone",
+}
+
+
+def _writes_description() -> str:
+    """What each job type writes, from the stage table (the input of the conflict rule)."""
+    parts = []
+    for s in job_stages():
+        what = [_WRITTEN.get(w, w) for w in s.writes]
+        text = ", ".join(what[:-1]) + " and " + what[-1] if len(what) > 1 else what[0]
+        role = f" ({s.role} role)" if s.role != "operator" else ""
+        parts.append(f"{s.name}{role} {text}")
+    return "; ".join(parts)
 
 
 @router.post(
@@ -42,10 +68,7 @@ ADMIN_JOBS = ("prune",)  # deletes data: more than running the pipeline
     summary="Start a job",
     description="Starts the job in its own worker process and answers at once (202). A job that "
     "writes a zone another queued or running job writes is refused with 409; the body names the "
-    "running job. Writes: ingest raw; etl silver and gold; train the model registry; score results; "
-    "pipeline all of them; monitor only appends to ml_metadata and runs beside any job but another "
-    "monitor. prune (admin role) removes old versions of raw, silver and gold (`cobranza lake "
-    "prune`) and runs alone.",
+    "running job. Writes: " + _writes_description() + ".",
     **guard(
         "operator",
         {409: {"model": JobConflictBody, "description": "A job writing the same zone is active."}},
@@ -58,9 +81,10 @@ def create_job(
 ):
     principal = request.state.principal
     audit(request, f"job.create {job.type}", job.params.model_dump(mode="json"))
-    if job.type in ADMIN_JOBS and not principal.allows("admin"):
+    role = stage(job.type).role
+    if not principal.allows(role):
         raise HTTPException(
-            403, f"a {job.type} job needs the admin role; the key has role {principal.role}"
+            403, f"a {job.type} job needs the {role} role; the key has role {principal.role}"
         )
     try:  # here, not in pydantic: it needs the service's extract roots
         job.params.check_paths(svc.jobs.extract_roots)
@@ -94,7 +118,7 @@ def create_job(
 @router.get("", response_model=JobList, summary="List jobs, newest first", **guard("viewer"))
 def list_jobs(
     status: JobStatus | None = None,
-    type: Literal["ingest", "etl", "train", "score", "pipeline", "monitor", "prune"] | None = None,
+    type: JobType | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     svc: Services = Depends(services),
 ):

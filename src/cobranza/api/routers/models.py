@@ -2,44 +2,28 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 
 from cobranza.api.deps import Services, audit, guard, services
-from cobranza.api.schemas import ModelList, ModelVersion, Problem, PromoteRequest
+from cobranza.api.schemas import ModelList, ModelVersion, Problem, PromoteRequest, json_safe
 from cobranza.errors import CobranzaError
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 Version = Annotated[str, Path(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
 
 
-def _plain(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become null, unknown objects their string."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_plain(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    if hasattr(value, "item"):  # numpy scalars
-        return _plain(value.item())
-    return str(value)
-
-
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = [_plain(dict(r)) for r in rows]
+    rows = [json_safe(dict(r)) for r in rows]
     for row in rows:
         row["version"] = str(row.get("version"))
     return rows
 
 
 def _models(svc: Services) -> list[dict[str, Any]]:
-    from cobranza.ml.registry import list_models
+    from cobranza.ml.registry import list_models  # MLflow, loaded on the first registry call
 
     try:
         return _jsonable(list_models(svc.settings))
@@ -81,7 +65,7 @@ def get_version(version: Version, svc: Services = Depends(services)):
 def promote_version(
     request: Request, version: Version, body: PromoteRequest, svc: Services = Depends(services)
 ):
-    from cobranza.ml.registry import promote
+    from cobranza.ml.registry import promote  # MLflow, loaded on the first registry call
 
     principal = request.state.principal
     audit(request, "model.promote", {"version": version, "reason": body.reason})

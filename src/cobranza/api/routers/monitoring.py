@@ -21,9 +21,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from cobranza.api.deps import Services, guard, services
-from cobranza.api.schemas import Problem
+from cobranza.api.schemas import Problem, json_safe
 from cobranza.config import Costs, Settings
+from cobranza.decision.savings import realized_impact
 from cobranza.lake import Lake
+from cobranza.monitoring.drift import ALERT_PSI, MIN_ROWS, REFERENCE_SAMPLE, WARN_PSI
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, GOLD_TABLE, OBLIGATION_ID, TARGET
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
@@ -186,7 +188,6 @@ def _periods(
     lake: Lake, gold_version: str | None, current_cut: date | None, oot_months: int
 ) -> tuple[Period, Period]:
     """Reference = the `oot_months` labeled months before the out-of-time ones (as the monitor)."""
-    from cobranza.monitoring.monitor import REFERENCE_SAMPLE
 
     current = Period(cut_dates=[current_cut] if current_cut else [], start=current_cut)
     current.end = current_cut
@@ -231,8 +232,6 @@ def _savings(
     lake: Lake, gold_version: str | None, run_ids: list[str], default: Costs
 ) -> dict[str, dict[str, Any]]:
     """Realized pesos of each closed scoring run, by the business-impact rule."""
-    from cobranza.decision.business_impact import realized_impact
-
     if not run_ids or not gold_version:
         return {}
     versions = [
@@ -266,18 +265,8 @@ def _savings(
     return out
 
 
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy and arrow scalars
-        value = value.item()
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    return value
-
-
 def build_report(settings: Settings) -> dict[str, Any]:
     """The newest monitoring run, read from ml_metadata and completed from gold and results."""
-    from cobranza.monitoring.drift import ALERT_PSI, MIN_ROWS, WARN_PSI
-
     lake = Lake(settings.lake)
     files = _run_files(lake, DRIFT_TABLE)
     if not files:
@@ -286,7 +275,7 @@ def build_report(settings: Settings) -> dict[str, Any]:
             '(POST /v1/jobs {"type": "monitor"}) or run `cobranza monitor`'
         )
     latest = files[-1]
-    rows = [{k: _plain(v) for k, v in r.items()} for r in pq.read_table(latest).to_pylist()]
+    rows = [{k: json_safe(v) for k, v in r.items()} for r in pq.read_table(latest).to_pylist()]
     run_id = str(rows[0].get("monitoring_run_id") or latest.stem)
     stamp = rows[0]
     score = next((r for r in rows if r["feature"] == SCORE_ROW), None)
@@ -308,7 +297,7 @@ def build_report(settings: Settings) -> dict[str, Any]:
     perf_file = lake.metadata_dir / PERFORMANCE_TABLE / latest.name
     if perf_file.exists():
         perf_rows = [
-            {k: _plain(v) for k, v in r.items()} for r in pq.read_table(perf_file).to_pylist()
+            {k: json_safe(v) for k, v in r.items()} for r in pq.read_table(perf_file).to_pylist()
         ]
         saved = _savings(
             lake, gold_version, [str(r["scoring_run_id"]) for r in perf_rows], settings.costs

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from cobranza.api.champion import NoChampion
 from cobranza.api.deps import Services, guard, services
-from cobranza.api.jobs import REDACTED, redact
+from cobranza.api.redaction import REDACTED, redact
 from cobranza.api.results import row_view
 from cobranza.api.schemas import PredictRequest, PredictResponse, Problem
 from cobranza.decision.online import MAX_ROWS as ONLINE_MAX_ROWS

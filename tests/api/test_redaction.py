@@ -1,9 +1,6 @@
-"""Personal data never leaves through job output (audit D1): error, log tail, result, webhook bodies,
-the jobs table, the outbox and the job's stored files are all masked by `redact`.
-
-The ingest engineer fixes the message that echoed a data row; these tests hold the API side to
-masking whatever a worker prints, with real worker processes, a real webhook receiver and the
-real control database.
+"""Personal data never leaves through job output: error, log tail, result, webhook bodies, the
+jobs table, the outbox and the job's stored files are all masked by `redact`, whatever a worker
+prints, with real worker processes, a real webhook receiver and the real control database.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ import time
 import pytest
 
 from cobranza.api.control import ControlDB, control_path
-from cobranza.api.jobs import SCRUBBED_MARKER, redact, redact_value, scrub_job_files
+from cobranza.api.redaction import SCRUBBED_MARKER, redact, redact_value, scrub_job_files
 from cobranza.contract import FILES
 from tests.api.conftest import auth
 from tests.api.test_webhooks import Receiver
@@ -38,7 +35,7 @@ SECRETS = (CLIENT_ID, DOCUMENT, EMAIL, PHONE, "1.014.929.605", "328 219 8115")
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        # the shapes the audit found unmasked: before `,`/`.`, with dots, with spaces
+        # documents before `,`/`.`, with dots, with spaces
         ("doc 1014929605, next", "doc [redacted], next"),
         ("doc 1014929605.", "doc [redacted]."),
         ("doc 1.014.929.605 end", "doc [redacted] end"),
@@ -87,7 +84,7 @@ def _clean(text: str, where: str) -> None:
 
 
 def _headerless_extract(sim_extract_clean, folder):
-    """The audit's reproduction: a valid extract whose clients.csv lost its header line."""
+    """A valid extract whose clients.csv lost its header line: ingest's error quotes a data row."""
     folder.mkdir(parents=True)
     for spec in FILES:
         if spec.filename != "clients.csv":

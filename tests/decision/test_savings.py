@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from cobranza.config import Costs
-from cobranza.decision.business_impact import (
-    decide_per_cut,
+from cobranza.decision.savings import (
     expected_impact,
     oracle_figures,
     oracle_no_assign,
     realized_impact,
 )
-from cobranza.decision.policy import Policy
 
 COSTS = Costs(collection_action=10.0, unmanaged_fixed=20.0, unmanaged_share_past_due=0.5)
 
@@ -57,39 +53,3 @@ def test_oracle_rule_and_share():
     assert figures["oracle_no_assign_share"] == pytest.approx(0.5)
     none = oracle_figures(5.0, np.zeros(2), np.zeros(2), np.zeros(2), COSTS)
     assert none["share_of_oracle_captured"] is None
-
-
-def test_capacity_applies_per_cut():
-    policy = Policy(0.5, 10, 20, 0.5, 1, 0, 0, 0, 1)
-    proba = np.array([0.1, 0.2, 0.9, 0.1, 0.3])
-    cuts = ["2024-01-31", "2024-01-31", "2024-01-31", "2024-02-29", "2024-02-29"]
-    out = decide_per_cut(proba, np.ones(5), cuts, policy)
-    # cut 1: ASSIGN rows 0,1; capacity 1 keeps row 0; cut 2: keeps row 3
-    assert out.tolist() == [False, True, True, False, True]
-
-
-def test_capacity_taken_by_ineligible_rows_first_as_at_scoring_time():
-    """A cut's obligations without a mandate are ASSIGN by rule and use the team's capacity."""
-    policy = Policy(0.5, 10, 20, 0.5, 2, 0, 0, 0, 1)
-    proba = np.array([0.1, 0.2, 0.9, 0.1, 0.3])
-    cuts = ["2024-01-31", "2024-01-31", "2024-01-31", "2024-02-29", "2024-02-29"]
-    ineligible = {"2024-01-31": 1, "2024-02-29": 2}
-    out = decide_per_cut(proba, np.ones(5), cuts, policy, ineligible)
-    # cut 1: capacity 2, one taken by the ineligible row: row 0 (riskiest) kept, row 1 NO_ASSIGN
-    # cut 2: the two ineligible rows take it all: rows 3 and 4 NO_ASSIGN
-    assert out.tolist() == [False, True, True, True, True]
-    # without a capacity the ineligible rows change nothing
-    free = dataclasses.replace(policy, capacity=None)
-    assert decide_per_cut(proba, np.ones(5), cuts, free, ineligible).tolist() == [
-        False,
-        False,
-        True,
-        False,
-        False,
-    ]
-    # and the decisions equal the scoring rule over the cut's whole population
-    from cobranza.decision.policy import decide_with_flags
-
-    p = np.array([0.1, 0.2, 0.9, np.nan])
-    d, _ = decide_with_flags(p, np.ones(4), np.array([True, True, True, False]), policy)
-    assert (d[:3] == "NO_ASSIGN").tolist() == out[:3].tolist()

@@ -3,7 +3,7 @@
 import pytest
 
 from cobranza.ml.data import load_dataset
-from cobranza.ml.training import study_params, tune
+from cobranza.ml.tuning import study_params, tune
 from tests.ml.conftest import make_lake
 
 

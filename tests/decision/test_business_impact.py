@@ -8,7 +8,7 @@ import pytest
 
 def test_impact_figures_chart_and_table(decision_lake):
     out = decision_lake["impact"]
-    oot, current = out["out_of_time"], out["current"]
+    oot, current = out.out_of_time, out.current
     costs = decision_lake["champion"].policy.costs
     assert oot["rows"] > 0 and len(oot["months"]) == decision_lake["settings"].oot_months
     assert oot["months_from"] == "champion training run"
@@ -31,12 +31,12 @@ def test_impact_figures_chart_and_table(decision_lake):
     assert oot["share_of_oracle_captured"] == pytest.approx(
         oot["net_savings"] / oot["oracle_net_savings"], abs=1e-5
     )
-    assert current["scoring_run_id"] == decision_lake["second"]["scoring_run_id"]
-    assert current["no_assign"] == decision_lake["second"]["no_assign"]
+    assert current["scoring_run_id"] == decision_lake["second"].scoring_run_id
+    assert current["no_assign"] == decision_lake["second"].no_assign
     assert current["expected_net_savings"] == pytest.approx(
         current["expected_actions_avoided_cost"] - current["expected_leakage_cost"]
     )
-    with open(out["chart"], "rb") as fh:
+    with open(out.chart, "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     lake = decision_lake["lake"]
     con = duckdb.connect(str(lake.catalog_path), read_only=True)
@@ -44,7 +44,7 @@ def test_impact_figures_chart_and_table(decision_lake):
         rows = con.execute(
             "SELECT scope, net_savings, expected_net_savings FROM ml_metadata.impact "
             "WHERE impact_run_id = ? ORDER BY scope",
-            [out["impact_run_id"]],
+            [out.impact_run_id],
         ).fetchall()
     finally:
         con.close()

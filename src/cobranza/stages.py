@@ -1,0 +1,453 @@
+"""Every stage of cobranza, declared once: its parameters, what it reads and writes, what it runs.
+
+A stage is a command (`cobranza <name>`), an API job type (`POST /v1/jobs {"type": <name>}`) and,
+for the main job, a step of `cobranza pipeline`. Everything those need comes from `STAGES`:
+
+- the CLI builds each command's options from the stage's `Params` model (`cli.py`);
+- the API validates a job's `params` with the same model, turns them into the command's arguments
+  (`cli_args`) and refuses a job whose `writes` conflict with an active one's (`conflicts`);
+- the pipeline runs the stages marked `pipeline`, in the order declared here;
+- the lake names the command that publishes a zone in its messages (`publisher`).
+
+A new stage is one `Stage(...)` here and its function, `run(settings, params, ui) -> Summary`,
+named by `"module:function"` and imported when the stage runs: the layers are heavy (LightGBM,
+MLflow, Spark) and this module is read by `cobranza --help`, the API's start and the lake.
+
+Parameters: a pydantic model whose fields are the API's `params` (with the API's limits). Where
+the command line differs (a wider type, a positional argument, looser limits), the field carries a
+`Cli(...)` in its `Annotated` metadata; command-line options that only override a setting of the
+command's process (`--spark-master`) are `cli_settings` of the stage and never API parameters.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cobranza.errors import CobranzaError
+
+if TYPE_CHECKING:
+    from cobranza.config import Settings
+    from cobranza.console import UI
+    from cobranza.summary import Summary
+
+# What a stage may write besides the lake's zones (raw, silver, gold, results):
+REGISTRY = "registry"  # the MLflow model registry, written by train (and promote)
+# monitor publishes no zone: it appends its own files to ml_metadata (atomic, one per run) and only
+# reads current versions, so it locks nothing but itself (two monitors at once would be waste)
+MONITORING = "monitoring"
+# prune removes versions that any other job may be reading (train and score read gold, etl reads
+# raw...): it holds the whole lake and runs alone
+WHOLE_LAKE = "lake"
+DEFAULT_EXTRACT = "extract"  # `cobranza pipeline`'s default --extract, relative to the working dir
+
+
+def conflicts(a: set[str], b: set[str]) -> bool:
+    """Two jobs holding these resources may not run at once."""
+    return bool(a & b) or WHOLE_LAKE in a or WHOLE_LAKE in b
+
+
+# ---- parameters --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cli:
+    """How a parameter reads on the command line, where that differs from the API.
+
+    `type`: the command's type when wider than the API's (a dialect `.toml` file, any engine name
+    checked by the settings); `argument`: positional; `min`: the command's lower bound (the API's
+    own limits are the pydantic field's); `path`: a folder, given to a job's command resolved.
+    """
+
+    type: Any = None
+    help: str | None = None
+    argument: bool = False
+    min: int | None = None
+    path: bool = False
+
+
+@dataclass(frozen=True)
+class CliSetting:
+    """A command-line option that sets a field of the command's `Settings` (never an API param)."""
+
+    setting: str
+    type: Any
+    help: str
+
+
+class PathProblem(ValueError):
+    """A job's folder parameter that may not be used; `field` names it, the message never quotes it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+OUTSIDE_ROOTS = (
+    "is outside the folders this service accepts extracts from (COBRANZA_API_EXTRACT_ROOTS)"
+)
+
+
+def _resolve(value: str | Path) -> Path:
+    """The absolute path with `..` and symlinks resolved, as the worker will use it."""
+    return Path(value).resolve()
+
+
+def within_roots(path: Path, roots: tuple[Path, ...] | None) -> bool:
+    """No roots configured: any folder; else `path` (resolved) must be one of them or under one."""
+    return roots is None or any(path == r or path.is_relative_to(r) for r in roots)
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and ("\x00" in value or not value.strip()):
+        raise ValueError("must be a folder path")
+    return value
+
+
+class StageParams(BaseModel):
+    """The parameters of a stage; the fields are the API's `params` and the command's options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def check_paths(self, roots: tuple[Path, ...] | None) -> None:
+        """Check the folders this job touches against the server's file system and the allowed
+        roots; raise PathProblem. Run by the API's route, which knows the service's roots."""
+
+    def settings_overrides(self) -> dict[str, Any]:
+        """Settings these parameters set for the stage's process (None: keep the configured)."""
+        return {}
+
+    @classmethod
+    def in_pipeline(cls, pipeline: PipelineParams) -> StageParams:
+        """This stage's parameters when it runs inside `cobranza pipeline`: its defaults."""
+        return cls.model_construct()
+
+    def cli_args(self) -> list[str]:
+        """The command and its arguments for these parameters (a list: no shell ever sees it)."""
+        return cli_args(self)
+
+
+Dialect = Literal["standard", "bank-latin1"]
+Engine = Literal["duckdb", "spark"]
+
+
+class IngestParams(StageParams):
+    extract_dir: Annotated[
+        str,
+        Cli(
+            type=Path,
+            argument=True,
+            path=True,
+            help="Folder with the nine CSV files (and manifest.json).",
+        ),
+    ] = Field(..., min_length=1, max_length=1000, description="Extract folder on the server.")
+    dialect: Annotated[
+        Dialect, Cli(type=str, help="standard, bank-latin1 or a dialect .toml file.")
+    ] = Field("standard", description="CSV dialect of the extract.")
+
+    _check_dir = field_validator("extract_dir")(_no_nul)
+
+    def check_paths(self, roots: tuple[Path, ...] | None) -> None:
+        # the roots first: outside them, an existing and a missing folder get the same answer
+        path = _resolve(self.extract_dir)
+        if not within_roots(path, roots):
+            raise PathProblem("extract_dir", OUTSIDE_ROOTS)
+        if not path.is_dir():
+            raise PathProblem("extract_dir", "is not an existing folder on the server")
+        self.extract_dir = str(path)
+
+    @classmethod
+    def in_pipeline(cls, pipeline: PipelineParams) -> IngestParams:
+        return cls.model_construct(
+            extract_dir=pipeline.extract or DEFAULT_EXTRACT, dialect=pipeline.dialect
+        )
+
+
+class EtlParams(StageParams):
+    engine: Annotated[Engine | None, Cli(type=str | None, help="duckdb (default) or spark.")] = (
+        Field(None, description="Transform engine.")
+    )
+    horizon: int | None = Field(None, ge=1, le=120, description="Target horizon in days.")
+
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"engine": self.engine, "horizon_days": self.horizon}
+
+
+class TrainParams(StageParams):
+    tune: Annotated[int | None, Cli(min=1)] = Field(
+        None, ge=1, le=200, description="Optuna trials for LightGBM."
+    )
+
+
+class ScoreParams(StageParams):
+    as_of: date | None = Field(None, description="Cut date to score (default the latest).")
+
+
+class ImpactParams(StageParams):
+    """Impact has no parameters: it reads the champion and the current gold and results."""
+
+
+class MonitorParams(StageParams):
+    """Monitoring has no parameters: it reads the champion and the current gold and results."""
+
+
+class PipelineParams(StageParams):
+    # the command's arguments follow this order: the always-present ones first
+    months: Annotated[int, Cli(help="Months of simulated history.")] = Field(
+        24, ge=4, le=120, description="Months of simulated history."
+    )
+    dialect: Annotated[Dialect, Cli(type=str, help="Dialect of the extract.")] = Field(
+        "standard", description="CSV dialect of the extract."
+    )
+    seed: int = Field(42, ge=0, le=2**31 - 1, description="Simulator seed.")
+    extract: Annotated[str | None, Cli(type=Path | None, path=True)] = Field(
+        None, max_length=1000, description="Extract folder to ingest (or simulate into)."
+    )
+    simulate_clients: Annotated[int | None, Cli()] = Field(
+        None, ge=50, le=200_000, description="Simulate an extract of this many clients first."
+    )
+    engine: Annotated[Engine | None, Cli(type=str | None, help="duckdb or spark.")] = Field(
+        None, description="Transform engine."
+    )
+
+    _check_extract = field_validator("extract")(_no_nul)
+
+    def check_paths(self, roots: tuple[Path, ...] | None) -> None:
+        """Ingesting: an existing folder. Simulating: a new or empty folder or an earlier simulator
+        output (the simulator overwrites its files). Without `extract`, the CLI's default
+        `extract` folder under the service's working directory, checked the same way."""
+        # the simulator (numpy, pyarrow) only when the API's route checks a pipeline job: this
+        # module is read by `cobranza --help` and by the lake
+        from cobranza.simulate import check_output_folder
+
+        path = _resolve(self.extract or DEFAULT_EXTRACT)
+        if not within_roots(path, roots):
+            raise PathProblem("extract", OUTSIDE_ROOTS)
+        if path.exists() and not path.is_dir():
+            raise PathProblem("extract", "exists on the server and is not a folder")
+        if self.simulate_clients:
+            try:
+                check_output_folder(path)
+            except CobranzaError:
+                raise PathProblem(
+                    "extract",
+                    "is an existing folder that is not empty and is not an earlier simulator "
+                    "output; to simulate, give a new or empty folder",
+                ) from None
+        elif not path.is_dir():
+            raise PathProblem("extract", "is not an existing folder on the server")
+        self.extract = str(path)
+
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"engine": self.engine}
+
+
+class PruneParams(StageParams):
+    keep: Annotated[
+        int, Cli(min=1, help="Newest complete versions kept per zone (raw, silver, gold).")
+    ] = Field(3, ge=1, le=100, description="Newest complete versions kept per zone.")
+    dry_run: Annotated[bool, Cli(help="Say what would go, remove nothing.")] = Field(
+        False, description="Report what would be removed, remove nothing."
+    )
+
+
+# ---- stages ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stage:
+    """One stage: a command, an API job type (`job`) and possibly a step of the pipeline."""
+
+    name: str
+    params: type[StageParams]
+    reads: tuple[str, ...]  # zones (and REGISTRY) it reads
+    writes: tuple[str, ...]  # zones and resources it writes: two jobs writing one never run at once
+    run: str  # "module:function", called as function(settings, params, ui) -> Summary
+    help: str
+    command: tuple[str, ...] = ()  # the CLI's words; default (name,)
+    pipeline: bool = False  # a step of `cobranza pipeline`, in the order of STAGES
+    job: bool = True  # an API job type
+    role: str = "operator"  # the API role that may start it
+    holds_lake: bool = True  # the command holds the lake's in-use lock (prune takes it itself)
+    cli_settings: tuple[CliSetting, ...] = field(default_factory=tuple)
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return self.command or (self.name,)
+
+    @property
+    def title(self) -> str:
+        """The command as people write it after `cobranza`."""
+        return " ".join(self.words)
+
+    def runner(self) -> Callable[[Settings, StageParams, UI | None], Summary]:
+        """The stage's function, imported now (see the module docstring)."""
+        module, _, name = self.run.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+_MAIN_JOB = (
+    Stage(
+        "ingest",
+        IngestParams,
+        reads=(),
+        writes=("raw",),
+        run="cobranza.runs:ingest",
+        help="Validate an extract against the contract and publish a new raw version (bad rows "
+        "quarantined).",
+        pipeline=True,
+    ),
+    Stage(
+        "etl",
+        EtlParams,
+        reads=("raw",),
+        writes=("silver", "gold"),
+        run="cobranza.runs:etl",
+        help="Build silver and gold from the current raw version.",
+        pipeline=True,
+        cli_settings=(CliSetting("spark_master", str | None, "Spark master URL, e.g. local[*]."),),
+    ),
+    Stage(
+        "train",
+        TrainParams,
+        reads=("gold",),
+        writes=(REGISTRY,),
+        run="cobranza.runs:train",
+        help="Train LightGBM and the logistic baseline on gold, evaluate, log to MLflow, "
+        "register, gate.",
+        pipeline=True,
+    ),
+    Stage(
+        "score",
+        ScoreParams,
+        reads=("gold", REGISTRY),
+        writes=("results",),
+        run="cobranza.runs:score",
+        help="Score the early-delinquency population with the champion and decide ASSIGN / "
+        "NO_ASSIGN.",
+        pipeline=True,
+    ),
+    Stage(
+        "impact",
+        ImpactParams,
+        # appends its own files to ml_metadata (one per run), like monitor; not an API job
+        reads=("gold", "results", REGISTRY),
+        writes=(),
+        run="cobranza.runs:impact",
+        help="Business impact of the policy on out-of-time data and on the current population.",
+        pipeline=True,
+        job=False,
+    ),
+)
+
+
+def _union(groups: Iterator[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(z for group in groups for z in group))
+
+
+STAGES: tuple[Stage, ...] = (
+    *_MAIN_JOB,
+    Stage(
+        "pipeline",
+        PipelineParams,
+        reads=(),
+        writes=_union(s.writes for s in _MAIN_JOB),
+        run="cobranza.pipeline:run",
+        help="The main job end to end: [simulate →] " + " → ".join(s.name for s in _MAIN_JOB) + ".",
+    ),
+    Stage(
+        "monitor",
+        MonitorParams,
+        reads=("gold", "results", REGISTRY),
+        writes=(MONITORING,),
+        run="cobranza.runs:monitor",
+        help="Feature and score drift of the latest cut against the training window, and "
+        "realized performance.",
+    ),
+    Stage(
+        "prune",
+        PruneParams,
+        reads=(),
+        writes=(WHOLE_LAKE,),
+        run="cobranza.runs:prune",
+        help="Free the space of old raw, silver and gold versions; keeps current ones, their "
+        "lineage, every registered model's training gold and all results (docs/lake.md).",
+        command=("lake", "prune"),
+        role="admin",  # deletes data: more than running the pipeline
+        holds_lake=False,
+    ),
+)
+
+
+def stage(name: str) -> Stage:
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise KeyError(name)
+
+
+def pipeline_stages() -> tuple[Stage, ...]:
+    """The steps of `cobranza pipeline`, in order."""
+    return tuple(s for s in STAGES if s.pipeline)
+
+
+def job_stages() -> tuple[Stage, ...]:
+    """The stages the API runs as jobs."""
+    return tuple(s for s in STAGES if s.job)
+
+
+JOB_TYPES = tuple(s.name for s in job_stages())
+JobType = Literal[JOB_TYPES]  # type: ignore[valid-type]
+
+
+def publisher(zone: str) -> str:
+    """The command that publishes a zone (the first stage writing it), for messages."""
+    for s in STAGES:
+        if zone in s.writes:
+            return f"cobranza {s.title}"
+    raise KeyError(zone)
+
+
+def _stage_of(params: StageParams) -> Stage:
+    for s in STAGES:
+        if type(params) is s.params:
+            return s
+    raise KeyError(type(params).__name__)
+
+
+def option_name(name: str) -> str:
+    """The command-line option of a parameter: `--as-of` for `as_of`."""
+    return "--" + name.replace("_", "-")
+
+
+def cli_meta(params: type[StageParams], name: str) -> Cli:
+    """The `Cli` metadata of a parameter (an empty one when it reads as on the API)."""
+    for meta in params.model_fields[name].metadata:
+        if isinstance(meta, Cli):
+            return meta
+    return Cli()
+
+
+def cli_args(params: StageParams) -> list[str]:
+    """The command for these parameters: its words, positional arguments, then each option set
+    (None and False are left out: they are the command's defaults)."""
+    s = _stage_of(params)
+    args = list(s.words)
+    options: list[str] = []
+    for name in type(params).model_fields:
+        value = getattr(params, name)
+        meta = cli_meta(type(params), name)
+        if value is None or value is False:
+            continue
+        if meta.path:
+            value = _resolve(value)
+        if meta.argument:
+            args.append(str(value))
+        elif value is True:
+            options.append(option_name(name))
+        else:
+            text = value.isoformat() if isinstance(value, date) else str(value)
+            options += [option_name(name), text]
+    return args + options
