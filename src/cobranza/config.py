@@ -12,7 +12,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -49,6 +49,42 @@ class Costs(BaseModel):
         ge=0,
         description="Optional number of obligations the collection team can manage per cut.",
     )
+    # The loss of a roll to 31+ days past due (`decision.loss`): IFRS 9's 30-days backstop moves the
+    # obligation to stage 2, whose lifetime provision exceeds stage 1's 12-month one by a share of the
+    # outstanding balance (the step), and the later collection stage costs more than early calls.
+    # Defaults are illustrative orders of magnitude; set them from the bank's provisioning model.
+    provision_step: dict[str, float] = Field(
+        default_factory=lambda: {
+            "CONSUMER_LOAN": 0.04,
+            "CREDIT_CARD": 0.05,
+            "VEHICLE": 0.03,
+            "MORTGAGE": 0.01,
+            "MICROCREDIT": 0.06,
+        },
+        description="Provision step from stage 1 to stage 2, as a share of the outstanding balance, "
+        "by product: what a roll to 31+ days past due costs in provisions.",
+    )
+    default_provision_step: float = Field(
+        0.04,
+        ge=0,
+        le=1,
+        description="Provision step of a product not listed in `provision_step`.",
+    )
+    later_collection_cost: float = Field(
+        30_000.0,
+        ge=0,
+        description="Collection cost of an obligation that rolls to 31+ days past due (the later, "
+        "costlier stage of collections), on top of the provision step.",
+    )
+
+    @field_validator("provision_step")
+    @classmethod
+    def _steps_are_shares(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not 0.0 <= float(v) <= 1.0}
+        if bad:
+            raise ValueError(f"provision steps must be shares between 0 and 1, got {bad}")
+        return {str(k): float(v) for k, v in value.items()}
+
     min_probability: float = Field(
         0.5,
         ge=0,
