@@ -29,21 +29,6 @@ class Costs(BaseModel):
         ge=0,
         description="Cost of one collection management (calls, SMS, visits) of one obligation.",
     )
-    # Defaults: a month of calls and SMS for one obligation costs about COP 8,000; an obligation left
-    # unmanaged that does not self-cure reaches the next stage later and costlier (fixed part) and
-    # rolls more often (share of the amount past due). Break-even probability 1 - 8000/(10000+1%·A):
-    # about 0.52 at the median past-due amount of the simulated portfolio.
-    unmanaged_fixed: float = Field(
-        10_000.0,
-        ge=0,
-        description="Fixed cost of leaving unmanaged an obligation that then does not self-cure.",
-    )
-    unmanaged_share_past_due: float = Field(
-        0.01,
-        ge=0,
-        le=1,
-        description="Share of the amount past due lost when an unmanaged obligation does not self-cure.",
-    )
     daily_capacity: int | None = Field(
         None,
         ge=0,
@@ -84,21 +69,6 @@ class Costs(BaseModel):
         if bad:
             raise ValueError(f"provision steps must be shares between 0 and 1, got {bad}")
         return {str(k): float(v) for k, v in value.items()}
-
-    min_probability: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        description="Lowest threshold the policy may choose: NO_ASSIGN means 'expected to "
-        "self-cure through the debit' (the contract), so never below 0.5 (more likely than not) "
-        "by default, whatever the costs say.",
-    )
-    cost_rule: bool = Field(
-        True,
-        description="NO_ASSIGN also needs the expected loss if unmanaged, (1 - p) x loss, below "
-        "one collection action: a large amount past due is managed even when it will likely "
-        "self-cure. Applies to models trained with it (the policy is logged with the model).",
-    )
 
 
 class Gate(BaseModel):

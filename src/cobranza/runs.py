@@ -133,7 +133,7 @@ def impact(settings: Settings, params: ImpactParams, ui: UI | None = None) -> Im
         impact as run_impact,  # the layer, when its stage runs
     )
 
-    return run_impact(settings, ui=ui)
+    return run_impact(settings, ui=ui, sensitivity=params.sensitivity)
 
 
 def monitor(settings: Settings, params: MonitorParams, ui: UI | None = None) -> MonitorResult:

@@ -188,7 +188,11 @@ class ScoreParams(StageParams):
 
 
 class ImpactParams(StageParams):
-    """Impact has no parameters: it reads the champion and the current gold and results."""
+    """Impact reads the champion and the current gold and results."""
+
+    sensitivity: Annotated[
+        bool, Cli(help="Also value the decisions over a grid of the cost parameters.")
+    ] = Field(False, description="Net value over a grid of provision steps and action costs.")
 
 
 class MonitorParams(StageParams):

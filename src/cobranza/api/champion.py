@@ -81,7 +81,9 @@ class ChampionCache:
         try:
             champion = load_champion(self.settings)
             model = champion.model
-            policy = champion_policy(champion, self.settings.costs.daily_capacity)
+            policy = champion_policy(
+                champion, self.settings.costs.daily_capacity, self.settings.costs
+            )
             language = self.settings.reason_language
             templates = feature_templates(language)
             loaded = Loaded(
@@ -92,7 +94,9 @@ class ChampionCache:
                 categorical=_categorical(model),
                 templates=templates,
                 loaded_at=time.time(),
-                online=OnlineScorer(model, policy, templates, str(champion.version), language),
+                online=OnlineScorer(
+                    model, policy, templates, str(champion.version), language, champion.roll
+                ),
                 language=language,
             )
         except Exception as exc:

@@ -184,6 +184,8 @@ def probability_and_contributions(
     if method == "path" and _supports_path(model) and list(model.feature_names_) == features:
         codes = model.encoder_.codes(X)
         contrib, raw = path_table(model).contributions(model.booster_, codes)
+        # A causal model's treatment column comes last: its credit is no reason of the row's.
+        contrib = contrib[:, : len(features)]
         proba = np.asarray(model.calibrator_.transform(raw), dtype=np.float64)
         # The probability must be the model's own: the first batch a table serves is checked
         # against predict_proba; a table that disagrees is never trusted again.

@@ -1,17 +1,20 @@
 """Business impact of the champion's policy, against the bank's current rule of assigning everyone.
 
 Out of time (the OOT cut months logged by the champion's training run, else the latest
-`oot_months` labeled cut months of gold; eligible labeled rows, probabilities recomputed with the
-champion): share NO_ASSIGN, collection actions avoided and their cost, leakage
-(NO_ASSIGN rows that did not self-cure) and its cost, net savings = avoided cost - leakage cost.
-With the simulator's ground truth, an oracle decides each row on `p_true` with the same costs
-(NO_ASSIGN iff its expected unmanaged loss `(1 - p_true) * loss` is below one collection action,
-the Bayes rule) and the policy's share of the oracle's savings is reported. For the current
-population (`results.latest`) the same figures are expected values from the probabilities.
+`oot_months` labeled cut months of gold; eligible labeled rows, estimates recomputed with the
+champion and today's costs): the decisions, the share NO_ASSIGN and the expected savings from the
+model's own probabilities (`savings.expected_impact`). With the simulator's ground truth (both
+potential outcomes), every rule is valued with the true probabilities under the same loss and
+reported as the share of the oracle's savings it captures (`savings.true_impact`): the policy, the
+naive rule (the self-cure model that ignores the treatment, assuming management prevents every
+roll of a client who does not self-cure: NO_ASSIGN iff (1 - p_naive) x roll_loss < action) and the
+no-model rule (NO_ASSIGN every eligible obligation). For the current population
+(`results.latest`) the expected figures.
 
-Outputs: a chart of realized and expected cost against the threshold (PNG in
-`<lake>/results/impact/<run>/`) and the figures as `ml_metadata.impact` (Parquet, one file per run,
-a row per scope) so BI reads them from the catalog.
+Outputs: a chart of cost per obligation against the benefit threshold (NO_ASSIGN iff expected
+benefit < t; t = 0 is the policy, the two ends are "assign everyone" and "assign no one with a
+mandate"), with `--sensitivity` a grid of the cost parameters (`decision.sensitivity`), and the
+figures as `ml_metadata.impact` (one file per run, a row per scope) so BI reads them.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -28,17 +30,20 @@ import pandas as pd
 
 from cobranza.config import Costs, Settings
 from cobranza.decision.attribution import positive_proba
-from cobranza.decision.policy import NO_ASSIGN, Policy, champion_policy, cost_curve, decide_per_cut
-from cobranza.decision.savings import (
-    expected_impact,
-    oracle_figures,
-    realized_impact,
-)
+from cobranza.decision.estimates import Estimates, estimate
+from cobranza.decision.policy import NO_ASSIGN, champion_policy, decide_per_cut
+from cobranza.decision.savings import expected_impact, true_impact
 from cobranza.decision.scoring import ScoringError
+from cobranza.decision.sensitivity import (
+    cost_chart,
+    sensitivity_chart,
+    sensitivity_grid,
+    threshold_curve,
+)
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake, refresh_catalog
 from cobranza.lake.layout import new_run_id
-from cobranza.ml.data import attach_truth, truth_path
+from cobranza.ml.data import attach_potential_outcomes, truth_path
 from cobranza.ml.model import model_input
 from cobranza.ml.registry import champion_oot_months, load_champion
 from cobranza.summary import Summary
@@ -55,11 +60,12 @@ class ImpactResult(Summary):
     impact_run_id: str
     model_version: str
     gold_version: str
-    threshold: float | None
-    # realized figures (`realized_impact`), expected ones (`expected_impact`), the oracle's when
-    # the simulator's truth is there (`oracle_figures`), months and the out-of-time optimum
+    costs: dict[str, Any]  # the policy's costs (today's settings)
+    # expected figures (`expected_impact`) and, with the simulator's truth, every rule valued with
+    # the true potential outcomes (`true_impact`: share_of_oracle_captured, naive_..., no_model_...)
     out_of_time: dict[str, Any]
     current: dict[str, Any] | None  # expected figures of results.latest (None: nothing scored)
+    sensitivity: dict[str, Any] | None  # `decision.sensitivity.sensitivity_grid` with --sensitivity
     chart: str
     table: str
     seconds: float
@@ -114,53 +120,6 @@ def ineligible_per_cut(lake: Lake, months: list[str], version: str | None = None
     return {pd.Timestamp(cut).date(): int(n) for cut, n in rows}
 
 
-# ---- chart --------------------------------------------------------------------------------------
-def cost_chart(curve: dict[str, np.ndarray], policy: Policy, n: int, out: Path) -> Path:
-    """Realized and expected cost per obligation against the threshold, the policy's marked."""
-    import matplotlib  # only this chart needs it (about a second to import)
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    finite = np.isfinite(curve["threshold"])
-    thr = curve["threshold"][finite]
-    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
-    ax.plot(thr, curve["cost"][finite] / n, label="realized cost (out of time)", lw=1.6)
-    ax.plot(
-        thr,
-        curve["expected_cost"][finite] / n,
-        label="expected cost (probabilities)",
-        lw=1.2,
-        ls="--",
-    )
-    baseline = curve["cost"][0] / n
-    ax.axhline(baseline, color="grey", lw=1, ls=":", label="assign everyone (current policy)")
-    if np.isfinite(policy.threshold):
-        ax.axvline(
-            policy.threshold, color="red", lw=1, label=f"policy threshold {policy.threshold:.3f}"
-        )
-    best = int(np.argmin(curve["cost"]))
-    if np.isfinite(curve["threshold"][best]):
-        ax.scatter(
-            [curve["threshold"][best]],
-            [curve["cost"][best] / n],
-            color="black",
-            zorder=3,
-            label="out-of-time optimum",
-        )
-    ax.set_xlabel("threshold: NO_ASSIGN when probability of self-cure >= threshold")
-    ax.set_ylabel("cost per obligation (COP)")
-    ax.set_title("Why the threshold sits where it does")
-    ax.set_xlim(0, 1)
-    ax.legend(fontsize=8, loc="best")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
-
-
 # ---- command ------------------------------------------------------------------------------------
 def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
     if lake.current_version("results") is None:
@@ -177,12 +136,18 @@ def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
     elig = latest[ELIGIBLE].to_numpy(dtype=bool)
     rows = latest.loc[elig]
     no_assign = rows["decision"].to_numpy() == NO_ASSIGN
+    if "p_roll_no_action" not in rows:
+        return None  # scored before the effect-aware decision
     figures = expected_impact(
         no_assign,
-        rows["probability"].to_numpy(dtype=np.float64),
-        rows["amount_past_due"].to_numpy(dtype=np.float64, na_value=0.0),
+        rows["p_roll_no_action"].to_numpy(dtype=np.float64),
+        rows["p_roll_action"].to_numpy(dtype=np.float64),
+        rows["roll_loss"].to_numpy(dtype=np.float64),
         costs,
     )
+    figures.pop("rows")
+    figures.pop("no_assign")
+    figures.pop("no_assign_share")
     return {
         "cut_date": str(pd.Timestamp(latest[CUT_DATE].max()).date()) if len(latest) else None,
         "scoring_run_id": str(latest["scoring_run_id"].iloc[0]) if len(latest) else None,
@@ -195,54 +160,75 @@ def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
     }
 
 
-def impact(settings: Settings, ui=None) -> ImpactResult:
+def oot_estimates(champion: Any, oot: pd.DataFrame, costs: Costs) -> tuple[np.ndarray, Estimates]:
+    """The champion's self-cure probability and estimates on the out-of-time rows."""
+    features = list(champion.model.feature_names_)
+    X = model_input(oot, features)
+    eligible = np.ones(len(oot), dtype=bool)  # read_oot reads eligible rows only
+    return positive_proba(champion.model, X), estimate(champion.roll, X, oot, eligible, costs)
+
+
+def naive_no_assign(
+    champion: Any, oot: pd.DataFrame, loss: np.ndarray, costs: Costs
+) -> np.ndarray | None:
+    """The naive rule's NO_ASSIGN set: (1 - p_naive) x roll_loss < action (see the docstring)."""
+    if champion.naive is None:
+        return None
+    p = positive_proba(champion.naive, model_input(oot, list(champion.naive.feature_names_)))
+    return (1.0 - p) * loss < costs.collection_action
+
+
+def impact(settings: Settings, ui=None, sensitivity: bool = False) -> ImpactResult:
     """Impact figures out of time and for the current population; chart and table in the lake."""
     t0 = time.perf_counter()
     lake = Lake(settings.lake).ensure()
     champion = load_champion(settings)
-    policy = champion_policy(champion, settings.costs.daily_capacity)
+    policy = champion_policy(champion, settings.costs.daily_capacity, settings.costs)
     costs = policy.costs
     logged = champion_oot_months(settings, str(champion.run_id))
     gold_version = lake.require_version("gold")  # once: both reads see the same version
     oot, months = read_oot(lake, settings.oot_months, logged, gold_version)
-    features = list(champion.model.feature_names_)
-    proba = positive_proba(champion.model, model_input(oot, features))
-    y = oot[TARGET].to_numpy(dtype=np.int64)
-    amount = oot["amount_past_due"].to_numpy(dtype=np.float64, na_value=0.0)
+    proba, est = oot_estimates(champion, oot, costs)
     cuts = pd.to_datetime(oot[CUT_DATE]).dt.date
-    eligible = np.ones(len(oot), dtype=bool)  # read_oot reads eligible rows only
+    eligible = np.ones(len(oot), dtype=bool)
     ineligible = ineligible_per_cut(lake, months, gold_version)
-    decision, _ = decide_per_cut(proba, amount, eligible, cuts, policy, ineligible)
+    decision, limited = decide_per_cut(est.expected_benefit, eligible, cuts, policy, ineligible)
     no_assign = decision == NO_ASSIGN
 
     out_of_time: dict[str, Any] = {
         "months": months,
         "months_from": "champion training run" if logged and months == sorted(logged) else "gold",
-        **realized_impact(no_assign, y, amount, costs),
+        "capacity_limited": int(limited.sum()),
+        "mean_probability": round(float(proba.mean()), 6) if len(proba) else None,
+        **expected_impact(no_assign, est.p_roll_no_action, est.p_roll_action, est.roll_loss, costs),
     }
-    out_of_time.update(expected_impact(no_assign, proba, amount, costs))
-    p_true = attach_truth(oot, truth_path(settings, lake))
-    if p_true is not None:
-        known = ~np.isnan(p_true)
+    truth = attach_potential_outcomes(oot, truth_path(settings, lake))
+    naive = naive_no_assign(champion, oot, est.roll_loss, costs)
+    if truth is not None:
+        known = truth["p_roll_no_action"].notna().to_numpy()
         if known.any():
-            sub = realized_impact(no_assign[known], y[known], amount[known], costs)
+            rules = {"policy": no_assign[known], "no_model": np.ones(int(known.sum()), bool)}
+            if naive is not None:
+                rules["naive"] = naive[known]
             out_of_time.update(
-                oracle_figures(sub["net_savings"], p_true[known], y[known], amount[known], costs)
+                true_impact(
+                    rules,
+                    truth["p_roll_no_action"].to_numpy()[known],
+                    truth["p_roll_action"].to_numpy()[known],
+                    est.roll_loss[known],
+                    costs,
+                )
             )
-            out_of_time["truth_rows"] = int(known.sum())
-
     run_id = new_run_id()
-    curve = cost_curve(proba, y, amount, costs, policy.cost_rule)
-    chart = cost_chart(
-        curve,
-        policy,
-        len(y),
-        lake.zone_dir("results") / "impact" / run_id / "cost_vs_threshold.png",
-    )
-    best = int(np.argmin(curve["cost"]))
-    out_of_time["oot_optimal_threshold"] = (
-        float(curve["threshold"][best]) if np.isfinite(curve["threshold"][best]) else None
-    )
+    folder = lake.zone_dir("results") / "impact" / run_id
+    p_true = None if truth is None else truth[["p_roll_no_action", "p_roll_action"]].to_numpy().T
+    curve = threshold_curve(est, costs, p_true)
+    chart = cost_chart(curve, folder / "cost_vs_benefit_threshold.png")
+    out_of_time["beats_both_extremes"] = curve["beats_both_extremes"]
+    grid = None
+    if sensitivity:
+        grid = sensitivity_grid(est, no_assign, costs, p_true)
+        sensitivity_chart(grid, folder / "sensitivity.png")
     current = _current_population(lake, costs)
 
     computed_at = datetime.now(UTC).isoformat()
@@ -251,10 +237,8 @@ def impact(settings: Settings, ui=None) -> ImpactResult:
         "computed_at": computed_at,
         "model_version": str(champion.version),
         "gold_version": gold_version,
-        "threshold": policy.to_dict()["threshold"],
         "collection_action": costs.collection_action,
-        "unmanaged_fixed": costs.unmanaged_fixed,
-        "unmanaged_share_past_due": costs.unmanaged_share_past_due,
+        "later_collection_cost": costs.later_collection_cost,
         "chart_path": str(chart),
     }
     records = [{**base, "scope": "out_of_time", **_scalars(out_of_time)}]
@@ -266,9 +250,10 @@ def impact(settings: Settings, ui=None) -> ImpactResult:
         impact_run_id=run_id,
         model_version=str(champion.version),
         gold_version=gold_version,
-        threshold=base["threshold"],
+        costs=policy.to_dict(),
         out_of_time=out_of_time,
         current=current,
+        sensitivity=grid,
         chart=str(chart),
         table=f"ml_metadata.{IMPACT_TABLE}",
         seconds=round(time.perf_counter() - t0, 3),

@@ -10,6 +10,8 @@ Python values and small NumPy arrays, reusing the batch's own pieces so the resu
 - probability and contributions: the same `PathTable.contributions` (LightGBM `pred_leaf`, one
   thread) and the same calibrator; the table must already be trusted (checked against
   `predict_proba` by one batch call), else the caller uses the batch path;
+- roll with and without management: the roll model on the same codes (`ml.causal.predict_codes`),
+  the roll loss and the expected benefit (`decision.loss`), as `decision.estimates` gives them;
 - decisions: `decide_per_cut` over the call's rows, capacity per cut date, as the batch;
 - reasons: `top_reasons` in the decision's direction, texts by `format_reason`, numbers through
   `significant` as the batch's are (fractions rounded to a few significant digits, whole numbers
@@ -30,24 +32,25 @@ from typing import Any
 import numpy as np
 
 from cobranza.decision.attribution import PathTable, checked_path_table
+from cobranza.decision.loss import expected_benefit, roll_loss
 from cobranza.decision.policy import (
+    ASSIGN,
     NO_ASSIGN,
     Policy,
-    cost_ruled,
     decide_per_cut,
-    expected_unmanaged_loss,
 )
 from cobranza.decision.reasons import (
-    COST_RULE,
     N_REASONS,
     NO_ACTIVE_MANDATE,
     NO_ACTIVE_MANDATE_TEXTS,
-    cost_rule_text,
+    decision_reason,
     format_reason,
     reason_code,
     significant,
     top_reasons,
 )
+from cobranza.ml.causal import predict_codes
+from cobranza.transforms.schema import EXPOSURE
 
 # Up to this many rows this path is the faster one (CPU per call, 73 features, on this machine:
 # 1 row 0.26-0.44 ms vs 7.7 ms through frame + score_frame; 64 rows 3.9 vs 13 ms; 256 rows 12 vs
@@ -75,8 +78,10 @@ class OnlineScorer:
         templates: Mapping[str, str],
         version: str,
         language: str = "en",
+        roll: Any = None,
     ):
         self.model = model
+        self.roll = roll  # ml.causal.RollModel
         self.policy = policy
         self.templates = dict(templates)
         self.version = str(version)
@@ -117,6 +122,11 @@ class OnlineScorer:
                 else:
                     values.append(lookup.get(v, nan) if isinstance(v, str) else nan)
             out[i] = values
+        treatment = getattr(self.model.encoder_, "treatment_", None)
+        if treatment:  # the counterfactual arm, as `FeatureEncoder.codes` appends it
+            out = np.column_stack(
+                [out, np.full(len(rows), float(self.model.encoder_.counterfactual_))]
+            )
         return out
 
     def score(self, rows: Sequence[OnlineRow]) -> list[dict[str, Any]] | None:
@@ -137,21 +147,30 @@ class OnlineScorer:
         if len(elig_rows):
             codes = self.encode([rows[i] for i in elig_rows])
             c, raw = table.contributions(self.model.booster_, codes)
+            c = c[:, :n_features]
             probability[elig_rows] = np.asarray(
                 self.model.calibrator_.transform(raw), dtype=np.float64
             )
             contrib = np.zeros((n, c.shape[1]), dtype=c.dtype)
             contrib[elig_rows] = c
 
-        amount = np.fromiter(
-            (_amount(r.features.get("amount_past_due")) for r in rows), dtype=np.float64, count=n
+        p_no, p_act = np.full(n, np.nan), np.full(n, np.nan)
+        if len(elig_rows):
+            if self.roll is None:
+                return None
+            both = predict_codes(self.roll, codes[:, :n_features], self.model.encoder_.categories_)
+            if both is None:
+                return None
+            p_no[elig_rows], p_act[elig_rows] = both
+        balance = np.fromiter(
+            (_amount(r.features.get(EXPOSURE)) for r in rows), dtype=np.float64, count=n
         )
+        loss = roll_loss(balance, [r.features.get("product") for r in rows], self.policy.costs)
+        benefit = expected_benefit(p_no, p_act, loss, self.policy.costs)
         cuts = [r.cut_date for r in rows]
-        decision, limited = decide_per_cut(probability, amount, eligible, cuts, self.policy)
+        decision, limited = decide_per_cut(benefit, eligible, cuts, self.policy)
 
         no_assign = decision == NO_ASSIGN
-        ruled = cost_ruled(probability, amount, eligible, decision, self.policy)
-        expected = expected_unmanaged_loss(probability, amount, self.policy.costs)
         if len(elig_rows):
             idx, val = top_reasons(contrib[elig_rows], no_assign[elig_rows])
         out = []
@@ -178,14 +197,19 @@ class OnlineScorer:
                         }
                     )
                 pos += 1
-                if ruled[i]:  # the rule first, the model's two strongest reasons after it
-                    text = cost_rule_text(
-                        float(expected[i]), self.policy.collection_action, self.language
-                    )
-                    rule = {"rank": 1, "code": COST_RULE, "text": text, "contribution": None}
-                    reasons = [rule] + [
-                        {**x, "rank": x["rank"] + 1} for x in reasons[: N_REASONS - 1]
-                    ]
+                # the decision's own reason first, the model's two strongest reasons after it
+                code, text = decision_reason(
+                    decision[i] == ASSIGN,
+                    bool(limited[i]),
+                    probability[i],
+                    p_no[i],
+                    p_act[i],
+                    loss[i],
+                    self.policy.collection_action,
+                    self.language,
+                )
+                rule = {"rank": 1, "code": code, "text": text, "contribution": None}
+                reasons = [rule] + [{**x, "rank": x["rank"] + 1} for x in reasons[: N_REASONS - 1]]
             else:
                 reasons.append(
                     {
@@ -204,6 +228,15 @@ class OnlineScorer:
                     "probability": p if math.isfinite(p) else None,
                     "decision": str(decision[i]),
                     "capacity_limited": bool(limited[i]),
+                    **{
+                        name: (float(v) if math.isfinite(float(v)) else None)
+                        for name, v in (
+                            ("p_roll_no_action", p_no[i]),
+                            ("p_roll_action", p_act[i]),
+                            ("roll_loss", loss[i]),
+                            ("expected_benefit", benefit[i]),
+                        )
+                    },
                     "reasons": reasons,
                 }
             )

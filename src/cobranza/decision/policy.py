@@ -1,34 +1,28 @@
-"""The cost-based assignment policy: the threshold that minimizes realized cost, and the decision rule.
+"""The assignment policy: manage an obligation when managing is expected to pay.
 
-Costs of one obligation (pesos, `config.Costs`):
-- ASSIGN (sent to collections) costs `collection_action`, whatever happens next;
-- NO_ASSIGN (left to the recurring debit) costs nothing when it self-cures, and
-  `unmanaged_fixed + unmanaged_share_past_due * amount_past_due` when it does not.
+Per eligible obligation the causal models give p_roll_no_action and p_roll_action, the
+probabilities of rolling to 31+ days past due without and with collection management, and
+`decision.loss` values a roll (provision step on the outstanding balance plus the later collection
+cost). The expected net benefit of managing is
 
-Rule: NO_ASSIGN iff calibrated probability >= threshold (never below `costs.min_probability`,
-0.5: NO_ASSIGN means the client is expected to self-cure) and, with the cost rule (`cost_rule`, on
-for models trained since it exists), the expected loss of leaving it unmanaged, (1 - p) x loss,
-is below one collection action: the client is expected to self-cure through the debit AND
-managing would cost more than it is expected to save. A large amount past due is therefore
-managed even at a high probability; the threshold alone would leave it, whatever the stake. The
-threshold is chosen on labeled (test split) data among the distinct predicted probabilities (plus
-"never NO_ASSIGN", threshold = +inf), under the same rule: sorting by probability descending makes
-every candidate NO_ASSIGN set a prefix of the rows the cost rule allows, so the cost of all
-candidates comes from one cumulative sum. Ties in cost go to the higher threshold (fewer
-NO_ASSIGN: the bank's current practice is the safe side).
+    benefit = (p_roll_no_action - p_roll_action) x roll_loss - collection_action
 
-Capacity (`costs.daily_capacity`, obligations the team can manage per cut) binds at decision time,
-per scored cut, not when fitting: the threshold stays the cost optimum and, when the ASSIGN set of a
-cut is larger than the capacity, the riskiest obligations (lowest probability; larger amount first on
-ties) keep the capacity and the least risky ones beyond it become NO_ASSIGN, flagged
-`capacity_limited`. Ineligible obligations (no active mandate) are ASSIGN by rule and take capacity
-first: the debit cannot cure them.
+Rule: NO_ASSIGN iff benefit < 0 (a tie is ASSIGN: the bank's current practice is the safe side).
+Ineligible obligations (no active mandate: the debit cannot pay them) are ASSIGN by rule. This is
+the Bayes decision under the loss: it minimizes the expected cost row by row, so there is no
+threshold to fit; the costs are the knobs.
+
+Capacity (`costs.daily_capacity`, obligations the team can manage per cut) binds per scored cut:
+when the ASSIGN set of a cut is larger than the capacity, the ineligible rows keep it first (by
+rule), then the eligible rows with the largest expected benefit (larger roll loss first on ties);
+the rest become NO_ASSIGN, flagged `capacity_limited`. Rows of the scoring holdout (`holdout`: the
+randomized control group, `decision.experiment`) are NO_ASSIGN whatever their benefit, and neither
+take nor count in the capacity.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -42,32 +36,52 @@ NO_ASSIGN = "NO_ASSIGN"
 
 
 class PolicyError(CobranzaError):
-    """Inputs the policy cannot be fitted or applied on (lengths differ, missing probabilities...)."""
+    """Inputs the policy cannot be applied on (lengths differ, missing probabilities...)."""
 
 
 @dataclass(frozen=True)
 class Policy:
-    """A fitted threshold with the costs it was fitted under; `to_dict` is JSON-safe (inf -> None)."""
+    """The costs a model's decisions are taken under, and what they gave on its test rows.
 
-    threshold: float
+    `provision_step` is a tuple of (product, step) pairs so that the policy stays hashable;
+    `to_dict` is JSON-safe.
+    """
+
     collection_action: float
-    unmanaged_fixed: float
-    unmanaged_share_past_due: float
+    later_collection_cost: float
+    provision_step: tuple[tuple[str, float], ...]
+    default_provision_step: float
     capacity: int | None
     expected_cost_per_obligation: float
     baseline_cost_per_obligation: float
     no_assign_share: float
     n_fit: int
-    cost_rule: bool = False  # policies logged before the rule existed decide by threshold only
+
+    @classmethod
+    def of(cls, costs: Costs, **figures: Any) -> Policy:
+        """The policy of these costs, with the given test figures (zeros when none)."""
+        return cls(
+            collection_action=float(costs.collection_action),
+            later_collection_cost=float(costs.later_collection_cost),
+            provision_step=tuple(
+                sorted((str(k), float(v)) for k, v in costs.provision_step.items())
+            ),
+            default_provision_step=float(costs.default_provision_step),
+            capacity=costs.daily_capacity,
+            expected_cost_per_obligation=float(figures.get("expected_cost_per_obligation", 0.0)),
+            baseline_cost_per_obligation=float(figures.get("baseline_cost_per_obligation", 0.0)),
+            no_assign_share=float(figures.get("no_assign_share", 0.0)),
+            n_fit=int(figures.get("n_fit", 0)),
+        )
 
     @property
     def costs(self) -> Costs:
         return Costs(
             collection_action=self.collection_action,
-            unmanaged_fixed=self.unmanaged_fixed,
-            unmanaged_share_past_due=self.unmanaged_share_past_due,
+            later_collection_cost=self.later_collection_cost,
+            provision_step=dict(self.provision_step),
+            default_provision_step=self.default_provision_step,
             daily_capacity=self.capacity,
-            cost_rule=self.cost_rule,
         )
 
     @property
@@ -77,26 +91,31 @@ class Policy:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        if not math.isfinite(data["threshold"]):
-            data["threshold"] = None  # never NO_ASSIGN; JSON has no infinity
+        data["provision_step"] = dict(self.provision_step)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        missing = known - values.keys() - {"cost_rule"}
+        missing = known - values.keys()
         if missing:
-            raise PolicyError(f"policy record lacks {', '.join(sorted(missing))}")
-        values["threshold"] = (
-            math.inf if values["threshold"] is None else float(values["threshold"])
+            raise PolicyError(
+                f"policy record lacks {', '.join(sorted(missing))}: it was logged by a model "
+                "trained before the effect-aware policy; retrain"
+            )
+        values["provision_step"] = tuple(
+            sorted((str(k), float(v)) for k, v in dict(values["provision_step"]).items())
         )
         values["capacity"] = None if values["capacity"] is None else int(values["capacity"])
         return cls(**values)
 
 
-def champion_policy(champion: Any, capacity: int | None = None) -> Policy:
-    """The champion's policy as a `Policy`, with today's capacity when one is given."""
+def champion_policy(
+    champion: Any, capacity: int | None = None, costs: Costs | None = None
+) -> Policy:
+    """The champion's policy as a `Policy`; today's capacity and, when given, today's costs
+    (the costs are the operational knobs: the models estimate probabilities, not pesos)."""
     policy = champion.policy
     if policy is None:
         raise PolicyError(
@@ -104,138 +123,51 @@ def champion_policy(champion: Any, capacity: int | None = None) -> Policy:
         )
     if isinstance(policy, dict):
         policy = Policy.from_dict(policy)
+    if costs is not None:
+        policy = dataclasses.replace(
+            Policy.of(costs),
+            expected_cost_per_obligation=policy.expected_cost_per_obligation,
+            baseline_cost_per_obligation=policy.baseline_cost_per_obligation,
+            no_assign_share=policy.no_assign_share,
+            n_fit=policy.n_fit,
+        )
     if capacity is not None:
         policy = dataclasses.replace(policy, capacity=int(capacity))
     return policy
 
 
-def unmanaged_loss(amount_past_due: np.ndarray, costs: Costs) -> np.ndarray:
-    """Cost of leaving an obligation unmanaged when it does not self-cure."""
-    amount = np.asarray(amount_past_due, dtype=np.float64)
-    return costs.unmanaged_fixed + costs.unmanaged_share_past_due * np.nan_to_num(amount)
-
-
-def expected_unmanaged_loss(proba, amount_past_due, costs: Costs) -> np.ndarray:
-    """(1 - p) x the unmanaged loss: what leaving a row to the debit is expected to cost."""
-    p = np.nan_to_num(np.asarray(proba, dtype=np.float64), nan=0.0)
-    return (1.0 - p) * unmanaged_loss(amount_past_due, costs)
-
-
-def cost_rule_allows(proba, amount_past_due, costs: Costs) -> np.ndarray:
-    """Rows the cost rule lets be NO_ASSIGN: expected loss unmanaged below one collection action."""
-    return expected_unmanaged_loss(proba, amount_past_due, costs) < costs.collection_action
-
-
-def _as_arrays(proba, y, amount_past_due) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    p = np.asarray(proba, dtype=np.float64).ravel()
-    t = np.asarray(y, dtype=np.float64).ravel()
-    a = np.asarray(amount_past_due, dtype=np.float64).ravel()
-    if not (len(p) == len(t) == len(a)):
+def _arrays(benefit, eligible, holdout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    b = np.asarray(benefit, dtype=np.float64).ravel()
+    e = np.asarray(eligible, dtype=bool).ravel()
+    h = np.zeros(len(b), dtype=bool) if holdout is None else np.asarray(holdout, dtype=bool).ravel()
+    if not (len(b) == len(e) == len(h)):
         raise PolicyError(
-            f"proba, y and amount_past_due differ in length ({len(p)}, {len(t)}, {len(a)})"
+            f"benefit, eligible and holdout differ in length ({len(b)}, {len(e)}, {len(h)})"
         )
-    if len(p) == 0:
-        raise PolicyError("cannot fit a policy on zero labeled obligations")
-    if np.isnan(p).any():
-        raise PolicyError(f"{int(np.isnan(p).sum())} probabilities are missing (NaN)")
-    if np.isnan(t).any() or not np.isin(t, (0.0, 1.0)).all():
-        raise PolicyError("y (self_cure_debit) must be 0 or 1 on every row, no nulls")
-    if (a < 0).any():
-        raise PolicyError("amount_past_due must be >= 0")
-    return p, t, np.nan_to_num(a)
-
-
-def cost_curve(
-    proba, y, amount_past_due, costs: Costs, cost_rule: bool = False
-) -> dict[str, np.ndarray]:
-    """Realized total cost for every candidate threshold, highest threshold first.
-
-    `threshold[0]` is +inf (assign everyone); then each distinct probability, descending.
-    `cost[i]` is the realized cost when NO_ASSIGN = {proba >= threshold[i]} (and, with
-    `cost_rule`, allowed by `cost_rule_allows`); `no_assign[i]` how many rows that is;
-    `leakage[i]` how many of them did not self-cure. Also the expected cost computed from the
-    probabilities themselves (`expected_cost`), which needs no labels.
-    """
-    p, t, a = _as_arrays(proba, y, amount_past_due)
-    order = np.argsort(-p, kind="stable")
-    ps, ts = p[order], t[order]
-    loss = unmanaged_loss(a[order], costs)
-    allowed = (
-        cost_rule_allows(ps, a[order], costs) if cost_rule else np.ones(len(p), dtype=bool)
-    ).astype(np.float64)
-    n = len(p)
-    # Candidate k = rows with p >= threshold (a prefix of the descending order); valid only where
-    # the next probability differs, so that the prefix is exactly {p >= ps[k-1]}. The rows the cost
-    # rule refuses stay ASSIGN inside the prefix.
-    last_of_value = np.r_[ps[1:] != ps[:-1], True]
-    k = np.r_[0, np.flatnonzero(last_of_value) + 1]
-    realized_leak = np.r_[0.0, np.cumsum((1.0 - ts) * loss * allowed)]
-    expected_leak = np.r_[0.0, np.cumsum((1.0 - ps) * loss * allowed)]
-    leak_count = np.r_[0, np.cumsum((1 - ts.astype(np.int64)) * allowed.astype(np.int64))]
-    no_assign = np.r_[0, np.cumsum(allowed.astype(np.int64))][k]
-    assign_cost = costs.collection_action * (n - no_assign)
-    return {
-        "threshold": np.r_[np.inf, ps[k[1:] - 1]],
-        "no_assign": no_assign,
-        "leakage": leak_count[k],
-        "cost": assign_cost + realized_leak[k],
-        "expected_cost": assign_cost + expected_leak[k],
-    }
-
-
-def fit_policy(
-    proba, y, amount_past_due, costs: Costs, cost_rule: bool = False, min_threshold: float = 0.0
-) -> Policy:
-    """The threshold minimizing realized cost on the given labeled rows (eligible test split),
-    under the plain threshold rule or, with `cost_rule`, the threshold and the cost rule; never
-    below `min_threshold` (NO_ASSIGN must mean "expected to self-cure")."""
-    curve = cost_curve(proba, y, amount_past_due, costs, cost_rule)
-    cost = np.where(curve["threshold"] >= min_threshold, curve["cost"], np.inf)
-    best = int(np.flatnonzero(cost == cost.min())[0])  # first = highest threshold among ties
-    n = len(np.asarray(proba).ravel())
-    return Policy(
-        threshold=float(curve["threshold"][best]),
-        collection_action=float(costs.collection_action),
-        unmanaged_fixed=float(costs.unmanaged_fixed),
-        unmanaged_share_past_due=float(costs.unmanaged_share_past_due),
-        capacity=costs.daily_capacity,
-        expected_cost_per_obligation=float(curve["cost"][best] / n),
-        baseline_cost_per_obligation=float(curve["cost"][0] / n),
-        no_assign_share=float(curve["no_assign"][best] / n),
-        n_fit=n,
-        cost_rule=bool(cost_rule),
-    )
+    if np.isnan(b[e]).any():
+        raise PolicyError(
+            f"{int(np.isnan(b[e]).sum())} eligible obligations have no expected benefit (NaN)"
+        )
+    return b, e, h
 
 
 def decide_with_flags(
-    proba, amount_past_due, eligible, policy: Policy
+    benefit, eligible, policy: Policy, holdout=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decisions and the `capacity_limited` flag (NO_ASSIGN only because the team was full).
 
     Call it once per cut: the capacity is per cut.
     """
-    p = np.asarray(proba, dtype=np.float64).ravel()
-    a = np.nan_to_num(np.asarray(amount_past_due, dtype=np.float64).ravel())
-    e = np.asarray(eligible, dtype=bool).ravel()
-    if not (len(p) == len(a) == len(e)):
-        raise PolicyError(
-            f"proba, amount_past_due and eligible differ in length ({len(p)}, {len(a)}, {len(e)})"
-        )
-    if np.isnan(p[e]).any():
-        raise PolicyError(
-            f"{int(np.isnan(p[e]).sum())} eligible obligations have no probability (NaN)"
-        )
-    no_assign = e & (p >= policy.threshold)
-    if policy.cost_rule:
-        no_assign &= cost_rule_allows(p, a, policy.costs)
-    limited = np.zeros(len(p), dtype=bool)
+    b, e, h = _arrays(benefit, eligible, holdout)
+    no_assign = (e & (b < 0)) | h
+    limited = np.zeros(len(b), dtype=bool)
     cap = policy.capacity
     if cap is not None:
         assign_idx = np.flatnonzero(~no_assign)
         if len(assign_idx) > cap:
-            # Riskiest first: ineligible (rule), then lowest probability, then larger amount.
-            pa = np.where(e[assign_idx], p[assign_idx], -np.inf)
-            ranked = assign_idx[np.lexsort((-a[assign_idx], pa))]
+            # Ineligible (rule) first, then the largest expected benefit.
+            key = np.where(e[assign_idx], b[assign_idx], np.inf)
+            ranked = assign_idx[np.argsort(-key, kind="stable")]
             overflow = ranked[cap:]
             overflow = overflow[e[overflow]]  # ineligible rows stay ASSIGN by rule
             no_assign[overflow] = True
@@ -244,12 +176,12 @@ def decide_with_flags(
 
 
 def decide_per_cut(
-    proba,
-    amount_past_due,
+    benefit,
     eligible,
     cut_dates,
     policy: Policy,
     ineligible_per_cut: dict[Any, int] | None = None,
+    holdout=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decisions and `capacity_limited` flags of rows of several cuts: `decide_with_flags` on the
     rows of each cut date, since the capacity is per cut.
@@ -258,12 +190,12 @@ def decide_per_cut(
     ASSIGN by rule (impact decides on the eligible rows alone): with a capacity they take it first,
     exactly as they do when the whole cut is scored.
     """
-    p = np.asarray(proba, dtype=np.float64).ravel()
-    a = np.asarray(amount_past_due, dtype=np.float64).ravel()
+    b = np.asarray(benefit, dtype=np.float64).ravel()
     e = np.asarray(eligible, dtype=bool).ravel()
+    h = np.zeros(len(b), dtype=bool) if holdout is None else np.asarray(holdout, dtype=bool).ravel()
     days = np.asarray(cut_dates, dtype="datetime64[D]").ravel()
-    decision = np.full(len(p), ASSIGN, dtype=object)
-    limited = np.zeros(len(p), dtype=bool)
+    decision = np.full(len(b), ASSIGN, dtype=object)
+    limited = np.zeros(len(b), dtype=bool)
     extra_of = {
         np.datetime64(cut, "D"): int(n)
         for cut, n in (ineligible_per_cut or {}).items()
@@ -274,30 +206,15 @@ def decide_per_cut(
         rows = np.flatnonzero(group == g)
         extra = extra_of.get(cut, 0)
         d, lim = decide_with_flags(
-            np.concatenate([p[rows], np.full(extra, np.nan)]),
-            np.concatenate([a[rows], np.zeros(extra)]),
+            np.concatenate([b[rows], np.full(extra, np.nan)]),
             np.concatenate([e[rows], np.zeros(extra, dtype=bool)]),
             policy,
+            np.concatenate([h[rows], np.zeros(extra, dtype=bool)]),
         )
         decision[rows], limited[rows] = d[: len(rows)], lim[: len(rows)]
     return decision, limited
 
 
-def cost_ruled(proba, amount_past_due, eligible, decision, policy: Policy) -> np.ndarray:
-    """ASSIGN rows the threshold alone would have left to the debit: managed by the cost rule."""
-    if not policy.cost_rule:
-        return np.zeros(len(np.asarray(decision)), dtype=bool)
-    p = np.asarray(proba, dtype=np.float64).ravel()
-    a = np.nan_to_num(np.asarray(amount_past_due, dtype=np.float64).ravel())
-    e = np.asarray(eligible, dtype=bool).ravel()
-    return (
-        e
-        & (np.asarray(decision) == ASSIGN)
-        & (np.nan_to_num(p, nan=-1.0) >= policy.threshold)
-        & ~cost_rule_allows(p, a, policy.costs)
-    )
-
-
-def decide(proba, amount_past_due, eligible, policy: Policy) -> np.ndarray:
+def decide(benefit, eligible, policy: Policy) -> np.ndarray:
     """ "ASSIGN"/"NO_ASSIGN" per row; ineligible rows always ASSIGN; capacity as documented above."""
-    return decide_with_flags(proba, amount_past_due, eligible, policy)[0]
+    return decide_with_flags(benefit, eligible, policy)[0]

@@ -31,17 +31,40 @@ LANGUAGES = locales.languages()
 NO_ACTIVE_MANDATE = "NO_ACTIVE_MANDATE"
 NO_ACTIVE_MANDATE_TEXTS = {lang: locales.load(lang).NO_ACTIVE_MANDATE for lang in LANGUAGES}
 NO_ACTIVE_MANDATE_TEXT = NO_ACTIVE_MANDATE_TEXTS[locales.DEFAULT]
-# An eligible obligation likely to self-cure, managed all the same because leaving it would be
-# expected to cost more than managing it (decision.policy's cost rule).
-COST_RULE = "COST_RULE"
-COST_RULE_TEMPLATES = {lang: locales.load(lang).COST_RULE for lang in LANGUAGES}
+# The decision's own reason (decision.policy): which probabilities and costs decided the row.
+MANAGEMENT_PAYS = "MANAGEMENT_PAYS"
+MANAGEMENT_DOES_NOT_PAY = "MANAGEMENT_DOES_NOT_PAY"
+CAPACITY_LIMITED = "CAPACITY_LIMITED"
+DECISION_CODES = (MANAGEMENT_PAYS, MANAGEMENT_DOES_NOT_PAY, CAPACITY_LIMITED)
 
 
-def cost_rule_text(expected_loss: float, action: float, language: str = "en") -> str:
+def decision_reason(
+    assign: bool,
+    limited: bool,
+    p_self_cure: float,
+    p_roll_no_action: float,
+    p_roll_action: float,
+    roll_loss: float,
+    collection_action: float,
+    language: str = "en",
+) -> tuple[str, str]:
+    """(code, text) of an eligible row's decision: the roll risks with and without management,
+    the roll's loss, what managing prevents in pesos against the action, the self-cure."""
     _check_language(language)
-    loss = _localized(round(float(expected_loss)), language)
-    act = _localized(round(float(action)), language)
-    return COST_RULE_TEMPLATES[language].format(loss=loss, action=act)
+    loc = locales.load(language)
+    value = (p_roll_no_action - p_roll_action) * roll_loss
+    code = CAPACITY_LIMITED if limited else MANAGEMENT_PAYS if assign else MANAGEMENT_DOES_NOT_PAY
+    template = getattr(loc, code)
+    fields = {
+        "p_no": _localized(float(p_roll_no_action), language),
+        "p_act": _localized(float(p_roll_action), language),
+        "loss": _localized(round(float(roll_loss)), language),
+        "value": _localized(round(float(value)), language),
+        "action": _localized(round(float(collection_action)), language),
+        "net": _localized(round(float(value - collection_action)), language),
+        "p_sc": _localized(float(p_self_cure), language),
+    }
+    return code, template.format(**fields)
 
 
 def prepend_rule_reason(

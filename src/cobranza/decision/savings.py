@@ -1,9 +1,16 @@
 """What a set of decisions saves against the bank's current rule of assigning everyone.
 
-Realized figures (from the labels: actions avoided, leakage and their costs, net savings), expected
-figures (from the probabilities, no labels needed) and the oracle's (the Bayes rule on the true
-probabilities of the simulator, under the same costs). Pure NumPy on hand-built arrays: the impact
-command, monitoring's realized performance and the API's monitoring route use them alike.
+All figures are under the loss of `decision.loss`: an ASSIGN row costs the action plus its roll
+risk with management, a NO_ASSIGN row its roll risk without management, each roll valued at the
+row's roll loss. Three valuations, pure NumPy on arrays:
+
+- `expected_impact`: from the model's own probabilities (no labels needed);
+- `true_impact`: from the simulator's true probabilities of both potential outcomes, beside the
+  oracle (the Bayes rule on those true probabilities: NO_ASSIGN iff the true expected benefit of
+  managing is negative), the naive rule and the no-model rule, each reported as the share of the
+  oracle's savings it captures: (cost(assign all) - cost(rule)) / (cost(assign all) - cost(oracle));
+- `realized_impact`: what happened under the arm each row was actually in (monitoring): the
+  realized cost per obligation and the roll rate, by decision.
 """
 
 from __future__ import annotations
@@ -13,79 +20,86 @@ from typing import Any
 import numpy as np
 
 from cobranza.config import Costs
-from cobranza.decision.policy import unmanaged_loss
+from cobranza.decision.loss import expected_benefit, expected_cost, realized_cost
 
 
 def _money(x: float) -> float:
     return round(float(x), 2)
 
 
-def realized_impact(
-    no_assign: np.ndarray, y: np.ndarray, amount_past_due: np.ndarray, costs: Costs
-) -> dict[str, Any]:
-    """Realized figures of a set of NO_ASSIGN decisions against assigning everyone."""
-    no_assign = np.asarray(no_assign, dtype=bool)
-    y = np.asarray(y, dtype=np.int64)
-    loss = unmanaged_loss(amount_past_due, costs)
-    n = len(no_assign)
-    avoided = int(no_assign.sum())
-    leaked = no_assign & (y == 0)
-    avoided_cost = avoided * costs.collection_action
-    leakage_cost = float(loss[leaked].sum())
-    baseline = n * costs.collection_action
-    return {
-        "rows": n,
-        "self_cure_rate": round(float(y.mean()), 6) if n else None,
-        "no_assign": avoided,
-        "no_assign_share": round(avoided / n, 6) if n else 0.0,
-        "actions_avoided": avoided,
-        "actions_avoided_cost": _money(avoided_cost),
-        "leakage": int(leaked.sum()),
-        "leakage_rate": round(float(leaked.sum() / avoided), 6) if avoided else 0.0,
-        "leakage_cost": _money(leakage_cost),
-        "baseline_cost": _money(baseline),
-        "policy_cost": _money(baseline - avoided_cost + leakage_cost),
-        "net_savings": _money(avoided_cost - leakage_cost),
-    }
+def _share(saved: float, best: float) -> float | None:
+    return round(saved / best, 6) if best > 0 else None
 
 
 def expected_impact(
-    no_assign: np.ndarray, proba: np.ndarray, amount_past_due: np.ndarray, costs: Costs
+    no_assign, p_roll_no_action, p_roll_action, loss, costs: Costs
 ) -> dict[str, Any]:
-    """Expected figures from the probabilities (no labels needed)."""
+    """Expected figures of the decisions from the model's probabilities, against assigning all."""
     no_assign = np.asarray(no_assign, dtype=bool)
-    p = np.asarray(proba, dtype=np.float64)
-    loss = unmanaged_loss(amount_past_due, costs)
-    avoided = int(no_assign.sum())
-    avoided_cost = avoided * costs.collection_action
-    leakage = float((1.0 - p[no_assign]).sum())
-    leakage_cost = float(((1.0 - p[no_assign]) * loss[no_assign]).sum())
+    everyone = expected_cost(
+        np.ones(len(no_assign), bool), p_roll_no_action, p_roll_action, loss, costs
+    )
+    policy = expected_cost(~no_assign, p_roll_no_action, p_roll_action, loss, costs)
+    n = len(no_assign)
+    p_no = np.asarray(p_roll_no_action, dtype=np.float64)
+    p_act = np.asarray(p_roll_action, dtype=np.float64)
     return {
-        "expected_actions_avoided": avoided,
-        "expected_actions_avoided_cost": _money(avoided_cost),
-        "expected_leakage": round(leakage, 2),
-        "expected_leakage_cost": _money(leakage_cost),
-        "expected_net_savings": _money(avoided_cost - leakage_cost),
+        "rows": n,
+        "no_assign": int(no_assign.sum()),
+        "no_assign_share": round(float(no_assign.mean()), 6) if n else 0.0,
+        "actions_avoided_cost": _money(no_assign.sum() * costs.collection_action),
+        "expected_extra_rolls": round(float((p_no - p_act)[no_assign].sum()), 2),
+        "expected_extra_roll_cost": _money(((p_no - p_act) * np.asarray(loss))[no_assign].sum()),
+        "expected_baseline_cost": _money(everyone.sum()),
+        "expected_policy_cost": _money(policy.sum()),
+        "expected_net_savings": _money(everyone.sum() - policy.sum()),
     }
 
 
-def oracle_no_assign(p_true: np.ndarray, amount_past_due: np.ndarray, costs: Costs) -> np.ndarray:
-    """The Bayes decision on the true probability: NO_ASSIGN iff expected loss < one action."""
-    p = np.asarray(p_true, dtype=np.float64)
-    return (1.0 - p) * unmanaged_loss(amount_past_due, costs) < costs.collection_action
-
-
-def oracle_figures(
-    policy_savings: float, p_true: np.ndarray, y, amount_past_due, costs: Costs
+def true_impact(
+    rules: dict[str, np.ndarray], true_p_roll_no_action, true_p_roll_action, loss, costs: Costs
 ) -> dict[str, Any]:
-    """The oracle's realized savings on the same rows and the share the policy captures."""
-    oracle = realized_impact(
-        oracle_no_assign(p_true, amount_past_due, costs), y, amount_past_due, costs
-    )
-    savings = oracle["net_savings"]
+    """Each rule's NO_ASSIGN set valued with the true probabilities, beside the oracle's.
+
+    `rules` maps a name ("policy", "naive", "no_model", ...) to its NO_ASSIGN mask; the result
+    holds, per name, `<name>_true_net_savings` and `<name>_share_of_oracle_captured` (the policy's
+    without prefix: `share_of_oracle_captured`), and the oracle's own figures.
+    """
+    p_no = np.asarray(true_p_roll_no_action, dtype=np.float64)
+    p_act = np.asarray(true_p_roll_action, dtype=np.float64)
+    n = len(p_no)
+    everyone = expected_cost(np.ones(n, bool), p_no, p_act, loss, costs).sum()
+    oracle_no_assign = expected_benefit(p_no, p_act, loss, costs) < 0
+    oracle_cost = expected_cost(~oracle_no_assign, p_no, p_act, loss, costs).sum()
+    best = float(everyone - oracle_cost)
+    out: dict[str, Any] = {
+        "truth_rows": n,
+        "true_baseline_cost": _money(everyone),
+        "oracle_no_assign_share": round(float(oracle_no_assign.mean()), 6) if n else 0.0,
+        "oracle_net_savings": _money(best),
+        "true_mean_effect_on_roll": round(float((p_no - p_act).mean()), 6) if n else None,
+    }
+    for name, no_assign in rules.items():
+        mask = np.asarray(no_assign, dtype=bool)
+        saved = float(everyone - expected_cost(~mask, p_no, p_act, loss, costs).sum())
+        prefix = "" if name == "policy" else f"{name}_"
+        out[f"{prefix}true_net_savings"] = _money(saved)
+        out[f"{prefix}share_of_oracle_captured"] = _share(saved, best)
+    return out
+
+
+def realized_impact(assigned, roll_31_plus, self_cure_debit, loss, costs: Costs) -> dict[str, Any]:
+    """Realized figures of rows whose outcome is known, under the arm each was in."""
+    a = np.asarray(assigned, dtype=bool)
+    rolled = np.asarray(roll_31_plus, dtype=np.float64)
+    cured = np.asarray(self_cure_debit, dtype=np.float64)
+    cost = realized_cost(a, rolled, loss, costs)
+    n = len(a)
     return {
-        "oracle_no_assign_share": oracle["no_assign_share"],
-        "oracle_net_savings": savings,
-        "oracle_leakage_cost": oracle["leakage_cost"],
-        "share_of_oracle_captured": round(policy_savings / savings, 6) if savings > 0 else None,
+        "rows": n,
+        "self_cure_rate": round(float(cured.mean()), 6) if n else None,
+        "roll_rate": round(float(rolled.mean()), 6) if n else None,
+        "managed_share": round(float(a.mean()), 6) if n else None,
+        "realized_cost": _money(cost.sum()),
+        "realized_cost_per_obligation": _money(cost.mean()) if n else None,
     }

@@ -1,4 +1,4 @@
-"""Batch scoring: the champion's probability, the policy's decision and three reason codes per row.
+"""Batch scoring: the champion's estimates, the policy's decision and three reason codes per row.
 
 `score_frame` is the single scoring path, shared by `cobranza score` (a whole cut of
 `gold.obligation_snapshots`) and the API's online predict: same model, same policy, same reasons.
@@ -6,8 +6,11 @@
 run id per run) and `results.latest` (this run's rows) through `lake.publish`, so a failed run
 publishes nothing. Outputs carry `client_key` only: no personal data exists downstream of raw.
 
-The policy (threshold and costs) is the one logged with the champion at training; the capacity is
-the operational knob of today's settings (`costs.daily_capacity`) when set, else the policy's own.
+Per eligible row: `probability` (self-cure through the debit without management, the seed's
+probability), `p_roll_no_action` and `p_roll_action` (the champion's roll model), `roll_loss` and
+`expected_benefit` (`decision.loss`), and the decision (`decision.policy`). The costs and the
+capacity are today's settings (`costs`): the models estimate probabilities, the costs are the
+bank's operational knobs.
 """
 
 from __future__ import annotations
@@ -25,23 +28,20 @@ import pyarrow.parquet as pq
 
 from cobranza.config import Settings
 from cobranza.decision.attribution import DEFAULT_METHOD, probability_and_contributions
+from cobranza.decision.estimates import Estimates, estimate
 from cobranza.decision.policy import (
     ASSIGN,
     NO_ASSIGN,
     Policy,
     champion_policy,
-    cost_ruled,
     decide_per_cut,
-    expected_unmanaged_loss,
 )
 from cobranza.decision.reasons import (
-    COST_RULE,
     N_REASONS,
     NO_ACTIVE_MANDATE,
     NO_ACTIVE_MANDATE_TEXTS,
-    cost_rule_text,
+    decision_reason,
     feature_templates,
-    prepend_rule_reason,
     reason_columns,
     top_reasons,
 )
@@ -62,6 +62,7 @@ from cobranza.transforms.schema import (
 )
 
 CHUNK_ROWS = 100_000
+ESTIMATE_COLUMNS = ("p_roll_no_action", "p_roll_action", "roll_loss", "expected_benefit")
 REASON_COLUMNS = [
     f"reason_{i}_{part}"
     for i in range(1, N_REASONS + 1)
@@ -76,7 +77,7 @@ OUTPUT_COLUMNS = [
     "probability",
     "decision",
     "capacity_limited",
-    "threshold",
+    *ESTIMATE_COLUMNS,
     "model_version",
     "scoring_run_id",
     *REASON_COLUMNS,
@@ -92,7 +93,6 @@ class ScoreResult(Summary):
     cut_date: str
     scored_period: str | None  # training, out_of_time or after_training (see `scored_period`)
     model_version: str
-    threshold: float | None
     capacity: int | None
     obligations: int
     eligible: int
@@ -102,6 +102,7 @@ class ScoreResult(Summary):
     no_assign_share_eligible: float
     capacity_limited: int
     mean_probability: float | None
+    expected_benefit_of_decisions: float | None  # pesos, eligible rows, against leaving all
     rows_per_second: int
     seconds: float
     timings: dict[str, float]
@@ -149,12 +150,8 @@ def score_frame(
         if CUT_DATE in frame.columns
         else pd.Series([as_of or date.today()] * n, dtype=object)
     )
-    amount = (
-        frame["amount_past_due"].to_numpy(dtype=np.float64, na_value=np.nan)
-        if "amount_past_due" in frame.columns
-        else np.zeros(n)
-    )
-    decision, limited = decide_per_cut(probability, amount, eligible, cut, policy)
+    est = estimate(champion.roll, X_all, frame, eligible, policy.costs)
+    decision, limited = decide_per_cut(est.expected_benefit, eligible, cut, policy)
 
     no_assign = decision == NO_ASSIGN
     reason_idx, reason_val = down
@@ -167,7 +164,7 @@ def score_frame(
         templates,
         language,
     )
-    _rule_reasons(reasons, probability, amount, eligible, decision, policy, language)
+    _rule_reasons(reasons, probability, est, eligible, decision, limited, policy, language)
     columns = {
         OBLIGATION_ID: frame[OBLIGATION_ID].astype(str).to_numpy(dtype=object),
         CUT_DATE: cut.to_numpy(dtype=object),
@@ -182,7 +179,10 @@ def score_frame(
         "probability": probability,
         "decision": decision,
         "capacity_limited": limited,
-        "threshold": np.full(n, policy.threshold),
+        "p_roll_no_action": est.p_roll_no_action,
+        "p_roll_action": est.p_roll_action,
+        "roll_loss": est.roll_loss,
+        "expected_benefit": est.expected_benefit,
         "model_version": np.full(n, str(champion.version), dtype=object),
         "scoring_run_id": np.full(n, scoring_run_id, dtype=object),
     }
@@ -222,22 +222,41 @@ def _probability_and_top_reasons(
 def _rule_reasons(
     reasons: dict[str, np.ndarray],
     probability: np.ndarray,
-    amount: np.ndarray,
+    est: Estimates,
     eligible: np.ndarray,
     decision: np.ndarray,
+    limited: np.ndarray,
     policy: Policy,
     language: str,
 ) -> None:
-    """Rows decided by a rule get it as their first reason: no active mandate (the only reason
-    of an ineligible row), or the cost rule before the model's two strongest reasons."""
+    """The first reason of every row is its rule: no active mandate (the only reason of an
+    ineligible row), or the decision's own reason (which probabilities and costs decided it)
+    before the model's two strongest reasons."""
     ineligible = ~eligible
     reasons["reason_1_code"][ineligible] = NO_ACTIVE_MANDATE
     reasons["reason_1_text"][ineligible] = NO_ACTIVE_MANDATE_TEXTS[language]
-    ruled = cost_ruled(probability, amount, eligible, decision, policy)
-    if ruled.any():
-        expected = expected_unmanaged_loss(probability[ruled], amount[ruled], policy.costs)
-        texts = [cost_rule_text(x, policy.collection_action, language) for x in expected]
-        prepend_rule_reason(reasons, ruled, COST_RULE, np.array(texts, dtype=object))
+    rows = np.flatnonzero(eligible)
+    if not len(rows):
+        return
+    pairs = [
+        decision_reason(
+            decision[i] == ASSIGN,
+            bool(limited[i]),
+            probability[i],
+            est.p_roll_no_action[i],
+            est.p_roll_action[i],
+            est.roll_loss[i],
+            policy.collection_action,
+            language,
+        )
+        for i in rows
+    ]
+    for i in range(N_REASONS, 1, -1):
+        for part in ("code", "text", "contribution"):
+            reasons[f"reason_{i}_{part}"][rows] = reasons[f"reason_{i - 1}_{part}"][rows]
+    reasons["reason_1_code"][rows] = np.array([c for c, _ in pairs], dtype=object)
+    reasons["reason_1_text"][rows] = np.array([t for _, t in pairs], dtype=object)
+    reasons["reason_1_contribution"][rows] = np.nan
 
 
 # ---- batch --------------------------------------------------------------------------------------
@@ -291,7 +310,7 @@ def to_arrow(scored: pd.DataFrame) -> pa.Table:
         "probability": f64,
         "decision": str_t,
         "capacity_limited": pa.bool_(),
-        "threshold": f64,
+        **{name: f64 for name in ESTIMATE_COLUMNS},
         "model_version": str_t,
         "scoring_run_id": str_t,
     }
@@ -304,7 +323,7 @@ def to_arrow(scored: pd.DataFrame) -> pa.Table:
     arrays = []
     for name in OUTPUT_COLUMNS:
         col = scored[name]
-        if name in ("probability", "threshold") or name.endswith("_contribution"):
+        if name == "probability" or name in ESTIMATE_COLUMNS or name.endswith("_contribution"):
             arrays.append(pa.array(col.to_numpy(dtype=np.float64), type=f64, from_pandas=True))
         else:
             arrays.append(pa.array(col.to_numpy(dtype=object), type=types[name], from_pandas=True))
@@ -336,7 +355,7 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
 
     t0 = time.perf_counter()
     champion = load_champion(settings)
-    policy = champion_policy(champion, settings.costs.daily_capacity)
+    policy = champion_policy(champion, settings.costs.daily_capacity, settings.costs)
     timings["load_champion"] = round(time.perf_counter() - t0, 3)
 
     period = scored_period(settings, champion, cut)
@@ -383,7 +402,6 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
         cut_date=str(cut),
         scored_period=period,
         model_version=str(champion.version),
-        threshold=policy.to_dict()["threshold"],
         capacity=policy.capacity,
         obligations=len(scored),
         eligible=n_elig,
@@ -395,6 +413,16 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
         ),
         capacity_limited=int(scored["capacity_limited"].sum()),
         mean_probability=round(float(np.nanmean(scored["probability"])), 6) if n_elig else None,
+        expected_benefit_of_decisions=round(
+            float(
+                scored["expected_benefit"]
+                .where(scored["decision"].eq(ASSIGN) & scored[ELIGIBLE], 0.0)
+                .sum()
+            ),
+            2,
+        )
+        if n_elig
+        else None,
         rows_per_second=round(len(scored) / max(timings["score"], 1e-9)),
         seconds=round(seconds, 3),
         timings=timings,

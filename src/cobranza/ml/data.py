@@ -30,12 +30,15 @@ from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
 from cobranza.ml.model import numeric
 from cobranza.transforms.schema import (
+    ARM,
+    ASSIGNED,
     CLIENT_KEY,
     CUT_DATE,
     ELIGIBLE,
     GOLD_TABLE,
     NON_FEATURES,
     OBLIGATION_ID,
+    ROLL_31_PLUS,
     TARGET,
 )
 
@@ -68,6 +71,26 @@ class Dataset:
 
     def y(self, part: str) -> np.ndarray:
         return self.rows(part)[TARGET].to_numpy(dtype=np.int64)
+
+    def managed(self, part: str) -> np.ndarray:
+        """1.0 where the row was assigned to collections (arm ASSIGNED), else 0.0."""
+        rows = self.rows(part)
+        if ASSIGNED not in rows:
+            return np.ones(len(rows))
+        return rows[ASSIGNED].fillna(True).astype(bool).to_numpy(dtype=np.float64)
+
+    def arm(self, part: str) -> np.ndarray:
+        rows = self.rows(part)
+        if ARM not in rows:
+            return np.full(len(rows), "ASSIGNED", dtype=object)
+        return rows[ARM].fillna("ASSIGNED").astype(str).to_numpy(dtype=object)
+
+    def roll(self, part: str) -> np.ndarray:
+        """roll_31_plus, 0/1 (a row without it counts as not rolled)."""
+        rows = self.rows(part)
+        if ROLL_31_PLUS not in rows:
+            return np.zeros(len(rows), dtype=np.int64)
+        return rows[ROLL_31_PLUS].fillna(0).to_numpy(dtype=np.int64)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -240,3 +263,33 @@ def attach_truth(frame: pd.DataFrame, path: Path | None) -> np.ndarray | None:
     )
     joined = keys.merge(truth, on=[CUT_DATE, OBLIGATION_ID], how="left", validate="many_to_one")
     return joined["p_true"].to_numpy(dtype=np.float64)
+
+
+POTENTIAL_OUTCOMES = (
+    "p_cure_debit_no_action",
+    "p_cure_debit_action",
+    "p_roll_no_action",
+    "p_roll_action",
+)
+
+
+def attach_potential_outcomes(frame: pd.DataFrame, p_true_path: Path | None) -> pd.DataFrame | None:
+    """The simulator's probabilities of both potential outcomes aligned with frame's rows (NaN
+    where absent), from `potential_outcomes.parquet` beside `p_true.csv`; None without them.
+    For oracle figures only: never a model input."""
+    if p_true_path is None:
+        return None
+    path = Path(p_true_path).parent / "potential_outcomes.parquet"
+    if not path.exists():
+        return None
+    truth = pd.read_parquet(path, columns=[CUT_DATE, OBLIGATION_ID, *POTENTIAL_OUTCOMES])
+    truth[CUT_DATE] = pd.to_datetime(truth[CUT_DATE]).astype("datetime64[ns]")
+    truth[OBLIGATION_ID] = truth[OBLIGATION_ID].astype(str)
+    keys = pd.DataFrame(
+        {
+            CUT_DATE: pd.to_datetime(frame[CUT_DATE]).astype("datetime64[ns]"),
+            OBLIGATION_ID: frame[OBLIGATION_ID].astype(str),
+        }
+    )
+    joined = keys.merge(truth, on=[CUT_DATE, OBLIGATION_ID], how="left", validate="many_to_one")
+    return joined[list(POTENTIAL_OUTCOMES)].reset_index(drop=True)

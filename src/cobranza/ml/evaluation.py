@@ -99,6 +99,14 @@ def evaluate_parts(
     return out
 
 
+def observed_arm(model: SelfCureModel, dataset: Dataset, part: str):
+    """The part's features, with the arm each row was actually in for a causal model: its
+    metrics, like the oracle's `p_true`, are about what happened."""
+    X = dataset.X(part)
+    treatment = getattr(getattr(model, "encoder_", None), "treatment_", None)
+    return X.assign(**{treatment: dataset.managed(part)}) if treatment else X
+
+
 def evaluate(
     dataset: Dataset,
     model: SelfCureModel,
@@ -107,7 +115,7 @@ def evaluate(
     seed: int,
 ) -> Evaluation:
     """Both models on every part; the oracle beside them when `truth_file` is given."""
-    proba = {p: model.predict_proba(dataset.X(p))[:, 1] for p in PARTS}
+    proba = {p: model.predict_proba(observed_arm(model, dataset, p))[:, 1] for p in PARTS}
     proba_base = {p: baseline.predict_proba(dataset.X(p))[:, 1] for p in PARTS}
     truth = attach_truth(dataset.frame, truth_file)
     metrics: Metrics = {

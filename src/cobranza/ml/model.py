@@ -134,22 +134,46 @@ def model_input(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
 
 
 class FeatureEncoder(BaseEstimator):
-    """Numbers as float64; categories as fixed lists learned at fit (codes for LightGBM)."""
+    """Numbers as float64; categories as fixed lists learned at fit (codes for LightGBM).
 
-    def __init__(self, features: list[str], categorical: list[str]):
+    With a `treatment` column (0/1, a causal model's "was it managed"), the codes carry it as one
+    more, last column: taken from X when X has it (training, or predicting a chosen arm), else
+    the counterfactual value `counterfactual_` (0: without management), so rows to score need
+    only the features themselves.
+    """
+
+    def __init__(self, features: list[str], categorical: list[str], treatment: str | None = None):
         self.features = features
         self.categorical = categorical
+        self.treatment = treatment
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> FeatureEncoder:
         missing = [c for c in self.features if c not in X.columns]
         if missing:
             raise ValueError(f"missing feature column(s): {', '.join(missing)}")
-        self.feature_names_ = list(self.features)
+        self.feature_names_ = [c for c in self.features if c != self.treatment]
         self.categories_ = {
             c: sorted(str(v) for v in pd.unique(X[c].dropna())) for c in self.categorical
         }
         self.categorical_index_ = [self.feature_names_.index(c) for c in self.categorical]
+        self.treatment_ = self.treatment
+        self.counterfactual_ = 0.0
         return self
+
+    @property
+    def columns_(self) -> list[str]:
+        """The booster's columns: the features, then the treatment when there is one."""
+        treatment = getattr(self, "treatment_", None)
+        return [*self.feature_names_, treatment] if treatment else list(self.feature_names_)
+
+    def treatment_column(self, X: pd.DataFrame) -> np.ndarray | None:
+        """The treatment column of the codes: X's own, else the counterfactual value."""
+        treatment = getattr(self, "treatment_", None)
+        if not treatment:
+            return None
+        if treatment in X.columns:
+            return X[treatment].to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.full(len(X), float(self.counterfactual_))
 
     def _check(self, X: pd.DataFrame) -> None:
         missing = [c for c in self.feature_names_ if c not in X.columns]
@@ -202,7 +226,8 @@ class FeatureEncoder(BaseEstimator):
                 out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
             else:
                 out[:, j] = numeric(col).to_numpy()
-        return out
+        treated = self.treatment_column(X)
+        return out if treated is None else np.column_stack([out, treated])
 
     def _lookup(self, column: str) -> dict[str, int]:
         """Category -> code, derived from `categories_` (not learned state; rebuilt after unpickling)."""
@@ -225,6 +250,7 @@ class SelfCureModel(BaseEstimator, ClassifierMixin):
         calibration: str = "isotonic",
         seed: int = 42,
         num_threads: int = 2,
+        treatment: str | None = None,
     ):
         self.features = features
         self.categorical = categorical
@@ -234,6 +260,7 @@ class SelfCureModel(BaseEstimator, ClassifierMixin):
         self.calibration = calibration
         self.seed = seed
         self.num_threads = num_threads
+        self.treatment = treatment
 
     def lgbm_params(self) -> dict[str, Any]:
         return {
@@ -247,14 +274,15 @@ class SelfCureModel(BaseEstimator, ClassifierMixin):
         }
 
     def fit(self, X, y, X_valid, y_valid) -> SelfCureModel:
-        self.encoder_ = FeatureEncoder(self.features, self.categorical).fit(X)
+        features = [*self.features, self.treatment] if self.treatment else self.features
+        self.encoder_ = FeatureEncoder(features, self.categorical, self.treatment).fit(X)
         self.feature_names_ = self.encoder_.feature_names_
         self.classes_ = np.array([0, 1])
         cat = self.encoder_.categorical_index_
         train_set = lgb.Dataset(
             self.encoder_.codes(X),
             label=np.asarray(y),
-            feature_name=self.feature_names_,
+            feature_name=self.encoder_.columns_,
             categorical_feature=cat,
             free_raw_data=True,
         )
@@ -299,12 +327,12 @@ class SelfCureModel(BaseEstimator, ClassifierMixin):
             self.encoder_.codes(X), num_iteration=self.best_iteration_, pred_contrib=True
         )
         index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(values, columns=[*self.feature_names_, "bias"], index=index)
+        return pd.DataFrame(values, columns=[*self.encoder_.columns_, "bias"], index=index)
 
     def importance(self) -> pd.DataFrame:
         return pd.DataFrame(
             {
-                "feature": self.feature_names_,
+                "feature": self.encoder_.columns_,
                 "gain": self.booster_.feature_importance(
                     "gain", iteration=self.best_iteration_
                 ).astype(np.float64),
@@ -381,8 +409,13 @@ class BaselineModel(BaseEstimator, ClassifierMixin):
 
 @dataclass
 class Fitted:
-    """The calibrated LightGBM, the baseline beside it, and the tuning trials behind its params."""
+    """The self-cure model the decision uses (without management), the baseline beside it, the
+    tuning trials behind its params, and the causal parts (`ml.causal`): the naive self-cure
+    model, the roll model with and without management and how the candidates did."""
 
     model: SelfCureModel
     baseline: BaselineModel
     tuning: list[dict[str, Any]] = field(default_factory=list)
+    naive: SelfCureModel | None = None
+    roll: Any = None  # ml.causal.RollModel
+    causal: Any = None  # ml.causal.CausalEvaluation

@@ -107,6 +107,8 @@ class Champion:
     run_id: str
     policy: Policy
     features: list[str]
+    roll: Any = None  # ml.causal.RollModel
+    naive: Any = None
 
 
 def evaluate_gate(
@@ -553,7 +555,8 @@ def load_champion(settings: Settings) -> Champion:
             f"champion v{mv.version}: its model cannot be loaded from {stored or model_uri} "
             f"(nor from this lake's ml_metadata/artifacts): {first_line(exc)}"
         ) from None
-    model = pyfunc.unwrap_python_model().model
+    python_model = pyfunc.unwrap_python_model()
+    model = python_model.model
     try:
         path = download_run_artifact(settings, client, mv.run_id, "policy/policy.json")
     except (mlflow.exceptions.MlflowException, OSError) as exc:
@@ -569,6 +572,8 @@ def load_champion(settings: Settings) -> Champion:
         run_id=mv.run_id,
         policy=policy,
         features=list(model.feature_names_),
+        roll=getattr(python_model, "roll", None),
+        naive=getattr(python_model, "naive", None),
     )
 
 

@@ -142,7 +142,7 @@ def log_run(
     with tracking.silenced():
         model_info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=tracking.SelfCurePyfunc(fitted.model),
+            python_model=tracking.SelfCurePyfunc(fitted.model, fitted.roll, fitted.naive),
             signature=signature,
             input_example=example,
             pip_requirements=tracking.pip_requirements(),

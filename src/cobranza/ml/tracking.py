@@ -329,14 +329,17 @@ def pip_requirements() -> list[str]:
 
 
 class SelfCurePyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc over a fitted SelfCureModel: predict returns calibrated P(self-cure).
+    """MLflow pyfunc over a fitted SelfCureModel: predict returns calibrated P(self-cure) without
+    management; the roll model and the naive model travel with it for scoring and impact.
 
     The DataFrame type hint tells MLflow not to infer a schema from hints (the signature logged
     with the model is explicit).
     """
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, roll: Any = None, naive: Any = None):
         self.model = model
+        self.roll = roll  # ml.causal.RollModel: the roll with and without management
+        self.naive = naive  # the self-cure model that ignores the treatment, for comparison
 
     def predict(self, context, model_input: pd.DataFrame, params=None):
         frame = pd.DataFrame(model_input)

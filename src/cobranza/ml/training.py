@@ -3,7 +3,7 @@
 The steps, each a function of its own: `load_split` (labeled eligible gold rows, split; data.py),
 `fit` (optional Optuna search, then the calibrated LightGBM and the logistic baseline), `evaluate`
 (evaluation.py: metrics per part beside the oracle's when the simulator's truth is present),
-`fit_decision_policy` (the threshold on the test part), `log_run` (the MLflow run: params,
+`fit_decision_policy` (the policy's expected figures on the test part), `log_run` (the MLflow run: params,
 metrics, lineage, configuration, artifacts, pictures, the pyfunc model), `register` (the version
 and its lineage in one write), `apply_gate`, `write_report` and `publish` (the `ml_metadata`
 mirror, the catalog, then the alias, last). The same gold version, configuration and seed give
@@ -27,18 +27,21 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 from mlflow.tracking import MlflowClient
 
 from cobranza.config import Settings
 from cobranza.console import UI
-from cobranza.decision.policy import Policy, fit_policy
+from cobranza.decision.estimates import estimate
+from cobranza.decision.loss import expected_cost
+from cobranza.decision.policy import Policy
 from cobranza.errors import CobranzaError, first_line
 from cobranza.lake import Lake, refresh_catalog
-from cobranza.ml import registry, tracking
-from cobranza.ml.data import PARTS, Dataset, load_dataset, truth_path
+from cobranza.ml import causal, registry, tracking
+from cobranza.ml.data import PARTS, Dataset, TrainingDataError, load_dataset, truth_path
 from cobranza.ml.evaluation import Evaluation, evaluate, metric_rows, round_metric
 from cobranza.ml.lineage import Lineage
-from cobranza.ml.model import NUM_THREADS, BaselineModel, Fitted, SelfCureModel
+from cobranza.ml.model import NUM_THREADS, BaselineModel, Fitted
 from cobranza.ml.registry import GateResult
 from cobranza.ml.report import ReportRun, draw_pictures, model_report
 from cobranza.ml.run_log import LoggedRun, log_run
@@ -77,7 +80,8 @@ class TrainResult(Summary):
     alias: str
     training_status: str
     experiment: str
-    policy: dict[str, float | None]  # threshold, no_assign_share
+    policy: dict[str, float | None]  # no_assign_share, savings_per_obligation (test, expected)
+    causal: dict[str, Any]  # the candidates out of time on the randomized rows (ml.causal)
     best_iteration: int
     report: str
     seconds: float
@@ -116,33 +120,49 @@ def fit(
         lap("tune")
     X_train, y_train = dataset.X("train"), dataset.y("train")
     X_valid, y_valid = dataset.X("valid"), dataset.y("valid")
-    model = SelfCureModel(
-        dataset.features, dataset.categorical, params=params, seed=seed, num_threads=NUM_THREADS
-    ).fit(X_train, y_train, X_valid, y_valid)
+    try:
+        candidates = causal.fit_candidates(dataset, params, seed, NUM_THREADS)
+    except causal.CausalDataError as exc:
+        raise TrainingDataError(str(exc)) from None
     lap("fit_lightgbm")
     baseline = BaselineModel(dataset.features, dataset.categorical, seed=seed).fit(
         X_train, y_train, X_valid, y_valid
     )
     lap("fit_baseline")
-    return Fitted(model, baseline, tuning)
-
-
-def fit_decision_policy(settings: Settings, dataset: Dataset, evaluation: Evaluation) -> Policy:
-    """The threshold with the lowest realized cost on the test part, under the configured costs
-    and rule (see decision.policy), once the model is frozen."""
-    test_rows = dataset.rows("test")
-    amount = (
-        test_rows["amount_past_due"].to_numpy(dtype="float64")
-        if "amount_past_due" in test_rows
-        else [0.0] * len(test_rows)
+    chosen = causal.evaluate_candidates(dataset, candidates)
+    info(
+        f"self-cure without management: {chosen.self_cure_method}; roll with and without "
+        f"management: {chosen.roll_method} (out of time, {chosen.randomized_rows:,} randomized rows)"
     )
-    return fit_policy(
-        evaluation.proba["test"],
-        dataset.y("test"),
-        amount,
-        settings.costs,
-        cost_rule=settings.costs.cost_rule,
-        min_threshold=settings.costs.min_probability,
+    return Fitted(
+        candidates["self_cure"][chosen.self_cure_method],
+        baseline,
+        tuning,
+        naive=candidates["self_cure"]["naive"],
+        roll=candidates["roll"][chosen.roll_method],
+        causal=chosen,
+    )
+
+
+def fit_decision_policy(settings: Settings, dataset: Dataset, fitted: Fitted) -> Policy:
+    """The policy of the configured costs with its expected figures on the test part (the
+    models frozen): expected cost per obligation under the policy and under "assign everyone",
+    and the share it leaves to the debit (see decision.policy)."""
+    rows = dataset.rows("test")
+    costs = settings.costs
+    eligible = np.ones(len(rows), dtype=bool)
+    est = estimate(fitted.roll, dataset.X("test"), rows, eligible, costs)
+    assign = est.expected_benefit >= 0
+    cost = expected_cost(assign, est.p_roll_no_action, est.p_roll_action, est.roll_loss, costs)
+    everyone = expected_cost(
+        eligible, est.p_roll_no_action, est.p_roll_action, est.roll_loss, costs
+    )
+    return Policy.of(
+        costs,
+        expected_cost_per_obligation=float(cost.mean()),
+        baseline_cost_per_obligation=float(everyone.mean()),
+        no_assign_share=float((~assign).mean()),
+        n_fit=len(rows),
     )
 
 
@@ -337,7 +357,7 @@ def _train_locked(
         dataset, fitted.model, fitted.baseline, truth_path(settings, lake), settings.seed
     )
     clock.lap("evaluate")
-    policy = fit_decision_policy(settings, dataset, evaluation)
+    policy = fit_decision_policy(settings, dataset, fitted)
     client = tracking.configure(settings)
     lineage = Lineage.of(dataset.gold, tracking.git_commit())
     progress = Progress()
@@ -442,7 +462,7 @@ def _run_row(
         "n_features": len(dataset.features),
         "gate_passed": gate.passed,
         "gate_reason": gate.reason,
-        "policy_threshold": policy.to_dict().get("threshold"),
+        "policy_no_assign_share": policy.no_assign_share,
         "params": json.dumps({k: str(v) for k, v in model.lgbm_params().items()}, sort_keys=True),
         **{f"{p}_rows": split[p]["rows"] for p in PARTS},
         "embargoed_rows": dataset.embargoed,
@@ -486,9 +506,10 @@ def _result(
         training_status="succeeded",
         experiment=logged.experiment,
         policy={
-            "threshold": policy_dict.get("threshold"),
             "no_assign_share": round_metric(policy_dict.get("no_assign_share", float("nan"))),
+            "savings_per_obligation": round_metric(policy.savings_per_obligation, 2),
         },
+        causal=fitted.causal.to_dict() if fitted.causal is not None else {},
         best_iteration=fitted.model.best_iteration_,
         report=f"{artifact_uri}/report/model_report.html",
         seconds=seconds,

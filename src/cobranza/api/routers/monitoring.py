@@ -23,10 +23,16 @@ from pydantic import BaseModel, Field
 from cobranza.api.deps import Services, guard, services
 from cobranza.api.schemas import Problem, json_safe
 from cobranza.config import Costs, Settings
-from cobranza.decision.savings import realized_impact
 from cobranza.lake import Lake
 from cobranza.monitoring.drift import ALERT_PSI, MIN_ROWS, REFERENCE_SAMPLE, WARN_PSI
-from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, GOLD_TABLE, OBLIGATION_ID, TARGET
+from cobranza.transforms.schema import (
+    CUT_DATE,
+    ELIGIBLE,
+    GOLD_TABLE,
+    OBLIGATION_ID,
+    ROLL_31_PLUS,
+    TARGET,
+)
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
 
@@ -77,10 +83,14 @@ class RealizedRun(BaseModel):
     )
     actions_avoided_cost: float | None = Field(None, description="COP not spent on collection.")
     leakage_cost: float | None = Field(
-        None, description="COP lost on NO_ASSIGN obligations that did not self-cure."
+        None,
+        description="COP of the rolls to 31+ among NO_ASSIGN obligations (roll loss of each), "
+        "beyond those management would have left (the roll model's p_roll_action).",
     )
     net_savings: float | None = Field(
-        None, description="COP saved against assigning everyone: avoided cost - leakage cost."
+        None,
+        description="COP saved against assigning everyone: avoided cost - leakage cost (an "
+        "estimate: what management would have prevented is the model's).",
     )
 
 
@@ -243,25 +253,34 @@ def _savings(
     con = duckdb.connect()
     try:
         frame = con.execute(
-            f"SELECT s.scoring_run_id, s.decision, s.amount_past_due, g.{TARGET} AS y "
+            f"SELECT s.scoring_run_id, s.decision, s.roll_loss, s.p_roll_action, "
+            f"g.{ROLL_31_PLUS} AS rolled "
             f"FROM read_parquet(?, union_by_name=true) s "
             f"JOIN read_parquet(?) g ON s.{OBLIGATION_ID} = g.{OBLIGATION_ID} "
             f"AND s.{CUT_DATE} = g.{CUT_DATE} "
-            f"WHERE s.probability IS NOT NULL AND g.{TARGET} IS NOT NULL "
+            f"WHERE s.probability IS NOT NULL AND g.{ROLL_31_PLUS} IS NOT NULL "
             f"AND list_contains(?, s.scoring_run_id)",
             [score_globs, lake.table_glob("gold", GOLD_TABLE, gold_version), run_ids],
         ).df()
+    except duckdb.BinderException:  # results scored before the roll columns existed
+        return {}
     finally:
         con.close()
     costs = _run_costs(lake, default)
     out = {}
     for run_id, part in frame.groupby("scoring_run_id", sort=False):
-        out[str(run_id)] = realized_impact(
-            part["decision"].to_numpy() == "NO_ASSIGN",
-            part["y"].to_numpy(dtype="int64"),
-            part["amount_past_due"].to_numpy(dtype="float64"),
-            costs.get(str(run_id), default),
-        )
+        left = part.loc[part["decision"] == "NO_ASSIGN"]
+        action = costs.get(str(run_id), default).collection_action
+        avoided = float(len(left) * action)
+        excess = (left["rolled"].astype(float) - left["p_roll_action"].astype(float)) * left[
+            "roll_loss"
+        ].astype(float)
+        leakage = float(excess.sum())
+        out[str(run_id)] = {
+            "actions_avoided_cost": round(avoided, 2),
+            "leakage_cost": round(leakage, 2),
+            "net_savings": round(avoided - leakage, 2),
+        }
     return out
 
 

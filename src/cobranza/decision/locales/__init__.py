@@ -5,8 +5,9 @@ Each module (named by its language code) defines:
   `{value}` is the row's value, with the same format specs in every language;
 - `VALUES`: feature -> {category code: words} where a sentence would otherwise carry a code;
 - `THOUSANDS_SEPARATOR`, `DECIMAL_SEPARATOR`: how numbers are written;
-- `NO_ACTIVE_MANDATE`, `COST_RULE`: the texts of the two rule reasons (`COST_RULE` formats
-  `{loss}` and `{action}`).
+- `NO_ACTIVE_MANDATE`: the text of the rule reason of an obligation without an active mandate;
+- `MANAGEMENT_PAYS`, `MANAGEMENT_DOES_NOT_PAY`, `CAPACITY_LIMITED`: the decision's own reason
+  (formats `{p_no}`, `{p_act}`, `{loss}`, `{value}`, `{action}`, `{p_sc}`, `{net}`).
 
 The feature registry (`cobranza.transforms.registry`) holds meaning, type, group and window; the
 words live here. Every language must word every feature (a test checks it).

@@ -7,11 +7,23 @@ DECIMAL_SEPARATOR = "."
 NO_ACTIVE_MANDATE = (
     "no active debit mandate at the cut date: the recurring debit cannot pay it, assigned by rule"
 )
-# An eligible obligation likely to self-cure, managed all the same: its expected loss if left
-# unmanaged is more than a collection action costs (decision.policy's cost rule).
-COST_RULE = (
-    "{loss:,.0f} pesos expected loss if left unmanaged, more than the {action:,.0f} of a "
-    "collection action: assigned by the cost rule"
+# The decision's own reason, first for every eligible obligation: which probabilities and which
+# costs decided it (decision.policy). {p_no}/{p_act}: roll risk without/with management, {loss}:
+# what a roll costs, {value}: the rolls management prevents, valued, {action}: one collection action,
+# {p_sc}: probability the debit pays it without management.
+MANAGEMENT_PAYS = (
+    "managing pays: it lowers the roll risk from {p_no:.0%} to {p_act:.0%} on a roll loss of "
+    "{loss:,.0f} pesos, {value:,.0f} pesos, more than the {action:,.0f} of a collection action "
+    "(debit self-cure without management {p_sc:.0%})"
+)
+MANAGEMENT_DOES_NOT_PAY = (
+    "managing does not pay: it lowers the roll risk from {p_no:.0%} to {p_act:.0%} on a roll loss "
+    "of {loss:,.0f} pesos, {value:,.0f} pesos, less than the {action:,.0f} of a collection action "
+    "(debit self-cure without management {p_sc:.0%})"
+)
+CAPACITY_LIMITED = (
+    "team at capacity: managing would pay {net:,.0f} pesos net, less than the obligations kept "
+    "for the team (roll risk {p_no:.0%} without management, {p_act:.0%} with it)"
 )
 
 # feature -> (reason template, words for a null value or None); `{value}` is the row's value,

@@ -9,9 +9,21 @@ NO_ACTIVE_MANDATE = (
     "sin mandato de débito activo en la fecha de corte: el débito recurrente no puede "
     "pagarla, asignada por regla"
 )
-COST_RULE = (
-    "pérdida esperada sin gestión de {loss:,.0f} pesos, mayor que los {action:,.0f} de una "
-    "gestión: asignada por la regla de costo"
+# La razón de la decisión, primera en toda obligación elegible: qué probabilidades y qué costos la
+# decidieron (decision.policy).
+MANAGEMENT_PAYS = (
+    "gestionar paga: baja el riesgo de rodar de {p_no:.0%} a {p_act:.0%} sobre una pérdida por "
+    "rodamiento de {loss:,.0f} pesos, {value:,.0f} pesos, más que los {action:,.0f} de una gestión "
+    "(autocura por débito sin gestión {p_sc:.0%})"
+)
+MANAGEMENT_DOES_NOT_PAY = (
+    "gestionar no paga: baja el riesgo de rodar de {p_no:.0%} a {p_act:.0%} sobre una pérdida por "
+    "rodamiento de {loss:,.0f} pesos, {value:,.0f} pesos, menos que los {action:,.0f} de una "
+    "gestión (autocura por débito sin gestión {p_sc:.0%})"
+)
+CAPACITY_LIMITED = (
+    "equipo sin capacidad: gestionar pagaría {net:,.0f} pesos netos, menos que las obligaciones "
+    "que conservan la capacidad (riesgo de rodar {p_no:.0%} sin gestión, {p_act:.0%} con ella)"
 )
 
 # feature -> (reason template, words for a null value or None); `{value}` is the row's value,

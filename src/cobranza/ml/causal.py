@@ -1,0 +1,342 @@
+"""The causal models: what happens to an obligation without management, and what management changes.
+
+History holds almost only managed obligations; the randomized holdout (arm HOLDOUT) and the legacy
+rule (arm RULE, decided on observed features) show the rest. Two estimates come from it:
+
+- **self-cure without management** (the seed's probability, now the decision's counterfactual):
+  candidates are the naive model (every row, treatment ignored: it estimates self-cure *under the
+  bank's policy*) and an S-learner (the treatment `managed` as one more feature, predicted with
+  `managed = 0`). The one with the lower out-of-time log loss on the randomized control rows
+  (arm HOLDOUT) is kept; the naive one is always kept beside it for comparison.
+- **roll to 31+ days with and without management**: an S-learner whose trees may only lower the
+  roll when `managed` goes from 0 to 1 (a monotone constraint: a call never makes a client roll),
+  or a T-learner (one model per arm). The one with the lower out-of-time log loss on the
+  randomized rows, each predicted in the arm it was actually in, is kept. Both estimate
+  p_roll_no_action(x) and p_roll_action(x); their difference is the effect of management (uplift).
+
+Why not causalml or econml: both fit and predict through their own estimators, so the serving
+path (the online path tables, the calibrated, monotone LightGBM, the reason codes) would need a
+second model format; an S- or T-learner on the project's own LightGBM is a few lines. The
+uplift evaluation (Qini curve, predicted against observed effect by decile) is written here for
+the same reason; scikit-uplift, which has one, is unmaintained since 2022.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import log_loss, roc_auc_score
+
+from cobranza.ml.model import SelfCureModel
+
+MANAGED = "managed"  # the treatment feature: 1 when the obligation was assigned to collections
+CONTROL_ARMS = ("HOLDOUT", "RULE")
+RANDOMIZED_CONTROL = "HOLDOUT"
+ROLL_PARAMS = {"num_leaves": 8, "min_data_in_leaf": 100, "lambda_l2": 10.0}
+
+
+def _with_treatment(X: pd.DataFrame, value: float | np.ndarray) -> pd.DataFrame:
+    return X.assign(**{MANAGED: value})
+
+
+class RollModel:
+    """p_roll_no_action and p_roll_action per row: an S-learner (monotone in `managed`) or a
+    T-learner, both on the project's LightGBM with Platt calibration (strictly monotone, so an
+    S-learner's two predictions never collapse into one calibration step)."""
+
+    def __init__(
+        self,
+        features: list[str],
+        categorical: list[str],
+        method: str = "s_learner",
+        seed: int = 42,
+        num_threads: int = 1,
+    ):
+        self.features = features
+        self.categorical = categorical
+        self.method = method
+        self.seed = seed
+        self.num_threads = num_threads
+
+    def _model(self, treatment: str | None) -> SelfCureModel:
+        n = len(self.features)
+        params = dict(ROLL_PARAMS)
+        if treatment:
+            params["monotone_constraints"] = [0] * n + [-1]
+            params["monotone_constraints_method"] = "advanced"
+        return SelfCureModel(
+            self.features,
+            self.categorical,
+            params=params,
+            calibration="platt",
+            seed=self.seed,
+            num_threads=self.num_threads,
+            treatment=treatment,
+        )
+
+    def fit(self, X, managed, y, X_valid, managed_valid, y_valid) -> RollModel:
+        m, mv = np.asarray(managed, dtype=bool), np.asarray(managed_valid, dtype=bool)
+        y, y_valid = np.asarray(y), np.asarray(y_valid)
+        if self.method == "s_learner":
+            self.single_ = self._model(MANAGED).fit(
+                _with_treatment(X, m.astype(float)),
+                y,
+                _with_treatment(X_valid, mv.astype(float)),
+                y_valid,
+            )
+        elif self.method == "t_learner":
+            self.action_ = self._model(None).fit(X[m], y[m], X_valid[mv], y_valid[mv])
+            self.no_action_ = self._model(None).fit(X[~m], y[~m], X_valid[~mv], y_valid[~mv])
+        else:
+            raise ValueError(f"unknown roll model method {self.method!r}")
+        self.feature_names_ = list(self.features)
+        return self
+
+    def predict_outcomes(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(p_roll_no_action, p_roll_action) per row."""
+        if self.method == "s_learner":
+            p0 = self.single_.predict_proba(_with_treatment(X, 0.0))[:, 1]
+            p1 = self.single_.predict_proba(_with_treatment(X, 1.0))[:, 1]
+            return p0, np.minimum(p1, p0)
+        return self.no_action_.predict_proba(X)[:, 1], self.action_.predict_proba(X)[:, 1]
+
+    def predict_observed(self, X: pd.DataFrame, managed) -> np.ndarray:
+        """The roll probability in the arm each row was actually in."""
+        p0, p1 = self.predict_outcomes(X)
+        return np.where(np.asarray(managed, dtype=bool), p1, p0)
+
+
+# ---- out-of-time evaluation on the randomized rows ----------------------------------------------
+def _safe_log_loss(y: np.ndarray, p: np.ndarray) -> float | None:
+    if len(y) == 0 or len(np.unique(y)) < 2:
+        return None
+    return float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]))
+
+
+def _safe_auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    return float(roc_auc_score(y, p)) if len(y) and len(np.unique(y)) == 2 else None
+
+
+def control_fit(y: np.ndarray, candidates: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Log loss and AUC of each candidate's no-management probability on control rows."""
+    return {
+        name: {"rows": len(y), "log_loss": _safe_log_loss(y, p), "auc": _safe_auc(y, p)}
+        for name, p in candidates.items()
+    }
+
+
+def choose(scores: dict[str, dict[str, Any]], default: str) -> str:
+    """The candidate with the lowest log loss; `default` when none could be scored."""
+    scored = {k: v["log_loss"] for k, v in scores.items() if v.get("log_loss") is not None}
+    return min(scored, key=lambda k: (scored[k], k != default)) if scored else default
+
+
+def qini(tau: np.ndarray, treated: np.ndarray, y: np.ndarray, points: int = 20) -> dict[str, Any]:
+    """Qini curve of a predicted roll reduction `tau` on randomized rows (y = rolled).
+
+    Rows sorted by tau, largest first; at each share k of the rows, the rolls prevented so far:
+    Q(k) = rolls_control(k) x n_treated(k) / n_control(k) - rolls_treated(k). A random ordering
+    gives the straight line from 0 to Q(1); the Qini coefficient is the area between the curve and
+    that line, divided by the number of rows (the higher, the better the model ranks the effect).
+    """
+    order = np.argsort(-np.asarray(tau, dtype=np.float64), kind="stable")
+    t = np.asarray(treated, dtype=bool)[order]
+    yy = np.asarray(y, dtype=np.float64)[order]
+    n_t, n_c = np.cumsum(t), np.cumsum(~t)
+    r_t, r_c = np.cumsum(yy * t), np.cumsum(yy * ~t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(n_c > 0, r_c * n_t / np.maximum(n_c, 1), 0.0) - r_t
+    n = len(q)
+    if n == 0:
+        return {"share": [], "prevented": [], "qini_coefficient": None}
+    share = np.arange(1, n + 1) / n
+    random_line = share * q[-1]
+    coefficient = float(np.trapezoid(q - random_line, share) / n)
+    idx = np.unique(np.linspace(0, n - 1, points).astype(int))
+    return {
+        "share": [round(float(share[i]), 4) for i in idx],
+        "prevented": [round(float(q[i]), 3) for i in idx],
+        "qini_coefficient": round(coefficient, 6),
+    }
+
+
+def effect_by_decile(
+    tau: np.ndarray, treated: np.ndarray, y: np.ndarray, bins: int = 10
+) -> list[dict[str, Any]]:
+    """Predicted against observed effect on the roll rate, by decile of predicted effect."""
+    tau = np.asarray(tau, dtype=np.float64)
+    t = np.asarray(treated, dtype=bool)
+    yy = np.asarray(y, dtype=np.float64)
+    if len(tau) < bins:
+        return []
+    rank = np.argsort(np.argsort(-tau, kind="stable"), kind="stable")
+    decile = rank * bins // len(tau)
+    out = []
+    for d in range(bins):
+        rows = decile == d
+        ctrl, trt = rows & ~t, rows & t
+        observed = float(yy[ctrl].mean() - yy[trt].mean()) if ctrl.any() and trt.any() else None
+        out.append(
+            {
+                "decile": d + 1,
+                "rows": int(rows.sum()),
+                "control_rows": int(ctrl.sum()),
+                "predicted_effect": round(float(tau[rows].mean()), 4),
+                "observed_effect": None if observed is None else round(observed, 4),
+            }
+        )
+    return out
+
+
+@dataclass
+class CausalEvaluation:
+    """How each candidate did out of time on the randomized rows, and which one was kept."""
+
+    self_cure: dict[str, dict[str, Any]]
+    self_cure_method: str
+    roll: dict[str, dict[str, Any]]
+    roll_method: str
+    qini: dict[str, Any]
+    deciles: list[dict[str, Any]]
+    mean_predicted_effect: float | None
+    observed_effect: float | None
+    randomized_rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "self_cure": {"method": self.self_cure_method, "candidates": self.self_cure},
+            "roll": {"method": self.roll_method, "candidates": self.roll},
+            "qini": self.qini,
+            "effect_by_decile": self.deciles,
+            "mean_predicted_effect": self.mean_predicted_effect,
+            "observed_effect": self.observed_effect,
+            "randomized_rows": self.randomized_rows,
+        }
+
+
+# ---- fitting and choosing -----------------------------------------------------------------------
+MIN_CONTROL_ROWS = 30
+
+
+class CausalDataError(ValueError):
+    """History shows too few unmanaged obligations to estimate what management changes."""
+
+
+def control_rows(arms: np.ndarray) -> np.ndarray:
+    return np.isin(np.asarray(arms, dtype=object), CONTROL_ARMS)
+
+
+def randomized_rows(arms: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Rows of the cuts where the randomized holdout exists, in arm ASSIGNED or HOLDOUT: there
+    the arm is a coin flip, so comparing arms compares like with like."""
+    arms = np.asarray(arms, dtype=object)
+    cuts = np.asarray(cuts)
+    holdout_cuts = np.unique(cuts[arms == RANDOMIZED_CONTROL])
+    return np.isin(cuts, holdout_cuts) & np.isin(arms, ("ASSIGNED", RANDOMIZED_CONTROL))
+
+
+def fit_candidates(
+    dataset: Any, params: dict[str, Any], seed: int, num_threads: int
+) -> dict[str, Any]:
+    """Every candidate model on the train part (early stopping and calibration on valid)."""
+    arms = dataset.arm("train")
+    n_control = int(control_rows(arms).sum())
+    if n_control < MIN_CONTROL_ROWS:
+        raise CausalDataError(
+            f"the training rows hold {n_control} unmanaged obligations (arms HOLDOUT or RULE of "
+            f"collection_assignments), fewer than {MIN_CONTROL_ROWS}: what happens without "
+            "management cannot be estimated; send contract version 2 extracts with the "
+            "randomized holdout"
+        )
+    X, Xv = dataset.X("train"), dataset.X("valid")
+    m, mv = dataset.managed("train"), dataset.managed("valid")
+    y, yv = dataset.y("train"), dataset.y("valid")
+    common = {"params": params, "seed": seed, "num_threads": num_threads}
+    naive = SelfCureModel(dataset.features, dataset.categorical, **common).fit(X, y, Xv, yv)
+    s_learner = SelfCureModel(
+        dataset.features, dataset.categorical, treatment=MANAGED, **common
+    ).fit(_with_treatment(X, m), y, _with_treatment(Xv, mv), yv)
+    roll, rollv = dataset.roll("train"), dataset.roll("valid")
+    rolls = {
+        "s_learner": RollModel(
+            dataset.features, dataset.categorical, "s_learner", seed, num_threads
+        ).fit(X, m, roll, Xv, mv, rollv)
+    }
+    control_valid = mv == 0
+    if control_valid.sum() >= MIN_CONTROL_ROWS and len(np.unique(rollv[control_valid])) == 2:
+        rolls["t_learner"] = RollModel(
+            dataset.features, dataset.categorical, "t_learner", seed, num_threads
+        ).fit(X, m, roll, Xv, mv, rollv)
+    return {"self_cure": {"naive": naive, "s_learner": s_learner}, "roll": rolls}
+
+
+def evaluate_candidates(dataset: Any, candidates: dict[str, Any]) -> CausalEvaluation:
+    """Each candidate out of time on the randomized rows; the best of each kind chosen."""
+    rows = dataset.rows("oot")
+    X = dataset.X("oot")
+    arms = dataset.arm("oot")
+    control = arms == RANDOMIZED_CONTROL
+    y = dataset.y("oot")
+    self_cure = control_fit(
+        y[control],
+        {k: v.predict_proba(X[control])[:, 1] for k, v in candidates["self_cure"].items()},
+    )
+    randomized = randomized_rows(arms, rows["cut_date"].to_numpy())
+    managed = dataset.managed("oot")[randomized]
+    rolled = dataset.roll("oot")[randomized]
+    Xr = X[randomized]
+    roll_scores = {}
+    for name, model in candidates["roll"].items():
+        p = model.predict_observed(Xr, managed)
+        roll_scores[name] = {
+            "rows": int(randomized.sum()),
+            "log_loss": _safe_log_loss(rolled, p),
+            "auc": _safe_auc(rolled, p),
+        }
+    roll_method = choose(roll_scores, "s_learner")
+    p0, p1 = candidates["roll"][roll_method].predict_outcomes(Xr)
+    tau = p0 - p1
+    treated = managed.astype(bool)
+    observed = (
+        float(rolled[~treated].mean() - rolled[treated].mean())
+        if treated.any() and (~treated).any()
+        else None
+    )
+    return CausalEvaluation(
+        self_cure=self_cure,
+        self_cure_method=choose(self_cure, "s_learner"),
+        roll=roll_scores,
+        roll_method=roll_method,
+        qini=qini(tau, treated, rolled),
+        deciles=effect_by_decile(tau, treated, rolled),
+        mean_predicted_effect=round(float(tau.mean()), 4) if len(tau) else None,
+        observed_effect=None if observed is None else round(observed, 4),
+        randomized_rows=int(randomized.sum()),
+    )
+
+
+def predict_codes(
+    roll: RollModel, codes: np.ndarray, categories: dict[str, list[str]]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(p_roll_no_action, p_roll_action) from an encoded matrix of the features (the online
+    path's), or None when the roll model's category lists differ from `categories` (then the
+    codes would mean other categories and the caller takes the batch path)."""
+    models = [roll.single_] if roll.method == "s_learner" else [roll.no_action_, roll.action_]
+    if any(m.encoder_.categories_ != categories for m in models):
+        return None
+
+    def proba(model: SelfCureModel, matrix: np.ndarray) -> np.ndarray:
+        raw = model.booster_.predict(
+            matrix, num_iteration=model.best_iteration_, raw_score=True, num_threads=1
+        )
+        return np.asarray(model.calibrator_.transform(raw), dtype=np.float64)
+
+    if roll.method == "s_learner":
+        n = len(codes)
+        p0 = proba(roll.single_, np.column_stack([codes, np.zeros(n)]))
+        p1 = proba(roll.single_, np.column_stack([codes, np.ones(n)]))
+        return p0, np.minimum(p1, p0)
+    return proba(roll.no_action_, codes), proba(roll.action_, codes)
