@@ -10,12 +10,12 @@ def test_precedence(tmp_path, monkeypatch):
     toml.write_text('lake = "from-toml"\nhorizon_days = 20\n[costs]\ncollection_action = 7000\n')
     monkeypatch.setenv("COBRANZA_CONFIG", str(toml))
     monkeypatch.setenv("COBRANZA_HORIZON_DAYS", "25")
-    monkeypatch.setenv("COBRANZA_COSTS__UNMANAGED_FIXED", "1234")
+    monkeypatch.setenv("COBRANZA_COSTS__LATER_COLLECTION_COST", "1234")
     s = load_settings()
     assert s.lake == Path("from-toml")
     assert s.horizon_days == 25
     assert s.costs.collection_action == 7000
-    assert s.costs.unmanaged_fixed == 1234
+    assert s.costs.later_collection_cost == 1234
     assert load_settings(lake=Path("cli")).lake == Path("cli")
 
 

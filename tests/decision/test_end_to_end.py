@@ -7,7 +7,7 @@ import pytest
 
 from cobranza.config import load_settings
 from cobranza.contract import PERSONAL_COLUMNS, STANDARD
-from cobranza.decision.reasons import COST_RULE, NO_ACTIVE_MANDATE
+from cobranza.decision.reasons import DECISION_CODES, NO_ACTIVE_MANDATE
 from cobranza.lake import Lake
 
 pytestmark = pytest.mark.slow
@@ -69,7 +69,7 @@ def test_latest_covers_the_latest_cut_with_rules_and_no_pii(chain):
         "count(*) FILTER (WHERE NOT eligible AND decision = 'ASSIGN' "
         f"  AND reason_1_code = '{NO_ACTIVE_MANDATE}' AND probability IS NULL), "
         "count(*) FILTER (WHERE eligible AND probability IS NULL), "
-        "count(*) FILTER (WHERE threshold IS NULL OR model_version IS NULL) "
+        "count(*) FILTER (WHERE (eligible AND expected_benefit IS NULL) OR model_version IS NULL) "
         "FROM results.latest",
     )[0]
     assert rows[0] == rows[1] == n_gold == chain["second"].obligations
@@ -87,38 +87,33 @@ def test_reason_texts_come_from_the_feature_registry(chain):
 
     texts = query(
         chain["lake"],
-        "SELECT reason_1_code, reason_1_text FROM results.latest "
-        "WHERE eligible AND reason_1_code IS NOT NULL",
+        "SELECT reason_2_code, reason_2_text FROM results.latest "
+        "WHERE eligible AND reason_2_code IS NOT NULL",
     )
     assert texts
     names = {f.name.upper() for f in FEATURES}
-    assert {code for code, _ in texts} <= names | {COST_RULE}
+    assert {code for code, _ in texts} <= names
     # registry wording, not the "<feature> = <value>" fallback
     assert sum(" = " not in text for _, text in texts) == len(texts)
 
 
-def test_cost_rule_rows_are_likely_cures_managed_for_their_stake(chain):
-    """ASSIGN although p >= threshold: the expected loss unmanaged exceeds one collection action,
-    said first, with the model's own reasons after it."""
-    from cobranza.decision.policy import unmanaged_loss
-
+def test_every_eligible_row_says_first_which_probabilities_and_costs_decided_it(chain):
+    """The decision's reason names the roll risks with and without management, the roll's loss
+    and the collection action, with the model's own reasons after it."""
     costs = chain["settings"].costs
     rows = query(
         chain["lake"],
-        "SELECT decision, probability, threshold, amount_past_due, reason_1_text, reason_2_code "
-        f"FROM results.latest WHERE reason_1_code = '{COST_RULE}'",
+        "SELECT decision, reason_1_code, reason_1_text, reason_2_code, p_roll_no_action, "
+        "p_roll_action, roll_loss FROM results.latest WHERE eligible",
     )
-    allowed = query(
-        chain["lake"],
-        "SELECT probability, amount_past_due FROM results.latest WHERE decision = 'NO_ASSIGN'",
-    )
-    assert rows, "the simulated portfolio has large amounts past due among likely cures"
-    for decision, p, threshold, amount, text, second in rows:
-        loss = (1 - p) * float(unmanaged_loss(amount, costs))
-        assert decision == "ASSIGN" and p >= threshold and loss >= costs.collection_action
-        assert f"{round(loss):,} pesos expected loss" in text and second is not None
-    for p, amount in allowed:  # every NO_ASSIGN passes the rule
-        assert (1 - p) * float(unmanaged_loss(amount, costs)) < costs.collection_action
+    assert rows
+    action = f"{round(costs.collection_action):,}"
+    for decision, code, text, second, p_no, p_act, loss in rows:
+        assert code in DECISION_CODES
+        assert (code == "MANAGEMENT_PAYS") == (decision == "ASSIGN")
+        assert f"{p_no:.0%}" in text and f"{p_act:.0%}" in text
+        assert f"{round(loss):,}" in text and action in text
+        assert second is not None
 
 
 def test_scores_history_has_one_run_per_scoring(chain):

@@ -1,4 +1,5 @@
-"""Impact arithmetic on hand-built arrays: savings = avoided cost - leakage cost; the oracle share."""
+"""Savings figures under the roll loss: expected from the model, true from the simulator's
+potential outcomes, and each rule's share of the oracle's savings."""
 
 from __future__ import annotations
 
@@ -6,50 +7,43 @@ import numpy as np
 import pytest
 
 from cobranza.config import Costs
-from cobranza.decision.savings import (
-    expected_impact,
-    oracle_figures,
-    oracle_no_assign,
-    realized_impact,
-)
+from cobranza.decision.savings import expected_impact, realized_impact, true_impact
 
-COSTS = Costs(collection_action=10.0, unmanaged_fixed=20.0, unmanaged_share_past_due=0.5)
+COSTS = Costs(collection_action=10.0)
 
 
-def test_realized_savings_by_hand():
-    no_assign = np.array([True, True, True, False, False])
-    y = np.array([1, 0, 1, 0, 1])
-    amount = np.array([100.0, 40.0, 0.0, 10.0, 10.0])
-    out = realized_impact(no_assign, y, amount, COSTS)
-    # avoided 3 actions = 30; leakage: row 1 (20 + 0.5*40 = 40)
-    assert out["actions_avoided"] == 3 and out["actions_avoided_cost"] == 30.0
-    assert out["leakage"] == 1 and out["leakage_cost"] == 40.0
-    assert out["net_savings"] == -10.0
-    assert out["baseline_cost"] == 50.0 and out["policy_cost"] == 60.0
-    assert out["no_assign_share"] == pytest.approx(0.6)
-    assert out["leakage_rate"] == pytest.approx(1 / 3)
+def test_expected_savings_by_hand():
+    # Leaving row 0 saves the action (10) and adds 0.05 x 100 = 5 of expected rolls: net 5.
+    got = expected_impact([True, False], [0.3, 0.5], [0.25, 0.1], [100.0, 100.0], COSTS)
+    assert got["no_assign"] == 1
+    assert got["expected_extra_roll_cost"] == pytest.approx(5.0)
+    assert got["expected_net_savings"] == pytest.approx(5.0)
 
 
-def test_expected_figures_by_hand():
-    out = expected_impact(
-        np.array([True, True, False]), np.array([0.9, 0.5, 0.1]), np.array([0.0, 20.0, 5.0]), COSTS
+def test_true_impact_gives_the_oracle_all_of_its_savings_and_each_rule_its_share():
+    p_no = np.array([0.30, 0.50, 0.20])
+    p_act = np.array([0.25, 0.10, 0.20])
+    loss = np.array([100.0, 100.0, 100.0])
+    # True benefits of managing: 5 - 10 = -5, 40 - 10 = 30, 0 - 10 = -10: the oracle leaves rows 0
+    # and 2 and saves 15; leaving everyone saves 15 - 30 = -15; leaving only row 2 saves 10.
+    got = true_impact(
+        {
+            "policy": np.array([False, False, True]),
+            "no_model": np.ones(3, bool),
+            "oracle_again": np.array([True, False, True]),
+        },
+        p_no,
+        p_act,
+        loss,
+        COSTS,
     )
-    # leakage expected: 0.1*20 + 0.5*30 = 17; avoided 20
-    assert out["expected_actions_avoided"] == 2
-    assert out["expected_leakage_cost"] == pytest.approx(17.0)
-    assert out["expected_net_savings"] == pytest.approx(3.0)
-    assert out["expected_leakage"] == pytest.approx(0.6)
+    assert got["oracle_net_savings"] == pytest.approx(15.0)
+    assert got["share_of_oracle_captured"] == pytest.approx(10 / 15, abs=1e-6)
+    assert got["no_model_share_of_oracle_captured"] == pytest.approx(-1.0)
+    assert got["oracle_again_share_of_oracle_captured"] == pytest.approx(1.0)
 
 
-def test_oracle_rule_and_share():
-    p_true = np.array([0.95, 0.8, 0.2, 0.6])
-    amount = np.array([0.0, 0.0, 0.0, 40.0])  # loss 20, 20, 20, 40
-    # expected loss: 1, 4, 16, 16 vs action 10 -> NO_ASSIGN, NO_ASSIGN, ASSIGN, ASSIGN
-    assert oracle_no_assign(p_true, amount, COSTS).tolist() == [True, True, False, False]
-    y = np.array([1, 1, 0, 1])
-    figures = oracle_figures(10.0, p_true, y, amount, COSTS)
-    assert figures["oracle_net_savings"] == 20.0
-    assert figures["share_of_oracle_captured"] == pytest.approx(0.5)
-    assert figures["oracle_no_assign_share"] == pytest.approx(0.5)
-    none = oracle_figures(5.0, np.zeros(2), np.zeros(2), np.zeros(2), COSTS)
-    assert none["share_of_oracle_captured"] is None
+def test_realized_cost_under_the_arms_actually_taken():
+    got = realized_impact([1, 0, 0], [0, 1, 0], [0, 0, 1], [100.0, 100.0, 100.0], COSTS)
+    assert got["realized_cost"] == pytest.approx(110.0)
+    assert got["roll_rate"] == pytest.approx(1 / 3, abs=1e-6)

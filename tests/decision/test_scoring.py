@@ -16,7 +16,7 @@ from cobranza.config import load_settings
 from cobranza.contract import PERSONAL_COLUMNS
 from cobranza.decision.attribution import PathTable, probability_and_contributions
 from cobranza.decision.policy import Policy
-from cobranza.decision.reasons import COST_RULE, NO_ACTIVE_MANDATE
+from cobranza.decision.reasons import MANAGEMENT_DOES_NOT_PAY, MANAGEMENT_PAYS, NO_ACTIVE_MANDATE
 from cobranza.decision.scoring import OUTPUT_COLUMNS, ScoringError, read_cut, score, score_frame
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
@@ -46,10 +46,10 @@ def test_latest_has_one_row_per_obligation_of_the_latest_cut(decision_lake):
     assert decision_lake["second"].cut_date == str(cut)
 
 
-def test_rules_threshold_and_model_version(decision_lake):
+def test_no_assign_exactly_when_managing_is_expected_not_to_pay(decision_lake):
     out = latest(decision_lake["lake"])
     champion = decision_lake["champion"]
-    thr = champion.policy.threshold
+    costs = decision_lake["settings"].costs
     inel = out.loc[~out["eligible"]]
     assert len(inel) > 0
     assert (inel["decision"] == "ASSIGN").all()
@@ -57,15 +57,16 @@ def test_rules_threshold_and_model_version(decision_lake):
     assert inel["probability"].isna().all()
     el = out.loc[out["eligible"]]
     assert el["probability"].between(0, 1).all()
-    # NO_ASSIGN iff p >= threshold and the cost rule allows it (decision.policy)
-    policy = champion.policy
-    assert policy.cost_rule
-    loss = policy.unmanaged_fixed + policy.unmanaged_share_past_due * el["amount_past_due"]
-    allowed = (1 - el["probability"]) * loss < policy.collection_action
-    assert (((el["probability"] >= thr) & allowed) == (el["decision"] == "NO_ASSIGN")).all()
-    ruled = (el["probability"] >= thr) & ~allowed
-    assert ruled.any() and (el.loc[ruled, "reason_1_code"] == COST_RULE).all()
-    assert (out["threshold"] == thr).all()
+    assert (el["p_roll_action"] <= el["p_roll_no_action"]).all()
+    # the columns are the loss of decision.loss and the rule of decision.policy
+    benefit = (el["p_roll_no_action"] - el["p_roll_action"]) * el[
+        "roll_loss"
+    ] - costs.collection_action
+    assert np.allclose(benefit, el["expected_benefit"])
+    assert ((el["expected_benefit"] < 0) == (el["decision"] == "NO_ASSIGN")).all()
+    assert (el["roll_loss"] >= costs.later_collection_cost).all()
+    codes = np.where(el["decision"] == "ASSIGN", MANAGEMENT_PAYS, MANAGEMENT_DOES_NOT_PAY)
+    assert (el["reason_1_code"].to_numpy() == codes).all()
     assert (out["model_version"] == champion.version).all()
     assert out["scoring_run_id"].nunique() == 1
     assert out["scoring_run_id"].iloc[0] == decision_lake["second"].scoring_run_id
@@ -77,21 +78,19 @@ def test_reason_direction_follows_the_decision(decision_lake):
     el = out.loc[out["eligible"]]
     no, yes = el.loc[el["decision"] == "NO_ASSIGN"], el.loc[el["decision"] == "ASSIGN"]
     assert len(no) > 0 and len(yes) > 0
-    for i in (1, 2, 3):
+    for i in (2, 3):
         c_no = no[f"reason_{i}_contribution"].dropna()
         c_yes = yes[f"reason_{i}_contribution"].dropna()
         assert (c_no > 0).all() and (c_yes < 0).all()
-    # strongest first (after the cost rule, which comes first when it decided)
-    model = el.loc[el["reason_1_code"] != COST_RULE].dropna(subset=["reason_2_contribution"])
-    assert (model["reason_1_contribution"].abs() >= model["reason_2_contribution"].abs()).all()
-    ruled = el.loc[el["reason_1_code"] == COST_RULE].dropna(subset=["reason_3_contribution"])
-    assert (ruled["reason_2_contribution"].abs() >= ruled["reason_3_contribution"].abs()).all()
-    has = el["reason_1_code"].notna()
-    assert has.mean() > 0.9
-    assert el.loc[has, "reason_1_text"].notna().all()
-    codes = set(el["reason_1_code"].dropna())
+    # the decision's reason first, then the model's strongest reasons, strongest first
+    assert el["reason_1_contribution"].isna().all()
+    model = el.dropna(subset=["reason_3_contribution"])
+    assert (model["reason_2_contribution"].abs() >= model["reason_3_contribution"].abs()).all()
+    assert el["reason_1_text"].notna().all()
+    assert el["reason_1_text"].str.contains("%").all()
+    codes = set(el["reason_2_code"].dropna())
     features = set(decision_lake["champion"].features)
-    assert codes <= {f.upper() for f in features} | {COST_RULE}
+    assert codes <= {f.upper() for f in features}
 
 
 def test_no_personal_data_in_results(decision_lake):
@@ -126,7 +125,7 @@ def test_scores_history_grows_by_one_run_per_scoring(decision_lake):
     assert dict(after)[third.scoring_run_id] == third.obligations
     assert latest_runs == [(third.scoring_run_id,)]
     info = lake.run_info("results")
-    assert info["policy"]["threshold"] == pytest.approx(decision_lake["champion"].policy.threshold)
+    assert info["policy"]["collection_action"] == decision_lake["settings"].costs.collection_action
     assert info["model_version"] == decision_lake["champion"].version
     assert info["as_of"] == third.cut_date
     assert "scores" in info["history_tables"]

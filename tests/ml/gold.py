@@ -2,6 +2,12 @@
 
 The target is drawn from p_true = sigmoid(f(features)), so the oracle AUC is known to be reachable;
 a few features are pure noise and a categorical one matters (product) while another does not.
+
+The causal part: each labeled row is in a randomized arm (HOLDOUT with `holdout_share`, else
+ASSIGNED); the roll to 31+ days is drawn from p_roll_no_action or p_roll_action by the arm, with an
+effect of management that grows with the debit rejects (clients who need a call); management does
+not change the debit self-cure here, so `self_cure_debit` is the same draw whatever the arm. Its
+own generator (seed + 1000) leaves every other column as it was without it.
 """
 
 from __future__ import annotations
@@ -38,9 +44,11 @@ def make_gold(
     seed: int = 7,
     horizon_unlabeled: int = 1,
     rows_per_month: float = 0.6,
+    holdout_share: float = 0.2,
 ) -> pd.DataFrame:
     """Rows = clients x months x rows_per_month (Bernoulli), the last month unlabeled."""
     rng = np.random.default_rng(seed)
+    rng_causal = np.random.default_rng(seed + 1000)
     cuts = month_ends(months)
     client_keys = np.array([f"ck{i:07d}" for i in range(clients)])
     client_skill = rng.normal(0, 1, clients)
@@ -68,6 +76,9 @@ def make_gold(
         y = (rng.random(n) < p_true).astype(np.int64)
         labeled = m < months - horizon_unlabeled
         balance = np.where(rng.random(n) < 0.05, np.nan, balance_ratio)
+        causal = _causal_part(
+            rng_causal, n, labeled, dpd, rejects, balance_ratio, amount, holdout_share
+        )
         frames.append(
             pd.DataFrame(
                 {
@@ -85,16 +96,36 @@ def make_gold(
                     "debit_rejects_3m": rejects,
                     "noise_feature": noise1,
                     "_p_true": p_true,
+                    **causal,
                 }
             )
         )
     return pd.concat(frames, ignore_index=True)
 
 
+def _causal_part(rng, n, labeled, dpd, rejects, balance_ratio, amount, holdout_share) -> dict:
+    """Arm, treatment, roll and exposure columns, with the true roll probabilities (`_p_roll_*`)."""
+    logit_roll = -0.9 - 0.8 * balance_ratio + 0.04 * dpd + 0.3 * rejects
+    effect = 0.15 + 0.45 * np.minimum(rejects, 3)  # log-odds the management takes off the roll
+    p_no = 1 / (1 + np.exp(-logit_roll))
+    p_act = 1 / (1 + np.exp(-(logit_roll - effect)))
+    holdout = rng.random(n) < holdout_share
+    rolled = (rng.random(n) < np.where(holdout, p_no, p_act)).astype(np.int64)
+    arm = np.where(holdout, "HOLDOUT", "ASSIGNED").astype(object)
+    return {
+        "outstanding_balance": np.round(amount * rng.uniform(5, 40, n), 2),
+        "arm": arm if labeled else np.full(n, None, dtype=object),
+        "assigned": pd.array(~holdout if labeled else [None] * n, dtype="boolean"),
+        "roll_31_plus": pd.array(rolled if labeled else [None] * n, dtype="Int64"),
+        "_p_roll_no_action": p_no,
+        "_p_roll_action": p_act,
+    }
+
+
 def publish_gold(lake: Lake, gold: pd.DataFrame, truth_csv: Path | None = None) -> str:
     """Publish `gold` as the current gold version; write the truth CSV when asked."""
     lake.ensure()
-    table = gold.drop(columns=["_p_true"])
+    table = gold.drop(columns=[c for c in gold.columns if c.startswith("_p_")])
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     arrow = arrow.set_column(
         arrow.schema.get_field_index("cut_date"),
@@ -114,4 +145,15 @@ def publish_gold(lake: Lake, gold: pd.DataFrame, truth_csv: Path | None = None) 
         gold[["cut_date", "obligation_id", "_p_true"]].rename(columns={"_p_true": "p_true"}).to_csv(
             truth_csv, index=False
         )
+        outcomes = pd.DataFrame(
+            {
+                "obligation_id": gold["obligation_id"],
+                "cut_date": pd.to_datetime(gold["cut_date"]).dt.date,
+                "p_cure_debit_no_action": gold["_p_true"],
+                "p_cure_debit_action": gold["_p_true"],
+                "p_roll_no_action": gold["_p_roll_no_action"],
+                "p_roll_action": gold["_p_roll_action"],
+            }
+        )
+        outcomes.to_parquet(truth_csv.parent / "potential_outcomes.parquet", index=False)
     return lake.current_version("gold")

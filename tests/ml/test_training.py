@@ -60,7 +60,7 @@ def test_run_logs_metrics_per_part_lineage_config_and_artifacts(trained):
     assert len(data.tags["git_commit"]) in (40, len("unknown"))
     assert data.params["cfg.pseudonym_secret"] == "**********"
     assert data.params["cfg.seed"] == "42"
-    assert "policy.threshold" in data.params
+    assert "policy.collection_action" in data.params
     client = mlflow.MlflowClient(tracking_uri=s.tracking_uri)
     names = {
         a.path
@@ -224,27 +224,27 @@ def test_fit_gives_the_same_models_for_the_same_data_and_seed(dataset):
     assert np.array_equal(a.baseline.predict_proba(X), b.baseline.predict_proba(X))
 
 
-def test_the_decision_policy_is_fitted_on_the_test_part_under_the_configured_costs(dataset):
+def test_the_policys_test_figures_are_the_expected_costs_under_the_configured_costs(dataset):
     from cobranza.config import load_settings
-    from cobranza.decision.policy import fit_policy
-    from cobranza.ml.evaluation import evaluate
+    from cobranza.decision.loss import expected_cost
 
-    ds, truth = dataset
+    ds, _truth = dataset
     models = fit(ds, seed=3)
-    evaluation = evaluate(ds, models.model, models.baseline, truth, seed=3)
-    settings = load_settings(costs={"collection_action": 9000, "min_probability": 0.6})
-    policy = fit_decision_policy(settings, ds, evaluation)
-    expected = fit_policy(
-        evaluation.proba["test"],
-        ds.y("test"),
-        ds.rows("test")["amount_past_due"].to_numpy(dtype=np.float64),
-        settings.costs,
-        cost_rule=True,
-        min_threshold=0.6,
+    settings = load_settings(costs={"collection_action": 9000})
+    policy = fit_decision_policy(settings, ds, models)
+    p0, p1 = models.roll.predict_outcomes(ds.X("test"))
+    rows = ds.rows("test")
+    loss = (
+        rows["outstanding_balance"].to_numpy(dtype=np.float64)
+        * rows["product"].map(settings.costs.provision_step).to_numpy(dtype=np.float64)
+        + settings.costs.later_collection_cost
     )
-    assert policy == expected
+    assign = (p0 - p1) * loss - 9000 >= 0
+    cost = expected_cost(assign, p0, p1, loss, settings.costs)
     assert policy.n_fit == len(ds.rows("test")) and policy.collection_action == 9000
-    assert policy.threshold >= 0.6
+    assert policy.expected_cost_per_obligation == pytest.approx(cost.mean())
+    assert policy.no_assign_share == pytest.approx((~assign).mean())
+    assert policy.expected_cost_per_obligation <= policy.baseline_cost_per_obligation
 
 
 # ---- a training that fails or is killed on the way publishes nothing ---------------------------

@@ -28,9 +28,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 
+from cobranza.ml.data import client_fraction
 from cobranza.ml.model import SelfCureModel
+from cobranza.transforms.schema import ARM, ROLL_31_PLUS, TARGET
 
 MANAGED = "managed"  # the treatment feature: 1 when the obligation was assigned to collections
 CONTROL_ARMS = ("HOLDOUT", "RULE")
@@ -40,6 +43,67 @@ ROLL_PARAMS = {"num_leaves": 8, "min_data_in_leaf": 100, "lambda_l2": 10.0}
 
 def _with_treatment(X: pd.DataFrame, value: float | np.ndarray) -> pd.DataFrame:
     return X.assign(**{MANAGED: value})
+
+
+def crossfit_raw(
+    make_model, dataset: Any, outcome: str, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, raw): every row before the out-of-time months (train, valid and test parts) with
+    its naive log-odds from a model that never saw its client: two folds by client, each model
+    fitted on the other fold's train and test rows and early-stopped on that fold's valid rows.
+    In-sample scores would have learnt part of the treatment's effect on the control rows and
+    shrink `log_odds_effect`; pooling the three parts uses every randomized row there is."""
+    frame = dataset.frame
+    before = np.asarray(dataset.part) != "oot"
+    rows = np.flatnonzero(before)
+    X = frame.iloc[rows][dataset.features]
+    y = frame.iloc[rows][outcome].fillna(0).to_numpy(dtype=np.int64)
+    part = np.asarray(dataset.part)[rows]
+    fold = client_fraction(frame.iloc[rows]["client_key"], seed, "crossfit") < 0.5
+    raw = np.zeros(len(rows))
+    for side in (True, False):
+        fit_rows = (fold != side) & (part != "valid")
+        stop_rows = (fold != side) & (part == "valid")
+        if len(np.unique(y[fit_rows])) < 2 or len(np.unique(y[stop_rows])) < 2:
+            continue
+        model = make_model().fit(X[fit_rows], y[fit_rows], X[stop_rows], y[stop_rows])
+        raw[fold == side] = model.raw_score(X[fold == side])
+    return rows, raw
+
+
+def pooled_effect(make_model, dataset: Any, outcome: str, seed: int) -> float:
+    """`log_odds_effect` on the randomized rows before the out-of-time months, with cross-fitted
+    naive log-odds (`crossfit_raw`)."""
+    rows, raw = crossfit_raw(make_model, dataset, outcome, seed)
+    frame = dataset.frame.iloc[rows]
+    arms = (
+        frame[ARM].fillna("ASSIGNED").astype(str).to_numpy(dtype=object)
+        if ARM in frame
+        else np.full(len(rows), "ASSIGNED", dtype=object)
+    )
+    managed = arms == "ASSIGNED"
+    y = frame[outcome].fillna(0).to_numpy(dtype=np.int64)
+    return log_odds_effect(raw, managed, y, randomized_rows(arms, frame["cut_date"].to_numpy()))
+
+
+def log_odds_effect(raw_naive: np.ndarray, managed, y, rows) -> float:
+    """The effect of management on the log-odds of the outcome, from the given (randomized) rows:
+    the coefficient of `managed` in a logistic regression of y on managed and the naive model's
+    log-odds (which adjusts for what the features say and sharpens the estimate). 0.0 when the
+    rows do not hold both arms and both outcomes.
+
+    Trees alone find no split on a treatment held by 1% of the rows (few hundred control rows
+    against tens of thousands managed): the S-learner would then say management changes nothing.
+    This effect enters its trees as an offset (`SelfCureModel.fit(offset=...)`), and the trees
+    refine it where the data allow."""
+    r = np.asarray(rows, dtype=bool)
+    m = np.asarray(managed, dtype=np.float64)[r]
+    yy = np.asarray(y)[r]
+    if len(np.unique(m)) < 2 or len(np.unique(yy)) < 2:
+        return 0.0
+    design = np.column_stack([m, np.asarray(raw_naive, dtype=np.float64)[r]])
+    fit = LogisticRegression(C=1e6, max_iter=1000).fit(design, yy)
+    return float(fit.coef_[0][0])
 
 
 class RollModel:
@@ -77,15 +141,19 @@ class RollModel:
             treatment=treatment,
         )
 
-    def fit(self, X, managed, y, X_valid, managed_valid, y_valid) -> RollModel:
+    def fit(self, X, managed, y, X_valid, managed_valid, y_valid, effect: float = 0.0) -> RollModel:
+        """`effect`: the S-learner's log-odds effect of management (`log_odds_effect`), entered
+        as an offset its trees refine; clipped at 0: management never makes a roll more likely."""
         m, mv = np.asarray(managed, dtype=bool), np.asarray(managed_valid, dtype=bool)
         y, y_valid = np.asarray(y), np.asarray(y_valid)
         if self.method == "s_learner":
+            self.effect_ = min(0.0, float(effect))
             self.single_ = self._model(MANAGED).fit(
                 _with_treatment(X, m.astype(float)),
                 y,
                 _with_treatment(X_valid, mv.astype(float)),
                 y_valid,
+                offset=self.effect_,
             )
         elif self.method == "t_learner":
             self.action_ = self._model(None).fit(X[m], y[m], X_valid[mv], y_valid[mv])
@@ -218,7 +286,10 @@ class CausalEvaluation:
 
 
 # ---- fitting and choosing -----------------------------------------------------------------------
-MIN_CONTROL_ROWS = 30
+# Below this many unmanaged training rows there is no estimate at all (training refuses); below
+# FEW_CONTROL_ROWS the effect is estimated but imprecise, and training says so.
+MIN_CONTROL_ROWS = 10
+FEW_CONTROL_ROWS = 300
 
 
 class CausalDataError(ValueError):
@@ -256,14 +327,25 @@ def fit_candidates(
     y, yv = dataset.y("train"), dataset.y("valid")
     common = {"params": params, "seed": seed, "num_threads": num_threads}
     naive = SelfCureModel(dataset.features, dataset.categorical, **common).fit(X, y, Xv, yv)
+    roll, rollv = dataset.roll("train"), dataset.roll("valid")
+
+    def naive_cure() -> SelfCureModel:
+        return SelfCureModel(dataset.features, dataset.categorical, **common)
+
+    def naive_roll() -> SelfCureModel:
+        return RollModel(
+            dataset.features, dataset.categorical, "t_learner", seed, num_threads
+        )._model(None)
+
+    effect = pooled_effect(naive_cure, dataset, TARGET, seed)
     s_learner = SelfCureModel(
         dataset.features, dataset.categorical, treatment=MANAGED, **common
-    ).fit(_with_treatment(X, m), y, _with_treatment(Xv, mv), yv)
-    roll, rollv = dataset.roll("train"), dataset.roll("valid")
+    ).fit(_with_treatment(X, m), y, _with_treatment(Xv, mv), yv, offset=effect)
+    roll_effect = pooled_effect(naive_roll, dataset, ROLL_31_PLUS, seed)
     rolls = {
         "s_learner": RollModel(
             dataset.features, dataset.categorical, "s_learner", seed, num_threads
-        ).fit(X, m, roll, Xv, mv, rollv)
+        ).fit(X, m, roll, Xv, mv, rollv, effect=roll_effect)
     }
     control_valid = mv == 0
     if control_valid.sum() >= MIN_CONTROL_ROWS and len(np.unique(rollv[control_valid])) == 2:
@@ -332,6 +414,8 @@ def predict_codes(
         raw = model.booster_.predict(
             matrix, num_iteration=model.best_iteration_, raw_score=True, num_threads=1
         )
+        if getattr(model, "offset_", 0.0):
+            raw = raw + model.offset_ * matrix[:, -1]
         return np.asarray(model.calibrator_.transform(raw), dtype=np.float64)
 
     if roll.method == "s_learner":

@@ -273,21 +273,29 @@ class SelfCureModel(BaseEstimator, ClassifierMixin):
             "verbose": -1,
         }
 
-    def fit(self, X, y, X_valid, y_valid) -> SelfCureModel:
+    def fit(self, X, y, X_valid, y_valid, offset: float = 0.0) -> SelfCureModel:
+        """`offset`: with a treatment, log-odds added per unit of it before any tree (a known
+        effect the trees then refine; `ml.causal`), kept in every prediction."""
         features = [*self.features, self.treatment] if self.treatment else self.features
         self.encoder_ = FeatureEncoder(features, self.categorical, self.treatment).fit(X)
         self.feature_names_ = self.encoder_.feature_names_
         self.classes_ = np.array([0, 1])
+        self.offset_ = float(offset) if self.treatment else 0.0
         cat = self.encoder_.categorical_index_
+        codes, codes_valid = self.encoder_.codes(X), self.encoder_.codes(X_valid)
         train_set = lgb.Dataset(
-            self.encoder_.codes(X),
+            codes,
             label=np.asarray(y),
             feature_name=self.encoder_.columns_,
             categorical_feature=cat,
+            init_score=self._offset(codes),
             free_raw_data=True,
         )
         valid_set = lgb.Dataset(
-            self.encoder_.codes(X_valid), label=np.asarray(y_valid), reference=train_set
+            codes_valid,
+            label=np.asarray(y_valid),
+            init_score=self._offset(codes_valid),
+            reference=train_set,
         )
         self.evals_: dict[str, Any] = {}
         self.booster_ = lgb.train(
@@ -307,12 +315,19 @@ class SelfCureModel(BaseEstimator, ClassifierMixin):
         self.calibrator_ = Calibrator(self.calibration).fit(self.raw_score(X_valid), y_valid)
         return self
 
+    def _offset(self, codes: np.ndarray) -> np.ndarray | None:
+        """The treatment's log-odds offset per row (its column is the codes' last), or None."""
+        offset = getattr(self, "offset_", 0.0)
+        return offset * np.nan_to_num(codes[:, -1]) if offset else None
+
     def raw_score(self, X) -> np.ndarray:
         """Uncalibrated log-odds."""
         codes = self.encoder_.codes(X)
-        return self.booster_.predict(
+        raw = self.booster_.predict(
             codes, num_iteration=self.best_iteration_, raw_score=True, **predict_threads(len(codes))
         )
+        offset = self._offset(codes)
+        return raw if offset is None else raw + offset
 
     def predict_proba(self, X) -> np.ndarray:
         p = self.calibrator_.transform(self.raw_score(X))

@@ -245,6 +245,7 @@ class ReportRun:
     gate_passed: bool
     gate_reason: str
     policy: dict[str, Any]
+    causal: dict[str, Any] | None = None  # ml.causal.CausalEvaluation.to_dict()
 
 
 def model_report(
@@ -291,6 +292,30 @@ def model_report(
             ("Lift by decile (OOT)", M.deciles(dataset.y("oot"), proba["oot"])),
             ("Score distributions", (pictures["dist_test"], pictures["dist_oot"])),
             ("Feature importance", (pictures["importance"], pictures["shap"])),
-            ("Decision policy (fitted on test)", [run.policy]),
+            ("Decision policy (expected figures on test)", [run.policy]),
+            *causal_sections(run.causal),
         ],
     )
+
+
+def causal_sections(causal: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """The causal candidates out of time on the randomized rows, the Qini coefficient and the
+    predicted against observed effect on the roll by decile."""
+    if not causal:
+        return []
+    candidates = [
+        {"model": kind, "candidate": name, "chosen": name == causal[kind]["method"], **scores}
+        for kind in ("self_cure", "roll")
+        for name, scores in causal[kind]["candidates"].items()
+    ]
+    effect = (
+        f"<p>{causal['randomized_rows']:,} randomized rows out of time; mean predicted effect of "
+        f"management on the roll {causal['mean_predicted_effect']}, observed (holdout minus "
+        f"assigned) {causal['observed_effect']}; Qini coefficient "
+        f"{causal['qini'].get('qini_coefficient')}.</p>"
+    )
+    return [
+        ("Causal candidates (out of time, randomized rows; lowest log loss chosen)", candidates),
+        ("Effect of management on the roll", effect),
+        ("Predicted against observed effect by decile (OOT)", causal["effect_by_decile"] or [{}]),
+    ]

@@ -96,6 +96,35 @@ def _log_artifacts(
     mlflow.log_artifacts(str(art), "run")
 
 
+def _log_causal(folder: Path, fitted: Fitted) -> None:
+    """The causal candidates out of time on the randomized rows (`ml.causal`): artifact and
+    metrics (log loss per candidate, Qini coefficient, mean predicted and observed effect)."""
+    data = fitted.causal.to_dict()
+    (folder / "causal").mkdir()
+    (folder / "causal" / "causal.json").write_text(json.dumps(data, indent=2, default=str))
+    mlflow.log_artifacts(str(folder / "causal"), "causal")
+    metrics = {
+        f"causal.{kind}.{name}.oot_log_loss": scores["log_loss"]
+        for kind in ("self_cure", "roll")
+        for name, scores in data[kind]["candidates"].items()
+        if scores.get("log_loss") is not None
+    }
+    for key in ("mean_predicted_effect", "observed_effect"):
+        if data.get(key) is not None:
+            metrics[f"causal.roll.{key}"] = data[key]
+    if data["qini"].get("qini_coefficient") is not None:
+        metrics["causal.roll.qini_coefficient"] = data["qini"]["qini_coefficient"]
+    mlflow.log_metrics(metrics)
+    roll = getattr(fitted.roll, "effect_", None)
+    mlflow.log_params(
+        {
+            "causal.self_cure_method": data["self_cure"]["method"],
+            "causal.roll_method": data["roll"]["method"],
+            "causal.roll_log_odds_effect": roll if roll is not None else "n/a",
+        }
+    )
+
+
 def log_run(
     settings: Settings,
     client: MlflowClient,
@@ -136,6 +165,8 @@ def log_run(
     (folder / "policy").mkdir()
     (folder / "policy" / "policy.json").write_text(json.dumps(policy_dict, indent=2))
     mlflow.log_artifacts(str(folder / "policy"), "policy")
+    if fitted.causal is not None:
+        _log_causal(folder, fitted)
     mlflow.log_artifacts(str(folder / "pictures"), "pictures")
     example = tracking.input_example(dataset.X("test").head(5), dataset.categorical)
     signature = tracking.model_signature(dataset.features, dataset.categorical)

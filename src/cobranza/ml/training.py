@@ -130,6 +130,12 @@ def fit(
     )
     lap("fit_baseline")
     chosen = causal.evaluate_candidates(dataset, candidates)
+    n_control = int(causal.control_rows(dataset.arm("train")).sum())
+    if n_control < causal.FEW_CONTROL_ROWS:
+        info(
+            f"only {n_control} unmanaged training rows (arms HOLDOUT and RULE): the effect of "
+            "management is estimated but imprecise; a larger holdout makes it sharper"
+        )
     info(
         f"self-cure without management: {chosen.self_cure_method}; roll with and without "
         f"management: {chosen.roll_method} (out of time, {chosen.randomized_rows:,} randomized rows)"
@@ -423,6 +429,7 @@ def write_report(
         gate_passed=progress.gate.passed,
         gate_reason=progress.gate.reason,
         policy=policy.to_dict(),
+        causal=fitted.causal.to_dict() if fitted.causal is not None else None,
     )
     report = model_report(folder, run, dataset, fitted.model, evaluation, pictures)
     mlflow.log_artifact(str(report), "report")
