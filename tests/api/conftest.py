@@ -36,26 +36,42 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def results_frame(n: int = 30, cut: date = date(2025, 6, 30), seed: int = 0) -> pd.DataFrame:
-    """Rows in the results schema; every 7th obligation is ineligible (ASSIGN by rule)."""
+    """Rows in the results schema; every 7th obligation is ineligible (ASSIGN by rule).
+
+    The estimates follow `decision.loss` under `POLICY`'s costs (roll loss from a balance of ten
+    times the amount past due), and the decision is the policy's: NO_ASSIGN iff the expected
+    benefit of managing is negative.
+    """
     rng = np.random.default_rng(seed)
     eligible = np.array([i % 7 != 3 for i in range(n)])
     proba = np.where(eligible, rng.uniform(0.01, 0.99, n).round(4), np.nan)
-    threshold = 0.6
-    decision = np.where(eligible & (proba >= threshold), "NO_ASSIGN", "ASSIGN")
+    p_no = np.where(eligible, rng.uniform(0.02, 0.6, n).round(4), np.nan)
+    p_act = np.where(eligible, (p_no * rng.uniform(0.3, 1.0, n)).round(4), np.nan)
+    product = np.where(np.arange(n) % 3 == 0, "CREDIT_CARD", "CONSUMER_LOAN")
+    amount = (100_000 + 1_000 * np.arange(n)).astype(np.float64)
+    step = np.array(
+        [POLICY["provision_step"].get(p, POLICY["default_provision_step"]) for p in product]
+    )
+    loss = 10 * amount * step + POLICY["later_collection_cost"]
+    benefit = (p_no - p_act) * loss - POLICY["collection_action"]
+    decision = np.where(eligible & (benefit < 0), "NO_ASSIGN", "ASSIGN")
     frame = pd.DataFrame(
         {
             "obligation_id": [f"OB{i:05d}" for i in range(n)],
             "cut_date": [cut] * n,
             "client_key": [f"ck{i % 11:04d}" for i in range(n)],
-            "product": np.where(np.arange(n) % 3 == 0, "CREDIT_CARD", "CONSUMER_LOAN"),
+            "product": product,
             "segment": np.where(np.arange(n) % 2 == 0, "MASS", "AFFLUENT"),
             "days_past_due": (np.arange(n) % 30 + 1).astype(np.int64),
-            "amount_past_due": (100_000 + 1_000 * np.arange(n)).astype(np.float64),
+            "amount_past_due": amount,
             "eligible": eligible,
             "probability": proba,
             "decision": decision,
             "capacity_limited": np.zeros(n, dtype=bool),
-            "threshold": np.full(n, threshold),
+            "p_roll_no_action": p_no,
+            "p_roll_action": p_act,
+            "roll_loss": loss,
+            "expected_benefit": benefit,
             "model_version": "1",
             "scoring_run_id": "run-test",
         }
@@ -70,17 +86,28 @@ def results_frame(n: int = 30, cut: date = date(2025, 6, 30), seed: int = 0) -> 
 
 
 POLICY = {
-    "threshold": 0.6,
     "collection_action": 8000.0,
-    "unmanaged_fixed": 25000.0,
-    "unmanaged_share_past_due": 0.05,
+    "later_collection_cost": 30000.0,
+    "provision_step": {"CONSUMER_LOAN": 0.08, "CREDIT_CARD": 0.1},
+    "default_provision_step": 0.05,
     "capacity": None,
+    "expected_cost_per_obligation": 0.0,
+    "baseline_cost_per_obligation": 0.0,
+    "no_assign_share": 0.0,
+    "n_fit": 0,
 }
 
 
-def publish_results(lake_root: Path, frame: pd.DataFrame, extra: dict | None = None) -> str:
+def publish_results(
+    lake_root: Path,
+    frame: pd.DataFrame,
+    extra: dict | None = None,
+    drop: tuple[str, ...] = (),
+    policy: dict | None = None,
+) -> str:
     """Publish a results version (scores history + latest) the way `cobranza score` does;
-    `extra` columns (name -> values) are appended, as a later scoring layer may add them."""
+    `extra` columns (name -> values) are appended, as a later scoring layer may add them, `drop`
+    columns removed, as an earlier scoring layer wrote them without; `policy` replaces `POLICY`."""
     import pyarrow as pa
 
     from cobranza.decision.scoring import to_arrow
@@ -89,11 +116,12 @@ def publish_results(lake_root: Path, frame: pd.DataFrame, extra: dict | None = N
     table = to_arrow(frame)
     for name, values in (extra or {}).items():
         table = table.append_column(name, pa.array(values))
+    table = table.drop_columns(list(drop))
     with lake.publish("results") as pub:
         pq.write_table(table, pub.table_dir("scores") / "part-0.parquet")
         pq.write_table(table, pub.table_dir("latest") / "part-0.parquet")
         pub.history_tables.add("scores")
-        pub.meta["policy"] = POLICY
+        pub.meta["policy"] = POLICY if policy is None else policy
         pub.meta["model_version"] = "1"
         pub.meta["scoring_run_id"] = pub.run_id
         pub.meta["as_of"] = str(frame["cut_date"].iloc[0])

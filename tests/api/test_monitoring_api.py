@@ -46,7 +46,8 @@ def _labeled_scores(lake_root, scoring_run_id: str):
     return (
         duckdb.connect()
         .execute(
-            "SELECT s.probability, s.decision, s.amount_past_due, g.self_cure_debit AS y "
+            "SELECT s.probability, s.decision, s.amount_past_due, s.p_roll_action, s.roll_loss, "
+            "g.self_cure_debit AS y, g.roll_31_plus AS rolled "
             "FROM read_parquet(?, union_by_name=true) s JOIN read_parquet(?) g "
             "USING (obligation_id, cut_date) "
             "WHERE s.scoring_run_id = ? AND s.probability IS NOT NULL "
@@ -118,10 +119,9 @@ def test_monitor_job_and_report(served):
     policy = Lake(built.lake).run_info("results", built.past_run.results_version)["policy"]
     leaked = no_assign & (y == 0)
     avoided = no_assign.sum() * policy["collection_action"]
-    leakage = (
-        policy["unmanaged_fixed"]
-        + policy["unmanaged_share_past_due"] * rows["amount_past_due"].to_numpy()[leaked]
-    ).sum()
+    # the rolls of the NO_ASSIGN rows beyond the risk management would have left, at the roll loss
+    left = rows[no_assign]
+    leakage = ((left["rolled"] - left["p_roll_action"]) * left["roll_loss"]).sum()
     assert run["actions_avoided_cost"] == pytest.approx(avoided, abs=0.01)
     assert run["leakage_cost"] == pytest.approx(leakage, abs=0.01)
     assert run["net_savings"] == pytest.approx(avoided - leakage, abs=0.02)

@@ -62,9 +62,14 @@ def fast_options_module():
     return ApiOptions(champion_check_seconds=60)
 
 
+def known(gold: pd.DataFrame) -> pd.DataFrame:
+    """Gold without the generator's true probabilities (`_p_*`): what a caller knows."""
+    return gold.drop(columns=[c for c in gold.columns if c.startswith("_p_")])
+
+
 def obligations(gold: pd.DataFrame) -> list[dict]:
     out = []
-    for rec in gold.drop(columns=["_p_true"]).to_dict("records"):
+    for rec in known(gold).to_dict("records"):
         features = {}
         for k, v in rec.items():
             if k in NON_FEATURES:
@@ -113,17 +118,24 @@ def test_small_and_large_requests_equal_batch_scoring(served):
     assert middle.json()["predictions"] == small[:mid]
 
     policy = champion_policy(champion)
-    batch = score_frame(champion, gold.drop(columns=["_p_true"]), policy=policy)
+    batch = score_frame(champion, known(gold), policy=policy)
     assert {p["decision"] for p in small} == {"ASSIGN", "NO_ASSIGN"}
     for one, many, row in zip(small, large, batch.to_dict("records"), strict=True):
         assert one["obligation_id"] == many["obligation_id"] == row["obligation_id"]
         assert one["decision"] == many["decision"] == row["decision"]
         assert one["capacity_limited"] == many["capacity_limited"] is False
         if row["eligible"]:
-            assert one["probability"] == pytest.approx(row["probability"], abs=1e-12, rel=0)
-            assert many["probability"] == pytest.approx(row["probability"], abs=1e-12, rel=0)
+            for name in ("probability", "p_roll_no_action", "p_roll_action"):
+                assert one[name] == pytest.approx(row[name], abs=1e-12, rel=0), name
+                assert many[name] == pytest.approx(row[name], abs=1e-12, rel=0), name
+            for name in ("roll_loss", "expected_benefit"):  # pesos
+                assert one[name] == pytest.approx(row[name], abs=1e-6), name
+                assert many[name] == pytest.approx(row[name], abs=1e-6), name
+            assert (row["expected_benefit"] < 0) == (row["decision"] == "NO_ASSIGN")
         else:
-            assert one["probability"] is None and many["probability"] is None
+            for name in ("probability", "p_roll_no_action", "p_roll_action", "expected_benefit"):
+                assert one[name] is None and many[name] is None, name
+            assert one["roll_loss"] == pytest.approx(row["roll_loss"], abs=1e-6)
         expected = [
             (row[f"reason_{i}_code"], row[f"reason_{i}_text"])
             for i in (1, 2, 3)
@@ -131,7 +143,18 @@ def test_small_and_large_requests_equal_batch_scoring(served):
         ]
         assert [(r["code"], r["text"]) for r in one["reasons"]] == expected
         assert one["reasons"] == many["reasons"]
-    assert big.json()["threshold"] == pytest.approx(policy.threshold)
+    costs = policy.to_dict()
+    assert big.json()["costs"] == {
+        name: costs[name]
+        for name in (
+            "collection_action",
+            "later_collection_cost",
+            "provision_step",
+            "default_provision_step",
+            "capacity",
+        )
+    }
+    assert "threshold" not in big.json()
 
 
 def test_refusals_keep_their_messages(served):

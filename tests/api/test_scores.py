@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.api.conftest import auth, publish_results, results_frame
+from tests.api.conftest import POLICY, auth, publish_results, results_frame
 
 
 @pytest.fixture
@@ -50,18 +50,19 @@ def test_cursor_pagination_returns_every_row_once_in_order(client, scored):
 def test_risk_sort_is_the_policy_capacity_order_and_its_cursor_survives_ties(
     client, lake_dir, keys
 ):
-    """No mandate first, then lowest probability, then largest amount; ties broken by id."""
+    """No mandate first, then the largest expected benefit of managing, then the largest roll
+    loss; ties broken by id."""
     frame = results_frame(61, seed=3)
-    frame["probability"] = frame["probability"].round(1)  # many ties on probability...
-    frame["amount_past_due"] = 100_000.0 + 50_000.0 * (np.arange(61) % 3)  # ...and on amount
+    frame["expected_benefit"] = frame["expected_benefit"].round(-4)  # many ties on benefit...
+    frame["roll_loss"] = 100_000.0 + 50_000.0 * (np.arange(61) % 3)  # ...and on roll loss
     frame.loc[frame.index % 5 == 0, "decision"] = "ASSIGN"
     publish_results(lake_dir, frame)
     headers = auth(keys["viewer"])
     items, pages = _all_pages(client, headers, limit=4, sort="risk")
     assert pages == 16  # 61 rows by 4
     expected = (
-        frame.assign(p=frame["probability"].fillna(-1.0), a=-frame["amount_past_due"])
-        .sort_values(["cut_date", "p", "a", "obligation_id"])["obligation_id"]
+        frame.assign(b=-frame["expected_benefit"].fillna(np.inf), loss=-frame["roll_loss"])
+        .sort_values(["cut_date", "b", "loss", "obligation_id"])["obligation_id"]
         .tolist()
     )
     assert [r["obligation_id"] for r in items] == expected
@@ -175,11 +176,24 @@ def test_summary_counts_and_expected_savings(client, scored):
         "ASSIGN": int((~no_assign).sum()),
         "NO_ASSIGN": int(no_assign.sum()),
     }
-    loss = 25_000 + 0.05 * frame.amount_past_due
-    savings = float(np.sum(np.where(no_assign, 8_000 - (1 - frame.probability) * loss, 0.0)))
+    # a NO_ASSIGN obligation saves what managing it would cost beyond the rolls it prevents
+    loss = 10 * frame.amount_past_due * frame["product"].map(POLICY["provision_step"]) + 30_000
+    prevented = (frame.p_roll_no_action - frame.p_roll_action) * loss
+    savings = float(np.sum(np.where(no_assign, 8_000 - prevented, 0.0)))
+    assert savings > 0
     assert body["expected_savings"] == pytest.approx(savings, abs=0.01)
     assert sum(g["population"] for g in body["by_product"]) == 40
-    assert body["threshold"] == 0.6
+    assert sum(g["expected_savings"] for g in body["by_product"]) == pytest.approx(savings)
+    assert body["capacity_limited"] == 0
+    assert body["mean_p_roll_no_action"] == pytest.approx(frame.p_roll_no_action.mean(), abs=1e-6)
+    assert body["costs"] == {
+        "collection_action": 8000.0,
+        "later_collection_cost": 30000.0,
+        "provision_step": {"CONSUMER_LOAN": 0.08, "CREDIT_CARD": 0.1},
+        "default_provision_step": 0.05,
+        "capacity": None,
+    }
+    assert "threshold" not in body
 
 
 def test_call_order_numbers_the_cut_assign_rows_whatever_the_filter(client, lake_dir, keys):
@@ -295,9 +309,8 @@ def test_decisions_by_cut_take_the_last_run_of_each_cut(client, lake_dir, keys):
         assert got["assign"] == int((frame.decision == "ASSIGN").sum())
         assert got["no_assign"] == int((frame.decision == "NO_ASSIGN").sum())
         na = frame[frame.decision == "NO_ASSIGN"]
-        loss = 25_000.0 + 0.05 * na["amount_past_due"]
         assert got["expected_savings"] == pytest.approx(
-            float((8_000.0 - (1 - na["probability"]) * loss).sum()), abs=0.01
+            float(-na["expected_benefit"].sum()), abs=0.01
         )
     assert by_cut["2025-07-31"]["is_current"] and not by_cut["2025-06-30"]["is_current"]
     summary = client.get("/v1/summary", headers=headers).json()
@@ -332,3 +345,55 @@ def test_forged_cursor_numbers_are_400_not_500(client, lake_dir, keys):
 def _forged(version: str, key: list) -> str:
     raw = json.dumps([version, "risk", key], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def test_people_csv_shows_what_decided_each_row(client, lake_dir, keys):
+    import csv as csvlib
+
+    frame = results_frame(10)
+    publish_results(lake_dir, frame)
+    text = client.get(
+        "/v1/scores",
+        params={"format": "csv", "lang": "en", "sort": "obligation"},
+        headers=auth(keys["viewer"]),
+    ).text
+    rows = list(csvlib.DictReader(io.StringIO(text)))
+    first, ineligible = rows[0], rows[3]
+    assert float(first["Roll risk to 31+ unmanaged (%)"]) == pytest.approx(
+        100 * frame.loc[0, "p_roll_no_action"], abs=0.05
+    )
+    assert float(first["Roll risk to 31+ managed (%)"]) == pytest.approx(
+        100 * frame.loc[0, "p_roll_action"], abs=0.05
+    )
+    assert float(first["Loss if it rolls (COP)"]) == round(frame.loc[0, "roll_loss"])
+    assert float(first["Expected benefit of managing (COP)"]) == round(
+        frame.loc[0, "expected_benefit"]
+    )
+    assert ineligible["Expected benefit of managing (COP)"] == ""  # ASSIGN by rule
+
+
+def test_results_scored_before_the_expected_benefit_still_serve(client, lake_dir, keys):
+    """A version without the estimate columns: pages, the calling order and the detail work, with
+    the estimates null, and savings that cannot be computed are null rather than a partial sum."""
+    from cobranza.api.results import ESTIMATES
+
+    frame = results_frame(12)
+    old_policy = {"collection_action": 8000.0, "capacity": None}  # logged before the new costs
+    publish_results(lake_dir, frame, drop=ESTIMATES, policy=old_policy)
+    headers = auth(keys["viewer"])
+    items, _ = _all_pages(client, headers, sort="risk", limit=5)
+    assert sorted(r["obligation_id"] for r in items) == sorted(frame["obligation_id"])
+    one = client.get("/v1/scores/OB00001", headers=headers).json()
+    assert one["expected_benefit"] is None and one["p_roll_no_action"] is None
+    summary = client.get("/v1/summary", headers=headers).json()
+    assert summary["expected_savings"] is None
+    assert summary["population"] == 12
+    assert summary["costs"]["collection_action"] == 8000.0
+    assert (
+        summary["costs"]["later_collection_cost"]
+        == client.app.state.services.settings.costs.later_collection_cost
+    )
+    cuts = client.get("/v1/summary/cuts", headers=headers).json()
+    assert [c["expected_savings"] for c in cuts] == [None]
+    csv_resp = client.get("/v1/scores", params={"format": "csv"}, headers=headers)
+    assert csv_resp.status_code == 200

@@ -30,22 +30,25 @@ from cobranza.lake import Lake
 from cobranza.tables import LATEST, SCORES
 
 N_REASONS = 3
+# The per-row estimates of the decision (`decision.estimates`); a results version scored before
+# they existed reads them as null.
+ESTIMATES = ("p_roll_no_action", "p_roll_action", "roll_loss", "expected_benefit")
+MAX_CURSOR_NUMBER = 1e15  # no expected benefit or roll loss in pesos comes near it
 # Orders of a page, each ending in obligation_id so it is total (a keyset cursor needs that).
 # `risk` is the order in which the policy gives a cut's collection capacity (decision.policy): no
-# covering mandate first (no probability), then the lowest self-cure probability, then the largest
-# amount past due. It is the collections team's calling order.
+# covering mandate first (no expected benefit: ASSIGN by rule), then the largest expected benefit
+# of managing, then the largest roll loss. It is the collections team's calling order; among the
+# NO_ASSIGN rows it puts first those closest to being worth managing.
 SORTS: dict[str, list[tuple[str, str]]] = {
     "obligation": [("cut_date", "ASC"), ("obligation_id", "ASC")],
     "risk": [
         ("cut_date", "ASC"),
-        ("coalesce(probability, -1.0)", "ASC"),
-        ("coalesce(amount_past_due, 0.0)", "DESC"),
+        (f"coalesce(expected_benefit, {MAX_CURSOR_NUMBER:.0f})", "DESC"),
+        ("coalesce(roll_loss, 0.0)", "DESC"),
         ("obligation_id", "ASC"),
     ],
 }
 
-
-MAX_CURSOR_NUMBER = 1e15  # above any probability or amount past due a page can end on
 CALL_ORDER = "call_order"
 
 
@@ -130,8 +133,8 @@ def decode_cursor(cursor: str, version: str, sort: str = "obligation") -> list[A
         key[0] = date.fromisoformat(key[0])
         if not isinstance(key[-1], str):
             raise ValueError
-        # middle keys are a probability and an amount: finite floats within a sane range (a
-        # forged 10**40 would overflow DuckDB's integer parameter and become a 500)
+        # middle keys are an expected benefit and a roll loss: finite floats within a sane range
+        # (a forged 10**40 would overflow DuckDB's integer parameter and become a 500)
         for i in range(1, len(key) - 1):
             value = key[i]
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -173,8 +176,13 @@ class _Snapshot:
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET threads = 1")
         self.con.register("latest_arrow", table)
+        base = "latest_arrow"
+        missing = [c for c in ESTIMATES if c not in table.column_names]
+        if missing:  # scored before the estimates existed: null, so every query still runs
+            nulls = ", ".join(f"CAST(NULL AS DOUBLE) AS {c}" for c in missing)
+            base = f"(SELECT *, {nulls} FROM latest_arrow)"
         source = (
-            "latest_arrow" if CALL_ORDER in table.column_names else call_order_sql("latest_arrow")
+            f"SELECT * FROM {base}" if CALL_ORDER in table.column_names else call_order_sql(base)
         )
         self.con.execute(f"CREATE TABLE latest AS {source}")
         self.con.unregister("latest_arrow")
@@ -195,6 +203,16 @@ class _Snapshot:
             if SCORES in v.get("history_tables", [])
         ]
         self.history_globs = [str(d / "**" / "*.parquet") for d in history if d.is_dir()]
+        self.history_missing: list[str] = []  # estimate columns no history file has
+        if self.history_globs:
+            found = {
+                r[0]
+                for r in self.con.execute(
+                    "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)",
+                    [self.history_globs],
+                ).fetchall()
+            }
+            self.history_missing = [c for c in ESTIMATES if c not in found]
         self.cache: dict[str, Any] = {}  # figures computed once per version (e.g. by cut)
 
 
@@ -229,8 +247,9 @@ class ResultsReader:
     def _source(self, snap: _Snapshot, f: Filters) -> tuple[str, list[Any]]:
         if f.cut_date is None or f.cut_date in snap.cut_dates or not snap.history_globs:
             return "latest", []
+        nulls = "".join(f", CAST(NULL AS DOUBLE) AS {c}" for c in snap.history_missing)
         src = (
-            "(SELECT * EXCLUDE (filename) FROM read_parquet(?, union_by_name = true, "
+            f"(SELECT * EXCLUDE (filename){nulls} FROM read_parquet(?, union_by_name = true, "
             "filename = true) WHERE cut_date = ? QUALIFY row_number() OVER (PARTITION BY "
             "obligation_id ORDER BY filename DESC) = 1)"
         )
@@ -314,29 +333,23 @@ class ResultsReader:
     def summary(self, costs: Any) -> dict[str, Any]:
         """Population, decisions and the expected savings of this run against assigning everyone.
 
-        Expected saving of one NO_ASSIGN obligation = collection_action - (1 - p) * (unmanaged_fixed
-        + unmanaged_share_past_due * amount_past_due): the management not paid, minus the expected
-        loss if the debit does not cure it. The costs are those of the policy the run used.
+        The expected saving of one NO_ASSIGN obligation is `-expected_benefit`: the action not
+        paid minus the rolls management would have prevented, valued at the row's roll loss
+        (`decision.loss`), as the run computed it under its policy's costs. Those costs are shown
+        (today's settings for what a run did not record).
         """
         snap = self.snapshot()
-        policy = snap.info.get("policy") or {}
-        ca = float(policy.get("collection_action", costs.collection_action))
-        fixed = float(policy.get("unmanaged_fixed", costs.unmanaged_fixed))
-        share = float(policy.get("unmanaged_share_past_due", costs.unmanaged_share_past_due))
         cur = snap.con.cursor()
         try:
-            loss = f"({fixed} + {share} * coalesce(amount_past_due, 0))"
-            saving = (
-                f"CASE WHEN decision = 'NO_ASSIGN' THEN {ca} - (1 - probability) * {loss} "
-                "ELSE 0 END"
-            )
             elig = "eligible" if "eligible" in snap.columns else "probability IS NOT NULL"
             total = cur.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE {elig}), "
                 "count(*) FILTER (WHERE decision = 'ASSIGN'), "
                 "count(*) FILTER (WHERE decision = 'NO_ASSIGN'), "
-                f"coalesce(sum({saving}), 0), avg(probability), "
-                "coalesce(sum(amount_past_due), 0), min(cut_date), max(cut_date) FROM latest"
+                f"{SAVING}, avg(probability), "
+                "coalesce(sum(amount_past_due), 0), min(cut_date), max(cut_date), "
+                "count(*) FILTER (WHERE capacity_limited), avg(p_roll_no_action), "
+                "avg(p_roll_action) FROM latest"
             ).fetchone()
             by = {}
             for dim in ("product", "segment"):
@@ -346,17 +359,16 @@ class ResultsReader:
                         "population": r[1],
                         "assign": r[2],
                         "no_assign": r[3],
-                        "expected_savings": round(float(r[4]), 2),
+                        "expected_savings": _money(r[4]),
                     }
                     for r in cur.execute(
                         f"SELECT {dim}, count(*), count(*) FILTER (WHERE decision = 'ASSIGN'), "
-                        f"count(*) FILTER (WHERE decision = 'NO_ASSIGN'), "
-                        f"coalesce(sum({saving}), 0) FROM latest GROUP BY 1 ORDER BY 1 NULLS LAST"
+                        f"count(*) FILTER (WHERE decision = 'NO_ASSIGN'), {SAVING} "
+                        "FROM latest GROUP BY 1 ORDER BY 1 NULLS LAST"
                     ).fetchall()
                 ]
         finally:
             cur.close()
-        threshold = policy.get("threshold")
         return {
             "results_version": snap.version,
             "scoring_run_id": snap.info.get("scoring_run_id", snap.info.get("run_id")),
@@ -367,15 +379,13 @@ class ResultsReader:
             "population": total[0],
             "eligible": total[1],
             "decisions": {"ASSIGN": total[2], "NO_ASSIGN": total[3]},
-            "threshold": _clean(float(threshold)) if threshold is not None else None,
-            "mean_probability": _clean(round(total[5], 6)) if total[5] is not None else None,
+            "capacity_limited": total[9],
+            "mean_probability": _rate(total[5]),
+            "mean_p_roll_no_action": _rate(total[10]),
+            "mean_p_roll_action": _rate(total[11]),
             "amount_past_due": round(float(total[6]), 2),
-            "expected_savings": round(float(total[4]), 2),
-            "costs": {
-                "collection_action": ca,
-                "unmanaged_fixed": fixed,
-                "unmanaged_share_past_due": share,
-            },
+            "expected_savings": _money(total[4]),
+            "costs": run_costs(snap.info.get("policy") or {}, costs),
             "by_product": by["product"],
             "by_segment": by["segment"],
         }
@@ -384,7 +394,8 @@ class ResultsReader:
     def cuts(self) -> list[dict[str, Any]]:
         """Decisions and expected savings per cut over the scores history, computed once per
         results version: the LAST scoring run of each cut (a re-scored cut replaces the earlier
-        run, as in `bi.fact_decisions`), with the costs of the policy each run used."""
+        run, as in `bi.fact_decisions`); each row's expected benefit is the one its run computed
+        under its policy's costs."""
         snap = self.snapshot()
         cached = snap.cache.get("cuts")
         if cached is not None:
@@ -396,47 +407,23 @@ class ResultsReader:
         return rows
 
     def _cuts(self, snap: _Snapshot) -> list[dict[str, Any]]:
-        policies = []
-        for info in self.lake.versions("results"):
-            policy = info.get("policy") or {}
-            policies.append(
-                (
-                    info["version"],
-                    policy.get("collection_action"),
-                    policy.get("unmanaged_fixed"),
-                    policy.get("unmanaged_share_past_due"),
-                )
-            )
-        saving = (
-            "CASE WHEN decision = 'NO_ASSIGN' THEN p.ca - (1 - probability) * (p.fixed + p.share "
-            "* coalesce(amount_past_due, 0)) ELSE 0 END"
-        )
+        nulls = "".join(f", CAST(NULL AS DOUBLE) AS {c}" for c in snap.history_missing)
         sql = f"""
             WITH rows AS (
-                SELECT *, regexp_extract(filename, '/versions/([^/]+)/{SCORES}/', 1) AS version
+                SELECT *{nulls},
+                       regexp_extract(filename, '/versions/([^/]+)/{SCORES}/', 1) AS version
                 FROM read_parquet(?, union_by_name = true, filename = true)
                 QUALIFY row_number() OVER (
                     PARTITION BY obligation_id, cut_date ORDER BY filename DESC) = 1
-            ), p AS (
-                SELECT * FROM (SELECT unnest(?) AS version, unnest(?) AS ca, unnest(?) AS fixed,
-                                      unnest(?) AS share)
             )
             SELECT cut_date, count(*), count(*) FILTER (WHERE decision = 'ASSIGN'),
                    count(*) FILTER (WHERE decision = 'NO_ASSIGN'), avg(probability),
-                   sum({saving}), max(version), any_value(model_version)
-            FROM rows LEFT JOIN p USING (version)
-            GROUP BY cut_date ORDER BY cut_date
+                   {SAVING}, max(version), any_value(model_version)
+            FROM rows GROUP BY cut_date ORDER BY cut_date
         """
-        params = [
-            list(snap.history_globs),
-            [p[0] for p in policies],
-            [None if p[1] is None else float(p[1]) for p in policies],
-            [None if p[2] is None else float(p[2]) for p in policies],
-            [None if p[3] is None else float(p[3]) for p in policies],
-        ]
         cur = snap.con.cursor()
         try:
-            found = cur.execute(sql, params).fetchall()
+            found = cur.execute(sql, [list(snap.history_globs)]).fetchall()
         finally:
             cur.close()
         return [
@@ -445,8 +432,8 @@ class ResultsReader:
                 "population": r[1],
                 "assign": r[2],
                 "no_assign": r[3],
-                "mean_probability": None if r[4] is None else round(float(r[4]), 6),
-                "expected_savings": None if r[5] is None else round(float(r[5]), 2),
+                "mean_probability": _rate(r[4]),
+                "expected_savings": _money(r[5]),
                 "results_version": r[6],
                 "model_version": None if r[7] is None else str(r[7]),
                 "is_current": r[0] in snap.cut_dates,
@@ -455,10 +442,49 @@ class ResultsReader:
         ]
 
 
+# The expected savings of a set of rows against assigning everyone: the sum of -expected_benefit
+# over its NO_ASSIGN rows; null when a NO_ASSIGN row has no expected benefit (scored before the
+# estimates existed), rather than a sum that leaves rows out.
+SAVING = (
+    "CASE WHEN count(*) FILTER (WHERE decision = 'NO_ASSIGN' AND expected_benefit IS NULL) > 0 "
+    "THEN NULL ELSE coalesce(sum(-expected_benefit) FILTER (WHERE decision = 'NO_ASSIGN'), 0) END"
+)
+
+
+def _money(value: Any) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
+def _rate(value: Any) -> float | None:
+    return None if value is None else _clean(round(float(value), 6))
+
+
+def run_costs(policy: dict[str, Any], costs: Any) -> dict[str, Any]:
+    """The costs a run decided under (its logged policy), today's settings for any it lacks."""
+    steps = policy.get("provision_step")
+    return {
+        "collection_action": float(policy.get("collection_action", costs.collection_action)),
+        "later_collection_cost": float(
+            policy.get("later_collection_cost", costs.later_collection_cost)
+        ),
+        "provision_step": {
+            str(k): float(v)
+            for k, v in (costs.provision_step if steps is None else dict(steps)).items()
+        },
+        "default_provision_step": float(
+            policy.get("default_provision_step", costs.default_provision_step)
+        ),
+        "capacity": policy.get("capacity", costs.daily_capacity),
+    }
+
+
 # Rounding of the machine CSV (codes, English column names): enough for any analysis, no 17 digits.
 CSV_DIGITS = {
     "probability": 6,
-    "threshold": 6,
+    "p_roll_no_action": 6,
+    "p_roll_action": 6,
+    "roll_loss": 2,
+    "expected_benefit": 2,
     "amount_past_due": 2,
     **{f"reason_{i}_contribution": 6 for i in range(1, N_REASONS + 1)},
 }
@@ -476,11 +502,26 @@ PEOPLE_COLUMNS: list[tuple[str, str, str, int | None]] = [
     ("eligible", "Débito automático", "Automatic debit", None),
     ("probability", "Probabilidad de autocura (%)", "Self-cure probability (%)", 1),
     ("decision", "Decisión", "Decision", None),
+    (
+        "p_roll_no_action",
+        "Riesgo de rodar a 31+ sin gestión (%)",
+        "Roll risk to 31+ unmanaged (%)",
+        1,
+    ),
+    ("p_roll_action", "Riesgo de rodar a 31+ con gestión (%)", "Roll risk to 31+ managed (%)", 1),
+    ("roll_loss", "Pérdida si rueda (COP)", "Loss if it rolls (COP)", 0),
+    (
+        "expected_benefit",
+        "Beneficio esperado de gestionar (COP)",
+        "Expected benefit of managing (COP)",
+        0,
+    ),
     *((f"reason_{i}", f"Razón {i}", f"Reason {i}", None) for i in range(1, N_REASONS + 1)),
     ("arm", "Grupo", "Group", None),
     ("model_version", "Modelo", "Model", None),
 ]
 LABELLED = {"product", "segment", "decision", "eligible", "arm"}
+PERCENT = {"probability", "p_roll_no_action", "p_roll_action"}
 
 
 def to_csv(
@@ -508,7 +549,7 @@ def _people_row(row: dict[str, Any], keep: list, lang: str) -> list[Any]:
             out.append(reasons[i] if i < len(reasons) else None)
         elif key in LABELLED:
             out.append(label(key, row.get(key), lang))
-        elif key == "probability":
+        elif key in PERCENT:
             p = _clean(row.get(key))
             out.append(None if p is None else 100 * p)
         else:

@@ -122,8 +122,25 @@ class Score(BaseModel):
         description="Calibrated probability of self-cure through the debit (null if ineligible).",
     )
     decision: Decision
-    capacity_limited: bool | None = None
-    threshold: float | None = Field(None, description="NO_ASSIGN iff probability >= threshold.")
+    capacity_limited: bool | None = Field(
+        None, description="NO_ASSIGN only because the cut's collection capacity was full."
+    )
+    p_roll_no_action: float | None = Field(
+        None, description="Probability of rolling to 31+ days past due without management."
+    )
+    p_roll_action: float | None = Field(
+        None, description="Probability of rolling to 31+ days past due with management."
+    )
+    roll_loss: float | None = Field(
+        None,
+        description="COP a roll to 31+ costs: outstanding balance x provision step of the "
+        "product + later collection cost.",
+    )
+    expected_benefit: float | None = Field(
+        None,
+        description="COP managing is expected to save: (p_roll_no_action - p_roll_action) x "
+        "roll_loss - collection_action; NO_ASSIGN iff negative (null if ineligible).",
+    )
     model_version: str | None = None
     scoring_run_id: str | None = None
     call_order: int | None = Field(
@@ -155,16 +172,27 @@ class Score(BaseModel):
                     "probability": 0.83,
                     "decision": "NO_ASSIGN",
                     "capacity_limited": False,
-                    "threshold": 0.71,
+                    "p_roll_no_action": 0.06,
+                    "p_roll_action": 0.04,
+                    "roll_loss": 215000.0,
+                    "expected_benefit": -3700.0,
                     "model_version": "3",
                     "scoring_run_id": "20260131T100000-1a2b3c4d",
                     "reasons": [
                         {
                             "rank": 1,
+                            "code": "MANAGEMENT_DOES_NOT_PAY",
+                            "text": "managing does not pay: it lowers the roll risk from 6% to "
+                            "4% on a roll loss of 215,000 pesos, 4,300 pesos, less than the 8,000 "
+                            "of a collection action (debit self-cure without management 83%)",
+                            "contribution": None,
+                        },
+                        {
+                            "rank": 2,
                             "code": "balance_to_installment",
                             "text": "Account balance covers the installment 2.4 times",
                             "contribution": 0.62,
-                        }
+                        },
                     ],
                 }
             ]
@@ -189,7 +217,10 @@ class CutSummary(BaseModel):
     no_assign: int
     mean_probability: float | None = None
     expected_savings: float | None = Field(
-        None, description="COP against assigning everyone, with the costs of the run's policy."
+        None,
+        description="COP against assigning everyone: the sum of -expected_benefit over the "
+        "cut's NO_ASSIGN obligations, as their run computed it (null if that run predates the "
+        "expected benefit).",
     )
     results_version: str | None = Field(None, description="The run whose decisions these are.")
     model_version: str | None = None
@@ -201,7 +232,21 @@ class GroupSummary(BaseModel):
     population: int
     assign: int
     no_assign: int
-    expected_savings: float
+    expected_savings: float | None
+
+
+class DecisionCosts(BaseModel):
+    """The costs decisions are taken under (`config.Costs`, logged with the run's policy)."""
+
+    collection_action: float = Field(..., description="COP of managing one obligation.")
+    later_collection_cost: float = Field(
+        ..., description="COP of collecting an obligation that rolled to 31+ days past due."
+    )
+    provision_step: dict[str, float] = Field(
+        ..., description="Share of the outstanding balance provisioned on a roll, by product."
+    )
+    default_provision_step: float = Field(..., description="The step of an unlisted product.")
+    capacity: int | None = Field(None, description="Obligations managed per cut at most.")
 
 
 class Summary(BaseModel):
@@ -214,17 +259,75 @@ class Summary(BaseModel):
     population: int
     eligible: int
     decisions: dict[str, int]
-    threshold: float | None
-    mean_probability: float | None
-    amount_past_due: float
-    expected_savings: float = Field(
-        ...,
-        description="Expected pesos saved against assigning everyone: per NO_ASSIGN obligation, "
-        "collection_action - (1 - p) * (unmanaged_fixed + unmanaged_share_past_due * amount).",
+    capacity_limited: int = Field(
+        ..., description="NO_ASSIGN obligations only because the capacity was full."
     )
-    costs: dict[str, float]
+    mean_probability: float | None = Field(None, description="Mean self-cure probability.")
+    mean_p_roll_no_action: float | None = Field(
+        None, description="Mean probability of rolling to 31+ without management (eligible)."
+    )
+    mean_p_roll_action: float | None = Field(
+        None, description="Mean probability of rolling to 31+ with management (eligible)."
+    )
+    amount_past_due: float
+    expected_savings: float | None = Field(
+        ...,
+        description="Expected pesos saved against assigning everyone: the sum of "
+        "-expected_benefit over the NO_ASSIGN obligations (what managing them would cost beyond "
+        "the rolls it prevents); null if the run predates the expected benefit.",
+    )
+    costs: DecisionCosts = Field(..., description="The costs of the run's policy.")
     by_product: list[GroupSummary]
     by_segment: list[GroupSummary]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "results_version": "20260131T100000-1a2b3c4d",
+                    "scoring_run_id": "20260131T100000-1a2b3c4d",
+                    "model_version": "3",
+                    "cut_date_min": "2026-01-31",
+                    "cut_date_max": "2026-01-31",
+                    "published_at": "2026-01-31T10:00:09+00:00",
+                    "population": 5210,
+                    "eligible": 4720,
+                    "decisions": {"ASSIGN": 3380, "NO_ASSIGN": 1830},
+                    "capacity_limited": 0,
+                    "mean_probability": 0.41,
+                    "mean_p_roll_no_action": 0.18,
+                    "mean_p_roll_action": 0.12,
+                    "amount_past_due": 1523000000.0,
+                    "expected_savings": 9150000.0,
+                    "costs": {
+                        "collection_action": 8000.0,
+                        "later_collection_cost": 30000.0,
+                        "provision_step": {"CONSUMER_LOAN": 0.08, "CREDIT_CARD": 0.1},
+                        "default_provision_step": 0.05,
+                        "capacity": None,
+                    },
+                    "by_product": [
+                        {
+                            "product": "CONSUMER_LOAN",
+                            "population": 2900,
+                            "assign": 1800,
+                            "no_assign": 1100,
+                            "expected_savings": 5600000.0,
+                        }
+                    ],
+                    "by_segment": [
+                        {
+                            "segment": "MASS",
+                            "population": 3900,
+                            "assign": 2600,
+                            "no_assign": 1300,
+                            "expected_savings": 6400000.0,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
 
 class ModelVersion(BaseModel):
@@ -289,15 +392,31 @@ class Prediction(BaseModel):
     obligation_id: str
     cut_date: date
     eligible: bool
-    probability: float | None
+    probability: float | None = Field(
+        ..., description="Self-cure probability through the debit (null if ineligible)."
+    )
     decision: Decision
     capacity_limited: bool
+    p_roll_no_action: float | None = Field(
+        None, description="Probability of rolling to 31+ without management (null if ineligible)."
+    )
+    p_roll_action: float | None = Field(
+        None, description="Probability of rolling to 31+ with management (null if ineligible)."
+    )
+    roll_loss: float | None = Field(
+        None, description="COP a roll to 31+ costs (provision step on the balance + later cost)."
+    )
+    expected_benefit: float | None = Field(
+        None,
+        description="(p_roll_no_action - p_roll_action) x roll_loss - collection_action; "
+        "NO_ASSIGN iff negative.",
+    )
     reasons: list[Reason]
 
 
 class PredictResponse(BaseModel):
     model_version: str
-    threshold: float | None
+    costs: DecisionCosts = Field(..., description="The costs the decisions were taken under.")
     predictions: list[Prediction]
 
 

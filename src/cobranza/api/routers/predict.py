@@ -2,7 +2,8 @@
 
 Small requests are scored in the event loop by `cobranza.decision.online.OnlineScorer` (no pandas,
 no thread hop); large ones, and any model the fast path cannot reproduce, by `score_frame` through
-the micro-batcher. Both give the same probabilities, decisions and reasons.
+the micro-batcher. Both give the same probabilities, roll risks, expected benefits, decisions and
+reasons.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from fastapi.responses import JSONResponse
 from cobranza.api.champion import NoChampion
 from cobranza.api.deps import Services, guard, services
 from cobranza.api.redaction import REDACTED, redact
-from cobranza.api.results import row_view
-from cobranza.api.schemas import PredictRequest, PredictResponse, Problem
+from cobranza.api.results import ESTIMATES, row_view
+from cobranza.api.schemas import DecisionCosts, PredictRequest, PredictResponse, Problem
 from cobranza.decision.online import MAX_ROWS as ONLINE_MAX_ROWS
 from cobranza.decision.online import OnlineRow
+from cobranza.decision.policy import Policy
 from cobranza.errors import CobranzaError
 from cobranza.transforms.schema import NON_FEATURES
 
@@ -91,8 +93,11 @@ def _check(body: PredictRequest, features: list[str], categorical: set[str]) -> 
     "",
     response_model=PredictResponse,
     summary="Score obligations online with the champion model and policy",
-    description="Same model, policy (threshold, capacity per cut) and reason codes as batch "
-    "scoring (`cobranza.decision.scoring.score_frame`). The model is cached and reloaded when "
+    description="Same models, policy (NO_ASSIGN iff the expected benefit of managing is "
+    "negative, capacity per cut) and reason codes as batch scoring "
+    "(`cobranza.decision.scoring.score_frame`): each prediction carries the self-cure "
+    "probability, the roll risks without and with management, the roll loss and the expected "
+    "benefit, under the costs the response names. The model is cached and reloaded when "
     "the champion alias moves. Up to 1000 obligations per call. Small calls are scored by a "
     "NumPy path equal to the batch (`cobranza.decision.online`); larger ones by `score_frame`, "
     "concurrent calls together in one batch (micro-batching), each getting its own rows back.",
@@ -133,14 +138,19 @@ async def predict(body: PredictRequest, svc: Services = Depends(services)):
         predictions = await _batch(svc, loaded, rows)
     for pred in predictions:
         pred["cut_date"] = pred["cut_date"].isoformat()
-    threshold = loaded.policy.threshold
     return JSONResponse(
         {
             "model_version": loaded.version,
-            "threshold": threshold if math.isfinite(threshold) else None,
+            "costs": policy_costs(loaded.policy),
             "predictions": predictions,
         }
     )
+
+
+def policy_costs(policy: Policy) -> dict[str, Any]:
+    """The costs of a `Policy` as `schemas.DecisionCosts`."""
+    data = policy.to_dict()
+    return {name: data[name] for name in DecisionCosts.model_fields}
 
 
 async def _batch(svc: Services, loaded: Any, rows: list[OnlineRow]) -> list[dict[str, Any]]:
@@ -165,6 +175,7 @@ async def _batch(svc: Services, loaded: Any, rows: list[OnlineRow]) -> list[dict
                 "probability": view["probability"],
                 "decision": view["decision"],
                 "capacity_limited": bool(view["capacity_limited"]),
+                **{name: view[name] for name in ESTIMATES},
                 "reasons": view["reasons"],
             }
         )

@@ -36,8 +36,11 @@ def negotiate(fmt: str | None, accept: str) -> str:
     summary="Scores of the current results version, filtered, cursor-paginated",
     description="`sort=obligation` (default) orders by cut_date then obligation_id. `sort=risk` "
     "is the collections team's calling order, the one in which the policy gives a cut's capacity: "
-    "per cut date, obligations with no covering mandate first (no probability), then the lowest "
-    "self-cure probability, then the largest amount past due. Pass `next_cursor` back as `cursor` "
+    "per cut date, obligations with no covering mandate first (ASSIGN by rule, no expected "
+    "benefit), then the largest expected benefit of managing, then the largest roll loss (among "
+    "NO_ASSIGN rows: the closest to being worth managing first). Each row carries the self-cure "
+    "probability, the roll risks without and with management, the roll loss and the expected "
+    "benefit that decided it. Pass `next_cursor` back as `cursor` "
     "(with the same sort) for the next page; `total` (header `X-Total-Count`) is how many rows the "
     "filters select over every page. CSV and Parquet pages carry the next cursor in the "
     "`X-Next-Cursor` header and hold flat columns (reason_1_code ...). CSV for people: `lang=es` "
@@ -65,8 +68,12 @@ def list_scores(
     product: Annotated[str | None, Query(max_length=50)] = None,
     segment: Annotated[str | None, Query(max_length=50)] = None,
     eligible: bool | None = None,
-    min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
-    max_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
+    min_probability: Annotated[
+        float | None, Query(ge=0, le=1, description="Lowest self-cure probability.")
+    ] = None,
+    max_probability: Annotated[
+        float | None, Query(ge=0, le=1, description="Highest self-cure probability.")
+    ] = None,
     min_days_past_due: Annotated[int | None, Query(ge=0, le=10_000)] = None,
     max_days_past_due: Annotated[int | None, Query(ge=0, le=10_000)] = None,
     cut_date: date | None = None,

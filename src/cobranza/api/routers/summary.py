@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/summary", tags=["summary"])
 @router.get(
     "",
     response_model=Summary,
-    summary="Population, decision counts and expected savings",
+    summary="Population, decision counts, expected savings and the costs behind them",
     **guard("viewer", {404: {"model": Problem, "description": "No results yet."}}),
 )
 def get_summary(svc: Services = Depends(services)):
@@ -30,7 +30,8 @@ def get_summary(svc: Services = Depends(services)):
     response_model=list[CutSummary],
     summary="Decisions and expected savings per cut over the scores history",
     description="One row per scored cut, from the last scoring run of that cut (a re-scored cut "
-    "replaces the earlier run), with the costs of the policy that run used. The realized side "
+    "replaces the earlier run); its expected savings are the sum of -expected_benefit over its "
+    "NO_ASSIGN rows, as that run computed them under its policy's costs. The realized side "
     "of a closed cut is in `GET /v1/monitoring` (`performance`).",
     **guard("viewer", {404: {"model": Problem, "description": "No results yet."}}),
 )
