@@ -182,7 +182,9 @@ def test_viewer_sees_the_cut_the_worklist_and_a_detail(browser, page, served, tm
     assert _digits(page.text_content("#count-no-assign")) == str(decisions["NO_ASSIGN"])
     shown = int(_digits(page.text_content("#expected-savings")))
     assert abs(shown - summary["expected_savings"]) <= 1
-    assert page.text_content("#threshold") == f"{summary['threshold']:.3f}"
+    assert int(_digits(page.text_content("#collection-action"))) == round(
+        summary["costs"]["collection_action"]
+    )
     assert page.text_content("#model-version") == summary["model_version"] == "1"
     assert page.text_content("#cut-date") == summary["cut_date_max"]
     assert page.text_content("#who-role") == "viewer"
@@ -300,16 +302,20 @@ def test_viewer_sees_the_cut_the_worklist_and_a_detail(browser, page, served, tm
     assert downloaded == expected and len(downloaded) == filtered["total"] >= len(rows)
     assert {r["Decisión"] for r in downloaded} == {"Gestionar"}
     assert {r["Producto"] for r in downloaded} == {words["product"][product]}
-    # the calling order: no covering mandate first, then the lowest self-cure probability
+    # the calling order: no covering mandate first, then the largest expected benefit of managing
     order = [int(r["Orden de llamada"]) for r in downloaded]
     assert order == sorted(order)
     keys = [
-        (r["Débito automático"] != "Sin débito automático", r["Probabilidad de autocura (%)"])
+        (
+            r["Débito automático"] != "Sin débito automático",
+            r["Beneficio esperado de gestionar (COP)"],
+        )
         for r in downloaded
     ]
     assert {e for e, _ in keys} == {False, True}  # both kinds are in the list
-    probs = [float(p.replace(",", ".")) for e, p in keys if e]
-    assert probs == sorted(probs)
+    assert all(b == "" for e, b in keys if not e)  # no mandate: ASSIGN by rule, no benefit
+    benefits = [float(b.lstrip("'").replace(",", ".")) for e, b in keys if e]
+    assert benefits == sorted(benefits, reverse=True)
 
     # the order can be switched to the obligation id
     page.select_option("#f-sort", "obligation")
@@ -333,8 +339,24 @@ def test_viewer_sees_the_cut_the_worklist_and_a_detail(browser, page, served, tm
     detail = _api(url, viewer, f"/v1/scores/{oid}")
     assert page.is_visible("#drawer")
     fields = page.eval_on_selector_all("#detail-fields dd", "dds => dds.map(d => d.textContent)")
+    labels = page.eval_on_selector_all("#detail-fields dt", "dts => dts.map(d => d.textContent)")
     assert detail["client_key"] in fields and "Gestionar" in fields
     assert str(detail["call_order"]) in fields
+    # what decided it: the roll risks without and with management, the roll loss, the benefit
+    shown = dict(zip(labels, fields, strict=True))
+    for label, key in (
+        ("Riesgo de rodar a 31+ sin gestión", "p_roll_no_action"),
+        ("Riesgo de rodar a 31+ con gestión", "p_roll_action"),
+    ):
+        assert shown[label] == f"{100 * detail[key]:.1f} %".replace(".", ",")
+    for label, key in (
+        ("Pérdida si rueda a 31+", "roll_loss"),
+        ("Beneficio esperado de gestionar", "expected_benefit"),
+    ):
+        assert int(_digits(shown[label])) == abs(round(detail[key]))
+    benefit = shown["Beneficio esperado de gestionar"]
+    assert ("-" in benefit or "−" in benefit) == (round(detail["expected_benefit"]) < 0)
+    assert not any("Umbral" in label for label in labels)
     reasons = page.eval_on_selector_all(
         "#detail-reasons li .reason-label", "ls => ls.map(l => l.textContent)"
     )
@@ -388,8 +410,10 @@ def test_no_assign_view_lists_the_self_cures_to_audit(page, served):
     assert _digits(page.text_content("#worklist-total")) == str(want["total"])
     assert "Autocura" in page.text_content("#worklist-title")
     assert page.get_attribute("#view-no-assign", "aria-pressed") == "true"
-    probabilities = [i["probability"] for i in want["items"]]
-    assert probabilities == sorted(probabilities)  # closest to the threshold first
+    benefits = [i["expected_benefit"] for i in want["items"]]
+    # managing them does not pay (or the team was full)...
+    assert all(i["expected_benefit"] < 0 for i in want["items"] if not i["capacity_limited"])
+    assert benefits == sorted(benefits, reverse=True)  # ...the closest to paying first
 
 
 @pytest.mark.parametrize("width", [1280, 768])

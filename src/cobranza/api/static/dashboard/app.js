@@ -22,11 +22,11 @@ const TEXT = {
     apiKey: "Clave de API", keyHint: "La clave se guarda solo en esta pestaña (sessionStorage) y se envía como X-API-Key.",
     todayCut: "Corte de hoy", kpiPopulation: "Obligaciones en mora temprana", kpiEligible: "Con débito automático activo",
     kpiAssign: "Gestionar", kpiNoAssign: "No gestionar · autocura", kpiSavings: "Ahorro esperado vs gestionar todo",
-    kpiThreshold: "Umbral · modelo", byProduct: "Decisiones por producto", bySegment: "Decisiones por segmento",
+    kpiCost: "Costo de una gestión · modelo", byProduct: "Decisiones por producto", bySegment: "Decisiones por segmento",
     byCut: "Decisiones y autocura realizada por corte", worklistAssign: "Lista de trabajo · gestionar",
     worklistNoAssign: "Autocura · auditoría de las no gestionadas", viewAssign: "Gestionar", viewNoAssign: "Autocura · auditoría",
-    helpAssign: "Orden de llamada: primero las obligaciones sin débito automático, luego la menor probabilidad de autocura y, a igual probabilidad, el mayor monto vencido.",
-    helpNoAssign: "Obligaciones que el modelo deja al débito automático: las de menor probabilidad (las más cercanas al umbral) primero, para auditar al modelo.",
+    helpAssign: "Orden de llamada: primero las obligaciones sin débito automático, luego el mayor beneficio esperado de gestionar y, a igual beneficio, la mayor pérdida si rueda a 31+ días.",
+    helpNoAssign: "Obligaciones que el modelo deja al débito automático porque gestionarlas no paga: primero las más cercanas a pagar (mayor beneficio esperado), para auditar al modelo.",
     product: "Producto", segment: "Segmento", dpd: "Días de mora", from: "desde", to: "hasta", probPct: "Prob. autocura (%)",
     order: "Orden", orderRisk: "Orden de llamada", orderId: "Obligación", filter: "Filtrar", download: "Descargar CSV",
     csvExcel: "Excel (; y coma decimal)", csvPlain: "CSV estándar (,)", withFilters: "obligaciones con estos filtros",
@@ -43,7 +43,10 @@ const TEXT = {
     cantSignIn: "No se pudo ingresar", csvError: "No se pudo descargar el CSV", noDebit: "sin débito automático",
     rule: "regla", fCut: "Corte", fClient: "Cliente (seudónimo)", fProduct: "Producto", fSegment: "Segmento",
     fDpd: "Días de mora", fAmount: "Monto vencido", fDebit: "Débito automático activo", fProb: "Probabilidad de autocura",
-    fDecision: "Decisión", fCallOrder: "Orden de llamada", fGroup: "Grupo", fThreshold: "Umbral", fModel: "Modelo", yes: "sí", no: "no",
+    fDecision: "Decisión", fCallOrder: "Orden de llamada", fGroup: "Grupo", fModel: "Modelo", yes: "sí", no: "no",
+    fRollNoAction: "Riesgo de rodar a 31+ sin gestión", fRollAction: "Riesgo de rodar a 31+ con gestión",
+    fRollLoss: "Pérdida si rueda a 31+", fBenefit: "Beneficio esperado de gestionar",
+    fCapacity: "No gestionada por capacidad",
     error: "Error", registry: "Registro", noChampion: "ninguno todavía", version: "Versión", ootAuc: "AUC fuera de tiempo",
     ootEce: "Calibración (ECE) fuera de tiempo", testAuc: "AUC de prueba", scorePsi: "PSI del score", gate: "Compuerta",
     gatePassed: "aprobada", gateFailed: "no aprobada", registered: "Registrado", noData: "SIN DATOS", noMonitoring: "El monitoreo aún no se ha ejecutado.",
@@ -56,11 +59,11 @@ const TEXT = {
     apiKey: "API key", keyHint: "The key stays in this tab only (sessionStorage) and is sent as X-API-Key.",
     todayCut: "Today's cut", kpiPopulation: "Obligations in early delinquency", kpiEligible: "With an active automatic debit",
     kpiAssign: "Assign", kpiNoAssign: "Do not assign · self-cure", kpiSavings: "Expected savings vs assigning all",
-    kpiThreshold: "Threshold · model", byProduct: "Decisions by product", bySegment: "Decisions by segment",
+    kpiCost: "Cost of one action · model", byProduct: "Decisions by product", bySegment: "Decisions by segment",
     byCut: "Decisions and realized self-cure by cut", worklistAssign: "Worklist · assign",
     worklistNoAssign: "Self-cure · audit of the unassigned", viewAssign: "Assign", viewNoAssign: "Self-cure · audit",
-    helpAssign: "Calling order: obligations without an automatic debit first, then the lowest self-cure probability and, at equal probability, the largest amount past due.",
-    helpNoAssign: "Obligations the model leaves to the automatic debit: the lowest probability (closest to the threshold) first, to audit the model.",
+    helpAssign: "Calling order: obligations without an automatic debit first, then the largest expected benefit of managing and, at equal benefit, the largest loss if it rolls to 31+ days.",
+    helpNoAssign: "Obligations the model leaves to the automatic debit because managing them does not pay: the closest to paying (largest expected benefit) first, to audit the model.",
     product: "Product", segment: "Segment", dpd: "Days past due", from: "from", to: "to", probPct: "Self-cure prob. (%)",
     order: "Order", orderRisk: "Calling order", orderId: "Obligation", filter: "Filter", download: "Download CSV",
     csvExcel: "Excel (; and decimal comma)", csvPlain: "Standard CSV (,)", withFilters: "obligations with these filters",
@@ -77,7 +80,10 @@ const TEXT = {
     cantSignIn: "Could not sign in", csvError: "Could not download the CSV", noDebit: "no automatic debit",
     rule: "rule", fCut: "Cut", fClient: "Client (pseudonym)", fProduct: "Product", fSegment: "Segment",
     fDpd: "Days past due", fAmount: "Amount past due", fDebit: "Active automatic debit", fProb: "Self-cure probability",
-    fDecision: "Decision", fCallOrder: "Calling order", fGroup: "Group", fThreshold: "Threshold", fModel: "Model", yes: "yes", no: "no",
+    fDecision: "Decision", fCallOrder: "Calling order", fGroup: "Group", fModel: "Model", yes: "yes", no: "no",
+    fRollNoAction: "Roll risk to 31+ without management", fRollAction: "Roll risk to 31+ with management",
+    fRollLoss: "Loss if it rolls to 31+", fBenefit: "Expected benefit of managing",
+    fCapacity: "Not managed for capacity",
     error: "Error", registry: "Registry", noChampion: "none yet", version: "Version", ootAuc: "Out-of-time AUC",
     ootEce: "Out-of-time calibration (ECE)", testAuc: "Test AUC", scorePsi: "Score PSI", gate: "Gate",
     gatePassed: "passed", gateFailed: "not passed", registered: "Registered", noData: "NO DATA", noMonitoring: "Monitoring has not run yet.",
@@ -277,7 +283,7 @@ async function loadSummary() {
   $("count-assign").textContent = fmt.int(decisions.ASSIGN || 0);
   $("count-no-assign").textContent = fmt.int(decisions.NO_ASSIGN || 0);
   $("expected-savings").textContent = fmt.money(s.expected_savings);
-  $("threshold").textContent = fmt.num(s.threshold, 3);
+  $("collection-action").textContent = fmt.money((s.costs || {}).collection_action);
   $("model-version").textContent = s.model_version || "–";
   fillSelect($("f-product"), "product", (s.by_product || []).map((g) => g.product).filter(Boolean));
   fillSelect($("f-segment"), "segment", (s.by_segment || []).map((g) => g.segment).filter(Boolean));
@@ -576,11 +582,15 @@ async function openDetail(obligationId, cutDate) {
     [t("fAmount"), fmt.money(s.amount_past_due)],
     [t("fDebit"), s.eligible === null || s.eligible === undefined ? null : s.eligible ? t("yes") : t("no")],
     [t("fProb"), fmt.pct(s.probability)],
+    [t("fRollNoAction"), fmt.pct(s.p_roll_no_action)],
+    [t("fRollAction"), fmt.pct(s.p_roll_action)],
+    [t("fRollLoss"), fmt.money(s.roll_loss)],
+    [t("fBenefit"), fmt.money(s.expected_benefit)],
     [t("fDecision"), word("decision", s.decision)],
     [t("fCallOrder"), s.call_order === null || s.call_order === undefined ? null : fmt.int(s.call_order)],
-    [t("fThreshold"), fmt.pct(s.threshold)],
     [t("fModel"), s.model_version],
   ];
+  if (s.capacity_limited) pairs.push([t("fCapacity"), t("yes")]);
   if (s.arm) pairs.push([t("fGroup"), word("arm", s.arm)]);
   fields($("detail-fields"), pairs);
   const weights = (s.reasons || []).map((r) => Math.abs(r.contribution || 0));
