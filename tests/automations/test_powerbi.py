@@ -257,8 +257,8 @@ def test_api_queries_answer_200_with_the_columns_they_read(served):
         if path.stem == "ApiWorklist":
             assert len(rows) == summary["decisions"]["ASSIGN"]
             assert {r["decision"] for r in rows} == {"ASSIGN"}
-            # the calling order: no covering mandate first, then the lowest probability
-            order = [(r["eligible"] == "True", float(r["probability"] or -1)) for r in rows]
+            # the calling order: no covering mandate first, then the largest expected benefit
+            order = [(r["eligible"] == "True", -float(r["expected_benefit"] or 0.0)) for r in rows]
             assert order == sorted(order) and {e for e, _ in order} == {False, True}
         elif path.stem == "ApiCurrentScores":
             assert len(rows) == summary["population"]

@@ -141,15 +141,20 @@ def test_fact_outcomes_are_the_past_cut_with_its_realized_target(scored, cat):
     no_assign = classes.get("avoided_action", 0) + classes.get("leakage", 0)
     assert no_assign == scored["past"].no_assign
     assert sum(classes.values()) == rows
-    # realized saving of one leakage row by hand
-    row = one(
-        cat,
-        "SELECT o.realized_saving, o.amount_past_due, d.collection_action, d.unmanaged_fixed, "
-        "d.unmanaged_share_past_due FROM bi.fact_outcomes o JOIN bi.fact_decisions d "
-        "USING (obligation_id, cut_date) WHERE o.outcome = 'leakage' LIMIT 1",
-    )
-    saving, amount, ca, fixed, share = row
-    assert saving == pytest.approx(ca - (fixed + share * amount))
+    # the realized roll is gold's
+    rolls = one(cat, "SELECT sum(roll_31_plus) FROM bi.fact_outcomes")[0]
+    assert rolls == int(past["roll_31_plus"].sum())
+    # realized saving of every NO_ASSIGN row by hand: the action saved minus the realized roll
+    # beyond what management would have left, at the roll loss; ASSIGN rows save nothing
+    rows = cat.execute(
+        "SELECT o.decision, o.realized_saving, o.roll_31_plus, o.p_roll_action, o.roll_loss, "
+        "d.collection_action FROM bi.fact_outcomes o JOIN bi.fact_decisions d "
+        "USING (obligation_id, cut_date)"
+    ).fetchall()
+    assert {r[0] for r in rows} == {"ASSIGN", "NO_ASSIGN"}
+    for decision, saving, rolled, p_act, loss, ca in rows:
+        want = ca - (rolled - p_act) * loss if decision == "NO_ASSIGN" else 0
+        assert saving == pytest.approx(want)
 
 
 def test_dimensions_cover_the_facts(scored, cat):
@@ -185,14 +190,20 @@ def test_model_performance_and_savings(scored, cat):
         "SELECT value FROM bi.model_performance WHERE part = 'oot' AND metric = 'auc'",
     )[0]
     assert auc == pytest.approx(scored["trained"].oot["auc"], abs=1e-4)
-    net = one(
+    oot = scored["impact"].out_of_time
+    net, captured, beats, action = one(
         cat,
-        "SELECT net_savings FROM bi.savings WHERE impact_run_id = ? AND scope = 'out_of_time'",
+        "SELECT expected_net_savings, share_of_oracle_captured, beats_both_extremes, "
+        "collection_action FROM bi.savings WHERE impact_run_id = ? AND scope = 'out_of_time'",
         scored["impact"].impact_run_id,
     )
-    assert net is not None and net[0] == pytest.approx(
-        scored["impact"].out_of_time["net_savings"], abs=0.01
-    )
+    assert net == pytest.approx(oot["expected_net_savings"], abs=0.01)
+    assert beats == oot["beats_both_extremes"]
+    assert action == scored["settings"].costs.collection_action
+    if oot.get("share_of_oracle_captured") is None:
+        assert captured is None
+    else:
+        assert captured == pytest.approx(oot["share_of_oracle_captured"], abs=1e-6)
 
 
 def test_views_follow_the_lake_state(tmp_path):
@@ -227,10 +238,15 @@ def test_last_run_of_a_cut_wins_and_saving_formula_is_exact(tmp_path):
     try:
         got = con.execute(
             "SELECT obligation_id, probability, decision, results_version, expected_saving, "
-            "dpd_band, days_past_due, is_current FROM bi.fact_decisions WHERE cut_date = ? "
+            "dpd_band, days_past_due, is_current, product, provision_step, collection_action, "
+            "later_collection_cost FROM bi.fact_decisions WHERE cut_date = ? "
             "ORDER BY obligation_id",
             [cut],
         ).df()
+        runs = con.execute(
+            "SELECT later_collection_cost, default_provision_step, provision_steps "
+            "FROM bi.scoring_runs"
+        ).fetchall()
         assert one(con, "SELECT count(*) FROM bi.fact_decisions")[0] == 21
     finally:
         con.close()
@@ -239,10 +255,14 @@ def test_last_run_of_a_cut_wins_and_saving_formula_is_exact(tmp_path):
     assert not got["is_current"].any()
     merged = got.merge(second, on="obligation_id", suffixes=("", "_want"))
     assert (merged["decision"] == merged["decision_want"]).all()
+    assert set(runs) == {(30000.0, 0.05, "CONSUMER_LOAN 8%, CREDIT_CARD 10%")}
+    assert (got["collection_action"] == POLICY["collection_action"]).all()
+    assert (got["later_collection_cost"] == POLICY["later_collection_cost"]).all()
     for _, r in merged.iterrows():
-        loss = POLICY["unmanaged_fixed"] + POLICY["unmanaged_share_past_due"] * r["amount_past_due"]
-        want = POLICY["collection_action"] - (1 - r["probability"]) * loss
-        assert r["expected_saving"] == pytest.approx(want if r["decision"] == "NO_ASSIGN" else 0)
+        assert r["provision_step"] == POLICY["provision_step"][r["product"]]
+        # a NO_ASSIGN row saves what managing it would cost beyond the rolls it prevents
+        want = -r["expected_benefit"] if r["decision"] == "NO_ASSIGN" else 0
+        assert r["expected_saving"] == pytest.approx(want)
         lo, hi = (
             (1, 5)
             if r["days_past_due"] <= 5

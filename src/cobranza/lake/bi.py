@@ -5,19 +5,26 @@ sources exist in the lake as it is now (no results yet: no decision facts), in d
 `bi_statements(lake)` turns them into the catalog's statements (`refresh_catalog` runs them in its
 transaction after the zone views). No personal data: clients appear as `client_key` only.
 
-- `scoring_runs`: one row per published results version (costs and threshold of its policy, and
-  `scored_period`: whether the cut was in the model's training months, its out-of-time months or
-  after them; realized figures of a "training" cut are in-sample).
+- `scoring_runs`: one row per published results version (the costs of its policy: collection
+  action, later collection cost, provision steps; capacity; and `scored_period`: whether the cut
+  was in the model's training months, its out-of-time months or after them; realized figures of
+  a "training" cut are in-sample).
 - `fact_decisions`: one row per (obligation_id, cut_date): the decision of the LAST scoring run of
-  that cut (a re-scored cut supersedes the earlier run), with days-past-due band, reason codes (a
-  reason repeating an earlier one of its row left empty) and the expected saving against
-  assigning (the formula of `GET /v1/summary`).
+  that cut (a re-scored cut supersedes the earlier run), with days-past-due band, the roll risks
+  without and with management, the roll loss, the expected benefit of managing, the provision
+  step of the row's product, reason codes (a reason repeating an earlier one of its row left
+  empty) and the expected saving against assigning (`-expected_benefit` of a NO_ASSIGN row, as in
+  `GET /v1/summary`).
 - `fact_outcomes`: the decisions whose horizon has closed, joined to gold's realized
-  `self_cure_debit`: outcome class and realized saving.
+  `self_cure_debit` and `roll_31_plus`: outcome class and realized saving (a NO_ASSIGN row: the
+  action not paid minus its realized roll beyond what management would have left, valued at the
+  roll loss, as `GET /v1/monitoring` values it).
 - `dim_date`, `dim_product`, `dim_segment`, `dim_decision`, `dim_outcome`: conformed dimensions,
   each code with its words in Spanish (`*_label`) and English (`*_label_en`) from `cobranza.labels`.
 - `model_performance`: metrics per model version and data part (long), with the champion flag.
-- `savings`: the business impact figures of `cobranza impact` (ml_metadata.impact).
+- `savings`: the business impact figures of `cobranza impact` (ml_metadata.impact): expected
+  savings, and with the simulator's truth the true savings and shares of the oracle's captured by
+  the policy, the naive and the no-model rules (null without the truth).
 - `monitoring_runs`, `monitoring_drift`, `monitoring_performance`: every `cobranza monitor` run, its
   overall status (the monitor's rule), PSI and second test per feature and for the score, and the
   realized performance of closed scoring runs.
@@ -70,11 +77,13 @@ def _dpd_band(column: str = "days_past_due") -> str:
 
 SCORES_COLUMNS = {
     "obligation_id", "cut_date", "client_key", "product", "segment", "days_past_due",
-    "amount_past_due", "eligible", "probability", "decision", "capacity_limited", "threshold",
+    "amount_past_due", "eligible", "probability", "decision", "capacity_limited",
+    "p_roll_no_action", "p_roll_action", "roll_loss", "expected_benefit",
     "model_version", "scoring_run_id",
     *(f"reason_{i}_{part}" for i in (1, 2, 3) for part in ("code", "text", "contribution")),
 }  # fmt: skip
 GOLD_COLUMNS = {"obligation_id", "cut_date", "product", "segment", "self_cure_debit"}
+ROLL = "roll_31_plus"  # gold's realized roll; a gold without it gives null realized savings
 MONITORING_DRIFT_COLUMNS = {
     "monitoring_run_id",
     "gold_version",
@@ -98,6 +107,21 @@ MONITORING_PERFORMANCE_COLUMNS = {
     "leakage_rate",
 }
 SECOND_TEST_COLUMNS = ("ks", "ks_pvalue", "js")  # runs before the second test lack them
+# Impact figures valued with the simulator's truth (`decision.savings.true_impact`): absent from
+# an impact run without it (a bank's data), null in the view then.
+IMPACT_TRUTH_COLUMNS = {
+    "truth_rows": "BIGINT",
+    "true_baseline_cost": "DOUBLE",
+    "oracle_no_assign_share": "DOUBLE",
+    "oracle_net_savings": "DOUBLE",
+    "true_mean_effect_on_roll": "DOUBLE",
+    "true_net_savings": "DOUBLE",
+    "share_of_oracle_captured": "DOUBLE",
+    "naive_true_net_savings": "DOUBLE",
+    "naive_share_of_oracle_captured": "DOUBLE",
+    "no_model_true_net_savings": "DOUBLE",
+    "no_model_share_of_oracle_captured": "DOUBLE",
+}
 QUARANTINE_COLUMNS = {"file", "line", "column", "value", "reason"}
 SCORE_FEATURE = "__score__"  # the score's own row in monitoring_drift
 METADATA_COLUMNS = {
@@ -106,12 +130,11 @@ METADATA_COLUMNS = {
                    "n_features"},
     "registry_events": {"version", "event", "at"},
     "impact": {
-        "impact_run_id", "computed_at", "model_version", "scope", "threshold",
-        "collection_action", "unmanaged_fixed", "unmanaged_share_past_due", "months", "rows",
-        "self_cure_rate", "no_assign", "no_assign_share", "actions_avoided",
-        "actions_avoided_cost", "leakage", "leakage_rate", "leakage_cost", "baseline_cost",
-        "policy_cost", "net_savings", "expected_actions_avoided", "expected_actions_avoided_cost",
-        "expected_leakage", "expected_leakage_cost", "expected_net_savings",
+        "impact_run_id", "computed_at", "model_version", "scope", "collection_action",
+        "later_collection_cost", "months", "rows", "no_assign", "no_assign_share",
+        "capacity_limited", "actions_avoided_cost", "expected_extra_rolls",
+        "expected_extra_roll_cost", "expected_baseline_cost", "expected_policy_cost",
+        "expected_net_savings", "beats_both_extremes",
     },
     "monitoring_drift": MONITORING_DRIFT_COLUMNS,
     "monitoring_performance": MONITORING_PERFORMANCE_COLUMNS,
@@ -164,10 +187,10 @@ def _scoring_runs_sql(lake: Lake) -> str | None:
                     literal(
                         None if info.get("model_version") is None else str(info["model_version"])
                     ),
-                    f"CAST({literal(policy.get('threshold'))} AS DOUBLE)",
                     f"CAST({literal(policy.get('collection_action'))} AS DOUBLE)",
-                    f"CAST({literal(policy.get('unmanaged_fixed'))} AS DOUBLE)",
-                    f"CAST({literal(policy.get('unmanaged_share_past_due'))} AS DOUBLE)",
+                    f"CAST({literal(policy.get('later_collection_cost'))} AS DOUBLE)",
+                    f"CAST({literal(policy.get('default_provision_step'))} AS DOUBLE)",
+                    f"CAST({literal(_steps_text(policy.get('provision_step')))} AS VARCHAR)",
                     f"CAST({literal(policy.get('capacity'))} AS BIGINT)",
                     literal(info["version"] == current),
                     f"CAST({literal(info.get('scored_period'))} AS VARCHAR)",
@@ -181,8 +204,35 @@ def _scoring_runs_sql(lake: Lake) -> str | None:
         "SELECT * FROM (VALUES "
         + ", ".join(rows)
         + ") AS t(results_version, scoring_run_id, published_at, cut_date, model_version, "
-        "threshold, collection_action, unmanaged_fixed, unmanaged_share_past_due, capacity, "
-        "is_current, scored_period)"
+        "collection_action, later_collection_cost, default_provision_step, provision_steps, "
+        "capacity, is_current, scored_period)"
+    )
+
+
+def _steps_text(steps: Any) -> str | None:
+    """A policy's provision steps as people read them: `CONSUMER_LOAN 8%, CREDIT_CARD 10%`."""
+    if not isinstance(steps, dict):
+        return None
+    return ", ".join(f"{k} {100 * float(v):g}%" for k, v in sorted(steps.items()))
+
+
+def _provision_steps_sql(lake: Lake) -> str:
+    """(results_version, product, provision_step) of every run's policy, as a VALUES list."""
+    rows = [
+        f"({literal(info['version'])}, {literal(str(product))}, CAST({literal(float(step))} "
+        "AS DOUBLE))"
+        for info, _ in _score_dirs(lake)
+        for product, step in sorted(
+            ((info.get("policy") or {}).get("provision_step") or {}).items()
+        )
+    ]
+    if not rows:
+        return (
+            "SELECT CAST(NULL AS VARCHAR) AS results_version, CAST(NULL AS VARCHAR) AS product, "
+            "CAST(NULL AS DOUBLE) AS provision_step WHERE FALSE"
+        )
+    return (
+        f"SELECT * FROM (VALUES {', '.join(rows)}) AS t(results_version, product, provision_step)"
     )
 
 
@@ -198,9 +248,11 @@ def _scores_source(lake: Lake) -> str:
 
 FACT_DECISIONS = """
 WITH tagged AS (
-    SELECT s.*, r.published_at, r.collection_action, r.unmanaged_fixed,
-           r.unmanaged_share_past_due, r.is_current AS run_is_current
+    SELECT s.*, r.published_at, r.collection_action, r.later_collection_cost,
+           coalesce(p.provision_step, r.default_provision_step) AS provision_step,
+           r.is_current AS run_is_current
     FROM ({scores}) AS s JOIN bi.scoring_runs AS r USING (results_version)
+    LEFT JOIN ({steps}) AS p ON p.results_version = s.results_version AND p.product = s.product
 ), ranked AS (
     SELECT *, row_number() OVER (
         PARTITION BY obligation_id, cut_date ORDER BY published_at DESC, results_version DESC
@@ -209,29 +261,29 @@ WITH tagged AS (
 )
 SELECT obligation_id, cut_date, client_key, product, segment, days_past_due,
        {dpd_band} AS dpd_band, amount_past_due, eligible, probability, decision,
-       capacity_limited, threshold, model_version, scoring_run_id, results_version,
+       capacity_limited, p_roll_no_action, p_roll_action, roll_loss, expected_benefit,
+       model_version, scoring_run_id, results_version,
        published_at AS scored_at, run_is_current AS is_current,
        reason_1_code, reason_1_text, reason_1_contribution,
        {reasons},
-       collection_action, unmanaged_fixed, unmanaged_share_past_due,
-       CASE WHEN decision = 'NO_ASSIGN' THEN collection_action - (1 - probability)
-            * (unmanaged_fixed + unmanaged_share_past_due * coalesce(amount_past_due, 0))
-            ELSE 0 END AS expected_saving
+       collection_action, later_collection_cost, provision_step,
+       CASE WHEN decision = 'NO_ASSIGN' THEN -expected_benefit ELSE 0 END AS expected_saving
 FROM ranked WHERE rank_in_cut = 1
 """
 
 FACT_OUTCOMES = """
 SELECT d.obligation_id, d.cut_date, d.client_key, d.product, d.segment, d.days_past_due,
-       d.dpd_band, d.amount_past_due, d.eligible, d.probability, d.decision, d.threshold,
+       d.dpd_band, d.amount_past_due, d.eligible, d.probability, d.decision,
+       d.p_roll_no_action, d.p_roll_action, d.roll_loss, d.expected_benefit,
        d.model_version, d.scoring_run_id, d.results_version,
-       g.self_cure_debit,
+       g.self_cure_debit, {roll} AS roll_31_plus,
        CASE WHEN d.decision = 'NO_ASSIGN' AND g.self_cure_debit = 1 THEN 'avoided_action'
             WHEN d.decision = 'NO_ASSIGN' THEN 'leakage'
             WHEN g.self_cure_debit = 1 THEN 'unneeded_action'
             ELSE 'needed_action' END AS outcome,
        d.expected_saving,
-       CASE WHEN d.decision = 'NO_ASSIGN' THEN d.collection_action - (1 - g.self_cure_debit)
-            * (d.unmanaged_fixed + d.unmanaged_share_past_due * coalesce(d.amount_past_due, 0))
+       CASE WHEN d.decision = 'NO_ASSIGN' THEN d.collection_action
+            - ({roll} - d.p_roll_action) * d.roll_loss
             ELSE 0 END AS realized_saving
 FROM bi.fact_decisions AS d
 JOIN gold.obligation_snapshots AS g USING (obligation_id, cut_date)
@@ -350,12 +402,21 @@ FROM raw.quarantine AS q
 """
 
 SAVINGS = """
-SELECT impact_run_id, CAST(computed_at AS TIMESTAMPTZ) AS computed_at, model_version, scope,
-       threshold, collection_action, unmanaged_fixed, unmanaged_share_past_due, months,
-       rows, self_cure_rate, no_assign, no_assign_share, actions_avoided, actions_avoided_cost,
-       leakage, leakage_rate, leakage_cost, baseline_cost, policy_cost, net_savings,
-       expected_actions_avoided, expected_actions_avoided_cost, expected_leakage,
-       expected_leakage_cost, expected_net_savings
+SELECT impact_run_id, CAST(computed_at AS TIMESTAMPTZ) AS computed_at,
+       CAST(model_version AS VARCHAR) AS model_version, scope,
+       CAST(collection_action AS DOUBLE) AS collection_action,
+       CAST(later_collection_cost AS DOUBLE) AS later_collection_cost, months,
+       CAST("rows" AS BIGINT) AS "rows", CAST(no_assign AS BIGINT) AS no_assign,
+       CAST(no_assign_share AS DOUBLE) AS no_assign_share,
+       CAST(capacity_limited AS BIGINT) AS capacity_limited,
+       CAST(actions_avoided_cost AS DOUBLE) AS actions_avoided_cost,
+       CAST(expected_extra_rolls AS DOUBLE) AS expected_extra_rolls,
+       CAST(expected_extra_roll_cost AS DOUBLE) AS expected_extra_roll_cost,
+       CAST(expected_baseline_cost AS DOUBLE) AS expected_baseline_cost,
+       CAST(expected_policy_cost AS DOUBLE) AS expected_policy_cost,
+       CAST(expected_net_savings AS DOUBLE) AS expected_net_savings,
+       CAST(beats_both_extremes AS BOOLEAN) AS beats_both_extremes,
+       {truth}
 FROM ml_metadata.impact
 """
 
@@ -413,10 +474,15 @@ def bi_views(lake: Lake) -> dict[str, str]:
     if runs is not None:
         views["scoring_runs"] = runs
         views["fact_decisions"] = FACT_DECISIONS.format(
-            scores=_scores_source(lake), dpd_band=_dpd_band(), reasons=_distinct_reasons()
+            scores=_scores_source(lake),
+            steps=_provision_steps_sql(lake),
+            dpd_band=_dpd_band(),
+            reasons=_distinct_reasons(),
         )
         if gold:
-            views["fact_outcomes"] = FACT_OUTCOMES
+            has_roll = ROLL in _columns([lake.table_dir("gold", GOLD_TABLE)], first_only=True)
+            roll = f"CAST(g.{ROLL} AS BIGINT)" if has_roll else "CAST(NULL AS BIGINT)"
+            views["fact_outcomes"] = FACT_OUTCOMES.format(roll=roll)
     sources = []
     if gold:
         sources.append(f"SELECT cut_date, product, segment FROM gold.{GOLD_TABLE}")
@@ -439,7 +505,12 @@ def bi_views(lake: Lake) -> dict[str, str]:
         else:
             views["model_performance"] = MODEL_PERFORMANCE.format(is_champion="FALSE")
     if _has_metadata(lake, "impact"):
-        views["savings"] = SAVINGS
+        present = _columns([lake.metadata_dir / "impact"])
+        truth = ",\n       ".join(
+            f"CAST({c} AS {t}) AS {c}" if c in present else f"CAST(NULL AS {t}) AS {c}"
+            for c, t in IMPACT_TRUTH_COLUMNS.items()
+        )
+        views["savings"] = SAVINGS.format(truth=truth)
     views.update(_monitoring_views(lake))
     views.update(_quarantine_view(lake))
     return {name: sql.strip() for name, sql in views.items()}

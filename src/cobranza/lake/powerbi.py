@@ -109,12 +109,23 @@ MEASURES: list[Measure] = [
     Measure("fact_decisions", "% gestionadas", "DIVIDE([Gestionar], [Obligaciones])", PCT,
             "Parte de las obligaciones que va a gestión."),
     Measure("fact_decisions", "Ahorro esperado", _m("SUM({D}[expected_saving])"), COP,
-            "Pesos que se espera ahorrar frente a gestionar todo (fórmula de GET /v1/summary)."),
+            "Pesos que se espera ahorrar frente a gestionar todo: menos el beneficio esperado de "
+            "gestionar de cada no gestionada (fórmula de GET /v1/summary)."),
     Measure("fact_decisions", "Ahorro esperado del corte actual",
             _m("CALCULATE([Ahorro esperado], {D}[is_current] = TRUE())"), COP,
             "Ahorro esperado de la población vigente; igual al expected_savings de la API."),
     Measure("fact_decisions", "Probabilidad media de autocura",
             _m("AVERAGE({D}[probability])"), PCT, "Media de la probabilidad de autocura."),
+    Measure("fact_decisions", "Riesgo medio de rodar sin gestión",
+            _m("AVERAGE({D}[p_roll_no_action])"), PCT,
+            "Media de la probabilidad de rodar a 31+ días si no se gestiona."),
+    Measure("fact_decisions", "Riesgo medio de rodar con gestión",
+            _m("AVERAGE({D}[p_roll_action])"), PCT,
+            "Media de la probabilidad de rodar a 31+ días si se gestiona."),
+    Measure("fact_decisions", "Beneficio esperado de gestionar",
+            _m('CALCULATE(SUM({D}[expected_benefit]), {D}[decision] = "ASSIGN")'), COP,
+            "Pesos que se espera que la gestión de las obligaciones gestionadas evite, neto del "
+            "costo de gestionarlas."),
     Measure("fact_decisions", "Monto vencido", _m("SUM({D}[amount_past_due])"), COP,
             "Suma del monto vencido."),
     Measure("fact_outcomes", "Decisiones cerradas", _m("COUNTROWS({R})"), INT,
@@ -128,6 +139,9 @@ MEASURES: list[Measure] = [
             "De las no gestionadas, la parte que sí se autocuró."),
     Measure("fact_outcomes", "Fugas", _m('CALCULATE(COUNTROWS({R}), {R}[outcome] = "leakage")'),
             INT, "No gestionadas que no se autocuraron."),
+    Measure("fact_outcomes", "Tasa de rodamiento a 31+ realizada",
+            _m("DIVIDE(SUM({R}[roll_31_plus]), COUNT({R}[roll_31_plus]))"), PCT,
+            "Parte de las decisiones cerradas que rodó a 31+ días de mora."),
     Measure("fact_outcomes", "Ahorro realizado", _m("SUM({R}[realized_saving])"), COP,
             "Pesos ahorrados de verdad por las decisiones cerradas."),
     Measure("fact_outcomes", "Ahorro esperado de decisiones cerradas",
@@ -141,10 +155,16 @@ MEASURES: list[Measure] = [
             _m('CALCULATE(MAX({P}[value]), {P}[part] = "oot", {P}[metric] = "ece", '
                    "{P}[is_champion] = TRUE())"), "0.0000",
             "Error de calibración del campeón fuera de tiempo."),
-    Measure("savings", "Ahorro neto fuera de tiempo",
-            _m('CALCULATE(SUM({A}[net_savings]), {A}[scope] = "out_of_time", '
+    Measure("savings", "Ahorro neto esperado fuera de tiempo",
+            _m('CALCULATE(SUM({A}[expected_net_savings]), {A}[scope] = "out_of_time", '
                    "{A}[computed_at] = MAX({A}[computed_at]))"), COP,
-            "Ahorro neto realizado fuera de tiempo según la última corrida de impacto."),
+            "Ahorro neto esperado fuera de tiempo frente a gestionar todo, según la última "
+            "corrida de impacto."),
+    Measure("savings", "Parte del ahorro del oráculo capturada",
+            _m('CALCULATE(MAX({A}[share_of_oracle_captured]), {A}[scope] = "out_of_time", '
+                   "{A}[computed_at] = MAX({A}[computed_at]))"), PCT,
+            "Del ahorro de decidir con las probabilidades verdaderas, la parte que captura la "
+            "política (solo con la verdad del simulador)."),
     Measure("monitoring_drift", "PSI máximo",
             _m("CALCULATE(MAX({M}[psi]), {M}[is_score] = FALSE())"), "0.000",
             "El mayor PSI entre las variables."),
@@ -183,9 +203,16 @@ def _column_format(name: str, duck_type: str) -> str | None:
         return "0" if name in ("year", "quarter", "month", "day", "line") else INT
     if duck_type not in ("DOUBLE", "FLOAT"):
         return None
-    if name in ("probability", "threshold", "no_assign_share", "js") or name.endswith("_rate"):
-        return PCT if name != "js" else "0.000"
-    money = ("amount_past_due", "collection_action", "unmanaged_fixed")
+    if name == "js":
+        return "0.000"
+    shares = ("probability", "p_roll_no_action", "p_roll_action", "true_mean_effect_on_roll")
+    if (
+        name in shares
+        or name.endswith(("_rate", "_share", "_probability", "provision_step"))
+        or "share_of" in name
+    ):
+        return PCT
+    money = ("amount_past_due", "collection_action", "roll_loss", "expected_benefit")
     if name in money or "saving" in name or name.endswith("_cost"):
         return INT
     return "0.000"
