@@ -44,7 +44,7 @@ def test_gate_failure_without_champion_stops_before_scoring_then_the_champion_ke
     cut = scored.cut_date
     decisions = {r[0]: r[1] for r in sections[f"decisions for cut {cut} (model version 2)"]}
     assert decisions["obligations in early delinquency"] == f"{scored.obligations:,}"
-    assert decisions["NO_ASSIGN (expected to self-cure)"] == f"{scored.no_assign:,}"
+    assert decisions["NO_ASSIGN (managing does not pay)"] == f"{scored.no_assign:,}"
     assert decisions["ASSIGN to collections"] == f"{scored.assign:,}"
 
 
@@ -62,11 +62,10 @@ def test_report_shows_each_figure_of_the_run_it_is_given():
         "impact": {
             "out_of_time": {
                 "rows": 20,
-                "net_savings": 1000.0,
-                "baseline_cost": 4000.0,
-                "oracle_net_savings": None,
-                "leakage": 1,
+                "expected_net_savings": 1000.0,
+                "expected_baseline_cost": 4000.0,
                 "no_assign": 4,
+                "beats_both_extremes": True,
             }
         },
     }
@@ -76,10 +75,40 @@ def test_report_shows_each_figure_of_the_run_it_is_given():
     assert data["quarantined (raw.quarantine)"] == ("8", "0.8%")
     assert data["  eligible (mandate covers the cut)"] == ("40", "80.0%")
     impact = {r[0]: r[1:] for r in sections["business impact against assigning everyone"]}
-    assert impact["out of time, 20 decisions: realized net savings"] == (
+    assert impact["out of time, 20 decisions: expected net savings"] == (
         "COP 1,000",
         "25.0% of the assign-all cost",
     )
     assert impact["  the oracle's"] == ("-", "no simulator truth")
-    assert impact["  NO_ASSIGN that did not self-cure (leakage)"] == ("1", "25.0% of NO_ASSIGN")
+    assert impact["  cheaper than assigning everyone and no one"] == ("yes", "")
     assert "model version" not in " ".join(sections)  # no training in this run: no model table
+
+
+def test_report_values_every_rule_with_the_simulator_truth():
+    truth = {
+        "rows": 10,
+        "expected_net_savings": 500.0,
+        "expected_baseline_cost": 2000.0,
+        "true_net_savings": 450.0,
+        "share_of_oracle_captured": 0.75,
+        "oracle_net_savings": 600.0,
+        "naive_true_net_savings": 300.0,
+        "naive_share_of_oracle_captured": 0.5,
+        "no_model_true_net_savings": -900.0,
+        "no_model_share_of_oracle_captured": -1.5,
+        "beats_both_extremes": False,
+    }
+    result = {"seconds": {}, "impact": {"out_of_time": truth, "current": {}}}
+    sections = {heading: rows for heading, _cols, rows in report(result)}
+    impact = {r[0]: r[1:] for r in sections["business impact against assigning everyone"]}
+    assert impact["  true net savings (simulator truth)"] == (
+        "COP 450",
+        "75.0% of the oracle's captured",
+    )
+    assert impact["  the oracle's (true probabilities)"] == ("COP 600", "")
+    assert impact["  the naive rule"] == ("COP 300", "50.0% of the oracle's captured")
+    assert impact["  the no-model rule (no mandate managed)"] == (
+        "COP -900",
+        "-150.0% of the oracle's captured",
+    )
+    assert impact["  cheaper than assigning everyone and no one"] == ("no", "")

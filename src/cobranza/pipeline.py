@@ -168,7 +168,7 @@ def report(result: dict[str, Any]) -> list[Section]:
     sections += _impact(imp)
     where = [("model report", str(train["report"]))] if train.get("report") else []
     if imp.get("chart"):
-        where.append(("cost vs threshold chart", str(imp["chart"])))
+        where.append(("cost vs benefit threshold chart", str(imp["chart"])))
     if where:
         sections.append(("files", None, where))
     return sections
@@ -223,7 +223,8 @@ def _model(train: dict[str, Any]) -> list[Section]:
     ]
     gate = train.get("gate", {})
     verdict = "PASSED: champion" if gate.get("passed") else "FAILED: challenger"
-    threshold = _auc((train.get("policy") or {}).get("threshold"))
+    policy = train.get("policy") or {}
+    share = policy.get("no_assign_share")
     return [
         (
             f"model version {train.get('version')} (LightGBM, calibrated)",
@@ -236,7 +237,12 @@ def _model(train: dict[str, Any]) -> list[Section]:
             [
                 ("result", verdict),
                 ("why", str(gate.get("reason", ""))),
-                ("decision threshold", threshold),
+                ("decision rule", "NO_ASSIGN iff the expected benefit of managing < 0"),
+                ("NO_ASSIGN on test (expected)", "-" if share is None else f"{share:.1%}"),
+                (
+                    "expected savings per obligation on test",
+                    _cop(policy.get("savings_per_obligation")),
+                ),
             ],
         ),
     ]
@@ -249,7 +255,7 @@ def _decisions(sc: dict[str, Any]) -> list[Section]:
     rows = [
         ("obligations in early delinquency", _n(n), ""),
         (
-            "NO_ASSIGN (expected to self-cure)",
+            "NO_ASSIGN (managing does not pay)",
             _n(sc.get("no_assign")),
             _pct(sc.get("no_assign"), n),
         ),
@@ -260,6 +266,11 @@ def _decisions(sc: dict[str, Any]) -> list[Section]:
             _pct(sc.get("ineligible_assign"), n),
         ),
     ]
+    if sc.get("capacity_limited"):
+        rows.append(("  NO_ASSIGN because the team is full", _n(sc.get("capacity_limited")), ""))
+    rows.append(
+        ("expected benefit of these decisions", _cop(sc.get("expected_benefit_of_decisions")), "")
+    )
     heading = f"decisions for cut {sc.get('cut_date')} (model version {sc.get('model_version')})"
     return [(heading, None, rows)]
 
@@ -274,27 +285,43 @@ def _impact(imp: dict[str, Any]) -> list[Section]:
     if oot:
         rows.append(
             (
-                f"out of time, {_n(oot.get('rows'))} decisions: realized net savings",
-                _cop(oot.get("net_savings")),
-                _pct(oot.get("net_savings"), oot.get("baseline_cost")) + " of the assign-all cost",
+                f"out of time, {_n(oot.get('rows'))} decisions: expected net savings",
+                _cop(oot.get("expected_net_savings")),
+                _pct(oot.get("expected_net_savings"), oot.get("expected_baseline_cost"))
+                + " of the assign-all cost",
             )
         )
         if oot.get("oracle_net_savings") is not None:
-            captured = _pct(oot.get("net_savings"), oot.get("oracle_net_savings")) + " captured"
             rows.append(
                 (
-                    "  the oracle's (true probabilities)",
-                    _cop(oot.get("oracle_net_savings")),
-                    captured,
+                    "  true net savings (simulator truth)",
+                    _cop(oot.get("true_net_savings")),
+                    _share(oot.get("share_of_oracle_captured")) + " of the oracle's captured",
                 )
             )
+            rows.append(
+                ("  the oracle's (true probabilities)", _cop(oot.get("oracle_net_savings")), "")
+            )
+            for name, words in (
+                ("naive", "naive rule"),
+                ("no_model", "no-model rule (no mandate managed)"),
+            ):
+                if f"{name}_true_net_savings" in oot:
+                    rows.append(
+                        (
+                            f"  the {words}",
+                            _cop(oot.get(f"{name}_true_net_savings")),
+                            _share(oot.get(f"{name}_share_of_oracle_captured"))
+                            + " of the oracle's captured",
+                        )
+                    )
         else:
             rows.append(("  the oracle's", "-", "no simulator truth"))
-        rows.append(
-            (
-                "  NO_ASSIGN that did not self-cure (leakage)",
-                _n(oot.get("leakage")),
-                _pct(oot.get("leakage"), oot.get("no_assign")) + " of NO_ASSIGN",
-            )
-        )
+        if oot.get("beats_both_extremes") is not None:
+            beats = "yes" if oot["beats_both_extremes"] else "no"
+            rows.append(("  cheaper than assigning everyone and no one", beats, ""))
     return [("business impact against assigning everyone", None, rows)]
+
+
+def _share(value: Any) -> str:
+    return "-" if value is None else f"{value:.1%}"
