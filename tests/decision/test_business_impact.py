@@ -19,22 +19,29 @@ def test_impact_figures_chart_and_table(decision_lake):
     assert oot["months"] == labeled_months[-decision_lake["settings"].oot_months :]
     in_oot = gold["cut_date"].map(lambda d: str(d)[:7] in oot["months"])
     assert oot["rows"] == int((in_oot & gold["eligible"] & gold["self_cure_debit"].notna()).sum())
-    assert oot["actions_avoided_cost"] == pytest.approx(
-        oot["actions_avoided"] * costs.collection_action
+    assert oot["actions_avoided_cost"] == pytest.approx(oot["no_assign"] * costs.collection_action)
+    assert oot["expected_net_savings"] == pytest.approx(
+        oot["expected_baseline_cost"] - oot["expected_policy_cost"]
     )
-    assert oot["net_savings"] == pytest.approx(oot["actions_avoided_cost"] - oot["leakage_cost"])
-    assert oot["policy_cost"] == pytest.approx(oot["baseline_cost"] - oot["net_savings"])
-    assert 0 <= oot["leakage"] <= oot["no_assign"]
-    # ground truth present: oracle figures and the captured share
+    assert oot["expected_net_savings"] == pytest.approx(
+        oot["actions_avoided_cost"] - oot["expected_extra_roll_cost"], abs=0.05
+    )
+    # the policy is the Bayes rule on the model's own probabilities: it never expects to lose
+    assert oot["expected_net_savings"] >= 0
+    # ground truth present: every rule valued with the true potential outcomes
     assert oot["truth_rows"] == oot["rows"]
     assert oot["oracle_net_savings"] > 0
-    assert oot["share_of_oracle_captured"] == pytest.approx(
-        oot["net_savings"] / oot["oracle_net_savings"], abs=1e-5
-    )
+    for prefix in ("", "naive_", "no_model_"):
+        assert oot[f"{prefix}share_of_oracle_captured"] == pytest.approx(
+            oot[f"{prefix}true_net_savings"] / oot["oracle_net_savings"], abs=1e-5
+        )
+        assert oot[f"{prefix}share_of_oracle_captured"] <= 1.0 + 1e-9
+    assert oot["share_of_oracle_captured"] > oot["no_model_share_of_oracle_captured"]
+    assert isinstance(oot["beats_both_extremes"], bool)
     assert current["scoring_run_id"] == decision_lake["second"].scoring_run_id
     assert current["no_assign"] == decision_lake["second"].no_assign
     assert current["expected_net_savings"] == pytest.approx(
-        current["expected_actions_avoided_cost"] - current["expected_leakage_cost"]
+        current["expected_baseline_cost"] - current["expected_policy_cost"]
     )
     with open(out.chart, "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -42,12 +49,37 @@ def test_impact_figures_chart_and_table(decision_lake):
     con = duckdb.connect(str(lake.catalog_path), read_only=True)
     try:
         rows = con.execute(
-            "SELECT scope, net_savings, expected_net_savings FROM ml_metadata.impact "
+            "SELECT scope, true_net_savings, expected_net_savings FROM ml_metadata.impact "
             "WHERE impact_run_id = ? ORDER BY scope",
             [out.impact_run_id],
         ).fetchall()
     finally:
         con.close()
     assert [r[0] for r in rows] == ["current", "out_of_time"]
-    assert rows[1][1] == pytest.approx(oot["net_savings"])
+    assert rows[1][1] == pytest.approx(oot["true_net_savings"])
     assert rows[0][2] == pytest.approx(current["expected_net_savings"])
+
+
+def test_sensitivity_values_todays_decisions_over_a_grid_of_costs(decision_lake):
+    from cobranza.decision.business_impact import impact
+
+    out = impact(decision_lake["settings"], sensitivity=True)
+    grid = out.sensitivity
+    assert grid is not None and grid["valued_with"] == "truth"
+    assert len(grid["grid"]) == 15
+    today = next(
+        r
+        for r in grid["grid"]
+        if r["provision_factor"] == 1.0
+        and r["collection_action"] == decision_lake["settings"].costs.collection_action
+    )
+    assert today["todays_decisions_net_savings"] == pytest.approx(
+        out.out_of_time["true_net_savings"], abs=0.05
+    )
+    # today's savings are linear in the provision factor: positive below the break-even, negative
+    # above it (the NO_ASSIGN rows' true effects are positive in the synthetic gold)
+    be = grid["break_even"]["provision_factor"]
+    assert be is not None
+    same_action = [r for r in grid["grid"] if r["collection_action"] == today["collection_action"]]
+    for r in same_action:
+        assert (r["todays_decisions_net_savings"] > 0) == (r["provision_factor"] < be)
