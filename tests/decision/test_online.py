@@ -91,6 +91,11 @@ def assert_same(online: list[dict], batch: pd.DataFrame) -> None:
             assert pred["probability"] == pytest.approx(row["probability"], abs=1e-12, rel=0)
         assert pred["decision"] == row["decision"], oid
         assert pred["capacity_limited"] == bool(row["capacity_limited"]), oid
+        for name in ("p_roll_no_action", "p_roll_action", "roll_loss", "expected_benefit"):
+            if math.isnan(row[name]):
+                assert pred[name] is None, (oid, name)
+            else:
+                assert pred[name] == pytest.approx(row[name], abs=1e-9, rel=1e-12), (oid, name)
         expected = [
             (i, row[f"reason_{i}_code"], row[f"reason_{i}_text"], row[f"reason_{i}_contribution"])
             for i in range(1, N_REASONS + 1)
@@ -108,7 +113,9 @@ def assert_same(online: list[dict], batch: pd.DataFrame) -> None:
 def _scorer(champion, policy) -> OnlineScorer:
     from cobranza.decision.reasons import feature_templates
 
-    return OnlineScorer(champion.model, policy, feature_templates(), str(champion.version))
+    return OnlineScorer(
+        champion.model, policy, feature_templates(), str(champion.version), roll=champion.roll
+    )
 
 
 def test_online_equals_batch_on_real_gold(real):
@@ -141,7 +148,7 @@ def test_online_equals_batch_in_spanish(real):
     policy = champion_policy(champion)
     batch = score_frame(champion, frame, policy=policy, language="es")
     scorer = OnlineScorer(
-        champion.model, policy, feature_templates("es"), str(champion.version), "es"
+        champion.model, policy, feature_templates("es"), str(champion.version), "es", champion.roll
     )
     online = scorer.score(request_rows(frame))
     assert_same(online, batch)
@@ -170,7 +177,7 @@ def test_online_defers_to_batch_until_the_path_table_is_checked(real):
 
     champion = real["champion"]
     fresh = copy.deepcopy(champion.model)  # a new object: no table yet
-    scorer = OnlineScorer(fresh, champion_policy(champion), {}, "x")
+    scorer = OnlineScorer(fresh, champion_policy(champion), {}, "x", roll=champion.roll)
     rows = request_rows(real["frame"].head(3))
     assert not scorer.ready and scorer.score(rows) is None
 
@@ -186,7 +193,7 @@ def test_integer_column_rule():
 
 def test_reason_text_rounds_floats_and_keeps_integers(real):
     champion = real["champion"]
-    scorer = OnlineScorer(champion.model, champion_policy(champion), {}, "x")
+    scorer = OnlineScorer(champion.model, champion_policy(champion), {}, "x", roll=champion.roll)
     assert scorer._text("f", 123456, integer=True) == "f = 123456"
     # A whole number is shown whole even in a float column (a null elsewhere made it float).
     assert scorer._text("f", 123456.0, integer=False) == "f = 123456"
@@ -207,3 +214,14 @@ def test_batch_reason_text_of_a_row_does_not_depend_on_the_other_rows():
     mixed = reason_columns(idx, contrib, pd.DataFrame({"f": [1234, None]}), ["f"], {})
     assert alone["reason_1_text"][0] == mixed["reason_1_text"][0] == "f = 1234"
     assert mixed["reason_1_text"][1] == "f: no data"
+
+
+def test_online_defers_to_batch_without_a_roll_model(real):
+    """A champion without a roll model cannot decide online: `score` returns None (the batch
+    path then names the problem)."""
+    champion, frame = real["champion"], real["frame"]
+    policy = champion_policy(champion)
+    score_frame(champion, frame.head(80), policy=policy)  # checks the path table
+    scorer = OnlineScorer(champion.model, policy, {}, "x")
+    rows = [r for r in request_rows(frame.head(80)) if r.eligible][:3]
+    assert scorer.ready and scorer.score(rows) is None

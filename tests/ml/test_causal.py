@@ -29,6 +29,12 @@ def gold() -> pd.DataFrame:
     return make_gold(clients=3000, months=10, seed=21, holdout_share=0.3)
 
 
+@pytest.fixture(scope="module")
+def fitted(gold) -> tuple[Dataset, dict]:
+    ds = _dataset(gold)
+    return ds, causal.fit_candidates(ds, {}, seed=3, num_threads=1)
+
+
 def test_the_log_odds_effect_of_a_randomized_treatment_is_recovered():
     rng = np.random.default_rng(0)
     n = 40_000
@@ -87,9 +93,8 @@ def test_the_encoder_fills_the_treatment_with_the_counterfactual_when_rows_lack_
     assert enc.codes(X[["a"]])[:, 1].tolist() == [0.0, 0.0]
 
 
-def test_the_roll_model_finds_the_effect_of_management_and_never_reverses_it(gold):
-    ds = _dataset(gold)
-    candidates = causal.fit_candidates(ds, {}, seed=3, num_threads=1)
+def test_the_roll_model_finds_the_effect_of_management_and_never_reverses_it(gold, fitted):
+    ds, candidates = fitted
     s = candidates["roll"]["s_learner"]
     X = ds.X("oot")
     p_no, p_act = s.predict_outcomes(X)
@@ -107,9 +112,8 @@ def test_the_roll_model_finds_the_effect_of_management_and_never_reverses_it(gol
     assert s.effect_ < 0
 
 
-def test_the_evaluation_reports_every_candidate_on_the_randomized_rows(gold):
-    ds = _dataset(gold)
-    candidates = causal.fit_candidates(ds, {}, seed=3, num_threads=1)
+def test_the_evaluation_reports_every_candidate_on_the_randomized_rows(fitted):
+    ds, candidates = fitted
     got = causal.evaluate_candidates(ds, candidates).to_dict()
     assert set(got["self_cure"]["candidates"]) == {"naive", "s_learner"}
     assert got["self_cure"]["method"] in {"naive", "s_learner"}
@@ -125,3 +129,18 @@ def test_training_refuses_history_without_unmanaged_obligations(gold):
     ds = _dataset(gold.assign(arm=gold["arm"].where(gold["arm"].isna(), "ASSIGNED")))
     with pytest.raises(causal.CausalDataError, match="unmanaged obligations"):
         causal.fit_candidates(ds, {}, seed=3, num_threads=1)
+
+
+def test_the_online_codes_give_the_batch_probabilities_for_every_roll_model(fitted):
+    """Each roll model, the T-learner's arm models with their own category lists included, gives
+    from the self-cure encoder's codes what `predict_outcomes` gives from the rows."""
+    ds, candidates = fitted
+    X = ds.X("oot").head(200).copy()
+    X.loc[X.index[:5], "product"] = "NEVER_SEEN"
+    encoder = candidates["self_cure"]["naive"].encoder_
+    codes = encoder.codes(X)
+    assert set(candidates["roll"]) == {"s_learner", "t_learner"}
+    for model in candidates["roll"].values():
+        want = model.predict_outcomes(X)
+        got = causal.predict_codes(model, codes, encoder.categories_)
+        assert np.allclose(got[0], want[0], atol=1e-12) and np.allclose(got[1], want[1], atol=1e-12)

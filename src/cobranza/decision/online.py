@@ -158,10 +158,9 @@ class OnlineScorer:
         if len(elig_rows):
             if self.roll is None:
                 return None
-            both = predict_codes(self.roll, codes[:, :n_features], self.model.encoder_.categories_)
-            if both is None:
-                return None
-            p_no[elig_rows], p_act[elig_rows] = both
+            p_no[elig_rows], p_act[elig_rows] = predict_codes(
+                self.roll, codes[:, :n_features], self.model.encoder_.categories_
+            )
         balance = np.fromiter(
             (_amount(r.features.get(EXPOSURE)) for r in rows), dtype=np.float64, count=n
         )

@@ -400,15 +400,33 @@ def evaluate_candidates(dataset: Any, candidates: dict[str, Any]) -> CausalEvalu
     )
 
 
+def recode(
+    codes: np.ndarray, features: list[str], source: dict[str, list[str]], model: SelfCureModel
+) -> np.ndarray:
+    """Codes made with the `source` category lists, as `model`'s own encoder would make them
+    (a T-learner's models learn their lists on their own arm's rows)."""
+    target = model.encoder_.categories_
+    if target == source:
+        return codes
+    out = codes.copy()
+    for j, name in enumerate(features):
+        if name not in target or target[name] == source.get(name):
+            continue
+        index = {v: i for i, v in enumerate(target[name])}
+        mapping = np.array([index.get(v, np.nan) for v in source.get(name, [])], dtype=np.float64)
+        col = codes[:, j]
+        known = ~np.isnan(col)
+        mapped = np.full(len(col), np.nan)
+        mapped[known] = mapping[col[known].astype(np.int64)] if len(mapping) else np.nan
+        out[:, j] = mapped
+    return out
+
+
 def predict_codes(
     roll: RollModel, codes: np.ndarray, categories: dict[str, list[str]]
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(p_roll_no_action, p_roll_action) from an encoded matrix of the features (the online
-    path's), or None when the roll model's category lists differ from `categories` (then the
-    codes would mean other categories and the caller takes the batch path)."""
-    models = [roll.single_] if roll.method == "s_learner" else [roll.no_action_, roll.action_]
-    if any(m.encoder_.categories_ != categories for m in models):
-        return None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(p_roll_no_action, p_roll_action) from an encoded matrix of the features made with the
+    `categories` lists (the online path's), equal to `predict_outcomes` on the same rows."""
 
     def proba(model: SelfCureModel, matrix: np.ndarray) -> np.ndarray:
         raw = model.booster_.predict(
@@ -418,9 +436,14 @@ def predict_codes(
             raw = raw + model.offset_ * matrix[:, -1]
         return np.asarray(model.calibrator_.transform(raw), dtype=np.float64)
 
+    features = roll.feature_names_
     if roll.method == "s_learner":
         n = len(codes)
-        p0 = proba(roll.single_, np.column_stack([codes, np.zeros(n)]))
-        p1 = proba(roll.single_, np.column_stack([codes, np.ones(n)]))
+        own = recode(codes, features, categories, roll.single_)
+        p0 = proba(roll.single_, np.column_stack([own, np.zeros(n)]))
+        p1 = proba(roll.single_, np.column_stack([own, np.ones(n)]))
         return p0, np.minimum(p1, p0)
-    return proba(roll.no_action_, codes), proba(roll.action_, codes)
+    return (
+        proba(roll.no_action_, recode(codes, features, categories, roll.no_action_)),
+        proba(roll.action_, recode(codes, features, categories, roll.action_)),
+    )
