@@ -201,7 +201,11 @@ def test_reason_text_rounds_floats_and_keeps_integers(real):
     assert scorer._text("f", 0.012345, integer=False) == "f = 0.0123"
     assert scorer._text("f", None, integer=False) == "f: no data"
     assert scorer._text("f", "MASS", integer=False) == "f = MASS"
-    assert np.isnan(scorer.encode([OnlineRow("x", None, True, {})])).all()
+    codes = scorer.encode([OnlineRow("x", None, True, {})])
+    n = len(scorer.features)
+    assert np.isnan(codes[:, :n]).all()
+    # a causal self-cure model's treatment column is the counterfactual: without management
+    assert codes.shape[1] == n or codes[:, n:].tolist() == [[0.0]]
 
 
 def test_batch_reason_text_of_a_row_does_not_depend_on_the_other_rows():
