@@ -68,6 +68,9 @@ def test_run_logs_metrics_per_part_lineage_config_and_artifacts(trained):
         for a in client.list_artifacts(run_id, folder)
     }
     assert {"report/model_report.html", "policy/policy.json", "run/features.json"} <= names
+    assert "run/intervals.json" in names
+    for metric in ("oot_calibration_slope", "oot_ece_high", "oot_auc_minus_baseline_low"):
+        assert metric in data.metrics
     assert {"pictures/roc.png", "pictures/calibration.png", "pictures/shap_summary.png"} <= names
     report = client.download_artifacts(run_id, "report/model_report.html")
     html = Path(report).read_text(encoding="utf-8")
@@ -474,3 +477,41 @@ def test_cli_train_failing_late_prints_one_line_and_no_traceback(tmp_path, gold_
     rows = {r["version"]: r for r in list_models(settings)}
     assert rows["2"]["aliases"] == [] and rows["2"]["training_status"] == "failed"
     assert rows["1"]["aliases"] == ["champion"]
+
+
+def test_a_feature_carrying_the_label_stops_the_training_before_anything_is_published(
+    tmp_path, gold_frame
+):
+    from cobranza.ml.training import train
+
+    leaky = gold_frame.copy()
+    # what the debit paid within the horizon: the label itself, with a little noise
+    noise = np.random.default_rng(0).normal(0, 0.3, len(leaky))
+    leaky["debit_paid_in_horizon"] = leaky["self_cure_debit"].astype("float64") + noise
+    lake, truth = make_lake(tmp_path, leaky)
+    settings = settings_for(tmp_path, truth)
+    with pytest.raises(TrainingError) as failure:
+        train(settings)
+    message = str(failure.value)
+    assert "\n" not in message and message.startswith("train stopped: ")
+    for part in ("valid", "test", "oot"):
+        assert f"on {part} the model's AUC " in message
+    assert "exceeds the oracle's" in message and "95% CI" in message
+    assert "nothing was logged, registered or published" in message
+    assert list_models(settings) == []
+    assert versions_in_store(lake.metadata_dir / "mlflow.db") in (0, None)
+    assert not list(lake.metadata_dir.glob("model_runs/**/*.parquet"))
+
+
+def test_an_honest_model_never_beats_the_truth_on_the_parts_it_was_not_fitted_on(trained):
+    intervals = trained["first"].intervals
+    gaps = intervals["lightgbm_minus_oracle_auc"]
+    assert set(gaps) == {"train", "valid", "test", "oot"}
+    assert all(gaps[p]["low"] <= 0 for p in ("valid", "test", "oot"))
+    base = intervals["lightgbm_minus_baseline_oot_auc"]
+    assert base["low"] <= base["estimate"] <= base["high"]
+    calibration = intervals["calibration_oot"]
+    assert calibration["oracle_ece"]["low"] <= calibration["oracle_ece"]["high"]
+    assert {g["group"] for g in calibration["by_product"]} <= {
+        "CONSUMER_LOAN", "CREDIT_CARD", "VEHICLE", "MORTGAGE", "MICROCREDIT"
+    }  # fmt: skip

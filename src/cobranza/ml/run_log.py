@@ -85,6 +85,8 @@ def _log_artifacts(
     (art / "gold_run.json").write_text(json.dumps(dataset.gold, indent=2, default=str))
     (art / "split.json").write_text(json.dumps(dataset.summary(), indent=2))
     (art / "metrics.json").write_text(json.dumps(evaluation.metrics, indent=2, default=str))
+    # 95% intervals: LightGBM - baseline and - oracle AUC, the OOT calibration by product/segment
+    (art / "intervals.json").write_text(json.dumps(evaluation.uncertainty(), indent=2))
     (art / "deciles.json").write_text(
         json.dumps(
             {p: M.deciles(dataset.y(p), proba[p]) for p in ("train", "test", "oot")},

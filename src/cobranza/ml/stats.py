@@ -56,8 +56,9 @@ class Interval:
         """The whole interval lies above 0: a real gain at this level."""
         return self.low > 0
 
-    def to_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
+    def to_dict(self) -> dict[str, float | None]:
+        """JSON-safe: a figure that cannot be computed (one class only) is None."""
+        return {k: _finite(v) for k, v in asdict(self).items()}
 
     def text(self, digits: int = 4) -> str:
         pct = round(self.level * 100)
@@ -65,6 +66,10 @@ class Interval:
             f"{self.estimate:+.{digits}f} ({pct}% CI {self.low:+.{digits}f} to "
             f"{self.high:+.{digits}f})"
         )
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def _vectors(y, *scores) -> tuple[np.ndarray, ...]:
@@ -240,8 +245,8 @@ class Recalibration:
     intercept: float
     rows: int
 
-    def to_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
+    def to_dict(self) -> dict[str, float | None]:
+        return {k: _finite(v) for k, v in asdict(self).items()}
 
 
 def logit(p) -> np.ndarray:

@@ -50,7 +50,8 @@ STEPS = ("load_split", "fit_lightgbm", "fit_baseline", "evaluate", "pictures", "
 
 
 class TrainingError(CobranzaError):
-    """A training that failed after registering its version (which keeps no alias)."""
+    """A training that failed: after registering its version (which keeps no alias), or before
+    logging anything (a leak: the model beats the simulator's truth)."""
 
 
 @dataclass
@@ -73,6 +74,7 @@ class TrainResult(Summary):
     embargoed_rows: int
     auc_vs_oracle: dict[str, dict[str, float | None]]  # part -> model, oracle, baseline AUC, ECE
     oot: dict[str, float | None]  # out-of-time AUC, oracle AUC, ECE, its noise, KS, Brier, PSI
+    intervals: dict[str, Any]  # LightGBM - baseline and - oracle AUC, OOT calibration (95% CIs)
     gate: GateOutcome
     alias: str
     training_status: str
@@ -144,6 +146,19 @@ def fit_decision_policy(settings: Settings, dataset: Dataset, evaluation: Evalua
         cost_rule=settings.costs.cost_rule,
         min_threshold=settings.costs.min_probability,
     )
+
+
+def check_leaks(evaluation: Evaluation) -> None:
+    """Stop before logging anything when the model beats the simulator's truth beyond chance on
+    any part: no honest model ranks better than the probabilities that drew the labels."""
+    alarms = evaluation.leak_alarms()
+    if alarms:
+        raise TrainingError(
+            "train stopped: "
+            + "; ".join(alarms)
+            + ". A feature carries the label or the future (check gold's columns against "
+            "transforms/schema.NON_FEATURES); nothing was logged, registered or published"
+        )
 
 
 def register(settings: Settings, logged: LoggedRun, lineage: Lineage, lock_token: str) -> str:
@@ -336,6 +351,7 @@ def _train_locked(
     evaluation = evaluate(
         dataset, fitted.model, fitted.baseline, truth_path(settings, lake), settings.seed
     )
+    check_leaks(evaluation)
     clock.lap("evaluate")
     policy = fit_decision_policy(settings, dataset, evaluation)
     client = tracking.configure(settings)
@@ -481,6 +497,7 @@ def _result(
         embargoed_rows=dataset.embargoed,
         auc_vs_oracle=evaluation.side_by_side(),
         oot=evaluation.out_of_time(),
+        intervals=evaluation.uncertainty(),
         gate=GateOutcome(passed=gate.passed, reason=gate.reason),
         alias=gate.alias,
         training_status="succeeded",
