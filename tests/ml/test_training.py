@@ -112,8 +112,61 @@ def test_gate_first_passes_then_compares_with_champion(trained):
     first, second = trained["first"].version, trained["second"].version
     assert rows[first]["gate_passed"] is True
     assert "first champion" in rows[first]["gate_reason"]
-    assert rows[second]["gate_passed"] is True  # same AUC >= champion - tolerance
-    assert f"champion v{first}" in rows[second]["gate_reason"]
+    # the same data, configuration and seed give the champion's own model: promoted only as
+    # non-inferior, the AUC difference exactly 0 on the same out-of-time rows
+    assert rows[second]["gate_passed"] is True
+    assert rows[second]["gate_verdict"] == "non-inferior"
+    assert rows[second]["gate_reason"].startswith(
+        f"non-inferior within the margins on the same {trained['second'].gate.comparison['rows']:,} "
+        f"out-of-time rows as champion v{first}"
+    )
+    assert (
+        "challenger - champion +0.0000 (95% CI +0.0000 to +0.0000)" in rows[second]["gate_reason"]
+    )
+    comparison = trained["second"].gate.comparison
+    assert comparison["champion_version"] == first
+    assert comparison["champion_auc"] == comparison["challenger_auc"]
+    assert comparison["rows"] == int(trained["second"].split["oot"].split()[0].replace(",", ""))
+    tags = (
+        mlflow.MlflowClient(tracking_uri=trained["settings"].tracking_uri)
+        .get_model_version(trained["settings"].model_name, second)
+        .tags
+    )
+    assert float(tags["gate_auc_difference_low"]) == 0.0 == float(tags["gate_auc_difference_high"])
+    assert float(tags["gate_auc_margin"]) == 0.005 and tags["gate_champion_version"] == first
+    assert trained["first"].gate.verdict == "first champion"
+    assert trained["first"].gate.comparison is None
+
+
+def test_a_challenger_trained_on_shuffled_labels_is_refused_on_the_champions_rows(
+    tmp_path, gold_frame
+):
+    from cobranza.ml.training import train
+    from tests.ml.gold import publish_gold
+
+    lake, truth = make_lake(tmp_path, gold_frame)
+    champion = train(settings_for(tmp_path, truth))
+    labeled = sorted(gold_frame.loc[gold_frame["self_cure_debit"].notna(), "cut_date"].unique())
+    earlier = gold_frame["cut_date"].isin(labeled[:-3]).to_numpy()  # all but the OOT months
+    noise = gold_frame.copy()
+    labels = noise.loc[earlier, "self_cure_debit"].to_numpy()
+    noise.loc[earlier, "self_cure_debit"] = np.random.default_rng(1).permutation(labels)
+    publish_gold(lake, noise)
+    settings = settings_for(tmp_path, tmp_path / "no-truth.csv")
+    worse = train(settings)
+    assert worse.gate.passed is False and worse.alias == "challenger"
+    assert worse.gate.verdict == "refused"
+    reason = worse.gate.reason
+    assert "AUC interval lower bound -0." in reason and "below the margin -0.0050" in reason
+    assert f"out-of-time rows as champion v{champion.version}" in reason
+    comparison = worse.gate.comparison
+    assert comparison["auc_difference"]["high"] < 0
+    assert comparison["challenger_auc"] < comparison["champion_auc"] - 0.1
+    assert load_champion(settings).version == champion.version
+    rows = {r["version"]: r for r in list_models(settings)}
+    assert rows[worse.version]["gate_verdict"] == "refused"
+    events = [e for e in registry_events(lake) if e["version"] == worse.version]
+    assert any(e["event"] == "challenger" and "AUC interval" in e["reason"] for e in events)
 
 
 def test_gate_failure_keeps_a_challenger_and_manual_promotion_records_who_why(tmp_path, gold_frame):

@@ -37,9 +37,9 @@ from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml import registry, tracking
 from cobranza.ml.data import PARTS, Dataset, load_dataset, truth_path
 from cobranza.ml.evaluation import Evaluation, evaluate, metric_rows, round_metric
+from cobranza.ml.gate import Decide, GateResult, compare, decide_with_policy
 from cobranza.ml.lineage import Lineage
 from cobranza.ml.model import NUM_THREADS, BaselineModel, Fitted, SelfCureModel
-from cobranza.ml.registry import GateResult
 from cobranza.ml.report import ReportRun, draw_pictures, model_report
 from cobranza.ml.run_log import LoggedRun, log_run
 from cobranza.ml.tuning import tune
@@ -60,6 +60,8 @@ class GateOutcome(Summary):
 
     passed: bool
     reason: str
+    verdict: str  # first champion, gain, non-inferior or refused
+    comparison: dict[str, Any] | None  # both AUCs, the intervals, the value, on the same rows
 
 
 @dataclass
@@ -167,14 +169,31 @@ def register(settings: Settings, logged: LoggedRun, lineage: Lineage, lock_token
     return registry.register_version(settings, logged.model_uri, lineage.tags(), lock_token)
 
 
-def apply_gate(settings: Settings, version: str, run_id: str, evaluation: Evaluation) -> GateResult:
-    """The promotion gate against the current champion, tagged on the version and the run."""
-    gate = registry.gate_version(settings, version, run_id, evaluation.gate_metrics())
+def apply_gate(
+    settings: Settings,
+    version: str,
+    run_id: str,
+    dataset: Dataset,
+    evaluation: Evaluation,
+    challenger: registry.Champion,
+    decide: Decide = decide_with_policy,
+) -> GateResult:
+    """The promotion gate against the current champion, both scored and deciding with
+    `decide(model, frame)` on this training's out-of-time rows; tagged on the version and run."""
+    frame, y = dataset.rows("oot"), dataset.y("oot")
+    gate = registry.gate_version(
+        settings,
+        version,
+        run_id,
+        evaluation.gate_metrics(),
+        lambda champion: compare(champion, challenger, frame, y, decide, settings),
+    )
     mlflow.set_tags(
         {
             "model_version": version,
             "gate_passed": str(gate.passed).lower(),
-            "gate_reason": gate.reason,
+            "gate_reason": gate.reason[:5000],
+            **gate.tags(settings.gate),
         }
     )
     return gate
@@ -375,7 +394,12 @@ def _train_locked(
                 progress.version = register(settings, logged, lineage, lock.token)
                 clock.lap("mlflow_log")
                 progress.step = "apply the gate"
-                progress.gate = apply_gate(settings, progress.version, logged.run_id, evaluation)
+                challenger = registry.Champion(
+                    fitted.model, progress.version, logged.run_id, policy, dataset.features
+                )
+                progress.gate = apply_gate(
+                    settings, progress.version, logged.run_id, dataset, evaluation, challenger
+                )
                 progress.step = "write the model report"
                 write_report(
                     folder, settings, progress, logged, lineage, dataset, fitted, evaluation,
@@ -419,10 +443,36 @@ def write_report(
         gate_passed=progress.gate.passed,
         gate_reason=progress.gate.reason,
         policy=policy.to_dict(),
+        gate_evidence=gate_rows(progress.gate, settings),
     )
     report = model_report(folder, run, dataset, fitted.model, evaluation, pictures)
     mlflow.log_artifact(str(report), "report")
     return report
+
+
+def gate_rows(gate: GateResult, settings: Settings) -> list[dict[str, Any]]:
+    """The gate's evidence as report rows: the verdict and margins, the same-row comparison."""
+    row: dict[str, Any] = {
+        "verdict": gate.verdict,
+        "auc_margin": settings.gate.auc_margin,
+        "value_margin_cop": settings.gate.value_margin,
+    }
+    cmp = gate.comparison
+    if cmp is not None and cmp.auc_difference is not None:
+        d = cmp.auc_difference
+        row |= {
+            "champion": f"v{cmp.champion_version}",
+            "rows": cmp.rows,
+            "champion_auc": cmp.champion_auc,
+            "challenger_auc": cmp.challenger_auc,
+            "auc_diff": d.estimate,
+            "auc_diff_low": d.low,
+            "auc_diff_high": d.high,
+        }
+        if cmp.value is not None:
+            s = cmp.value.saving
+            row |= {"saving_cop": s.estimate, "saving_low": s.low, "saving_high": s.high}
+    return [row]
 
 
 def _run_row(
@@ -498,7 +548,12 @@ def _result(
         auc_vs_oracle=evaluation.side_by_side(),
         oot=evaluation.out_of_time(),
         intervals=evaluation.uncertainty(),
-        gate=GateOutcome(passed=gate.passed, reason=gate.reason),
+        gate=GateOutcome(
+            passed=gate.passed,
+            reason=gate.reason,
+            verdict=gate.verdict,
+            comparison=gate.evidence()["comparison"],
+        ),
         alias=gate.alias,
         training_status="succeeded",
         experiment=logged.experiment,
