@@ -69,6 +69,15 @@ def test_run_logs_metrics_per_part_lineage_config_and_artifacts(trained):
     }
     assert {"report/model_report.html", "policy/policy.json", "run/features.json"} <= names
     assert "run/intervals.json" in names
+    (logged,) = client.get_run(run_id).inputs.dataset_inputs
+    assert logged.dataset.name == f"obligation_snapshots@{gold['version']}"
+    assert len(logged.dataset.digest) >= 8 and logged.tags[0].value == "training"
+    assert "client_id" not in logged.dataset.schema  # gold holds pseudonyms only
+    described = client.get_model_version(s.model_name, trained["first"].version).description
+    assert described.startswith("P(self_cure_debit): the amount past due paid only by the")
+    assert f"on gold {gold['version']}" in described
+    assert f"OOT AUC {trained['first'].oot['auc']:.4f}" in described
+    assert "gate first champion: " in described
     for metric in ("oot_calibration_slope", "oot_ece_high", "oot_auc_minus_baseline_low"):
         assert metric in data.metrics
     assert {"pictures/roc.png", "pictures/calibration.png", "pictures/shap_summary.png"} <= names

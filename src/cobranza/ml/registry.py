@@ -236,6 +236,12 @@ def gate_version(
     return result
 
 
+def describe_version(settings: Settings, version: str, description: str) -> None:
+    """The version's description in the registry: what it is, for a person browsing MLflow."""
+    with _store(settings):
+        _client(settings).update_model_version(settings.model_name, version, description)
+
+
 def _gate_who() -> str:
     return f"gate ({getpass.getuser()})"
 

@@ -44,6 +44,7 @@ from cobranza.ml.report import ReportRun, draw_pictures, model_report
 from cobranza.ml.run_log import LoggedRun, log_run
 from cobranza.ml.tuning import tune
 from cobranza.summary import Summary
+from cobranza.transforms.schema import CUT_DATE
 
 log = logging.getLogger(__name__)
 STEPS = ("load_split", "fit_lightgbm", "fit_baseline", "evaluate", "pictures", "mlflow_log")
@@ -188,6 +189,7 @@ def apply_gate(
         evaluation.gate_metrics(),
         lambda champion: compare(champion, challenger, frame, y, decide, settings),
     )
+    registry.describe_version(settings, version, describe(settings, dataset, evaluation, gate))
     mlflow.set_tags(
         {
             "model_version": version,
@@ -197,6 +199,21 @@ def apply_gate(
         }
     )
     return gate
+
+
+def describe(settings: Settings, dataset: Dataset, evaluation: Evaluation, gate: GateResult) -> str:
+    """A model version's description: the objective, the data window, OOT AUC, the verdict."""
+    cuts = dataset.frame[CUT_DATE]
+    oot = evaluation.out_of_time()
+    oracle = f" (oracle {oot['oracle_auc']:.4f})" if oot["oracle_auc"] is not None else ""
+    auc = f"{oot['auc']:.4f}" if oot["auc"] is not None else "n/a"
+    return (
+        f"P(self_cure_debit): the amount past due paid only by the recurring debit within "
+        f"{dataset.gold.get('horizon_days', settings.horizon_days)} days; calibrated LightGBM "
+        f"on gold {dataset.gold.get('version')}, cuts {cuts.min():%Y-%m-%d} to "
+        f"{cuts.max():%Y-%m-%d}, out of time {', '.join(dataset.oot_months)}; OOT AUC "
+        f"{auc}{oracle}, ECE {oot['ece']}; gate {gate.verdict}: {gate.reason}"
+    )[:5000]
 
 
 @dataclass
