@@ -76,14 +76,23 @@ def test_ece_interval_estimate_is_metrics_ece_and_covers_it():
     assert iv.high > iv.estimate
 
 
-def test_ece_of_a_resample_is_the_ece_of_the_rows_repeated_by_their_counts():
+def test_ece_with_counts_is_the_ece_of_the_rows_repeated_by_their_counts():
     y, p = calibrated(40)
-    counts = np.vstack(list(S.bootstrap_counts(40, 1, seed=5)))
-    repeated = np.repeat(np.arange(40), counts[0].astype(np.int64))
-    boot = S.bootstrap(40, lambda c: np.array([float(c[0].sum())]), resamples=1, seed=5)
-    assert boot.estimate == 40.0
-    iv = S.ece_interval(y, p, resamples=1, seed=5)
-    assert iv.low == pytest.approx(M.ece(y[repeated], p[repeated]), rel=1e-5)
+    counts = np.vstack(list(S.bootstrap_counts(40, 3, seed=5)))
+    got = S.weighted_ece(y, p)(counts)
+    for row, value in zip(counts.astype(np.int64), got, strict=True):
+        repeated = np.repeat(np.arange(40), row)
+        assert value == pytest.approx(M.ece(y[repeated], p[repeated]))
+
+
+def test_the_ece_interval_is_centred_on_the_estimate_despite_the_upward_bias_of_resamples():
+    y, p = calibrated(3000)
+    estimate, values = S.resampled(3000, S.weighted_ece(y, p), 400, 0)
+    assert values.mean() > estimate  # resampling adds noise to every bin's gap
+    iv = S.ece_interval(y, p, resamples=400, seed=0)
+    assert iv.low <= iv.estimate <= iv.high
+    one = S.ece_interval(y, p, resamples=1, seed=0)  # one resample: no spread left
+    assert one.low == pytest.approx(one.estimate) and one.high == pytest.approx(one.estimate)
 
 
 def test_perfectly_calibrated_scores_have_slope_one_and_intercept_zero():

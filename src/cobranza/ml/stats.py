@@ -56,9 +56,11 @@ class Interval:
         """The whole interval lies above 0: a real gain at this level."""
         return self.low > 0
 
-    def to_dict(self) -> dict[str, float | None]:
+    def to_dict(self) -> dict[str, float | int | None]:
         """JSON-safe: a figure that cannot be computed (one class only) is None."""
-        return {k: _finite(v) for k, v in asdict(self).items()}
+        out: dict[str, float | int | None] = {k: _finite(v) for k, v in asdict(self).items()}
+        out["resamples"] = self.resamples
+        return out
 
     def text(self, digits: int = 4) -> str:
         pct = round(self.level * 100)
@@ -154,12 +156,19 @@ def bootstrap(
 ) -> Interval:
     """Percentile interval of `statistic(counts) -> one value per resample` over `resamples`
     row resamples of n rows; the estimate is the statistic on the sample itself (counts 1)."""
+    estimate, values = resampled(n, statistic, resamples, seed)
+    return _percentile(estimate, values, level, resamples)
+
+
+def resampled(
+    n: int, statistic: Callable[[np.ndarray], np.ndarray], resamples: int, seed: int
+) -> tuple[float, np.ndarray]:
+    """The statistic on the sample and on each of `resamples` row resamples."""
     if n == 0:
-        nan = float("nan")
-        return Interval(nan, nan, nan, level, resamples)
+        return float("nan"), np.zeros(0)
     estimate = float(statistic(np.ones((1, n)))[0])
     values = np.concatenate([statistic(c) for c in bootstrap_counts(n, resamples, seed)])
-    return _percentile(estimate, values, level, resamples)
+    return estimate, values
 
 
 def auc_difference(
@@ -218,22 +227,35 @@ def _bin_matrix(p: np.ndarray, n_bins: int) -> np.ndarray:
     return np.eye(n_bins)[idx]
 
 
-def ece_interval(
-    y, p, n_bins: int = 10, resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL
-) -> Interval:
-    """ECE (equal-width bins, as `metrics.ece`) with its bootstrap interval."""
+def weighted_ece(y, p, n_bins: int = 10) -> Callable[[np.ndarray], np.ndarray]:
+    """The ECE of `p` for each row of a block of counts (how often each row counts)."""
     y, p = _vectors(y, p)
     one_hot = _bin_matrix(p, n_bins)
-    by_p, by_y = one_hot * p[:, None], one_hot * y[:, None]
-
-    sums = np.hstack([by_y, by_p])
+    sums = np.hstack([one_hot * y[:, None], one_hot * p[:, None]])
 
     def statistic(counts: np.ndarray) -> np.ndarray:
         both = (counts @ sums.astype(counts.dtype)).astype(np.float64)
         gap = np.abs(both[:, :n_bins] - both[:, n_bins:]).sum(axis=1)
         return gap / counts.sum(axis=1, dtype=np.float64)
 
-    return bootstrap(len(y), statistic, resamples, seed, level)
+    return statistic
+
+
+def ece_interval(
+    y, p, n_bins: int = 10, resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL
+) -> Interval:
+    """ECE (equal-width bins, as `metrics.ece`) with its bootstrap interval.
+
+    A resample adds noise to every bin's gap, so resampled ECEs sit above the sample's (on the
+    `make run` out-of-time rows the oracle's plain percentile interval, 0.0095 to 0.0236, missed
+    its own 0.0088): the interval is the resamples' spread shifted by their mean bias, floored at
+    0 (the basic bias-corrected percentile interval)."""
+    y, p = _vectors(y, p)
+    statistic = weighted_ece(y, p, n_bins)
+    estimate, values = resampled(len(y), statistic, resamples, seed)
+    bias = float(np.nanmean(values)) - estimate if len(values) else 0.0
+    iv = _percentile(estimate, values - bias, level, resamples)
+    return Interval(iv.estimate, max(iv.low, 0.0), iv.high, level, resamples)
 
 
 @dataclass(frozen=True)
