@@ -31,7 +31,14 @@ import numpy as np
 
 from cobranza.config import Costs
 from cobranza.decision.loss import realized_cost, roll_loss
-from cobranza.ml.stats import LEVEL, RESAMPLES, Interval, bootstrap
+from cobranza.ml.stats import (
+    LEVEL,
+    RESAMPLES,
+    Interval,
+    bootstrap,
+    bootstrap_counts,
+    percentile_interval,
+)
 
 ASSIGNED = "ASSIGNED"
 HOLDOUT = "HOLDOUT"
@@ -136,9 +143,10 @@ def _hajek(weights: np.ndarray, cost: np.ndarray) -> Any:
     wc = weights * cost
 
     def value(counts: np.ndarray) -> np.ndarray:
-        total = counts @ weights
+        total = counts @ weights.astype(counts.dtype)
+        spent = counts @ wc.astype(counts.dtype)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(total > 0, (counts @ wc) / np.where(total > 0, total, 1.0), np.nan)
+            return np.where(total > 0, spent / np.where(total > 0, total, 1.0), np.nan)
 
     return value
 
@@ -164,16 +172,25 @@ def compare_policies(
     seed: int = 0,
     level: float = LEVEL,
 ) -> ValueComparison:
-    """Both policies' values and the saving of a against b, V(b) - V(a), on the same resamples."""
+    """Both policies' values and the saving of a against b, V(b) - V(a), from one pass over the
+    same resamples."""
     wa, wb = _weights(rows, assign_a), _weights(rows, assign_b)
     va, vb = _hajek(wa, rows.cost), _hajek(wb, rows.cost)
-    saving = bootstrap(rows.rows, lambda c: vb(c) - va(c), resamples, seed, level)
+    n = rows.rows
+    ones = np.ones((1, n))
+    a_hat, b_hat = float(va(ones)[0]), float(vb(ones)[0])
+    a_values, b_values = [], []
+    for counts in bootstrap_counts(n, resamples, seed) if n else ():
+        a_values.append(va(counts))
+        b_values.append(vb(counts))
+    a_all = np.concatenate(a_values) if a_values else np.zeros(0)
+    b_all = np.concatenate(b_values) if b_values else np.zeros(0)
+
+    def interval(estimate: float, values: np.ndarray) -> Interval:
+        return percentile_interval(estimate, values, level, resamples)
+
     return ValueComparison(
-        a=PolicyValue(
-            bootstrap(rows.rows, va, resamples, seed, level), rows.rows, int((wa > 0).sum())
-        ),
-        b=PolicyValue(
-            bootstrap(rows.rows, vb, resamples, seed, level), rows.rows, int((wb > 0).sum())
-        ),
-        saving=saving,
+        a=PolicyValue(interval(a_hat, a_all), n, int((wa > 0).sum())),
+        b=PolicyValue(interval(b_hat, b_all), n, int((wb > 0).sum())),
+        saving=interval(b_hat - a_hat, b_all - a_all),
     )

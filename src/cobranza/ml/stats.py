@@ -137,7 +137,9 @@ def weighted_auc(y, p, counts) -> np.ndarray:
     return _RankAUC(y, p)(np.atleast_2d(np.asarray(counts, dtype=np.float64)))
 
 
-def _percentile(estimate: float, values: np.ndarray, level: float, resamples: int) -> Interval:
+def percentile_interval(
+    estimate: float, values: np.ndarray, level: float, resamples: int
+) -> Interval:
     values = values[np.isfinite(values)]
     if not np.isfinite(estimate) or len(values) == 0:
         nan = float("nan")
@@ -157,7 +159,7 @@ def bootstrap(
     """Percentile interval of `statistic(counts) -> one value per resample` over `resamples`
     row resamples of n rows; the estimate is the statistic on the sample itself (counts 1)."""
     estimate, values = resampled(n, statistic, resamples, seed)
-    return _percentile(estimate, values, level, resamples)
+    return percentile_interval(estimate, values, level, resamples)
 
 
 def resampled(
@@ -254,7 +256,7 @@ def ece_interval(
     statistic = weighted_ece(y, p, n_bins)
     estimate, values = resampled(len(y), statistic, resamples, seed)
     bias = float(np.nanmean(values)) - estimate if len(values) else 0.0
-    iv = _percentile(estimate, values - bias, level, resamples)
+    iv = percentile_interval(estimate, values - bias, level, resamples)
     return Interval(iv.estimate, max(iv.low, 0.0), iv.high, level, resamples)
 
 
