@@ -78,7 +78,7 @@ class Comparison:
         v = self.value
         return (
             f"net value: challenger saves {v.saving.text(0)} COP per obligation against the "
-            f"champion on {v.a.rows} randomized rows"
+            f"champion on {v.a.rows:,} randomized rows"
         )
 
     def tags(self) -> dict[str, str]:
