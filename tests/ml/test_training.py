@@ -577,3 +577,33 @@ def test_an_honest_model_never_beats_the_truth_on_the_parts_it_was_not_fitted_on
     assert {g["group"] for g in calibration["by_product"]} <= {
         "CONSUMER_LOAN", "CREDIT_CARD", "VEHICLE", "MORTGAGE", "MICROCREDIT"
     }  # fmt: skip
+
+
+def test_with_randomized_rows_the_gate_also_compares_the_decisions_net_value(tmp_path, gold_frame):
+    from cobranza.ml.training import train
+    from tests.ml.gold import with_treatment
+
+    gold = with_treatment(gold_frame)
+    lake, truth = make_lake(tmp_path, gold)
+    settings = settings_for(tmp_path, truth)
+    first = train(settings)
+    second = train(settings)
+    assert first.gate.verdict == "first champion"
+    value = second.gate.comparison["value"]
+    oot = load_dataset(lake, settings.oot_months, settings.test_share, settings.seed).rows("oot")
+    randomized = oot.loc[oot["arm"].isin(["ASSIGNED", "HOLDOUT"])]  # every OOT cut ran a holdout
+    assert (oot["arm"] == "HOLDOUT").any()
+    assert value["a"]["rows"] == len(randomized) == second.gate.comparison["rows"]
+    assert value["saving"] == {**value["saving"], "estimate": 0.0, "low": 0.0, "high": 0.0}
+    assert value["a"]["cost"]["estimate"] > 0 and value["a"]["matched"] > 0
+    assert second.gate.verdict == "non-inferior" and second.alias == "champion"
+    assert "net value: challenger saves +0 (95% CI +0 to +0) COP per obligation" in (
+        second.gate.reason
+    )
+    tags = (
+        mlflow.MlflowClient(tracking_uri=settings.tracking_uri)
+        .get_model_version(settings.model_name, second.version)
+        .tags
+    )
+    assert float(tags["gate_value_saving_low"]) == 0.0
+    assert int(tags["gate_value_rows"]) == len(randomized)
