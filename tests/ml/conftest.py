@@ -30,7 +30,7 @@ def make_lake(root: Path, gold) -> tuple[Lake, Path]:
 def settings_for(root: Path, truth: Path, **overrides):
     # The tiny validation fold (~360 rows) calibrates coarsely: loosen the ECE limit so that the
     # gate tests decide on what they set, not on sampling noise.
-    gate = {"max_ece": 0.2, "max_psi": 0.25, "auc_tolerance": 0.005, **overrides.pop("gate", {})}
+    gate = {"max_ece": 0.2, "max_psi": 0.25, "auc_margin": 0.005, **overrides.pop("gate", {})}
     return load_settings(lake=root / "lake", truth_path=truth, gate=gate, **overrides)
 
 

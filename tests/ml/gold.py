@@ -157,3 +157,27 @@ def publish_gold(lake: Lake, gold: pd.DataFrame, truth_csv: Path | None = None) 
         )
         outcomes.to_parquet(truth_csv.parent / "potential_outcomes.parquet", index=False)
     return lake.current_version("gold")
+
+
+def with_treatment(
+    gold: pd.DataFrame, holdout_share: float = 0.2, holdout_months: int = 4, seed: int = 3
+) -> pd.DataFrame:
+    """`gold` with the bank's decision and its outcome (contract version 2): `arm` HOLDOUT at
+    random (`holdout_share`) in the last `holdout_months` labeled cuts, ASSIGNED elsewhere, null
+    at the unlabeled cut; `roll_31_plus` drawn from the truth, management halving the roll; an
+    `outstanding_balance` (a feature, as in gold)."""
+    rng = np.random.default_rng(seed)
+    out = gold.copy()
+    labeled = out["self_cure_debit"].notna().to_numpy()
+    cuts = sorted(out.loc[labeled, "cut_date"].unique())
+    window = out["cut_date"].isin(cuts[-holdout_months:]).to_numpy()
+    held = window & (rng.random(len(out)) < holdout_share)
+    arm = np.where(held, "HOLDOUT", "ASSIGNED").astype(object)
+    arm[~labeled] = None
+    out["arm"] = arm
+    out["assigned"] = pd.array(np.where(labeled, ~held, None), dtype="boolean")
+    p_roll = (1 - out["_p_true"].to_numpy()) * np.where(held, 0.8, 0.4)
+    roll = (rng.random(len(out)) < p_roll).astype(np.int64)
+    out["roll_31_plus"] = pd.array(np.where(labeled, roll, None), dtype="Int64")
+    out["outstanding_balance"] = np.round(rng.lognormal(15, 0.6, len(out)), 2)
+    return out

@@ -81,3 +81,56 @@ def test_logged_and_mirrored_metrics_name_each_model_part_and_metric(fitted):
         ("lightgbm", "train_to_oot", "psi"),
     }
     assert all(r["run_id"] == "r1" for r in rows)
+
+
+def test_intervals_of_the_model_against_the_oracle_the_baseline_and_its_calibration(fitted):
+    dataset, models, truth = fitted
+    out = evaluate(dataset, models.model, models.baseline, truth, seed=42)
+    lg = out.metrics["lightgbm"]
+    for part in EVAL_PARTS:
+        gap = out.oracle_gap[part]
+        assert gap.estimate == pytest.approx(lg[part]["auc"] - lg[part]["oracle_auc"])
+        assert gap.low <= gap.estimate <= gap.high
+        assert lg[part]["auc_minus_oracle_low"] == gap.low
+    assert out.leak_alarms() == []  # the fitted part may beat the truth in sample: no alarm there
+    base = out.baseline_gap
+    assert base.estimate == pytest.approx(lg["oot"]["auc"] - out.metrics["baseline"]["oot"]["auc"])
+    assert base.low <= base.estimate <= base.high and base.resamples == 2000
+    cal = out.calibration
+    assert cal.part == "oot" and cal.ece.estimate == pytest.approx(lg["oot"]["ece"])
+    assert cal.oracle_ece.estimate == pytest.approx(lg["oot"]["oracle_ece"])
+    assert cal.recalibration.slope > 0 and lg["oot"]["calibration_slope"] == cal.recalibration.slope
+    products = cal.groups["product"]
+    assert sum(g.rows for g in products) == len(dataset.rows("oot"))
+    assert {g.group for g in products} == set(dataset.rows("oot")["product"])
+    assert {g.group for g in cal.groups["segment"]} == set(dataset.rows("oot")["segment"])
+    assert all(g.oracle_mean_p is not None for g in products)
+    summary = out.uncertainty()
+    assert summary["calibration_oot"]["by_product"][0]["rows"] == products[0].rows
+    assert summary["lightgbm_minus_baseline_oot_auc"]["low"] == base.low
+
+
+def test_without_truth_there_is_no_leak_check_and_no_oracle_calibration(fitted):
+    dataset, models, _ = fitted
+    out = evaluate(dataset, models.model, models.baseline, None, seed=42)
+    assert out.oracle_gap == {} and out.leak_alarms() == []
+    assert out.calibration.oracle_ece is None
+    assert out.calibration.groups["product"][0].oracle_mean_p is None
+
+
+def test_a_model_ranking_better_than_the_truth_raises_the_leak_alarm_naming_the_part(fitted):
+    dataset, models, truth = fitted
+    out = evaluate(dataset, models.model, models.baseline, truth, seed=42)
+    # the labels themselves, lightly blurred, as the model's scores on the out-of-time part
+    y = dataset.y("oot")
+    leaked = dict(out.proba, oot=0.1 + 0.8 * y + np.linspace(0, 0.05, len(y)))
+    from cobranza.ml.data import attach_truth
+    from cobranza.ml.evaluation import oracle_gaps
+
+    gaps = oracle_gaps(dataset, leaked, attach_truth(dataset.frame, truth), seed=42)
+    assert gaps["oot"].low > 0 and not gaps["test"].excludes_zero_above
+    out.oracle_gap = gaps
+    out.metrics["lightgbm"]["oot"]["auc"] = 1.0
+    (alarm,) = out.leak_alarms()
+    assert alarm.startswith("on oot the model's AUC 1.0000 exceeds the oracle's ")
+    assert "model - oracle +" in alarm and "95% CI" in alarm

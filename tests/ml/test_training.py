@@ -68,6 +68,18 @@ def test_run_logs_metrics_per_part_lineage_config_and_artifacts(trained):
         for a in client.list_artifacts(run_id, folder)
     }
     assert {"report/model_report.html", "policy/policy.json", "run/features.json"} <= names
+    assert "run/intervals.json" in names
+    (logged,) = client.get_run(run_id).inputs.dataset_inputs
+    assert logged.dataset.name == f"obligation_snapshots@{gold['version']}"
+    assert len(logged.dataset.digest) >= 8 and logged.tags[0].value == "training"
+    assert "client_id" not in logged.dataset.schema  # gold holds pseudonyms only
+    described = client.get_model_version(s.model_name, trained["first"].version).description
+    assert described.startswith("P(self_cure_debit): the amount past due paid only by the")
+    assert f"on gold {gold['version']}" in described
+    assert f"OOT AUC {trained['first'].oot['auc']:.4f}" in described
+    assert "gate first champion: " in described
+    for metric in ("oot_calibration_slope", "oot_ece_high", "oot_auc_minus_baseline_low"):
+        assert metric in data.metrics
     assert {"pictures/roc.png", "pictures/calibration.png", "pictures/shap_summary.png"} <= names
     report = client.download_artifacts(run_id, "report/model_report.html")
     html = Path(report).read_text(encoding="utf-8")
@@ -109,8 +121,61 @@ def test_gate_first_passes_then_compares_with_champion(trained):
     first, second = trained["first"].version, trained["second"].version
     assert rows[first]["gate_passed"] is True
     assert "first champion" in rows[first]["gate_reason"]
-    assert rows[second]["gate_passed"] is True  # same AUC >= champion - tolerance
-    assert f"champion v{first}" in rows[second]["gate_reason"]
+    # the same data, configuration and seed give the champion's own model: promoted only as
+    # non-inferior, the AUC difference exactly 0 on the same out-of-time rows
+    assert rows[second]["gate_passed"] is True
+    assert rows[second]["gate_verdict"] == "non-inferior"
+    assert rows[second]["gate_reason"].startswith(
+        f"non-inferior within the margins on the same {trained['second'].gate.comparison['rows']:,} "
+        f"out-of-time rows as champion v{first}"
+    )
+    assert (
+        "challenger - champion +0.0000 (95% CI +0.0000 to +0.0000)" in rows[second]["gate_reason"]
+    )
+    comparison = trained["second"].gate.comparison
+    assert comparison["champion_version"] == first
+    assert comparison["champion_auc"] == comparison["challenger_auc"]
+    assert comparison["rows"] == int(trained["second"].split["oot"].split()[0].replace(",", ""))
+    tags = (
+        mlflow.MlflowClient(tracking_uri=trained["settings"].tracking_uri)
+        .get_model_version(trained["settings"].model_name, second)
+        .tags
+    )
+    assert float(tags["gate_auc_difference_low"]) == 0.0 == float(tags["gate_auc_difference_high"])
+    assert float(tags["gate_auc_margin"]) == 0.005 and tags["gate_champion_version"] == first
+    assert trained["first"].gate.verdict == "first champion"
+    assert trained["first"].gate.comparison is None
+
+
+def test_a_challenger_trained_on_shuffled_labels_is_refused_on_the_champions_rows(
+    tmp_path, gold_frame
+):
+    from cobranza.ml.training import train
+    from tests.ml.gold import publish_gold
+
+    lake, truth = make_lake(tmp_path, gold_frame)
+    champion = train(settings_for(tmp_path, truth))
+    labeled = sorted(gold_frame.loc[gold_frame["self_cure_debit"].notna(), "cut_date"].unique())
+    earlier = gold_frame["cut_date"].isin(labeled[:-3]).to_numpy()  # all but the OOT months
+    noise = gold_frame.copy()
+    labels = noise.loc[earlier, "self_cure_debit"].to_numpy()
+    noise.loc[earlier, "self_cure_debit"] = np.random.default_rng(1).permutation(labels)
+    publish_gold(lake, noise)
+    settings = settings_for(tmp_path, tmp_path / "no-truth.csv")
+    worse = train(settings)
+    assert worse.gate.passed is False and worse.alias == "challenger"
+    assert worse.gate.verdict == "refused"
+    reason = worse.gate.reason
+    assert "AUC interval lower bound -0." in reason and "below the margin -0.0050" in reason
+    assert f"out-of-time rows as champion v{champion.version}" in reason
+    comparison = worse.gate.comparison
+    assert comparison["auc_difference"]["high"] < 0
+    assert comparison["challenger_auc"] < comparison["champion_auc"] - 0.1
+    assert load_champion(settings).version == champion.version
+    rows = {r["version"]: r for r in list_models(settings)}
+    assert rows[worse.version]["gate_verdict"] == "refused"
+    events = [e for e in registry_events(lake) if e["version"] == worse.version]
+    assert any(e["event"] == "challenger" and "AUC interval" in e["reason"] for e in events)
 
 
 def test_gate_failure_keeps_a_challenger_and_manual_promotion_records_who_why(tmp_path, gold_frame):
@@ -474,3 +539,71 @@ def test_cli_train_failing_late_prints_one_line_and_no_traceback(tmp_path, gold_
     rows = {r["version"]: r for r in list_models(settings)}
     assert rows["2"]["aliases"] == [] and rows["2"]["training_status"] == "failed"
     assert rows["1"]["aliases"] == ["champion"]
+
+
+def test_a_feature_carrying_the_label_stops_the_training_before_anything_is_published(
+    tmp_path, gold_frame
+):
+    from cobranza.ml.training import train
+
+    leaky = gold_frame.copy()
+    # what the debit paid within the horizon: the label itself, with a little noise
+    noise = np.random.default_rng(0).normal(0, 0.3, len(leaky))
+    leaky["debit_paid_in_horizon"] = leaky["self_cure_debit"].astype("float64") + noise
+    lake, truth = make_lake(tmp_path, leaky)
+    settings = settings_for(tmp_path, truth)
+    with pytest.raises(TrainingError) as failure:
+        train(settings)
+    message = str(failure.value)
+    assert "\n" not in message and message.startswith("train stopped: ")
+    for part in ("valid", "test", "oot"):
+        assert f"on {part} the model's AUC " in message
+    assert "exceeds the oracle's" in message and "95% CI" in message
+    assert "nothing was logged, registered or published" in message
+    assert list_models(settings) == []
+    assert versions_in_store(lake.metadata_dir / "mlflow.db") in (0, None)
+    assert not list(lake.metadata_dir.glob("model_runs/**/*.parquet"))
+
+
+def test_an_honest_model_never_beats_the_truth_on_the_parts_it_was_not_fitted_on(trained):
+    intervals = trained["first"].intervals
+    gaps = intervals["lightgbm_minus_oracle_auc"]
+    assert set(gaps) == {"train", "valid", "test", "oot"}
+    assert all(gaps[p]["low"] <= 0 for p in ("valid", "test", "oot"))
+    base = intervals["lightgbm_minus_baseline_oot_auc"]
+    assert base["low"] <= base["estimate"] <= base["high"]
+    calibration = intervals["calibration_oot"]
+    assert calibration["oracle_ece"]["low"] <= calibration["oracle_ece"]["high"]
+    assert {g["group"] for g in calibration["by_product"]} <= {
+        "CONSUMER_LOAN", "CREDIT_CARD", "VEHICLE", "MORTGAGE", "MICROCREDIT"
+    }  # fmt: skip
+
+
+def test_with_randomized_rows_the_gate_also_compares_the_decisions_net_value(tmp_path, gold_frame):
+    from cobranza.ml.training import train
+    from tests.ml.gold import with_treatment
+
+    gold = with_treatment(gold_frame)
+    lake, truth = make_lake(tmp_path, gold)
+    settings = settings_for(tmp_path, truth)
+    first = train(settings)
+    second = train(settings)
+    assert first.gate.verdict == "first champion"
+    value = second.gate.comparison["value"]
+    oot = load_dataset(lake, settings.oot_months, settings.test_share, settings.seed).rows("oot")
+    randomized = oot.loc[oot["arm"].isin(["ASSIGNED", "HOLDOUT"])]  # every OOT cut ran a holdout
+    assert (oot["arm"] == "HOLDOUT").any()
+    assert value["a"]["rows"] == len(randomized) == second.gate.comparison["rows"]
+    assert value["saving"] == {**value["saving"], "estimate": 0.0, "low": 0.0, "high": 0.0}
+    assert value["a"]["cost"]["estimate"] > 0 and value["a"]["matched"] > 0
+    assert second.gate.verdict == "non-inferior" and second.alias == "champion"
+    assert "net value: challenger saves +0 (95% CI +0 to +0) COP per obligation" in (
+        second.gate.reason
+    )
+    tags = (
+        mlflow.MlflowClient(tracking_uri=settings.tracking_uri)
+        .get_model_version(settings.model_name, second.version)
+        .tags
+    )
+    assert float(tags["gate_value_saving_low"]) == 0.0
+    assert int(tags["gate_value_rows"]) == len(randomized)

@@ -1,10 +1,11 @@
 """The model registry: the promotion gate, manual promotion, the list of versions, the champion.
 
 The alias `champion` is what scoring uses. A new version takes it only when it passes the gate
-(settings.gate): out-of-time AUC not below the champion's minus `auc_tolerance`, out-of-time ECE at
-most `max_ece`, score PSI (train -> OOT) at most `max_psi`; the first version, with no champion to
-compare, needs only ECE and PSI. A version that fails stays registered with the alias
-`challenger` and tags saying why.
+(`ml/gate.py`, settings.gate): compared with the champion on the same out-of-time rows, a real
+gain or non-inferiority within the stated margins (AUC and net value, with their intervals);
+out-of-time ECE at most `max_ece`, score PSI (train -> OOT) at most `max_psi`; the first version,
+with no champion to compare, needs only ECE and PSI. A version that fails stays registered with
+the alias `challenger` and tags saying why (`gate_reason`, `gate_verdict` and the evidence).
 
 ECE and sample size: on a small out-of-time sample ECE is mostly sampling noise (on the default
 20k-client simulation, ~830 OOT rows, the simulator's true probabilities themselves show an ECE
@@ -32,7 +33,7 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,19 +45,20 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from cobranza.config import Gate, Settings
+from cobranza.config import Settings
 from cobranza.decision.policy import Policy
 from cobranza.errors import CobranzaError, first_line
 from cobranza.lake import Lake, refresh_catalog
 from cobranza.lake.layout import metadata_stamp
 from cobranza.ml import tracking
+from cobranza.ml.gate import Comparison, GateResult, evaluate_gate
 from cobranza.ml.model import SelfCureModel
 from cobranza.ml.tracking import download_run_artifact, lake_artifact_uri, silenced, training_alive
 
 log = logging.getLogger(__name__)
-GATE_METRICS = ("oot_auc", "oot_ece", "psi")
 LISTED_TAGS = (
     "gate_passed",
+    "gate_verdict",
     "gate_reason",
     "oot_auc",
     "oot_ece",
@@ -86,19 +88,6 @@ class RegistryError(CobranzaError):
 
 
 @dataclass
-class GateResult:
-    passed: bool
-    reason: str
-    champion_version: str | None
-    champion_oot_auc: float | None
-
-    @property
-    def alias(self) -> str:
-        """The alias this outcome gives the new version."""
-        return "champion" if self.passed else "challenger"
-
-
-@dataclass
 class Champion:
     """What scoring needs: the calibrated model, where it came from, and its decision policy."""
 
@@ -109,50 +98,6 @@ class Champion:
     features: list[str]
     roll: Any = None  # ml.causal.RollModel
     naive: Any = None
-
-
-def evaluate_gate(
-    candidate: dict[str, float],
-    champion_oot_auc: float | None,
-    gate: Gate,
-    champion_version: str | None = None,
-) -> GateResult:
-    """Pure gate rule on the candidate's `oot_auc`, `oot_ece`, `psi` (see module docstring)."""
-    failures = []
-    noise = candidate.get("oot_ece_noise")
-    noise = noise if noise is not None and math.isfinite(noise) else None
-    ece_limit = max(gate.max_ece, noise) if noise is not None else gate.max_ece
-    ece_text = f"max_ece {gate.max_ece:.4f}"
-    if noise is not None and noise > gate.max_ece:
-        ece_text = f"{ece_limit:.4f} (sampling noise on this OOT size; max_ece {gate.max_ece:.4f})"
-    for key in GATE_METRICS:
-        if key not in candidate or not math.isfinite(candidate[key]):
-            failures.append(f"{key} is missing")
-    if not failures:
-        if candidate["oot_ece"] > ece_limit:
-            failures.append(f"OOT ECE {candidate['oot_ece']:.4f} > {ece_text}")
-        if candidate["psi"] > gate.max_psi:
-            failures.append(f"PSI {candidate['psi']:.4f} > max_psi {gate.max_psi:.4f}")
-        if champion_oot_auc is not None:
-            floor = champion_oot_auc - gate.auc_tolerance
-            if candidate["oot_auc"] < floor:
-                failures.append(
-                    f"OOT AUC {candidate['oot_auc']:.4f} < champion v{champion_version} "
-                    f"{champion_oot_auc:.4f} - tolerance {gate.auc_tolerance:.4f}"
-                )
-    if failures:
-        return GateResult(False, "; ".join(failures), champion_version, champion_oot_auc)
-    if champion_oot_auc is None:
-        reason = (
-            f"first champion: OOT ECE {candidate['oot_ece']:.4f} <= {ece_text}, "
-            f"PSI {candidate['psi']:.4f} <= {gate.max_psi:.4f}"
-        )
-    else:
-        reason = (
-            f"OOT AUC {candidate['oot_auc']:.4f} >= champion v{champion_version} "
-            f"{champion_oot_auc:.4f} - {gate.auc_tolerance:.4f}; ECE and PSI within limits"
-        )
-    return GateResult(True, reason, champion_version, champion_oot_auc)
 
 
 def _client(settings: Settings) -> MlflowClient:
@@ -261,26 +206,42 @@ def register_version(
 
 
 def gate_version(
-    settings: Settings, version: str, run_id: str, metrics: dict[str, float]
+    settings: Settings,
+    version: str,
+    run_id: str,
+    metrics: dict[str, float],
+    compare: Callable[[Champion], Comparison],
 ) -> GateResult:
-    """Apply the gate against the current champion and tag the result; moves no alias."""
+    """Apply the gate against the current champion, compared on the same rows by
+    `compare(champion)`, and tag the result and its evidence; moves no alias."""
     client = _client(settings)
     name = settings.model_name
     with _store(settings):
         current = _champion_version(client, name)
-        champ_auc = _float(current.tags.get("oot_auc")) if current is not None else None
-        result = evaluate_gate(
-            metrics,
-            champ_auc,
-            settings.gate,
-            str(current.version) if current is not None else None,
-        )
+    comparison = None
+    if current is not None:
+        try:
+            champion = load_champion(settings)
+        except RegistryError as exc:
+            comparison = Comparison(str(current.version), problem=f"cannot load it: {exc}")
+        else:
+            comparison = compare(champion)
+    result = evaluate_gate(metrics, settings.gate, comparison)
+    with _store(settings):
         for key in ("oot_auc", "oot_ece", "oot_ece_noise", "psi", "test_auc", "oracle_oot_auc"):
             if key in metrics and metrics[key] is not None and math.isfinite(metrics[key]):
                 client.set_model_version_tag(name, version, key, repr(float(metrics[key])))
+        for key, value in result.tags(settings.gate).items():
+            client.set_model_version_tag(name, version, key, value)
         client.set_model_version_tag(name, version, "gate_passed", str(result.passed).lower())
-        client.set_model_version_tag(name, version, "gate_reason", result.reason)
+        client.set_model_version_tag(name, version, "gate_reason", result.reason[:5000])
     return result
+
+
+def describe_version(settings: Settings, version: str, description: str) -> None:
+    """The version's description in the registry: what it is, for a person browsing MLflow."""
+    with _store(settings):
+        _client(settings).update_model_version(settings.model_name, version, description)
 
 
 def _gate_who() -> str:

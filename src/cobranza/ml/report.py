@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from cobranza.ml import metrics as M
 from cobranza.ml.data import Dataset
-from cobranza.ml.evaluation import EVAL_PARTS, Evaluation
+from cobranza.ml.evaluation import EVAL_PARTS, CalibrationReport, Evaluation
 
 PART_COLORS = {"train": "#1f77b4", "test": "#2ca02c", "oot": "#d62728"}
 
@@ -246,6 +246,52 @@ class ReportRun:
     gate_reason: str
     policy: dict[str, Any]
     causal: dict[str, Any] | None = None  # ml.causal.CausalEvaluation.to_dict()
+    gate_evidence: list[dict[str, Any]] = field(default_factory=list)  # same-row comparison
+
+
+def _gaps(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """LightGBM against the baseline (out of time) and against the oracle (each part)."""
+    rows = []
+    if evaluation.baseline_gap is not None:
+        rows.append({"comparison": "LightGBM - baseline", "part": "oot",
+                     **_interval(evaluation.baseline_gap)})  # fmt: skip
+    for part, gap in evaluation.oracle_gap.items():
+        rows.append({"comparison": "LightGBM - oracle", "part": part, **_interval(gap)})
+    return rows
+
+
+def _interval(iv: Any) -> dict[str, float]:
+    return {"estimate": iv.estimate, "low": iv.low, "high": iv.high}
+
+
+def _calibration_sections(report: CalibrationReport | None) -> list[tuple[str, Any]]:
+    """Slope, intercept and ECE beside the oracle's, then by product and by segment."""
+    if report is None:
+        return []
+    head = {
+        "part": report.part,
+        "slope": report.recalibration.slope,
+        "intercept": report.recalibration.intercept,
+        "ece": report.ece.estimate,
+        "ece_low": report.ece.low,
+        "ece_high": report.ece.high,
+    }
+    if report.oracle_ece is not None:
+        head |= {
+            "oracle_ece": report.oracle_ece.estimate,
+            "oracle_ece_low": report.oracle_ece.low,
+            "oracle_ece_high": report.oracle_ece.high,
+        }
+    sections: list[tuple[str, Any]] = [
+        (
+            "Calibration out of time (slope 1 and intercept 0 when calibrated; 95% intervals)",
+            [head],
+        )
+    ]
+    for name, groups in report.groups.items():
+        rows = [{k: "" if v is None else v for k, v in g.to_dict().items()} for g in groups]
+        sections.append((f"Calibration by {name} (out of time)", rows))
+    return sections
 
 
 def model_report(
@@ -284,8 +330,17 @@ def model_report(
                 f"best iteration {model.best_iteration_}; PSI train&rarr;OOT "
                 f"{evaluation.psi:.4f} (baseline {evaluation.psi_baseline:.4f}).</p>",
             ),
-            ("Gate", f"<p>{'PASSED' if run.gate_passed else 'FAILED'}: {run.gate_reason}</p>"),
+            (
+                "Gate",
+                (
+                    f"<p>{'PASSED' if run.gate_passed else 'FAILED'}: "
+                    f"{html.escape(run.gate_reason)}</p>",
+                    run.gate_evidence,
+                ),
+            ),
             ("Metrics by part (LightGBM calibrated, oracle, baseline)", rows_table),
+            ("AUC differences on the same rows (95% bootstrap intervals)", _gaps(evaluation)),
+            *_calibration_sections(evaluation.calibration),
             ("ROC and precision-recall", (pictures["roc"], pictures["pr"])),
             ("Calibration", pictures["calibration"]),
             ("Cumulative gains and lift", pictures["gains"]),

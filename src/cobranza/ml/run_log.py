@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import mlflow.data
 from mlflow.tracking import MlflowClient
 
 from cobranza.config import Settings
@@ -24,6 +25,7 @@ from cobranza.ml.data import VALID_SHARE, Dataset
 from cobranza.ml.evaluation import Evaluation, flat_metrics
 from cobranza.ml.lineage import Lineage
 from cobranza.ml.model import Fitted
+from cobranza.transforms.schema import GOLD_TABLE, TARGET
 
 
 @dataclass
@@ -85,6 +87,8 @@ def _log_artifacts(
     (art / "gold_run.json").write_text(json.dumps(dataset.gold, indent=2, default=str))
     (art / "split.json").write_text(json.dumps(dataset.summary(), indent=2))
     (art / "metrics.json").write_text(json.dumps(evaluation.metrics, indent=2, default=str))
+    # 95% intervals: LightGBM - baseline and - oracle AUC, the OOT calibration by product/segment
+    (art / "intervals.json").write_text(json.dumps(evaluation.uncertainty(), indent=2))
     (art / "deciles.json").write_text(
         json.dumps(
             {p: M.deciles(dataset.y(p), proba[p]) for p in ("train", "test", "oot")},
@@ -125,6 +129,21 @@ def _log_causal(folder: Path, fitted: Fitted) -> None:
     )
 
 
+def log_dataset(dataset: Dataset) -> None:
+    """The labeled rows the model was trained and evaluated on, as the run's MLflow dataset
+    input: schema, row count and a digest of the content, never the rows themselves (gold holds
+    pseudonyms only: no personal data)."""
+    version = dataset.gold.get("version")
+    with tracking.silenced():  # MLflow warns that a plain source string is ambiguous
+        data = mlflow.data.from_pandas(
+            dataset.frame,
+            source=f"gold.{GOLD_TABLE}@{version}",
+            targets=TARGET,
+            name=f"{GOLD_TABLE}@{version}",
+        )
+        mlflow.log_input(data, context="training")
+
+
 def log_run(
     settings: Settings,
     client: MlflowClient,
@@ -161,6 +180,7 @@ def log_run(
     run_params = _run_params(settings, dataset, fitted, policy_dict, tune_trials)
     mlflow.log_params({k: str(v)[:6000] for k, v in run_params.items()})
     mlflow.log_metrics(flat_metrics(evaluation.metrics))
+    log_dataset(dataset)
     _log_artifacts(folder, settings, dataset, evaluation, fitted.tuning)
     (folder / "policy").mkdir()
     (folder / "policy" / "policy.json").write_text(json.dumps(policy_dict, indent=2))

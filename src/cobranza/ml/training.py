@@ -16,6 +16,7 @@ From the registration on, a failure leaves the version without an alias, tagged
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import tempfile
@@ -40,20 +41,22 @@ from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml import causal, registry, tracking
 from cobranza.ml.data import PARTS, Dataset, TrainingDataError, load_dataset, truth_path
 from cobranza.ml.evaluation import Evaluation, evaluate, metric_rows, round_metric
+from cobranza.ml.gate import Decide, GateResult, compare, decide_with_policy
 from cobranza.ml.lineage import Lineage
 from cobranza.ml.model import NUM_THREADS, BaselineModel, Fitted
-from cobranza.ml.registry import GateResult
 from cobranza.ml.report import ReportRun, draw_pictures, model_report
 from cobranza.ml.run_log import LoggedRun, log_run
 from cobranza.ml.tuning import tune
 from cobranza.summary import Summary
+from cobranza.transforms.schema import CUT_DATE
 
 log = logging.getLogger(__name__)
 STEPS = ("load_split", "fit_lightgbm", "fit_baseline", "evaluate", "pictures", "mlflow_log")
 
 
 class TrainingError(CobranzaError):
-    """A training that failed after registering its version (which keeps no alias)."""
+    """A training that failed: after registering its version (which keeps no alias), or before
+    logging anything (a leak: the model beats the simulator's truth)."""
 
 
 @dataclass
@@ -62,6 +65,8 @@ class GateOutcome(Summary):
 
     passed: bool
     reason: str
+    verdict: str  # first champion, gain, non-inferior or refused
+    comparison: dict[str, Any] | None  # both AUCs, the intervals, the value, on the same rows
 
 
 @dataclass
@@ -76,6 +81,7 @@ class TrainResult(Summary):
     embargoed_rows: int
     auc_vs_oracle: dict[str, dict[str, float | None]]  # part -> model, oracle, baseline AUC, ECE
     oot: dict[str, float | None]  # out-of-time AUC, oracle AUC, ECE, its noise, KS, Brier, PSI
+    intervals: dict[str, Any]  # LightGBM - baseline and - oracle AUC, OOT calibration (95% CIs)
     gate: GateOutcome
     alias: str
     training_status: str
@@ -172,23 +178,76 @@ def fit_decision_policy(settings: Settings, dataset: Dataset, fitted: Fitted) ->
     )
 
 
+def check_leaks(evaluation: Evaluation) -> None:
+    """Stop before logging anything when the model beats the simulator's truth beyond chance on
+    any part: no honest model ranks better than the probabilities that drew the labels."""
+    alarms = evaluation.leak_alarms()
+    if alarms:
+        raise TrainingError(
+            "train stopped: "
+            + "; ".join(alarms)
+            + ". A feature carries the label or the future (check gold's columns against "
+            "transforms/schema.NON_FEATURES); nothing was logged, registered or published"
+        )
+
+
 def register(settings: Settings, logged: LoggedRun, lineage: Lineage, lock_token: str) -> str:
     """The logged model as a new registered version, its lineage tags in the same write: a
     registered version always carries gold_version, whatever happens next."""
     return registry.register_version(settings, logged.model_uri, lineage.tags(), lock_token)
 
 
-def apply_gate(settings: Settings, version: str, run_id: str, evaluation: Evaluation) -> GateResult:
-    """The promotion gate against the current champion, tagged on the version and the run."""
-    gate = registry.gate_version(settings, version, run_id, evaluation.gate_metrics())
+def apply_gate(
+    settings: Settings,
+    version: str,
+    run_id: str,
+    dataset: Dataset,
+    evaluation: Evaluation,
+    challenger: registry.Champion,
+    decide: Decide = decide_with_policy,
+) -> GateResult:
+    """The promotion gate against the current champion, both scored and deciding with
+    `decide(model, frame)` on this training's out-of-time rows; tagged on the version and run."""
+    frame, y = dataset.rows("oot"), dataset.y("oot")
+    gate = registry.gate_version(
+        settings,
+        version,
+        run_id,
+        evaluation.gate_metrics(),
+        lambda champion: compare(
+            champion,
+            challenger,
+            frame,
+            y,
+            functools.partial(decide, costs=settings.costs),
+            settings,
+        ),
+    )
+    registry.describe_version(settings, version, describe(settings, dataset, evaluation, gate))
     mlflow.set_tags(
         {
             "model_version": version,
             "gate_passed": str(gate.passed).lower(),
-            "gate_reason": gate.reason,
+            "gate_reason": gate.reason[:5000],
+            **gate.tags(settings.gate),
         }
     )
     return gate
+
+
+def describe(settings: Settings, dataset: Dataset, evaluation: Evaluation, gate: GateResult) -> str:
+    """A model version's description: the objective, the data window, OOT AUC, the verdict."""
+    cuts = dataset.frame[CUT_DATE]
+    oot = evaluation.out_of_time()
+    oracle = f" (oracle {oot['oracle_auc']:.4f})" if oot["oracle_auc"] is not None else ""
+    auc = f"{oot['auc']:.4f}" if oot["auc"] is not None else "n/a"
+    return (
+        f"P(self_cure_debit): the amount past due paid only by the recurring debit within "
+        f"{dataset.gold.get('horizon_days', settings.horizon_days)} days; calibrated LightGBM "
+        f"on gold {dataset.gold.get('version')}, cuts {cuts.min():%Y-%m-%d} to "
+        f"{cuts.max():%Y-%m-%d}, out of time {', '.join(dataset.oot_months)}; OOT AUC "
+        f"{auc}{oracle}, ECE {oot['ece']}; gate {gate.verdict}: {gate.reason}"
+    )[:5000]
 
 
 @dataclass
@@ -362,6 +421,7 @@ def _train_locked(
     evaluation = evaluate(
         dataset, fitted.model, fitted.baseline, truth_path(settings, lake), settings.seed
     )
+    check_leaks(evaluation)
     clock.lap("evaluate")
     policy = fit_decision_policy(settings, dataset, fitted)
     client = tracking.configure(settings)
@@ -385,7 +445,18 @@ def _train_locked(
                 progress.version = register(settings, logged, lineage, lock.token)
                 clock.lap("mlflow_log")
                 progress.step = "apply the gate"
-                progress.gate = apply_gate(settings, progress.version, logged.run_id, evaluation)
+                challenger = registry.Champion(
+                    fitted.model,
+                    progress.version,
+                    logged.run_id,
+                    policy,
+                    dataset.features,
+                    roll=fitted.roll,
+                    naive=fitted.naive,
+                )
+                progress.gate = apply_gate(
+                    settings, progress.version, logged.run_id, dataset, evaluation, challenger
+                )
                 progress.step = "write the model report"
                 write_report(
                     folder, settings, progress, logged, lineage, dataset, fitted, evaluation,
@@ -430,10 +501,36 @@ def write_report(
         gate_reason=progress.gate.reason,
         policy=policy.to_dict(),
         causal=fitted.causal.to_dict() if fitted.causal is not None else None,
+        gate_evidence=gate_rows(progress.gate, settings),
     )
     report = model_report(folder, run, dataset, fitted.model, evaluation, pictures)
     mlflow.log_artifact(str(report), "report")
     return report
+
+
+def gate_rows(gate: GateResult, settings: Settings) -> list[dict[str, Any]]:
+    """The gate's evidence as report rows: the verdict and margins, the same-row comparison."""
+    row: dict[str, Any] = {
+        "verdict": gate.verdict,
+        "auc_margin": settings.gate.auc_margin,
+        "value_margin_cop": settings.gate.value_margin,
+    }
+    cmp = gate.comparison
+    if cmp is not None and cmp.auc_difference is not None:
+        d = cmp.auc_difference
+        row |= {
+            "champion": f"v{cmp.champion_version}",
+            "rows": cmp.rows,
+            "champion_auc": cmp.champion_auc,
+            "challenger_auc": cmp.challenger_auc,
+            "auc_diff": d.estimate,
+            "auc_diff_low": d.low,
+            "auc_diff_high": d.high,
+        }
+        if cmp.value is not None:
+            s = cmp.value.saving
+            row |= {"saving_cop": s.estimate, "saving_low": s.low, "saving_high": s.high}
+    return [row]
 
 
 def _run_row(
@@ -508,7 +605,13 @@ def _result(
         embargoed_rows=dataset.embargoed,
         auc_vs_oracle=evaluation.side_by_side(),
         oot=evaluation.out_of_time(),
-        gate=GateOutcome(passed=gate.passed, reason=gate.reason),
+        intervals=evaluation.uncertainty(),
+        gate=GateOutcome(
+            passed=gate.passed,
+            reason=gate.reason,
+            verdict=gate.verdict,
+            comparison=gate.evidence()["comparison"],
+        ),
         alias=gate.alias,
         training_status="succeeded",
         experiment=logged.experiment,
