@@ -5,7 +5,7 @@ Written with each raw version, in its folder under `_quality/` (raw is owner-onl
 and `GET /v1/ingest/{run}/quarantine`. Like the `bi.quarantine` view, it never holds a refused
 value (it may be a name or a document number): only whether the cell had one, whether the column
 is personal data in the contract, the line numbers, and the reason with e-mails and digit runs of
-six or more masked.
+six or more masked (`cobranza.sql.masked`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import duckdb
 
 from cobranza.contract import PERSONAL_COLUMNS
 from cobranza.export import csv_bytes
-from cobranza.sql import literal
+from cobranza.sql import literal, masked
 
 REPORT_DIR = "_quality"
 HTML_FILE, CSV_FILE = "quarantine.html", "quarantine.csv"
@@ -27,23 +27,14 @@ SAMPLE_LINES = 5  # line numbers listed per file, column and reason
 QUARANTINE_TABLE = "quarantine"
 
 
-def masked_reason(column: str) -> str:
-    """SQL of a reason with what could be personal data masked: e-mails and digit runs of six or
-    more (a document number, a phone) become `[redacted]`."""
-    return (
-        f"regexp_replace(regexp_replace({column}, '[^\\s@]+@[^\\s@]+', '[redacted]', 'g'), "
-        "'[0-9]{6,}', '[redacted]', 'g')"
-    )
-
-
 def reason_kind(column: str) -> str:
     """SQL of a reason without what is particular to one row (the lines of a duplicate key and
-    how many share it), so the same problem is one group; then masked (`masked_reason`)."""
+    how many share it), so the same problem is one group; then masked (`cobranza.sql.masked`)."""
     general = (
         f"regexp_replace(regexp_replace({column}, '\\s*\\(lines? [^)]*\\)', '', 'g'), "
         "': [0-9]+ rows share it', '')"
     )
-    return masked_reason(general)
+    return masked(general)
 
 
 def _personal_list() -> str:
