@@ -387,11 +387,12 @@ def serve(
 ) -> None:
     """Run the control plane API (FastAPI on uvicorn). Exit code 1: the port is busy or the
     address cannot be used (the message says which); 3: the service failed to start."""
-    from cobranza.api.app import check_address
-    from cobranza.api.app import serve as run_server
+    from cobranza.listen import check_address
 
     s = settings()
     _run("serve", check_address, host, port)
+    from cobranza.api.app import serve as run_server  # the API's imports: after the check
+
     run_server(s, host=host, port=port)
 
 

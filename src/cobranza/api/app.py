@@ -7,11 +7,9 @@ the service (webhook retries, champion re-check period, kill grace) come from `C
 
 from __future__ import annotations
 
-import errno
 import gc
 import json
 import logging
-import socket
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -294,28 +292,6 @@ def freeze_gc() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-def check_address(host: str, port: int) -> None:
-    """Refuse at once, in words, an address the service could not listen on (a busy port), which
-    uvicorn would only report as a log line before exiting."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except socket.gaierror as exc:
-        raise CobranzaError(f"--host {host!r}: cannot be resolved ({exc.strerror})") from None
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise CobranzaError(
-                    f"port {port} on {host} is already in use (another `cobranza serve` or "
-                    "another program); stop it or choose another port with --port"
-                ) from None
-            raise CobranzaError(
-                f"cannot listen on {host} port {port}: {exc.strerror or exc}"
-            ) from None
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
