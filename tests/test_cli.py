@@ -1,14 +1,20 @@
-"""Every command answers --help (through the installed `cobranza` entry point), fast and without error."""
+"""The command line: every command answers --help, global options anywhere, and bad input (an
+option, an argument, a `COBRANZA_*` variable, the TOML file, a lake folder) is one line naming it
+and a non-zero exit, never a traceback."""
 
 import json
 import os
 import shutil
 import subprocess
 from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from types import UnionType
 
 import pytest
 
 from cobranza.cli import app
+from cobranza.stages import STAGES, option_name
 
 COMMANDS = sorted(
     [c.name or c.callback.__name__ for c in app.registered_commands]
@@ -57,6 +63,7 @@ def test_help(command):
 
 
 def test_lake_option_is_global(tmp_path):
+    (tmp_path / "lk").mkdir()  # catalog reads a lake: it never creates one
     out = subprocess.run(
         ["cobranza", "--lake", str(tmp_path / "lk"), "--json", "catalog"],
         capture_output=True,
@@ -95,6 +102,7 @@ def test_global_options_may_follow_the_command(tmp_path):
     """`cobranza ingest DIR --json` and `--lake` anywhere on the line."""
     import json
 
+    (tmp_path / "lk").mkdir()
     out = subprocess.run(
         ["cobranza", "catalog", "--json", "--lake", str(tmp_path / "lk")],
         capture_output=True,
@@ -242,3 +250,230 @@ def test_a_full_disk_is_one_clear_line(tmp_path):
         assert text.endswith("nothing was published")
         assert "failed unexpectedly" not in text
         assert lake.current_version("gold") == before
+
+
+# ---- bad input on every command: one line naming it, a non-zero exit, never a traceback --------
+def _walk(command=None, words=()):
+    """(words, click command) of every command of the app, groups included recursively."""
+    import typer
+
+    command = command or typer.main.get_command(app)
+    if hasattr(command, "commands"):
+        for name, sub in sorted(command.commands.items()):
+            yield from _walk(sub, (*words, name))
+    else:
+        yield words, command
+
+
+ALL = list(_walk())
+STAGE_WORDS = {s.words: s for s in STAGES}
+# options of commands that are not stages whose value must be one of a few names
+NAMED_VALUES = {
+    ("simulate",): ("--scenario", "--dialect", "--without"),
+    ("keys", "create"): ("--role",),
+    ("lake", "versions"): ("--zone",),
+    ("lake", "use"): ("zone",),
+}
+# commands that never read settings nor a lake (the extract simulator, the generated docs)
+NO_SETTINGS = {("simulate",), ("docs",)}
+# commands that may start a new lake: the writing stages, and serving or keying a new service
+CREATE_LAKE = {s.words for s in STAGE_WORDS.values() if s.creates_lake} | {
+    ("serve",),
+    ("keys", "create"),
+}
+
+
+def _kind(param) -> type:
+    """The type a parameter reads (None removed from an optional one)."""
+    import typing
+
+    annotation = param.type_descriptor.annotation
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return args[0] if typing.get_origin(annotation) in (typing.Union, UnionType) else annotation
+
+
+def _filled(command, tmp_path) -> list[str]:
+    """Valid stand-ins for a command's required arguments (an extract folder that exists)."""
+    out = []
+    for p in command.params:
+        if p.param_type_name == "argument" and p.required:
+            out.append(str(tmp_path) if _kind(p) is Path else VALID.get(p.name, "x"))
+    return out
+
+
+VALID = {"zone": "gold"}  # arguments whose stand-in must be one of a few names
+
+
+def _named_value_options(words, command) -> set[str]:
+    stage = STAGE_WORDS.get(words)
+    if stage is None:
+        return set(NAMED_VALUES.get(words, ()))
+    import typing
+
+    out = set()
+    for name, info in stage.params.model_fields.items():
+        kinds = [info.annotation, *typing.get_args(info.annotation)]
+        if any(typing.get_origin(k) is typing.Literal for k in kinds):
+            out.add(option_name(name))
+    return out | {option_name(co.name) for co in stage.cli_options}
+
+
+def _bad_cases():
+    """(words, option, bad value) for every option and argument whose values can be wrong."""
+    cases = []
+    for words, command in ALL:
+        named = _named_value_options(words, command)
+        for p in command.params:
+            kind = _kind(p)
+            flag = p.opts[0] if p.param_type_name == "option" else p.name
+            if kind is datetime:
+                cases.append((words, flag, "2024-13-01"))
+            elif kind in (int, float):
+                cases.append((words, flag, "notanumber"))
+                low = getattr(p, "min", None)
+                if low is not None:
+                    cases.append((words, flag, str(low - 1)))
+            elif flag in named or p.name in named:
+                cases.append((words, flag, "bogus"))
+    return cases
+
+
+BAD = _bad_cases()
+
+
+def _invoke(argv, capsys):
+    from cobranza.cli import run
+
+    code = run([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def test_the_bad_inputs_cover_every_stage_and_each_kind():
+    """The cases below reach every stage's command and dates, numbers and named values."""
+    titles = {w for w, _ in ALL}
+    assert set(STAGE_WORDS) <= titles
+    values = {v for _, _, v in BAD}
+    assert {"2024-13-01", "notanumber", "bogus"} <= values
+    assert any(w == ("score",) and f == "--as-of" for w, f, _ in BAD)
+    assert any(w == ("etl",) and f == "--engine" for w, f, _ in BAD)
+    assert any(w == ("monitor",) and f == "--fail-on" for w, f, _ in BAD)
+
+
+@pytest.mark.parametrize(("words", "flag", "value"), BAD, ids=lambda x: str(x))
+def test_a_bad_value_is_one_line_naming_the_input(words, flag, value, tmp_path, capsys):
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    command = dict(ALL)[words]
+    args = _filled(command, tmp_path)
+    if flag.startswith("--"):
+        if words == ("simulate",):  # small, should the bad value not stop it (the last one wins)
+            args += ["--out", tmp_path / "sim", "--clients", "50", "--months", "4"]
+        argv = ["--lake", lake, *words, *args, flag, value]
+    else:  # a positional argument: the bad value in its place
+        names = [p.name for p in command.params if p.param_type_name == "argument"]
+        args[names.index(flag)] = value
+        argv = ["--lake", lake, *words, *args]
+    code, out, err = _invoke(argv, capsys)
+    assert code != 0, (argv, out, err)
+    assert "Traceback" not in out + err
+    line = _one_error_line(err)
+    assert flag in line or flag.upper() in line or repr(value) in line, line
+
+
+SETTING_CASES = [w for w, _ in ALL if w not in NO_SETTINGS]
+
+
+@pytest.mark.parametrize("words", SETTING_CASES, ids=" ".join)
+@pytest.mark.parametrize(
+    ("variable", "content", "named"),
+    [
+        ("COBRANZA_ENGINE", "foo", "COBRANZA_ENGINE = 'foo'"),
+        ("COBRANZA_HORIZON_DAYS", "abc", "COBRANZA_HORIZON_DAYS"),
+        ("COBRANZA_CONFIG", "lake = [\n", "not valid TOML"),
+    ],
+    ids=["enum", "number", "toml"],
+)
+def test_a_bad_setting_is_one_line_naming_its_variable_or_file(
+    words, variable, content, named, tmp_path, capsys, monkeypatch
+):
+    if variable == "COBRANZA_CONFIG":
+        toml = tmp_path / "cobranza.toml"
+        toml.write_text(content)
+        content = str(toml)
+    monkeypatch.setenv(variable, content)
+    (tmp_path / "lake").mkdir()
+    command = dict(ALL)[words]
+    code, out, err = _invoke(
+        ["--lake", tmp_path / "lake", *words, *_filled(command, tmp_path)], capsys
+    )
+    assert code == 1, (out, err)
+    assert "Traceback" not in out + err
+    assert named in _one_error_line(err)
+
+
+READERS = [w for w, _ in ALL if w not in NO_SETTINGS | CREATE_LAKE]
+
+
+def test_the_commands_that_only_read_a_lake_are_the_expected_ones():
+    assert {("models",), ("score",), ("monitor",), ("impact",), ("catalog",)} <= set(READERS)
+    assert {("lake", "versions"), ("quarantine",), ("train",), ("etl",)} <= set(READERS)
+    assert ("ingest",) not in READERS and ("pipeline",) not in READERS
+
+
+@pytest.mark.parametrize("words", READERS, ids=" ".join)
+def test_a_missing_lake_folder_is_refused_and_not_created(words, tmp_path, capsys):
+    missing = tmp_path / "typo" / "lake"
+    command = dict(ALL)[words]
+    code, out, err = _invoke(["--lake", missing, *words, *_filled(command, tmp_path)], capsys)
+    assert code == 1, (out, err)
+    line = _one_error_line(err)
+    assert f"no lake at {missing}" in line and "does not exist" in line
+    assert "cobranza ingest" in line  # how to create one
+    assert not missing.exists() and not missing.parent.exists()
+
+
+def test_version_and_help_texts_keep_their_square_brackets(capsys):
+    from cobranza import __version__
+
+    out = subprocess.run(["cobranza", "--version"], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == f"cobranza {__version__}"
+    wide = {**os.environ, "COLUMNS": "200"}
+    for words, text in (
+        ([], "[env COBRANZA_LAKE, default ./lake]"),
+        (["etl"], "local[*]"),
+        (["pipeline"], "[simulate →]"),
+    ):
+        out = subprocess.run(
+            ["cobranza", *words, "--help"], capture_output=True, text=True, env=wide, check=False
+        )
+        assert text in out.stdout, out.stdout
+
+
+def test_serve_on_a_busy_port_says_so_in_words(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = _cobranza(tmp_path / "lake", "serve", "--port", str(port), timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert f"error: port {port} on 127.0.0.1 is already in use" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_lake_versions_of_one_zone(tmp_path):
+    lake, gens = _small_lake(tmp_path / "lk")
+    out = _cobranza(lake.root, "--json", "lake", "versions", "--zone", "gold")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert {r["zone"] for r in rows} == {"gold"}
+    assert {g["gold"] for g in gens} <= {r["version"] for r in rows}

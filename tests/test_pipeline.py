@@ -57,6 +57,7 @@ def test_report_shows_each_figure_of_the_run_it_is_given():
             "rows_accepted": 990,
             "rows_quarantined": 8,
             "duplicates_collapsed": 2,
+            "quality_report": {"html": "/l/raw/q.html", "csv": "/l/raw/q.csv"},
         },
         "etl": {"gold": {"rows": 50, "eligible": 40, "labeled": 45}},
         "impact": {
@@ -82,6 +83,7 @@ def test_report_shows_each_figure_of_the_run_it_is_given():
     assert impact["  the oracle's"] == ("-", "no simulator truth")
     assert impact["  cheaper than assigning everyone and no one"] == ("yes", "")
     assert "model version" not in " ".join(sections)  # no training in this run: no model table
+    assert sections["files"] == [("data-quality report (quarantine)", "/l/raw/q.html")]
 
 
 def test_report_values_every_rule_with_the_simulator_truth():

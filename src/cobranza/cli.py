@@ -3,15 +3,18 @@
 The commands of the stages (ingest, etl, train, score, impact, pipeline, monitor, lake prune) are
 built from `cobranza.stages`; the others are written here. Heavy layers (Spark, MLflow, LightGBM,
 the API) are imported inside the commands that use them, so `--help` stays instant.
+
+Every input (options, arguments, `COBRANZA_*` variables, the TOML file) is read inside `run`'s
+error handler: a bad one is one line naming it and a non-zero exit, never a traceback. Exit codes:
+0 done, 1 an input or state to fix (the message says what), 2 a command line Typer cannot parse or
+an unexpected failure, 3 `monitor --fail-on` stopping at drift, 130 interrupted.
 """
 
 from __future__ import annotations
 
-import errno
 import getpass
 import inspect
 import os
-import re
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
@@ -21,9 +24,9 @@ from typing import Annotated, Any
 
 import typer
 
-from cobranza.config import Settings, load_settings
+from cobranza.config import ENV_PREFIX, Settings, load_settings
 from cobranza.console import ui
-from cobranza.errors import CobranzaError, first_line
+from cobranza.errors import CobranzaError, first_line, storage_problem
 from cobranza.stages import STAGES, Stage, cli_meta, option_name
 from cobranza.summary import Summary
 
@@ -36,11 +39,19 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # markdown keeps square brackets ("[env COBRANZA_LAKE, default ./lake]"); rich markup eats them
+    rich_markup_mode="markdown",
 )
-keys_app = typer.Typer(help="API keys of the control plane (stored hashed).", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys of the control plane (stored hashed).",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 app.add_typer(keys_app, name="keys")
 lake_app = typer.Typer(
-    help="Versions of the lake's zones and their retention.", no_args_is_help=True
+    help="Versions of the lake's zones and their retention.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 app.add_typer(lake_app, name="lake")
 
@@ -51,6 +62,14 @@ LakeOpt = Annotated[
 ]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from cobranza import __version__
+
+        typer.echo(f"cobranza {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     lake: LakeOpt = None,
@@ -58,13 +77,41 @@ def main(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     ui.quiet, ui.json = quiet, json_out
     _state["lake"] = lake
 
 
-def settings(**overrides: Any) -> Settings:
-    return load_settings(lake=_state.get("lake"), **overrides)
+def settings(origins: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """The command's settings; a bad value names its option (`origins`), variable or file."""
+    return load_settings(
+        {"lake": "--lake", **(origins or {})}, lake=_state.get("lake"), **overrides
+    )
+
+
+def existing_lake(s: Settings) -> Path:
+    """The lake of a command that only reads or completes one: it must exist already, so a
+    mistyped `--lake` is refused instead of becoming a new, empty lake."""
+    root = s.lake
+    if root.is_dir():
+        return root
+    if _state.get("lake") is not None:
+        given = "--lake"
+    elif any(name.upper() == ENV_PREFIX + "LAKE" for name in os.environ):
+        given = "COBRANZA_LAKE"
+    else:
+        given = "the default ./lake (set --lake or COBRANZA_LAKE)"
+    what = "is not a folder" if root.exists() else "does not exist"
+    raise CobranzaError(
+        f"no lake at {root} (from {given}): the folder {what}; a command that writes creates "
+        "one: `cobranza ingest EXTRACT_DIR` or `cobranza pipeline`"
+    )
 
 
 def _run(title: str, fn, *args, hold_lake: Path | None = None, check_catalog=True, **kwargs) -> Any:
@@ -86,7 +133,7 @@ def _run(title: str, fn, *args, hold_lake: Path | None = None, check_catalog=Tru
         ui.error(f"{title} interrupted; nothing was published by the unfinished step")
         raise typer.Exit(130) from None
     except Exception as exc:
-        storage = _storage_problem(exc)
+        storage = storage_problem(exc, _lake_for_messages())
         if storage is not None:  # the machine, not a defect: say what and where
             ui.error(storage)
             raise typer.Exit(1) from None
@@ -109,6 +156,13 @@ def _run(title: str, fn, *args, hold_lake: Path | None = None, check_catalog=Tru
     return result
 
 
+def _lake_for_messages() -> Path | str:
+    try:
+        return settings().lake
+    except Exception:
+        return "the lake"
+
+
 @contextmanager
 def _using_lake(root: Path, check_catalog: bool):
     """The lake's in-use lock (shared) for a command reading versions; a stale catalog refreshed."""
@@ -123,50 +177,6 @@ def _using_lake(root: Path, check_catalog: bool):
             lake.recover()  # first: a refresh must not record the pair a dead etl left half-done
             refresh_if_stale(lake)
         yield
-
-
-_STORAGE_ERRNO = {
-    errno.ENOSPC: "no space left on device while writing {path}",
-    errno.EDQUOT: "disk quota exceeded while writing {path}",
-    errno.EROFS: "read-only file system: cannot write {path}",
-    errno.EACCES: "permission denied on {path}",
-}
-_STORAGE_TEXT = (
-    ("no space left on device", errno.ENOSPC),
-    ("database or disk is full", errno.ENOSPC),
-    ("disk quota exceeded", errno.EDQUOT),
-    ("read-only file system", errno.EROFS),
-)
-_QUOTED_PATH = re.compile(r"""["'](/[^"']+)["']""")
-
-
-def _storage_problem(exc: BaseException) -> str | None:
-    """A full, over-quota, read-only or forbidden disk as one line (None: something else).
-
-    An OSError anywhere in the exception's chain, or an engine error (DuckDB, pyarrow, SQLite)
-    whose text says so; the path is the file's when known, else the lake's.
-    """
-    seen: set[int] = set()
-    err: BaseException | None = exc
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        code, path = None, None
-        if isinstance(err, OSError) and err.errno in _STORAGE_ERRNO:
-            code, path = err.errno, err.filename
-        else:
-            text = str(err)
-            code = next((c for needle, c in _STORAGE_TEXT if needle in text.lower()), None)
-            match = _QUOTED_PATH.search(text)
-            path = match.group(1) if match else None
-        if code is not None:
-            if path is None:
-                try:
-                    path = settings().lake
-                except Exception:
-                    path = "the lake"
-            return _STORAGE_ERRNO[code].format(path=path) + "; nothing was published"
-        err = err.__cause__ or err.__context__
-    return None
 
 
 @app.command()
@@ -186,7 +196,10 @@ def simulate(
     noise: Annotated[
         float, typer.Option(min=0.0, max=0.5, help="Rate of injected bad-input cases.")
     ] = 0.002,
-    end: Annotated[str | None, typer.Option(help="Last month-end cut date (YYYY-MM-DD).")] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Last month-end cut date (YYYY-MM-DD)."),
+    ] = None,
     scenario: Annotated[
         str,
         typer.Option(
@@ -233,7 +246,7 @@ def simulate(
             seed=seed,
             drift=drift,
             noise=noise,
-            end=date.fromisoformat(end) if end else None,
+            end=end.date() if end else None,
             scenario=scenario,
             holdout_share=holdout_share,
             holdout_months=holdout_months,
@@ -275,6 +288,10 @@ def _stage_parameters(stage: Stage) -> list[inspect.Parameter]:
     for cs in stage.cli_settings:
         spec = typer.Option(None, option_name(cs.setting), help=cs.help)
         out.append(inspect.Parameter(cs.setting, KEYWORD, default=spec, annotation=cs.type))
+    for co in stage.cli_options:
+        text = f"{co.help} One of {', '.join(co.choices)}."
+        spec = typer.Option(co.default, option_name(co.name), help=text)
+        out.append(inspect.Parameter(co.name, KEYWORD, default=spec, annotation=str))
     return out
 
 
@@ -289,12 +306,33 @@ def _stage_command(stage: Stage) -> Callable[..., None]:
         params = stage.params.model_construct(**fields)
         overrides = params.settings_overrides()
         overrides.update({cs.setting: values[cs.setting] for cs in stage.cli_settings})
-        s = settings(**overrides)
-        _run(
+        # a setting given by an option is named by that option in an error (`--horizon` sets
+        # horizon_days: the option whose name starts the setting's)
+        origins = {
+            key: option_name(next((f for f in fields if key.startswith(f)), key))
+            for key in overrides
+        }
+        s = settings(origins, **overrides)
+        options = {co.name: values[co.name] for co in stage.cli_options}
+        for co in stage.cli_options:
+            if options[co.name] not in co.choices:
+                raise CobranzaError(
+                    f"{option_name(co.name)} {options[co.name]!r}: use one of "
+                    + ", ".join(co.choices)
+                )
+        if not stage.creates_lake:
+            existing_lake(s)
+        result = _run(
             stage.title,
             lambda: stage.runner()(s, params, ui),
             hold_lake=s.lake if stage.holds_lake else None,
         )
+        exit_coder = stage.exit_coder()
+        code = exit_coder(result, **options) if exit_coder else 0
+        if code:
+            given = " ".join(f"{option_name(k)} {v}" for k, v in options.items())
+            ui.info(f"{stage.title}: status {getattr(result, 'status', '?')} stops at {given}")
+            raise typer.Exit(code)
 
     parameters = _stage_parameters(stage)
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -326,27 +364,36 @@ def promote(
     """Move the champion alias to a version by hand; records who and why."""
     from cobranza.ml.registry import promote as do_promote
 
-    _run("promote", do_promote, settings(), version, who=who or getpass.getuser(), reason=reason)
+    s = settings()
+    existing_lake(s)
+    _run("promote", do_promote, s, version, who=who or getpass.getuser(), reason=reason)
 
 
 @app.command()
 def models() -> None:
     """List registered model versions with aliases, gate results and out-of-time metrics."""
     from cobranza.ml.registry import list_models
+    from cobranza.views import ModelList
 
-    rows = _run("models", list_models, settings())
-    ui.summary("models", {"models": rows} if ui.json else {r["version"]: r for r in rows})
+    s = settings()
+    existing_lake(s)
+    _run("models", lambda: ModelList(list_models(s)))
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
 ) -> None:
-    """Run the control plane API (FastAPI on uvicorn)."""
-    from cobranza.api import serve as run_server
+    """Run the control plane API (FastAPI on uvicorn). Exit code 1: the port is busy or the
+    address cannot be used (the message says which); 3: the service failed to start."""
+    from cobranza.listen import check_address
 
-    run_server(settings(), host=host, port=port)
+    s = settings()
+    _run("serve", check_address, host, port)
+    from cobranza.api.app import serve as run_server  # the API's imports: after the check
+
+    run_server(s, host=host, port=port)
 
 
 @keys_app.command("create")
@@ -365,7 +412,9 @@ def keys_list() -> None:
     """List API keys (id, name, role, created, revoked); the keys themselves are never stored."""
     from cobranza.api.keys import list_keys_cli
 
-    rows = _run("keys", list_keys_cli, settings())
+    s = settings()
+    existing_lake(s)
+    rows = _run("keys", list_keys_cli, s)
     ui.rows("API keys", rows, empty="none yet; `cobranza keys create --role admin --name ...`")
 
 
@@ -376,7 +425,9 @@ def keys_revoke(
     """Revoke an API key at once (the service refuses it on its next request)."""
     from cobranza.api.keys import revoke_key_cli
 
-    _run("key revoked", revoke_key_cli, settings(), key_id)
+    s = settings()
+    existing_lake(s)
+    _run("key revoked", revoke_key_cli, s, key_id)
 
 
 @lake_app.command("versions")
@@ -386,10 +437,14 @@ def lake_versions(
     ] = None,
 ) -> None:
     """Every version of every zone: current, complete, pruned, being written or orphaned, with size."""
-    from cobranza.lake import Lake
+    from cobranza.lake import ZONES, Lake
     from cobranza.lake.retention import list_versions
 
-    rows = _run("lake versions", lambda: list_versions(Lake(settings().lake).ensure()))
+    s = settings()
+    if zone is not None and zone not in ZONES:
+        raise CobranzaError(f"--zone {zone!r}: not a zone; zones are {', '.join(ZONES)}")
+    existing_lake(s)
+    rows = _run("lake versions", lambda: list_versions(Lake(s.lake).ensure()))
     if zone is not None:
         rows = [r for r in rows if r["zone"] == zone]
     problems = [r.get("problem") for r in rows if r.get("problem")]
@@ -410,10 +465,13 @@ def lake_use(
 ) -> None:
     """Point a zone at one of its complete, unpruned versions (the repair for a broken or lost
     CURRENT, or a way back); recorded in ml_metadata.lake_pointer_events."""
-    from cobranza.lake import Lake
+    from cobranza.lake import ZONES, Lake
     from cobranza.lake.repair import use_version
 
     s = settings()
+    if zone not in ZONES:
+        raise CobranzaError(f"ZONE {zone!r}: not a zone; zones are {', '.join(ZONES)}")
+    existing_lake(s)
 
     def point() -> dict[str, Any]:
         lake = Lake(s.lake).ensure()
@@ -423,11 +481,35 @@ def lake_use(
 
 
 @app.command()
+def quarantine(
+    run: Annotated[
+        str | None,
+        typer.Argument(help="A raw version (`cobranza lake versions`); default the current."),
+    ] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="Print the report's CSV on stdout.")] = False,
+) -> None:
+    """What an ingest run quarantined, by file, column and reason, with the first lines (never a
+    value); the HTML and CSV report of the run are in its raw version's `_quality/`."""
+    from cobranza.ingest.quality import load_report, to_csv
+    from cobranza.lake import Lake
+    from cobranza.views import QuarantineView
+
+    s = settings()
+    existing_lake(s)
+    if csv:  # the CSV instead of the tables or the JSON
+        ui.quiet, ui.json = True, False
+    view = _run("quarantine", lambda: QuarantineView(load_report(Lake(s.lake), run)))
+    if csv:
+        sys.stdout.buffer.write(to_csv(view.report))
+
+
+@app.command()
 def catalog() -> None:
     """Rebuild the DuckDB catalog's views from the current lake pointers."""
     from cobranza.lake import Lake, refresh_catalog
 
     s = settings()
+    existing_lake(s)
 
     def rebuild() -> dict[str, Any]:
         lake = Lake(s.lake).ensure()
@@ -472,9 +554,41 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def run(argv: list[str]) -> int:
+    """Run the command line; every error becomes one line on stderr and an exit code."""
+    try:
+        result = app(args=hoist_global_options(argv), prog_name="cobranza", standalone_mode=False)
+    except typer.Abort:
+        ui.error("interrupted")
+        return 130
+    except CobranzaError as exc:  # an input read outside a layer's run: settings, --lake, --zone
+        ui.error(str(exc))
+        return 1
+    except Exception as exc:
+        if _usage_error(exc):  # an option or argument Typer could not parse (Click's errors)
+            if type(exc).__name__ != "NoArgsIsHelpError":  # else the help was printed
+                ctx = getattr(exc, "ctx", None)
+                where = ctx.command_path if ctx is not None else "cobranza"
+                ui.error(f"{exc.format_message()} (see `{where} --help`)")
+            return exc.exit_code
+        if os.environ.get("COBRANZA_DEBUG"):
+            raise
+        ui.error(
+            f"cobranza failed unexpectedly ({type(exc).__name__}: {first_line(exc)}). Run again "
+            "with COBRANZA_DEBUG=1 for the traceback."
+        )
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+def _usage_error(exc: Exception) -> bool:
+    """Click's errors (Typer bundles its own Click): they carry a message and an exit code."""
+    return any(c.__name__ == "ClickException" for c in type(exc).__mro__)
+
+
 def entry() -> None:
     """The `cobranza` command (and `python -m cobranza.cli`)."""
-    app(args=hoist_global_options(sys.argv[1:]), prog_name="cobranza")
+    sys.exit(run(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -8,17 +8,24 @@ variables (`COBRANZA_LAKE`, nested with `__`: `COBRANZA_COSTS__COLLECTION_ACTION
 from __future__ import annotations
 
 import os
+import tomllib
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as SourceError
+
+from cobranza.errors import CobranzaError
+
+ENV_PREFIX = "COBRANZA_"
 
 
 class Costs(BaseModel):
@@ -192,7 +199,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = Path(os.environ.get("COBRANZA_CONFIG", "cobranza.toml"))
+        toml_path = config_file()
         return (
             init_settings,
             env_settings,
@@ -227,6 +234,61 @@ def masked_uri(uri: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Settings with CLI overrides applied; `None` overrides are ignored."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+def config_file() -> Path:
+    """The TOML file read: `COBRANZA_CONFIG`, else `cobranza.toml` in the working directory."""
+    return Path(os.environ.get("COBRANZA_CONFIG", "cobranza.toml"))
+
+
+class SettingsError(CobranzaError):
+    """A setting that cannot be used; the message names where it came from (option, variable,
+    file and key) and never quotes a secret."""
+
+
+def load_settings(origins: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings with CLI overrides applied; `None` overrides are ignored.
+
+    A bad value becomes one `SettingsError` naming its source: `origins` maps an override to how
+    the caller's user gave it (`{"engine": "--engine"}`), else the `COBRANZA_*` variable or the
+    TOML file's key is named.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    path = config_file()
+    if "COBRANZA_CONFIG" in os.environ and not path.is_file():
+        raise SettingsError(f"COBRANZA_CONFIG: {path} is not a file")
+    try:
+        return Settings(**given)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+    except SourceError as exc:  # a variable holding JSON that is not (COBRANZA_SPARK_CONF...)
+        field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else ""
+        raise SettingsError(
+            f"{ENV_PREFIX}{field.upper()}: not valid JSON for the setting {field}"
+        ) from None
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, given, origins or {}, path)) from None
+
+
+def _describe(
+    exc: ValidationError, given: dict[str, Any], origins: Mapping[str, str], path: Path
+) -> str:
+    """The first invalid setting in one line: where it came from, its value, what is expected."""
+    err = exc.errors(include_url=False)[0]
+    loc = [str(part) for part in err["loc"]]
+    key = ".".join(loc)
+    secret = any("secret" in part for part in loc)
+    value = "" if secret else f" = {str(err.get('input'))[:80]!r}"
+    if loc and loc[0] in given:
+        source = origins.get(loc[0], f"the setting {key}")
+    else:
+        source = _env_source(loc) or f"{path} ({key})"
+    return f"{source}{value}: {err['msg']} (setting {key})"
+
+
+def _env_source(loc: list[str]) -> str | None:
+    """The `COBRANZA_*` variable that set this field (or its parent, given as JSON), if any."""
+    present = {name.upper() for name in os.environ}
+    for depth in range(len(loc), 0, -1):
+        name = ENV_PREFIX + "__".join(loc[:depth]).upper()
+        if name in present:
+            return name
+    return None

@@ -9,11 +9,12 @@ import json
 import re
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -42,6 +43,19 @@ class UI:
         with Progress(*columns, console=self.err, transient=False) as prog:
             task = prog.add_task(description, total=total)
             yield Step(prog, task, None, description)
+
+    @contextmanager
+    def status(self, message: str) -> Iterator[None]:
+        """A spinner while something runs that has nothing to count (the champion loading);
+        off a terminal, the message once."""
+        if self.quiet or self.json:
+            yield
+        elif not sys.stderr.isatty():
+            self.info(message)
+            yield
+        else:
+            with self.err.status(message):
+                yield
 
     def info(self, message: str) -> None:
         self.err.print(message)
@@ -83,6 +97,9 @@ class UI:
         console = Console(width=None if sys.stdout.isatty() else 120)
         console.print(f"[bold]{title}[/]")
         for heading, columns, rows in sections:
+            if not rows:
+                console.print(heading)
+                continue
             table = Table(title=heading, title_justify="left", show_header=columns is not None)
             width = max((len(r) for r in rows), default=1)
             for i, col in enumerate(columns or [""] * width):
@@ -96,7 +113,10 @@ class UI:
     def error(self, message: str) -> None:
         if self.json:
             sys.stdout.write(json.dumps({"error": message}) + "\n")
-        Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+        # one line whatever the terminal's width: scripts and people grep it
+        Console(stderr=True).print(
+            f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True
+        )
 
 
 @dataclass
@@ -135,6 +155,11 @@ def _fmt(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return str(value)
+
+
+def waiting(ui: UI | None, message: str) -> AbstractContextManager[None]:
+    """`ui.status(message)`, or nothing for a caller without a terminal UI (tests, the API)."""
+    return ui.status(message) if ui is not None else nullcontext()
 
 
 ui = UI()

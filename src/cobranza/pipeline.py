@@ -133,6 +133,7 @@ def _headline(name: str, result: dict[str, Any]) -> dict[str, Any]:
 
 
 _NESTED_KEEP: dict[str, tuple[str, ...]] = {
+    "ingest": ("quality_report",),
     "etl": ("gold",),
     "train": ("auc_vs_oracle", "oot", "gate", "policy"),
     "impact": ("out_of_time", "current"),
@@ -167,6 +168,9 @@ def report(result: dict[str, Any]) -> list[Section]:
     sections += _decisions(result.get("score", {}))
     sections += _impact(imp)
     where = [("model report", str(train["report"]))] if train.get("report") else []
+    quality = result.get("ingest", {}).get("quality_report")
+    if quality:
+        where.insert(0, ("data-quality report (quarantine)", str(quality["html"])))
     if imp.get("chart"):
         where.append(("cost vs benefit threshold chart", str(imp["chart"])))
     if where:

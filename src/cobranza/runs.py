@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cobranza.summary import EXTRA, Summary
+from cobranza.summary import EXTRA, Section, Summary
 
 if TYPE_CHECKING:
     from cobranza.config import Settings
@@ -59,6 +59,59 @@ class IngestResult(Summary):
     fatal: str | None
     seconds: float
     extra: dict[str, Any] = field(default_factory=dict, metadata=EXTRA)
+
+    def sections(self) -> list[Section]:
+        """Per file what was read, accepted, quarantined and collapsed; the assignment arms; the
+        warnings; where the data-quality report is."""
+        heading = (
+            f"raw version {self.version} (as of {self.as_of}, contract version "
+            f"{self.extra.get('contract_version', '?')}, dialect {self.dialect}, "
+            f"{self.seconds:,.1f} s)"
+        )
+        keys = ("rows_read", "rows_accepted", "rows_quarantined", "duplicates_collapsed")
+        rows = [(name, *(f"{c.get(k, 0):,}" for k in keys)) for name, c in self.files.items()]
+        rows.append(("total", *(f"{getattr(self, k):,}" for k in keys)))
+        columns = ["file", "read", "accepted", "quarantined", "duplicates collapsed"]
+        out: list[Section] = [(heading, columns, rows)]
+        arms = self.extra.get("assignments")
+        if arms:
+            out.append(_assignment_section(arms))
+        if self.warnings:
+            out.append(("warnings", None, [(w,) for w in self.warnings]))
+        quality = self.extra.get("quality_report")
+        if quality:
+            out.append(
+                (
+                    "data-quality report (quarantine by file and reason)",
+                    None,
+                    [("HTML", quality["html"]), ("CSV", quality["csv"])],
+                )
+            )
+        return out
+
+
+def _assignment_section(arms: dict[str, Any]) -> Section:
+    """Early-delinquency rows per arm, the rows without a decision and the contamination."""
+    rows = [(arm, f"{n:,}") for arm, n in arms.get("arms", {}).items()]
+    rows.append(
+        ("no assignment at a past cut (treated as ASSIGNED)", f"{arms.get('missing', 0):,}")
+    )
+    rows.append(
+        (
+            f"latest cut {arms.get('latest_cut')}: not yet decided",
+            f"{arms.get('latest_cut_undecided', 0):,}",
+        )
+    )
+    contamination = arms.get("contamination") or {}
+    rows.append(
+        (
+            "HOLDOUT or RULE rows with a collection action in the horizon",
+            f"{contamination.get('rows', 0):,}",
+        )
+    )
+    rows.append(("  collection actions on them", f"{contamination.get('actions', 0):,}"))
+    where = f" ({arms['file']})" if arms.get("file") else ""
+    return (f"collection assignments{where}", ["arm", "early-delinquency rows"], rows)
 
 
 @dataclass

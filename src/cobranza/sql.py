@@ -1,4 +1,5 @@
-"""SQL literals for the statements DuckDB cannot take as bound parameters.
+"""SQL literals for the statements DuckDB cannot take as bound parameters, and the one masking of
+free text that may carry personal data.
 
 View definitions (`CREATE VIEW ... AS SELECT * FROM read_parquet('<glob>')`) and settings
 (`SET temp_directory = '<path>'`) accept no `?` parameter, so their values are written as literals.
@@ -27,3 +28,13 @@ def literal(value: Any) -> str:
 def literal_list(values: Iterable[Any]) -> str:
     """`[v1, v2, ...]`: a DuckDB list of literals (e.g. the globs of `read_parquet`)."""
     return "[" + ", ".join(literal(v) for v in values) + "]"
+
+
+def masked(column: str) -> str:
+    """SQL of a text column with what could be personal data masked: e-mails and digit runs of
+    six or more (a document number, a phone) become `[redacted]` (quarantine reasons, in the
+    `bi.quarantine` view and the ingest's data-quality report alike)."""
+    return (
+        f"regexp_replace(regexp_replace({column}, '[^\\s@]+@[^\\s@]+', '[redacted]', 'g'), "
+        "'[0-9]{6,}', '[redacted]', 'g')"
+    )

@@ -79,6 +79,17 @@ class CliSetting:
     help: str
 
 
+@dataclass(frozen=True)
+class CliOption:
+    """A command-line option that changes only what the command does with the stage's result
+    (its exit code): never an API parameter, never a setting. `choices` are its only values."""
+
+    name: str
+    default: str
+    choices: tuple[str, ...]
+    help: str
+
+
 class PathProblem(ValueError):
     """A job's folder parameter that may not be used; `field` names it, the message never quotes it."""
 
@@ -275,7 +286,13 @@ class Stage:
     job: bool = True  # an API job type
     role: str = "operator"  # the API role that may start it
     holds_lake: bool = True  # the command holds the lake's in-use lock (prune takes it itself)
+    # the command may start a new lake; the others refuse a lake folder that does not exist (a
+    # mistyped --lake), which they would otherwise create empty
+    creates_lake: bool = False
     cli_settings: tuple[CliSetting, ...] = field(default_factory=tuple)
+    cli_options: tuple[CliOption, ...] = field(default_factory=tuple)
+    # "module:function", called as function(result, **cli_options) -> the command's exit code
+    exit_code: str | None = None
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -288,8 +305,16 @@ class Stage:
 
     def runner(self) -> Callable[[Settings, StageParams, UI | None], Summary]:
         """The stage's function, imported now (see the module docstring)."""
-        module, _, name = self.run.partition(":")
-        return getattr(importlib.import_module(module), name)
+        return _imported(self.run)
+
+    def exit_coder(self) -> Callable[..., int] | None:
+        """The function giving the command's exit code from its result and `cli_options`."""
+        return _imported(self.exit_code) if self.exit_code else None
+
+
+def _imported(name: str) -> Any:
+    module, _, attr = name.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 _MAIN_JOB = (
@@ -302,6 +327,7 @@ _MAIN_JOB = (
         help="Validate an extract against the contract and publish a new raw version (bad rows "
         "quarantined).",
         pipeline=True,
+        creates_lake=True,
     ),
     Stage(
         "etl",
@@ -360,6 +386,7 @@ STAGES: tuple[Stage, ...] = (
         writes=_union(s.writes for s in _MAIN_JOB),
         run="cobranza.pipeline:run",
         help="The main job end to end: [simulate →] " + " → ".join(s.name for s in _MAIN_JOB) + ".",
+        creates_lake=True,
     ),
     Stage(
         "monitor",
@@ -369,6 +396,16 @@ STAGES: tuple[Stage, ...] = (
         run="cobranza.runs:monitor",
         help="Feature and score drift of the latest cut against the training window, and "
         "realized performance.",
+        cli_options=(
+            CliOption(
+                "fail_on",
+                "never",
+                ("never", "alert", "warn", "insufficient_data"),
+                "Exit with code 3 when the run's status is ALERT (alert), WARN or worse (warn), or "
+                "also when there were too few rows to judge (insufficient_data); never: exit 0.",
+            ),
+        ),
+        exit_code="cobranza.monitoring.monitor:exit_code",
     ),
     Stage(
         "prune",

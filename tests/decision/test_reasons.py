@@ -67,7 +67,7 @@ def test_texts_from_templates_and_fallback():
     assert out["reason_2_text"][0] == "payroll usually lands 2 days after the due date"
     assert out["reason_2_code"][1] == "DAYS_PAST_DUE"
     assert out["reason_2_text"][1] == "days_past_due = 12"  # no template: fallback
-    assert out["reason_3_text"][0] == "segment = MASS"
+    assert out["reason_3_text"][0] == "segment = Mass"  # the code in words (cobranza.labels)
     assert out["reason_3_text"][3] is None and out["reason_3_code"][3] is None
     np.testing.assert_allclose(out["reason_1_contribution"], [0.9, -0.9, 0.9, 0.9])
 
@@ -132,6 +132,39 @@ def test_spanish_wording_covers_every_feature_with_colombian_numbers():
     assert format_reason("account_bank", "OTHER", es["account_bank"], "es") == (
         f"cuenta de débito en banco {VALUES_ES['account_bank']['OTHER']}"
     )
-    assert format_reason("product", "CREDIT_CARD", es["product"], "es") == "producto CREDIT_CARD"
+    assert format_reason("product", "CREDIT_CARD", es["product"], "es") == (
+        "producto Tarjeta de crédito"
+    )
     with pytest.raises(ValueError, match="unknown reason language 'fr'"):
         feature_templates("fr")
+
+
+@pytest.mark.parametrize("language", ["es", "en"])
+def test_products_and_segments_read_in_the_words_people_see_elsewhere(language):
+    """A reason names a product or segment as the dashboard, the CSV and BI do
+    (`cobranza.labels`); an unknown code reads as itself."""
+    from cobranza.contract import PRODUCTS, SEGMENTS
+    from cobranza.decision.reasons import feature_templates
+    from cobranza.labels import label
+
+    templates = feature_templates(language)
+    for feature, codes in (("product", PRODUCTS), ("segment", SEGMENTS)):
+        for code in codes:
+            words = label(feature, code, language)
+            text = format_reason(feature, code, templates[feature], language)
+            assert text == templates[feature].format(value=words), (feature, code, text)
+        assert any(label(feature, c, language) != c for c in codes)  # words, not codes
+        assert format_reason(feature, "NEW_CODE", templates[feature], language).endswith(
+            " NEW_CODE"
+        )
+    batch = reason_columns(
+        np.array([[0], [0]]),
+        np.array([[0.5], [0.4]]),
+        pd.DataFrame({"product": ["CREDIT_CARD", "MORTGAGE"]}),
+        ["product"],
+        language=language,
+    )
+    assert list(batch["reason_1_text"]) == [
+        templates["product"].format(value=label("product", c, language))
+        for c in ("CREDIT_CARD", "MORTGAGE")
+    ]

@@ -3,6 +3,7 @@ portfolio does not, and past scoring runs are checked against the labels their h
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -145,3 +146,65 @@ def test_too_few_current_rows_are_insufficient_data_with_the_count(tmp_path):
     assert f"48 filas en el corte actual, mínimo {MIN_ROWS}" in text
     assert exit_code(result, "alert") == 0
     assert exit_code(result, "insufficient_data") == DRIFT_EXIT_CODE
+
+
+def test_fail_on_sets_the_exit_code_of_the_command(stable, capsys):
+    """`--fail-on never` exits 0 and prints the run's tables; the level at which the run's status
+    stops exits 3, with the JSON summary still one document on stdout."""
+    from cobranza.cli import run
+    from cobranza.monitoring.monitor import DRIFT_EXIT_CODE, FAIL_LEVELS
+
+    settings, calm = stable
+    lake = str(settings.lake)
+    assert run(["--lake", lake, "monitor", "--fail-on", "never"]) == 0
+    out = capsys.readouterr().out
+    assert "drift (PSI, largest first)" in out and "score (probability)" in out
+    # the narrowest level that stops at this run's status (none when it is OK)
+    stopping = next((k for k, stops in FAIL_LEVELS.items() if calm.status in stops), None)
+    code = run(["--lake", lake, "--json", "monitor", "--fail-on", stopping or "alert"])
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["status"] in {"OK", "WARN", "ALERT", "INSUFFICIENT_DATA"}
+    assert code == (DRIFT_EXIT_CODE if stopping else 0)
+
+
+def test_monitor_tables_for_people():
+    """The status and why, the score's and the features' PSI, realized figures, the report."""
+    from cobranza.monitoring.monitor import MonitorResult
+
+    result = MonitorResult(
+        status="WARN",
+        status_reason="1 feature moved",
+        report="/lake/ml_metadata/monitoring_reports/r.html",
+        current_cut="2025-06-30",
+        model_version="3",
+        reference_rows=1200,
+        current_rows=400,
+        score_psi=0.0412,
+        score_status="OK",
+        features_alert=[],
+        features_warn=["avg_balance_3m"],
+        top_drift=[{"feature": "avg_balance_3m", "psi": 0.14, "status": "WARN"}],
+        realized=[
+            {
+                "cut_date": "2025-04-30",
+                "model_version": "3",
+                "rows": 350,
+                "auc": 0.81,
+                "ece": 0.02,
+                "observed_rate": 0.4,
+                "predicted_rate": 0.41,
+                "leakage_rate": None,
+            }
+        ],
+        monitoring_run_id="r",
+    )
+    sections = {heading: rows for heading, _, rows in result.sections()}
+    assert ("status", "WARN") in sections["monitoring run r"]
+    assert ("features in WARN", "avg_balance_3m") in sections["monitoring run r"]
+    assert sections["drift (PSI, largest first)"] == [
+        ("score (probability)", "0.0412", "OK"),
+        ("avg_balance_3m", "0.1400", "WARN"),
+    ]
+    realized = sections["realized performance of closed horizons"]
+    assert realized == [("2025-04-30", "3", "350", "0.810", "0.020", "0.400", "0.410", "-")]
+    assert sections["report"] == [(result.report,)]

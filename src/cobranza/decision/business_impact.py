@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cobranza.config import Costs, Settings
+from cobranza.console import waiting
 from cobranza.decision.attribution import positive_proba
 from cobranza.decision.estimates import Estimates, estimate
 from cobranza.decision.policy import NO_ASSIGN, champion_policy, decide_per_cut
@@ -182,7 +183,8 @@ def impact(settings: Settings, ui=None, sensitivity: bool = False) -> ImpactResu
     """Impact figures out of time and for the current population; chart and table in the lake."""
     t0 = time.perf_counter()
     lake = Lake(settings.lake).ensure()
-    champion = load_champion(settings)
+    with waiting(ui, "loading the champion model"):
+        champion = load_champion(settings)
     policy = champion_policy(champion, settings.costs.daily_capacity, settings.costs)
     costs = policy.costs
     logged = champion_oot_months(settings, str(champion.run_id))

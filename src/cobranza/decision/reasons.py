@@ -193,7 +193,7 @@ def format_reason(feature: str, value: Any, template: str | None, language: str 
         return _missing_texts(_check_language(language)).get(feature) or f"{feature}: no data"
     v = display_value(value)
     if isinstance(v, str):
-        v = locales.load(language).VALUES.get(feature, {}).get(v, v)
+        v = locales.category_words(language).get(feature, {}).get(v, v)
     elif isinstance(v, (int, float)) and not isinstance(v, bool):
         v = _localized(v, language)
     if template:

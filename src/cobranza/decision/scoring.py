@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cobranza.config import Settings
+from cobranza.console import waiting
 from cobranza.decision.attribution import DEFAULT_METHOD, probability_and_contributions
 from cobranza.decision.estimates import Estimates, estimate
 from cobranza.decision.policy import (
@@ -354,7 +355,8 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
     timings["read_gold"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
-    champion = load_champion(settings)
+    with waiting(ui, "loading the champion model"):
+        champion = load_champion(settings)
     policy = champion_policy(champion, settings.costs.daily_capacity, settings.costs)
     timings["load_champion"] = round(time.perf_counter() - t0, 3)
 

@@ -39,7 +39,7 @@ from cobranza.contract import (
     FileSpec,
     check_dialect,
 )
-from cobranza.ingest import assignments
+from cobranza.ingest import assignments, quality
 from cobranza.ingest.errors import IngestError
 from cobranza.ingest.header import Header, read_header
 from cobranza.ingest.manifest import DEFAULT_VERSION, Manifest, load_manifest
@@ -412,6 +412,9 @@ def _complete_version(
     warnings = _warnings(con, extract.specs, reports, extract.version)
     warnings += assignments.warnings(arms, actions_name)
     files = {name: r.counts() for name, r in reports.items()}
+    found = quality.groups(con, QUARANTINE_TABLE)
+    report = quality.QualityReport(pub.version, as_of.isoformat(), files, found)
+    quality_report = quality.write_report(report, pub.dir / quality.REPORT_DIR)
     pub.inputs.update(
         {
             name: {"sha256": fp.sha256, "rows": reports[name].rows_read, "bytes": fp.delivered_size}
@@ -449,6 +452,7 @@ def _complete_version(
         "duplicates_collapsed": sum(r["duplicates_collapsed"] for r in files.values()),
         "assignments": arms,
         "warnings": warnings,
+        "quality_report": quality_report,
         "fatal": None,
         "_log": [*_examples(con, reports), assignments.log_line(arms)],
     }

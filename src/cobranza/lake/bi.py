@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 
 from cobranza.labels import codes, label
 from cobranza.lake.store import Lake
-from cobranza.sql import literal
+from cobranza.sql import literal, masked
 from cobranza.tables import GOLD_TABLE, SCORES
 
 SCHEMA = "bi"
@@ -395,9 +395,7 @@ SELECT {raw_version} AS raw_version, q.file, regexp_replace(q.file, '\\.csv(\\.g
        AS file_stem, CAST(q.line AS BIGINT) AS line, q."column" AS column_name,
        coalesce(list_contains({personal}, regexp_replace(q.file, '\\.csv(\\.gz)?$', '') || '.'
        || q."column"), FALSE) AS personal_column,
-       q.value IS NOT NULL AND q.value <> '' AS value_present,
-       regexp_replace(regexp_replace(q.reason, '[^\\s@]+@[^\\s@]+', '[redacted]', 'g'),
-                      '[0-9]{{6,}}', '[redacted]', 'g') AS reason
+       q.value IS NOT NULL AND q.value <> '' AS value_present, {reason} AS reason
 FROM raw.quarantine AS q
 """
 
@@ -457,6 +455,7 @@ def _quarantine_view(lake: Lake) -> dict[str, str]:
     return {
         "quarantine": QUARANTINE.format(
             raw_version=literal(version),
+            reason=masked("q.reason"),
             personal="[" + ", ".join(literal(p) for p in personal) + "]::VARCHAR[]",
         )
     }

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from cobranza.config import Settings
+from cobranza.console import waiting
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml.data import feature_columns, read_gold
@@ -37,7 +38,7 @@ from cobranza.monitoring.drift import (
     status,
 )
 from cobranza.monitoring.report import REPORTS_DIR, MonitorRun, status_reason, write_report
-from cobranza.summary import Summary
+from cobranza.summary import Section, Summary
 from cobranza.tables import SCORES
 from cobranza.transforms.schema import CUT_DATE, ELIGIBLE, OBLIGATION_ID, TARGET
 
@@ -70,6 +71,47 @@ class MonitorResult(Summary):
     top_drift: list[dict[str, Any]]
     realized: list[dict[str, Any]]  # the last three scoring runs whose horizon has closed
     monitoring_run_id: str
+
+    def sections(self) -> list[Section]:
+        """The status and why, the score's and the most drifted features' PSI, the realized
+        figures of closed scoring runs, and the report's file."""
+        head = [
+            ("status", self.status),
+            ("why", self.status_reason),
+            ("model version", str(self.model_version)),
+            ("current cut", self.current_cut),
+            ("rows: reference / current", f"{self.reference_rows:,} / {self.current_rows:,}"),
+            ("features in ALERT", ", ".join(self.features_alert) or "none"),
+            ("features in WARN", ", ".join(self.features_warn) or "none"),
+        ]
+        drift = [("score (probability)", _fmt(self.score_psi, 4), self.score_status)]
+        drift += [(r["feature"], _fmt(r.get("psi"), 4), r["status"]) for r in self.top_drift]
+        out: list[Section] = [
+            (f"monitoring run {self.monitoring_run_id}", None, head),
+            ("drift (PSI, largest first)", ["what", "PSI", "status"], drift),
+        ]
+        if self.realized:
+            rows = [
+                (
+                    str(r.get(CUT_DATE)),
+                    str(r.get("model_version")),
+                    f"{r['rows']:,}",
+                    _fmt(r.get("auc"), 3),
+                    _fmt(r.get("ece"), 3),
+                    _fmt(r.get("observed_rate"), 3),
+                    _fmt(r.get("predicted_rate"), 3),
+                    _fmt(r.get("leakage_rate"), 3),
+                )
+                for r in self.realized
+            ]
+            columns = ["cut", "model", "rows", "AUC", "ECE", "observed", "predicted", "leakage"]
+            out.append(("realized performance of closed horizons", columns, rows))
+        out.append(("report", None, [(self.report,)]))
+        return out
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def exit_code(result: MonitorResult | dict[str, Any], fail_on: str = "never") -> int:
@@ -212,7 +254,8 @@ def monitor(settings: Settings, ui: Any = None) -> MonitorResult:
         data["drift"],
     )
 
-    champion = load_champion(settings)
+    with waiting(ui, "loading the champion model"):
+        champion = load_champion(settings)
     p_ref = p_cur = None
     if len(reference) and len(current):  # drawn in the report even when too few to judge
         p_ref = champion.model.predict_proba(reference[champion.features])[:, 1]

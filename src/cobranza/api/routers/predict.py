@@ -27,6 +27,7 @@ from cobranza.decision.online import MAX_ROWS as ONLINE_MAX_ROWS
 from cobranza.decision.online import OnlineRow
 from cobranza.decision.policy import Policy
 from cobranza.errors import CobranzaError
+from cobranza.labels import distinct_reasons
 from cobranza.transforms.schema import NON_FEATURES
 
 router = APIRouter(prefix="/v1/predict", tags=["predict"])
@@ -138,6 +139,7 @@ async def predict(body: PredictRequest, svc: Services = Depends(services)):
         predictions = await _batch(svc, loaded, rows)
     for pred in predictions:
         pred["cut_date"] = pred["cut_date"].isoformat()
+        pred["reasons"] = distinct_reasons(pred["reasons"])  # each once, as /v1/scores lists them
     return JSONResponse(
         {
             "model_version": loaded.version,

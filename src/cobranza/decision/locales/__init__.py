@@ -4,6 +4,8 @@ Each module (named by its language code) defines:
 - `REASONS`: feature name -> (reason template, words for a null value or None); a template's
   `{value}` is the row's value, with the same format specs in every language;
 - `VALUES`: feature -> {category code: words} where a sentence would otherwise carry a code;
+- `LABELLED`: feature -> the kind of `cobranza.labels` whose words its codes read in (products,
+  segments: the words the dashboard, the CSV and BI show), for the languages labels has;
 - `THOUSANDS_SEPARATOR`, `DECIMAL_SEPARATOR`: how numbers are written;
 - `NO_ACTIVE_MANDATE`: the text of the rule reason of an obligation without an active mandate;
 - `MANAGEMENT_PAYS`, `MANAGEMENT_DOES_NOT_PAY`, `CAPACITY_LIMITED`: the decision's own reason
@@ -19,6 +21,8 @@ import functools
 import importlib
 import pkgutil
 from types import ModuleType
+
+from cobranza import labels
 
 DEFAULT = "en"
 
@@ -37,3 +41,15 @@ def load(language: str) -> ModuleType:
             f"unknown reason language {language!r}; use one of {', '.join(languages())}"
         )
     return importlib.import_module(f"{__name__}.{language}")
+
+
+@functools.cache
+def category_words(language: str) -> dict[str, dict[str, str]]:
+    """Feature -> {category code: words} in a language: its `VALUES`, and for its `LABELLED`
+    features the words of `cobranza.labels` (the same everywhere a person reads a code)."""
+    module = load(language)
+    words = {feature: dict(codes) for feature, codes in module.VALUES.items()}
+    kinds = labels.labels(language) if language in labels.LANGUAGES else {}
+    for feature, kind in getattr(module, "LABELLED", {}).items():
+        words.setdefault(feature, {}).update(kinds.get(kind, {}))
+    return words

@@ -197,5 +197,8 @@ REASONS: dict[str, tuple[str, str | None]] = {
     "last_action_outcome": ("last collection outcome {value}", "no collection action in 12 months"),
 }
 
+# Features whose codes read in the words of `cobranza.labels` (kind by feature).
+LABELLED: dict[str, str] = {"product": "product", "segment": "segment"}
+
 # Category codes in words, where a sentence would otherwise carry a code.
 VALUES: dict[str, dict[str, str]] = {}

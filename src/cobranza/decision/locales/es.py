@@ -206,6 +206,9 @@ REASONS: dict[str, tuple[str, str | None]] = {
     ),
 }
 
+# Features whose codes read in the words of `cobranza.labels` (kind by feature).
+LABELLED: dict[str, str] = {"product": "product", "segment": "segment"}
+
 # Category codes in words, where a sentence would otherwise carry a code.
 VALUES: dict[str, dict[str, str]] = {
     "account_bank": {"OWN": "propio", "OTHER": "de otra entidad (ACH)"},
