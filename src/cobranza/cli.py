@@ -308,6 +308,9 @@ def _add_stage_commands() -> None:
     groups = {"lake": lake_app}
     for stage in STAGES:
         *group, name = stage.words
+        if group and group[0] not in groups:  # a group of stage commands only (`experiment`)
+            groups[group[0]] = typer.Typer(help=stage.help, no_args_is_help=True)
+            app.add_typer(groups[group[0]], name=group[0])
         target = groups[group[0]] if group else app
         target.command(name, help=stage.help)(_stage_command(stage))
 

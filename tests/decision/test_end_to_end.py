@@ -154,3 +154,48 @@ def test_scored_period_tells_in_sample_cuts_from_held_out_ones(chain):
     assert scored_period(settings, champion, first_oot) == "out_of_time"
     info = chain["lake"].run_info("results")
     assert info["scored_period"] == "after_training"
+
+
+def test_experiment_report_json_compares_the_holdout_with_the_assigned_rows(chain):
+    """`cobranza experiment report --json` on the simulated extract: the issue's keys, pooled arms
+    that count gold's eligible labeled rows of the randomized cuts, an interval around each effect."""
+    import json
+    import subprocess
+
+    lake = chain["lake"]
+    out = subprocess.run(
+        ["cobranza", "--lake", str(lake.root), "experiment", "report", "--json", "--mde", "0.1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    arms = {a["arm"]: a for a in report["arms"]}
+    assert set(arms) == {"HOLDOUT", "ASSIGNED"}
+    for a in report["arms"]:
+        assert {"arm", "rows", "cure_debit_rate", "roll_rate", "cost_per_obligation"} <= set(a)
+    assert [e["metric"] for e in report["effects"]] == [
+        "cure_debit_rate",
+        "cure_any_rate",
+        "roll_rate",
+        "cost_per_obligation",
+    ]
+    for e in report["effects"]:
+        assert {"metric", "difference", "ci_low", "ci_high", "p_value"} <= set(e)
+        assert e["ci_low"] < e["difference"] < e["ci_high"] and 0.0 <= e["p_value"] <= 1.0
+    pooled = report["cuts_pooled"]
+    assert pooled and report["population"] == "eligible"
+    glob = lake.table_glob("gold", "obligation_snapshots")
+    cuts = ", ".join(f"DATE '{c}'" for c in pooled)
+    found = duckdb.sql(
+        f"SELECT arm, count(*), avg(roll_31_plus::DOUBLE) FROM read_parquet('{glob}') "
+        "WHERE eligible AND self_cure_debit IS NOT NULL AND roll_31_plus IS NOT NULL "
+        f"AND cure_any IS NOT NULL AND cut_date IN ({cuts}) GROUP BY arm"
+    ).fetchall()
+    counted = {arm: (n, rate) for arm, n, rate in found}
+    for arm in ("HOLDOUT", "ASSIGNED"):
+        assert arms[arm]["rows"] == counted[arm][0]
+        assert arms[arm]["roll_rate"] == pytest.approx(counted[arm][1])
+    assert report["sample_size"]["mde"] == 0.1 and report["sample_size"]["holdout_rows"] > 0
