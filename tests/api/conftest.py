@@ -58,6 +58,7 @@ def results_frame(n: int = 30, cut: date = date(2025, 6, 30), seed: int = 0) -> 
             "threshold": np.full(n, threshold),
             "model_version": "1",
             "scoring_run_id": "run-test",
+            "arm": "CHAMPION",
         }
     )
     for i in (1, 2, 3):
@@ -80,7 +81,8 @@ POLICY = {
 
 def publish_results(lake_root: Path, frame: pd.DataFrame, extra: dict | None = None) -> str:
     """Publish a results version (scores history + latest) the way `cobranza score` does;
-    `extra` columns (name -> values) are appended, as a later scoring layer may add them."""
+    `extra` columns (name -> values) are appended, as a later scoring layer may add them, or
+    replace the column of that name."""
     import pyarrow as pa
 
     from cobranza.decision.scoring import to_arrow
@@ -88,7 +90,11 @@ def publish_results(lake_root: Path, frame: pd.DataFrame, extra: dict | None = N
     lake = Lake(lake_root).ensure()
     table = to_arrow(frame)
     for name, values in (extra or {}).items():
-        table = table.append_column(name, pa.array(values))
+        if name in table.column_names:
+            i = table.column_names.index(name)
+            table = table.set_column(i, name, pa.array(values, table.schema.field(name).type))
+        else:
+            table = table.append_column(name, pa.array(values))
     with lake.publish("results") as pub:
         pq.write_table(table, pub.table_dir("scores") / "part-0.parquet")
         pq.write_table(table, pub.table_dir("latest") / "part-0.parquet")

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from cobranza.config import Costs
-from cobranza.decision.experiment import rate_difference, sample_size, stratified
 from cobranza.decision.experiment_report import figures, with_cost
+from cobranza.decision.experiment_stats import rate_difference, sample_size, stratified
 
 C1, C2, C3 = date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31)
 COSTS = Costs(

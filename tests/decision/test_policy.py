@@ -261,3 +261,28 @@ def test_decide_per_cut_gives_the_capacity_to_ineligible_rows_of_the_cut_first()
     p = np.array([0.1, 0.2, 0.9, np.nan])
     d, _ = decide_with_flags(p, np.ones(4), np.array([True, True, True, False]), policy)
     assert (d[:3] == "NO_ASSIGN").tolist() == out[:3].tolist()
+
+
+def test_capacity_never_counts_nor_takes_holdout_rows():
+    """Holdout rows are NO_ASSIGN (the control group), never capacity_limited, and the capacity
+    goes to the riskiest of the other rows as if the holdout rows were not there."""
+    policy = Policy(0.8, 10, 20, 0.5, 2, 0, 0, 0, 1)
+    p = np.array([0.1, 0.2, 0.3, 0.4, 0.95, 0.05])
+    a = np.ones(6)
+    e = np.ones(6, dtype=bool)
+    held = np.array([True, False, False, False, True, False])
+    d, limited = decide_with_flags(p, a, e, policy, holdout=held)
+    # without the holdout: rows 0 and 5 (p 0.1, 0.05) would take the capacity; row 0 is held out,
+    # so rows 5 and 1 keep it and rows 2, 3 overflow
+    assert list(d) == [NO_ASSIGN, ASSIGN, NO_ASSIGN, NO_ASSIGN, NO_ASSIGN, ASSIGN]
+    assert list(limited) == [False, False, True, True, False, False]
+    others = ~held
+    alone, alone_limited = decide_with_flags(p[others], a[others], e[others], policy)
+    assert list(alone) == list(d[others]) and list(alone_limited) == list(limited[others])
+    # per cut, the same rule; a holdout of a row that would be ASSIGN without capacity too
+    cuts = ["2024-01-31"] * 3 + ["2024-02-29"] * 3
+    per_cut, per_cut_limited = decide_per_cut(p, a, e, cuts, policy, holdout=held)
+    assert list(per_cut) == [NO_ASSIGN, ASSIGN, ASSIGN, ASSIGN, NO_ASSIGN, ASSIGN]
+    assert not per_cut_limited[held].any()
+    with pytest.raises(PolicyError, match="holdout"):
+        decide_with_flags(p, a, e, policy, holdout=held[:3])

@@ -36,6 +36,7 @@ from cobranza.api.results import ResultsReader
 from cobranza.api.routers import (
     audit,
     dashboard,
+    experiments,
     jobs,
     keys,
     models,
@@ -133,6 +134,7 @@ ROUTERS = (
     audit,
     ops,
     monitoring,
+    experiments,
     dashboard,
 )
 

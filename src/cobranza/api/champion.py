@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cobranza.config import Settings
+from cobranza.decision.experiment import ArmDesign
 from cobranza.decision.online import OnlineScorer
 from cobranza.decision.policy import champion_policy
 from cobranza.decision.reasons import feature_templates
@@ -39,6 +40,7 @@ class Loaded:
     loaded_at: float
     online: Any = None  # OnlineScorer for this model and policy
     language: str = "en"  # of the reason texts
+    design: ArmDesign | None = None  # the experiment's arms, as batch scoring draws them
 
 
 def champion_version(settings: Settings) -> str | None:
@@ -84,6 +86,7 @@ class ChampionCache:
             policy = champion_policy(champion, self.settings.costs.daily_capacity)
             language = self.settings.reason_language
             templates = feature_templates(language)
+            design = ArmDesign.from_settings(self.settings.experiment)
             loaded = Loaded(
                 champion=champion,
                 policy=policy,
@@ -92,8 +95,11 @@ class ChampionCache:
                 categorical=_categorical(model),
                 templates=templates,
                 loaded_at=time.time(),
-                online=OnlineScorer(model, policy, templates, str(champion.version), language),
+                online=OnlineScorer(
+                    model, policy, templates, str(champion.version), language, design
+                ),
                 language=language,
+                design=design,
             )
         except Exception as exc:
             raise NoChampion(f"no champion model can be loaded: {exc}") from exc

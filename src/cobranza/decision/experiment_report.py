@@ -27,7 +27,7 @@ import pandas as pd
 
 from cobranza.config import Costs, Settings
 from cobranza.contract import ASSIGNED_ARM, HOLDOUT_ARM
-from cobranza.decision.experiment import (
+from cobranza.decision.experiment_stats import (
     Effect,
     mean_difference,
     rate_difference,

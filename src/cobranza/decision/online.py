@@ -10,6 +10,8 @@ Python values and small NumPy arrays, reusing the batch's own pieces so the resu
 - probability and contributions: the same `PathTable.contributions` (LightGBM `pred_leaf`, one
   thread) and the same calibrator; the table must already be trusted (checked against
   `predict_proba` by one batch call), else the caller uses the batch path;
+- arms: `assign_arms` with the same design (the hash of obligation and cut), so a row lands in
+  the same arm online and in batch; HOLDOUT rows NO_ASSIGN with the control group as their reason;
 - decisions: `decide_per_cut` over the call's rows, capacity per cut date, as the batch;
 - reasons: `top_reasons` in the decision's direction, texts by `format_reason`, numbers through
   `significant` as the batch's are (fractions rounded to a few significant digits, whole numbers
@@ -30,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from cobranza.decision.attribution import PathTable, checked_path_table
+from cobranza.decision.experiment import CHAMPION, HOLDOUT, ArmDesign, assign_arms
 from cobranza.decision.policy import (
     NO_ASSIGN,
     Policy,
@@ -38,6 +41,8 @@ from cobranza.decision.policy import (
     expected_unmanaged_loss,
 )
 from cobranza.decision.reasons import (
+    CONTROL_GROUP,
+    CONTROL_GROUP_TEXTS,
     COST_RULE,
     N_REASONS,
     NO_ACTIVE_MANDATE,
@@ -75,8 +80,10 @@ class OnlineScorer:
         templates: Mapping[str, str],
         version: str,
         language: str = "en",
+        design: ArmDesign | None = None,
     ):
         self.model = model
+        self.design = design
         self.policy = policy
         self.templates = dict(templates)
         self.version = str(version)
@@ -123,7 +130,7 @@ class OnlineScorer:
         """One prediction dict per row, in order; None when only the batch path can score them.
 
         Each dict: obligation_id, cut_date (date), eligible, probability (None when ineligible),
-        decision, capacity_limited and reasons (rank, code, text, contribution).
+        decision, capacity_limited, reasons (rank, code, text, contribution) and arm.
         """
         table = self._table()
         if table is None:
@@ -147,7 +154,15 @@ class OnlineScorer:
             (_amount(r.features.get("amount_past_due")) for r in rows), dtype=np.float64, count=n
         )
         cuts = [r.cut_date for r in rows]
-        decision, limited = decide_per_cut(probability, amount, eligible, cuts, self.policy)
+        if self.design is None:
+            arm = np.full(n, CHAMPION, dtype=object)
+        else:
+            ids = [str(r.obligation_id) for r in rows]
+            arm = assign_arms(ids, np.array(cuts, dtype="datetime64[D]"), eligible, self.design)
+        holdout = arm == HOLDOUT
+        decision, limited = decide_per_cut(
+            probability, amount, eligible, cuts, self.policy, holdout=holdout
+        )
 
         no_assign = decision == NO_ASSIGN
         ruled = cost_ruled(probability, amount, eligible, decision, self.policy)
@@ -178,7 +193,9 @@ class OnlineScorer:
                         }
                     )
                 pos += 1
-                if ruled[i]:  # the rule first, the model's two strongest reasons after it
+                if holdout[i]:  # the model did not decide it: the control group is its reason
+                    reasons = [_control_group(self.language)]
+                elif ruled[i]:  # the rule first, the model's two strongest reasons after it
                     text = cost_rule_text(
                         float(expected[i]), self.policy.collection_action, self.language
                     )
@@ -205,6 +222,7 @@ class OnlineScorer:
                     "decision": str(decision[i]),
                     "capacity_limited": bool(limited[i]),
                     "reasons": reasons,
+                    "arm": str(arm[i]),
                 }
             )
         return out
@@ -216,6 +234,11 @@ class OnlineScorer:
         else:
             shown = float(significant(np.array([float(value)]))[0])
         return format_reason(name, shown, self.templates.get(name), self.language)
+
+
+def _control_group(language: str) -> dict[str, Any]:
+    text = CONTROL_GROUP_TEXTS[language]
+    return {"rank": 1, "code": CONTROL_GROUP, "text": text, "contribution": None}
 
 
 def integer_column(values: Sequence[Any]) -> bool:

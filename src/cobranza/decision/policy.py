@@ -22,7 +22,8 @@ per scored cut, not when fitting: the threshold stays the cost optimum and, when
 cut is larger than the capacity, the riskiest obligations (lowest probability; larger amount first on
 ties) keep the capacity and the least risky ones beyond it become NO_ASSIGN, flagged
 `capacity_limited`. Ineligible obligations (no active mandate) are ASSIGN by rule and take capacity
-first: the debit cannot cure them.
+first: the debit cannot cure them. Rows of the experiment's holdout (`holdout`, see
+`decision.experiment`) are NO_ASSIGN as a control group and stay out of the capacity.
 """
 
 from __future__ import annotations
@@ -208,11 +209,13 @@ def fit_policy(
 
 
 def decide_with_flags(
-    proba, amount_past_due, eligible, policy: Policy
+    proba, amount_past_due, eligible, policy: Policy, holdout=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decisions and the `capacity_limited` flag (NO_ASSIGN only because the team was full).
 
-    Call it once per cut: the capacity is per cut.
+    Call it once per cut: the capacity is per cut. `holdout` rows (the experiment's control group,
+    `decision.experiment`) are NO_ASSIGN whatever their probability, never capacity_limited, and
+    neither counted in nor taken by the capacity.
     """
     p = np.asarray(proba, dtype=np.float64).ravel()
     a = np.nan_to_num(np.asarray(amount_past_due, dtype=np.float64).ravel())
@@ -225,13 +228,17 @@ def decide_with_flags(
         raise PolicyError(
             f"{int(np.isnan(p[e]).sum())} eligible obligations have no probability (NaN)"
         )
+    held = np.zeros(len(p), dtype=bool) if holdout is None else np.asarray(holdout, dtype=bool)
+    if len(held) != len(p):
+        raise PolicyError(f"holdout has {len(held)} rows, proba {len(p)}")
     no_assign = e & (p >= policy.threshold)
     if policy.cost_rule:
         no_assign &= cost_rule_allows(p, a, policy.costs)
+    no_assign |= held
     limited = np.zeros(len(p), dtype=bool)
     cap = policy.capacity
     if cap is not None:
-        assign_idx = np.flatnonzero(~no_assign)
+        assign_idx = np.flatnonzero(~no_assign)  # holdout rows are NO_ASSIGN: never ranked
         if len(assign_idx) > cap:
             # Riskiest first: ineligible (rule), then lowest probability, then larger amount.
             pa = np.where(e[assign_idx], p[assign_idx], -np.inf)
@@ -250,9 +257,10 @@ def decide_per_cut(
     cut_dates,
     policy: Policy,
     ineligible_per_cut: dict[Any, int] | None = None,
+    holdout=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decisions and `capacity_limited` flags of rows of several cuts: `decide_with_flags` on the
-    rows of each cut date, since the capacity is per cut.
+    rows of each cut date, since the capacity is per cut; `holdout` as there.
 
     `ineligible_per_cut[cut]` counts obligations of that cut that are not among these rows and are
     ASSIGN by rule (impact decides on the eligible rows alone): with a capacity they take it first,
@@ -262,6 +270,7 @@ def decide_per_cut(
     a = np.asarray(amount_past_due, dtype=np.float64).ravel()
     e = np.asarray(eligible, dtype=bool).ravel()
     days = np.asarray(cut_dates, dtype="datetime64[D]").ravel()
+    held = np.zeros(len(p), dtype=bool) if holdout is None else np.asarray(holdout, dtype=bool)
     decision = np.full(len(p), ASSIGN, dtype=object)
     limited = np.zeros(len(p), dtype=bool)
     extra_of = {
@@ -278,6 +287,7 @@ def decide_per_cut(
             np.concatenate([a[rows], np.zeros(extra)]),
             np.concatenate([e[rows], np.zeros(extra, dtype=bool)]),
             policy,
+            np.concatenate([held[rows], np.zeros(extra, dtype=bool)]),
         )
         decision[rows], limited[rows] = d[: len(rows)], lim[: len(rows)]
     return decision, limited

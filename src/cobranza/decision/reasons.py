@@ -31,6 +31,9 @@ LANGUAGES = locales.languages()
 NO_ACTIVE_MANDATE = "NO_ACTIVE_MANDATE"
 NO_ACTIVE_MANDATE_TEXTS = {lang: locales.load(lang).NO_ACTIVE_MANDATE for lang in LANGUAGES}
 NO_ACTIVE_MANDATE_TEXT = NO_ACTIVE_MANDATE_TEXTS[locales.DEFAULT]
+# A row of the experiment's randomized holdout: NO_ASSIGN as a control group, not to contact.
+CONTROL_GROUP = "CONTROL_GROUP"
+CONTROL_GROUP_TEXTS = {lang: locales.load(lang).CONTROL_GROUP for lang in LANGUAGES}
 # An eligible obligation likely to self-cure, managed all the same because leaving it would be
 # expected to cost more than managing it (decision.policy's cost rule).
 COST_RULE = "COST_RULE"

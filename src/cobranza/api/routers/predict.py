@@ -166,6 +166,7 @@ async def _batch(svc: Services, loaded: Any, rows: list[OnlineRow]) -> list[dict
                 "decision": view["decision"],
                 "capacity_limited": bool(view["capacity_limited"]),
                 "reasons": view["reasons"],
+                "arm": view["arm"],
             }
         )
     return predictions

@@ -6,7 +6,8 @@ Each module (named by its language code) defines:
 - `VALUES`: feature -> {category code: words} where a sentence would otherwise carry a code;
 - `THOUSANDS_SEPARATOR`, `DECIMAL_SEPARATOR`: how numbers are written;
 - `NO_ACTIVE_MANDATE`, `COST_RULE`: the texts of the two rule reasons (`COST_RULE` formats
-  `{loss}` and `{action}`).
+  `{loss}` and `{action}`);
+- `CONTROL_GROUP`: the reason of a row of the experiment's holdout (not to contact).
 
 The feature registry (`cobranza.transforms.registry`) holds meaning, type, group and window; the
 words live here. Every language must word every feature (a test checks it).

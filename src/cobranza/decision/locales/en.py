@@ -7,6 +7,11 @@ DECIMAL_SEPARATOR = "."
 NO_ACTIVE_MANDATE = (
     "no active debit mandate at the cut date: the recurring debit cannot pay it, assigned by rule"
 )
+# A row of the randomized holdout (decision.experiment): decided NO_ASSIGN to measure management.
+CONTROL_GROUP = (
+    "control group of the randomized holdout: do not contact; left unmanaged to measure what "
+    "collection management achieves"
+)
 # An eligible obligation likely to self-cure, managed all the same: its expected loss if left
 # unmanaged is more than a collection action costs (decision.policy's cost rule).
 COST_RULE = (

@@ -9,6 +9,10 @@ NO_ACTIVE_MANDATE = (
     "sin mandato de débito activo en la fecha de corte: el débito recurrente no puede "
     "pagarla, asignada por regla"
 )
+CONTROL_GROUP = (
+    "grupo de control del experimento aleatorio: no contactar; se deja sin gestión para medir "
+    "lo que logra la gestión de cobranza"
+)
 COST_RULE = (
     "pérdida esperada sin gestión de {loss:,.0f} pesos, mayor que los {action:,.0f} de una "
     "gestión: asignada por la regla de costo"
