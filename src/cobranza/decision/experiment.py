@@ -12,6 +12,10 @@ and its arm from that one number:
                                                           challenger is registered)
     CHAMPION    otherwise.
 
+Scoring runs route no row to a challenger yet: they draw with `challenger=False`, so every
+non-holdout row is CHAMPION; the CHALLENGER split is here so that routing, when it comes, keeps
+the holdout exactly as it is (the holdout does not depend on the challenger's share).
+
 The draw is deterministic (the same obligation and cut always land in the same arm, in batch
 scoring, in online predict and when recomputed by an auditor holding the salt), independent of row
 order and of everything the model sees, hence a randomized assignment. HOLDOUT is a control group:
@@ -55,11 +59,7 @@ class ArmDesign:
     @classmethod
     def from_settings(cls, experiment) -> ArmDesign:
         """From `config.Experiment` (the settings' `experiment` section)."""
-        return cls(
-            holdout_share=float(experiment.holdout_share),
-            challenger_share=float(experiment.challenger_share),
-            salt=str(experiment.salt),
-        )
+        return cls(holdout_share=float(experiment.holdout_share), salt=str(experiment.salt))
 
 
 def arm_uniform(obligation_id, cut_date, salt: str) -> np.ndarray:

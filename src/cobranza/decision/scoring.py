@@ -409,10 +409,8 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
         pub.meta["scoring_run_id"] = run_id
         pub.meta["reason_language"] = settings.reason_language
         pub.meta["scored_period"] = period
-        pub.meta["experiment"] = {
-            "holdout_share": design.holdout_share,
-            "challenger_share": design.challenger_share,
-        }  # the salt stays in the settings: recorded results need not carry it
+        # the salt stays in the settings: recorded results need not carry it
+        pub.meta["experiment"] = {"holdout_share": design.holdout_share}
     timings["write"] = pub.timings.get("write", 0.0)
 
     eligible = scored[ELIGIBLE].to_numpy(dtype=bool)
