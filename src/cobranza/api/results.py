@@ -331,12 +331,14 @@ class ResultsReader:
                 "ELSE 0 END"
             )
             elig = "eligible" if "eligible" in snap.columns else "probability IS NOT NULL"
+            held = "arm = 'HOLDOUT'" if "arm" in snap.columns else "false"
             total = cur.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE {elig}), "
                 "count(*) FILTER (WHERE decision = 'ASSIGN'), "
                 "count(*) FILTER (WHERE decision = 'NO_ASSIGN'), "
                 f"coalesce(sum({saving}), 0), avg(probability), "
-                "coalesce(sum(amount_past_due), 0), min(cut_date), max(cut_date) FROM latest"
+                "coalesce(sum(amount_past_due), 0), min(cut_date), max(cut_date), "
+                f"count(*) FILTER (WHERE {held}) FROM latest"
             ).fetchone()
             by = {}
             for dim in ("product", "segment"):
@@ -367,6 +369,7 @@ class ResultsReader:
             "population": total[0],
             "eligible": total[1],
             "decisions": {"ASSIGN": total[2], "NO_ASSIGN": total[3]},
+            "holdout": total[9],
             "threshold": _clean(float(threshold)) if threshold is not None else None,
             "mean_probability": _clean(round(total[5], 6)) if total[5] is not None else None,
             "amount_past_due": round(float(total[6]), 2),

@@ -215,6 +215,11 @@ class Summary(BaseModel):
     population: int
     eligible: int
     decisions: dict[str, int]
+    holdout: int = Field(
+        0,
+        description="NO_ASSIGN rows of the experiment's control group (arm HOLDOUT): not to "
+        "contact, never in the worklist.",
+    )
     threshold: float | None
     mean_probability: float | None
     amount_past_due: float
