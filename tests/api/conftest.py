@@ -167,7 +167,7 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> LiveServer:
+    def start(self, timeout: float = 240.0) -> LiveServer:  # the API imports for ~1 min at load 20
         env = {
             **os.environ,
             "COBRANZA_API_WEBHOOK_BACKOFF_SECONDS": "0.2",

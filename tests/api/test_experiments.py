@@ -84,7 +84,7 @@ def served(tmp_path_factory):
     lake = Lake(root).ensure()
     settings = load_settings(lake=root)
     keys = {r: create_key(settings, r, f"xp-{r}")["key"] for r in ("viewer", "admin")}
-    server = LiveServer(root, free_port()).start(timeout=240)  # a loaded machine starts slowly
+    server = LiveServer(root, free_port()).start()
     http = live_client(base_url=server.url, timeout=120)
     try:
         yield lake, keys, http
