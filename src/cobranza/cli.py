@@ -1,7 +1,7 @@
 """The `cobranza` command line: each command parses, calls one function of its layer, prints.
 
-The commands of the stages (ingest, etl, train, score, impact, pipeline, monitor, lake prune) are
-built from `cobranza.stages`; the others are written here. Heavy layers (Spark, MLflow, LightGBM,
+The commands of the stages (ingest, etl, train, score, impact, pipeline, monitor, experiment
+report, lake prune) are built from `cobranza.stages`; the others are written here. Heavy layers (Spark, MLflow, LightGBM,
 the API) are imported inside the commands that use them, so `--help` stays instant.
 """
 
