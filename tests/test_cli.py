@@ -44,6 +44,7 @@ def test_commands_are_the_documented_ones():
         "lake versions",
         "lake prune",
         "lake use",
+        "experiment report",
     ):
         assert name in COMMANDS
 

@@ -1,7 +1,7 @@
 """The `cobranza` command line: each command parses, calls one function of its layer, prints.
 
-The commands of the stages (ingest, etl, train, score, impact, pipeline, monitor, lake prune) are
-built from `cobranza.stages`; the others are written here. Heavy layers (Spark, MLflow, LightGBM,
+The commands of the stages (ingest, etl, train, score, impact, pipeline, monitor, experiment
+report, lake prune) are built from `cobranza.stages`; the others are written here. Heavy layers (Spark, MLflow, LightGBM,
 the API) are imported inside the commands that use them, so `--help` stays instant.
 
 Every input (options, arguments, `COBRANZA_*` variables, the TOML file) is read inside `run`'s
@@ -346,6 +346,9 @@ def _add_stage_commands() -> None:
     groups = {"lake": lake_app}
     for stage in STAGES:
         *group, name = stage.words
+        if group and group[0] not in groups:  # a group of stage commands only (`experiment`)
+            groups[group[0]] = typer.Typer(help=stage.help, no_args_is_help=True)
+            app.add_typer(groups[group[0]], name=group[0])
         target = groups[group[0]] if group else app
         target.command(name, help=stage.help)(_stage_command(stage))
 

@@ -110,6 +110,36 @@ class Gate(BaseModel):
     max_psi: float = Field(0.25, ge=0, description="Maximum score PSI from train to out-of-time.")
 
 
+class Experiment(BaseModel):
+    """The randomized holdout of every scoring run and the sizing defaults of its report
+    (`decision/experiment.py`, `docs/experiments.md`)."""
+
+    holdout_share: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="Share of the eligible obligations of each scored cut set aside as a control "
+        "group: decided NO_ASSIGN, never contacted, never counted in the capacity.",
+    )
+    # Not a secret (anyone holding it can recompute the arms, which is the point: the draw is
+    # auditable), but it must stay stable: changing it redraws every future control group. The
+    # default is the simulator's, so that a simulated bank and cobranza draw the same group.
+    salt: str = Field(
+        "cobranza-holdout",
+        min_length=1,
+        description="Salt of the arm hash sha256(salt|obligation_id|cut_date); keep it stable.",
+    )
+    mde: float = Field(
+        0.02,
+        gt=0,
+        lt=1,
+        description="Default minimum detectable effect on the roll rate (absolute difference of "
+        "rates) for the report's sample size.",
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="Two-sided significance level.")
+    power: float = Field(0.8, gt=0, lt=1, description="Power of the sample-size calculation.")
+
+
 class SparkConf(BaseModel):
     """Spark properties by their own names (`"spark.executor.memory" = "4g"`); numbers and
     booleans are passed as Spark spells them (`64`, `true`)."""
@@ -183,6 +213,7 @@ class Settings(BaseSettings):
     )
     costs: Costs = Field(default_factory=Costs)
     gate: Gate = Field(default_factory=Gate)
+    experiment: Experiment = Field(default_factory=Experiment)
     truth_path: Path | None = Field(
         None,
         description="Simulator ground truth (cut_date, obligation_id, p_true) for oracle figures; "

@@ -75,6 +75,9 @@ _WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "ASSIGNED": ("Asignada a gestión", "Assigned"),
         "HOLDOUT": ("Grupo de control — no contactar", "Control group — do not contact"),
         "RULE": ("No asignada por regla del banco", "Not assigned by a bank rule"),
+        # the scoring arms of decision.experiment (HOLDOUT is the same control group)
+        "CHAMPION": ("Modelo campeón", "Champion model"),
+        "CHALLENGER": ("Modelo retador", "Challenger model"),
     },
     "scored_period": {
         "training": ("Entrenamiento (dentro de muestra)", "Training (in-sample)"),
@@ -87,8 +90,10 @@ _WORDS: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 KINDS = tuple(_WORDS)
-# the contract's own code lists, for the test that every code has its words
-CONTRACT_CODES = {"product": PRODUCTS, "segment": SEGMENTS, "arm": ARMS}
+# the scoring arms of decision.experiment besides HOLDOUT (named here too: this module stays light)
+SCORING_ARMS = ("CHAMPION", "CHALLENGER")
+# the contract's own code lists (and the results' arms), for the test that every code has its words
+CONTRACT_CODES = {"product": PRODUCTS, "segment": SEGMENTS, "arm": (*ARMS, *SCORING_ARMS)}
 
 
 def check_language(lang: str | None) -> Language:

@@ -18,12 +18,14 @@ if TYPE_CHECKING:
     from cobranza.config import Settings
     from cobranza.console import UI
     from cobranza.decision.business_impact import ImpactResult
+    from cobranza.decision.experiment_report import ExperimentResult
     from cobranza.decision.scoring import ScoreResult
     from cobranza.lake.retention import PruneResult
     from cobranza.ml.training import TrainResult
     from cobranza.monitoring.monitor import MonitorResult
     from cobranza.stages import (
         EtlParams,
+        ExperimentParams,
         ImpactParams,
         IngestParams,
         MonitorParams,
@@ -199,3 +201,11 @@ def prune(settings: Settings, params: PruneParams, ui: UI | None = None) -> Prun
     from cobranza.ml.lineage import prune as prune_lake  # the layer, when its stage runs
 
     return prune_lake(settings, keep=params.keep, dry_run=params.dry_run)
+
+
+def experiment(
+    settings: Settings, params: ExperimentParams, ui: UI | None = None
+) -> ExperimentResult:
+    from cobranza.decision.experiment_report import report  # the layer, when its stage runs
+
+    return report(settings, mde=params.mde, population=params.population)

@@ -210,6 +210,19 @@ class MonitorParams(StageParams):
     """Monitoring has no parameters: it reads the champion and the current gold and results."""
 
 
+class ExperimentParams(StageParams):
+    mde: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Minimum detectable effect on the roll rate for the sample size (absolute; "
+        "default the settings' experiment.mde).",
+    )
+    population: Literal["eligible", "all"] = Field(
+        "eligible", description="Rows compared: eligible ones (the model's population) or all."
+    )
+
+
 class PipelineParams(StageParams):
     # the command's arguments follow this order: the always-present ones first
     months: Annotated[int, Cli(help="Months of simulated history.")] = Field(
@@ -406,6 +419,17 @@ STAGES: tuple[Stage, ...] = (
             ),
         ),
         exit_code="cobranza.monitoring.monitor:exit_code",
+    ),
+    Stage(
+        "experiment",
+        ExperimentParams,
+        reads=("gold",),
+        writes=(),  # a read-only report; the API serves it as GET /v1/experiments, not as a job
+        run="cobranza.runs:experiment",
+        help="The randomized holdout's report: by closed cut and arm the cure, roll and cost "
+        "figures, HOLDOUT - ASSIGNED with 95% intervals and p-values, the sample size needed.",
+        command=("experiment", "report"),
+        job=False,
     ),
     Stage(
         "prune",

@@ -74,6 +74,7 @@ def results_frame(n: int = 30, cut: date = date(2025, 6, 30), seed: int = 0) -> 
             "expected_benefit": benefit,
             "model_version": "1",
             "scoring_run_id": "run-test",
+            "arm": "CHAMPION",
         }
     )
     for i in (1, 2, 3):
@@ -106,8 +107,9 @@ def publish_results(
     policy: dict | None = None,
 ) -> str:
     """Publish a results version (scores history + latest) the way `cobranza score` does;
-    `extra` columns (name -> values) are appended, as a later scoring layer may add them, `drop`
-    columns removed, as an earlier scoring layer wrote them without; `policy` replaces `POLICY`."""
+    `extra` columns (name -> values) are appended, as a later scoring layer may add them, or
+    replace the column of that name; `drop` columns removed, as an earlier scoring layer wrote them
+    without; `policy` replaces `POLICY`."""
     import pyarrow as pa
 
     from cobranza.decision.scoring import to_arrow
@@ -115,7 +117,11 @@ def publish_results(
     lake = Lake(lake_root).ensure()
     table = to_arrow(frame)
     for name, values in (extra or {}).items():
-        table = table.append_column(name, pa.array(values))
+        if name in table.column_names:
+            i = table.column_names.index(name)
+            table = table.set_column(i, name, pa.array(values, table.schema.field(name).type))
+        else:
+            table = table.append_column(name, pa.array(values))
     table = table.drop_columns(list(drop))
     with lake.publish("results") as pub:
         pq.write_table(table, pub.table_dir("scores") / "part-0.parquet")
@@ -189,7 +195,7 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> LiveServer:
+    def start(self, timeout: float = 240.0) -> LiveServer:  # the API imports for ~1 min at load 20
         env = {
             **os.environ,
             "COBRANZA_API_WEBHOOK_BACKOFF_SECONDS": "0.2",

@@ -416,6 +416,35 @@ def test_no_assign_view_lists_the_self_cures_to_audit(page, served):
     assert benefits == sorted(benefits, reverse=True)  # ...the closest to paying first
 
 
+def test_control_group_rows_are_tagged_and_never_in_the_call_list(page, served):
+    """The scoring run's holdout (arm HOLDOUT) is NO_ASSIGN: never in the ASSIGN call list, and in
+    the NO_ASSIGN view tagged "do not contact" with no call order."""
+    _, server, keys = served
+    url, viewer = server.url, keys["viewer"]
+    held, cursor = set(), None
+    while True:
+        params = {"decision": "NO_ASSIGN", "limit": 500} | ({"cursor": cursor} if cursor else {})
+        page_ = _api(url, viewer, "/v1/scores", **params)
+        held |= {i["obligation_id"] for i in page_["items"] if i["arm"] == "HOLDOUT"}
+        if not (cursor := page_["next_cursor"]):
+            break
+    assert held
+    _sign_in(page, url, viewer)
+    assert held.isdisjoint(r["id"] for r in _rows(page))
+    assert page.query_selector("#worklist-rows tr[data-arm=HOLDOUT]") is None
+    _reload_worklist(page, lambda: page.click("#view-no-assign"))
+    shown = {r["id"] for r in _rows(page)} & held
+    tagged = page.eval_on_selector_all(
+        "#worklist-rows tr[data-arm=HOLDOUT]",
+        """rows => rows.map(r => [r.dataset.obligationId,
+            r.querySelector('.tag-holdout').textContent, r.querySelector('td.order').textContent])""",
+    )
+    assert shown and {t[0] for t in tagged} == shown
+    assert {t[1] for t in tagged} == {"Grupo de control — no contactar"}
+    assert {t[2] for t in tagged} == {"–"}
+    assert page.errors == []
+
+
 @pytest.mark.parametrize("width", [1280, 768])
 def test_layout_fits_the_screen_in_spanish_with_drawer_and_charts(browser, served, tmp_path, width):
     """Screenshots at a desktop and a tablet width: nothing overflows sideways, the text is

@@ -95,6 +95,20 @@ def assign_ids(stack) -> list[str]:
             return ids
 
 
+def holdout_ids(stack) -> set[str]:
+    """The obligations of the experiment's control group (arm HOLDOUT) in the current results."""
+    ids, cursor = set(), None
+    while True:
+        params = {"decision": "NO_ASSIGN", "limit": 100}
+        if cursor:
+            params["cursor"] = cursor
+        page = api(stack, "/v1/scores", **params)
+        ids |= {r["obligation_id"] for r in page["items"] if r.get("arm") == "HOLDOUT"}
+        cursor = page["next_cursor"]
+        if not cursor:
+            return ids
+
+
 def score_jobs(stack) -> list[dict]:
     return api(stack, "/v1/jobs", type="score", limit=500)["items"]
 
@@ -193,6 +207,12 @@ def test_daily_decisions_scores_and_delivers_the_assign_worklist(stack, tmp_path
     assert message["expected_savings"] == pytest.approx(summary["expected_savings"])
     assert message["results_version"] == summary["results_version"]
     assert f"{summary['decisions']['ASSIGN']} para gestionar" in message["text"]
+
+    # the experiment's control group: never in the contact list, counted apart in the message
+    held = holdout_ids(stack)
+    assert held and held.isdisjoint(r["Obligación"] for r in rows)
+    assert message["holdout"] == summary["holdout"] == len(held)
+    assert f"{len(held)} en el grupo de control" in message["text"]
 
 
 def test_daily_decisions_reports_the_error_of_a_failed_job(stack, tmp_path):

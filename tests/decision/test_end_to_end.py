@@ -7,7 +7,7 @@ import pytest
 
 from cobranza.config import load_settings
 from cobranza.contract import PERSONAL_COLUMNS, STANDARD
-from cobranza.decision.reasons import DECISION_CODES, NO_ACTIVE_MANDATE
+from cobranza.decision.reasons import CONTROL_GROUP, DECISION_CODES, NO_ACTIVE_MANDATE
 from cobranza.lake import Lake
 
 pytestmark = pytest.mark.slow
@@ -104,7 +104,7 @@ def test_every_eligible_row_says_first_which_probabilities_and_costs_decided_it(
     rows = query(
         chain["lake"],
         "SELECT decision, reason_1_code, reason_1_text, reason_2_code, p_roll_no_action, "
-        "p_roll_action, roll_loss FROM results.latest WHERE eligible",
+        "p_roll_action, roll_loss FROM results.latest WHERE eligible AND arm <> 'HOLDOUT'",
     )
     assert rows
     sep = "." if chain["settings"].reason_language == "es" else ","
@@ -115,6 +115,12 @@ def test_every_eligible_row_says_first_which_probabilities_and_costs_decided_it(
         assert f"{p_no:.0%}" in text and f"{p_act:.0%}" in text
         assert f"{round(loss):,}".replace(",", sep) in text and action in text
         assert second is not None
+    held = query(
+        chain["lake"],
+        "SELECT decision, reason_1_code, reason_2_code FROM results.latest WHERE arm = 'HOLDOUT'",
+    )
+    assert held, "the scoring holdout sets aside some eligible obligations"
+    assert set(held) == {("NO_ASSIGN", CONTROL_GROUP, None)}
 
 
 def test_scores_history_has_one_run_per_scoring(chain):
@@ -153,3 +159,48 @@ def test_scored_period_tells_in_sample_cuts_from_held_out_ones(chain):
     assert scored_period(settings, champion, first_oot) == "out_of_time"
     info = chain["lake"].run_info("results")
     assert info["scored_period"] == "after_training"
+
+
+def test_experiment_report_json_compares_the_holdout_with_the_assigned_rows(chain):
+    """`cobranza experiment report --json` on the simulated extract: the issue's keys, pooled arms
+    that count gold's eligible labeled rows of the randomized cuts, an interval around each effect."""
+    import json
+    import subprocess
+
+    lake = chain["lake"]
+    out = subprocess.run(
+        ["cobranza", "--lake", str(lake.root), "experiment", "report", "--json", "--mde", "0.1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    arms = {a["arm"]: a for a in report["arms"]}
+    assert set(arms) == {"HOLDOUT", "ASSIGNED"}
+    for a in report["arms"]:
+        assert {"arm", "rows", "cure_debit_rate", "roll_rate", "cost_per_obligation"} <= set(a)
+    assert [e["metric"] for e in report["effects"]] == [
+        "cure_debit_rate",
+        "cure_any_rate",
+        "roll_rate",
+        "cost_per_obligation",
+    ]
+    for e in report["effects"]:
+        assert {"metric", "difference", "ci_low", "ci_high", "p_value"} <= set(e)
+        assert e["ci_low"] < e["difference"] < e["ci_high"] and 0.0 <= e["p_value"] <= 1.0
+    pooled = report["cuts_pooled"]
+    assert pooled and report["population"] == "eligible"
+    glob = lake.table_glob("gold", "obligation_snapshots")
+    cuts = ", ".join(f"DATE '{c}'" for c in pooled)
+    found = duckdb.sql(
+        f"SELECT arm, count(*), avg(roll_31_plus::DOUBLE) FROM read_parquet('{glob}') "
+        "WHERE eligible AND self_cure_debit IS NOT NULL AND roll_31_plus IS NOT NULL "
+        f"AND cure_any IS NOT NULL AND cut_date IN ({cuts}) GROUP BY arm"
+    ).fetchall()
+    counted = {arm: (n, rate) for arm, n, rate in found}
+    for arm in ("HOLDOUT", "ASSIGNED"):
+        assert arms[arm]["rows"] == counted[arm][0]
+        assert arms[arm]["roll_rate"] == pytest.approx(counted[arm][1])
+    assert report["sample_size"]["mde"] == 0.1 and report["sample_size"]["holdout_rows"] > 0

@@ -96,6 +96,7 @@ def assert_same(online: list[dict], batch: pd.DataFrame) -> None:
                 assert pred[name] is None, (oid, name)
             else:
                 assert pred[name] == pytest.approx(row[name], abs=1e-9, rel=1e-12), (oid, name)
+        assert pred["arm"] == row["arm"], oid
         expected = [
             (i, row[f"reason_{i}_code"], row[f"reason_{i}_text"], row[f"reason_{i}_contribution"])
             for i in range(1, N_REASONS + 1)
@@ -169,6 +170,46 @@ def test_online_equals_batch_with_capacity(real):
     assert batch["capacity_limited"].any()
     online = _scorer(champion, capped).score(request_rows(frame))
     assert_same(online, batch)
+
+
+def test_online_equals_batch_with_a_holdout(real):
+    """The experiment's arms: the same obligation and cut get the same arm and decision online
+    (together or one row per call) and in batch; holdout rows are NO_ASSIGN with the control
+    group as their reason, and the capacity binds on the other rows only."""
+    from cobranza.decision.experiment import HOLDOUT, ArmDesign
+    from cobranza.decision.reasons import CONTROL_GROUP, feature_templates
+
+    champion, frame = real["champion"], real["frame"]
+    per_cut = frame.groupby(CUT_DATE).size().min()
+    policy = dataclasses.replace(champion_policy(champion), capacity=int(per_cut // 3))
+    design = ArmDesign(holdout_share=0.3, salt="online-test")
+    batch = score_frame(champion, frame, policy=policy, design=design)
+    scorer = OnlineScorer(
+        champion.model,
+        policy,
+        feature_templates(),
+        str(champion.version),
+        roll=champion.roll,
+        design=design,
+    )
+    rows = request_rows(frame)
+    together = scorer.score(rows)
+    assert_same(together, batch)
+    one_by_one = [scorer.score([row])[0] for row in rows]
+    assert [p["arm"] for p in one_by_one] == list(batch["arm"])
+    held = batch["arm"] == HOLDOUT
+    assert held.any() and batch.loc[held, ELIGIBLE].all()
+    assert (batch.loc[held, "decision"] == "NO_ASSIGN").all()
+    assert not batch.loc[held, "capacity_limited"].any()
+    assert (batch.loc[held, "reason_1_code"] == CONTROL_GROUP).all()
+    assert batch.loc[held, "reason_2_code"].isna().all()
+    assert batch["capacity_limited"].any()
+    # where the capacity binds, ASSIGN rows fill it exactly (ineligible ones stay ASSIGN by rule
+    # beyond it): holdout rows never take any of it
+    for _, cut in batch.groupby(CUT_DATE):
+        if cut["capacity_limited"].any():
+            n_ineligible = int((~cut[ELIGIBLE].astype(bool)).sum())
+            assert (cut["decision"] == "ASSIGN").sum() == max(policy.capacity, n_ineligible)
 
 
 def test_online_defers_to_batch_until_the_path_table_is_checked(real):

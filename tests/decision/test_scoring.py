@@ -15,8 +15,14 @@ import pytest
 from cobranza.config import load_settings
 from cobranza.contract import PERSONAL_COLUMNS
 from cobranza.decision.attribution import PathTable, probability_and_contributions
+from cobranza.decision.experiment import ArmDesign
 from cobranza.decision.policy import Policy
-from cobranza.decision.reasons import MANAGEMENT_DOES_NOT_PAY, MANAGEMENT_PAYS, NO_ACTIVE_MANDATE
+from cobranza.decision.reasons import (
+    CONTROL_GROUP,
+    MANAGEMENT_DOES_NOT_PAY,
+    MANAGEMENT_PAYS,
+    NO_ACTIVE_MANDATE,
+)
 from cobranza.decision.scoring import OUTPUT_COLUMNS, ScoringError, read_cut, score, score_frame
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
@@ -55,8 +61,9 @@ def test_no_assign_exactly_when_managing_is_expected_not_to_pay(decision_lake):
     assert (inel["decision"] == "ASSIGN").all()
     assert (inel["reason_1_code"] == NO_ACTIVE_MANDATE).all()
     assert inel["probability"].isna().all()
-    el = out.loc[out["eligible"]]
-    assert el["probability"].between(0, 1).all()
+    assert out.loc[out["eligible"], "probability"].between(0, 1).all()
+    # the model decides every eligible row but the experiment's holdout (test_holdout_rows_...)
+    el = out.loc[out["eligible"] & (out["arm"] == "CHAMPION")]
     assert (el["p_roll_action"] <= el["p_roll_no_action"]).all()
     # the columns are the loss of decision.loss and the rule of decision.policy
     benefit = (el["p_roll_no_action"] - el["p_roll_action"]) * el[
@@ -75,7 +82,7 @@ def test_no_assign_exactly_when_managing_is_expected_not_to_pay(decision_lake):
 
 def test_reason_direction_follows_the_decision(decision_lake):
     out = latest(decision_lake["lake"])
-    el = out.loc[out["eligible"]]
+    el = out.loc[out["eligible"] & (out["arm"] == "CHAMPION")]  # the rows the model decided
     no, yes = el.loc[el["decision"] == "NO_ASSIGN"], el.loc[el["decision"] == "ASSIGN"]
     assert len(no) > 0 and len(yes) > 0
     for i in (2, 3):
@@ -91,6 +98,36 @@ def test_reason_direction_follows_the_decision(decision_lake):
     codes = set(el["reason_2_code"].dropna())
     features = set(decision_lake["champion"].features)
     assert codes <= {f.upper() for f in features}
+
+
+def test_holdout_rows_are_a_control_group_left_unmanaged(decision_lake):
+    """Every scoring run sets aside about 5% of the eligible obligations (settings' default), by
+    the salted hash: NO_ASSIGN, the control group as their only reason, recorded in results."""
+    from cobranza.decision.experiment import assign_arms
+
+    out = latest(decision_lake["lake"])
+    settings = decision_lake["settings"]
+    held = out["arm"] == "HOLDOUT"
+    assert set(out["arm"]) == {"CHAMPION", "HOLDOUT"}  # no challenger registered
+    assert held.sum() == decision_lake["second"].holdout > 0
+    assert out.loc[held, "eligible"].all()
+    assert abs(held.sum() / out["eligible"].sum() - 0.05) < 0.04
+    assert (out.loc[held, "decision"] == "NO_ASSIGN").all()
+    assert (out.loc[held, "reason_1_code"] == CONTROL_GROUP).all()
+    assert out.loc[held, ["reason_2_code", "reason_3_code"]].isna().all().all()
+    assert out.loc[held, "probability"].between(0, 1).all()  # the model's view is kept
+    expected = assign_arms(
+        out["obligation_id"],
+        pd.to_datetime(out["cut_date"]).dt.date.to_numpy(),
+        out["eligible"],
+        ArmDesign.from_settings(settings.experiment),
+    )
+    assert list(out["arm"]) == list(expected)
+    scores = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{decision_lake['lake'].table_glob('results', 'scores')}') "
+        "WHERE arm = 'HOLDOUT'"
+    ).fetchone()[0]
+    assert scores >= held.sum()  # the history carries the arm too
 
 
 def test_no_personal_data_in_results(decision_lake):
@@ -171,10 +208,12 @@ def test_online_path_matches_batch_for_the_same_rows(decision_lake):
     batch = latest(lake).set_index("obligation_id")
     frame, _ = read_cut(lake)
     some = frame.sample(25, random_state=1)
-    online = score_frame(champion, some).set_index("obligation_id")
+    design = ArmDesign.from_settings(decision_lake["settings"].experiment)
+    online = score_frame(champion, some, design=design).set_index("obligation_id")
     ref = batch.loc[online.index]
     np.testing.assert_allclose(online["probability"], ref["probability"], equal_nan=True)
     assert (online["decision"] == ref["decision"]).all()
+    assert (online["arm"] == ref["arm"]).all()
     assert (online["reason_1_code"].fillna("") == ref["reason_1_code"].fillna("")).all()
 
 

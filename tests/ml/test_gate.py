@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cobranza.config import Gate, load_settings
+from cobranza.config import Costs, Gate, load_settings
 from cobranza.decision.policy import Policy
 from cobranza.decision.value import (
     PolicyValue,
@@ -197,18 +197,26 @@ def test_a_champion_that_cannot_score_the_rows_is_a_comparison_problem():
     assert not evaluate_gate(GOOD, GATE, got).passed
 
 
-def test_decide_with_policy_gives_the_policys_decisions_per_cut():
+def test_decide_with_policy_gives_the_effect_aware_decisions():
+    """NO_ASSIGN exactly where the model's roll risks make managing not pay under the costs."""
     frame, _, p = treatment_frame(20)
 
     class Model:
         def predict_proba(self, X):
             return np.column_stack([1 - X["score"].to_numpy(), X["score"].to_numpy()])
 
-    class Registered:
-        model, features, version = Model(), ["score"], "1"
-        policy = Policy(0.6, 8000, 10000, 0.01, None, 0.0, 0.0, 0.0, 1, cost_rule=False)
+    class Roll:
+        def predict_outcomes(self, X):
+            return X["score"].to_numpy(), X["score"].to_numpy() * 0.5
 
-    frame["score"] = p
-    proba, assign = decide_with_policy(Registered(), frame)
+    costs = Costs(collection_action=8000, later_collection_cost=100_000, provision_step={})
+    frame = frame.assign(score=p, outstanding_balance=0.0, product="CONSUMER_LOAN")
+
+    class Registered:
+        model, roll, features, version = Model(), Roll(), ["score"], "1"
+        policy = Policy.of(costs).to_dict()
+
+    proba, assign = decide_with_policy(Registered(), frame, costs)
     assert np.array_equal(proba, p)
-    assert np.array_equal(assign, p < 0.6)  # NO_ASSIGN from the threshold up
+    # benefit = (p - p/2) x 100,000 - 8,000: managing pays from p = 0.16 up
+    assert np.array_equal(assign, p * 0.5 * 100_000 - 8000 >= 0)

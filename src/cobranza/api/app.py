@@ -36,6 +36,7 @@ from cobranza.api.results import ResultsReader
 from cobranza.api.routers import (
     audit,
     dashboard,
+    experiments,
     ingest,
     jobs,
     keys,
@@ -134,6 +135,7 @@ ROUTERS = (
     audit,
     ops,
     monitoring,
+    experiments,
     ingest,
     dashboard,
 )

@@ -76,6 +76,7 @@ class PredictBatcher:
                         policy=loaded.policy,
                         templates=loaded.templates,
                         language=loaded.language,
+                        design=loaded.design,
                     )
                 except Exception as exc:
                     for _, _, future in chunk:

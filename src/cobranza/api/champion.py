@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cobranza.config import Settings
+from cobranza.decision.experiment import ArmDesign
 from cobranza.decision.online import OnlineScorer
 from cobranza.decision.policy import champion_policy
 from cobranza.decision.reasons import feature_templates
@@ -39,6 +40,7 @@ class Loaded:
     loaded_at: float
     online: Any = None  # OnlineScorer for this model and policy
     language: str = "en"  # of the reason texts
+    design: ArmDesign | None = None  # the experiment's arms, as batch scoring draws them
 
 
 def champion_version(settings: Settings) -> str | None:
@@ -86,6 +88,7 @@ class ChampionCache:
             )
             language = self.settings.reason_language
             templates = feature_templates(language)
+            design = ArmDesign.from_settings(self.settings.experiment)
             loaded = Loaded(
                 champion=champion,
                 policy=policy,
@@ -95,9 +98,16 @@ class ChampionCache:
                 templates=templates,
                 loaded_at=time.time(),
                 online=OnlineScorer(
-                    model, policy, templates, str(champion.version), language, champion.roll
+                    model,
+                    policy,
+                    templates,
+                    str(champion.version),
+                    language,
+                    champion.roll,
+                    design,
                 ),
                 language=language,
+                design=design,
             )
         except Exception as exc:
             raise NoChampion(f"no champion model can be loaded: {exc}") from exc

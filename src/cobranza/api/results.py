@@ -342,6 +342,7 @@ class ResultsReader:
         cur = snap.con.cursor()
         try:
             elig = "eligible" if "eligible" in snap.columns else "probability IS NOT NULL"
+            held = "arm = 'HOLDOUT'" if "arm" in snap.columns else "false"
             total = cur.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE {elig}), "
                 "count(*) FILTER (WHERE decision = 'ASSIGN'), "
@@ -349,7 +350,7 @@ class ResultsReader:
                 f"{SAVING}, avg(probability), "
                 "coalesce(sum(amount_past_due), 0), min(cut_date), max(cut_date), "
                 "count(*) FILTER (WHERE capacity_limited), avg(p_roll_no_action), "
-                "avg(p_roll_action) FROM latest"
+                f"avg(p_roll_action), count(*) FILTER (WHERE {held}) FROM latest"
             ).fetchone()
             by = {}
             for dim in ("product", "segment"):
@@ -383,6 +384,7 @@ class ResultsReader:
             "mean_probability": _rate(total[5]),
             "mean_p_roll_no_action": _rate(total[10]),
             "mean_p_roll_action": _rate(total[11]),
+            "holdout": total[12],
             "amount_past_due": round(float(total[6]), 2),
             "expected_savings": _money(total[4]),
             "costs": run_costs(snap.info.get("policy") or {}, costs),

@@ -150,8 +150,9 @@ class Score(BaseModel):
     )
     arm: str | None = Field(
         None,
-        description="When the results carry it: ASSIGNED, HOLDOUT (control group: do not "
-        "contact) or RULE.",
+        description="When the results carry it: the scoring arm, CHAMPION, CHALLENGER or HOLDOUT "
+        "(the experiment's control group: NO_ASSIGN, do not contact); in the bank's assignments "
+        "ASSIGNED, HOLDOUT or RULE.",
     )
     reasons: list[Reason] = Field(
         default_factory=list, description="Up to three, strongest first; a repeated one once."
@@ -259,6 +260,11 @@ class Summary(BaseModel):
     population: int
     eligible: int
     decisions: dict[str, int]
+    holdout: int = Field(
+        0,
+        description="NO_ASSIGN rows of the experiment's control group (arm HOLDOUT): not to "
+        "contact, never in the worklist.",
+    )
     capacity_limited: int = Field(
         ..., description="NO_ASSIGN obligations only because the capacity was full."
     )
@@ -412,6 +418,11 @@ class Prediction(BaseModel):
         "NO_ASSIGN iff negative.",
     )
     reasons: list[Reason]
+    arm: str = Field(
+        "CHAMPION",
+        description="CHAMPION, or HOLDOUT: the experiment's control group (NO_ASSIGN, do not "
+        "contact); the same arm batch scoring gives the same obligation and cut.",
+    )
 
 
 class PredictResponse(BaseModel):
@@ -522,3 +533,57 @@ class Health(BaseModel):
 class Ready(BaseModel):
     status: Literal["ready", "not ready"]
     checks: dict[str, Any]
+
+
+class ExperimentArm(BaseModel):
+    arm: str = Field(..., description="HOLDOUT, ASSIGNED (or RULE, shown by cut, never compared).")
+    rows: int
+    cure_debit_rate: float = Field(..., description="Share that self-cured through the debit.")
+    cure_any_rate: float = Field(..., description="Share cured through any channel.")
+    roll_rate: float = Field(..., description="Share at 31+ days past due at the next cut.")
+    cost_per_obligation: float = Field(
+        ..., description="Realized cost: the collection action when managed, the roll's loss."
+    )
+
+
+class ExperimentEffect(BaseModel):
+    metric: str
+    difference: float = Field(..., description="HOLDOUT - ASSIGNED.")
+    ci_low: float
+    ci_high: float
+    p_value: float
+    se: float
+
+
+class ExperimentCut(BaseModel):
+    cut_date: date
+    randomized: bool = Field(..., description="Both arms present: its effects are computed.")
+    arms: list[ExperimentArm]
+    effects: list[ExperimentEffect]
+
+
+class ExperimentSampleSize(BaseModel):
+    metric: str
+    mde: float
+    alpha: float
+    power: float
+    base_rate: float
+    ratio: float = Field(..., description="ASSIGNED rows per HOLDOUT row.")
+    holdout_rows: int
+    assigned_rows: int
+    holdout_rows_per_cut: float | None
+    cuts_needed: int | None
+
+
+class ExperimentReport(BaseModel):
+    """`cobranza experiment report --json`: arms and effects pooled over the randomized cuts."""
+
+    gold_version: str
+    population: Literal["eligible", "all"]
+    comparison: str
+    estimator: str
+    cuts_pooled: list[date]
+    arms: list[ExperimentArm]
+    effects: list[ExperimentEffect]
+    sample_size: ExperimentSampleSize | None
+    cuts: list[ExperimentCut]

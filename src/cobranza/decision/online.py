@@ -12,6 +12,8 @@ Python values and small NumPy arrays, reusing the batch's own pieces so the resu
   `predict_proba` by one batch call), else the caller uses the batch path;
 - roll with and without management: the roll model on the same codes (`ml.causal.predict_codes`),
   the roll loss and the expected benefit (`decision.loss`), as `decision.estimates` gives them;
+- arms: `assign_arms` with the same design (the hash of obligation and cut), so a row lands in
+  the same arm online and in batch; HOLDOUT rows NO_ASSIGN with the control group as their reason;
 - decisions: `decide_per_cut` over the call's rows, capacity per cut date, as the batch;
 - reasons: `top_reasons` in the decision's direction, texts by `format_reason`, numbers through
   `significant` as the batch's are (fractions rounded to a few significant digits, whole numbers
@@ -32,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from cobranza.decision.attribution import PathTable, checked_path_table
+from cobranza.decision.experiment import CHAMPION, HOLDOUT, ArmDesign, assign_arms
 from cobranza.decision.loss import expected_benefit, roll_loss
 from cobranza.decision.policy import (
     ASSIGN,
@@ -40,6 +43,8 @@ from cobranza.decision.policy import (
     decide_per_cut,
 )
 from cobranza.decision.reasons import (
+    CONTROL_GROUP,
+    CONTROL_GROUP_TEXTS,
     N_REASONS,
     NO_ACTIVE_MANDATE,
     NO_ACTIVE_MANDATE_TEXTS,
@@ -79,9 +84,11 @@ class OnlineScorer:
         version: str,
         language: str = "en",
         roll: Any = None,
+        design: ArmDesign | None = None,
     ):
         self.model = model
         self.roll = roll  # ml.causal.RollModel
+        self.design = design
         self.policy = policy
         self.templates = dict(templates)
         self.version = str(version)
@@ -133,7 +140,7 @@ class OnlineScorer:
         """One prediction dict per row, in order; None when only the batch path can score them.
 
         Each dict: obligation_id, cut_date (date), eligible, probability (None when ineligible),
-        decision, capacity_limited and reasons (rank, code, text, contribution).
+        decision, capacity_limited, reasons (rank, code, text, contribution) and arm.
         """
         table = self._table()
         if table is None:
@@ -167,7 +174,13 @@ class OnlineScorer:
         loss = roll_loss(balance, [r.features.get("product") for r in rows], self.policy.costs)
         benefit = expected_benefit(p_no, p_act, loss, self.policy.costs)
         cuts = [r.cut_date for r in rows]
-        decision, limited = decide_per_cut(benefit, eligible, cuts, self.policy)
+        if self.design is None:
+            arm = np.full(n, CHAMPION, dtype=object)
+        else:
+            ids = [str(r.obligation_id) for r in rows]
+            arm = assign_arms(ids, np.array(cuts, dtype="datetime64[D]"), eligible, self.design)
+        holdout = arm == HOLDOUT
+        decision, limited = decide_per_cut(benefit, eligible, cuts, self.policy, holdout=holdout)
 
         no_assign = decision == NO_ASSIGN
         if len(elig_rows):
@@ -196,19 +209,23 @@ class OnlineScorer:
                         }
                     )
                 pos += 1
-                # the decision's own reason first, the model's two strongest reasons after it
-                code, text = decision_reason(
-                    decision[i] == ASSIGN,
-                    bool(limited[i]),
-                    probability[i],
-                    p_no[i],
-                    p_act[i],
-                    loss[i],
-                    self.policy.collection_action,
-                    self.language,
-                )
-                rule = {"rank": 1, "code": code, "text": text, "contribution": None}
-                reasons = [rule] + [{**x, "rank": x["rank"] + 1} for x in reasons[: N_REASONS - 1]]
+                if holdout[i]:  # the model did not decide it: the control group is its reason
+                    reasons = [_control_group(self.language)]
+                else:  # the decision's own reason first, the model's two strongest after it
+                    code, text = decision_reason(
+                        decision[i] == ASSIGN,
+                        bool(limited[i]),
+                        probability[i],
+                        p_no[i],
+                        p_act[i],
+                        loss[i],
+                        self.policy.collection_action,
+                        self.language,
+                    )
+                    rule = {"rank": 1, "code": code, "text": text, "contribution": None}
+                    reasons = [rule] + [
+                        {**x, "rank": x["rank"] + 1} for x in reasons[: N_REASONS - 1]
+                    ]
             else:
                 reasons.append(
                     {
@@ -237,6 +254,7 @@ class OnlineScorer:
                         )
                     },
                     "reasons": reasons,
+                    "arm": str(arm[i]),
                 }
             )
         return out
@@ -248,6 +266,11 @@ class OnlineScorer:
         else:
             shown = float(significant(np.array([float(value)]))[0])
         return format_reason(name, shown, self.templates.get(name), self.language)
+
+
+def _control_group(language: str) -> dict[str, Any]:
+    text = CONTROL_GROUP_TEXTS[language]
+    return {"rank": 1, "code": CONTROL_GROUP, "text": text, "contribution": None}
 
 
 def integer_column(values: Sequence[Any]) -> bool:

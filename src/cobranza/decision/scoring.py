@@ -30,6 +30,7 @@ from cobranza.config import Settings
 from cobranza.console import waiting
 from cobranza.decision.attribution import DEFAULT_METHOD, probability_and_contributions
 from cobranza.decision.estimates import Estimates, estimate
+from cobranza.decision.experiment import CHAMPION, HOLDOUT, ArmDesign, assign_arms
 from cobranza.decision.policy import (
     ASSIGN,
     NO_ASSIGN,
@@ -38,6 +39,8 @@ from cobranza.decision.policy import (
     decide_per_cut,
 )
 from cobranza.decision.reasons import (
+    CONTROL_GROUP,
+    CONTROL_GROUP_TEXTS,
     N_REASONS,
     NO_ACTIVE_MANDATE,
     NO_ACTIVE_MANDATE_TEXTS,
@@ -82,6 +85,7 @@ OUTPUT_COLUMNS = [
     "model_version",
     "scoring_run_id",
     *REASON_COLUMNS,
+    "arm",  # decision.experiment: CHAMPION, CHALLENGER or HOLDOUT (control group: do not contact)
 ]
 
 
@@ -102,6 +106,7 @@ class ScoreResult(Summary):
     assign: int
     no_assign_share_eligible: float
     capacity_limited: int
+    holdout: int  # eligible rows set aside as the experiment's control group (NO_ASSIGN)
     mean_probability: float | None
     expected_benefit_of_decisions: float | None  # pesos, eligible rows, against leaving all
     rows_per_second: int
@@ -124,13 +129,16 @@ def score_frame(
     chunk_rows: int = CHUNK_ROWS,
     method: str = DEFAULT_METHOD,
     language: str = "en",
+    design: ArmDesign | None = None,
 ) -> pd.DataFrame:
     """Probability, decision and reasons for each row of `frame` (gold columns), in input order.
 
     `frame` needs obligation_id, eligible and the champion's feature columns; cut_date defaults to
     `as_of` (else today), descriptive columns to null. Capacity applies per cut_date. `method`
     picks the contributions behind the reason codes (see `decision.attribution`), `language` the
-    words of their texts (`decision.reasons.LANGUAGES`).
+    words of their texts (`decision.reasons.LANGUAGES`). `design` draws each row's arm
+    (`decision.experiment`): HOLDOUT rows are NO_ASSIGN, out of the capacity, with the control
+    group as their only reason; without it every row is CHAMPION.
     """
     model = champion.model
     features = list(model.feature_names_)
@@ -152,7 +160,14 @@ def score_frame(
         else pd.Series([as_of or date.today()] * n, dtype=object)
     )
     est = estimate(champion.roll, X_all, frame, eligible, policy.costs)
-    decision, limited = decide_per_cut(est.expected_benefit, eligible, cut, policy)
+    ids = frame[OBLIGATION_ID].astype(str).to_numpy(dtype=object)
+    arm = (
+        assign_arms(ids, cut.to_numpy(dtype=object), eligible, design)
+        if design is not None
+        else np.full(n, CHAMPION, dtype=object)
+    )
+    holdout = arm == HOLDOUT
+    decision, limited = decide_per_cut(est.expected_benefit, eligible, cut, policy, holdout=holdout)
 
     no_assign = decision == NO_ASSIGN
     reason_idx, reason_val = down
@@ -166,8 +181,9 @@ def score_frame(
         language,
     )
     _rule_reasons(reasons, probability, est, eligible, decision, limited, policy, language)
+    _control_group_reason(reasons, holdout, language)
     columns = {
-        OBLIGATION_ID: frame[OBLIGATION_ID].astype(str).to_numpy(dtype=object),
+        OBLIGATION_ID: ids,
         CUT_DATE: cut.to_numpy(dtype=object),
         CLIENT_KEY: frame[CLIENT_KEY].to_numpy(dtype=object)
         if CLIENT_KEY in frame.columns
@@ -189,6 +205,7 @@ def score_frame(
     }
     for name in REASON_COLUMNS:
         columns[name] = reasons[name]
+    columns["arm"] = arm
     return pd.DataFrame(columns)
 
 
@@ -260,6 +277,20 @@ def _rule_reasons(
     reasons["reason_1_contribution"][rows] = np.nan
 
 
+def _control_group_reason(
+    reasons: dict[str, np.ndarray], holdout: np.ndarray, language: str
+) -> None:
+    """A holdout row's only reason is the control group: the model did not decide it."""
+    if not holdout.any():
+        return
+    for i in range(1, N_REASONS + 1):
+        reasons[f"reason_{i}_code"][holdout] = None
+        reasons[f"reason_{i}_text"][holdout] = None
+        reasons[f"reason_{i}_contribution"][holdout] = np.nan
+    reasons["reason_1_code"][holdout] = CONTROL_GROUP
+    reasons["reason_1_text"][holdout] = CONTROL_GROUP_TEXTS[language]
+
+
 # ---- batch --------------------------------------------------------------------------------------
 def read_cut(
     lake: Lake, as_of: date | None = None, version: str | None = None
@@ -314,6 +345,7 @@ def to_arrow(scored: pd.DataFrame) -> pa.Table:
         **{name: f64 for name in ESTIMATE_COLUMNS},
         "model_version": str_t,
         "scoring_run_id": str_t,
+        "arm": str_t,
     }
     for i in range(1, N_REASONS + 1):
         types |= {
@@ -370,8 +402,14 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
                 f"cut {cut} lies in model {champion.version}'s training months: its outcomes "
                 "were used to fit it, so its realized figures will be in-sample"
             )
+    design = ArmDesign.from_settings(settings.experiment)
     scored = score_frame(
-        champion, frame, scoring_run_id=run_id, policy=policy, language=settings.reason_language
+        champion,
+        frame,
+        scoring_run_id=run_id,
+        policy=policy,
+        language=settings.reason_language,
+        design=design,
     )
     timings["score"] = round(time.perf_counter() - t0, 3)
 
@@ -392,6 +430,8 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
         pub.meta["scoring_run_id"] = run_id
         pub.meta["reason_language"] = settings.reason_language
         pub.meta["scored_period"] = period
+        # the salt stays in the settings: recorded results need not carry it
+        pub.meta["experiment"] = {"holdout_share": design.holdout_share}
     timings["write"] = pub.timings.get("write", 0.0)
 
     eligible = scored[ELIGIBLE].to_numpy(dtype=bool)
@@ -414,6 +454,7 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
             float((decision[eligible] == NO_ASSIGN).mean()) if n_elig else 0.0, 6
         ),
         capacity_limited=int(scored["capacity_limited"].sum()),
+        holdout=int((scored["arm"] == HOLDOUT).sum()),
         mean_probability=round(float(np.nanmean(scored["probability"])), 6) if n_elig else None,
         expected_benefit_of_decisions=round(
             float(

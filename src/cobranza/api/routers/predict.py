@@ -179,6 +179,7 @@ async def _batch(svc: Services, loaded: Any, rows: list[OnlineRow]) -> list[dict
                 "capacity_limited": bool(view["capacity_limited"]),
                 **{name: view[name] for name in ESTIMATES},
                 "reasons": view["reasons"],
+                "arm": view["arm"],
             }
         )
     return predictions

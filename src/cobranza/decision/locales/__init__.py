@@ -10,6 +10,7 @@ Each module (named by its language code) defines:
 - `NO_ACTIVE_MANDATE`: the text of the rule reason of an obligation without an active mandate;
 - `MANAGEMENT_PAYS`, `MANAGEMENT_DOES_NOT_PAY`, `CAPACITY_LIMITED`: the decision's own reason
   (formats `{p_no}`, `{p_act}`, `{loss}`, `{value}`, `{action}`, `{p_sc}`, `{net}`).
+- `CONTROL_GROUP`: the reason of a row of the experiment's holdout (not to contact).
 
 The feature registry (`cobranza.transforms.registry`) holds meaning, type, group and window; the
 words live here. Every language must word every feature (a test checks it).

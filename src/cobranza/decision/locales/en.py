@@ -7,6 +7,11 @@ DECIMAL_SEPARATOR = "."
 NO_ACTIVE_MANDATE = (
     "no active debit mandate at the cut date: the recurring debit cannot pay it, assigned by rule"
 )
+# A row of the randomized holdout (decision.experiment): decided NO_ASSIGN to measure management.
+CONTROL_GROUP = (
+    "control group of the randomized holdout: do not contact; left unmanaged to measure what "
+    "collection management achieves"
+)
 # The decision's own reason, first for every eligible obligation: which probabilities and which
 # costs decided it (decision.policy). {p_no}/{p_act}: roll risk without/with management, {loss}:
 # what a roll costs, {value}: the rolls management prevents, valued, {action}: one collection action,

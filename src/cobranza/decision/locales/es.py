@@ -9,6 +9,10 @@ NO_ACTIVE_MANDATE = (
     "sin mandato de débito activo en la fecha de corte: el débito recurrente no puede "
     "pagarla, asignada por regla"
 )
+CONTROL_GROUP = (
+    "grupo de control del experimento aleatorio: no contactar; se deja sin gestión para medir "
+    "lo que logra la gestión de cobranza"
+)
 # La razón de la decisión, primera en toda obligación elegible: qué probabilidades y qué costos la
 # decidieron (decision.policy).
 MANAGEMENT_PAYS = (
