@@ -197,9 +197,11 @@ def test_capacity_from_settings_limits_assign(decision_lake):
     assign = out.loc[out["decision"] == "ASSIGN"]
     assert len(assign) == n_inel + 10
     el = out.loc[out["eligible"]]
-    kept = el.loc[el["decision"] == "ASSIGN", "probability"]
-    freed = el.loc[el["capacity_limited"], "probability"]
-    assert len(freed) > 0 and kept.max() <= freed.min()  # the riskiest keep the capacity
+    kept = el.loc[el["decision"] == "ASSIGN", "expected_benefit"]
+    freed = el.loc[el["capacity_limited"], "expected_benefit"]
+    # the largest expected benefits keep the capacity; the freed ones would still have paid
+    assert len(freed) > 0 and kept.min() >= freed.max() and (freed >= 0).all()
+    assert (el.loc[el["capacity_limited"], "reason_1_code"] == "CAPACITY_LIMITED").all()
     assert (out.loc[~out["eligible"], "decision"] == "ASSIGN").all()
 
 
