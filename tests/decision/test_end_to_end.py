@@ -24,12 +24,14 @@ def chain(sim_extract, tmp_path_factory):
     root = tmp_path_factory.mktemp("decision-e2e")
     # The small extract gives a few hundred labeled rows: loosen the gate so that the first
     # version becomes champion (the gate itself is the ML layer's test). Reasons in English: the
-    # cost-rule test reads their wording.
+    # decision-reason test reads their numbers. A larger scoring holdout than the default 5%, so
+    # that the latest cut's few hundred eligible rows hold some.
     settings = load_settings(
         lake=root / "lake",
         gate={"max_ece": 1.0, "max_psi": 100.0},
         duckdb_threads=1,
         reason_language="en",
+        experiment={"holdout_share": 0.3},
     )
     ingest_extract(settings, sim_extract, STANDARD)
     run_etl(settings)

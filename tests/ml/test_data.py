@@ -28,6 +28,7 @@ def test_only_labeled_eligible_rows(lake, gold_frame):
         "balance_to_installment",
         "debit_rejects_3m",
         "noise_feature",
+        "outstanding_balance",
     }
     assert set(ds.categorical) == {"product", "segment"}
 

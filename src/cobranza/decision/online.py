@@ -140,39 +140,18 @@ class OnlineScorer:
         """One prediction dict per row, in order; None when only the batch path can score them.
 
         Each dict: obligation_id, cut_date (date), eligible, probability (None when ineligible),
-        decision, capacity_limited, reasons (rank, code, text, contribution) and arm.
+        decision, capacity_limited, the four estimates (p_roll_no_action, p_roll_action,
+        roll_loss, expected_benefit), reasons (rank, code, text, contribution) and arm.
         """
         table = self._table()
         if table is None:
             return None
         n = len(rows)
         eligible = np.fromiter((bool(r.eligible) for r in rows), dtype=bool, count=n)
-        probability = np.full(n, np.nan)
-        n_features = len(self.features)
-        contrib = np.zeros((n, n_features), dtype=np.float32)
-        elig_rows = np.flatnonzero(eligible)
-        if len(elig_rows):
-            codes = self.encode([rows[i] for i in elig_rows])
-            c, raw = table.contributions(self.model.booster_, codes)
-            c = c[:, :n_features]
-            probability[elig_rows] = np.asarray(
-                self.model.calibrator_.transform(raw), dtype=np.float64
-            )
-            contrib = np.zeros((n, c.shape[1]), dtype=c.dtype)
-            contrib[elig_rows] = c
-
-        p_no, p_act = np.full(n, np.nan), np.full(n, np.nan)
-        if len(elig_rows):
-            if self.roll is None:
-                return None
-            p_no[elig_rows], p_act[elig_rows] = predict_codes(
-                self.roll, codes[:, :n_features], self.model.encoder_.categories_
-            )
-        balance = np.fromiter(
-            (_amount(r.features.get(EXPOSURE)) for r in rows), dtype=np.float64, count=n
-        )
-        loss = roll_loss(balance, [r.features.get("product") for r in rows], self.policy.costs)
-        benefit = expected_benefit(p_no, p_act, loss, self.policy.costs)
+        probability, contrib, codes = self._probability(table, rows, eligible)
+        estimates = self._estimates(rows, eligible, codes)
+        if estimates is None:
+            return None
         cuts = [r.cut_date for r in rows]
         if self.design is None:
             arm = np.full(n, CHAMPION, dtype=object)
@@ -180,62 +159,27 @@ class OnlineScorer:
             ids = [str(r.obligation_id) for r in rows]
             arm = assign_arms(ids, np.array(cuts, dtype="datetime64[D]"), eligible, self.design)
         holdout = arm == HOLDOUT
+        benefit = estimates["expected_benefit"]
         decision, limited = decide_per_cut(benefit, eligible, cuts, self.policy, holdout=holdout)
-
-        no_assign = decision == NO_ASSIGN
-        if len(elig_rows):
-            idx, val = top_reasons(contrib[elig_rows], no_assign[elig_rows])
+        reasons = self._reasons(rows, eligible, contrib, decision, limited, holdout)
         out = []
-        pos = 0
-        integer_columns: dict[str, bool] = {}
         for i, r in enumerate(rows):
-            reasons: list[dict[str, Any]] = []
-            if eligible[i]:
-                for k in range(N_REASONS):
-                    j = int(idx[pos, k])
-                    if j < 0:
-                        continue
-                    name = self.features[j]
-                    if name not in integer_columns:
-                        integer_columns[name] = integer_column([x.features.get(name) for x in rows])
-                    text = self._text(name, r.features.get(name), integer_columns[name])
-                    value = float(val[pos, k])
-                    reasons.append(
-                        {
-                            "rank": k + 1,
-                            "code": self._codes[j],
-                            "text": text,
-                            "contribution": value if math.isfinite(value) else None,
-                        }
-                    )
-                pos += 1
-                if holdout[i]:  # the model did not decide it: the control group is its reason
-                    reasons = [_control_group(self.language)]
-                else:  # the decision's own reason first, the model's two strongest after it
-                    code, text = decision_reason(
-                        decision[i] == ASSIGN,
-                        bool(limited[i]),
-                        probability[i],
-                        p_no[i],
-                        p_act[i],
-                        loss[i],
-                        self.policy.collection_action,
-                        self.language,
-                    )
-                    rule = {"rank": 1, "code": code, "text": text, "contribution": None}
-                    reasons = [rule] + [
-                        {**x, "rank": x["rank"] + 1} for x in reasons[: N_REASONS - 1]
-                    ]
-            else:
-                reasons.append(
-                    {
-                        "rank": 1,
-                        "code": NO_ACTIVE_MANDATE,
-                        "text": NO_ACTIVE_MANDATE_TEXTS[self.language],
-                        "contribution": None,
-                    }
-                )
             p = float(probability[i])
+            if eligible[i] and not holdout[i]:  # the decision's own reason first
+                code, text = decision_reason(
+                    decision[i] == ASSIGN,
+                    bool(limited[i]),
+                    probability[i],
+                    estimates["p_roll_no_action"][i],
+                    estimates["p_roll_action"][i],
+                    estimates["roll_loss"][i],
+                    self.policy.collection_action,
+                    self.language,
+                )
+                rule = {"rank": 1, "code": code, "text": text, "contribution": None}
+                reasons[i] = [rule] + [
+                    {**x, "rank": x["rank"] + 1} for x in reasons[i][: N_REASONS - 1]
+                ]
             out.append(
                 {
                     "obligation_id": str(r.obligation_id),
@@ -245,18 +189,102 @@ class OnlineScorer:
                     "decision": str(decision[i]),
                     "capacity_limited": bool(limited[i]),
                     **{
-                        name: (float(v) if math.isfinite(float(v)) else None)
-                        for name, v in (
-                            ("p_roll_no_action", p_no[i]),
-                            ("p_roll_action", p_act[i]),
-                            ("roll_loss", loss[i]),
-                            ("expected_benefit", benefit[i]),
-                        )
+                        name: (float(v[i]) if math.isfinite(float(v[i])) else None)
+                        for name, v in estimates.items()
                     },
-                    "reasons": reasons,
+                    "reasons": reasons[i],
                     "arm": str(arm[i]),
                 }
             )
+        return out
+
+    def _probability(
+        self, table: PathTable, rows: Sequence[OnlineRow], eligible: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Self-cure probability and contributions of the eligible rows, and their codes."""
+        n = len(rows)
+        probability = np.full(n, np.nan)
+        n_features = len(self.features)
+        contrib = np.zeros((n, n_features), dtype=np.float32)
+        elig_rows = np.flatnonzero(eligible)
+        if not len(elig_rows):
+            return probability, contrib, None
+        codes = self.encode([rows[i] for i in elig_rows])
+        c, raw = table.contributions(self.model.booster_, codes)
+        c = c[:, :n_features]
+        probability[elig_rows] = np.asarray(self.model.calibrator_.transform(raw), dtype=np.float64)
+        contrib = np.zeros((n, c.shape[1]), dtype=c.dtype)
+        contrib[elig_rows] = c
+        return probability, contrib, codes
+
+    def _estimates(
+        self, rows: Sequence[OnlineRow], eligible: np.ndarray, codes: np.ndarray | None
+    ) -> dict[str, np.ndarray] | None:
+        """The roll risks, the roll loss and the expected benefit (None without a roll model)."""
+        n = len(rows)
+        p_no, p_act = np.full(n, np.nan), np.full(n, np.nan)
+        if codes is not None:
+            if self.roll is None:
+                return None
+            elig_rows = np.flatnonzero(eligible)
+            p_no[elig_rows], p_act[elig_rows] = predict_codes(
+                self.roll, codes[:, : len(self.features)], self.model.encoder_.categories_
+            )
+        balance = np.fromiter(
+            (_amount(r.features.get(EXPOSURE)) for r in rows), dtype=np.float64, count=n
+        )
+        loss = roll_loss(balance, [r.features.get("product") for r in rows], self.policy.costs)
+        return {
+            "p_roll_no_action": p_no,
+            "p_roll_action": p_act,
+            "roll_loss": loss,
+            "expected_benefit": expected_benefit(p_no, p_act, loss, self.policy.costs),
+        }
+
+    def _reasons(
+        self,
+        rows: Sequence[OnlineRow],
+        eligible: np.ndarray,
+        contrib: np.ndarray,
+        decision: np.ndarray,
+        limited: np.ndarray,
+        holdout: np.ndarray,
+    ) -> list[list[dict[str, Any]]]:
+        """Each row's reasons before the decision's own: the model's strongest contributions in
+        the decision's direction, no active mandate, or the control group."""
+        elig_rows = np.flatnonzero(eligible)
+        if len(elig_rows):
+            idx, val = top_reasons(contrib[elig_rows], (decision == NO_ASSIGN)[elig_rows])
+        out: list[list[dict[str, Any]]] = []
+        pos = 0
+        integer_columns: dict[str, bool] = {}
+        for i, r in enumerate(rows):
+            reasons: list[dict[str, Any]] = []
+            if not eligible[i]:
+                text = NO_ACTIVE_MANDATE_TEXTS[self.language]
+                out.append(
+                    [{"rank": 1, "code": NO_ACTIVE_MANDATE, "text": text, "contribution": None}]
+                )
+                continue
+            for k in range(N_REASONS):
+                j = int(idx[pos, k])
+                if j < 0:
+                    continue
+                name = self.features[j]
+                if name not in integer_columns:
+                    integer_columns[name] = integer_column([x.features.get(name) for x in rows])
+                value = float(val[pos, k])
+                reasons.append(
+                    {
+                        "rank": k + 1,
+                        "code": self._codes[j],
+                        "text": self._text(name, r.features.get(name), integer_columns[name]),
+                        "contribution": value if math.isfinite(value) else None,
+                    }
+                )
+            pos += 1
+            # the model did not decide a holdout row: the control group is its reason
+            out.append([_control_group(self.language)] if holdout[i] else reasons)
         return out
 
     def _text(self, name: str, value: Any, integer: bool) -> str:

@@ -134,6 +134,7 @@ def plot_shap(
     coloured marker on its own: 30k dots take seconds).
     """
     values = contrib.drop(columns=["bias"])
+    values = values[[c for c in values.columns if c in X.columns]]  # not a causal treatment
     order = values.abs().mean().sort_values(ascending=False, kind="stable").index[:top][::-1]
     values, X = values.iloc[:dots], X.iloc[:dots]
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(order) + 1.2))

@@ -28,25 +28,22 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 from mlflow.tracking import MlflowClient
 
 from cobranza.config import Settings
 from cobranza.console import UI
-from cobranza.decision.estimates import estimate
-from cobranza.decision.loss import expected_cost
 from cobranza.decision.policy import Policy
 from cobranza.errors import CobranzaError, first_line
 from cobranza.lake import Lake, refresh_catalog
-from cobranza.ml import causal, registry, tracking
-from cobranza.ml.data import PARTS, Dataset, TrainingDataError, load_dataset, truth_path
+from cobranza.ml import registry, tracking
+from cobranza.ml.data import PARTS, Dataset, load_dataset, truth_path
 from cobranza.ml.evaluation import Evaluation, evaluate, metric_rows, round_metric
+from cobranza.ml.fitting import fit, fit_decision_policy
 from cobranza.ml.gate import Decide, GateResult, compare, decide_with_policy
 from cobranza.ml.lineage import Lineage
-from cobranza.ml.model import NUM_THREADS, BaselineModel, Fitted
+from cobranza.ml.model import Fitted
 from cobranza.ml.report import ReportRun, draw_pictures, model_report
 from cobranza.ml.run_log import LoggedRun, log_run
-from cobranza.ml.tuning import tune
 from cobranza.summary import Summary
 from cobranza.transforms.schema import CUT_DATE
 
@@ -107,75 +104,6 @@ def load_split(lake: Lake, settings: Settings, info: Callable[[str], None]) -> D
         + f"; oot months {', '.join(dataset.oot_months)}"
     )
     return dataset
-
-
-def fit(
-    dataset: Dataset,
-    seed: int,
-    tune_trials: int | None = None,
-    lap: Callable[[str], None] = lambda _step: None,
-    info: Callable[[str], None] = lambda _msg: None,
-) -> Fitted:
-    """LightGBM (its parameters tuned first when `tune_trials`) and the baseline, both calibrated
-    on valid; `lap(step)` after each."""
-    tuning: list[dict[str, Any]] = []
-    params: dict[str, Any] = {}
-    if tune_trials:
-        info(f"tuning LightGBM: {tune_trials} Optuna trials (TPE, seed {seed})")
-        params, tuning = tune(dataset, tune_trials, seed)
-        lap("tune")
-    X_train, y_train = dataset.X("train"), dataset.y("train")
-    X_valid, y_valid = dataset.X("valid"), dataset.y("valid")
-    try:
-        candidates = causal.fit_candidates(dataset, params, seed, NUM_THREADS)
-    except causal.CausalDataError as exc:
-        raise TrainingDataError(str(exc)) from None
-    lap("fit_lightgbm")
-    baseline = BaselineModel(dataset.features, dataset.categorical, seed=seed).fit(
-        X_train, y_train, X_valid, y_valid
-    )
-    lap("fit_baseline")
-    chosen = causal.evaluate_candidates(dataset, candidates)
-    n_control = int(causal.control_rows(dataset.arm("train")).sum())
-    if n_control < causal.FEW_CONTROL_ROWS:
-        info(
-            f"only {n_control} unmanaged training rows (arms HOLDOUT and RULE): the effect of "
-            "management is estimated but imprecise; a larger holdout makes it sharper"
-        )
-    info(
-        f"self-cure without management: {chosen.self_cure_method}; roll with and without "
-        f"management: {chosen.roll_method} (out of time, {chosen.randomized_rows:,} randomized rows)"
-    )
-    return Fitted(
-        candidates["self_cure"][chosen.self_cure_method],
-        baseline,
-        tuning,
-        naive=candidates["self_cure"]["naive"],
-        roll=candidates["roll"][chosen.roll_method],
-        causal=chosen,
-    )
-
-
-def fit_decision_policy(settings: Settings, dataset: Dataset, fitted: Fitted) -> Policy:
-    """The policy of the configured costs with its expected figures on the test part (the
-    models frozen): expected cost per obligation under the policy and under "assign everyone",
-    and the share it leaves to the debit (see decision.policy)."""
-    rows = dataset.rows("test")
-    costs = settings.costs
-    eligible = np.ones(len(rows), dtype=bool)
-    est = estimate(fitted.roll, dataset.X("test"), rows, eligible, costs)
-    assign = est.expected_benefit >= 0
-    cost = expected_cost(assign, est.p_roll_no_action, est.p_roll_action, est.roll_loss, costs)
-    everyone = expected_cost(
-        eligible, est.p_roll_no_action, est.p_roll_action, est.roll_loss, costs
-    )
-    return Policy.of(
-        costs,
-        expected_cost_per_obligation=float(cost.mean()),
-        baseline_cost_per_obligation=float(everyone.mean()),
-        no_assign_share=float((~assign).mean()),
-        n_fit=len(rows),
-    )
 
 
 def check_leaks(evaluation: Evaluation) -> None:
