@@ -364,10 +364,18 @@ def test_viewer_sees_the_cut_the_worklist_and_a_detail(browser, page, served, tm
     widths = page.eval_on_selector_all(
         "#detail-reasons .reason-bar", "bars => bars.map(b => b.getBoundingClientRect().width)"
     )
-    contributions = [abs(r["contribution"]) for r in detail["reasons"]]
-    assert len(widths) == len(contributions) and max(widths) > 0
-    top = contributions.index(max(contributions))
-    assert widths[top] == max(widths)  # the strongest reason has the longest bar
+    assert len(widths) == len(detail["reasons"]) and max(widths) > 0
+    # the decision's own reason comes first, a rule without weight; of the model's reasons the
+    # strongest has the longest bar
+    assert detail["reasons"][0]["contribution"] is None
+    weighted = [
+        (abs(r["contribution"]), w)
+        for r, w in zip(detail["reasons"], widths, strict=True)
+        if r["contribution"] is not None
+    ]
+    assert weighted
+    strongest = max(weighted)[0]
+    assert max(w for c, w in weighted if c == strongest) == max(w for _, w in weighted)
     drawer = page.eval_on_selector("#drawer", "d => d.getBoundingClientRect().toJSON()")
     assert drawer["right"] <= 1400 and drawer["left"] >= 1400 / 2
     assert page.evaluate(
