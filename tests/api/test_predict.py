@@ -19,6 +19,7 @@ from cobranza.api.keys import create_key
 from cobranza.api.results import row_view
 from cobranza.api.routers.predict import INLINE_ROWS
 from cobranza.config import load_settings
+from cobranza.decision.experiment import ArmDesign
 from cobranza.decision.online import MAX_ROWS
 from cobranza.decision.policy import champion_policy
 from cobranza.decision.scoring import score_frame
@@ -119,8 +120,10 @@ def test_small_and_large_requests_equal_batch_scoring(served):
     assert middle.json()["predictions"] == small[:mid]
 
     policy = champion_policy(champion)
-    batch = score_frame(champion, known(gold), policy=policy)
+    design = ArmDesign.from_settings(loaded.settings.experiment)  # the service's holdout
+    batch = score_frame(champion, known(gold), policy=policy, design=design)
     assert {p["decision"] for p in small} == {"ASSIGN", "NO_ASSIGN"}
+    assert [p["arm"] for p in small] == list(batch["arm"]) == [p["arm"] for p in large]
     for one, many, row in zip(small, large, batch.to_dict("records"), strict=True):
         assert one["obligation_id"] == many["obligation_id"] == row["obligation_id"]
         assert one["decision"] == many["decision"] == row["decision"]
@@ -243,9 +246,10 @@ def test_reason_language_setting_gives_spanish_texts_online_and_in_batch(served)
     assert resp.status_code == 200, resp.text
     predictions = resp.json()["predictions"]
     champion = served["champion"]
-    batch = score_frame(champion, gold, policy=champion_policy(champion), language="es").to_dict(
-        "records"
-    )
+    design = ArmDesign.from_settings(settings.experiment)  # the service's holdout
+    batch = score_frame(
+        champion, gold, policy=champion_policy(champion), language="es", design=design
+    ).to_dict("records")
     for pred, row in zip(predictions, batch, strict=True):
         texts = [r["text"] for r in pred["reasons"]]
         assert texts == [r["text"] for r in row_view(row)["reasons"]]

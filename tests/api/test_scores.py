@@ -264,7 +264,7 @@ def test_people_csv_in_spanish_for_excel_and_codes_in_english(client, lake_dir, 
     )
     assert third["Débito automático"] == "Sin débito automático"  # OB00003 is ineligible
     assert third["Monto vencido (COP)"] == "103000"
-    assert "Grupo" not in first  # no arm in these results
+    assert first["Grupo"] == "Modelo campeón"  # scoring's arm, in words
     en = client.get("/v1/scores", params={**base, "lang": "en"}, headers=headers).text
     en_rows = list(csvlib.DictReader(io.StringIO(en)))
     assert en_rows[0]["Product"] == "Credit card" and en_rows[0]["Obligation"] == "OB00000"

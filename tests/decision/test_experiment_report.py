@@ -106,6 +106,13 @@ def test_pooled_arms_and_stratified_effects_over_randomized_cuts_only():
     assert size.cuts_needed == math.ceil(size.holdout_rows / 3.5)
 
 
+def test_an_mde_no_rate_can_reach_gives_no_sample_size():
+    """Base rate 3/8: neither 3/8 + 0.7 nor 3/8 - 0.7 is a rate, so no size is given."""
+    _, _, _, _, size = figures(frame(), mde=0.7)
+    assert (size.holdout_rows, size.assigned_rows, size.cuts_needed) == (None, None, None)
+    assert size.base_rate == 3 / 8
+
+
 def test_no_randomized_cut_gives_no_effects():
     f = frame()
     cuts, pooled, arms, effects, size = figures(f[f["arm"] != "HOLDOUT"], mde=0.1)

@@ -569,8 +569,10 @@ class ExperimentSampleSize(BaseModel):
     power: float
     base_rate: float
     ratio: float = Field(..., description="ASSIGNED rows per HOLDOUT row.")
-    holdout_rows: int
-    assigned_rows: int
+    holdout_rows: int | None = Field(
+        ..., description="Null when no rate lies `mde` away from the base rate."
+    )
+    assigned_rows: int | None
     holdout_rows_per_cut: float | None
     cuts_needed: int | None
 

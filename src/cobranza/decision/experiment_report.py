@@ -106,8 +106,8 @@ class SampleSize(Summary):
     power: float
     base_rate: float  # ASSIGNED's pooled roll rate
     ratio: float  # ASSIGNED rows per HOLDOUT row
-    holdout_rows: int
-    assigned_rows: int
+    holdout_rows: int | None  # None: no rate lies `mde` away from the base rate
+    assigned_rows: int | None
     holdout_rows_per_cut: float | None  # observed, over the pooled cuts
     cuts_needed: int | None
 
@@ -159,8 +159,8 @@ class ExperimentResult(Summary):
                         ("base rate (ASSIGNED)", f"{s.base_rate:.4f}"),
                         ("arm ratio ASSIGNED / HOLDOUT", f"{s.ratio:.2f}"),
                         ("alpha, power", f"{s.alpha:g}, {s.power:g}"),
-                        ("HOLDOUT rows needed", f"{s.holdout_rows:,}"),
-                        ("ASSIGNED rows needed", f"{s.assigned_rows:,}"),
+                        ("HOLDOUT rows needed", _text(s.holdout_rows)),
+                        ("ASSIGNED rows needed", _text(s.assigned_rows)),
                         ("cuts needed at the observed pace", _text(s.cuts_needed)),
                     ],
                 )
@@ -267,7 +267,10 @@ def _sample_size(
     holdout, assigned = arms
     ratio = assigned.rows / holdout.rows
     base = assigned.roll_rate
-    n1, n0 = sample_size(base, mde, ratio, alpha, power)
+    try:
+        n1, n0 = sample_size(base, mde, ratio, alpha, power)
+    except ValueError:  # no rate differs from the base rate by mde (both sides leave [0, 1])
+        n1 = n0 = None
     pace = holdout.rows / n_cuts
     return SampleSize(
         metric="roll_rate",
@@ -279,7 +282,7 @@ def _sample_size(
         holdout_rows=n1,
         assigned_rows=n0,
         holdout_rows_per_cut=round(pace, 3),
-        cuts_needed=int(np.ceil(n1 / pace)),
+        cuts_needed=None if n1 is None else int(np.ceil(n1 / pace)),
     )
 
 
