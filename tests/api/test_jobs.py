@@ -150,12 +150,17 @@ def test_job_environment_reproduces_the_service_settings(monkeypatch, tmp_path):
     from cobranza.api.jobs import settings_env
     from cobranza.config import load_settings
 
-    settings = load_settings(lake=tmp_path, horizon_days=20, costs={"collection_action": 9000})
+    settings = load_settings(
+        lake=tmp_path,
+        horizon_days=20,
+        costs={"collection_action": 9000},
+        pseudonym_key="k" * 40,
+    )
     for key, value in settings_env(settings).items():
         monkeypatch.setenv(key, value)
     again = load_settings()
     assert again.model_dump() == settings.model_dump()
-    assert again.pseudonym_secret.get_secret_value() == settings.pseudonym_secret.get_secret_value()
+    assert again.pseudonym_key.get_secret_value() == settings.pseudonym_key.get_secret_value()
 
 
 def test_log_tail_masks_emails_and_long_numbers():

@@ -50,6 +50,7 @@ from cobranza.api.webhooks import Webhooks
 from cobranza.config import Settings
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
+from cobranza.lake.keys import PseudonymKeyError, pseudonym_key
 from cobranza.stages import REGISTRY, job_stages
 
 # jobs that may move the champion alias: those writing the model registry
@@ -293,6 +294,11 @@ def freeze_gc() -> None:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the service; a known or short pseudonym key is refused before anything is served."""
+    try:
+        pseudonym_key(settings, create=False)
+    except PseudonymKeyError as exc:
+        raise SystemExit(f"cobranza serve: {exc}") from None
     configure_logging()
     app = create_app(settings, ApiOptions(gc_freeze=True))
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

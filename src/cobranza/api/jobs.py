@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
 
 from cobranza.api.control import ACTIVE, ControlDB, now_iso
 from cobranza.api.redaction import parse_result, redact, redact_json, redact_value, scrub_job_files
@@ -74,7 +74,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         if value is None:
             continue
         key = f"COBRANZA_{name.upper()}"
-        if name == "pseudonym_secret":
+        if isinstance(value, SecretStr):
             env[key] = value.get_secret_value()
         elif isinstance(value, BaseModel):
             env[key] = value.model_dump_json()
