@@ -180,3 +180,63 @@ def test_a_gzip_file_is_scanned_as_a_stream_never_whole_in_memory(tmp_path, monk
         assert fp.size == len(text) and fp.lines == rows + 1
     assert peaks[2_400_000] <= peaks[1_200_000] + (1 << 20)  # no growth with the text
     assert peaks[2_400_000] < len(text) / 3  # far below the 46 MB of text
+
+
+# ---- files are opened inside the extract folder, never through a symbolic link ----------------
+def test_a_contract_file_that_is_a_symlink_is_refused(tmp_path, settings, published):
+    extract = write_extract(tmp_path / "linked")
+    outside = tmp_path / "outside.csv"
+    (extract / "clients.csv").rename(outside)
+    (extract / "clients.csv").symlink_to(outside)
+    message = fails_publishing_nothing(settings, extract, "symbolic link", published)
+    assert message.startswith("clients.csv: ") and str(outside) not in message
+
+
+def test_a_symlinked_manifest_is_refused(tmp_path, settings, published):
+    extract = write_extract(tmp_path / "linked")
+    outside = tmp_path / "manifest-outside.json"
+    (extract / "manifest.json").rename(outside)
+    (extract / "manifest.json").symlink_to(outside)
+    fails_publishing_nothing(settings, extract, "manifest.json: .*symbolic link", published)
+
+
+def test_a_fifo_named_like_a_contract_file_is_not_read(tmp_path, settings, published):
+    import os
+
+    extract = write_extract(tmp_path / "fifo", manifest=False)
+    (extract / "payments.csv").unlink()
+    os.mkfifo(extract / "payments.csv")
+    fails_publishing_nothing(settings, extract, "payments.csv: missing file", published)
+
+
+def _checked(folder, roots):
+    from cobranza.stages import CheckedFolder
+
+    return CheckedFolder.of(folder.resolve(), tuple(r.resolve() for r in roots))
+
+
+def test_a_folder_swapped_after_the_check_is_refused(tmp_path, settings, published):
+    from cobranza.ingest import IngestError
+
+    root = tmp_path / "root"
+    extract = write_extract(root / "extract")
+    checked = _checked(extract, [root])
+    elsewhere = write_extract(tmp_path / "elsewhere")
+    extract.rename(root / "moved")
+    extract.symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(IngestError, match=r"outside|replaced"):
+        ingest_extract(settings, extract, STANDARD, checked=checked)
+    # the same swap for a folder inside the roots: refused as replaced
+    inside = write_extract(root / "other")
+    extract.unlink()
+    extract.symlink_to(inside, target_is_directory=True)
+    with pytest.raises(IngestError, match="replaced after the service checked it"):
+        ingest_extract(settings, extract, STANDARD, checked=checked)
+    assert Lake(settings.lake).current_version("raw") == published
+
+
+def test_the_checked_folder_is_ingested_when_unchanged(tmp_path, settings):
+    root = tmp_path / "root"
+    extract = write_extract(root / "extract")
+    summary = ingest_extract(settings, extract, STANDARD, checked=_checked(extract, [root]))
+    assert summary["version"] == Lake(settings.lake).current_version("raw")

@@ -30,7 +30,7 @@ from cobranza.api.control import ACTIVE, ControlDB, now_iso
 from cobranza.api.redaction import parse_result, redact, redact_json, redact_value, scrub_job_files
 from cobranza.config import Settings
 from cobranza.lake import ZONES, Lake
-from cobranza.stages import Stage, StageParams, conflicts, job_stages, stage
+from cobranza.stages import CheckedFolder, Stage, StageParams, conflicts, job_stages, stage
 
 log = logging.getLogger("cobranza.api.jobs")
 LOG_TAIL_LINES = 40
@@ -248,7 +248,10 @@ class JobManager:
                 ),
             )
         thread = threading.Thread(
-            target=self._run, args=(job_id, params.cli_args()), name=f"job-{job_id}", daemon=True
+            target=self._run,
+            args=(job_id, params.cli_args(), params.checked_folder),
+            name=f"job-{job_id}",
+            daemon=True,
         )
         thread.start()
         return self.get(job_id)
@@ -257,7 +260,7 @@ class JobManager:
         lake = str(Path(self.settings.lake).resolve())
         return [sys.executable, "-m", "cobranza.cli", "--lake", lake, "--json", *cli_args]
 
-    def _run(self, job_id: str, cli_args: list[str]) -> None:
+    def _run(self, job_id: str, cli_args: list[str], checked: CheckedFolder | None) -> None:
         jdir = self.jobs_dir / job_id
         jdir.mkdir(parents=True, exist_ok=True)
         # a wide console: the CLI's messages stay on one line in stderr.log, so that a number or
@@ -268,6 +271,10 @@ class JobManager:
             "PYTHONUNBUFFERED": "1",
             "COLUMNS": "4000",
         }
+        # the extract folder as the API checked it: the worker refuses it if it changed since
+        env.pop(CheckedFolder.ENV, None)
+        if checked is not None:
+            env[CheckedFolder.ENV] = checked.to_env()
         try:
             with (
                 open(jdir / "stdout.json", "wb") as out,
