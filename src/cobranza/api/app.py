@@ -111,8 +111,10 @@ class ApiOptions(BaseSettings):
     )
     webhook_hosts: Annotated[list[str] | None, NoDecode] = Field(
         None,
-        description="Hosts webhooks may call (names or IP literals, as written in the URL). "
-        "Unset: any host, internal ones included. Comma-separated or a JSON list.",
+        description="What webhooks may call besides public addresses: host names (as written in "
+        "the URL), IP addresses or CIDR networks (matched on the resolved address). Unset: "
+        "public addresses only (no private, loopback, link-local or multicast). Set: only what "
+        "it lists. Comma-separated or a JSON list.",
     )
 
     _lists = field_validator("extract_roots", "webhook_hosts", mode="before")(_list_option)
