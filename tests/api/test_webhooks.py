@@ -218,7 +218,7 @@ def test_webhook_credentials_are_masked_and_hosts_limited(live):
 
     for refused in (
         "http://169.254.169.254/latest/meta-data",
-        "http://localhost:22/",
+        "http://[::1]:22/",  # loopback, but not the listed address
         "http://10.0.0.1/",
     ):
         resp = http.post("/v1/webhooks", json={"url": refused}, headers=admin)
