@@ -162,7 +162,7 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> LiveServer:
+    def start(self, timeout: float = 180.0) -> LiveServer:  # imports take long on a busy machine
         env = {
             **os.environ,
             "COBRANZA_API_WEBHOOK_BACKOFF_SECONDS": "0.2",

@@ -60,6 +60,10 @@ def writes(job_type: str) -> tuple[str, ...]:
 
 
 # ---- the manager ---------------------------------------------------------------------------------
+class JobLimit(Exception):
+    """Too many jobs active, in all or for this key (`max_jobs`, `max_jobs_per_key`)."""
+
+
 class JobConflict(Exception):
     def __init__(self, running: dict[str, Any]):
         super().__init__(f"job {running['job_id']} ({running['type']}) writes the same zone")
@@ -104,8 +108,11 @@ class JobManager:
         on_finished: Callable[[dict[str, Any]], None] | None = None,
         kill_grace_seconds: float = 5.0,
         extract_roots: tuple[Path, ...] | None = None,
+        max_jobs: int = 2,
+        max_jobs_per_key: int = 2,
     ):
         self.settings = settings
+        self.max_jobs, self.max_jobs_per_key = max_jobs, max_jobs_per_key
         # folders job extracts must lie in (resolved); None = any folder the service can read
         self.extract_roots = extract_roots
         self.db = db
@@ -228,12 +235,18 @@ class JobManager:
         zones = writes(job_type)
         job_id = uuid.uuid4().hex[:16]
         with self.db.transaction() as con:
-            for row in con.execute(
-                "SELECT job_id, type, status, zones, created_at FROM jobs "
+            active = con.execute(
+                "SELECT job_id, type, status, zones, created_at, created_by FROM jobs "
                 "WHERE status IN ('queued', 'running') ORDER BY created_at"
-            ).fetchall():
+            ).fetchall()
+            for row in active:
                 if conflicts(set(json.loads(row["zones"])), set(zones)):
                     raise JobConflict(dict(row))
+            if len(active) >= self.max_jobs:
+                raise JobLimit(f"{len(active)} jobs are active, the most the service runs at once")
+            mine = sum(1 for row in active if row["created_by"] == created_by)
+            if created_by is not None and mine >= self.max_jobs_per_key:
+                raise JobLimit(f"this key has {mine} active jobs, the most one key may run")
             con.execute(
                 "INSERT INTO jobs (job_id, type, params, zones, status, created_at, created_by, "
                 "versions_at_start) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
