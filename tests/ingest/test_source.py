@@ -21,7 +21,9 @@ def _defective_rows() -> dict:
     rows = copy.deepcopy(BASE_ROWS_V2)
     p = rows["payments"]  # lines 2-3 valid
     p.append(["P3", "O1", "2023-03-01 9h", "10", "PSE", ""])  # line 4: bad timestamp
-    p.append(["P4\nx", "O1", "2023-03-01 09:00:00", "10", "PSE", ""])  # lines 5-6: quoted newline
+    p.append(
+        ["P4\nx", "O1", "2023-03-01 09:00:00", "10", "PSE", ""]
+    )  # lines 5-6: an id with a newline
     p.append(["P5", "O1", "2023-03-01 09:00:00", "10", "CASH", ""])  # line 7: channel not allowed
     return rows
 
@@ -48,10 +50,12 @@ def test_a_gzip_file_gives_the_raw_rows_and_line_numbers_of_the_plain_file(tmp_p
         == qb
         == {
             (4, "payment_ts", "not a valid timestamp"),
+            # the record of lines 5-6 is named by its first line; its id holds a newline
+            (5, "payment_id", "not a valid identifier"),
             (7, "channel", "not an allowed value"),
         }
     )
-    assert [r["_line"] for r in raw_rows(other, "payments")] == [2, 3, 5]
+    assert [r["_line"] for r in raw_rows(other, "payments")] == [2, 3]
     # the record names the file as delivered, its hash and size those of the delivered bytes
     body = (packed / "payments.csv.gz").read_bytes()
     entry = Lake(other.lake).run_info("raw")["inputs"]["payments.csv.gz"]

@@ -249,18 +249,8 @@ class RequestMiddleware:
             return message
 
         try:
-            refusal, wait = None, 0.0
-            if versioned:
-                address = (scope.get("client") or ("unknown",))[0]
-                wait = self.per_address.take(address)
-                if not wait:
-                    # before the body is read, so that a caller without a valid key learns
-                    # nothing from body parsing (401, not 400/422); the route's dependency
-                    # reuses the principal and checks the role (403)
-                    principal, refusal = authenticate_headers(self.db, authorization, api_key)
-                    if principal is not None:
-                        state["principal"] = principal
-                        wait = self.per_key.take(principal.key_id)
+            address = (scope.get("client") or ("unknown",))[0]
+            wait, refusal = self._admit(versioned, address, state, authorization, api_key)
             length = headers.get("content-length")
             if wait:
                 refused_route = self._template(scope)
@@ -319,6 +309,30 @@ class RequestMiddleware:
                 and not state.get("not_audited")
             ):
                 self._audit(scope, state, method, template, code, rid)
+
+    def _admit(
+        self,
+        versioned: bool,
+        address: str,
+        state: dict[str, Any],
+        authorization: list[str],
+        api_key: list[str],
+    ) -> tuple[float, str | None]:
+        """(seconds to wait for a rate limit or 0, the 401 message or None) of a request.
+
+        The address's bucket first, then the key, before the body is read: a caller without a
+        valid key learns nothing from body parsing (401, not 400/422); the route's dependency
+        reuses the principal and checks the role (403)."""
+        if not versioned:
+            return 0.0, None
+        wait = self.per_address.take(address)
+        if wait:
+            return wait, None
+        principal, refusal = authenticate_headers(self.db, authorization, api_key)
+        if principal is None:
+            return 0.0, refusal
+        state["principal"] = principal
+        return self.per_key.take(principal.key_id), None
 
     async def _too_large(self, send: Send) -> None:
         await _send_json(
