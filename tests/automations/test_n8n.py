@@ -298,12 +298,16 @@ def test_router_rejects_bad_signatures_and_starts_nothing(stack, router):
 
 
 def test_router_rejects_a_replayed_delivery(stack, router):
-    """The same signed delivery sent twice: accepted once, refused as a replay the second time."""
+    """The same signed delivery sent twice: accepted once, refused as a replay the second time.
+
+    A succeeded monitor job: a delivery the router accepts and then leaves alone (no job started,
+    so the other tests' jobs are undisturbed)."""
+    before = {j["job_id"] for j in api(stack, "/v1/jobs", limit=500)["items"]}
     body = json.dumps(
         {
             "event": "job.succeeded",
             "sent_at": now_iso(),
-            "job": {"job_id": "5eed5eed", "type": "ingest", "status": "cancelled", "error": None},
+            "job": {"job_id": "5eed5eed", "type": "monitor", "status": "succeeded", "error": None},
         },
         separators=(",", ":"),
     ).encode()
@@ -313,6 +317,7 @@ def test_router_rejects_a_replayed_delivery(stack, router):
     again = _deliver(router["url"], body, signature, ts, delivery_id)
     assert again.status_code == 401
     assert again.json() == {"accepted": False, "reason": "replayed delivery"}
+    assert {j["job_id"] for j in api(stack, "/v1/jobs", limit=500)["items"]} == before
 
 
 def test_router_chains_etl_to_score_and_reports_the_real_delivery(stack, router):
