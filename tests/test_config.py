@@ -20,7 +20,7 @@ def test_precedence(tmp_path, monkeypatch):
 
 
 def test_secret_never_in_public_dict(monkeypatch):
-    monkeypatch.setenv("COBRANZA_PSEUDONYM_SECRET", "s3cr3t-value")
+    monkeypatch.setenv("COBRANZA_PSEUDONYM_KEY", "s3cr3t-value")
     s = load_settings()
-    assert s.pseudonym_secret.get_secret_value() == "s3cr3t-value"
+    assert s.pseudonym_key.get_secret_value() == "s3cr3t-value"
     assert "s3cr3t-value" not in repr(s) and "s3cr3t-value" not in str(s.public_dict())

@@ -202,9 +202,17 @@ class Settings(BaseSettings):
         0.25, gt=0, lt=1, description="Share of clients (pre-OOT) in the test split."
     )
     seed: int = Field(42, description="Seed for splits, models and tuning.")
-    pseudonym_secret: SecretStr = Field(
-        SecretStr("cobranza-development-secret"),
-        description="Key of the client pseudonym (HMAC); set a real secret in production. Never logged.",
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        description="HMAC-SHA256 key of the client and account pseudonyms (`client_key`, "
+        "`account_key`), at least 32 characters. Unset: a random key generated on first use into "
+        "`<lake>/control/pseudonym.key` (owner-only) and read from there. Never logged. Changing "
+        "it re-keys every pseudonym (docs/security.md, key rotation).",
+    )
+    pseudonym_development: bool = Field(
+        False,
+        description="Accept a known development key (e.g. `cobranza-development-secret`) or a "
+        "short one as `pseudonym_key`: `etl` and `serve` refuse them otherwise. Demos only.",
     )
     reason_language: Literal["en", "es"] = Field(
         "es",
@@ -246,7 +254,7 @@ class Settings(BaseSettings):
     def public_dict(self) -> dict[str, Any]:
         """Configuration safe to log: secrets are masked by pydantic's SecretStr."""
         data = self.model_dump(mode="json")
-        data["pseudonym_secret"] = "**********"
+        data["pseudonym_key"] = "**********"  # set or generated in the lake: never shown
         if data.get("mlflow_tracking_uri"):
             data["mlflow_tracking_uri"] = masked_uri(data["mlflow_tracking_uri"])
         return data

@@ -40,6 +40,7 @@ class Column:
     personal: bool = False
     notes: str = ""
     since: int = 1  # the contract version that added the column
+    pattern: str | None = None  # a regular expression the whole value must match (ids)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,17 @@ class FileSpec:
         return tuple((c.name, *c.references) for c in self.columns if c.references)
 
 
+# Identifiers (every `*_id` text column): letters, digits and `-_.`, starting with a letter or
+# digit, at most 64 characters. Bank ids fit (C000123, 0012-4471-88, PAY.2025.001); a value a
+# spreadsheet would run as a formula (`=1+2`, `+57...`, `-1`, `@SUM`), a space, a quote or a
+# control character does not, and the row is quarantined naming the file, line and column.
+ID_PATTERN = "[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+ID_PATTERN_TEXT = "letters, digits and - _ . starting with a letter or digit, at most 64"
+
+
 def _c(name: str, type_: ColumnType, required: bool = False, **kw) -> Column:
+    if type_ == "string" and name.endswith("_id"):
+        kw.setdefault("pattern", ID_PATTERN)
     return Column(name=name, type=type_, required=required, **kw)
 
 

@@ -32,6 +32,10 @@ def contract_markdown() -> str:
         f"`-` (at most {contract.MAX_INTEGER_DIGITS} digits);",
         "a decimal is digits with an optional leading `-` and at most one decimal separator of the",
         "dialect followed by digits: no exponent, no `+`, no thousands separator.",
+        f"Identifiers (every `*_id` column) match `{contract.ID_PATTERN}`: "
+        f"{contract.ID_PATTERN_TEXT} characters.",
+        "A value a spreadsheet would run as a formula (starting with `=`, `+`, `-` or `@`), a space,",
+        "a quote or a control character in an identifier quarantines the row (file, line, column).",
         "",
         *_version_rules(),
     ]
@@ -49,6 +53,8 @@ def contract_markdown() -> str:
         ]
         for c in spec.columns:
             rng = ", ".join(c.allowed) if c.allowed else _range(c)
+            if c.pattern:
+                rng = f"identifier: `{c.pattern}`"
             ref = f"{c.references[0]}.{c.references[1]}" if c.references else ""
             since = f"version {c.since}" if c.since > spec.since else ""
             notes = "; ".join(

@@ -8,10 +8,12 @@ typed here (`IngestResult`, `EtlResult`), keeping any key they add.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cobranza.stages import CheckedFolder
 from cobranza.summary import EXTRA, Section, Summary
 
 if TYPE_CHECKING:
@@ -162,7 +164,10 @@ def ingest(settings: Settings, params: IngestParams, ui: UI | None = None) -> In
     from cobranza.ingest import ingest_extract
 
     dialect = load_dialect(params.dialect)
-    return typed(IngestResult, ingest_extract(settings, Path(params.extract_dir), dialect, ui=ui))
+    # a job of the API: the folder as the API checked it (identity, roots), refused if it changed
+    checked = CheckedFolder.from_env(os.environ)
+    summary = ingest_extract(settings, Path(params.extract_dir), dialect, ui=ui, checked=checked)
+    return typed(IngestResult, summary)
 
 
 def etl(settings: Settings, params: EtlParams, ui: UI | None = None) -> EtlResult:

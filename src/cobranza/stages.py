@@ -22,13 +22,15 @@ command's process (`--spark-master`) are `cli_settings` of the stage and never A
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from cobranza.errors import CobranzaError
 
@@ -113,6 +115,56 @@ def within_roots(path: Path, roots: tuple[Path, ...] | None) -> bool:
     return roots is None or any(path == r or path.is_relative_to(r) for r in roots)
 
 
+@dataclass(frozen=True)
+class CheckedFolder:
+    """What the API checked of a job's extract folder, handed to the worker with the job.
+
+    `path` is the folder's real path as checked (the worker's argument), `device` and `inode` its
+    identity then (None when the folder did not exist yet: a pipeline simulating into a new
+    folder), `roots` the service's extract roots. The worker opens the folder without following a
+    symlink and refuses it when its identity or its real path no longer match: a folder swapped
+    for a symlink after the check is never read.
+    """
+
+    path: str
+    device: int | None = None
+    inode: int | None = None
+    roots: tuple[str, ...] | None = None
+
+    ENV: ClassVar[str] = "COBRANZA_EXTRACT_CHECK"
+
+    @classmethod
+    def of(cls, path: Path, roots: tuple[Path, ...] | None) -> CheckedFolder:
+        try:
+            info = os.stat(path, follow_symlinks=False)
+            device, inode = info.st_dev, info.st_ino
+        except OSError:
+            device = inode = None
+        listed = None if roots is None else tuple(str(r) for r in roots)
+        return cls(str(path), device, inode, listed)
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> CheckedFolder | None:
+        """The check the API handed to this worker (None for a command run by hand)."""
+        text = environ.get(cls.ENV)
+        if not text:
+            return None
+        data = json.loads(text)
+        roots = data.get("roots")
+        return cls(
+            str(data["path"]),
+            data.get("device"),
+            data.get("inode"),
+            None if roots is None else tuple(roots),
+        )
+
+    def root_paths(self) -> tuple[Path, ...] | None:
+        return None if self.roots is None else tuple(Path(r) for r in self.roots)
+
+
 def _no_nul(value: str | None) -> str | None:
     if value is not None and ("\x00" in value or not value.strip()):
         raise ValueError("must be a folder path")
@@ -123,10 +175,17 @@ class StageParams(BaseModel):
     """The parameters of a stage; the fields are the API's `params` and the command's options."""
 
     model_config = ConfigDict(extra="forbid")
+    # the folder check_paths accepted, for the job's worker (never an API or command-line field)
+    _checked: CheckedFolder | None = PrivateAttr(None)
 
     def check_paths(self, roots: tuple[Path, ...] | None) -> None:
         """Check the folders this job touches against the server's file system and the allowed
         roots; raise PathProblem. Run by the API's route, which knows the service's roots."""
+
+    @property
+    def checked_folder(self) -> CheckedFolder | None:
+        """The folder `check_paths` accepted (real path, identity, roots), if the job has one."""
+        return self._checked
 
     def settings_overrides(self) -> dict[str, Any]:
         """Settings these parameters set for the stage's process (None: keep the configured)."""
@@ -170,6 +229,7 @@ class IngestParams(StageParams):
         if not path.is_dir():
             raise PathProblem("extract_dir", "is not an existing folder on the server")
         self.extract_dir = str(path)
+        self._checked = CheckedFolder.of(path, roots)
 
     @classmethod
     def in_pipeline(cls, pipeline: PipelineParams) -> IngestParams:
@@ -269,6 +329,7 @@ class PipelineParams(StageParams):
         elif not path.is_dir():
             raise PathProblem("extract", "is not an existing folder on the server")
         self.extract = str(path)
+        self._checked = CheckedFolder.of(path, roots)
 
     def settings_overrides(self) -> dict[str, Any]:
         return {"engine": self.engine}
@@ -506,8 +567,8 @@ def cli_args(params: StageParams) -> list[str]:
         meta = cli_meta(type(params), name)
         if value is None or value is False:
             continue
-        if meta.path:
-            value = _resolve(value)
+        if meta.path:  # absolute, never resolved again: the API resolved and checked it
+            value = Path(os.path.abspath(value))
         if meta.argument:
             args.append(str(value))
         elif value is True:

@@ -163,6 +163,7 @@ def fast_options() -> ApiOptions:
         webhook_timeout_seconds=5,
         champion_check_seconds=0.5,
         kill_grace_seconds=3,
+        webhook_hosts=["127.0.0.1"],  # the tests' receivers listen on loopback
     )
 
 

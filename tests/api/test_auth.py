@@ -9,6 +9,7 @@ job is started and nothing is changed.
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -135,14 +136,34 @@ def _audit(http, keys) -> list[dict]:
 )
 @pytest.mark.parametrize("key", [None, "cbz_nope_nope"], ids=["no-key", "unknown-key"])
 def test_without_a_valid_key_an_unreadable_body_is_401(live, body, key):
+    """The refusal is counted in /metrics and sampled into the audit (not one row per call)."""
     http, keys = live.http, live.keys
+    before = _refused_count(http)
     headers = {"Content-Type": "application/json", **({"X-API-Key": key} if key else {})}
     resp = http.post("/v1/jobs", content=body, headers=headers)
     assert resp.status_code == 401, resp.text
     assert resp.headers["www-authenticate"] == "Bearer"
-    latest = _audit(http, keys)[0]
-    assert (latest["path"], latest["status"], latest["outcome"]) == ("/v1/jobs", 401, "denied")
-    assert latest["action"] == "POST /v1/jobs"  # the route is named though routing never ran
+    assert _refused_count(http) == before + 1
+    deadline = time.monotonic() + 10
+    sampled = []
+    while not sampled and time.monotonic() < deadline:
+        sampled = [
+            e
+            for e in _audit(http, keys)
+            if (e["path"], e["status"], e["outcome"]) == ("/v1/jobs", 401, "denied")
+        ]
+        time.sleep(0.1)
+    assert sampled and sampled[0]["action"] == "refused without a valid key"
+    assert sampled[0]["key_id"] is None
+
+
+def _refused_count(http) -> float:
+    text = http.get("/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("cobranza_api_refused_unauthenticated_total{")
+    )
 
 
 def test_with_a_valid_key_the_body_is_read_and_validated(live):

@@ -150,12 +150,17 @@ def test_job_environment_reproduces_the_service_settings(monkeypatch, tmp_path):
     from cobranza.api.jobs import settings_env
     from cobranza.config import load_settings
 
-    settings = load_settings(lake=tmp_path, horizon_days=20, costs={"collection_action": 9000})
+    settings = load_settings(
+        lake=tmp_path,
+        horizon_days=20,
+        costs={"collection_action": 9000},
+        pseudonym_key="k" * 40,
+    )
     for key, value in settings_env(settings).items():
         monkeypatch.setenv(key, value)
     again = load_settings()
     assert again.model_dump() == settings.model_dump()
-    assert again.pseudonym_secret.get_secret_value() == settings.pseudonym_secret.get_secret_value()
+    assert again.pseudonym_key.get_secret_value() == settings.pseudonym_key.get_secret_value()
 
 
 def test_log_tail_masks_emails_and_long_numbers():
@@ -387,3 +392,53 @@ def test_list_options_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("COBRANZA_API_WEBHOOK_HOSTS")
     assert ApiOptions().extract_roots is None and ApiOptions().webhook_hosts is None
     assert os.environ.get("COBRANZA_API_EXTRACT_ROOTS") is None
+
+
+def _ingest_job(server, op, folder) -> dict:
+    from tests.http import live_client
+
+    with live_client(base_url=server.url, timeout=60) as http:
+        body = {"type": "ingest", "params": {"extract_dir": str(folder)}}
+        resp = http.post("/v1/jobs", json=body, headers=op)
+        assert resp.status_code == 202, resp.text
+        return resp.json()
+
+
+def test_a_served_ingest_never_reads_outside_the_extract_roots(tmp_path, sim_extract):
+    """A symlinked contract file, and a folder swapped for a symlink after the route checked it,
+    make the job fail with a clear message; nothing from outside the roots is published."""
+    import shutil
+
+    from cobranza.api.keys import create_key
+    from cobranza.config import load_settings
+    from cobranza.lake import Lake
+    from tests.api.conftest import LiveServer, free_port, wait_job
+
+    lake = tmp_path / "lake"
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    shutil.copytree(sim_extract, outside / "extract", ignore=shutil.ignore_patterns("_truth"))
+    linked = root / "linked"
+    shutil.copytree(outside / "extract", linked)
+    (linked / "payments.csv").unlink()
+    (linked / "payments.csv").symlink_to(outside / "extract" / "payments.csv")
+    swapped = root / "swapped"
+    shutil.copytree(outside / "extract", swapped)
+    op = {"X-API-Key": create_key(load_settings(lake=lake), "operator", "t")["key"]}
+    server = LiveServer(lake, free_port(), env={"COBRANZA_API_EXTRACT_ROOTS": str(root)}).start()
+    try:
+        job = _ingest_job(server, op, linked)
+        done = wait_job(server.url, op, job["job_id"])
+        assert done["status"] == "failed"
+        assert "payments.csv: is a symbolic link" in done["error"]
+        # the route checked `swapped`; it becomes a symlink to a folder outside before the
+        # worker (a new process) opens it
+        job = _ingest_job(server, op, swapped)
+        swapped.rename(root / "was-swapped")
+        swapped.symlink_to(outside / "extract", target_is_directory=True)
+        done = wait_job(server.url, op, job["job_id"])
+        assert done["status"] == "failed", done
+        assert "nothing was read" in done["error"]
+    finally:
+        server.stop()
+    assert Lake(lake).current_version("raw") is None

@@ -397,3 +397,41 @@ def test_results_scored_before_the_expected_benefit_still_serve(client, lake_dir
     assert [c["expected_savings"] for c in cuts] == [None]
     csv_resp = client.get("/v1/scores", params={"format": "csv"}, headers=headers)
     assert csv_resp.status_code == 200
+
+
+def test_a_poisoned_extract_is_quarantined_and_formula_cells_are_exported_inert(
+    live_server, lake_dir, keys, tmp_path
+):
+    """Against a real server: an id that would run as a formula is quarantined by the ingest job,
+    and a formula-like id already in results leaves every CSV with a leading `'`."""
+    import copy
+    import csv as csvlib
+
+    from tests.api.conftest import wait_job
+    from tests.http import live_client
+    from tests.ingest.conftest import BASE_ROWS, write_extract
+
+    rows = copy.deepcopy(BASE_ROWS)
+    poisoned = copy.deepcopy(rows["obligations"][0])
+    poisoned[0] = "=1+2*3"
+    rows["obligations"].append(poisoned)
+    extract = write_extract(tmp_path / "poisoned", rows=rows)
+    op, viewer = auth(keys["operator"]), auth(keys["viewer"])
+    with live_client(base_url=live_server.url, timeout=60) as http:
+        job = http.post(
+            "/v1/jobs", json={"type": "ingest", "params": {"extract_dir": str(extract)}}, headers=op
+        ).json()
+        done = wait_job(live_server.url, op, job["job_id"])
+        assert done["status"] == "succeeded", done
+        assert done["result"]["files"]["obligations.csv"]["rows_quarantined"] == 1
+        frame = results_frame(6)
+        frame.loc[2, "obligation_id"] = "=1+2*3"
+        frame.loc[3, "obligation_id"] = "@SUM(A1)"
+        publish_results(lake_dir, frame)
+        for params in ({"format": "csv"}, {"format": "csv", "lang": "es", "sep": ";"}):
+            body = http.get("/v1/scores", params={**params, "limit": 100}, headers=viewer)
+            assert body.status_code == 200
+            sep = params.get("sep", ",")
+            cells = [c for row in csvlib.reader(io.StringIO(body.text), delimiter=sep) for c in row]
+            assert "'=1+2*3" in cells and "'@SUM(A1)" in cells
+            assert not [c for c in cells if c[:1] in ("=", "@", "+", "\t", "\r")]

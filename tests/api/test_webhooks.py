@@ -54,10 +54,18 @@ class Receiver:
         self.server.server_close()
 
 
-def test_sign_is_hmac_sha256_of_the_raw_body():
+def test_sign_is_hmac_sha256_of_timestamp_delivery_id_and_raw_body():
     body = b'{"event":"job.succeeded"}'
-    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    assert sign("s3cret", body) == f"sha256={expected}"
+    expected = hmac.new(b"s3cret", b"1700000000.d1." + body, hashlib.sha256).hexdigest()
+    assert sign("s3cret", 1700000000, "d1", body) == f"sha256={expected}"
+    assert sign("s3cret", 1700000000, "d2", body) != sign("s3cret", 1700000000, "d1", body)
+    assert sign("s3cret", 1700000001, "d1", body) != sign("s3cret", 1700000000, "d1", body)
+
+
+def _verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    ts, delivery = int(headers["X-Cobranza-Timestamp"]), headers["X-Cobranza-Delivery"]
+    assert abs(time.time() - ts) < 600
+    return hmac.compare_digest(headers["X-Cobranza-Signature"], sign(secret, ts, delivery, body))
 
 
 def test_delivery_is_signed_retried_after_a_failure_and_recorded(client, keys):
@@ -80,8 +88,7 @@ def test_delivery_is_signed_retried_after_a_failure_and_recorded(client, keys):
             time.sleep(0.1)
     assert [code for _, _, code in receiver.received] == [500, 200]
     for headers, body, _ in receiver.received:
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        assert hmac.compare_digest(headers["X-Cobranza-Signature"], expected)
+        assert _verifies(secret, headers, body)
     payload = json.loads(receiver.received[1][1])
     assert payload["event"] == "job.failed"
     assert payload["job"]["job_id"] == job_id and payload["job"]["status"] == "failed"
@@ -162,7 +169,8 @@ def test_a_retry_pending_when_the_service_dies_is_made_at_the_next_start(tmp_pat
     admin = auth(create_key(settings, "admin", "hooks")["key"])
     operator = auth(create_key(settings, "operator", "jobs")["key"])
     receiver_port = free_port()  # nothing listens there yet: attempt 1 is refused
-    slow_retry = {"COBRANZA_API_WEBHOOK_BACKOFF_SECONDS": "600"}
+    loopback = {"COBRANZA_API_WEBHOOK_HOSTS": "127.0.0.1"}
+    slow_retry = {"COBRANZA_API_WEBHOOK_BACKOFF_SECONDS": "600", **loopback}
     first = LiveServer(lake, free_port(), env=slow_retry).start()
     try:
         hook = httpx.post(
@@ -179,7 +187,7 @@ def test_a_retry_pending_when_the_service_dies_is_made_at_the_next_start(tmp_pat
     assert [(d["attempt"], d["ok"]) for d in before] == [(1, False)]
 
     with Receiver(failures=0, port=receiver_port) as receiver:
-        second = LiveServer(lake, free_port()).start()
+        second = LiveServer(lake, free_port(), env=loopback).start()
         try:
             after = _deliveries(second, admin, hook["webhook_id"], 2)
             time.sleep(1.0)  # room for a wrong extra attempt to show up
@@ -190,7 +198,7 @@ def test_a_retry_pending_when_the_service_dies_is_made_at_the_next_start(tmp_pat
     headers, body, _ = receiver.received[0]
     assert headers["X-Cobranza-Attempt"] == "2"
     assert headers["X-Cobranza-Delivery"] == before[0]["delivery_id"]
-    assert hmac.compare_digest(headers["X-Cobranza-Signature"], sign(hook["secret"], body))
+    assert _verifies(hook["secret"], headers, body)
     payload = json.loads(body)
     assert payload["job"]["job_id"] == job_id and payload["event"] == "job.failed"
 
@@ -210,7 +218,7 @@ def test_webhook_credentials_are_masked_and_hosts_limited(live):
 
     for refused in (
         "http://169.254.169.254/latest/meta-data",
-        "http://localhost:22/",
+        "http://[::1]:22/",  # loopback, but not the listed address
         "http://10.0.0.1/",
     ):
         resp = http.post("/v1/webhooks", json={"url": refused}, headers=admin)
@@ -260,3 +268,95 @@ def test_a_hook_whose_host_left_the_allow_list_is_not_called(tmp_path):
     (delivery,) = limited.deliveries(hook["webhook_id"])
     assert delivery["ok"] is False and "COBRANZA_API_WEBHOOK_HOSTS" in delivery["error"]
     assert db.one("SELECT outcome FROM outbox")["outcome"] == "refused"
+
+
+INTERNAL_TARGETS = (
+    "http://127.0.0.1:9/hook",
+    "http://2130706433:9/hook",  # 127.0.0.1 as one decimal number
+    "http://0x7f000001:9/hook",  # ... and in hexadecimal
+    "http://[::1]:9/hook",
+    "http://[::ffff:127.0.0.1]:9/hook",
+    "http://169.254.169.254/latest/meta-data",
+    "http://localhost:9/hook",  # a name resolving to loopback
+    "http://10.1.2.3/hook",
+    "http://224.0.0.1/hook",
+)
+
+
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory):
+    """A real `cobranza serve` with no webhook allow-list (the default)."""
+    lake = tmp_path_factory.mktemp("egress") / "lake"
+    settings = load_settings(lake=lake)
+    admin = auth(create_key(settings, "admin", "hooks")["key"])
+    server = LiveServer(lake, free_port()).start()
+    yield server, admin
+    server.stop()
+
+
+@pytest.mark.parametrize("url", INTERNAL_TARGETS)
+def test_without_an_allow_list_internal_targets_are_refused(open_server, url):
+    server, admin = open_server
+    resp = httpx.post(f"{server.url}/v1/webhooks", json={"url": url}, headers=admin, timeout=30)
+    assert resp.status_code == 422, resp.text
+    (detail,) = resp.json()["detail"]
+    assert detail["loc"] == ["body", "url"] and "COBRANZA_API_WEBHOOK_HOSTS" in detail["msg"]
+
+
+def test_the_address_is_checked_again_at_delivery_and_nothing_is_sent(tmp_path):
+    """A hook stored before the policy (or pointing at a name that later resolves inward) is
+    refused at delivery on its resolved address, once, without a connection."""
+    db = ControlDB(control_path(tmp_path / "lake"))
+    with Receiver(failures=0) as receiver:
+        name_url = receiver.url.replace("127.0.0.1", "localhost")
+        stored = Webhooks(db).register(name_url, ["job.failed"], None, None)
+        hooks = Webhooks(db, max_attempts=3, backoff_seconds=0.05)  # no allow-list
+        hooks.job_finished({"job_id": "abc", "status": "failed", "type": "etl"})
+        hooks.join()
+    assert receiver.received == []
+    (delivery,) = hooks.deliveries(stored["webhook_id"])
+    assert delivery["error"].startswith("refused: ") and not delivery["ok"]
+
+
+def test_an_allow_listed_network_is_called_on_its_checked_address(tmp_path):
+    """`localhost` is allowed through the network of its address, and the request names it."""
+    db = ControlDB(control_path(tmp_path / "lake"))
+    with Receiver(failures=0) as receiver:
+        url = receiver.url.replace("127.0.0.1", "localhost")
+        hooks = Webhooks(db, max_attempts=1, allowed_hosts=["127.0.0.0/8"])
+        assert hooks.refusal(url) is None and hooks.refusal("http://10.0.0.1/") is not None
+        hook = hooks.register(url, ["job.failed"], None, None)
+        hooks.job_finished({"job_id": "abc", "status": "failed", "type": "etl"})
+        hooks.join()
+    ((headers, body, code),) = receiver.received
+    assert code == 200 and headers["Host"].startswith("localhost:")
+    assert _verifies(hook["secret"], headers, body)
+
+
+def test_redirects_are_never_followed(tmp_path):
+    db = ControlDB(control_path(tmp_path / "lake"))
+    with Receiver(failures=0) as target:
+
+        class Redirect(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.send_response(307)
+                self.send_header("Location", target.url)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            hooks = Webhooks(db, max_attempts=1, allowed_hosts=["127.0.0.1"])
+            url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+            hook = hooks.register(url, ["job.failed"], None, None)
+            hooks.job_finished({"job_id": "abc", "status": "failed", "type": "etl"})
+            hooks.join()
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert target.received == []
+    (delivery,) = hooks.deliveries(hook["webhook_id"])
+    assert delivery["status_code"] == 307 and not delivery["ok"]

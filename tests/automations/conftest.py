@@ -24,7 +24,9 @@ def served(tmp_path_factory, sim_extract):
         role: create_key(settings, role, f"consume-{role}")["key"]
         for role in ("viewer", "operator", "admin")
     }
-    server = LiveServer(scored["lake"].root, free_port()).start()
+    # n8n, the internal receiver of webhooks, listens on loopback: listed like a bank's n8n host
+    hosts = {"COBRANZA_API_WEBHOOK_HOSTS": "127.0.0.1"}
+    server = LiveServer(scored["lake"].root, free_port(), env=hosts).start()
     sink = Sink().start()
     try:
         yield {"root": root, "server": server, "keys": keys, "sink": sink, **scored}

@@ -15,7 +15,8 @@ import csv
 import io
 import json
 import re
-from datetime import UTC, datetime, timedelta
+import secrets
+import time
 
 import httpx
 import pytest
@@ -261,53 +262,90 @@ def router(stack, tmp_path_factory):
         server.stop()
 
 
-def _deliver(url: str, body: bytes, signature: str | None) -> httpx.Response:
-    headers = {"Content-Type": "application/json", "X-Cobranza-Event": "job.succeeded"}
+def _deliver(
+    url: str, body: bytes, signature: str | None, timestamp: int, delivery_id: str
+) -> httpx.Response:
+    headers = {
+        "Content-Type": "application/json",
+        "X-Cobranza-Event": "job.succeeded",
+        "X-Cobranza-Timestamp": str(timestamp),
+        "X-Cobranza-Delivery": delivery_id,
+    }
     if signature is not None:
         headers["X-Cobranza-Signature"] = signature
     return http.post(url, content=body, headers=headers)
 
 
-def test_router_rejects_bad_signatures_and_starts_nothing(stack, router):
-    before = {j["job_id"] for j in score_jobs(stack)}
+def _signed(secret: str, body: bytes, age_seconds: int = 0) -> tuple[str, int, str]:
+    """(signature, timestamp, delivery id) of a new delivery signed `age_seconds` ago."""
+    timestamp, delivery_id = int(time.time()) - age_seconds, secrets.token_hex(8)
+    return sign(secret, timestamp, delivery_id, body), timestamp, delivery_id
+
+
+def _etl_succeeded(job_id: str) -> bytes:
     payload = {
         "event": "job.succeeded",
         "sent_at": now_iso(),
-        "job": {"job_id": "0badc0de", "type": "etl", "status": "succeeded", "error": None},
+        "job": {"job_id": job_id, "type": "etl", "status": "succeeded", "error": None},
     }
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    good = sign(router["hook"]["secret"], body)
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def test_router_rejects_bad_signatures_and_starts_nothing(stack, router):
+    before = {j["job_id"] for j in score_jobs(stack)}
+    secret = router["hook"]["secret"]
+    body = _etl_succeeded("0badc0de")
+    good, ts, did = _signed(secret, body)
     tampered = body.replace(b'"etl"', b'"ingest"')
-    for attempt_body, signature in (
-        (tampered, good),
-        (body, None),
-        (body, sign("not-the-secret", body)),
-        (body, good.upper()),
-        (body, good[:-1]),
+    for attempt_body, signature, t, d in (
+        (tampered, good, ts, did),
+        (body, None, ts, did),
+        (body, sign("not-the-secret", ts, did, body), ts, did),
+        (body, good.upper(), ts, did),
+        (body, good[:-1], ts, did),
+        (body, good, ts + 1, did),  # the signed timestamp changed
+        (body, good, ts, "0123456789abcdef"),  # the signed delivery id changed
     ):
-        resp = _deliver(router["url"], attempt_body, signature)
+        resp = _deliver(router["url"], attempt_body, signature, t, d)
         assert resp.status_code == 401
         assert resp.json() == {"accepted": False, "reason": "bad signature"}
-    # a correctly signed but old delivery (a replay) is refused too
-    old = dict(payload, sent_at=(datetime.now(UTC) - timedelta(hours=1)).isoformat())
-    old_body = json.dumps(old, separators=(",", ":")).encode()
-    resp = _deliver(router["url"], old_body, sign(router["hook"]["secret"], old_body))
+    # a correctly signed but old delivery is refused too
+    old, old_ts, old_id = _signed(secret, body, age_seconds=3600)
+    resp = _deliver(router["url"], body, old, old_ts, old_id)
     assert resp.status_code == 401
     assert resp.json() == {"accepted": False, "reason": "stale delivery"}
     assert {j["job_id"] for j in score_jobs(stack)} == before
+
+
+def test_router_rejects_a_replayed_delivery(stack, router):
+    """The same signed delivery sent twice: accepted once, refused as a replay the second time.
+
+    A succeeded monitor job: a delivery the router accepts and then leaves alone (no job started,
+    so the other tests' jobs are undisturbed)."""
+    before = {j["job_id"] for j in api(stack, "/v1/jobs", limit=500)["items"]}
+    body = json.dumps(
+        {
+            "event": "job.succeeded",
+            "sent_at": now_iso(),
+            "job": {"job_id": "5eed5eed", "type": "monitor", "status": "succeeded", "error": None},
+        },
+        separators=(",", ":"),
+    ).encode()
+    signature, ts, delivery_id = _signed(router["hook"]["secret"], body)
+    first = _deliver(router["url"], body, signature, ts, delivery_id)
+    assert first.status_code == 200 and first.json() == {"accepted": True}
+    again = _deliver(router["url"], body, signature, ts, delivery_id)
+    assert again.status_code == 401
+    assert again.json() == {"accepted": False, "reason": "replayed delivery"}
+    assert {j["job_id"] for j in api(stack, "/v1/jobs", limit=500)["items"]} == before
 
 
 def test_router_chains_etl_to_score_and_reports_the_real_delivery(stack, router):
     sink = stack["sink"]
     before = {j["job_id"] for j in score_jobs(stack)}
     n_notify = len(sink.at("/notify"))
-    payload = {
-        "event": "job.succeeded",
-        "sent_at": now_iso(),
-        "job": {"job_id": "e71e71e7", "type": "etl", "status": "succeeded", "error": None},
-    }
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    resp = _deliver(router["url"], body, sign(router["hook"]["secret"], body))
+    body = _etl_succeeded("e71e71e7")
+    resp = _deliver(router["url"], body, *_signed(router["hook"]["secret"], body))
     assert resp.status_code == 200 and resp.json() == {"accepted": True}
 
     # n8n started a score job through the API ...

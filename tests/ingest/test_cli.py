@@ -125,3 +125,14 @@ def test_cli_headerless_personal_file_keeps_personal_data_out(tmp_path):
         assert "header row missing" in " ".join(text.split())
         for value in ("1001", "Ana", "ana@example.com", "3001234567", "C1,"):
             assert value not in text
+
+
+def test_cli_refuses_a_symlinked_file_in_one_line(tmp_path):
+    extract = write_extract(tmp_path / "x")
+    outside = tmp_path / "outside.csv"
+    (extract / "payments.csv").rename(outside)
+    (extract / "payments.csv").symlink_to(outside)
+    out = _cli(tmp_path / "lake", str(extract))
+    assert out.returncode != 0
+    assert "payments.csv: is a symbolic link" in out.stderr
+    assert "Traceback" not in out.stderr and str(outside) not in out.stderr + out.stdout

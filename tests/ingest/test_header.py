@@ -76,7 +76,7 @@ def test_utf8_file_read_as_latin1_is_refused(tmp_path, settings, published):
     assert Lake(settings.lake).current_version("raw") == published
 
 
-def test_a_misspelled_header_name_is_shown_when_the_line_is_surely_a_header(
+def test_a_misspelled_header_name_is_located_by_line_and_column_never_echoed(
     tmp_path, settings, published
 ):
     extract = write_extract(tmp_path / "x")
@@ -88,8 +88,9 @@ def test_a_misspelled_header_name_is_shown_when_the_line_is_surely_a_header(
     assert msg == (
         "obligations.csv: missing required column(s) status; line 1 under dialect 'standard' "
         "has 12 cells, 11 of them contract columns: check the column names "
-        "(not in the contract: estado)"
+        "(line 1, column(s) 11 are not contract columns)"
     )
+    assert "estado" not in msg
 
 
 def test_bom_case_and_spaces_in_header_and_extra_columns_kept(tmp_path, settings):
@@ -164,3 +165,19 @@ def test_utf8_sig_dialect_reads_files_with_and_without_bom(tmp_path, settings, b
     clients = raw_rows(settings, "clients")
     assert clients[0]["client_id"] == "C1"
     assert clients[0]["full_name"] == "Ana Pérez"
+
+
+def test_header_cells_of_a_malformed_file_never_reach_the_message(tmp_path, settings, published):
+    extract = write_extract(tmp_path / "x")
+    path = extract / "clients.csv"
+    lines = path.read_text().splitlines()
+    cells = lines[0].split(",")
+    cells[3] = "juliana bermúdez"  # full_name replaced by a person's name
+    cells[2] = "1032456789"  # document_number replaced by a document
+    cells[0] = "CL-9"  # the required client_id is gone
+    path.write_text("\n".join([",".join(cells), *lines[1:]]) + "\n")
+    msg = fails_publishing_nothing(
+        settings, extract, r"^clients\.csv: missing required column", published
+    )
+    assert "juliana" not in msg.lower() and "1032456789" not in msg and "CL-9" not in msg
+    assert "line 1, column(s) 1, 3, 4 are not contract columns" in msg

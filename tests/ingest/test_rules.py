@@ -233,3 +233,34 @@ def test_the_reader_screen_and_the_rule_agree_on_every_spelling(tmp_path, settin
         got = {raw: (line, col) in quarantined for line, raw in enumerate(spellings, start=2)}
         assert got == {raw: reason is not None for raw, reason in expected.items()}, col
     assert sum(got.values()) < len(spellings)  # some spellings are numbers, most are not
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("C000123", True),
+        ("0012-4471-88", True),
+        ("PAY.2025.001", True),
+        ("a_b", True),
+        ("x" * 64, True),
+        ("x" * 65, False),
+        ("=1+2*3", False),
+        ("+573001234567", False),
+        ("-1", False),
+        ("@SUM(A1)", False),
+        ("O1 2", False),
+        ('O"1', False),
+        ("O1\tx", False),
+        ("_O1", False),
+    ],
+)
+def test_identifiers_follow_the_contract_pattern(value, valid):
+    from cobranza.contract import FILES_BY_STEM
+    from cobranza.ingest.rules import quote_literal
+
+    column = FILES_BY_STEM["obligations"].column("obligation_id")
+    v = quote_literal(value)
+    reason = duckdb.sql(f"SELECT {error_sql(column, STANDARD, v, v)}").fetchone()[0]
+    assert (reason is None) is valid, reason
+    if not valid:
+        assert reason.startswith("not a valid identifier")

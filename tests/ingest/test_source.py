@@ -21,7 +21,9 @@ def _defective_rows() -> dict:
     rows = copy.deepcopy(BASE_ROWS_V2)
     p = rows["payments"]  # lines 2-3 valid
     p.append(["P3", "O1", "2023-03-01 9h", "10", "PSE", ""])  # line 4: bad timestamp
-    p.append(["P4\nx", "O1", "2023-03-01 09:00:00", "10", "PSE", ""])  # lines 5-6: quoted newline
+    p.append(
+        ["P4\nx", "O1", "2023-03-01 09:00:00", "10", "PSE", ""]
+    )  # lines 5-6: an id with a newline
     p.append(["P5", "O1", "2023-03-01 09:00:00", "10", "CASH", ""])  # line 7: channel not allowed
     return rows
 
@@ -48,10 +50,12 @@ def test_a_gzip_file_gives_the_raw_rows_and_line_numbers_of_the_plain_file(tmp_p
         == qb
         == {
             (4, "payment_ts", "not a valid timestamp"),
+            # the record of lines 5-6 is named by its first line; its id holds a newline
+            (5, "payment_id", "not a valid identifier"),
             (7, "channel", "not an allowed value"),
         }
     )
-    assert [r["_line"] for r in raw_rows(other, "payments")] == [2, 3, 5]
+    assert [r["_line"] for r in raw_rows(other, "payments")] == [2, 3]
     # the record names the file as delivered, its hash and size those of the delivered bytes
     body = (packed / "payments.csv.gz").read_bytes()
     entry = Lake(other.lake).run_info("raw")["inputs"]["payments.csv.gz"]
@@ -180,3 +184,63 @@ def test_a_gzip_file_is_scanned_as_a_stream_never_whole_in_memory(tmp_path, monk
         assert fp.size == len(text) and fp.lines == rows + 1
     assert peaks[2_400_000] <= peaks[1_200_000] + (1 << 20)  # no growth with the text
     assert peaks[2_400_000] < len(text) / 3  # far below the 46 MB of text
+
+
+# ---- files are opened inside the extract folder, never through a symbolic link ----------------
+def test_a_contract_file_that_is_a_symlink_is_refused(tmp_path, settings, published):
+    extract = write_extract(tmp_path / "linked")
+    outside = tmp_path / "outside.csv"
+    (extract / "clients.csv").rename(outside)
+    (extract / "clients.csv").symlink_to(outside)
+    message = fails_publishing_nothing(settings, extract, "symbolic link", published)
+    assert message.startswith("clients.csv: ") and str(outside) not in message
+
+
+def test_a_symlinked_manifest_is_refused(tmp_path, settings, published):
+    extract = write_extract(tmp_path / "linked")
+    outside = tmp_path / "manifest-outside.json"
+    (extract / "manifest.json").rename(outside)
+    (extract / "manifest.json").symlink_to(outside)
+    fails_publishing_nothing(settings, extract, "manifest.json: .*symbolic link", published)
+
+
+def test_a_fifo_named_like_a_contract_file_is_not_read(tmp_path, settings, published):
+    import os
+
+    extract = write_extract(tmp_path / "fifo", manifest=False)
+    (extract / "payments.csv").unlink()
+    os.mkfifo(extract / "payments.csv")
+    fails_publishing_nothing(settings, extract, "payments.csv: missing file", published)
+
+
+def _checked(folder, roots):
+    from cobranza.stages import CheckedFolder
+
+    return CheckedFolder.of(folder.resolve(), tuple(r.resolve() for r in roots))
+
+
+def test_a_folder_swapped_after_the_check_is_refused(tmp_path, settings, published):
+    from cobranza.ingest import IngestError
+
+    root = tmp_path / "root"
+    extract = write_extract(root / "extract")
+    checked = _checked(extract, [root])
+    elsewhere = write_extract(tmp_path / "elsewhere")
+    extract.rename(root / "moved")
+    extract.symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(IngestError, match=r"outside|replaced"):
+        ingest_extract(settings, extract, STANDARD, checked=checked)
+    # the same swap for a folder inside the roots: refused as replaced
+    inside = write_extract(root / "other")
+    extract.unlink()
+    extract.symlink_to(inside, target_is_directory=True)
+    with pytest.raises(IngestError, match="replaced after the service checked it"):
+        ingest_extract(settings, extract, STANDARD, checked=checked)
+    assert Lake(settings.lake).current_version("raw") == published
+
+
+def test_the_checked_folder_is_ingested_when_unchanged(tmp_path, settings):
+    root = tmp_path / "root"
+    extract = write_extract(root / "extract")
+    summary = ingest_extract(settings, extract, STANDARD, checked=_checked(extract, [root]))
+    assert summary["version"] == Lake(settings.lake).current_version("raw")

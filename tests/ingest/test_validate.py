@@ -305,3 +305,17 @@ def test_two_digit_years_are_quarantined_not_read_as_year_26(tmp_path, settings,
     q = [r for r in raw_rows_q(settings) if r["file"] == "obligations.csv"]
     assert [(r["line"], r["column"], r["value"]) for r in q] == [(4, "origination_date", short)]
     assert q[0]["reason"].endswith("with a four-digit year)")
+
+
+def test_ids_a_spreadsheet_would_run_are_quarantined_with_file_line_and_column(tmp_path, settings):
+    rows = copy.deepcopy(BASE_ROWS)
+    poisoned = copy.deepcopy(rows["obligations"][0])
+    poisoned[0] = "=1+2*3"
+    rows["obligations"].append(poisoned)
+    line = len(rows["obligations"]) + 1  # the header is line 1
+    ingest_extract(settings, write_extract(tmp_path / "x", rows=rows), STANDARD)
+    (row,) = [r for r in raw_rows_q(settings) if r["file"] == "obligations.csv"]
+    assert (row["line"], row["column"]) == (line, "obligation_id")
+    assert row["reason"].startswith("not a valid identifier")
+    assert "=1+2*3" not in row["reason"]
+    assert "=1+2*3" not in {r["obligation_id"] for r in raw_rows(settings, "obligations")}

@@ -80,3 +80,22 @@ def test_refresh_if_stale_is_a_no_op_on_a_fresh_catalog(tmp_path):
     pair(lake)
     assert not catalog_stale(lake)
     assert refresh_if_stale(lake) is None
+
+
+def test_lake_runs_are_listed_for_an_account_that_cannot_read_raw(tmp_path):
+    """The runs view reads a copy in the metadata area, no zone folder: with raw gone from
+    reach, a read-only connection still lists every run, raw's included."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lake = Lake(tmp_path / "lake").ensure()
+    for zone in ("raw", "silver"):
+        with lake.publish(zone) as pub:
+            pq.write_table(pa.table({"x": [1]}), pub.table_dir("t") / "part-0.parquet")
+    (lake.root / "raw").rename(tmp_path / "raw-out-of-reach")
+    con = duckdb.connect(str(lake.catalog_path), read_only=True)
+    try:
+        zones = con.execute("SELECT zone FROM ml_metadata.lake_runs ORDER BY zone").fetchall()
+    finally:
+        con.close()
+    assert zones == [("raw",), ("silver",)]

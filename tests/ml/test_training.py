@@ -58,7 +58,7 @@ def test_run_logs_metrics_per_part_lineage_config_and_artifacts(trained):
     assert data.tags["gold_run_id"] == gold["run_id"]
     assert json.loads(data.tags["gold_inputs"]) == gold["inputs"]
     assert len(data.tags["git_commit"]) in (40, len("unknown"))
-    assert data.params["cfg.pseudonym_secret"] == "**********"
+    assert data.params["cfg.pseudonym_key"] == "**********"
     assert data.params["cfg.seed"] == "42"
     assert "policy.collection_action" in data.params
     client = mlflow.MlflowClient(tracking_uri=s.tracking_uri)

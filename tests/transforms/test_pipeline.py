@@ -11,6 +11,8 @@ from cobranza.lake import Lake
 from cobranza.transforms import GOLD, SILVER, run_etl
 from tests.transforms.rawdata import publish_raw, random_extract
 
+SECRET_KEY = "s3cr3t-key-of-this-test-0123456789abcdef"
+
 
 def test_no_raw_version_is_a_clear_error(tmp_path):
     with pytest.raises(CobranzaError, match="cobranza ingest"):
@@ -20,7 +22,7 @@ def test_no_raw_version_is_a_clear_error(tmp_path):
 def test_failure_publishes_nothing_and_names_the_step(tmp_path):
     tables, as_of = random_extract(n_clients=6, months=5, seed=3)
     publish_raw(tmp_path, tables, as_of)
-    settings = load_settings(lake=tmp_path, duckdb_threads=1, pseudonym_secret="s3cr3t-key")
+    settings = load_settings(lake=tmp_path, duckdb_threads=1, pseudonym_key=SECRET_KEY)
     first = run_etl(settings)
     lake = Lake(tmp_path)
     # break one raw table of a new raw version: payments without its amount column
@@ -32,7 +34,7 @@ def test_failure_publishes_nothing_and_names_the_step(tmp_path):
         run_etl(settings)
     message = str(err.value)
     assert "raw.payments" in message and "amount" in message
-    assert "s3cr3t-key" not in message
+    assert SECRET_KEY not in message
     assert lake.current_version("silver") == first["silver_version"]
     assert lake.current_version("gold") == first["gold_version"]
     assert [v["version"] for v in lake.versions("silver")] == [first["silver_version"]]
@@ -66,11 +68,11 @@ def test_failing_step_is_named_and_the_secret_never_shown(tmp_path):
     i = t.schema.get_field_index("amount")
     bad = pa.array(["not-a-number"] * t.num_rows, pa.string())
     pq.write_table(t.set_column(i, "amount", bad), path)
-    settings = load_settings(lake=tmp_path, duckdb_threads=1, pseudonym_secret="s3cr3t-key")
+    settings = load_settings(lake=tmp_path, duckdb_threads=1, pseudonym_key=SECRET_KEY)
     with pytest.raises(CobranzaError) as err:
         run_etl(settings)
     assert "etl failed at silver.payments on duckdb" in str(err.value)
-    assert "s3cr3t-key" not in str(err.value)
+    assert SECRET_KEY not in str(err.value)
     assert lake.current_version("silver") is None and lake.current_version("gold") is None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from cobranza.contract import PERSONAL_COLUMNS
 from cobranza.lake import Lake
@@ -47,3 +48,23 @@ def test_client_key_is_a_keyed_hash(duckdb_lake, small_extract):
     assert clients["client_key"].is_unique and len(clients) == len(small_extract[0]["clients"])
     gold = read_table(duckdb_lake, "gold", "obligation_snapshots")
     assert set(gold["client_key"]) <= set(clients["client_key"])
+
+
+@pytest.mark.parametrize(
+    "key", [b"k" * 32, bytes(range(256)) * 1 + b"longer than a block", "clave-ñandú-é".encode()]
+)
+def test_pseudonym_is_the_hmac_sha256_of_purpose_and_id(key):
+    """The Ibis expression equals Python's `hmac` for any key length and non-ASCII ids."""
+    import hashlib
+    import hmac
+
+    import ibis
+
+    from cobranza.transforms.silver import pseudonym
+
+    ids = ["C000001", "ñandú-7", "", "x" * 200]
+    table = ibis.memtable({"client_id": ids})
+    expr = table.select(k=pseudonym(table.client_id, key, "client"))
+    got = list(ibis.duckdb.connect().execute(expr)["k"])
+    want = [hmac.new(key, f"client:{i}".encode(), hashlib.sha256).hexdigest() for i in ids]
+    assert got == want

@@ -31,6 +31,7 @@ from cobranza.api.champion import ChampionCache
 from cobranza.api.control import ControlDB, control_path
 from cobranza.api.deps import Services
 from cobranza.api.jobs import JobManager
+from cobranza.api.limits import AuditRetention, RateLimiter, RefusalLog
 from cobranza.api.observability import Metrics, RequestMiddleware, configure_logging
 from cobranza.api.results import ResultsReader
 from cobranza.api.routers import (
@@ -52,6 +53,7 @@ from cobranza.api.webhooks import Webhooks
 from cobranza.config import Settings
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
+from cobranza.lake.keys import PseudonymKeyError, pseudonym_key
 from cobranza.stages import REGISTRY, job_stages
 
 # jobs that may move the champion alias: those writing the model registry
@@ -112,8 +114,36 @@ class ApiOptions(BaseSettings):
     )
     webhook_hosts: Annotated[list[str] | None, NoDecode] = Field(
         None,
-        description="Hosts webhooks may call (names or IP literals, as written in the URL). "
-        "Unset: any host, internal ones included. Comma-separated or a JSON list.",
+        description="What webhooks may call besides public addresses: host names (as written in "
+        "the URL), IP addresses or CIDR networks (matched on the resolved address). Unset: "
+        "public addresses only (no private, loopback, link-local or multicast). Set: only what "
+        "it lists. Comma-separated or a JSON list.",
+    )
+
+    rate_per_key: float = Field(
+        50.0, ge=0, description="Requests per second each API key may make (token bucket); 0: off."
+    )
+    burst_per_key: float = Field(100.0, ge=1, description="Requests a key may make at once.")
+    rate_per_address: float = Field(
+        200.0,
+        ge=0,
+        description="Requests per second from one client address, with or without a key; 0: off.",
+    )
+    burst_per_address: float = Field(
+        400.0, ge=1, description="Requests one address may make at once."
+    )
+    audit_retention_days: int = Field(
+        400, ge=0, description="Audit rows older than this are deleted (daily); 0 keeps them all."
+    )
+    max_jobs: int = Field(2, ge=1, description="Jobs running or queued at once, all keys together.")
+    max_jobs_per_key: int = Field(
+        2, ge=1, description="Jobs running or queued at once started by one API key."
+    )
+    max_connections: int = Field(
+        256, ge=1, description="Open connections uvicorn serves at once; more get 503."
+    )
+    keep_alive_seconds: float = Field(
+        5.0, gt=0, description="An idle keep-alive connection is closed after this long."
     )
 
     _lists = field_validator("extract_roots", "webhook_hosts", mode="before")(_list_option)
@@ -170,6 +200,9 @@ def create_app(settings: Settings, options: ApiOptions | None = None) -> FastAPI
         # the routes themselves (the app's list holds included routers): to name the template
         # of a request refused before routing
         routes=[route for router in routers for route in router.routes],
+        per_key=RateLimiter(options.rate_per_key, options.burst_per_key),
+        per_address=RateLimiter(options.rate_per_address, options.burst_per_address),
+        refusals=svc.refusals,
     )
     _add_error_handlers(app)
     return app
@@ -205,7 +238,10 @@ def build_services(settings: Settings, options: ApiOptions) -> Services:
         on_finished=job_finished,
         kill_grace_seconds=options.kill_grace_seconds,
         extract_roots=options.resolved_extract_roots(),
+        max_jobs=options.max_jobs,
+        max_jobs_per_key=options.max_jobs_per_key,
     )
+    metrics = Metrics(job_manager.counts)
     return Services(
         settings=settings,
         db=db,
@@ -213,8 +249,10 @@ def build_services(settings: Settings, options: ApiOptions) -> Services:
         webhooks=hooks,
         results=ResultsReader(settings),
         champion=champion,
-        metrics=Metrics(job_manager.counts),
+        metrics=metrics,
         batcher=PredictBatcher(),
+        refusals=RefusalLog(db, metrics.registry),
+        retention=AuditRetention(db, options.audit_retention_days),
     )
 
 
@@ -227,10 +265,12 @@ def _lifespan(svc: Services, options: ApiOptions):
             freeze_gc()
         svc.webhooks.redact_stored()  # bodies stored by an older version: masked before any resend
         svc.webhooks.resume()  # before recover: its job.interrupted deliveries are new, not resumed
+        svc.retention.start()
         interrupted = svc.jobs.recover()
         if interrupted:
             log.warning("jobs interrupted by a previous stop", extra={"jobs": interrupted})
         yield
+        svc.retention.stop()
         svc.jobs.shutdown()
 
     return lifespan
@@ -297,6 +337,24 @@ def freeze_gc() -> None:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the service; a known or short pseudonym key is refused before anything is served."""
+    try:
+        pseudonym_key(settings, create=False)
+    except PseudonymKeyError as exc:
+        raise SystemExit(f"cobranza serve: {exc}") from None
     configure_logging()
-    app = create_app(settings, ApiOptions(gc_freeze=True))
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    options = ApiOptions(gc_freeze=True)
+    app = create_app(settings, options)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        limit_concurrency=options.max_connections,
+        timeout_keep_alive=options.keep_alive_seconds,
+        h11_max_incomplete_event_size=H11_MAX_HEADER_BYTES,
+    )
+
+
+H11_MAX_HEADER_BYTES = 16 * 1024  # request line and headers; a larger head is refused (431/400)

@@ -19,6 +19,7 @@ from cobranza.api.champion import ChampionCache
 from cobranza.api.control import ControlDB
 from cobranza.api.jobs import JobManager
 from cobranza.api.keys import Principal
+from cobranza.api.limits import AuditRetention, RefusalLog
 from cobranza.api.observability import Metrics, authenticate_headers
 from cobranza.api.results import ResultsReader
 from cobranza.api.schemas import Problem
@@ -39,6 +40,8 @@ class Services:
     champion: ChampionCache
     metrics: Metrics
     batcher: PredictBatcher
+    refusals: RefusalLog
+    retention: AuditRetention
 
 
 def services(request: Request) -> Services:
@@ -79,6 +82,10 @@ def guard(role: str, responses: dict[int, Any] | None = None) -> dict[str, Any]:
     documented: dict[int | str, Any] = {
         401: {"model": Problem, "description": "No key, or an unknown or revoked key."},
         403: {"model": Problem, "description": f"The key's role is below {role}."},
+        429: {
+            "model": Problem,
+            "description": "Rate limit of the key or the client address; see Retry-After.",
+        },
     }
     documented.update(responses or {})
     return {

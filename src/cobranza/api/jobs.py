@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
 
 from cobranza.api.control import ACTIVE, ControlDB, now_iso
 from cobranza.api.redaction import parse_result, redact, redact_json, redact_value, scrub_job_files
 from cobranza.config import Settings
 from cobranza.lake import ZONES, Lake
-from cobranza.stages import Stage, StageParams, conflicts, job_stages, stage
+from cobranza.stages import CheckedFolder, Stage, StageParams, conflicts, job_stages, stage
 
 log = logging.getLogger("cobranza.api.jobs")
 LOG_TAIL_LINES = 40
@@ -60,6 +60,10 @@ def writes(job_type: str) -> tuple[str, ...]:
 
 
 # ---- the manager ---------------------------------------------------------------------------------
+class JobLimit(Exception):
+    """Too many jobs active, in all or for this key (`max_jobs`, `max_jobs_per_key`)."""
+
+
 class JobConflict(Exception):
     def __init__(self, running: dict[str, Any]):
         super().__init__(f"job {running['job_id']} ({running['type']}) writes the same zone")
@@ -74,7 +78,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         if value is None:
             continue
         key = f"COBRANZA_{name.upper()}"
-        if name == "pseudonym_secret":
+        if isinstance(value, SecretStr):
             env[key] = value.get_secret_value()
         elif isinstance(value, BaseModel):
             env[key] = value.model_dump_json()
@@ -104,8 +108,11 @@ class JobManager:
         on_finished: Callable[[dict[str, Any]], None] | None = None,
         kill_grace_seconds: float = 5.0,
         extract_roots: tuple[Path, ...] | None = None,
+        max_jobs: int = 2,
+        max_jobs_per_key: int = 2,
     ):
         self.settings = settings
+        self.max_jobs, self.max_jobs_per_key = max_jobs, max_jobs_per_key
         # folders job extracts must lie in (resolved); None = any folder the service can read
         self.extract_roots = extract_roots
         self.db = db
@@ -228,12 +235,18 @@ class JobManager:
         zones = writes(job_type)
         job_id = uuid.uuid4().hex[:16]
         with self.db.transaction() as con:
-            for row in con.execute(
-                "SELECT job_id, type, status, zones, created_at FROM jobs "
+            active = con.execute(
+                "SELECT job_id, type, status, zones, created_at, created_by FROM jobs "
                 "WHERE status IN ('queued', 'running') ORDER BY created_at"
-            ).fetchall():
+            ).fetchall()
+            for row in active:
                 if conflicts(set(json.loads(row["zones"])), set(zones)):
                     raise JobConflict(dict(row))
+            if len(active) >= self.max_jobs:
+                raise JobLimit(f"{len(active)} jobs are active, the most the service runs at once")
+            mine = sum(1 for row in active if row["created_by"] == created_by)
+            if created_by is not None and mine >= self.max_jobs_per_key:
+                raise JobLimit(f"this key has {mine} active jobs, the most one key may run")
             con.execute(
                 "INSERT INTO jobs (job_id, type, params, zones, status, created_at, created_by, "
                 "versions_at_start) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
@@ -248,7 +261,10 @@ class JobManager:
                 ),
             )
         thread = threading.Thread(
-            target=self._run, args=(job_id, params.cli_args()), name=f"job-{job_id}", daemon=True
+            target=self._run,
+            args=(job_id, params.cli_args(), params.checked_folder),
+            name=f"job-{job_id}",
+            daemon=True,
         )
         thread.start()
         return self.get(job_id)
@@ -257,7 +273,7 @@ class JobManager:
         lake = str(Path(self.settings.lake).resolve())
         return [sys.executable, "-m", "cobranza.cli", "--lake", lake, "--json", *cli_args]
 
-    def _run(self, job_id: str, cli_args: list[str]) -> None:
+    def _run(self, job_id: str, cli_args: list[str], checked: CheckedFolder | None) -> None:
         jdir = self.jobs_dir / job_id
         jdir.mkdir(parents=True, exist_ok=True)
         # a wide console: the CLI's messages stay on one line in stderr.log, so that a number or
@@ -268,6 +284,10 @@ class JobManager:
             "PYTHONUNBUFFERED": "1",
             "COLUMNS": "4000",
         }
+        # the extract folder as the API checked it: the worker refuses it if it changed since
+        env.pop(CheckedFolder.ENV, None)
+        if checked is not None:
+            env[CheckedFolder.ENV] = checked.to_env()
         try:
             with (
                 open(jdir / "stdout.json", "wb") as out,

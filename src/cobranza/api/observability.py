@@ -9,8 +9,13 @@ One pure-ASGI middleware wraps every request:
 - bodies larger than `api_max_body_bytes` are refused with 413 (by Content-Length, or while reading);
 - request count and latency per route template and status go to a per-app Prometheus registry;
 - one JSON log line per request (route, status, milliseconds, key id; never bodies or query values);
-- every mutating call (POST, PUT, PATCH, DELETE) is written to the audit table with who, what,
-  when and the outcome, including refusals (401, 403, 409, 413, 422).
+- `/v1` requests are rate-limited per client address (before authentication) and per key
+  (after it): 429 with `Retry-After` (`limits.RateLimiter`);
+- every mutating call (POST, PUT, PATCH, DELETE) of a valid key is written to the audit table with
+  who, what, when and the outcome, including refusals (403, 409, 413, 422). Calls without a valid
+  key (401) are counted in `/metrics` and sampled into the audit off the event loop
+  (`limits.RefusalLog`): a flood of them writes a few rows, not one each. Rate-limited calls (429)
+  are counted in the request metrics, not audited.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cobranza.api.control import ControlDB, now_iso
 from cobranza.api.keys import Principal, authenticate
+from cobranza.api.limits import RateLimiter, RefusalLog, retry_after
 
 log = logging.getLogger("cobranza.api")
 access_log = logging.getLogger("cobranza.api.access")
@@ -167,12 +173,18 @@ class RequestMiddleware:
         metrics: Metrics,
         db: ControlDB,
         routes: list[BaseRoute] | None = None,
+        per_key: RateLimiter | None = None,
+        per_address: RateLimiter | None = None,
+        refusals: RefusalLog | None = None,
     ):
         self.app = app
         self.max_body = max_body
         self.metrics = metrics
         self.db = db
         self.routes = routes if routes is not None else []
+        self.per_key = per_key or RateLimiter(0, 1)
+        self.per_address = per_address or RateLimiter(0, 1)
+        self.refusals = refusals
 
     def _template(self, scope: Scope) -> str | None:
         """The route template of a request refused before routing (metrics, logs, audit)."""
@@ -237,17 +249,25 @@ class RequestMiddleware:
             return message
 
         try:
-            refusal = None
-            if versioned:
-                # before the body is read, so that a caller without a valid key learns nothing
-                # from body parsing (401, not 400/422); the route's dependency reuses the
-                # principal and checks the role (403)
-                principal, refusal = authenticate_headers(self.db, authorization, api_key)
-                if principal is not None:
-                    state["principal"] = principal
+            address = (scope.get("client") or ("unknown",))[0]
+            wait, refusal = self._admit(versioned, address, state, authorization, api_key)
             length = headers.get("content-length")
-            if refusal is not None:
+            if wait:
                 refused_route = self._template(scope)
+                state["not_audited"] = True
+                await _send_json(
+                    send_wrapper,
+                    429,
+                    {"detail": "too many requests; retry after the time in Retry-After"},
+                    [(b"retry-after", retry_after(wait).encode())],
+                )
+            elif refusal is not None:
+                refused_route = self._template(scope)
+                state["not_audited"] = True
+                if self.refusals is not None:
+                    self.refusals.refused(
+                        address, _reason(refusal), method, scope.get("path", ""), rid
+                    )
                 await _send_json(send_wrapper, 401, {"detail": refusal}, _WWW_AUTHENTICATE)
             elif length is not None and (not length.isdigit() or int(length) > self.max_body):
                 await self._too_large(send_wrapper)
@@ -283,8 +303,36 @@ class RequestMiddleware:
                     "key_id": getattr(principal, "key_id", None),
                 },
             )
-            if method in MUTATING and template not in READ_ONLY_POSTS:
+            if (
+                method in MUTATING
+                and template not in READ_ONLY_POSTS
+                and not state.get("not_audited")
+            ):
                 self._audit(scope, state, method, template, code, rid)
+
+    def _admit(
+        self,
+        versioned: bool,
+        address: str,
+        state: dict[str, Any],
+        authorization: list[str],
+        api_key: list[str],
+    ) -> tuple[float, str | None]:
+        """(seconds to wait for a rate limit or 0, the 401 message or None) of a request.
+
+        The address's bucket first, then the key, before the body is read: a caller without a
+        valid key learns nothing from body parsing (401, not 400/422); the route's dependency
+        reuses the principal and checks the role (403)."""
+        if not versioned:
+            return 0.0, None
+        wait = self.per_address.take(address)
+        if wait:
+            return wait, None
+        principal, refusal = authenticate_headers(self.db, authorization, api_key)
+        if principal is None:
+            return 0.0, refusal
+        state["principal"] = principal
+        return self.per_key.take(principal.key_id), None
 
     async def _too_large(self, send: Send) -> None:
         await _send_json(
@@ -320,6 +368,15 @@ class RequestMiddleware:
             )
         except Exception:
             log.exception("audit write failed", extra={"request_id": rid})
+
+
+def _reason(refusal: str) -> str:
+    """A short label of a 401's message for the metrics (no key material)."""
+    if refusal.startswith("missing"):
+        return "missing"
+    if refusal.startswith("unknown"):
+        return "unknown_or_revoked"
+    return "ambiguous"
 
 
 async def _send_json(

@@ -1,19 +1,20 @@
 """Webhooks: registered URLs called when a job finishes, signed, retried, every attempt recorded.
 
-The body is JSON; `X-Cobranza-Signature: sha256=<hex>` is the HMAC-SHA256 of the raw body with the
-webhook's secret (returned once at registration), so a receiver such as an n8n Webhook node can
-verify it. A failed attempt (network error or a non-2xx answer) is retried with exponential backoff
-(`backoff_seconds * 2**(attempt-1)`) up to `max_attempts`; each attempt is a row in `deliveries`.
-Deliveries run in daemon threads, never in the request or the job watcher.
+The body is JSON. Each attempt carries `X-Cobranza-Delivery` (the delivery id, the same on every
+retry), `X-Cobranza-Timestamp` (Unix seconds of this attempt) and `X-Cobranza-Signature:
+sha256=<hex>`, the HMAC-SHA256 with the webhook's secret (returned once at registration) of
+`<timestamp>.<delivery id>.<raw body>` (the Stripe / Standard Webhooks scheme): a receiver such as
+the n8n router verifies it, refuses a timestamp older than its tolerance and an id it has seen, so
+a captured delivery can be replayed neither later nor under another id.
 
-Targets may be internal (n8n usually is): an optional allow-list of hosts
-(`COBRANZA_API_WEBHOOK_HOSTS`) limits them, checked at registration and before each delivery. A
+Targets are checked by `egress.EgressPolicy`: by default only public addresses, the resolved
+address checked at every attempt and connected to directly (no second DNS lookup), redirects never
+followed; an internal receiver (n8n usually is) must be listed in `COBRANZA_API_WEBHOOK_HOSTS`. A
 URL's `user:password@` is kept only in the control DB (to call it) and shown as `***@` elsewhere.
 
 Every delivery is first written to the `outbox` table (body, attempts made, done or not), so a
 service that stops or dies between retries loses none: at the next start `resume` picks up each
-unfinished delivery where it stopped, with the same delivery id (receivers can deduplicate on
-`X-Cobranza-Delivery`) and the same signed body.
+unfinished delivery where it stopped, with the same delivery id and the same body.
 """
 
 from __future__ import annotations
@@ -28,21 +29,25 @@ import threading
 import time
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from cobranza.api.control import ControlDB, now_iso
+from cobranza.api.egress import EgressPolicy, Target, TargetRefused
 from cobranza.api.redaction import redact, redact_value
 
 log = logging.getLogger("cobranza.api.webhooks")
 
 EVENTS = ("job.succeeded", "job.failed", "job.cancelled", "job.interrupted")
 SIGNATURE_HEADER = "X-Cobranza-Signature"
+TIMESTAMP_HEADER = "X-Cobranza-Timestamp"
+DELIVERY_HEADER = "X-Cobranza-Delivery"
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+def sign(secret: str, timestamp: int, delivery_id: str, body: bytes) -> str:
+    """`sha256=` and the hex HMAC-SHA256 of `<timestamp>.<delivery id>.<body>`."""
+    message = f"{timestamp}.{delivery_id}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
 _USERINFO = re.compile(r"(?<=//)[^/?#@\s]+@")
@@ -52,17 +57,6 @@ def mask_url(url: str) -> str:
     """The URL with any `user:password@` shown as `***@`: the clear URL is only in the control DB,
     to be called; listings, responses and logs get this."""
     return _USERINFO.sub("***@", url)
-
-
-def url_host(url: str) -> str:
-    """Lower-case host of a URL (brackets of an IPv6 literal removed)."""
-    return (urlsplit(url).hostname or "").rstrip(".")
-
-
-def normalize_hosts(hosts: Any) -> frozenset[str] | None:
-    if hosts is None:
-        return None
-    return frozenset(h.strip().strip("[]").lower().rstrip(".") for h in hosts if h.strip())
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
@@ -87,16 +81,20 @@ class Webhooks:
         allowed_hosts: Any = None,
     ):
         self.db = db
-        # None: any host (internal ones included, n8n usually is); else only these hosts
-        self.allowed_hosts = normalize_hosts(allowed_hosts)
+        # None: public addresses only; else only the listed names, addresses and networks
+        self.egress = EgressPolicy(allowed_hosts)
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.timeout_seconds = timeout_seconds
         self._threads: list[threading.Thread] = []
 
-    def host_allowed(self, url: str) -> bool:
-        """Checked at registration and again before each delivery (the list may have shrunk)."""
-        return self.allowed_hosts is None or url_host(url) in self.allowed_hosts
+    def refusal(self, url: str) -> str | None:
+        """Why a URL may not be registered (None: it may); checked again at each delivery."""
+        try:
+            self.egress.check_registration(url)
+        except TargetRefused as exc:
+            return str(exc)
+        return None
 
     # -- registry --
     def register(
@@ -230,43 +228,35 @@ class Webhooks:
             "Content-Type": "application/json",
             "User-Agent": "cobranza-webhooks/1",
             "X-Cobranza-Event": event,
-            "X-Cobranza-Delivery": delivery_id,
-            SIGNATURE_HEADER: sign(secret, body),
+            DELIVERY_HEADER: delivery_id,
         }
-        if not self.host_allowed(url):
-            self._record(
-                delivery_id,
-                webhook_id,
-                job_id,
-                event,
-                first_attempt,
-                None,
-                False,
-                "refused: the webhook's host is not in COBRANZA_API_WEBHOOK_HOSTS",
-                0.0,
-            )
-            self._finish(delivery_id, "refused")
-            log.warning("webhook host not allowed", extra={"webhook_id": webhook_id})
-            return
         if wait_first:  # a resumed delivery keeps its backoff before the next attempt
             time.sleep(self.backoff_seconds * 2 ** (first_attempt - 2))
         for attempt in range(first_attempt, self.max_attempts + 1):
             t0 = time.perf_counter()
-            status_code, error = None, None
             try:
-                resp = httpx.post(
-                    url,
-                    content=body,
-                    headers={**headers, "X-Cobranza-Attempt": str(attempt)},
-                    timeout=self.timeout_seconds,
-                    follow_redirects=False,
+                target = self.egress.target(url)
+            except TargetRefused as exc:  # the policy, not the network: no retry
+                self._record(
+                    delivery_id,
+                    webhook_id,
+                    job_id,
+                    event,
+                    attempt,
+                    None,
+                    False,
+                    f"refused: {exc}",
+                    0.0,
                 )
-                status_code = resp.status_code
-                ok = 200 <= resp.status_code < 300
-                if not ok:
-                    error = f"HTTP {resp.status_code}"
-            except httpx.HTTPError as exc:  # the text may quote the URL: never its password
-                ok, error = False, mask_url(f"{type(exc).__name__}: {exc}")[:500]
+                self._finish(delivery_id, "refused")
+                log.warning("webhook target refused", extra={"webhook_id": webhook_id})
+                return
+            except OSError:
+                target = None
+            status_code, error, ok = None, "the host name does not resolve", False
+            if target is not None:
+                status_code, error = self._post(target, secret, delivery_id, body, headers, attempt)
+                ok = error is None
             elapsed_ms = round((time.perf_counter() - t0) * 1000, 2)
             self._record(
                 delivery_id, webhook_id, job_id, event, attempt, status_code, ok, error, elapsed_ms
@@ -281,6 +271,36 @@ class Webhooks:
             "webhook delivery gave up",
             extra={"webhook_id": webhook_id, "job_id": job_id, "attempts": self.max_attempts},
         )
+
+    def _post(
+        self,
+        target: Target,
+        secret: str,
+        delivery_id: str,
+        body: bytes,
+        headers: dict[str, str],
+        attempt: int,
+    ) -> tuple[int | None, str | None]:
+        """One signed attempt to the checked address: (status code, error or None)."""
+        timestamp = int(time.time())
+        extra = target.request_kwargs()
+        signed = {
+            **headers,
+            **extra["headers"],
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(secret, timestamp, delivery_id, body),
+            "X-Cobranza-Attempt": str(attempt),
+        }
+        try:
+            with httpx.Client(timeout=self.timeout_seconds, follow_redirects=False) as client:
+                resp = client.post(
+                    target.url, content=body, headers=signed, extensions=extra["extensions"]
+                )
+        except httpx.HTTPError as exc:  # the text may quote the URL: never its password
+            return None, mask_url(f"{type(exc).__name__}: {exc}")[:500]
+        if 200 <= resp.status_code < 300:
+            return resp.status_code, None
+        return resp.status_code, f"HTTP {resp.status_code}"
 
     def _record(
         self,

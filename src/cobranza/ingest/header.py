@@ -125,9 +125,10 @@ def read_header(path: Path, spec: FileSpec, dialect: Dialect) -> Header:
         if found:
             shape = f"{len(names)} cells, {len(found)} of them contract columns"
             hint = "check the column names"
-            other = [n[:40] for n in names if n and n not in contract]
-            if other and 2 * len(found) >= len(names):  # surely a header, so no data in it
-                hint += f" (not in the contract: {', '.join(other)})"
+            # positions, never the cells: a header row may be a data row (names, documents)
+            other = [str(i + 1) for i, n in enumerate(names) if n and n not in contract]
+            if other:
+                hint += f" (line 1, column(s) {', '.join(other)} are not contract columns)"
         else:
             shape = f"{len(names)} cells and none of them is a contract column"
             hint = "is the header row missing (the first line a data row)?"

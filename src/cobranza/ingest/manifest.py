@@ -14,10 +14,10 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 from cobranza.contract import CONTRACT_VERSIONS, GZIP_SUFFIX, MANIFEST
 from cobranza.ingest.errors import IngestError
+from cobranza.ingest.source import ExtractFolder, open_raw
 
 DEFAULT_VERSION = 1  # an extract that does not say otherwise
 
@@ -98,12 +98,16 @@ def _kind(value: object) -> str:
     return "an array" if isinstance(value, list) else "an object"
 
 
-def load_manifest(extract_dir: Path) -> Manifest | None:
-    path = extract_dir / MANIFEST
-    if not path.exists():
+MAX_MANIFEST_BYTES = 16 << 20  # a manifest lists ten files: anything near this is not one
+
+
+def load_manifest(folder: ExtractFolder) -> Manifest | None:
+    path = folder.file(MANIFEST)
+    if path is None:
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open_raw(path) as fh:
+            data = json.loads(fh.read(MAX_MANIFEST_BYTES).decode("utf-8"))
         if not isinstance(data, dict):
             raise ValueError("the top level must be an object")
         files = data.get("files", {})
@@ -112,6 +116,8 @@ def load_manifest(extract_dir: Path) -> Manifest | None:
         as_of = date.fromisoformat(data["as_of"]) if data.get("as_of") else None
     except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise IngestError(f"{MANIFEST}: cannot be read ({exc})") from None
+    except OSError as exc:
+        raise IngestError(f"{MANIFEST}: cannot be read ({exc.strerror or exc})") from None
     version = data.get("contract_version", DEFAULT_VERSION)
     if type(version) is not int or version not in CONTRACT_VERSIONS:
         allowed = " or ".join(str(v) for v in CONTRACT_VERSIONS)

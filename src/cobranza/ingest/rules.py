@@ -7,7 +7,14 @@ value is missing. Reasons name the rule, never the value (values may be personal
 
 from __future__ import annotations
 
-from cobranza.contract import MAX_INTEGER_DIGITS, YEAR_MAX, YEAR_MIN, Column, Dialect
+from cobranza.contract import (
+    ID_PATTERN_TEXT,
+    MAX_INTEGER_DIGITS,
+    YEAR_MAX,
+    YEAR_MIN,
+    Column,
+    Dialect,
+)
 
 SQL_TYPES = {
     "string": "VARCHAR",
@@ -131,7 +138,8 @@ def _bound(value: float) -> str:
 def error_sql(column: Column, dialect: Dialect, v: str, x: str) -> str:
     """The first rule the cell breaks as a reason text, or NULL when it is valid.
 
-    `v` is the value expression, `x` the typed one. Order: required, type, year, allowed, range.
+    `v` is the value expression, `x` the typed one. Order: required, type, year, pattern, allowed,
+    range.
     """
     whens = []
     if column.required:
@@ -148,6 +156,12 @@ def error_sql(column: Column, dialect: Dialect, v: str, x: str) -> str:
             f"OR {x} >= {sql_type} '{YEAR_MAX + 1:04d}-01-01' THEN "
             f"(CASE WHEN year({x}) < 1000 THEN {quote_literal(short)} "
             f"ELSE {quote_literal(out)} END)"
+        )
+    if column.pattern is not None:
+        reason = f"not a valid identifier ({ID_PATTERN_TEXT})"
+        whens.append(
+            f"WHEN NOT regexp_full_match({x}, {quote_literal(column.pattern)}) "
+            f"THEN {quote_literal(reason)}"
         )
     if column.allowed:
         values = ", ".join(quote_literal(a) for a in column.allowed)

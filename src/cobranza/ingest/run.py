@@ -45,7 +45,7 @@ from cobranza.ingest.header import Header, read_header
 from cobranza.ingest.manifest import DEFAULT_VERSION, Manifest, load_manifest
 from cobranza.ingest.rules import SQL_TYPES, quote_ident, quote_literal
 from cobranza.ingest.scan import Fingerprint, fingerprint
-from cobranza.ingest.source import as_delivered, locate
+from cobranza.ingest.source import ExtractFolder, as_delivered, locate
 from cobranza.ingest.validate import (
     QUARANTINE_DDL,
     FileReport,
@@ -54,6 +54,7 @@ from cobranza.ingest.validate import (
     write_parquet,
 )
 from cobranza.lake import Lake, Publication, new_run_id
+from cobranza.stages import CheckedFolder
 
 QUARANTINE_TABLE = "quarantine"
 SUSPICIOUS_SHARE = 0.5  # a column failing its type this often suggests a wrong dialect
@@ -271,25 +272,42 @@ class Extract:
     specs: list[FileSpec]  # as delivered, every parent before its children
     paths: dict[str, Path]
     headers: dict[str, Header]
+    folder: ExtractFolder | None = None  # held open while the files are read
 
     @property
     def as_of(self) -> date | None:
         return self.manifest.as_of if self.manifest else None
 
+    def close(self) -> None:
+        if self.folder is not None:
+            self.folder.close()
 
-def open_extract(extract_dir: Path, dialect: Dialect) -> Extract:
-    """Dialect, folder, manifest, contract version, files (plain or gzip) and headers; else fatal."""
+
+def open_extract(
+    extract_dir: Path, dialect: Dialect, checked: CheckedFolder | None = None
+) -> Extract:
+    """Dialect, folder, manifest, contract version, files (plain or gzip) and headers; else fatal.
+
+    The folder stays open (`Extract.folder`) until `close`: every file is read through it.
+    """
     try:  # a dialect built in code skips load_dialect's checks: check it before any file
         check_dialect(dialect)
     except DialectError as exc:
         raise IngestError(str(exc)) from None
-    extract_dir = Path(extract_dir).resolve()
-    if not extract_dir.is_dir():
-        raise IngestError(f"{extract_dir}: the extract folder does not exist")
-    manifest = load_manifest(extract_dir)
+    folder = ExtractFolder.open(Path(extract_dir), checked)
+    try:
+        return _checked_extract(folder, dialect)
+    except BaseException:
+        folder.close()
+        raise
+
+
+def _checked_extract(folder: ExtractFolder, dialect: Dialect) -> Extract:
+    extract_dir = folder.path
+    manifest = load_manifest(folder)
     version = manifest.contract_version if manifest else DEFAULT_VERSION
     wanted = tuple(f for f in FILES if f.since <= version)
-    paths, missing = locate(extract_dir, wanted)
+    paths, missing = locate(folder, wanted)
     if not paths:
         raise IngestError(f"{extract_dir}: empty extract, none of the contract files is there")
     if missing:
@@ -299,18 +317,18 @@ def open_extract(extract_dir: Path, dialect: Dialect) -> Extract:
             f"{missing[0]}: missing file in {extract_dir}{why}"
             + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else "")
         )
-    _refuse_newer_files(extract_dir, version)
+    _refuse_newer_files(folder, version)
     specs = [as_delivered(s, paths[s.stem]) for s in ordered_files(wanted)]
     if manifest:
         manifest.check_entries([s.filename for s in specs])
     headers = {s.stem: read_header(paths[s.stem], s, dialect) for s in specs}
-    return Extract(extract_dir, dialect, manifest, version, specs, paths, headers)
+    return Extract(extract_dir, dialect, manifest, version, specs, paths, headers, folder)
 
 
-def _refuse_newer_files(extract_dir: Path, version: int) -> None:
+def _refuse_newer_files(folder: ExtractFolder, version: int) -> None:
     """A file of a later contract version in an older extract would be ignored: refuse it."""
     newer = [f for f in FILES if f.since > version]
-    found, _ = locate(extract_dir, tuple(newer))
+    found, _ = locate(folder, tuple(newer))
     for spec in newer:
         if spec.stem in found:
             raise IngestError(
@@ -320,10 +338,26 @@ def _refuse_newer_files(extract_dir: Path, version: int) -> None:
             )
 
 
-def ingest_extract(settings: Settings, extract_dir: Path, dialect: Dialect, ui=None) -> dict:
-    """Validate an extract against the contract and publish it as a new raw version."""
+def ingest_extract(
+    settings: Settings,
+    extract_dir: Path,
+    dialect: Dialect,
+    ui=None,
+    checked: CheckedFolder | None = None,
+) -> dict:
+    """Validate an extract against the contract and publish it as a new raw version.
+
+    `checked`: what the API checked of the folder when a job runs this (its identity, the roots).
+    """
     start = time.perf_counter()
-    extract = open_extract(extract_dir, dialect)
+    extract = open_extract(extract_dir, dialect, checked)
+    try:
+        return _ingest(settings, extract, dialect, ui, start)
+    finally:
+        extract.close()
+
+
+def _ingest(settings: Settings, extract: Extract, dialect: Dialect, ui, start: float) -> dict:
     lake = Lake(settings.lake).ensure()
     run_id = new_run_id()
     work = lake.work_dir(f"ingest-{run_id}")  # also removes the folders of killed runs

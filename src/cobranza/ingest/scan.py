@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from cobranza.contract import Dialect
-from cobranza.ingest.source import is_gzip, open_bytes, reading
+from cobranza.ingest.source import is_gzip, open_bytes, open_raw, reading
 
 CHUNK = 1 << 24  # bytes per read when hashing and scanning
 TAIL = 1 << 16  # bytes at the end of a file kept to check its last record's quotes
@@ -74,9 +74,9 @@ def fingerprint(path: Path, quote: bytes = b'"') -> Fingerprint:
     """sha256, size, line count, blank-line numbers, quote presence and tail in one read."""
     with reading(path.name):
         if not is_gzip(path):
-            with open(path, "rb") as fh:
+            with open_raw(path) as fh:
                 return _scan(fh, quote, None)
-        with open(path, "rb", buffering=0) as raw:
+        with open_raw(path) as raw:
             hashed = _Hashing(raw)
             with gzip.GzipFile(fileobj=hashed, mode="rb") as text:
                 fp = _scan(text, quote, hashed)

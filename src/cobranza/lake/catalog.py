@@ -35,6 +35,7 @@ from cobranza.sql import literal
 
 log = logging.getLogger(__name__)
 SCHEMAS = ("raw", "silver", "gold", "results", "ml_metadata")
+LAKE_RUNS_FILE = "lake_runs.parquet"  # in the metadata area; written at each refresh
 RECORD = "catalog.versions.json"
 LOCK = ".catalog.lock"  # one refresh at a time: the record always describes the views
 
@@ -73,13 +74,21 @@ def catalog_statements(lake: Lake, read: dict[str, set[str]] | None = None) -> l
                 src = f"read_parquet({literal(lake.table_glob(zone, table, current))})"
             stmts.append(f'CREATE OR REPLACE VIEW {zone}."{table}" AS SELECT * FROM {src}')
     if run_files:
+        # The runs of every zone, raw's included, copied at refresh into a Parquet file of the
+        # metadata area: the view then reads no zone's folder, so an account that may not read
+        # <lake>/raw (a BI account) can still list them.
         files = ", ".join(literal(f) for f in run_files)
+        snapshot = literal(lake.metadata_dir / LAKE_RUNS_FILE)
         stmts.append(
-            "CREATE OR REPLACE VIEW ml_metadata.lake_runs AS SELECT zone, version, run_id, "
+            "COPY (SELECT zone, version, run_id, "
             "previous_version, started_at, published_at, seconds, inputs, tables, timings, "
             # the column exists in the JSON only once some version was pruned
             f"{'pruned_at' if any_pruned else 'NULL::VARCHAR AS pruned_at'} "
-            f"FROM read_json([{files}], union_by_name=true, format='auto')"
+            f"FROM read_json([{files}], union_by_name=true, format='auto')) "
+            f"TO {snapshot} (FORMAT parquet)"
+        )
+        stmts.append(
+            f"CREATE OR REPLACE VIEW ml_metadata.lake_runs AS SELECT * FROM read_parquet({snapshot})"
         )
     for pq_dir in sorted(p for p in lake.metadata_dir.iterdir() if p.is_dir()):
         if any(pq_dir.rglob("*.parquet")):

@@ -24,6 +24,7 @@ from cobranza.config import Settings
 from cobranza.contract import FILES_BY_STEM
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
+from cobranza.lake.keys import pseudonym_key
 from cobranza.transforms import schema
 from cobranza.transforms import silver as S
 from cobranza.transforms.engines import Engine, open_engine
@@ -38,7 +39,7 @@ class EtlError(CobranzaError):
 class Node:
     fn: Callable[..., Any]
     inputs: tuple[str, ...]  # raw tables for silver nodes, silver tables for gold
-    keyed: bool = False  # takes the pseudonym secret
+    keyed: bool = False  # takes the pseudonym key
 
 
 SILVER: dict[str, Node] = {
@@ -81,16 +82,16 @@ IBIS_TYPES = {
 }
 
 
-def silver_expression(name: str, raw: dict[str, Any], secret: str) -> Any:
+def silver_expression(name: str, raw: dict[str, Any], key: bytes) -> Any:
     """One silver table as an Ibis expression over the raw tables."""
     node = SILVER[name]
-    fn = partial(node.fn, secret=secret) if node.keyed else node.fn
+    fn = partial(node.fn, key=key) if node.keyed else node.fn
     return fn(*(raw[t] for t in node.inputs))
 
 
-def silver_expressions(raw: dict[str, Any], secret: str) -> dict[str, Any]:
+def silver_expressions(raw: dict[str, Any], key: bytes) -> dict[str, Any]:
     """Every silver table as an Ibis expression over the raw tables."""
-    return {name: silver_expression(name, raw, secret) for name in SILVER}
+    return {name: silver_expression(name, raw, key) for name in SILVER}
 
 
 def conform_raw(raw: dict[str, Any | None], raw_version: str) -> dict[str, Any]:
@@ -149,15 +150,18 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def _scrub(message: str, secret: str) -> str:
-    return message.replace(secret, "***") if secret else message
+def _scrub(message: str, key: bytes) -> str:
+    """An engine's error without the key or the HMAC pads derived from it (they are in the SQL)."""
+    for material in (key.decode("utf-8", errors="replace"), *S.hmac_pads(key)):
+        message = message.replace(material, "***")
+    return message
 
 
 def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> dict:
     """Build silver and gold from the current raw version; returns rows and seconds per stage."""
     lake = Lake(settings.lake).ensure()
     raw_version = lake.require_version("raw")
-    secret = settings.pseudonym_secret.get_secret_value()
+    key = pseudonym_key(settings)
     summary: dict[str, Any] = {"engine": settings.engine, "raw_version": raw_version}
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -175,7 +179,7 @@ def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> di
                         if ui is not None:
                             ui.info(f"  silver.{name}")
                         with pub.timed(name):
-                            eng.write(silver_expression(name, raw, secret), pub.table_dir(name))
+                            eng.write(silver_expression(name, raw, key), pub.table_dir(name))
                     pub.meta.update(as_of=as_of.isoformat(), engine=eng.name)
                 silver_version = pub.version
                 seconds["silver"] = round(sum(pub.timings.values()), 3)
@@ -208,7 +212,7 @@ def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> di
     except CobranzaError:
         raise
     except Exception as exc:
-        first = _scrub(str(exc), secret).strip().splitlines()
+        first = _scrub(str(exc), key).strip().splitlines()
         raise EtlError(
             f"etl failed at {stage} on {settings.engine}: {type(exc).__name__}: "
             f"{first[0] if first else ''}"

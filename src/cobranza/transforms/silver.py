@@ -1,8 +1,8 @@
 """Silver tables: standardized, integrated and pseudonymized; one pure Ibis function per table.
 
-Personal data stops at raw. Silver identifies clients by `client_key` (sha256 of the secret, a
-purpose tag and the bank's client_id, computed in Ibis so DuckDB and Spark agree bit for bit) and
-deposit accounts by `account_key` the same way. client_id, names, documents, e-mail, phone and the
+Personal data stops at raw. Silver identifies clients by `client_key` (HMAC-SHA256, with the
+deployment's pseudonym key, of a purpose tag and the bank's client_id, computed in Ibis so DuckDB
+and Spark agree bit for bit) and deposit accounts by `account_key` the same way. client_id, names, documents, e-mail, phone and the
 exact birth date never reach silver; `_line` and extra columns are dropped. Events get a date
 column (the calendar day of their naive local timestamp), which is what point-in-time rules compare;
 a payment's reversal gets one too (`reversal_date`). Obligation ids stay as the bank spells them
@@ -11,19 +11,54 @@ a payment's reversal gets one too (`reversal_date`). Obligation ids stay as the 
 
 from __future__ import annotations
 
+import hashlib
+
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
-
-def pseudonym(value: ir.StringValue, secret: str, purpose: str) -> ir.StringValue:
-    """Keyed hash of an identifier; the purpose tag keeps client and account keys unlinkable."""
-    return (ibis.literal(secret) + ibis.literal(f":{purpose}:") + value).hexdigest("sha256")
+HMAC_BLOCK = 64  # bytes: SHA-256's block, the HMAC key's padded size
 
 
-def silver_clients(clients: ir.Table, secret: str) -> ir.Table:
+@ibis.udf.scalar.builtin(name="hex")
+def _hex(value: str) -> str:
+    """The UTF-8 bytes of a string in hexadecimal (DuckDB's and Spark's `hex`)."""
+
+
+@ibis.udf.scalar.builtin(name="unhex")
+def _unhex(value: str) -> bytes:
+    """The bytes a hexadecimal string spells (DuckDB's and Spark's `unhex`)."""
+
+
+def _sha256_hex(value: ir.BinaryValue) -> ir.StringValue:
+    return ops.HexDigest(value, "sha256").to_expr()
+
+
+def hmac_pads(key: bytes) -> tuple[str, str]:
+    """The HMAC's inner and outer keys (K xor ipad, K xor opad) in hexadecimal (RFC 2104)."""
+    k = key if len(key) <= HMAC_BLOCK else hashlib.sha256(key).digest()
+    k = k.ljust(HMAC_BLOCK, b"\0")
+    return bytes(b ^ 0x36 for b in k).hex(), bytes(b ^ 0x5C for b in k).hex()
+
+
+def pseudonym(value: ir.StringValue, key: bytes, purpose: str) -> ir.StringValue:
+    """HMAC-SHA256(key, "<purpose>:<value>") in hexadecimal; the purpose tag keeps client and
+    account keys unlinkable.
+
+    HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)) with H = SHA-256, written with the functions
+    both engines share (`hex`, `unhex`, SHA-256 of bytes) so DuckDB and Spark agree bit for bit
+    and both equal Python's `hmac.new(key, m, "sha256").hexdigest()`.
+    """
+    inner_key, outer_key = hmac_pads(key)
+    message = _hex(ibis.literal(f"{purpose}:") + value)
+    inner = _sha256_hex(_unhex(ibis.literal(inner_key) + message))
+    return _sha256_hex(_unhex(ibis.literal(outer_key) + inner))
+
+
+def silver_clients(clients: ir.Table, key: bytes) -> ir.Table:
     """One row per client; birth date reduced to the year (the age band is computed per cut)."""
     return clients.select(
-        client_key=pseudonym(clients.client_id, secret, "client"),
+        client_key=pseudonym(clients.client_id, key, "client"),
         birth_year=clients.birth_date.year().cast("int64"),
         gender=clients.gender,
         city=clients.city,
@@ -35,10 +70,10 @@ def silver_clients(clients: ir.Table, secret: str) -> ir.Table:
     )
 
 
-def silver_obligations(obligations: ir.Table, secret: str) -> ir.Table:
+def silver_obligations(obligations: ir.Table, key: bytes) -> ir.Table:
     return obligations.select(
         obligation_id=obligations.obligation_id,
-        client_key=pseudonym(obligations.client_id, secret, "client"),
+        client_key=pseudonym(obligations.client_id, key, "client"),
         product=obligations.product,
         origination_date=obligations.origination_date,
         maturity_date=obligations.maturity_date,
@@ -52,13 +87,13 @@ def silver_obligations(obligations: ir.Table, secret: str) -> ir.Table:
     )
 
 
-def silver_debit_mandates(debit_mandates: ir.Table, secret: str) -> ir.Table:
+def silver_debit_mandates(debit_mandates: ir.Table, key: bytes) -> ir.Table:
     """Mandates with the debited account pseudonymized (it links to `account_monthly`)."""
     m = debit_mandates
     return m.select(
         mandate_id=m.mandate_id,
         obligation_id=m.obligation_id,
-        account_key=pseudonym(m.account_id, secret, "account"),
+        account_key=pseudonym(m.account_id, key, "account"),
         account_type=m.account_type,
         account_bank=m.account_bank,
         start_date=m.start_date,
@@ -112,11 +147,11 @@ def silver_debit_attempts(debit_attempts: ir.Table, debit_mandates: ir.Table) ->
     )
 
 
-def silver_account_monthly(account_monthly: ir.Table, secret: str) -> ir.Table:
+def silver_account_monthly(account_monthly: ir.Table, key: bytes) -> ir.Table:
     """Monthly account summaries; `month_index` (year*12+month) makes month windows plain ranges."""
     a = account_monthly
     return a.select(
-        account_key=pseudonym(a.account_id, secret, "account"),
+        account_key=pseudonym(a.account_id, key, "account"),
         month=a.month,
         month_index=(a.month.year() * 12 + a.month.month()).cast("int64"),
         avg_balance=a.avg_balance.cast("float64"),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Reques
 from fastapi.responses import JSONResponse
 
 from cobranza.api.deps import Services, audit, guard, services
-from cobranza.api.jobs import JobConflict, JobRequest
+from cobranza.api.jobs import JobConflict, JobLimit, JobRequest
 from cobranza.api.schemas import Job, JobConflictBody, JobList, JobStatus, Problem
 from cobranza.stages import (
     MONITORING,
@@ -21,6 +21,7 @@ from cobranza.stages import (
 )
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+JOB_RETRY_SECONDS = 10
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
 
 _EXAMPLES = {
@@ -71,7 +72,17 @@ def _writes_description() -> str:
     "running job. Writes: " + _writes_description() + ".",
     **guard(
         "operator",
-        {409: {"model": JobConflictBody, "description": "A job writing the same zone is active."}},
+        {
+            409: {
+                "model": JobConflictBody,
+                "description": "A job writing the same zone is active.",
+            },
+            429: {
+                "model": Problem,
+                "description": "Too many active jobs (COBRANZA_API_MAX_JOBS, in all; "
+                "COBRANZA_API_MAX_JOBS_PER_KEY, for this key).",
+            },
+        },
     ),
 )
 def create_job(
@@ -96,6 +107,12 @@ def create_job(
         )
     try:
         created = svc.jobs.submit(job.type, job.params, created_by=principal.key_id)
+    except JobLimit as exc:
+        return JSONResponse(
+            status_code=429,
+            content={"detail": f"{exc}; retry when one has finished"},
+            headers={"Retry-After": str(JOB_RETRY_SECONDS)},
+        )
     except JobConflict as exc:
         return JSONResponse(
             status_code=409,

@@ -21,17 +21,21 @@ _404 = {404: {"model": Problem}}
     response_model=WebhookCreated,
     summary="Register a webhook; the signing secret is returned once",
     description="On each finished job (events job.succeeded, job.failed, job.cancelled, "
-    "job.interrupted) the URL gets a POST with a JSON body `{event, sent_at, job}` and the header "
-    "`X-Cobranza-Signature: sha256=<hex HMAC-SHA256 of the raw body with the secret>`. Failed "
-    "deliveries are retried with exponential backoff; every attempt is recorded. When the service "
-    "sets COBRANZA_API_WEBHOOK_HOSTS, the URL's host must be one of them (else 422). A "
-    "`user:password@` in the URL is used to call it and shown as `***@` in every listing.",
+    "job.interrupted) the URL gets a POST with a JSON body `{event, sent_at, job}` and the headers "
+    "`X-Cobranza-Delivery` (id, the same on retries), `X-Cobranza-Timestamp` (Unix seconds) and "
+    "`X-Cobranza-Signature: sha256=<hex HMAC-SHA256 of '<timestamp>.<delivery id>.<raw body>' "
+    "with the secret>`; receivers should refuse old timestamps and ids already seen. Failed "
+    "deliveries are retried with exponential backoff; every attempt is recorded. Only public "
+    "addresses are called unless COBRANZA_API_WEBHOOK_HOSTS lists the host, its address or "
+    "network (else 422; checked again on the resolved address at each delivery, redirects never "
+    "followed). A `user:password@` in the URL is used to call it and shown as `***@` in every "
+    "listing.",
     **guard("admin"),
 )
 def create_webhook(request: Request, body: WebhookCreate, svc: Services = Depends(services)):
     audit(request, "webhook.create", {"url_host": body.url.host, "events": body.events})
-    if not svc.webhooks.host_allowed(str(body.url)):
-        msg = "this host is not in the hosts webhooks may call (COBRANZA_API_WEBHOOK_HOSTS)"
+    msg = svc.webhooks.refusal(str(body.url))
+    if msg is not None:
         return JSONResponse(
             status_code=422,
             content={"detail": [{"loc": ["body", "url"], "msg": msg, "type": "value_error"}]},
