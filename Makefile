@@ -40,11 +40,20 @@ bench: setup
 
 # The 1M-client targets themselves (about 25 minutes): simulator, DuckDB ingest + ETL, the floor
 # beside the project at 1M, Spark local[2] and a standalone cluster at 100k.
+# With TIER (100k, 1m, 3m, 10m or a number of clients): that book end to end instead (simulate
+# with --compress, ingest, etl, train on TRAIN_CLIENTS clients, score; hours at 10m), niced, with
+# DuckDB's budget TIER_MEMORY; the tier's extract and lake are deleted at the end.
+TIER_MEMORY ?= 8GB
+TRAIN_CLIENTS ?= 200000
 bench-scale: setup
+ifdef TIER
+	nice -n 19 ionice -c3 $(UV) run python -m benchmarks.bench_tier $(TIER) --memory $(TIER_MEMORY) --train-clients $(TRAIN_CLIENTS)
+else
 	$(UV) run python -m benchmarks.bench_simulate --full
 	$(UV) run python -m benchmarks.bench_etl 1000000 24
 	$(UV) run python -m benchmarks.bench_floor 1000000 24 --repeat 1
 	$(UV) run python -m benchmarks.bench_etl 100000 24 --spark --cluster
+endif
 
 # Plain DuckDB (the floor) beside `cobranza ingest` + `cobranza etl`, 100k clients, twice each.
 bench-floor: setup

@@ -202,6 +202,14 @@ class Settings(BaseSettings):
         0.25, gt=0, lt=1, description="Share of clients (pre-OOT) in the test split."
     )
     seed: int = Field(42, description="Seed for splits, models and tuning.")
+    train_sample_clients: int | None = Field(
+        None,
+        ge=1,
+        description="Train on the labeled eligible rows of at most this many clients, chosen by "
+        "a hash of the client pseudonym and the seed (the same clients every run), split into "
+        "parts exactly as the whole book would be; default every client. Bounds training's "
+        "memory on a large book.",
+    )
     pseudonym_key: SecretStr | None = Field(
         None,
         description="HMAC-SHA256 key of the client and account pseudonyms (`client_key`, "

@@ -153,3 +153,26 @@ def test_read_gold_reads_the_version_it_reports_while_an_etl_switches_gold(tmp_p
     assert lake.current_version("gold") == versions[0]  # the switch did happen meanwhile
     assert info["version"] == versions[1]
     assert len(frame) == info["tables"]["obligation_snapshots"]["rows"] == 5
+
+
+def test_a_client_sample_keeps_whole_clients_in_the_parts_of_the_whole_book(lake, gold_frame):
+    """`train_sample_clients`: every labeled eligible row of N clients chosen by the seed, each in
+    the part it has when training on every client; the same N clients on every run."""
+    full = load_dataset(lake, 3, 0.25, seed=42)
+    n = full.frame["client_key"].nunique() // 3
+    a = load_dataset(lake, 3, 0.25, seed=42, sample_clients=n)
+    b = load_dataset(lake, 3, 0.25, seed=42, sample_clients=n)
+    chosen = set(a.frame["client_key"])
+    assert len(chosen) == n and chosen == set(b.frame["client_key"])
+    # whole clients: all their labeled eligible rows, none of the others' clients
+    whole = full.frame[full.frame["client_key"].isin(chosen)]
+    assert len(a.frame) == len(whole)
+    key = ["obligation_id", "cut_date"]
+    parts = dict(zip(full.frame[key].itertuples(index=False, name=None), full.part, strict=True))
+    keys = a.frame[key].itertuples(index=False, name=None)
+    assert [parts[k] for k in keys] == list(a.part)
+    assert a.oot_months == full.oot_months
+    other = load_dataset(lake, 3, 0.25, seed=43, sample_clients=n)
+    assert set(other.frame["client_key"]) != chosen
+    everyone = load_dataset(lake, 3, 0.25, seed=42, sample_clients=10**9)
+    assert len(everyone.frame) == len(full.frame)

@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from cobranza.config import Settings
 from cobranza.errors import CobranzaError
@@ -105,8 +106,11 @@ class Dataset:
         return out
 
 
-def read_gold(lake: Lake) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The current gold snapshot table (all rows) and the gold run info.
+def read_gold(
+    lake: Lake, sample_clients: int | None = None, seed: int = 0
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The current gold snapshot table (all rows, or those of `sample_clients` clients chosen by
+    `sample_of_clients`) and the gold run info.
 
     The version is resolved once: an etl publishing meanwhile must not give the rows of one
     version the lineage of another (prune keeps a model's gold by that lineage).
@@ -116,13 +120,27 @@ def read_gold(lake: Lake) -> tuple[pd.DataFrame, dict[str, Any]]:
     glob = lake.table_glob("gold", GOLD_TABLE, version)
     con = duckdb.connect()
     try:
+        source = "read_parquet(?, union_by_name=true)"
+        if sample_clients is not None:
+            rows = con.execute(f"SELECT DISTINCT {CLIENT_KEY} FROM {source}", [glob]).fetchall()
+            chosen = sample_of_clients([r[0] for r in rows], sample_clients, seed)
+            con.register("_sampled", pa.table({CLIENT_KEY: chosen}))
+            source += f" SEMI JOIN _sampled USING ({CLIENT_KEY})"
         frame = con.execute(
-            f"SELECT * FROM read_parquet(?, union_by_name=true) ORDER BY {CUT_DATE}, {OBLIGATION_ID}",
-            [glob],
+            f"SELECT * FROM {source} ORDER BY {CUT_DATE}, {OBLIGATION_ID}", [glob]
         ).df()
     finally:
         con.close()
     return frame, info
+
+
+def sample_of_clients(keys: list[str], n: int, seed: int) -> list[str]:
+    """The `n` clients with the smallest hash of (seed, client_key): fixed by the seed, and
+    independent of the hashes that assign parts (salts "test" and "valid")."""
+    if n >= len(keys):
+        return list(keys)
+    u = client_fraction(pd.Series(keys, dtype=object), seed, "sample")
+    return [keys[i] for i in np.argsort(u, kind="stable")[:n]]
 
 
 def feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -192,9 +210,12 @@ def assign_parts(
     return part, [str(m) for m in sorted(oot)]
 
 
-def load_dataset(lake: Lake, oot_months: int, test_share: float, seed: int) -> Dataset:
-    """Labeled (target not null) eligible gold rows, split into parts."""
-    frame, info = read_gold(lake)
+def load_dataset(
+    lake: Lake, oot_months: int, test_share: float, seed: int, sample_clients: int | None = None
+) -> Dataset:
+    """Labeled (target not null) eligible gold rows, split into parts; with `sample_clients`,
+    those of that many clients (a client's part does not depend on the sample)."""
+    frame, info = read_gold(lake, sample_clients, seed)
     missing = [c for c in (OBLIGATION_ID, CUT_DATE, CLIENT_KEY, ELIGIBLE, TARGET) if c not in frame]
     if missing:
         raise TrainingDataError(f"gold.{GOLD_TABLE} lacks column(s) {', '.join(missing)}")

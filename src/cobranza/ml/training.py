@@ -94,7 +94,13 @@ class TrainResult(Summary):
 # ---- the steps ---------------------------------------------------------------------------------
 def load_split(lake: Lake, settings: Settings, info: Callable[[str], None]) -> Dataset:
     """The labeled eligible rows of the current gold, split (see data.py)."""
-    dataset = load_dataset(lake, settings.oot_months, settings.test_share, settings.seed)
+    dataset = load_dataset(
+        lake,
+        settings.oot_months,
+        settings.test_share,
+        settings.seed,
+        sample_clients=settings.train_sample_clients,
+    )
     info(
         "split: "
         + ", ".join(

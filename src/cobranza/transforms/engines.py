@@ -36,7 +36,8 @@ class Engine:
         return expr
 
     def scalar(self, expr: ir.Scalar) -> Any:
-        return self.con.execute(expr)
+        # through Arrow: Ibis' `execute` imports pandas (seconds of start-up) for one value
+        return self.con.to_pyarrow(expr).as_py()
 
     def close(self) -> None:
         pass

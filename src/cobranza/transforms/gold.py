@@ -126,6 +126,11 @@ def mandate_at_cut(spine: ir.Table, mandates: ir.Table, latest_cut: date) -> ir.
     )
 
 
+def spine_events(events: ir.Table, in_spine: ir.Table) -> ir.Table:
+    """The events of the obligations in `in_spine` (one `obligation_id` column), all of them."""
+    return events.semi_join(in_spine, "obligation_id")
+
+
 def open_products(keys: ir.Table, obligations: ir.Table) -> ir.Table:
     """Obligations of each client open at d: originated on or before d and not closed by d."""
     k = keys.select("client_key", "cut_date").distinct()
@@ -157,22 +162,30 @@ def obligation_snapshots(
     obligations = silver["obligations"]
 
     spine = materialize("spine", gold_spine(cuts, calendar))
+    # Events of obligations (and months of accounts) that never reach the spine cannot change a
+    # spine row: dropping them before the per-period aggregates leaves every feature as it is.
+    in_spine = materialize("in_spine", spine.select("obligation_id").distinct())
+    attempts = spine_events(silver["debit_attempts"], in_spine)
+    payments = materialize("payments", spine_events(silver["payments"], in_spine))
+    actions = materialize("actions", spine_events(silver["collection_actions"], in_spine))
     outcome = materialize(
-        "outcome", horizon_outcome(early_delinquent(cuts), silver["payments"], horizon_days)
+        "outcome", horizon_outcome(early_delinquent(cuts), payments, horizon_days)
     )
     mandate = materialize("mandate", mandate_at_cut(spine, silver["debit_mandates"], latest_cut))
 
     base = materialize("base", _base(spine, silver, mandate))
+    accounts = base.select("account_key").distinct()
+    account_monthly = silver["account_monthly"].semi_join(accounts, "account_key")
     groups = [
-        F.debit_history_features(spine, F.attempts_by_period(silver["debit_attempts"], calendar)),
-        F.payment_features(spine, F.payments_by_period(silver["payments"], calendar)),
-        F.action_features(spine, F.actions_by_period(silver["collection_actions"], calendar)),
+        F.debit_history_features(spine, F.attempts_by_period(attempts, calendar)),
+        F.payment_features(spine, F.payments_by_period(payments, calendar)),
+        F.action_features(spine, F.actions_by_period(actions, calendar)),
         F.episode_features(spine, F.episode_outcomes(spine, outcome)),
-        F.account_features(base, silver["account_monthly"]),
+        F.account_features(base, account_monthly),
     ]
     after_d = [
         arms(spine, silver["collection_assignments"], latest_cut),
-        actions_in_horizon(outcome, silver["collection_actions"], as_of),
+        actions_in_horizon(outcome, actions, as_of),
         labels(outcome, rolled(spine, calendar, obligations), as_of),
     ]
     t = base
