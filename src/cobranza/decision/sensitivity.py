@@ -98,7 +98,14 @@ def cost_chart(curve: dict[str, Any], out: Path) -> Path:
     )
     ax.set_ylabel("cost per obligation (COP)")
     ax.set_title("Cost against the benefit threshold")
-    ax.legend(fontsize=8, loc="best")
+    return _save(fig, ax, out, legend_size=8)
+
+
+def _save(fig: Any, ax: Any, out: Path, legend_size: int) -> Path:
+    """Legend, grid, layout, the PNG written, the figure closed."""
+    import matplotlib.pyplot as plt
+
+    ax.legend(fontsize=legend_size, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -190,10 +197,4 @@ def sensitivity_chart(grid: dict[str, Any], out: Path) -> Path:
     ax.set_ylabel(
         f"net savings against assigning everyone (COP, valued with {grid['valued_with']})"
     )
-    ax.legend(fontsize=7, loc="best")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return _save(fig, ax, out, legend_size=7)
