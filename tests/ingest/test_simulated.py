@@ -79,7 +79,8 @@ def test_a_clean_simulation_ingests_with_nothing_quarantined(tmp_path, settings,
     from tests.conftest import sim_config
 
     extract = tmp_path / "clean"
-    simulate(extract, sim_config(noise=0.0), dialect)
+    # clean: no injected defects, and no contacted control rows (the contamination warning)
+    simulate(extract, sim_config(noise=0.0, contamination=0.0), dialect)
     report = ingest_extract(settings, extract, dialect)
     assert report["rows_read"] > 10_000
     assert report["rows_quarantined"] == 0
