@@ -1,7 +1,7 @@
 """Online scoring: the champion model cached in the service, reloaded when the champion changes.
 
-Predict scores with the same policy as the batch (threshold from the champion, capacity from today's
-settings): small requests through `cobranza.decision.online.OnlineScorer` (prepared once per loaded
+Predict scores with the same models and policy as the batch (the champion's self-cure and roll models,
+today's costs and capacity): small requests through `cobranza.decision.online.OnlineScorer` (prepared once per loaded
 model), others through `cobranza.decision.scoring.score_frame`, the very path of batch scoring. The champion alias is
 re-checked in a background thread at most every `check_seconds`, so a request never waits for the
 registry unless no model has been loaded yet.
