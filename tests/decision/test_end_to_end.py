@@ -32,6 +32,9 @@ def chain(sim_extract, tmp_path_factory):
         duckdb_threads=1,
         reason_language="en",
         experiment={"holdout_share": 0.3},
+        # a fixed pseudonym key: the client split (a hash of client_key) and so every figure
+        # below are the same each run (a lake otherwise makes its own random key)
+        pseudonym_key="decision-e2e-tests-key-8a41c6f09e2d7b53",
     )
     ingest_extract(settings, sim_extract, STANDARD)
     run_etl(settings)

@@ -65,3 +65,13 @@ def test_sample_size_matches_fleiss():
     assert n1 < 1094 < n0  # a small holdout beside a large assigned arm needs fewer holdout rows
     with pytest.raises(ValueError):
         sample_size(0.2, 0.0)
+
+
+def test_an_effect_too_small_to_size_is_refused_not_a_crash():
+    """An MDE near zero would need more rows than any book: a ValueError the report turns into
+    a null sample size, never a division by zero."""
+    from cobranza.decision.experiment_stats import MIN_MDE, sample_size
+
+    with pytest.raises(ValueError, match="mde"):
+        sample_size(0.4, 5e-324)
+    assert sample_size(0.4, MIN_MDE)[0] > 10_000_000

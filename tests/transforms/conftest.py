@@ -37,6 +37,11 @@ def spark():
     session.stop()
 
 
+# One pseudonym key for every lake these tests build: two lakes made from one extract (a cut
+# extract beside the whole one, DuckDB beside Spark) must give the same client_key.
+PSEUDONYM_KEY = "transforms-tests-key-5f0c9d2e7b1a4c3d8e6f"
+
+
 def etl(
     root: Path,
     tables: dict,
@@ -49,6 +54,7 @@ def etl(
     """Publish `tables` as a raw version of contract `version` into a lake at `root` and run the
     ETL on it."""
     publish_raw(root, tables, as_of, version=version)
+    kw.setdefault("pseudonym_key", PSEUDONYM_KEY)
     settings = load_settings(lake=root, engine=engine, duckdb_threads=1, **kw)
     return run_etl(settings, spark_session=spark)
 

@@ -95,13 +95,17 @@ def _need_rows(metric: str, a: np.ndarray, b: np.ndarray, least: int) -> None:
         raise ValueError(f"{metric}: each arm needs at least {least} rows ({len(a)}, {len(b)})")
 
 
+# Below this the rows needed overflow any book (and mde**2 underflows to 0).
+MIN_MDE = 1e-4
+
+
 def sample_size(
     base_rate: float, mde: float, ratio: float = 1.0, alpha: float = 0.05, power: float = 0.8
 ) -> tuple[int, int]:
     """Rows of arm 1 and arm 0 (ratio = n0 / n1) to detect base_rate -> base_rate + mde
     (Fleiss' formula, the module docstring); rounded up."""
-    if not 0.0 < mde < 1.0 or ratio <= 0:
-        raise ValueError(f"need 0 < mde < 1 and ratio > 0, got mde={mde}, ratio={ratio}")
+    if not MIN_MDE <= mde < 1.0 or ratio <= 0:
+        raise ValueError(f"need {MIN_MDE} <= mde < 1 and ratio > 0, got mde={mde}, ratio={ratio}")
     p0 = float(base_rate)
     p1 = p0 + mde if p0 + mde < 1.0 else p0 - mde  # the detectable side that is a rate
     if not 0.0 < p1 < 1.0:
