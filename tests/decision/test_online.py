@@ -39,8 +39,12 @@ def real(sim_extract, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("online")
     # A small extract: loosen the gate so that the first model becomes champion.
+    # A fixed pseudonym key: the client split, and so the champion, are the same every run.
     settings = load_settings(
-        lake=root / "lake", gate={"max_ece": 1.0, "max_psi": 100.0}, duckdb_threads=1
+        lake=root / "lake",
+        gate={"max_ece": 1.0, "max_psi": 100.0},
+        duckdb_threads=1,
+        pseudonym_key="decision-online-tests-key-3c9e71b2d8a4f605",
     )
     ingest_extract(settings, sim_extract, STANDARD)
     run_etl(settings)
