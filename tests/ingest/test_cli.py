@@ -136,3 +136,20 @@ def test_cli_refuses_a_symlinked_file_in_one_line(tmp_path):
     assert out.returncode != 0
     assert "payments.csv: is a symbolic link" in out.stderr
     assert "Traceback" not in out.stderr and str(outside) not in out.stderr + out.stdout
+
+
+def test_cli_prints_each_warning_once(tmp_path):
+    """A warning is printed once, in the run's report, however many places could show it."""
+    extract = write_extract(tmp_path / "x")  # version 1: the no-assignment-file warning
+    out = subprocess.run(
+        ["cobranza", "--lake", str(tmp_path / "lake"), "ingest", str(extract)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    printed = out.stdout + out.stderr
+    assert V1_WARNING.startswith("no assignment file was given")
+    assert printed.count("no assignment file was given") == 1
+    assert "warnings" in out.stdout  # the report's section holds it
