@@ -163,9 +163,6 @@ def report(result: dict[str, Any]) -> list[Section]:
     stages = [(k, f"{v:,.1f}") for k, v in seconds.items()] + [("total", f"{total:,.1f}")]
     sections: list[Section] = [("stages", ["stage", "seconds"], stages)]
     sections += _data(result.get("ingest", {}), result.get("etl", {}))
-    warnings = result.get("ingest", {}).get("warnings")
-    if warnings:
-        sections.append(("ingest warnings", None, [(w,) for w in warnings]))
     train, imp = result.get("train", {}), result.get("impact", {})
     sections += _model(train)
     sections += _decisions(result.get("score", {}))

@@ -65,8 +65,9 @@ class IngestResult(Summary):
     extra: dict[str, Any] = field(default_factory=dict, metadata=EXTRA)
 
     def sections(self) -> list[Section]:
-        """Per file what was read, accepted, quarantined and collapsed; the assignment arms; the
-        warnings; where the data-quality report is."""
+        """Per file what was read, accepted, quarantined and collapsed; the assignment arms;
+        where the data-quality report is. The warnings are the run's log lines (`ingest_extract`
+        prints them as they are found, for the CLI, the pipeline and the API's jobs alike)."""
         heading = (
             f"raw version {self.version} (as of {self.as_of}, contract version "
             f"{self.extra.get('contract_version', '?')}, dialect {self.dialect}, "
@@ -80,8 +81,6 @@ class IngestResult(Summary):
         arms = self.extra.get("assignments")
         if arms:
             out.append(_assignment_section(arms))
-        if self.warnings:
-            out.append(("warnings", None, [(w,) for w in self.warnings]))
         quality = self.extra.get("quality_report")
         if quality:
             out.append(

@@ -394,10 +394,13 @@ def _ingest(settings: Settings, extract: Extract, dialect: Dialect, ui, start: f
         if con is not None:
             con.close()
         work.close()
-    # The warnings are the summary's to print (its report has a section for them), not the log's.
-    for line in summary.pop("_log"):
-        if ui:
+    if ui:
+        for line in summary.pop("_log"):
             ui.info(line)
+        for w in summary["warnings"]:
+            ui.info(f"[yellow]warning:[/] {w}")
+    else:
+        summary.pop("_log")
     summary["seconds"] = round(time.perf_counter() - start, 3)
     return summary
 
