@@ -194,3 +194,79 @@ def test_a_version_1_extract_counts_every_past_row_as_missing_and_warns_once(
     log = " ".join(capsys.readouterr().err.split())  # the console may wrap long lines
     assert log.count(" ".join(V1_WARNING.split())) == 1
     assert Lake(settings.lake).run_info("raw")["warnings"] == [V1_WARNING]
+
+
+def _tables(tmp_path, cuts, arms, actions) -> dict:
+    """Hand-built raw tables (Parquet folders) of the three files the report reads."""
+    import duckdb
+
+    con = duckdb.connect()
+    sources = {
+        "portfolio_cuts": (
+            "SELECT o AS obligation_id, CAST(d AS DATE) AS cut_date, dpd AS days_past_due "
+            "FROM (VALUES {}) v(o, d, dpd)",
+            cuts,
+        ),
+        "collection_assignments": (
+            "SELECT o AS obligation_id, CAST(d AS DATE) AS cut_date, arm "
+            "FROM (VALUES {}) v(o, d, arm)",
+            arms,
+        ),
+        "collection_actions": (
+            "SELECT a AS action_id, o AS obligation_id, CAST(ts AS TIMESTAMP) AS action_ts "
+            "FROM (VALUES {}) v(a, o, ts)",
+            actions,
+        ),
+    }
+    tables = {}
+    for stem, (sql, rows) in sources.items():
+        folder = tmp_path / stem
+        folder.mkdir()
+        values = ", ".join(str(tuple(r)) for r in rows)
+        con.execute(f"COPY ({sql.format(values)}) TO '{folder / 'part-0.parquet'}'")
+        tables[stem] = folder
+    return tables
+
+
+def test_contamination_is_an_action_after_an_unmanaged_decision_and_before_the_next_managed_one(
+    tmp_path,
+):
+    """Monthly cuts fall inside a 30-day horizon: an action after the next cut that managed the
+    obligation follows that decision; one before it, or with no managed cut between, counts."""
+    import duckdb
+
+    from cobranza.ingest import assignments
+
+    cuts = [
+        ("O1", "2023-01-31", 5),  # HOLDOUT, then ASSIGNED at 02-28
+        ("O1", "2023-02-28", 9),
+        ("O2", "2023-01-31", 5),  # HOLDOUT, then no assignment at 02-28: treated as ASSIGNED
+        ("O2", "2023-02-28", 9),
+        ("O3", "2023-01-31", 5),  # HOLDOUT, then ASSIGNED at 02-28
+        ("O3", "2023-02-28", 9),
+        ("O4", "2023-01-31", 5),  # RULE, then HOLDOUT at 02-28
+        ("O4", "2023-02-28", 9),
+        ("O1", "2023-03-31", 0),
+    ]
+    arms = [
+        ("O1", "2023-01-31", "HOLDOUT"),
+        ("O1", "2023-02-28", "ASSIGNED"),
+        ("O2", "2023-01-31", "HOLDOUT"),
+        ("O3", "2023-01-31", "HOLDOUT"),
+        ("O3", "2023-02-28", "ASSIGNED"),
+        ("O4", "2023-01-31", "RULE"),
+        ("O4", "2023-02-28", "HOLDOUT"),
+    ]
+    actions = [
+        ("A1", "O1", "2023-03-01 10:00:00"),  # after O1's ASSIGNED cut: that decision's action
+        ("A2", "O2", "2023-03-02 10:00:00"),  # after O2's cut treated as ASSIGNED: the same
+        ("A3", "O3", "2023-02-10 10:00:00"),  # in the HOLDOUT horizon, before any later cut
+        ("A4", "O3", "2023-02-28 10:00:00"),  # on the next cut's day: before its decision
+        ("A5", "O4", "2023-03-01 10:00:00"),  # in the horizons of RULE and of HOLDOUT
+    ]
+    tables = _tables(tmp_path, cuts, arms, actions)
+    con = duckdb.connect()
+    a = assignments.report(con, tables, 2, "collection_assignments.csv", 30)
+    # rows: O3 at 01-31 (A3, A4), O4 at 01-31 and at 02-28 (A5); A1 and A2 are managed ones
+    assert a["contamination"] == {"rows": 3, "actions": 3}
+    assert a["missing"] == 1  # O2 at 02-28

@@ -9,7 +9,10 @@ that cut". After every file is written, `report` counts over the raw tables:
 - early-delinquency rows at past cuts with no assignment (treated as ASSIGNED downstream); the
   latest cut of the extract is today's decision, not yet taken, and is counted apart;
 - contamination: collection actions dated in the horizon (d, d + H] of a HOLDOUT or RULE row.
-  They are kept; the count says how far the control group was managed anyway.
+  They are kept; the count says how far the control group was managed anyway. An action belongs
+  to the latest decision before it: once a later cut d' < action date managed the obligation
+  (ASSIGNED, or no assignment at a past cut), the action follows that decision, not the
+  unmanaged one whose horizon still runs (a monthly cut falls inside a 30-day horizon).
 
 A version-1 extract has no assignment file: every row counts as missing, and the run warns once.
 """
@@ -24,6 +27,7 @@ import duckdb
 
 from cobranza.contract import (
     ARMS,
+    ASSIGNED_ARM,
     ASSIGNMENTS,
     COLLECTION_ASSIGNMENTS,
     EARLY_DPD_MAX,
@@ -31,7 +35,7 @@ from cobranza.contract import (
     HOLDOUT_ARM,
     RULE_ARM,
 )
-from cobranza.ingest.rules import quote_ident, quote_literal
+from cobranza.ingest.rules import quote_literal
 
 NOT_EARLY = "not in early delinquency at that cut"
 EARLY_TABLE = "_early_portfolio_cuts"
@@ -106,7 +110,7 @@ def report(
                 undecided += n
             else:
                 missing += n
-        rows, actions = _contamination(con, src("collection_actions"), horizon_days)
+        rows, actions = _contamination(con, src("collection_actions"), horizon_days, latest)
     return {
         "contract_version": version,
         "file": filename,
@@ -120,18 +124,26 @@ def report(
 
 
 def _contamination(
-    con: duckdb.DuckDBPyConnection, actions: str, horizon_days: int
+    con: duckdb.DuckDBPyConnection, actions: str, horizon_days: int, latest: date
 ) -> tuple[int, int]:
-    """(HOLDOUT or RULE rows with an action in their horizon, such actions) over `_arms`."""
+    """(HOLDOUT or RULE rows with an action in their horizon, such actions) over `_arms`.
+
+    An action dated x counts against the unmanaged row (o, d) when d < x <= d + H and no cut d'
+    with d < d' < x managed o (arm ASSIGNED, or none at a past cut: treated as ASSIGNED). An
+    action on d' itself comes before the decision at d', so it still counts against d.
+    """
     unmanaged = ", ".join(quote_literal(a) for a in (HOLDOUT_ARM, RULE_ARM))
     days = int(horizon_days)
-    d = quote_ident("cut_date")
+    managed = f"(m.arm = {quote_literal(ASSIGNED_ARM)} OR (m.arm IS NULL AND m.cut_date < ?))"
     rows, n = con.execute(
-        "SELECT count(DISTINCT (r.obligation_id, r.cut_date)), count(x.action_id) "
-        f"FROM _arms r JOIN {actions} x ON x.obligation_id = r.obligation_id "
-        f"AND CAST(x.action_ts AS DATE) > r.{d} "
-        f"AND CAST(x.action_ts AS DATE) <= r.{d} + INTERVAL {days} DAY "
-        f"WHERE r.arm IN ({unmanaged})"
+        "SELECT count(DISTINCT (r.obligation_id, r.cut_date)), count(DISTINCT x.action_id) "
+        f"FROM _arms r JOIN (SELECT action_id, obligation_id, CAST(action_ts AS DATE) AS day "
+        f"FROM {actions}) x ON x.obligation_id = r.obligation_id "
+        f"AND x.day > r.cut_date AND x.day <= r.cut_date + INTERVAL {days} DAY "
+        f"WHERE r.arm IN ({unmanaged}) AND NOT EXISTS (SELECT 1 FROM _arms m "
+        "WHERE m.obligation_id = r.obligation_id AND m.cut_date > r.cut_date "
+        f"AND m.cut_date < x.day AND {managed})",
+        [latest],
     ).fetchone()
     return int(rows), int(n)
 
