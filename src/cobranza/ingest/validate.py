@@ -39,6 +39,9 @@ QUARANTINE_DDL = (
 )
 ROW_COLUMN = "*"  # quarantine column for problems of the whole row
 MAX_LINES_LISTED = 10
+# zstd's fastest level: a fifth less CPU than its default for a tenth more bytes (measured on
+# debit_attempts, 2.4M rows: 1.75 against 2.21 CPU s, 33 against 30 MB)
+ZSTD_LEVEL = "COMPRESSION_LEVEL 1"
 
 
 @dataclass
@@ -345,7 +348,7 @@ def write_parquet(con: duckdb.DuckDBPyConnection, query: str, out_dir: Path) -> 
     """COPY a query into `out_dir` as Parquet parts; an empty result still gets a typed file."""
     target = quote_literal(str(out_dir))
     res = con.execute(
-        f"COPY ({query}) TO {target} (FORMAT parquet, COMPRESSION zstd, "
+        f"COPY ({query}) TO {target} (FORMAT parquet, COMPRESSION zstd, {ZSTD_LEVEL}, "
         "FILE_SIZE_BYTES '512MB', OVERWRITE_OR_IGNORE true, FILENAME_PATTERN 'part-{i}')"
     ).fetchone()
     rows = int(res[0]) if res else 0

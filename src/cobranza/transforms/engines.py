@@ -82,7 +82,9 @@ class DuckDBEngine(Engine):
         return self.con.read_parquet(str(Path(table_dir) / "**" / "*.parquet"))
 
     def write(self, expr: ir.Table, out_dir: Path) -> None:
-        self.con.to_parquet(expr, Path(out_dir) / "part-0.parquet", compression="zstd")
+        self.con.to_parquet(
+            expr, Path(out_dir) / "part-0.parquet", compression="zstd", compression_level=1
+        )
 
     def materialize(self, name: str, expr: ir.Table) -> ir.Table:
         """Temp tables for results read several times: DuckDB would recompute an inlined CTE."""
