@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import subprocess
 from pathlib import Path
 
+import duckdb
+
 from cobranza.contract import files_for
 from cobranza.ingest.assignments import V1_WARNING
+from cobranza.lake import Lake
 from tests.ingest.conftest import BASE_ROWS, write_extract
 
 REPO = Path(__file__).resolve().parents[2]
@@ -153,3 +157,72 @@ def test_cli_prints_each_warning_once(tmp_path):
     assert V1_WARNING.startswith("no assignment file was given")
     assert printed.count("no assignment file was given") == 1
     assert "warning: no assignment file was given" in " ".join(out.stderr.split())
+
+
+def _with_undecodable_record(extract: Path, good_line_too: bool = False) -> int:
+    """clients.csv plus a record of too many fields holding a byte that is not UTF-8; returns
+    its line. With `good_line_too`, a well-formed record at line 2 gets such a byte as well."""
+    path = extract / "clients.csv"
+    lines = path.read_bytes().rstrip(b"\n").split(b"\n")
+    if good_line_too:
+        lines[1] = lines[1].replace(b"CC", b"C\xff", 1)
+    lines.append(b"C9,CC,9009,Nombre \xff\xfe Privado,1990-01-01,F,Cali,Valle,MASS,x,y,z,w,v,u")
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return len(lines)
+
+
+def test_cli_quarantines_a_malformed_record_with_undecodable_bytes_printing_nothing_else(
+    tmp_path,
+):
+    """A record of the wrong field count is quarantined whatever its bytes: the run says file,
+    line and column once, and nothing else reaches stdout or stderr (no decoder traceback)."""
+    extract = write_extract(tmp_path / "x", manifest=False)
+    line = _with_undecodable_record(extract)
+    for gz in (False, True):
+        if gz:  # the same record in a gzip-compressed file
+            path = extract / "clients.csv"
+            (extract / "clients.csv.gz").write_bytes(gzip.compress(path.read_bytes()))
+            path.unlink()
+        lake = tmp_path / f"lake-{gz}"
+        out = subprocess.run(
+            ["cobranza", "--lake", str(lake), "ingest", str(extract)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        printed = out.stdout + out.stderr
+        for noise in ("UnicodeDecodeError", "Traceback", "Exception ignored", "codec"):
+            assert noise not in printed
+        assert "Privado" not in printed  # the record's text stays in raw
+        name = "clients.csv.gz" if gz else "clients.csv"
+        log = " ".join(out.stderr.split())
+        assert (
+            f"{name}: 1 row(s) quarantined, first at line {line} column *: expected 14 fields"
+            in log
+        )
+        rows = (
+            duckdb.connect()
+            .execute(
+                'SELECT file, line, "column", reason FROM read_parquet(?)',
+                [Lake(lake).table_glob("raw", "quarantine")],
+            )
+            .fetchall()
+        )
+        assert [r for r in rows if r[0] == name] == [
+            (name, line, "*", "expected 14 fields as in the header, found 15")
+        ]
+
+
+def test_cli_undecodable_bytes_in_an_accepted_record_still_fail_the_file(tmp_path):
+    """Quarantining the malformed record does not let undecodable bytes into accepted rows."""
+    extract = write_extract(tmp_path / "x", manifest=False)
+    _with_undecodable_record(extract, good_line_too=True)
+    out = _cli(tmp_path / "lake", str(extract))
+    assert out.returncode == 1
+    error = json.loads(out.stdout)["error"]
+    assert error.startswith("clients.csv: bytes that are not valid utf-8 at line 2;")
+    for noise in ("UnicodeDecodeError", "Traceback", "Exception ignored"):
+        assert noise not in out.stdout + out.stderr
+    assert not (tmp_path / "lake" / "raw" / "CURRENT").exists()

@@ -11,11 +11,22 @@ value is just one more embedded newline) and the byte scan's blank lines tell wh
 records to drop. A quote left open is refused, not parsed: its value would swallow the lines after
 it, whole records included. Number cells are screened in bulk on the parsed bytes, so that only
 the few that are not plainly numbers pay for the contract's regular expression in DuckDB.
+
+A record with the wrong number of fields is quarantined whatever its bytes. pyarrow decodes such a
+record's text before it calls the invalid-row callback, so bytes that are not valid UTF-8 in it
+stop the parse (with a report of the callback's error on stderr, which `_quiet_hook` keeps for
+the run). The file is then parsed again with those bytes replaced (`Undecodable`), and every line
+holding such bytes must lie in a quarantined record; one in an accepted record fails the file, as
+an unreadable encoding does.
 """
 
 from __future__ import annotations
 
+import codecs
+import io
 import re
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +49,14 @@ from cobranza.ingest.quotes import (
     runaway_error,
     runaway_in_text,
 )
-from cobranza.ingest.scan import Fingerprint, fingerprint, first_lone_cr, locate_decode_error
-from cobranza.ingest.source import GZIP_ERRORS, arrow_input, gzip_message
+from cobranza.ingest.scan import (
+    Fingerprint,
+    fingerprint,
+    first_lone_cr,
+    locate_decode_error,
+    undecodable_lines,
+)
+from cobranza.ingest.source import GZIP_ERRORS, arrow_input, gzip_message, open_bytes
 
 BLOCK = 1 << 20  # pyarrow parse block: 1 MiB keeps Arrow memory in flight ~60 MB, same CPU
 # A record must fit in about one parser block: past BLOCK the parse is retried with blocks this
@@ -58,6 +75,7 @@ __all__ = [
     "IngestError",
     "Parsed",
     "RecordTooLong",
+    "Undecodable",
     "fingerprint",
     "read_header",
     "stream_batches",
@@ -76,11 +94,17 @@ class RecordTooLong(IngestError):
         )
 
 
+class Undecodable(IngestError):
+    """A record with the wrong number of fields holds bytes that are not valid UTF-8: the caller
+    parses the file again with `replace_invalid` (the message is the file's decode error)."""
+
+
 @dataclass
 class BadRecord:
     line: int
     fields: int
     text: str
+    newlines: int = 0  # in the whole record (`text` may be cut at MAX_BAD_TEXT)
 
 
 @dataclass
@@ -189,6 +213,7 @@ class _Stream:
         self.numeric = number_columns(spec, header, dialect)
         self.parser_rows = 0
         self.last_line = 1  # physical line of the last good record (empty lines included)
+        self.undecodable = False  # the invalid-row callback could not be given a record's text
 
     def on_invalid(self, row: pacsv.InvalidRow) -> str:
         text = row.text or ""
@@ -199,11 +224,16 @@ class _Stream:
             found = runaway_in_text(text, self.dialect, self.threshold)
             if found is not None:
                 self.runaway.append((len(self.parsed.bad), *found))
-        self.parsed.bad.append(BadRecord(number, row.actual_columns, text[:MAX_BAD_TEXT]))
+        self.parsed.bad.append(BadRecord(number, row.actual_columns, text[:MAX_BAD_TEXT], newlines))
         return "skip"
 
-    def open(self) -> pacsv.CSVStreamingReader:
+    def open(self, replace_invalid: bool = False) -> pacsv.CSVStreamingReader:
         dialect = self.dialect
+        source = (
+            pa.PythonFile(_Replacing(open_bytes(self.path), dialect.encoding), mode="r")
+            if replace_invalid
+            else arrow_input(self.path)
+        )
         read_options = pacsv.ReadOptions(
             use_threads=False,  # serial parsing: the parser then knows record numbers of bad rows
             block_size=self.block_size,
@@ -227,7 +257,7 @@ class _Stream:
             quoted_strings_can_be_null=False,
         )
         return pacsv.open_csv(
-            arrow_input(self.path),
+            source,
             read_options=read_options,
             parse_options=parse_options,
             convert_options=convert_options,
@@ -320,6 +350,16 @@ class _Stream:
         if parsed.line_drift:  # rare: find where, reading the file again
             parsed.drift_from = first_lone_cr(self.path)
 
+    def check_replaced(self) -> None:
+        """After a parse with invalid bytes replaced: each line holding some is quarantined."""
+        quarantined = [(b.line, b.line + b.newlines) for b in self.parsed.bad]
+        for line in undecodable_lines(self.path, self.dialect.encoding):
+            if not any(first <= line <= last for first, last in quarantined):
+                raise IngestError(
+                    f"{self.spec.filename}: bytes that are not valid {self.dialect.encoding} at "
+                    f"line {line}; {encoding_hint(self.dialect)}"
+                )
+
 
 def stream_batches(
     path: Path,
@@ -329,6 +369,7 @@ def stream_batches(
     fp: Fingerprint,
     parsed: Parsed,
     block_size: int | None = None,
+    replace_invalid: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     """Every good record as strings (`c0..cN` in file order), `_line` and `_numcheck`.
 
@@ -336,11 +377,14 @@ def stream_batches(
     whose text this reader could not vouch for as plain (see `numbers.number_columns`).
 
     Raises `RecordTooLong` when a record does not fit `block_size` (the caller retries larger),
-    and an `IngestError` naming the line where a quote that never closes opens.
+    `Undecodable` when a record with the wrong number of fields holds bytes that are not valid
+    UTF-8 (the caller retries with `replace_invalid`), and an `IngestError` naming the line where
+    a quote that never closes opens.
     """
     stream = _Stream(path, spec, header, dialect, fp, parsed, block_size or BLOCK)
+    _quiet_hook()
     try:
-        reader = stream.open()
+        reader = stream.open(replace_invalid)
         while True:
             try:
                 batch = reader.read_next_batch()
@@ -351,6 +395,8 @@ def stream_batches(
                 if out is not None:
                     yield out
     except pa.ArrowInvalid as exc:
+        if stream.undecodable and not replace_invalid:
+            raise Undecodable(str(_decode_error(path, spec.filename, dialect))) from None
         raise stream.parse_error(exc) from None
     except UnicodeDecodeError:
         raise _decode_error(path, spec.filename, dialect) from None
@@ -361,6 +407,8 @@ def stream_batches(
             raise IngestError(gzip_message(spec.filename, exc)) from None
         raise IngestError(f"{spec.filename}: cannot be read ({exc.strerror or exc})") from None
     stream.finish()
+    if replace_invalid:
+        stream.check_replaced()
 
 
 def _decode_error(path: Path, name: str, dialect: Dialect) -> IngestError:
@@ -370,9 +418,63 @@ def _decode_error(path: Path, name: str, dialect: Dialect) -> IngestError:
     )
 
 
-_ROW_TEXT = re.compile(r"(got \d+ columns?)[:].*", re.DOTALL)
+_ROW_TEXT = re.compile(r"(got \d+(?: columns?)?)[:].*", re.DOTALL)
 
 
 def _safe(message: str) -> str:
     """pyarrow's message without the row text it may quote (the row may hold personal data)."""
     return _ROW_TEXT.sub(r"\1", message.splitlines()[0] if message else message)[:300]
+
+
+class _Replacing(io.RawIOBase):
+    """The CSV text with bytes the encoding cannot decode replaced (U+FFFD), as UTF-8."""
+
+    def __init__(self, raw, encoding: str):
+        self.raw = raw
+        self.decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        self.buffer = memoryview(b"")
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, out) -> int:
+        while not self.buffer and not self.done:
+            chunk = self.raw.read(BLOCK)
+            self.done = not chunk
+            text = self.decoder.decode(chunk, final=self.done)
+            self.buffer = memoryview(text.encode("utf-8"))
+        n = min(len(out), len(self.buffer))
+        out[:n] = self.buffer[:n]
+        self.buffer = self.buffer[n:]
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+_hook_lock = threading.Lock()
+
+
+def _quiet_hook() -> None:
+    """Keep pyarrow's report of a record it could not decode for the callback off stderr.
+
+    pyarrow raises the UnicodeDecodeError outside Python's reach and reports it through
+    `sys.unraisablehook`; the hook marks the parse (`_Stream.undecodable`, acted on by
+    `stream_batches`) and passes every other report on to the hook it wraps.
+    """
+    with _hook_lock:
+        current = sys.unraisablehook
+        if getattr(current, "_cobranza_wraps", None) is not None:
+            return
+
+        def hook(unraisable) -> None:
+            stream = getattr(unraisable.object, "__self__", None)
+            if isinstance(stream, _Stream) and isinstance(unraisable.exc_value, UnicodeDecodeError):
+                stream.undecodable = True
+                return
+            current(unraisable)
+
+        hook._cobranza_wraps = current  # type: ignore[attr-defined]
+        sys.unraisablehook = hook

@@ -141,6 +141,34 @@ def locate_decode_error(path: Path, dialect: Dialect) -> str | None:
             lines += chunk.count(b"\n")
 
 
+def undecodable_lines(path: Path, encoding: str) -> list[int]:
+    """Lines holding bytes that `encoding` cannot decode (failure path only).
+
+    Chunks are cut after their last newline (a newline byte never lies inside a character of an
+    ASCII-compatible encoding); only a chunk that fails to decode is decoded line by line.
+    """
+    found: list[int] = []
+    lines_before = 0
+    carry = b""
+    with reading(path.name), open_bytes(path) as fh:
+        while True:
+            chunk = fh.read(CHUNK)
+            window = carry + chunk
+            cut = window.rfind(b"\n") + 1 if chunk else len(window)
+            body, carry = window[:cut], window[cut:]
+            try:
+                body.decode(encoding)
+            except UnicodeDecodeError:
+                for i, line in enumerate(body.split(b"\n")):
+                    try:
+                        line.decode(encoding)
+                    except UnicodeDecodeError:
+                        found.append(lines_before + i + 1)
+            lines_before += body.count(b"\n")
+            if not chunk:
+                return found
+
+
 def first_lone_cr(path: Path) -> int | None:
     """Line of the first carriage return not followed by a line feed (failure path only)."""
     lines_before = 0  # newlines before `window`

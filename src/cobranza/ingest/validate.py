@@ -22,7 +22,7 @@ from cobranza.ingest.assignments import quarantine_not_early
 from cobranza.ingest.errors import IngestError
 from cobranza.ingest.header import Header
 from cobranza.ingest.numbers import NUMBER_CHECK, number_unsure_sql
-from cobranza.ingest.reader import Parsed, RecordTooLong, stream_batches
+from cobranza.ingest.reader import Parsed, RecordTooLong, Undecodable, stream_batches
 from cobranza.ingest.rules import (
     error_sql,
     quote_ident,
@@ -144,20 +144,26 @@ def validate_file(
 
     A record longer than the parser block fails the staging; it is staged again from the start
     with a larger block (rare, so the common case keeps the small block's memory), up to
-    MAX_BLOCK, past which the file fails naming the record's line.
+    MAX_BLOCK, past which the file fails naming the record's line. A malformed record with bytes
+    that are not valid UTF-8 is staged again the same way, with those bytes replaced.
     """
     table = f"t_{spec.stem}"
     con.execute(QUARANTINE_DDL)
     block = None  # the reader's own BLOCK
+    replace_invalid = False  # parse the text with undecodable bytes replaced (`Undecodable`)
     while True:
         parsed = Parsed()
         try:
-            _stage(con, spec, path, header, dialect, fp, parsed, table, block)
+            _stage(con, spec, path, header, dialect, fp, parsed, table, block, replace_invalid)
             break
         except RecordTooLong as exc:
             if exc.block >= reader.MAX_BLOCK:
                 raise
             block = min(exc.block * reader.BLOCK_GROWTH, reader.MAX_BLOCK)
+        except Undecodable:
+            if replace_invalid:
+                raise
+            replace_invalid = True
     try:
         return _check_and_write(con, spec, table, header, dialect, parsed, out_dir)
     finally:  # staging is per file: memory is bounded by the largest file, not the extract
@@ -177,6 +183,7 @@ def _stage(
     parsed: Parsed,
     table: str,
     block: int | None,
+    replace_invalid: bool = False,
 ) -> None:
     names = [f"c{i}" for i in range(len(header.names))]
     schema = pa.schema(
@@ -186,7 +193,9 @@ def _stage(
             pa.field(NUMBER_CHECK, pa.int64()),
         ]
     )
-    batches = stream_batches(path, spec, header, dialect, fp, parsed, block_size=block)
+    batches = stream_batches(
+        path, spec, header, dialect, fp, parsed, block_size=block, replace_invalid=replace_invalid
+    )
     stream = pa.RecordBatchReader.from_batches(schema, _keeping_error(batches, parsed))
     source = f"_stream_{spec.stem}"
     con.register(source, stream)
