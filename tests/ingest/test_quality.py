@@ -4,6 +4,7 @@ CSV with the raw version, the same through `cobranza quarantine`, and never a re
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -13,7 +14,14 @@ import duckdb
 import pytest
 
 from cobranza.config import load_settings
-from cobranza.ingest.quality import CSV_FILE, HTML_FILE, REPORT_DIR, load_report, to_csv
+from cobranza.ingest.quality import (
+    CSV_FILE,
+    HTML_FILE,
+    REPORT_DIR,
+    load_report,
+    reason_words,
+    to_csv,
+)
 from cobranza.lake import Lake
 from cobranza.runs import IngestResult, ingest
 from cobranza.stages import IngestParams
@@ -159,13 +167,82 @@ def test_the_html_report_opens_in_a_browser(run):
         try:
             page = browser.new_page()
             page.goto(page_file.as_uri())
-            assert page.title() == f"Quarantine of raw version {result.version}"
+            # the run's language, Spanish by default; reasons worded in it
+            assert page.title() == f"Cuarentena de la versión raw {result.version}"
             tables = page.locator("table")
             assert tables.count() == 2
             assert tables.nth(0).locator("tbody tr").count() == len(result.files)
             assert tables.nth(1).locator("tbody tr").count() == len(report.groups)
             cells = tables.nth(1).locator("tbody tr").first.locator("td").all_inner_texts()
             first = report.groups[0]
-            assert cells[:2] == [first.file, first.column] and cells[3] == first.reason
+            assert cells[:2] == [first.file, first.column]
+            assert cells[3] == reason_words(first.reason)
         finally:
             browser.close()
+
+
+def _every_reason() -> list[str]:
+    """Every reason text ingest writes, for each built-in dialect, as the report groups it."""
+    from cobranza.contract import DIALECTS, FILES, ID_PATTERN_TEXT
+    from cobranza.ingest.assignments import NOT_EARLY
+    from cobranza.ingest.quality import reason_kind
+    from cobranza.ingest.rules import reference_reason, type_reason, year_reasons
+
+    reasons = ["missing required value", NOT_EARLY, f"not a valid identifier ({ID_PATTERN_TEXT})"]
+    reasons += ["expected 14 fields as in the header, found 15"]
+    reasons += [
+        "duplicate key with different values: 3 rows share it (lines 2, 3, 4)",
+        "duplicate key with different values: 3 rows share it (lines 2, 3, 4), "
+        "1 of them an exact copy, collapsed",
+        "duplicate key with different values: 4 rows share it (lines 2, 3, 4, 5), "
+        "2 of them exact copies, collapsed",
+    ]
+    for dialect in DIALECTS.values():
+        for spec in FILES:
+            for col in spec.columns:
+                if col.type != "string":
+                    reasons.append(type_reason(col, dialect))
+                if col.type in ("date", "timestamp"):
+                    reasons += year_reasons(col, dialect)
+                if col.allowed:
+                    reasons.append(f"not an allowed value (allowed: {', '.join(col.allowed)})")
+            for _col, parent, pcol in spec.references:
+                reasons.append(reference_reason(parent, pcol))
+    reasons += ["must be greater than 0", "below the minimum 0", "above the maximum 31"]
+    con = duckdb.connect()
+    return [
+        con.execute(f"SELECT {reason_kind('?')}", [r]).fetchone()[0] for r in dict.fromkeys(reasons)
+    ]
+
+
+def test_every_quarantine_reason_has_spanish_words_and_english_stays_as_written():
+    english = re.compile(r"\b(not|valid|missing|expected|references|duplicate|year|allowed)\b")
+    for reason in _every_reason():
+        spanish = reason_words(reason)
+        assert spanish != reason and not english.search(spanish), (reason, spanish)
+        assert reason_words(reason, "en") == reason
+    assert reason_words("a reason without words") == "a reason without words"
+    assert (
+        reason_words("references obligations.obligation_id that is missing or was quarantined")
+        == "referencia un obligations.obligation_id que no existe o quedó en cuarentena"
+    )
+
+
+def test_the_html_report_is_in_spanish_by_default_and_english_on_request(run):
+    from cobranza.ingest.quality import to_html
+
+    result, root = run
+    report = load_report(Lake(root / "lake"), result.version)
+    written = Lake(root / "lake").version_dir("raw", result.version) / REPORT_DIR / HTML_FILE
+    page = written.read_text(encoding="utf-8")
+    assert '<html lang="es">' in page  # the run's default language, Spanish
+    assert f"<title>Cuarentena de la versión raw {result.version}</title>" in page
+    assert "primeras líneas" in page and "first lines" not in page
+    for group in report.groups:
+        assert html.escape(reason_words(group.reason)) in page
+    english = to_html(report, "en")
+    assert '<html lang="en">' in english
+    assert f"<title>Quarantine of raw version {result.version}</title>" in english
+    assert "se esperaban 14 campos" not in english and "expected 14 fields" in english
+    with pytest.raises(ValueError, match="unknown language"):
+        to_html(report, "fr")

@@ -448,7 +448,9 @@ def _complete_version(
     files = {name: r.counts() for name, r in reports.items()}
     found = quality.groups(con, QUARANTINE_TABLE)
     report = quality.QualityReport(pub.version, as_of.isoformat(), files, found)
-    quality_report = quality.write_report(report, pub.dir / quality.REPORT_DIR)
+    quality_report = quality.write_report(
+        report, pub.dir / quality.REPORT_DIR, settings.reason_language
+    )
     pub.inputs.update(
         {
             name: {"sha256": fp.sha256, "rows": reports[name].rows_read, "bytes": fp.delivered_size}
