@@ -98,15 +98,22 @@ def _scan(fh, quote: bytes, hashed: _Hashing | None) -> Fingerprint:
         if sha is not None:
             sha.update(chunk)
         has_quote = has_quote or (bool(quote) and quote in chunk)
-        # A blank line is "\n" followed by "\n" (or "\r\n"); look across the chunk seam too.
-        window = prev_tail + chunk
-        if b"\n\n" in window or b"\n\r\n" in window:
+        # A blank line is "\n" followed by "\n" (or "\r\n"). The seam with the previous chunk is
+        # searched on its own few bytes, so the chunk is never copied; "\r\n" only where a CR is.
+        seam = prev_tail + chunk[:2]
+        if b"\n\n" in seam or b"\n\r\n" in seam:
             base = lines - prev_tail.count(b"\n")
-            for m in _BLANK.finditer(window):  # a seam match repeats: np.unique below
-                blanks.append(base + window.count(b"\n", 0, m.start()) + 2)
+            for m in _BLANK.finditer(seam):  # a match seen twice: np.unique below
+                blanks.append(base + seam.count(b"\n", 0, m.start()) + 2)
+        if b"\n\n" in chunk or (b"\r" in chunk and b"\n\r\n" in chunk):
+            pos = before = 0
+            for m in _BLANK.finditer(chunk):
+                before += chunk.count(b"\n", pos, m.start())
+                pos = m.start()
+                blanks.append(lines + before + 2)
         lines += chunk.count(b"\n")
         size += len(chunk)
-        prev_tail = window[-2:]
+        prev_tail = chunk[-2:] if len(chunk) >= 2 else (prev_tail + chunk)[-2:]
         tail = (tail + chunk)[-TAIL:] if len(chunk) < TAIL else chunk[-TAIL:]
     if size and not prev_tail.endswith(b"\n"):
         lines += 1
