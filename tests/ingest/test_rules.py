@@ -264,3 +264,66 @@ def test_identifiers_follow_the_contract_pattern(value, valid):
     assert (reason is None) is valid, reason
     if not valid:
         assert reason.startswith("not a valid identifier")
+
+
+IDENTIFIERS = [
+    "C000123",
+    "0012-4471-88",
+    "PAY.2025.001",
+    "a_b",
+    "x" * 64,
+    "x" * 65,
+    "=1+2*3",
+    "+573001234567",
+    "-1",
+    "@SUM(A1)",
+    "O1 2",
+    'O1"',
+    "O1\tx",
+    "_O1",
+    " C1 ",
+    "Ñ1",
+    "C1Ñ",
+    "9",
+    ".",
+]
+
+
+def test_the_identifier_screen_vouches_only_for_identifiers_and_keeps_every_verdict():
+    """The reader's bulk screen lets an identifier skip the regex only when it matches it, so
+    every cell gets the same verdict as with the regex alone."""
+    import pyarrow as pa
+
+    from cobranza.contract import FILES_BY_STEM
+    from cobranza.ingest.header import Header
+    from cobranza.ingest.numbers import NUMBER_CHECK, number_columns, number_screen
+    from cobranza.ingest.rules import quote_literal
+
+    spec = FILES_BY_STEM["obligations"]
+    j = spec.column_names.index("obligation_id")
+    header = Header(
+        names=("obligation_id",),
+        positions={"obligation_id": 0},
+        extras=(),
+        missing_optional=(),
+        has_bom=False,
+    )
+    screened = number_columns(spec, header, STANDARD)
+    assert (j, 0, None) in screened
+    batch = pa.RecordBatch.from_arrays([pa.array(IDENTIFIERS)], ["c0"])
+    mask = number_screen(batch, screened)
+    column = spec.column("obligation_id")
+    con = duckdb.connect()
+    vouched = 0
+    for raw, bits in zip(IDENTIFIERS, mask.tolist(), strict=True):
+        v, r = value_sql("r"), quote_literal(raw)
+        screened_sql = error_sql(column, STANDARD, v, v, f"({NUMBER_CHECK} & {1 << j}) <> 0")
+        alone, with_screen = con.execute(
+            f"SELECT {error_sql(column, STANDARD, v, v)}, {screened_sql} "
+            f"FROM (SELECT {r} AS r, {bits} AS {NUMBER_CHECK})"
+        ).fetchone()
+        assert with_screen == alone, raw
+        vouched += not (bits >> j) & 1
+        if not (bits >> j) & 1:
+            assert alone is None, raw  # vouched for: a valid identifier
+    assert vouched == 6  # the valid ones without spaces, at most 64 characters

@@ -135,11 +135,12 @@ def _bound(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def error_sql(column: Column, dialect: Dialect, v: str, x: str) -> str:
+def error_sql(column: Column, dialect: Dialect, v: str, x: str, unsure: str = "TRUE") -> str:
     """The first rule the cell breaks as a reason text, or NULL when it is valid.
 
     `v` is the value expression, `x` the typed one. Order: required, type, year, pattern, allowed,
-    range.
+    range. `unsure` is false where the reader vouched for an identifier cell as matching the
+    contract's pattern (`numbers.number_columns`): only the others pay for the regex.
     """
     whens = []
     if column.required:
@@ -160,7 +161,7 @@ def error_sql(column: Column, dialect: Dialect, v: str, x: str) -> str:
     if column.pattern is not None:
         reason = f"not a valid identifier ({ID_PATTERN_TEXT})"
         whens.append(
-            f"WHEN NOT regexp_full_match({x}, {quote_literal(column.pattern)}) "
+            f"WHEN {unsure} AND NOT regexp_full_match({x}, {quote_literal(column.pattern)}) "
             f"THEN {quote_literal(reason)}"
         )
     if column.allowed:

@@ -83,7 +83,7 @@ def stage_sql(spec: FileSpec, header: Header, dialect: Dialect, source: str) -> 
     for name, pos in header.extras:
         inner.append(f"NULLIF(c{pos}, '') AS {quote_ident(name)}")
     inner.append(NUMBER_CHECK)
-    # A number cell the reader vouched for as plain skips the rule's regular expression.
+    # A number or identifier cell the reader vouched for as plain skips the rule's regex.
     typed = ["*"] + [
         f"{typed_sql(col, dialect, f'_v{j}', number_unsure_sql(j))} AS _x{j}"
         for j, col in enumerate(spec.columns)
@@ -93,7 +93,7 @@ def stage_sql(spec: FileSpec, header: Header, dialect: Dialect, source: str) -> 
     checked += [quote_ident(name) for name, _ in header.extras]
     checked += [f"_r{j}" for j in range(len(spec.columns))]
     checked += [
-        f"{error_sql(col, dialect, f'_v{j}', f'_x{j}')} AS _e{j}"
+        f"{error_sql(col, dialect, f'_v{j}', f'_x{j}', number_unsure_sql(j))} AS _e{j}"
         for j, col in enumerate(spec.columns)
     ]
     any_error = " OR ".join(f"_e{j} IS NOT NULL" for j in range(len(spec.columns)))
