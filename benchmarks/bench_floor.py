@@ -13,7 +13,9 @@ Writes, per tier, `floor_seconds`, `project_seconds` and `ratio` (project / floo
 floor's gold counts beside the project's, and the load average.
 
 Run: `python3 -m uv run python -m benchmarks.bench_floor [CLIENTS] [MONTHS] [--repeat N]
-[--extract DIR]` (default 100,000 x 24; `--extract` reuses a simulated extract and keeps it).
+[--extract DIR] [--baseline GITREF]` (default 100,000 x 24; `--extract` reuses a simulated extract
+and keeps it; `--baseline` also runs that git revision's `cobranza ingest` + `etl`, interleaved
+with the others, so a change is measured before and after in one run on the same load).
 """
 
 from __future__ import annotations
@@ -253,7 +255,20 @@ def run_floor(extract: Path, work: Path) -> dict:
     return {**m, **result}
 
 
-def run_project(extract: Path, work: Path) -> dict:
+def checkout(ref: str, work: Path) -> Path:
+    """The `src/` folder of a git revision of this repository, for the `--baseline` runs."""
+    dest = work / f"baseline-{ref.replace('/', '_')}"
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref, "src"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest / "src"
+
+
+def run_project(extract: Path, work: Path, src: Path | None = None) -> dict:
+    """`cobranza ingest` + `cobranza etl`; with `src`, that source tree's code (the same
+    environment, its `src/` first on the path)."""
     lake = work / "lake"
     shutil.rmtree(lake, ignore_errors=True)
     cobranza = str(Path(sys.executable).with_name("cobranza"))
@@ -261,6 +276,8 @@ def run_project(extract: Path, work: Path) -> dict:
         **os.environ,
         "COBRANZA_DUCKDB_MEMORY_LIMIT": os.environ.get("BENCH_DUCKDB_MEMORY", "4GB"),
     }
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     ingest = measured([cobranza, "--lake", str(lake), "--json", "ingest", str(extract)], env=env)
     etl = measured([cobranza, "--lake", str(lake), "--json", "etl"], env=env)
     shutil.rmtree(lake, ignore_errors=True)
@@ -291,13 +308,15 @@ def main(argv: list[str] | None = None) -> dict:
     if argv[:1] == ["--floor"]:
         print(json.dumps(floor(Path(argv[1]), Path(argv[2]))))
         return {}
-    repeat, extract_arg, positional = 2, None, []
+    repeat, extract_arg, baseline, positional = 2, None, None, []
     it = iter(argv)
     for a in it:
         if a == "--repeat":
             repeat = int(next(it))
         elif a == "--extract":
             extract_arg = Path(next(it))
+        elif a == "--baseline":
+            baseline = next(it)
         else:
             positional.append(a)
     clients = int(positional[0]) if positional else 100_000
@@ -312,10 +331,13 @@ def main(argv: list[str] | None = None) -> dict:
             t0 = time.perf_counter()
             simulate(extract, SimulationConfig(clients=clients, months=months, seed=11))
             simulate_seconds = round(time.perf_counter() - t0, 2)
-        floors, projects = [], []
+        floors, projects, baselines = [], [], []
+        base_src = checkout(baseline, work) if baseline else None
         for _ in range(repeat):
             floors.append(run_floor(extract, work))
             projects.append(run_project(extract, work))
+            if base_src is not None:
+                baselines.append(run_project(extract, work, base_src))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     best_floor = min(floors, key=lambda r: r["seconds"])
@@ -344,13 +366,32 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "floor_load_average_1m": round(os.getloadavg()[0], 2),
     }
+    if baselines:
+        best_base = min(baselines, key=lambda r: r["cpu_seconds"])
+        entry["baseline"] = {
+            "what": f"cobranza ingest + etl at git revision {baseline}, interleaved with the runs "
+            "above on the same extract",
+            "ref": baseline,
+            "cpu_seconds": best_base["cpu_seconds"],
+            "seconds": best_base["seconds"],
+            "cpu_ratio": round(best_base["cpu_seconds"] / entry["floor_cpu_seconds"], 2),
+            "runs": baselines,
+        }
     if extract_arg is None:
         entry["floor_simulate_seconds"] = simulate_seconds
     save(f"{clients}x{months}", entry)
     print(
         f"floor vs project, {clients:,} clients x {months} months: floor {entry['floor_seconds']}s, "
         f"project {entry['project_seconds']}s (ingest {best_project['ingest']['seconds']}s + "
-        f"etl {best_project['etl']['seconds']}s), ratio {entry['ratio']}x"
+        f"etl {best_project['etl']['seconds']}s), ratio {entry['ratio']}x; CPU floor "
+        f"{entry['floor_cpu_seconds']}s, project {entry['project_cpu_seconds']}s, "
+        f"ratio {entry['cpu_ratio']}x"
+        + (
+            f"; baseline {baseline} CPU {entry['baseline']['cpu_seconds']}s "
+            f"({entry['baseline']['cpu_ratio']}x)"
+            if baselines
+            else ""
+        )
     )
     return entry
 
