@@ -365,6 +365,8 @@ def main(argv: list[str] | None = None) -> dict:
             "runs": projects,
         },
         "floor_load_average_1m": round(os.getloadavg()[0], 2),
+        "project_load_average_1m": round(os.getloadavg()[0], 2),
+        "floor_source": f"benchmarks/bench_floor.py, best of {repeat} run(s) of each",
     }
     if baselines:
         best_base = min(baselines, key=lambda r: r["cpu_seconds"])
