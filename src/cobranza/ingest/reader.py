@@ -22,6 +22,7 @@ an unreadable encoding does.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import io
 import re
@@ -352,9 +353,11 @@ class _Stream:
 
     def check_replaced(self) -> None:
         """After a parse with invalid bytes replaced: each line holding some is quarantined."""
-        quarantined = [(b.line, b.line + b.newlines) for b in self.parsed.bad]
+        firsts = [b.line for b in self.parsed.bad]  # in file order
+        lasts = [b.line + b.newlines for b in self.parsed.bad]
         for line in undecodable_lines(self.path, self.dialect.encoding):
-            if not any(first <= line <= last for first, last in quarantined):
+            at = bisect.bisect_right(firsts, line) - 1  # the last record starting at or before
+            if at < 0 or lasts[at] < line:
                 raise IngestError(
                     f"{self.spec.filename}: bytes that are not valid {self.dialect.encoding} at "
                     f"line {line}; {encoding_hint(self.dialect)}"
