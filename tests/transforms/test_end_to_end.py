@@ -88,17 +88,36 @@ def test_a_version_2_extract_through_ingest_and_etl(sim_extract_v2, sim_v2_lake,
     assert m.loc[latest, "arm"].isna().all()
     assert (gold["arm"] == "HOLDOUT").sum() == added["arms"]["HOLDOUT"]
 
-    # contamination recounted from the files: actions in (d, d + 30] of HOLDOUT or RULE rows
+    # contamination recounted from the files: actions in (d, d + 30] of HOLDOUT or RULE rows,
+    # but not after a later early-delinquency cut that managed the obligation (ASSIGNED, or no
+    # assignment at a past cut): such an action follows that later decision
     actions = read_csv(sim_extract_v2, "collection_actions").to_pandas()
     actions["day"] = pd.to_datetime(actions["action_ts"].str[:10])
     unmanaged = assignments[assignments["arm"].isin(["HOLDOUT", "RULE"])]
     j = unmanaged.merge(actions, on="obligation_id")
     inside = j[(j["day"] > j["cut_date"]) & (j["day"] <= j["cut_date"] + pd.Timedelta(days=30))]
+    cuts = read_csv(sim_extract_v2, "portfolio_cuts").to_pandas()
+    cuts["cut_date"] = pd.to_datetime(cuts["cut_date"])
+    dpd = pd.to_numeric(cuts["days_past_due"], errors="coerce")
+    early = cuts[dpd.between(1, 30)][["obligation_id", "cut_date"]].merge(
+        assignments[["obligation_id", "cut_date", "arm"]],
+        on=["obligation_id", "cut_date"],
+        how="left",
+    )
+    managed = early[
+        (early["arm"] == "ASSIGNED")
+        | (early["arm"].isna() & (early["cut_date"] < cuts["cut_date"].max()))
+    ][["obligation_id", "cut_date"]].rename(columns={"cut_date": "later_cut"})
+    later = inside.merge(managed, on="obligation_id")
+    keys = ["obligation_id", "cut_date", "action_id"]
+    followed = later[(later["later_cut"] > later["cut_date"]) & (later["later_cut"] < later["day"])]
+    kept = inside.merge(followed[keys].drop_duplicates(), on=keys, how="left", indicator=True)
+    kept = kept[kept["_merge"] == "left_only"]
     assert info["assignments"]["contamination"] == {
-        "rows": len(inside.drop_duplicates(["obligation_id", "cut_date"])),
-        "actions": len(inside),
+        "rows": len(kept.drop_duplicates(["obligation_id", "cut_date"])),
+        "actions": kept["action_id"].nunique(),
     }
-    assert len(inside) > 0
+    assert len(kept) > 0
 
     # labels: recomputed here from the payments file with the reversal rule
     pays = read_csv(sim_extract_v2, "payments").to_pandas()
