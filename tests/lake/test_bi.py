@@ -8,6 +8,9 @@ days-past-due bands). The quarantine view never carries a refused value.
 
 from __future__ import annotations
 
+import json
+import os
+from contextlib import contextmanager
 from datetime import date
 
 import duckdb
@@ -18,6 +21,7 @@ from cobranza.lake.bi import bi_statements, bi_views
 from cobranza.lake.catalog import refresh_catalog
 from tests.api.conftest import POLICY, publish_results, results_frame
 from tests.automations.lake import PAST_CUT, build_scored_lake
+from tests.lake.lakes import python
 
 PERSONAL = {"full_name", "document_number", "document_type", "email", "phone", "client_id"}
 EXPECTED_VIEWS = {
@@ -402,6 +406,72 @@ def test_quarantine_view_names_the_refused_cells_without_their_values(scored, ca
         for r in cat.execute("SELECT DISTINCT file_stem, column_name FROM bi.quarantine").fetchall()
     }
     assert flagged == seen & personal
+
+
+@contextmanager
+def raw_out_of_reach(lake: Lake):
+    """The raw zone made unreadable (mode 000), as for a BI account without access to it; root
+    reads through any mode, so for root the folder is moved away instead. Restored after."""
+    raw = lake.root / "raw"
+    if os.geteuid() != 0:
+        mode = raw.stat().st_mode
+        raw.chmod(0)
+        try:
+            yield
+        finally:
+            raw.chmod(mode)
+    else:
+        away = lake.root.parent / "raw-out-of-reach"
+        raw.rename(away)
+        try:
+            yield
+        finally:
+            away.rename(raw)
+
+
+# A BI tool in its own process: every `bi` and `ml_metadata` view of a read-only catalog counted
+# (an error is reported as the view's answer), and whether raw itself answered.
+BI_READER = """
+import duckdb, json
+con = duckdb.connect({path!r}, read_only=True)
+out = {{}}
+for schema, view in con.execute(
+    "SELECT schema_name, view_name FROM duckdb_views() "
+    "WHERE schema_name IN ('bi', 'ml_metadata') AND NOT internal"
+).fetchall():
+    try:
+        out[schema + "." + view] = con.execute(f'SELECT count(*) FROM {{schema}}."{{view}}"').fetchone()[0]
+    except duckdb.Error as exc:
+        out[schema + "." + view] = str(exc).splitlines()[0]
+try:
+    con.execute("SELECT count(*) FROM raw.quarantine").fetchone()
+    out["raw readable"] = True
+except duckdb.Error:
+    out["raw readable"] = False
+print(json.dumps(out))
+"""
+
+
+def _bi_answers(lake: Lake) -> dict:
+    done = python(BI_READER.format(path=str(lake.catalog_path)))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_every_bi_and_metadata_view_answers_without_the_raw_zone(scored):
+    """A BI account that may not read raw queries every `bi` and `ml_metadata` view of a
+    read-only catalog: all answer (the quarantine and the lake runs are copies in the metadata
+    area), with the rows they had with raw in reach."""
+    lake = scored["lake"]
+    before = _bi_answers(lake)
+    assert before.pop("raw readable") is True
+    assert {"bi.quarantine", "ml_metadata.lake_runs"} <= set(before)
+    assert len([n for n in before if n.startswith("bi.")]) == len(EXPECTED_VIEWS)
+    assert all(isinstance(n, int) for n in before.values()), before
+    with raw_out_of_reach(lake):
+        after = _bi_answers(lake)
+    assert after.pop("raw readable") is False  # raw itself is out of reach
+    assert after == before and before["bi.quarantine"] > 0
 
 
 def test_quarantine_reasons_never_carry_digits_or_emails(tmp_path):

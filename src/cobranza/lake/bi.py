@@ -31,6 +31,8 @@ transaction after the zone views). No personal data: clients appear as `client_k
 - `quarantine`: the rows the current ingest refused, by file, line, column and reason, WITHOUT the
   refused value (it may be a name or a document number): only whether there was one and whether
   the column is personal data in the contract; digit runs and e-mails in a reason are masked.
+  Read from a copy in the metadata area written at each refresh (`bi_snapshots`): no `bi` view
+  reads the raw zone, which a BI account may not be allowed to read.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ IMPACT_TRUTH_COLUMNS = {
     "no_model_share_of_oracle_captured": "DOUBLE",
 }
 QUARANTINE_COLUMNS = {"file", "line", "column", "value", "reason"}
+QUARANTINE_FILE = "bi_quarantine.parquet"  # in the metadata area; written at each refresh
 SCORE_FEATURE = "__score__"  # the score's own row in monitoring_drift
 METADATA_COLUMNS = {
     "model_metrics": {"run_id", "part", "metric", "value"},
@@ -443,22 +446,42 @@ def _monitoring_views(lake: Lake) -> dict[str, str]:
     return views
 
 
-def _quarantine_view(lake: Lake) -> dict[str, str]:
+def quarantine_snapshot(lake: Lake) -> Path:
+    """The masked quarantine of the current raw version, copied into the metadata area at each
+    catalog refresh: `bi.quarantine` reads it, so a BI account needs no access to raw."""
+    return lake.metadata_dir / QUARANTINE_FILE
+
+
+def _quarantine_source(lake: Lake) -> str | None:
+    """The masked quarantine's SELECT over `raw.quarantine`; None without one to read."""
     from cobranza.contract import PERSONAL_COLUMNS
 
     version = lake.current_version("raw")
     if version is None or "quarantine" not in lake.tables("raw"):
-        return {}
+        return None
     if not _columns([lake.table_dir("raw", "quarantine")], first_only=True) >= QUARANTINE_COLUMNS:
-        return {}
+        return None
     personal = [f"{stem}.{col}" for stem, cols in PERSONAL_COLUMNS.items() for col in cols]
-    return {
-        "quarantine": QUARANTINE.format(
-            raw_version=literal(version),
-            reason=masked("q.reason"),
-            personal="[" + ", ".join(literal(p) for p in personal) + "]::VARCHAR[]",
-        )
-    }
+    return QUARANTINE.format(
+        raw_version=literal(version),
+        reason=masked("q.reason"),
+        personal="[" + ", ".join(literal(p) for p in personal) + "]::VARCHAR[]",
+    ).strip()
+
+
+def _quarantine_view(lake: Lake) -> dict[str, str]:
+    if _quarantine_source(lake) is None:
+        return {}
+    return {"quarantine": f"SELECT * FROM read_parquet({literal(quarantine_snapshot(lake))})"}
+
+
+def bi_snapshots(lake: Lake) -> list[str]:
+    """COPY statements that write what BI views read from the metadata area instead of raw; run
+    by the catalog's refresh (the lake's owner, who may read raw) after the zone views."""
+    source = _quarantine_source(lake)
+    if source is None:
+        return []
+    return [f"COPY ({source}) TO {literal(quarantine_snapshot(lake))} (FORMAT parquet)"]
 
 
 def bi_views(lake: Lake) -> dict[str, str]:
@@ -517,7 +540,11 @@ def bi_views(lake: Lake) -> dict[str, str]:
 
 def bi_statements(lake: Lake) -> list[str]:
     """Statements for `refresh_catalog`: the schema, the drop marker, one CREATE VIEW per view."""
-    stmts = [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}", f"__DROP_VIEWS__ {SCHEMA}"]
+    stmts = [
+        f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+        f"__DROP_VIEWS__ {SCHEMA}",
+        *bi_snapshots(lake),
+    ]
     stmts += [
         f"CREATE OR REPLACE VIEW {SCHEMA}.{name} AS {sql}" for name, sql in bi_views(lake).items()
     ]
