@@ -33,6 +33,7 @@ from cobranza.api.deps import Services
 from cobranza.api.jobs import JobManager
 from cobranza.api.limits import AuditRetention, RateLimiter, RefusalLog
 from cobranza.api.observability import Metrics, RequestMiddleware, configure_logging
+from cobranza.api.protocol import head_deadline_protocol
 from cobranza.api.results import ResultsReader
 from cobranza.api.routers import (
     audit,
@@ -144,6 +145,12 @@ class ApiOptions(BaseSettings):
     )
     keep_alive_seconds: float = Field(
         5.0, gt=0, description="An idle keep-alive connection is closed after this long."
+    )
+    head_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A request's line and headers must arrive within this long (from the "
+        "connection or the request's first byte), else 408 and the connection is closed.",
     )
 
     _lists = field_validator("extract_roots", "webhook_hosts", mode="before")(_list_option)
@@ -353,6 +360,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
         access_log=False,
         limit_concurrency=options.max_connections,
         timeout_keep_alive=options.keep_alive_seconds,
+        http=head_deadline_protocol(options.head_timeout_seconds),
         h11_max_incomplete_event_size=H11_MAX_HEADER_BYTES,
     )
 
