@@ -18,12 +18,14 @@ from typing import Annotated, Any
 import fastapi_offline
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cobranza import __version__
 from cobranza.api.batcher import PredictBatcher
@@ -295,7 +297,16 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CobranzaError)
     async def cobranza_error(request: Request, exc: CobranzaError):
-        return JSONResponse(status_code=409, content={"detail": str(exc)})
+        paths = request.app.state.services.jobs.paths
+        return JSONResponse(status_code=409, content={"detail": paths.text(str(exc))})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        # a route's message may quote a lake error: server paths shown relative to the lake
+        if isinstance(exc.detail, str):
+            paths = request.app.state.services.jobs.paths
+            exc = StarletteHTTPException(exc.status_code, paths.text(exc.detail), exc.headers)
+        return await http_exception_handler(request, exc)
 
 
 def _message(error: dict[str, Any]) -> str:
