@@ -16,6 +16,7 @@ from datetime import date
 import duckdb
 import pytest
 
+from cobranza.decision.experiment import SCORING_ARMS
 from cobranza.lake import Lake
 from cobranza.lake.bi import bi_statements, bi_views
 from cobranza.lake.catalog import refresh_catalog
@@ -32,6 +33,7 @@ EXPECTED_VIEWS = {
     "dim_product",
     "dim_segment",
     "dim_decision",
+    "dim_arm",
     "dim_outcome",
     "model_performance",
     "savings",
@@ -139,12 +141,19 @@ def test_fact_outcomes_are_the_past_cut_with_its_realized_target(scored, cat):
     # only the past cut is labeled among the scored cuts; every one of its rows was scored
     assert cuts == 1 and rows == scored["past"].obligations == len(past)
     assert cures == int(past["self_cure_debit"].sum())
-    classes = dict(
-        cat.execute("SELECT outcome, count(*) FROM bi.fact_outcomes GROUP BY 1").fetchall()
-    )
-    no_assign = classes.get("avoided_action", 0) + classes.get("leakage", 0)
+    # what the horizon showed, from gold's labels (this gold has no cure_any: a row that neither
+    # rolled nor cured by the debit is `not_rolled`)
+    got = dict(cat.execute("SELECT outcome, count(*) FROM bi.fact_outcomes GROUP BY 1").fetchall())
+    rolled = past["roll_31_plus"].astype(int) == 1
+    debit = ~rolled & (past["self_cure_debit"] == 1)
+    want = {
+        "rolled_31_plus": int(rolled.sum()),
+        "cured_by_debit": int(debit.sum()),
+        "not_rolled": int((~rolled & ~debit).sum()),
+    }
+    assert got == {k: v for k, v in want.items() if v}
+    no_assign = one(cat, "SELECT count(*) FROM bi.fact_outcomes WHERE decision = 'NO_ASSIGN'")[0]
     assert no_assign == scored["past"].no_assign
-    assert sum(classes.values()) == rows
     # the realized roll is gold's
     rolls = one(cat, "SELECT sum(roll_31_plus) FROM bi.fact_outcomes")[0]
     assert rolls == int(past["roll_31_plus"].sum())
@@ -223,6 +232,7 @@ def test_views_follow_the_lake_state(tmp_path):
         "dim_product",
         "dim_segment",
         "dim_decision",
+        "dim_arm",
     }
     assert bi_statements(lake)[:2] == ["CREATE SCHEMA IF NOT EXISTS bi", "__DROP_VIEWS__ bi"]
 
@@ -277,6 +287,82 @@ def test_last_run_of_a_cut_wins_and_saving_formula_is_exact(tmp_path):
         assert r["dpd_band"] == f"{lo:02d}-{hi:02d}"
 
 
+def test_current_decisions_carry_the_arm_of_the_latest_run(scored, cat):
+    """Every decision has its experiment arm, as the run wrote it; the control group is NO_ASSIGN
+    and every arm in the facts is a row of dim_arm."""
+    import pyarrow.parquet as pq
+
+    lake = scored["lake"]
+    latest = pq.read_table(lake.table_dir("results", "latest")).to_pandas()
+    want = latest.groupby("arm").size().to_dict()
+    got = dict(
+        cat.execute(
+            "SELECT arm, count(*) FROM bi.fact_decisions WHERE is_current GROUP BY 1"
+        ).fetchall()
+    )
+    assert got == want and "HOLDOUT" in got
+    holdout = {
+        r[0]
+        for r in cat.execute(
+            "SELECT DISTINCT decision FROM bi.fact_decisions WHERE arm = 'HOLDOUT'"
+        ).fetchall()
+    }
+    assert holdout == {"NO_ASSIGN"}
+    orphans = one(
+        cat,
+        "SELECT count(*) FROM bi.fact_outcomes f LEFT JOIN bi.dim_arm a USING (arm) "
+        "WHERE a.arm IS NULL",
+    )[0]
+    assert orphans == 0
+
+
+def test_outcome_classes_follow_the_roll_then_the_channel_of_the_cure(tmp_path):
+    """Rolled to 31+ first, then cured by the debit, cured otherwise, not cured; ASSIGN and
+    NO_ASSIGN alike. Results without an arm column (scored before the experiment) read CHAMPION."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cut = date(2025, 6, 30)
+    frame = results_frame(n=10, cut=cut)
+    lake = Lake(tmp_path / "lake").ensure()
+    # (self_cure_debit, cure_any, roll_31_plus) -> class, for the first 8 obligations
+    labels = [
+        ((0, 0, 1), "rolled_31_plus"),
+        ((1, 1, 1), "rolled_31_plus"),  # a roll is the loss, whatever came later
+        ((1, 1, 0), "cured_by_debit"),
+        ((0, 1, 0), "cured_otherwise"),
+        ((0, 0, 0), "not_cured"),
+    ] * 2
+    labels = labels[:8]
+    gold = pa.table(
+        {
+            "obligation_id": list(frame["obligation_id"][:8]),
+            "cut_date": pa.array([cut] * 8, pa.date32()),
+            "product": list(frame["product"][:8]),
+            "segment": list(frame["segment"][:8]),
+            "self_cure_debit": [t[0] for t, _ in labels],
+            "cure_any": [t[1] for t, _ in labels],
+            "roll_31_plus": [t[2] for t, _ in labels],
+        }
+    )
+    with lake.publish("gold") as pub:
+        pq.write_table(gold, pub.table_dir("obligation_snapshots") / "part-0.parquet")
+    publish_results(lake.root, frame, drop=("arm",))
+    con = duckdb.connect(str(lake.catalog_path), read_only=True)
+    try:
+        got = con.execute(
+            "SELECT obligation_id, outcome, arm, decision FROM bi.fact_outcomes "
+            "ORDER BY obligation_id"
+        ).fetchall()
+    finally:
+        con.close()
+    assert [(r[0], r[1]) for r in got] == [
+        (oid, want) for oid, (_, want) in zip(frame["obligation_id"][:8], labels, strict=True)
+    ]
+    assert {r[2] for r in got} == {"CHAMPION"}
+    assert {r[3] for r in got} == {"ASSIGN", "NO_ASSIGN"}
+
+
 def test_foreign_tables_never_break_the_catalog(tmp_path):
     """Results or gold without the expected columns: no BI facts, and the catalog still refreshes."""
     import pyarrow as pa
@@ -319,7 +405,7 @@ def test_model_performance_without_registry_events(scored, tmp_path):
 def test_dimensions_carry_the_words_of_cobranza_labels(cat):
     from cobranza.labels import codes, label
 
-    for kind in ("product", "segment", "decision", "outcome"):
+    for kind in ("product", "segment", "decision", "outcome", "arm"):
         rows = cat.execute(
             f"SELECT {kind}, {kind}_label, {kind}_label_en FROM bi.dim_{kind}"
         ).fetchall()
@@ -328,6 +414,8 @@ def test_dimensions_carry_the_words_of_cobranza_labels(cat):
             assert (es, en) == (label(kind, code, "es"), label(kind, code, "en")), code
     fixed = {r[0] for r in cat.execute("SELECT outcome FROM bi.dim_outcome").fetchall()}
     assert fixed == set(codes("outcome"))
+    arms = {r[0] for r in cat.execute("SELECT arm FROM bi.dim_arm").fetchall()}
+    assert arms == set(SCORING_ARMS)  # the experiment's arms, whatever the facts hold
     assert one(cat, "SELECT product_label FROM bi.dim_product WHERE product = 'CREDIT_CARD'") == (
         "Tarjeta de crédito",
     )
