@@ -108,3 +108,59 @@ def test_the_next_request_on_a_kept_alive_connection_has_its_own_deadline(server
                 break
             time.sleep(0.5)
     assert closed, "the second request's trickling head was never cut off"
+
+
+def _get_healthz(port: int, source: str) -> bytes:
+    """One GET /healthz from the loopback address `source`: the server's whole answer."""
+    with socket.create_connection(
+        ("127.0.0.1", port), timeout=BOUND, source_address=(source, 0)
+    ) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return _read_all(sock)
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    answer = b""
+    while chunk := sock.recv(4096):
+        answer += chunk
+    return answer
+
+
+def _refused(port: int, source: str) -> bytes:
+    """What the server says, unasked, to a new connection from `source` (b"" if nothing before
+    the head deadline): a connection beyond the address's share is answered at once."""
+    with socket.create_connection(
+        ("127.0.0.1", port), timeout=BOUND, source_address=(source, 0)
+    ) as sock:
+        return _read_all(sock)
+
+
+def test_one_address_holds_at_most_its_connections_while_others_are_served(tmp_path):
+    env = {
+        "COBRANZA_API_MAX_CONNECTIONS_PER_ADDRESS": "4",
+        "COBRANZA_API_HEAD_TIMEOUT_SECONDS": "600",  # the held connections stay open
+    }
+    live = LiveServer(tmp_path / "lake", free_port(), env=env).start()
+    held = []
+    try:
+        for _ in range(4):
+            held.append(
+                socket.create_connection(
+                    ("127.0.0.1", live.port), timeout=BOUND, source_address=("127.0.0.2", 0)
+                )
+            )
+        assert _refused(live.port, "127.0.0.2").startswith(b"HTTP/1.1 503")
+        assert _get_healthz(live.port, "127.0.0.3").startswith(b"HTTP/1.1 200")
+        held.pop().close()
+        start = time.monotonic()
+        answer = b""
+        while time.monotonic() - start < BOUND:  # once the server has seen the close
+            answer = _get_healthz(live.port, "127.0.0.2")
+            if answer.startswith(b"HTTP/1.1 200"):
+                break
+            time.sleep(0.2)
+        assert answer.startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in held:
+            sock.close()
+        live.stop()

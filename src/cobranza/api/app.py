@@ -148,6 +148,11 @@ class ApiOptions(BaseSettings):
     keep_alive_seconds: float = Field(
         5.0, gt=0, description="An idle keep-alive connection is closed after this long."
     )
+    max_connections_per_address: int = Field(
+        64,
+        ge=1,
+        description="Open connections one client address may hold; more get 503 and are closed.",
+    )
     head_timeout_seconds: float = Field(
         10.0,
         gt=0,
@@ -371,7 +376,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
         access_log=False,
         limit_concurrency=options.max_connections,
         timeout_keep_alive=options.keep_alive_seconds,
-        http=head_deadline_protocol(options.head_timeout_seconds),
+        http=head_deadline_protocol(
+            options.head_timeout_seconds, options.max_connections_per_address
+        ),
         h11_max_incomplete_event_size=H11_MAX_HEADER_BYTES,
     )
 

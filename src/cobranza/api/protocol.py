@@ -7,28 +7,51 @@ each request must be complete within `head_timeout` seconds of the connection op
 request's first byte; a head that is late is answered 408 (when no earlier response is still
 being written) and the connection is closed. Bodies are bounded by size (the request middleware)
 and the keep-alive timeout still closes idle connections between requests.
+
+One client address may also hold at most `max_per_address` connections: beyond them a new one is
+answered 503 and closed. uvicorn's `limit_concurrency` counts every connection together, so a
+single caller opening hundreds (an open-loop burst against a busy server does) would otherwise
+leave other callers only 503s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("cobranza.api")
 
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+TOO_MANY_CONNECTIONS = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n"
+    b"Connection: close\r\n\r\n"
+)
 
 
 class HeadDeadlineProtocol(HttpToolsProtocol):
-    """`HttpToolsProtocol` that closes a connection whose request head is late."""
+    """`HttpToolsProtocol` that closes a connection whose request head is late, and one beyond
+    the connections one client address may hold."""
 
     head_timeout: float = 10.0
+    max_per_address: int = 64
+    open_by_address: ClassVar[dict[str, int]] = {}  # of the served process (one event loop)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._address = self.client[0] if self.client else None
+        if self._address is not None:
+            held = self.open_by_address.get(self._address, 0) + 1
+            self.open_by_address[self._address] = held
+            if held > self.max_per_address:
+                # one caller's flood of connections must not take every slot of
+                # `limit_concurrency` from the others
+                self.transport.write(TOO_MANY_CONNECTIONS)
+                self.transport.close()
+                return
         self._arm_head_deadline()
 
     def on_message_begin(self) -> None:
@@ -41,6 +64,14 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_deadline()
+        address = getattr(self, "_address", None)
+        if address is not None:
+            held = self.open_by_address.get(address, 1) - 1
+            if held > 0:
+                self.open_by_address[address] = held
+            else:
+                self.open_by_address.pop(address, None)
+            self._address = None
         super().connection_lost(exc)
 
     def _arm_head_deadline(self) -> None:
@@ -66,6 +97,15 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def head_deadline_protocol(seconds: float) -> type[HeadDeadlineProtocol]:
-    """The protocol class for `uvicorn.run(http=...)` with a head deadline of `seconds`."""
-    return type("HeadDeadlineProtocol", (HeadDeadlineProtocol,), {"head_timeout": float(seconds)})
+def head_deadline_protocol(seconds: float, per_address: int = 64) -> type[HeadDeadlineProtocol]:
+    """The protocol class for `uvicorn.run(http=...)`: a head deadline of `seconds`, at most
+    `per_address` open connections from one client address (its own count of them)."""
+    return type(
+        "HeadDeadlineProtocol",
+        (HeadDeadlineProtocol,),
+        {
+            "head_timeout": float(seconds),
+            "max_per_address": int(per_address),
+            "open_by_address": {},
+        },
+    )
