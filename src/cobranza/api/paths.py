@@ -17,7 +17,7 @@ from typing import Any
 
 LAKE = "<lake>"
 EXTRACTS = "<extracts>"
-_START = r"(?<![\w./-])"  # a path starts here, not inside a longer one
+_START = r"(?<![\w.-])"  # a path starts here, not inside a name (after a URI's slashes too)
 # what may follow a whole path: its next part, the end, a delimiter, or a sentence's full stop
 _END = r"(?=$|[/\s\"'`,;:)\]}]|\.(?:\s|$))"
 
