@@ -291,8 +291,13 @@ def _latency(lake: Path, tmp: Path, headers: dict, args) -> list[dict]:
     """Each route at the target rate (then at 5/s), from one key, rate limits off."""
     runs: list[dict] = []
     # one key and one address carry the whole load here: the per-key and per-address rate
-    # limits would answer 429 to the rates under measurement
-    env = {"COBRANZA_API_RATE_PER_KEY": "0", "COBRANZA_API_RATE_PER_ADDRESS": "0"}
+    # limits would answer 429 to the rates under measurement, and the per-address connection cap
+    # 503 to the connections an open loop opens while the server is behind
+    env = {
+        "COBRANZA_API_RATE_PER_KEY": "0",
+        "COBRANZA_API_RATE_PER_ADDRESS": "0",
+        "COBRANZA_API_MAX_CONNECTIONS_PER_ADDRESS": "256",
+    }
     with _server(lake, tmp / "server.log", env) as url:
         ids, bodies = _payloads(lake, url, headers, 500)
         n = int(args.rate * args.seconds)
