@@ -10,8 +10,11 @@ The lake is built first with the real pipeline (simulate -> ingest -> etl -> tra
 small size, or reused with `--lake PATH` (it must hold a champion and results). Writes
 `benchmarks/results/api.json`.
 `results` holds, per scenario, the run with the worst p99; `runs` every run with the load average.
+
+`fairness`: a quiet key's p99 while another key bursts over its rate limit (target: under 25 ms),
+on a second server with the default rate limits; the quiet key alone first, for comparison.
 Run: `python3 -m uv run python -m benchmarks.bench_api [--rate 200] [--seconds 20] [--repeat 3]
-[--lake PATH]`.
+[--lake PATH] [--only latency|fairness] [--burst-rate 500]`.
 """
 
 from __future__ import annotations
@@ -29,12 +32,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parents[1]
 TARGET_P99_MS = 25.0
 TARGET_RATE = 200
+LOW_RATE = 5.0  # for information: the cost of one call without a stream around it
+LOW_RATE_SCENARIOS = ("get_score_at_5rps", "predict_one_at_5rps")
+QUIET_RATE = 40.0  # the quiet key's requests per second: under its limit (50/s)
 
 
 def _build_lake(root: Path, clients: int, months: int) -> Path:
@@ -121,8 +128,11 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _open_loop(url: str, headers: dict, requests: list[dict], rate: float) -> dict:
-    """Open loop over raw keep-alive HTTP/1.1 connections (a new one when all are busy)."""
+async def _open_loop(
+    url: str, headers: dict, requests: list[dict], rate: float, source: str | None = None
+) -> dict:
+    """Open loop over raw keep-alive HTTP/1.1 connections (a new one when all are busy), from the
+    loopback address `source` when given (each client address has its own rate limit)."""
     host, port = url.removeprefix("http://").split(":")
     raw = [_raw_request(r, f"{host}:{port}", headers) for r in requests]
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
@@ -133,7 +143,8 @@ async def _open_loop(url: str, headers: dict, requests: list[dict], rate: float)
     async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         nonlocal opened
         opened += 1
-        return await asyncio.open_connection(host, int(port))
+        local = (source, 0) if source else None
+        return await asyncio.open_connection(host, int(port), local_addr=local)
 
     async def exchange(conn, data: bytes) -> int:
         conn[1].write(data)
@@ -195,65 +206,58 @@ async def _open_loop(url: str, headers: dict, requests: list[dict], rate: float)
     }
 
 
-def _generator(url: str, headers: dict, requests: list[dict], rate: float, out) -> None:
-    out.put(asyncio.run(_open_loop(url, headers, requests, rate)))
+def _generator(
+    url: str, headers: dict, requests: list[dict], rate: float, source: str | None, out
+) -> None:
+    out.put(asyncio.run(_open_loop(url, headers, requests, rate, source)))
+
+
+def _run_loads(url: str, loads: list[tuple[dict, list[dict], float, str | None]]) -> list[dict]:
+    """Each load (headers, requests, rate, source address) from its own process, all at once."""
+    ctx = mp.get_context("spawn")
+    started = []
+    for headers, requests, rate, source in loads:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_generator, args=(url, headers, requests, rate, source, queue))
+        proc.start()
+        started.append((proc, queue, time.monotonic() + len(requests) / rate * 3 + 120))
+    results = []
+    for proc, queue, deadline in started:
+        while True:
+            try:
+                results.append(queue.get(timeout=1))
+                proc.join(30)
+                break
+            except Exception:
+                if not proc.is_alive():
+                    raise RuntimeError(f"load generator died (exit code {proc.exitcode})") from None
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    raise RuntimeError("load generator did not finish in time") from None
+    return results
 
 
 def _run_load(url: str, headers: dict, requests: list[dict], rate: float) -> dict:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_generator, args=(url, headers, requests, rate, queue))
-    proc.start()
-    deadline = time.monotonic() + len(requests) / rate * 3 + 120
-    while time.monotonic() < deadline:
-        try:
-            result = queue.get(timeout=1)
-            proc.join(30)
-            return result
-        except Exception:
-            if not proc.is_alive():
-                raise RuntimeError(f"load generator died (exit code {proc.exitcode})") from None
-    proc.kill()
-    raise RuntimeError("load generator did not finish in time")
+    return _run_loads(url, [(headers, requests, rate, None)])[0]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=TARGET_RATE)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument(
-        "--repeat", type=int, default=1, help="Runs against the same server (noisy machine)."
-    )
-    parser.add_argument("--lake", type=Path, default=None, help="Reuse a lake with results.")
-    parser.add_argument("--clients", type=int, default=1500)
-    parser.add_argument("--months", type=int, default=15)
-    args = parser.parse_args(argv)
-
+@contextmanager
+def _server(lake: Path, log_path: Path, env: dict[str, str]):
+    """A real `cobranza serve` on a free loopback port; its URL while it runs."""
     import httpx
 
-    from cobranza.api.keys import create_key
-    from cobranza.config import load_settings
-
-    tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    lake = args.lake or _build_lake(tmp, args.clients, args.months)
-    key = create_key(load_settings(lake=lake), "viewer", "bench")["key"]
-    headers = {"X-API-Key": key}
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    runs: list[dict] = []
-    rates: dict[str, float] = {}
-    log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
+    log = open(log_path, "ab")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "-m", "cobranza.cli", "--lake", str(lake), "serve", "--port", str(port)],
         cwd=REPO,
         stdout=log,
         stderr=log,
-        # one key and one address carry the whole load here: the per-key and per-address rate
-        # limits would answer 429 to the rates under measurement
-        env={**os.environ, "COBRANZA_API_RATE_PER_KEY": "0", "COBRANZA_API_RATE_PER_ADDRESS": "0"},
+        env={**os.environ, **env},
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
@@ -262,6 +266,39 @@ def main(argv: list[str] | None = None) -> dict:
                 if time.monotonic() > deadline:
                     raise
             time.sleep(0.2)
+        yield url
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def _warm_up(url: str, headers: dict, scenarios: dict[str, list[dict]]) -> None:
+    """Model loaded (and its path table checked), snapshot cached."""
+    import httpx
+
+    for name in ("get_score", "predict_one"):
+        for req in scenarios[name][:50]:
+            httpx.request(
+                req["method"], url + req["path"], json=req.get("json"), headers=headers, timeout=120
+            )
+
+
+def _latency(lake: Path, tmp: Path, headers: dict, args) -> list[dict]:
+    """Each route at the target rate (then at 5/s), from one key, rate limits off."""
+    runs: list[dict] = []
+    # one key and one address carry the whole load here: the per-key and per-address rate
+    # limits would answer 429 to the rates under measurement, and the per-address connection cap
+    # 503 to the connections an open loop opens while the server is behind
+    env = {
+        "COBRANZA_API_RATE_PER_KEY": "0",
+        "COBRANZA_API_RATE_PER_ADDRESS": "0",
+        "COBRANZA_API_MAX_CONNECTIONS_PER_ADDRESS": "256",
+    }
+    with _server(lake, tmp / "server.log", env) as url:
         ids, bodies = _payloads(lake, url, headers, 500)
         n = int(args.rate * args.seconds)
         scenarios = {
@@ -274,32 +311,17 @@ def main(argv: list[str] | None = None) -> dict:
             ],
         }
         # for information, not a target: each route at a low rate shows the cost of one call
-        low = 5.0
-        scenarios["get_score_at_5rps"] = scenarios["get_score"][: int(low * 10)]
-        scenarios["predict_one_at_5rps"] = scenarios["predict_one"][: int(low * 10)]
-        rates = {"get_score_at_5rps": low, "predict_one_at_5rps": low}
-        # warm-up: model loaded (and its path table checked), snapshot cached
-        for name in ("get_score", "predict_one"):
-            for req in scenarios[name][:50]:
-                httpx.request(
-                    req["method"],
-                    url + req["path"],
-                    json=req.get("json"),
-                    headers=headers,
-                    timeout=120,
-                )
+        scenarios["get_score_at_5rps"] = scenarios["get_score"][: int(LOW_RATE * 10)]
+        scenarios["predict_one_at_5rps"] = scenarios["predict_one"][: int(LOW_RATE * 10)]
+        _warm_up(url, headers, scenarios)
         for run in range(args.repeat):
             load_before = round(os.getloadavg()[0], 2)
             results = {}
             for name, reqs in scenarios.items():
-                r = results[name] = _run_load(url, headers, reqs, rates.get(name, args.rate))
+                rate = LOW_RATE if name in LOW_RATE_SCENARIOS else args.rate
+                r = results[name] = _run_load(url, headers, reqs, rate)
                 r["passed"] = r["p99_ms"] < TARGET_P99_MS and not r["errors"]
-                print(
-                    f"run {run + 1} {name:20s} {r['achieved_rate']:6.1f} req/s  "
-                    f"p50 {r['p50_ms']:6.2f} ms  p90 {r['p90_ms']:6.2f} ms  "
-                    f"p99 {r['p99_ms']:6.2f} ms  max {r['max_ms']:7.2f} ms  errors {r['errors']}  "
-                    f"{'OK' if r['passed'] else 'OVER TARGET'}"
-                )
+                _print(f"run {run + 1} {name}", r)
             runs.append(
                 {
                     "run": run + 1,
@@ -308,19 +330,147 @@ def main(argv: list[str] | None = None) -> dict:
                     "results": results,
                 }
             )
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    return runs
+
+
+def _print(what: str, r: dict) -> None:
+    passed = {True: "OK", False: "OVER TARGET", None: ""}[r.get("passed")]
+    print(
+        f"{what:32s} {r['achieved_rate']:7.1f} req/s  p50 {r['p50_ms']:7.2f} ms  "
+        f"p90 {r['p90_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  max {r['max_ms']:8.2f} ms  "
+        f"errors {r['errors']}  {passed}"
+    )
+
+
+def _fairness(lake: Path, tmp: Path, quiet: dict, noisy: dict, args) -> list[dict]:
+    """A quiet key's GETs beside a burst from another key, rate limits at their defaults.
+
+    The quiet key sends `QUIET_RATE` GET /v1/scores/{id} per second (under its limit) from
+    127.0.0.2; first alone, then while the noisy key sends `args.burst_rate` per second from
+    127.0.0.3 (over its limit: answered 429). Each client has its own address, as two callers
+    would, so the per-address bucket is not what separates them. The quiet key's p99 is the figure.
+    """
+    runs = []
+    with _server(lake, tmp / "server-limits.log", {}) as url:
+        ids, _ = _payloads(lake, url, quiet, 500)
+        n_quiet = int(QUIET_RATE * args.seconds)
+        quiet_reqs = [
+            {"method": "GET", "path": f"/v1/scores/{ids[i % len(ids)]}"} for i in range(n_quiet)
+        ]
+        import httpx
+
+        for req in quiet_reqs[:40]:  # warm-up: the snapshot cached, the connection path hot
+            httpx.get(url + req["path"], headers=quiet, timeout=120)
+        time.sleep(3)  # the quiet key's bucket is full again
+        n_noisy = int(args.burst_rate * args.seconds)
+        noisy_reqs = [
+            {"method": "GET", "path": f"/v1/scores/{ids[i % len(ids)]}"} for i in range(n_noisy)
+        ]
+        for run in range(args.repeat):
+            load_before = round(os.getloadavg()[0], 2)
+            (alone,) = _run_loads(url, [(quiet, quiet_reqs, QUIET_RATE, "127.0.0.2")])
+            time.sleep(2)  # the noisy key's bucket is full again: the burst starts at its peak
+            beside, burst = _run_loads(
+                url,
+                [
+                    (quiet, quiet_reqs, QUIET_RATE, "127.0.0.2"),
+                    (noisy, noisy_reqs, args.burst_rate, "127.0.0.3"),
+                ],
+            )
+            for r in (alone, beside):
+                r["passed"] = r["p99_ms"] < TARGET_P99_MS and not r["errors"]
+            served = n_noisy - sum(burst["errors"].values())
+            burst["served_200"] = served
+            burst["answered_429"] = burst["errors"].get("429", 0)
+            _print(f"run {run + 1} quiet key alone", alone)
+            _print(f"run {run + 1} quiet key beside burst", beside)
+            _print(f"run {run + 1} noisy key (burst)", burst)
+            runs.append(
+                {
+                    "run": run + 1,
+                    "load_avg_1m_before": load_before,
+                    "load_avg_1m_after": round(os.getloadavg()[0], 2),
+                    "quiet_alone": alone,
+                    "quiet_beside_burst": beside,
+                    "burst": burst,
+                }
+            )
+            time.sleep(2)
+    return runs
+
+
+def _fairness_report(runs: list[dict], args) -> dict:
+    worst = max((r["quiet_beside_burst"] for r in runs), key=lambda x: x["p99_ms"])
+    return {
+        "what": "p99 of a quiet key's GET /v1/scores/{id} while another key bursts over its "
+        "rate limit; default limits (50/s, burst 100 per key; 200/s, burst 400 per address); "
+        "each key from its own loopback address",
+        "quiet_rate": QUIET_RATE,
+        "burst_rate": args.burst_rate,
+        "seconds": args.seconds,
+        "quiet_p99_ms_worst": worst["p99_ms"],
+        "passed": all(r["quiet_beside_burst"]["passed"] for r in runs)
+        and all(r["burst"]["answered_429"] > 0 for r in runs),
+        "runs": runs,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=TARGET_RATE)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="Runs against the same server (noisy machine)."
+    )
+    parser.add_argument("--lake", type=Path, default=None, help="Reuse a lake with results.")
+    parser.add_argument("--clients", type=int, default=1500)
+    parser.add_argument("--months", type=int, default=15)
+    parser.add_argument(
+        "--only",
+        choices=("latency", "fairness"),
+        default=None,
+        help="Run one part; the other's figures in api.json are kept.",
+    )
+    parser.add_argument(
+        "--burst-rate", type=float, default=500.0, help="Requests per second of the noisy key."
+    )
+    args = parser.parse_args(argv)
+
+    from cobranza.api.keys import create_key
+    from cobranza.config import load_settings
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    lake = args.lake or _build_lake(tmp, args.clients, args.months)
+    settings = load_settings(lake=lake)
+    headers = {"X-API-Key": create_key(settings, "viewer", "bench")["key"]}
+    path = RESULTS / "api.json"
+    report = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if args.only != "fairness":
+        report.update(_latency_report(_latency(lake, tmp, headers, args), args))
+    if args.only != "latency":
+        noisy = {"X-API-Key": create_key(settings, "viewer", "bench-noisy")["key"]}
+        report["fairness"] = _fairness_report(_fairness(lake, tmp, headers, noisy, args), args)
+        report["fairness"]["machine"] = _machine()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def _machine() -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def _latency_report(runs: list[dict], args) -> dict:
     # the figures of record: per scenario, the run with the worst p99 (the machine is shared)
     worst = {
         name: max((r["results"][name] for r in runs), key=lambda x: x["p99_ms"])
         for name in runs[0]["results"]
     }
-    report = {
+    return {
         "benchmark": "api",
         "target": {"rate": TARGET_RATE, "p99_ms": TARGET_P99_MS},
         "rate": args.rate,
@@ -328,20 +478,16 @@ def main(argv: list[str] | None = None) -> dict:
         "results": worst,
         "runs": runs,
         "passed": all(
-            r["results"][n]["passed"] for r in runs for n in r["results"] if n not in rates
+            r["results"][n]["passed"]
+            for r in runs
+            for n in r["results"]
+            if n not in LOW_RATE_SCENARIOS
         ),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_avg_1m": round(os.getloadavg()[0], 2),
-        },
+        "machine": _machine(),
         "service": "one `cobranza serve` process (uvicorn, one worker)",
         "generator": "open-loop asyncio raw HTTP/1.1 keep-alive in a separate process, latency "
         "from due time",
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "api.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return report
 
 
 if __name__ == "__main__":

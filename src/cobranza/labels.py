@@ -63,12 +63,16 @@ _WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "monitor": ("Monitoreo", "Monitoring"),
         "prune": ("Limpieza de versiones", "Prune"),
     },
-    # bi.fact_outcomes.outcome: a decision against what its horizon showed
+    # bi.fact_outcomes.outcome: what an obligation's horizon showed, whatever the decision
     "outcome": {
-        "avoided_action": ("Gestión evitada", "Avoided action"),
-        "leakage": ("Fuga (no se autocuró)", "Leakage"),
-        "unneeded_action": ("Gestión innecesaria", "Unneeded action"),
-        "needed_action": ("Gestión necesaria", "Needed action"),
+        "cured_by_debit": ("Se curó con el débito automático", "Cured by the automatic debit"),
+        "cured_otherwise": ("Se curó por otro canal", "Cured through another channel"),
+        "not_cured": ("Siguió en mora temprana (1-30)", "Still 1-30 days past due"),
+        "rolled_31_plus": ("Rodó a 31+ días", "Rolled to 31+ days"),
+        "not_rolled": (
+            "No rodó (sin dato de otros pagos)",
+            "Did not roll (other payments unknown)",
+        ),
     },
     # the contract's collection_assignments.arm (version 2)
     "arm": {

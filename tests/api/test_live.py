@@ -45,7 +45,7 @@ def _cli_key(lake, role: str) -> str:
         capture_output=True,
         text=True,
         check=True,
-        timeout=60,
+        timeout=300,  # the CLI's imports take over a minute when the shared machine is busy
     )
     return json.loads(out.stdout)["key"]
 
@@ -72,9 +72,15 @@ def flow(tmp_path_factory, sim_extract):
     lake = tmp_path_factory.mktemp("live") / "lake"
     Lake(lake).ensure()
     keys = {role: _cli_key(lake, role) for role in ("viewer", "operator", "admin")}
-    # No periodic champion re-check within the test: the model must become servable through the
-    # service's own signals (a train job that succeeded, a promotion through the API).
-    server = LiveServer(lake, free_port(), env={"COBRANZA_API_CHAMPION_CHECK_SECONDS": "3600"})
+    drop = lake.parent / "drop"  # a second extract root, for an extract that fails
+    (drop / "empty").mkdir(parents=True)
+    env = {
+        # No periodic champion re-check within the test: the model must become servable through
+        # the service's own signals (a train job that succeeded, a promotion through the API).
+        "COBRANZA_API_CHAMPION_CHECK_SECONDS": "3600",
+        "COBRANZA_API_EXTRACT_ROOTS": f"{sim_extract.parent},{drop}",
+    }
+    server = LiveServer(lake, free_port(), env=env)
     server.start()
     op = {"Authorization": f"Bearer {keys['operator']}"}
     jobs = {}
@@ -101,6 +107,7 @@ def flow(tmp_path_factory, sim_extract):
             "lake": lake,
             "promoted": promoted,
             "ready_before_train": ready_before_train,
+            "roots": (sim_extract.parent, drop),
         }
     finally:
         server.stop()
@@ -313,6 +320,63 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(flow):
             failures.append(f"{operation.label}: {str(exc)[:800]}")
     assert tested >= 17
     assert failures == [], "\n".join(failures)
+
+
+def _every_get(url: str, headers: dict, ids: dict[str, list[str]]) -> dict[str, str]:
+    """Every GET route of the OpenAPI document, each path parameter filled with every known id
+    (an unknown one when none is known): path -> response body."""
+    import itertools
+    import re
+
+    bodies = {}
+    for template, ops in http.get(f"{url}/openapi.json").json()["paths"].items():
+        if "get" not in ops:
+            continue
+        names = re.findall(r"{(\w+)}", template)
+        for values in itertools.product(*(ids.get(n, ["0"]) for n in names)):
+            path = template
+            for name, value in zip(names, values, strict=True):
+                path = path.replace("{" + name + "}", value)
+            bodies[path] = http.get(f"{url}{path}", headers=headers, timeout=120).text
+    return bodies
+
+
+def test_no_response_to_a_viewer_holds_an_absolute_server_path(flow, sim_extract):
+    """After ingest, etl, train, score and monitor jobs and a failed ingest, no GET route
+    answers a viewer with the lake's or an extract root's absolute path: paths are shown as
+    `<lake>/...` and `<extracts:N>/...`."""
+    url, op, viewer = flow["server"].url, _h(flow, "operator"), _h(flow, "viewer")
+    done = dict(flow["jobs"])
+    for body in (
+        {"type": "monitor", "params": {}},
+        {"type": "ingest", "params": {"extract_dir": str(flow["roots"][1] / "empty")}},
+    ):
+        resp = http.post(f"{url}/v1/jobs", json=body, headers=op, timeout=30)
+        assert resp.status_code == 202, resp.text
+        done[f"{body['type']}-late"] = wait_job(url, op, resp.json()["job_id"], timeout=600)
+    failed = done["ingest-late"]
+    assert failed["status"] == "failed"
+    assert failed["params"]["extract_dir"] == "<extracts:2>/empty"
+    assert failed["error"].startswith("<extracts:2>/empty: ")
+    assert done["ingest"]["params"]["extract_dir"] == f"<extracts:1>/{sim_extract.name}"
+    scores = http.get(f"{url}/v1/scores", params={"limit": 1}, headers=viewer).json()["items"]
+    models = http.get(f"{url}/v1/models", headers=viewer).json()["items"]
+    ids = {
+        "job_id": [j["job_id"] for j in done.values()],
+        "obligation_id": [scores[0]["obligation_id"]],
+        "version": [m["version"] for m in models] + ["999"],
+        "run": ["current", "20000101T000000000000-00000000"],
+    }
+    bodies = _every_get(url, viewer, ids)
+    assert len(bodies) >= 15
+    lake = flow["lake"]
+    absolute = {str(lake.resolve()), str(lake.absolute())}
+    absolute |= {str(root.resolve()) for root in flow["roots"]}
+    absolute |= {str(root.absolute()) for root in flow["roots"]}
+    leaks = {path: sorted(a for a in absolute if a in body) for path, body in bodies.items()}
+    assert {path: found for path, found in leaks.items() if found} == {}
+    shown = "\n".join(bodies.values())
+    assert "<lake>/" in shown  # the quality report's and the model report's paths, relative
 
 
 def test_restart_marks_the_job_in_flight_interrupted(tmp_path):

@@ -8,16 +8,21 @@ days-past-due bands). The quarantine view never carries a refused value.
 
 from __future__ import annotations
 
+import json
+import os
+from contextlib import contextmanager
 from datetime import date
 
 import duckdb
 import pytest
 
+from cobranza.decision.experiment import SCORING_ARMS
 from cobranza.lake import Lake
 from cobranza.lake.bi import bi_statements, bi_views
 from cobranza.lake.catalog import refresh_catalog
 from tests.api.conftest import POLICY, publish_results, results_frame
 from tests.automations.lake import PAST_CUT, build_scored_lake
+from tests.lake.lakes import python
 
 PERSONAL = {"full_name", "document_number", "document_type", "email", "phone", "client_id"}
 EXPECTED_VIEWS = {
@@ -28,6 +33,7 @@ EXPECTED_VIEWS = {
     "dim_product",
     "dim_segment",
     "dim_decision",
+    "dim_arm",
     "dim_outcome",
     "model_performance",
     "savings",
@@ -135,12 +141,19 @@ def test_fact_outcomes_are_the_past_cut_with_its_realized_target(scored, cat):
     # only the past cut is labeled among the scored cuts; every one of its rows was scored
     assert cuts == 1 and rows == scored["past"].obligations == len(past)
     assert cures == int(past["self_cure_debit"].sum())
-    classes = dict(
-        cat.execute("SELECT outcome, count(*) FROM bi.fact_outcomes GROUP BY 1").fetchall()
-    )
-    no_assign = classes.get("avoided_action", 0) + classes.get("leakage", 0)
+    # what the horizon showed, from gold's labels (this gold has no cure_any: a row that neither
+    # rolled nor cured by the debit is `not_rolled`)
+    got = dict(cat.execute("SELECT outcome, count(*) FROM bi.fact_outcomes GROUP BY 1").fetchall())
+    rolled = past["roll_31_plus"].astype(int) == 1
+    debit = ~rolled & (past["self_cure_debit"] == 1)
+    want = {
+        "rolled_31_plus": int(rolled.sum()),
+        "cured_by_debit": int(debit.sum()),
+        "not_rolled": int((~rolled & ~debit).sum()),
+    }
+    assert got == {k: v for k, v in want.items() if v}
+    no_assign = one(cat, "SELECT count(*) FROM bi.fact_outcomes WHERE decision = 'NO_ASSIGN'")[0]
     assert no_assign == scored["past"].no_assign
-    assert sum(classes.values()) == rows
     # the realized roll is gold's
     rolls = one(cat, "SELECT sum(roll_31_plus) FROM bi.fact_outcomes")[0]
     assert rolls == int(past["roll_31_plus"].sum())
@@ -219,6 +232,7 @@ def test_views_follow_the_lake_state(tmp_path):
         "dim_product",
         "dim_segment",
         "dim_decision",
+        "dim_arm",
     }
     assert bi_statements(lake)[:2] == ["CREATE SCHEMA IF NOT EXISTS bi", "__DROP_VIEWS__ bi"]
 
@@ -273,6 +287,82 @@ def test_last_run_of_a_cut_wins_and_saving_formula_is_exact(tmp_path):
         assert r["dpd_band"] == f"{lo:02d}-{hi:02d}"
 
 
+def test_current_decisions_carry_the_arm_of_the_latest_run(scored, cat):
+    """Every decision has its experiment arm, as the run wrote it; the control group is NO_ASSIGN
+    and every arm in the facts is a row of dim_arm."""
+    import pyarrow.parquet as pq
+
+    lake = scored["lake"]
+    latest = pq.read_table(lake.table_dir("results", "latest")).to_pandas()
+    want = latest.groupby("arm").size().to_dict()
+    got = dict(
+        cat.execute(
+            "SELECT arm, count(*) FROM bi.fact_decisions WHERE is_current GROUP BY 1"
+        ).fetchall()
+    )
+    assert got == want and "HOLDOUT" in got
+    holdout = {
+        r[0]
+        for r in cat.execute(
+            "SELECT DISTINCT decision FROM bi.fact_decisions WHERE arm = 'HOLDOUT'"
+        ).fetchall()
+    }
+    assert holdout == {"NO_ASSIGN"}
+    orphans = one(
+        cat,
+        "SELECT count(*) FROM bi.fact_outcomes f LEFT JOIN bi.dim_arm a USING (arm) "
+        "WHERE a.arm IS NULL",
+    )[0]
+    assert orphans == 0
+
+
+def test_outcome_classes_follow_the_roll_then_the_channel_of_the_cure(tmp_path):
+    """Rolled to 31+ first, then cured by the debit, cured otherwise, not cured; ASSIGN and
+    NO_ASSIGN alike. Results without an arm column (scored before the experiment) read CHAMPION."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cut = date(2025, 6, 30)
+    frame = results_frame(n=10, cut=cut)
+    lake = Lake(tmp_path / "lake").ensure()
+    # (self_cure_debit, cure_any, roll_31_plus) -> class, for the first 8 obligations
+    labels = [
+        ((0, 0, 1), "rolled_31_plus"),
+        ((1, 1, 1), "rolled_31_plus"),  # a roll is the loss, whatever came later
+        ((1, 1, 0), "cured_by_debit"),
+        ((0, 1, 0), "cured_otherwise"),
+        ((0, 0, 0), "not_cured"),
+    ] * 2
+    labels = labels[:8]
+    gold = pa.table(
+        {
+            "obligation_id": list(frame["obligation_id"][:8]),
+            "cut_date": pa.array([cut] * 8, pa.date32()),
+            "product": list(frame["product"][:8]),
+            "segment": list(frame["segment"][:8]),
+            "self_cure_debit": [t[0] for t, _ in labels],
+            "cure_any": [t[1] for t, _ in labels],
+            "roll_31_plus": [t[2] for t, _ in labels],
+        }
+    )
+    with lake.publish("gold") as pub:
+        pq.write_table(gold, pub.table_dir("obligation_snapshots") / "part-0.parquet")
+    publish_results(lake.root, frame, drop=("arm",))
+    con = duckdb.connect(str(lake.catalog_path), read_only=True)
+    try:
+        got = con.execute(
+            "SELECT obligation_id, outcome, arm, decision FROM bi.fact_outcomes "
+            "ORDER BY obligation_id"
+        ).fetchall()
+    finally:
+        con.close()
+    assert [(r[0], r[1]) for r in got] == [
+        (oid, want) for oid, (_, want) in zip(frame["obligation_id"][:8], labels, strict=True)
+    ]
+    assert {r[2] for r in got} == {"CHAMPION"}
+    assert {r[3] for r in got} == {"ASSIGN", "NO_ASSIGN"}
+
+
 def test_foreign_tables_never_break_the_catalog(tmp_path):
     """Results or gold without the expected columns: no BI facts, and the catalog still refreshes."""
     import pyarrow as pa
@@ -315,7 +405,7 @@ def test_model_performance_without_registry_events(scored, tmp_path):
 def test_dimensions_carry_the_words_of_cobranza_labels(cat):
     from cobranza.labels import codes, label
 
-    for kind in ("product", "segment", "decision", "outcome"):
+    for kind in ("product", "segment", "decision", "outcome", "arm"):
         rows = cat.execute(
             f"SELECT {kind}, {kind}_label, {kind}_label_en FROM bi.dim_{kind}"
         ).fetchall()
@@ -324,6 +414,8 @@ def test_dimensions_carry_the_words_of_cobranza_labels(cat):
             assert (es, en) == (label(kind, code, "es"), label(kind, code, "en")), code
     fixed = {r[0] for r in cat.execute("SELECT outcome FROM bi.dim_outcome").fetchall()}
     assert fixed == set(codes("outcome"))
+    arms = {r[0] for r in cat.execute("SELECT arm FROM bi.dim_arm").fetchall()}
+    assert arms == set(SCORING_ARMS)  # the experiment's arms, whatever the facts hold
     assert one(cat, "SELECT product_label FROM bi.dim_product WHERE product = 'CREDIT_CARD'") == (
         "Tarjeta de crédito",
     )
@@ -402,6 +494,72 @@ def test_quarantine_view_names_the_refused_cells_without_their_values(scored, ca
         for r in cat.execute("SELECT DISTINCT file_stem, column_name FROM bi.quarantine").fetchall()
     }
     assert flagged == seen & personal
+
+
+@contextmanager
+def raw_out_of_reach(lake: Lake):
+    """The raw zone made unreadable (mode 000), as for a BI account without access to it; root
+    reads through any mode, so for root the folder is moved away instead. Restored after."""
+    raw = lake.root / "raw"
+    if os.geteuid() != 0:
+        mode = raw.stat().st_mode
+        raw.chmod(0)
+        try:
+            yield
+        finally:
+            raw.chmod(mode)
+    else:
+        away = lake.root.parent / "raw-out-of-reach"
+        raw.rename(away)
+        try:
+            yield
+        finally:
+            away.rename(raw)
+
+
+# A BI tool in its own process: every `bi` and `ml_metadata` view of a read-only catalog counted
+# (an error is reported as the view's answer), and whether raw itself answered.
+BI_READER = """
+import duckdb, json
+con = duckdb.connect({path!r}, read_only=True)
+out = {{}}
+for schema, view in con.execute(
+    "SELECT schema_name, view_name FROM duckdb_views() "
+    "WHERE schema_name IN ('bi', 'ml_metadata') AND NOT internal"
+).fetchall():
+    try:
+        out[schema + "." + view] = con.execute(f'SELECT count(*) FROM {{schema}}."{{view}}"').fetchone()[0]
+    except duckdb.Error as exc:
+        out[schema + "." + view] = str(exc).splitlines()[0]
+try:
+    con.execute("SELECT count(*) FROM raw.quarantine").fetchone()
+    out["raw readable"] = True
+except duckdb.Error:
+    out["raw readable"] = False
+print(json.dumps(out))
+"""
+
+
+def _bi_answers(lake: Lake) -> dict:
+    done = python(BI_READER.format(path=str(lake.catalog_path)))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_every_bi_and_metadata_view_answers_without_the_raw_zone(scored):
+    """A BI account that may not read raw queries every `bi` and `ml_metadata` view of a
+    read-only catalog: all answer (the quarantine and the lake runs are copies in the metadata
+    area), with the rows they had with raw in reach."""
+    lake = scored["lake"]
+    before = _bi_answers(lake)
+    assert before.pop("raw readable") is True
+    assert {"bi.quarantine", "ml_metadata.lake_runs"} <= set(before)
+    assert len([n for n in before if n.startswith("bi.")]) == len(EXPECTED_VIEWS)
+    assert all(isinstance(n, int) for n in before.values()), before
+    with raw_out_of_reach(lake):
+        after = _bi_answers(lake)
+    assert after.pop("raw readable") is False  # raw itself is out of reach
+    assert after == before and before["bi.quarantine"] > 0
 
 
 def test_quarantine_reasons_never_carry_digits_or_emails(tmp_path):

@@ -18,12 +18,14 @@ from typing import Annotated, Any
 import fastapi_offline
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cobranza import __version__
 from cobranza.api.batcher import PredictBatcher
@@ -33,6 +35,7 @@ from cobranza.api.deps import Services
 from cobranza.api.jobs import JobManager
 from cobranza.api.limits import AuditRetention, RateLimiter, RefusalLog
 from cobranza.api.observability import Metrics, RequestMiddleware, configure_logging
+from cobranza.api.protocol import head_deadline_protocol
 from cobranza.api.results import ResultsReader
 from cobranza.api.routers import (
     audit,
@@ -144,6 +147,17 @@ class ApiOptions(BaseSettings):
     )
     keep_alive_seconds: float = Field(
         5.0, gt=0, description="An idle keep-alive connection is closed after this long."
+    )
+    max_connections_per_address: int = Field(
+        64,
+        ge=1,
+        description="Open connections one client address may hold; more get 503 and are closed.",
+    )
+    head_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A request's line and headers must arrive within this long (from the "
+        "connection or the request's first byte), else 408 and the connection is closed.",
     )
 
     _lists = field_validator("extract_roots", "webhook_hosts", mode="before")(_list_option)
@@ -288,7 +302,16 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CobranzaError)
     async def cobranza_error(request: Request, exc: CobranzaError):
-        return JSONResponse(status_code=409, content={"detail": str(exc)})
+        paths = request.app.state.services.jobs.paths
+        return JSONResponse(status_code=409, content={"detail": paths.text(str(exc))})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        # a route's message may quote a lake error: server paths shown relative to the lake
+        if isinstance(exc.detail, str):
+            paths = request.app.state.services.jobs.paths
+            exc = StarletteHTTPException(exc.status_code, paths.text(exc.detail), exc.headers)
+        return await http_exception_handler(request, exc)
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -353,6 +376,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
         access_log=False,
         limit_concurrency=options.max_connections,
         timeout_keep_alive=options.keep_alive_seconds,
+        http=head_deadline_protocol(
+            options.head_timeout_seconds, options.max_connections_per_address
+        ),
         h11_max_incomplete_event_size=H11_MAX_HEADER_BYTES,
     )
 

@@ -27,6 +27,7 @@ import psutil
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
 
 from cobranza.api.control import ACTIVE, ControlDB, now_iso
+from cobranza.api.paths import PathMasker
 from cobranza.api.redaction import parse_result, redact, redact_json, redact_value, scrub_job_files
 from cobranza.config import Settings
 from cobranza.lake import ZONES, Lake
@@ -115,6 +116,8 @@ class JobManager:
         self.max_jobs, self.max_jobs_per_key = max_jobs, max_jobs_per_key
         # folders job extracts must lie in (resolved); None = any folder the service can read
         self.extract_roots = extract_roots
+        # what responses show of server paths: relative to the lake or an extract root
+        self.paths = PathMasker(settings.lake, extract_roots)
         self.db = db
         self.lake = Lake(settings.lake)
         self.jobs_dir = Path(settings.lake).resolve() / "control" / "jobs"
@@ -438,10 +441,11 @@ class JobManager:
             end = datetime.fromisoformat(finished) if finished else None
             start = datetime.fromisoformat(started)
             seconds = round(((end or datetime.now(UTC)) - start).total_seconds(), 3)
+        show = self.paths
         return {
             "job_id": row["job_id"],
             "type": row["type"],
-            "params": json.loads(row["params"]),
+            "params": show.value(json.loads(row["params"])),
             "status": row["status"],
             "progress": self._progress(row),
             "created_at": row["created_at"],
@@ -451,9 +455,15 @@ class JobManager:
             "created_by": row["created_by"],
             "returncode": row["returncode"],
             # masked again on read: cheap, and safe for a record written before masking existed
-            "error": redact(row["error"]) if row["error"] else row["error"],
-            "result": redact_value(json.loads(row["result"])) if row["result"] else None,
-            "log_tail": _tail(self.jobs_dir / row["job_id"] / "stderr.log") if tail else None,
+            "error": show.text(redact(row["error"])) if row["error"] else row["error"],
+            "result": show.value(redact_value(json.loads(row["result"])))
+            if row["result"]
+            else None,
+            "log_tail": [
+                show.text(line) for line in _tail(self.jobs_dir / row["job_id"] / "stderr.log")
+            ]
+            if tail
+            else None,
         }
 
     def _progress(self, row: dict[str, Any]) -> dict[str, Any]:

@@ -13,14 +13,17 @@ transaction after the zone views). No personal data: clients appear as `client_k
   that cut (a re-scored cut supersedes the earlier run), with days-past-due band, the roll risks
   without and with management, the roll loss, the expected benefit of managing, the provision
   step of the row's product, reason codes (a reason repeating an earlier one of its row left
-  empty) and the expected saving against assigning (`-expected_benefit` of a NO_ASSIGN row, as in
-  `GET /v1/summary`).
+  empty), the experiment's `arm` (CHAMPION, CHALLENGER, or HOLDOUT: the control group, NO_ASSIGN
+  and not to contact) and the expected saving against assigning (`-expected_benefit` of a
+  NO_ASSIGN row, as in `GET /v1/summary`).
 - `fact_outcomes`: the decisions whose horizon has closed, joined to gold's realized
-  `self_cure_debit` and `roll_31_plus`: outcome class and realized saving (a NO_ASSIGN row: the
-  action not paid minus its realized roll beyond what management would have left, valued at the
-  roll loss, as `GET /v1/monitoring` values it).
-- `dim_date`, `dim_product`, `dim_segment`, `dim_decision`, `dim_outcome`: conformed dimensions,
-  each code with its words in Spanish (`*_label`) and English (`*_label_en`) from `cobranza.labels`.
+  `self_cure_debit`, `cure_any` and `roll_31_plus`: what happened (`outcome`: rolled to 31+, cured
+  by the debit, cured otherwise, not cured and not rolled) and the realized saving (a NO_ASSIGN
+  row: the action not paid minus its realized roll beyond what management would have left,
+  valued at the roll loss, as `GET /v1/monitoring` values it).
+- `dim_date`, `dim_product`, `dim_segment`, `dim_decision`, `dim_arm`, `dim_outcome`: conformed
+  dimensions, each code with its words in Spanish (`*_label`) and English (`*_label_en`) from
+  `cobranza.labels`; `dim_arm`'s codes are `decision.experiment`'s scoring arms.
 - `model_performance`: metrics per model version and data part (long), with the champion flag.
 - `savings`: the business impact figures of `cobranza impact` (ml_metadata.impact): expected
   savings, and with the simulator's truth the true savings and shares of the oracle's captured by
@@ -31,6 +34,8 @@ transaction after the zone views). No personal data: clients appear as `client_k
 - `quarantine`: the rows the current ingest refused, by file, line, column and reason, WITHOUT the
   refused value (it may be a name or a document number): only whether there was one and whether
   the column is personal data in the contract; digit runs and e-mails in a reason are masked.
+  Read from a copy in the metadata area written at each refresh (`bi_snapshots`): no `bi` view
+  reads the raw zone, which a BI account may not be allowed to read.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from cobranza.decision.experiment import CHAMPION, SCORING_ARMS
 from cobranza.labels import codes, label
 from cobranza.lake.store import Lake
 from cobranza.sql import literal, masked
@@ -84,6 +90,7 @@ SCORES_COLUMNS = {
 }  # fmt: skip
 GOLD_COLUMNS = {"obligation_id", "cut_date", "product", "segment", "self_cure_debit"}
 ROLL = "roll_31_plus"  # gold's realized roll; a gold without it gives null realized savings
+CURE_ANY = "cure_any"  # gold's cure by any channel, which tells a cure otherwise from no cure
 MONITORING_DRIFT_COLUMNS = {
     "monitoring_run_id",
     "gold_version",
@@ -123,6 +130,7 @@ IMPACT_TRUTH_COLUMNS = {
     "no_model_share_of_oracle_captured": "DOUBLE",
 }
 QUARANTINE_COLUMNS = {"file", "line", "column", "value", "reason"}
+QUARANTINE_FILE = "bi_quarantine.parquet"  # in the metadata area; written at each refresh
 SCORE_FEATURE = "__score__"  # the score's own row in monitoring_drift
 METADATA_COLUMNS = {
     "model_metrics": {"run_id", "part", "metric", "value"},
@@ -262,7 +270,7 @@ WITH tagged AS (
 SELECT obligation_id, cut_date, client_key, product, segment, days_past_due,
        {dpd_band} AS dpd_band, amount_past_due, eligible, probability, decision,
        capacity_limited, p_roll_no_action, p_roll_action, roll_loss, expected_benefit,
-       model_version, scoring_run_id, results_version,
+       model_version, scoring_run_id, results_version, {arm} AS arm,
        published_at AS scored_at, run_is_current AS is_current,
        reason_1_code, reason_1_text, reason_1_contribution,
        {reasons},
@@ -271,16 +279,20 @@ SELECT obligation_id, cut_date, client_key, product, segment, days_past_due,
 FROM ranked WHERE rank_in_cut = 1
 """
 
+# What the horizon showed, whatever the decision: the roll to 31+ first (the loss the decision is
+# about), then a cure by the debit alone, a cure by any other channel, or still 1-30 days past due.
+# A gold without `cure_any` cannot tell the last two apart: `not_rolled` then.
 FACT_OUTCOMES = """
 SELECT d.obligation_id, d.cut_date, d.client_key, d.product, d.segment, d.days_past_due,
-       d.dpd_band, d.amount_past_due, d.eligible, d.probability, d.decision,
+       d.dpd_band, d.amount_past_due, d.eligible, d.probability, d.decision, d.arm,
        d.p_roll_no_action, d.p_roll_action, d.roll_loss, d.expected_benefit,
        d.model_version, d.scoring_run_id, d.results_version,
-       g.self_cure_debit, {roll} AS roll_31_plus,
-       CASE WHEN d.decision = 'NO_ASSIGN' AND g.self_cure_debit = 1 THEN 'avoided_action'
-            WHEN d.decision = 'NO_ASSIGN' THEN 'leakage'
-            WHEN g.self_cure_debit = 1 THEN 'unneeded_action'
-            ELSE 'needed_action' END AS outcome,
+       g.self_cure_debit, {cure_any} AS cure_any, {roll} AS roll_31_plus,
+       CASE WHEN {roll} = 1 THEN 'rolled_31_plus'
+            WHEN g.self_cure_debit = 1 THEN 'cured_by_debit'
+            WHEN {cure_any} = 1 THEN 'cured_otherwise'
+            WHEN {cure_any} = 0 THEN 'not_cured'
+            ELSE 'not_rolled' END AS outcome,
        d.expected_saving,
        CASE WHEN d.decision = 'NO_ASSIGN' THEN d.collection_action
             - ({roll} - d.p_roll_action) * d.roll_loss
@@ -314,20 +326,22 @@ ORDER BY 1
 """
 
 
-def _words(kind: str) -> str:
-    """The words of every code of `kind` (cobranza.labels) as a VALUES list: code, es, en."""
+def _words(kind: str, only: tuple[str, ...] | None = None) -> str:
+    """The words of every code of `kind` (cobranza.labels), or of the codes `only`, as a VALUES
+    list: code, es, en."""
     rows = ", ".join(
         f"({literal(code)}, {literal(label(kind, code, 'es'))}, {literal(label(kind, code, 'en'))})"
-        for code in codes(kind)
+        for code in (codes(kind) if only is None else only)
     )
     return f"SELECT * FROM (VALUES {rows}) AS t(code, es, en)"
 
 
-def _dim_fixed(kind: str, col: str) -> str:
-    """A dimension of a closed set of codes (decisions, outcomes): every code, always."""
+def _dim_fixed(kind: str, col: str, only: tuple[str, ...] | None = None) -> str:
+    """A dimension of a closed set of codes (decisions, outcomes, the scoring arms of
+    `decision.experiment`): every code, always."""
     return (
         f"SELECT code AS {col}, es AS {col}_label, en AS {col}_label_en "
-        f"FROM ({_words(kind)}) ORDER BY 1"
+        f"FROM ({_words(kind, only)}) ORDER BY 1"
     )
 
 
@@ -443,22 +457,42 @@ def _monitoring_views(lake: Lake) -> dict[str, str]:
     return views
 
 
-def _quarantine_view(lake: Lake) -> dict[str, str]:
+def quarantine_snapshot(lake: Lake) -> Path:
+    """The masked quarantine of the current raw version, copied into the metadata area at each
+    catalog refresh: `bi.quarantine` reads it, so a BI account needs no access to raw."""
+    return lake.metadata_dir / QUARANTINE_FILE
+
+
+def _quarantine_source(lake: Lake) -> str | None:
+    """The masked quarantine's SELECT over `raw.quarantine`; None without one to read."""
     from cobranza.contract import PERSONAL_COLUMNS
 
     version = lake.current_version("raw")
     if version is None or "quarantine" not in lake.tables("raw"):
-        return {}
+        return None
     if not _columns([lake.table_dir("raw", "quarantine")], first_only=True) >= QUARANTINE_COLUMNS:
-        return {}
+        return None
     personal = [f"{stem}.{col}" for stem, cols in PERSONAL_COLUMNS.items() for col in cols]
-    return {
-        "quarantine": QUARANTINE.format(
-            raw_version=literal(version),
-            reason=masked("q.reason"),
-            personal="[" + ", ".join(literal(p) for p in personal) + "]::VARCHAR[]",
-        )
-    }
+    return QUARANTINE.format(
+        raw_version=literal(version),
+        reason=masked("q.reason"),
+        personal="[" + ", ".join(literal(p) for p in personal) + "]::VARCHAR[]",
+    ).strip()
+
+
+def _quarantine_view(lake: Lake) -> dict[str, str]:
+    if _quarantine_source(lake) is None:
+        return {}
+    return {"quarantine": f"SELECT * FROM read_parquet({literal(quarantine_snapshot(lake))})"}
+
+
+def bi_snapshots(lake: Lake) -> list[str]:
+    """COPY statements that write what BI views read from the metadata area instead of raw; run
+    by the catalog's refresh (the lake's owner, who may read raw) after the zone views."""
+    source = _quarantine_source(lake)
+    if source is None:
+        return []
+    return [f"COPY ({source}) TO {literal(quarantine_snapshot(lake))} (FORMAT parquet)"]
 
 
 def bi_views(lake: Lake) -> dict[str, str]:
@@ -472,16 +506,22 @@ def bi_views(lake: Lake) -> dict[str, str]:
     runs = _scoring_runs_sql(lake)
     if runs is not None:
         views["scoring_runs"] = runs
+        has_arm = "arm" in _columns([folder for _, folder in _score_dirs(lake)])
         views["fact_decisions"] = FACT_DECISIONS.format(
             scores=_scores_source(lake),
             steps=_provision_steps_sql(lake),
             dpd_band=_dpd_band(),
             reasons=_distinct_reasons(),
+            # results scored before the experiment existed followed the production policy
+            arm=f"coalesce(arm, {literal(CHAMPION)})" if has_arm else literal(CHAMPION),
         )
         if gold:
-            has_roll = ROLL in _columns([lake.table_dir("gold", GOLD_TABLE)], first_only=True)
-            roll = f"CAST(g.{ROLL} AS BIGINT)" if has_roll else "CAST(NULL AS BIGINT)"
-            views["fact_outcomes"] = FACT_OUTCOMES.format(roll=roll)
+            present = _columns([lake.table_dir("gold", GOLD_TABLE)], first_only=True)
+            roll, cure_any = (
+                f"CAST(g.{c} AS BIGINT)" if c in present else "CAST(NULL AS BIGINT)"
+                for c in (ROLL, CURE_ANY)
+            )
+            views["fact_outcomes"] = FACT_OUTCOMES.format(roll=roll, cure_any=cure_any)
     sources = []
     if gold:
         sources.append(f"SELECT cut_date, product, segment FROM gold.{GOLD_TABLE}")
@@ -494,6 +534,7 @@ def bi_views(lake: Lake) -> dict[str, str]:
         views["dim_segment"] = DIM_CODE.format(col="segment", src=union, words=_words("segment"))
     if runs is not None:
         views["dim_decision"] = _dim_fixed("decision", "decision")
+        views["dim_arm"] = _dim_fixed("arm", "arm", SCORING_ARMS)
         if gold:
             views["dim_outcome"] = _dim_fixed("outcome", "outcome")
     if _has_metadata(lake, "model_metrics") and _has_metadata(lake, "model_runs"):
@@ -517,7 +558,11 @@ def bi_views(lake: Lake) -> dict[str, str]:
 
 def bi_statements(lake: Lake) -> list[str]:
     """Statements for `refresh_catalog`: the schema, the drop marker, one CREATE VIEW per view."""
-    stmts = [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}", f"__DROP_VIEWS__ {SCHEMA}"]
+    stmts = [
+        f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+        f"__DROP_VIEWS__ {SCHEMA}",
+        *bi_snapshots(lake),
+    ]
     stmts += [
         f"CREATE OR REPLACE VIEW {SCHEMA}.{name} AS {sql}" for name, sql in bi_views(lake).items()
     ]
