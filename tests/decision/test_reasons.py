@@ -168,3 +168,40 @@ def test_products_and_segments_read_in_the_words_people_see_elsewhere(language):
         templates["product"].format(value=label("product", c, language))
         for c in ("CREDIT_CARD", "MORTGAGE")
     ]
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "between -33% and +22% (95% interval)"),
+        ("es", "entre -33% y +22% (intervalo del 95%)"),
+    ],
+)
+def test_an_unidentified_effect_is_the_first_reason_of_an_assigned_row(language, words):
+    """The holdout does not show what management changes: ASSIGN rows say so with the interval
+    as a change in the odds of rolling; NO_ASSIGN (capacity) rows keep their own reason."""
+    import dataclasses
+
+    from cobranza.config import Costs
+    from cobranza.decision.policy import Policy
+    from cobranza.decision.reasons import (
+        CAPACITY_LIMITED,
+        EFFECT_NOT_IDENTIFIED,
+        MANAGEMENT_DOES_NOT_PAY,
+        decision_reason,
+    )
+
+    low, high = np.log(1 - 0.33), np.log(1 + 0.22)
+    policy = dataclasses.replace(
+        Policy.of(Costs()), effect_identified=False, effect_low=low, effect_high=high
+    )
+    args = (0.4, 0.3, 0.3, 100_000.0, 8_000.0, language)
+    code, text = decision_reason(True, False, *args, policy=policy)
+    assert code == EFFECT_NOT_IDENTIFIED
+    assert words in text
+    assert decision_reason(False, True, *args, policy=policy)[0] == CAPACITY_LIMITED
+    identified = dataclasses.replace(policy, effect_identified=True)
+    assert decision_reason(False, False, *args, policy=identified)[0] == MANAGEMENT_DOES_NOT_PAY
+    unknown = dataclasses.replace(policy, effect_low=None, effect_high=None)
+    code, text = decision_reason(True, False, *args, policy=unknown)
+    assert code == EFFECT_NOT_IDENTIFIED and "%" not in text

@@ -38,7 +38,7 @@ from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml import registry, tracking
 from cobranza.ml.data import PARTS, Dataset, load_dataset, truth_path
 from cobranza.ml.evaluation import Evaluation, evaluate, metric_rows, round_metric
-from cobranza.ml.fitting import fit, fit_decision_policy
+from cobranza.ml.fitting import effect_warning, fit, fit_decision_policy
 from cobranza.ml.gate import Decide, GateResult, compare, decide_with_policy
 from cobranza.ml.lineage import Lineage
 from cobranza.ml.model import Fitted
@@ -85,6 +85,7 @@ class TrainResult(Summary):
     experiment: str
     policy: dict[str, float | None]  # no_assign_share, savings_per_obligation (test, expected)
     causal: dict[str, Any]  # the candidates out of time on the randomized rows (ml.causal)
+    effect: dict[str, Any]  # management's effect on the roll: identified, interval, warning
     best_iteration: int
     report: str
     seconds: float
@@ -436,6 +437,7 @@ def write_report(
         policy=policy.to_dict(),
         causal=fitted.causal.to_dict() if fitted.causal is not None else None,
         gate_evidence=gate_rows(progress.gate, settings),
+        effect_warning=effect_warning(fitted.roll),
     )
     report = model_report(folder, run, dataset, fitted.model, evaluation, pictures)
     mlflow.log_artifact(str(report), "report")
@@ -554,6 +556,12 @@ def _result(
             "savings_per_obligation": round_metric(policy.savings_per_obligation, 2),
         },
         causal=fitted.causal.to_dict() if fitted.causal is not None else {},
+        effect={
+            "identified": policy.effect_identified,
+            "log_odds_low": policy.effect_low,
+            "log_odds_high": policy.effect_high,
+            "warning": effect_warning(fitted.roll),
+        },
         best_iteration=fitted.model.best_iteration_,
         report=f"{artifact_uri}/report/model_report.html",
         seconds=seconds,
