@@ -205,3 +205,22 @@ def test_an_unidentified_effect_is_the_first_reason_of_an_assigned_row(language,
     unknown = dataclasses.replace(policy, effect_low=None, effect_high=None)
     code, text = decision_reason(True, False, *args, policy=unknown)
     assert code == EFFECT_NOT_IDENTIFIED and "%" not in text
+
+
+@pytest.mark.parametrize(("language", "sep"), [("en", ","), ("es", ".")])
+def test_the_decisions_own_reason_names_both_roll_risks_the_loss_and_the_action(language, sep):
+    """Which probabilities and costs decided an eligible row: the roll risk without and with
+    management, the roll loss, the rolls prevented in pesos, the action, the self-cure."""
+    from cobranza.decision.reasons import (
+        MANAGEMENT_DOES_NOT_PAY,
+        MANAGEMENT_PAYS,
+        decision_reason,
+    )
+
+    # prevents (0.40 - 0.25) x 1,200,000 = 180,000 pesos against an 8,000 action
+    code, text = decision_reason(True, False, 0.62, 0.40, 0.25, 1_200_000.0, 8_000.0, language)
+    assert code == MANAGEMENT_PAYS
+    for shown in ("40%", "25%", f"1{sep}200{sep}000", f"180{sep}000", f"8{sep}000", "62%"):
+        assert shown in text, shown
+    code, text = decision_reason(False, False, 0.9, 0.02, 0.015, 100_000.0, 8_000.0, language)
+    assert code == MANAGEMENT_DOES_NOT_PAY and f"8{sep}000" in text and "2%" in text
