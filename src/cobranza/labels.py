@@ -36,7 +36,7 @@ _WORDS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "decision": {
         "ASSIGN": ("Gestionar", "Assign"),
-        "NO_ASSIGN": ("No gestionar (autocura)", "Do not assign (self-cure)"),
+        "NO_ASSIGN": ("No gestionar (gestionar no paga)", "Do not assign (managing does not pay)"),
     },
     # overall and per-feature status of a monitoring run
     "monitoring_status": {

@@ -260,7 +260,9 @@ def test_people_csv_in_spanish_for_excel_and_codes_in_english(client, lake_dir, 
     ).replace(".", ",")
     assert (
         first["Decisión"]
-        == {"ASSIGN": "Gestionar", "NO_ASSIGN": "No gestionar (autocura)"}[frame.loc[0, "decision"]]
+        == {"ASSIGN": "Gestionar", "NO_ASSIGN": "No gestionar (gestionar no paga)"}[
+            frame.loc[0, "decision"]
+        ]
     )
     assert third["Débito automático"] == "Sin débito automático"  # OB00003 is ineligible
     assert third["Monto vencido (COP)"] == "103000"

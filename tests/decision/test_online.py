@@ -125,7 +125,9 @@ def _scorer(champion, policy) -> OnlineScorer:
 
 def test_online_equals_batch_on_real_gold(real):
     champion, frame = real["champion"], real["frame"]
-    policy = champion_policy(champion)
+    # the benefit rule itself: this small extract's holdout does not identify the effect of
+    # management (every eligible row would be ASSIGN; the test below covers that policy)
+    policy = dataclasses.replace(champion_policy(champion), effect_identified=True)
     batch = score_frame(champion, frame, policy=policy)  # also checks the path table once
     rows = request_rows(frame)
     scorer = _scorer(champion, policy)
@@ -214,6 +216,35 @@ def test_online_equals_batch_with_a_holdout(real):
         if cut["capacity_limited"].any():
             n_ineligible = int((~cut[ELIGIBLE].astype(bool)).sum())
             assert (cut["decision"] == "ASSIGN").sum() == max(policy.capacity, n_ineligible)
+
+
+def test_online_equals_batch_when_the_effect_is_not_identified(real):
+    """A policy whose effect of management is not identified: every eligible row but the
+    holdout's ASSIGN with EFFECT_NOT_IDENTIFIED first, the same online and in batch."""
+    from cobranza.decision.experiment import HOLDOUT, ArmDesign
+    from cobranza.decision.reasons import EFFECT_NOT_IDENTIFIED, feature_templates
+
+    champion, frame = real["champion"], real["frame"]
+    policy = dataclasses.replace(
+        champion_policy(champion), effect_identified=False, effect_low=-0.5, effect_high=0.1
+    )
+    design = ArmDesign(holdout_share=0.3, salt="online-test")
+    batch = score_frame(champion, frame, policy=policy, design=design, language="es")
+    scorer = OnlineScorer(
+        champion.model,
+        policy,
+        feature_templates("es"),
+        str(champion.version),
+        "es",
+        roll=champion.roll,
+        design=design,
+    )
+    assert_same(scorer.score(request_rows(frame)), batch)
+    managed = batch[ELIGIBLE].astype(bool) & (batch["arm"] != HOLDOUT)
+    assert managed.any() and (batch["arm"] == HOLDOUT).any()
+    assert (batch.loc[managed, "decision"] == "ASSIGN").all()
+    assert (batch.loc[managed, "reason_1_code"] == EFFECT_NOT_IDENTIFIED).all()
+    assert (batch.loc[batch["arm"] == HOLDOUT, "decision"] == "NO_ASSIGN").all()
 
 
 def test_online_defers_to_batch_until_the_path_table_is_checked(real):

@@ -3,7 +3,9 @@ benefit first; the holdout never managed and never counted in the capacity."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 
 import numpy as np
 import pytest
@@ -122,3 +124,58 @@ def test_todays_costs_and_capacity_replace_the_logged_ones():
     assert policy.collection_action == 1_000
     assert policy.capacity == 7
     assert policy.no_assign_share == 0.25
+
+
+def _unidentified(capacity=None) -> Policy:
+    return dataclasses.replace(
+        _policy(capacity), effect_identified=False, effect_low=-0.4, effect_high=0.2
+    )
+
+
+def test_an_effect_not_identified_assigns_every_eligible_row_but_the_holdout():
+    benefit = np.array([-5.0, -0.1, 3.0, -2.0, np.nan])
+    eligible = np.array([True, True, True, True, False])
+    holdout = np.array([False, False, False, True, False])
+    identified, _ = decide_with_flags(benefit, eligible, _policy(), holdout)
+    assert identified.tolist() == [NO_ASSIGN, NO_ASSIGN, ASSIGN, NO_ASSIGN, ASSIGN]
+    unidentified, limited = decide_with_flags(benefit, eligible, _unidentified(), holdout)
+    assert unidentified.tolist() == [ASSIGN, ASSIGN, ASSIGN, NO_ASSIGN, ASSIGN]
+    assert not limited.any()
+
+
+def test_an_effect_not_identified_still_fills_the_capacity_by_benefit():
+    benefit = np.array([-5.0, -0.1, 3.0, -2.0])
+    eligible = np.ones(4, dtype=bool)
+    decision, limited = decide_with_flags(benefit, eligible, _unidentified(capacity=2))
+    assert decision.tolist() == [NO_ASSIGN, ASSIGN, ASSIGN, NO_ASSIGN]
+    assert limited.tolist() == [True, False, False, True]
+
+
+def test_the_effect_travels_with_the_policy_and_todays_costs():
+    policy = _unidentified()
+    back = Policy.from_dict(policy.to_dict())
+    assert back == policy and not back.effect_identified
+    assert (back.effect_low, back.effect_high) == (-0.4, 0.2)
+
+    class Champion:
+        version = "4"
+
+    Champion.policy = policy.to_dict()
+    today = champion_policy(Champion(), capacity=5, costs=Costs(collection_action=1_000))
+    assert not today.effect_identified and today.effect_high == 0.2
+    assert today.collection_action == 1_000 and today.capacity == 5
+
+
+def test_a_policy_logged_without_the_effect_reads_as_identified():
+    logged = _policy().to_dict()
+    for name in ("effect_identified", "effect_low", "effect_high"):
+        del logged[name]
+    back = Policy.from_dict(logged)
+    assert back.effect_identified and back.effect_low is None
+    assert decide([-1.0], [True], back).tolist() == [NO_ASSIGN]
+
+
+def test_an_interval_that_could_not_be_estimated_is_recorded_as_none():
+    policy = Policy.of(Costs(), effect_identified=False, effect_low=-np.inf, effect_high=np.inf)
+    assert policy.effect_low is None and policy.effect_high is None
+    assert json.loads(json.dumps(policy.to_dict()))["effect_identified"] is False

@@ -168,3 +168,59 @@ def test_products_and_segments_read_in_the_words_people_see_elsewhere(language):
         templates["product"].format(value=label("product", c, language))
         for c in ("CREDIT_CARD", "MORTGAGE")
     ]
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "between -33% and +22% (95% interval)"),
+        ("es", "entre -33% y +22% (intervalo del 95%)"),
+    ],
+)
+def test_an_unidentified_effect_is_the_first_reason_of_an_assigned_row(language, words):
+    """The holdout does not show what management changes: ASSIGN rows say so with the interval
+    as a change in the odds of rolling; NO_ASSIGN (capacity) rows keep their own reason."""
+    import dataclasses
+
+    from cobranza.config import Costs
+    from cobranza.decision.policy import Policy
+    from cobranza.decision.reasons import (
+        CAPACITY_LIMITED,
+        EFFECT_NOT_IDENTIFIED,
+        MANAGEMENT_DOES_NOT_PAY,
+        decision_reason,
+    )
+
+    low, high = np.log(1 - 0.33), np.log(1 + 0.22)
+    policy = dataclasses.replace(
+        Policy.of(Costs()), effect_identified=False, effect_low=low, effect_high=high
+    )
+    args = (0.4, 0.3, 0.3, 100_000.0, 8_000.0, language)
+    code, text = decision_reason(True, False, *args, policy=policy)
+    assert code == EFFECT_NOT_IDENTIFIED
+    assert words in text
+    assert decision_reason(False, True, *args, policy=policy)[0] == CAPACITY_LIMITED
+    identified = dataclasses.replace(policy, effect_identified=True)
+    assert decision_reason(False, False, *args, policy=identified)[0] == MANAGEMENT_DOES_NOT_PAY
+    unknown = dataclasses.replace(policy, effect_low=None, effect_high=None)
+    code, text = decision_reason(True, False, *args, policy=unknown)
+    assert code == EFFECT_NOT_IDENTIFIED and "%" not in text
+
+
+@pytest.mark.parametrize(("language", "sep"), [("en", ","), ("es", ".")])
+def test_the_decisions_own_reason_names_both_roll_risks_the_loss_and_the_action(language, sep):
+    """Which probabilities and costs decided an eligible row: the roll risk without and with
+    management, the roll loss, the rolls prevented in pesos, the action, the self-cure."""
+    from cobranza.decision.reasons import (
+        MANAGEMENT_DOES_NOT_PAY,
+        MANAGEMENT_PAYS,
+        decision_reason,
+    )
+
+    # prevents (0.40 - 0.25) x 1,200,000 = 180,000 pesos against an 8,000 action
+    code, text = decision_reason(True, False, 0.62, 0.40, 0.25, 1_200_000.0, 8_000.0, language)
+    assert code == MANAGEMENT_PAYS
+    for shown in ("40%", "25%", f"1{sep}200{sep}000", f"180{sep}000", f"8{sep}000", "62%"):
+        assert shown in text, shown
+    code, text = decision_reason(False, False, 0.9, 0.02, 0.015, 100_000.0, 8_000.0, language)
+    assert code == MANAGEMENT_DOES_NOT_PAY and f"8{sep}000" in text and "2%" in text

@@ -42,11 +42,61 @@ def test_the_log_odds_effect_of_a_randomized_treatment_is_recovered():
     managed = rng.random(n) < 0.5
     y = rng.random(n) < 1 / (1 + np.exp(-(0.2 + 1.2 * x - 0.6 * managed)))
     got = causal.log_odds_effect(1.2 * x, managed, y, np.ones(n, bool))
-    assert got == pytest.approx(-0.6, abs=0.06)
+    assert got.estimate == pytest.approx(-0.6, abs=0.06)
+    low, high = got.interval
+    assert low < -0.6 < high and got.identified
 
 
 def test_no_effect_is_estimated_from_rows_with_a_single_arm():
-    assert causal.log_odds_effect(np.zeros(4), [1, 1, 1, 1], [0, 1, 0, 1], np.ones(4, bool)) == 0.0
+    got = causal.log_odds_effect(np.zeros(4), [1, 1, 1, 1], [0, 1, 0, 1], np.ones(4, bool))
+    assert got == causal.NOT_ESTIMATED
+    assert got.estimate == 0.0 and got.interval == (-np.inf, np.inf) and not got.identified
+
+
+def _two_by_two(rolled_managed: int, managed: int, rolled_control: int, control: int):
+    m = np.r_[np.ones(managed), np.zeros(control)].astype(bool)
+    y = np.r_[np.arange(managed) < rolled_managed, np.arange(control) < rolled_control].astype(int)
+    return m, y
+
+
+@pytest.mark.parametrize(
+    ("scale", "identified"),
+    [(10, True), (1, False)],
+    ids=["100-rows-per-arm", "10-rows-per-arm"],
+)
+def test_the_interval_is_the_log_odds_ratio_with_woolfs_standard_error(scale, identified):
+    """Without naive log-odds to adjust for, the effect is the log odds ratio of the 2x2 table
+    and its observed-information standard error is Woolf's sqrt(1/a + 1/b + 1/c + 1/d): the
+    same odds ratio is identified on 100 rows per arm and not on 10."""
+    a, b, c, d = 3 * scale, 7 * scale, 5 * scale, 5 * scale  # managed rolled/not, control
+    m, y = _two_by_two(a, a + b, c, c + d)
+    got = causal.log_odds_effect(np.zeros(len(m)), m, y, np.ones(len(m), bool))
+    log_or = np.log((a / b) / (c / d))
+    se = np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+    assert got.estimate == pytest.approx(log_or, abs=1e-4)
+    assert got.se == pytest.approx(se, rel=1e-4)
+    assert got.interval == pytest.approx((log_or - 1.959964 * se, log_or + 1.959964 * se), abs=1e-4)
+    assert got.identified is identified
+    assert got.to_dict()["identified"] is identified
+
+
+def test_an_effect_that_raises_the_roll_is_not_identified():
+    m, y = _two_by_two(60, 100, 30, 100)  # managed rows roll more
+    got = causal.log_odds_effect(np.zeros(len(m)), m, y, np.ones(len(m), bool))
+    assert got.interval[0] > 0 and not got.identified
+
+
+def test_both_roll_learners_carry_the_pooled_effect_and_its_identification(fitted):
+    """One definition for the S- and the T-learner: the pooled log-odds effect on the roll from
+    the randomized rows before the out-of-time months; this gold's effect is large and its
+    holdout 30%: identified."""
+    rolls = fitted[1]["roll"]
+    assert set(rolls) == {"s_learner", "t_learner"}
+    intervals = {name: model.effect_interval_ for name, model in rolls.items()}
+    assert intervals["s_learner"] == intervals["t_learner"]
+    low, high = intervals["s_learner"]
+    assert low < rolls["s_learner"].effect_ < high < 0
+    assert all(model.effect_identified_ for model in rolls.values())
 
 
 def test_randomized_rows_are_the_assigned_and_holdout_rows_of_the_holdout_cuts():

@@ -89,10 +89,12 @@ def test_intervals_of_the_model_against_the_oracle_the_baseline_and_its_calibrat
     lg = out.metrics["lightgbm"]
     for part in EVAL_PARTS:
         gap = out.oracle_gap[part]
-        assert gap.estimate == pytest.approx(lg[part]["auc"] - lg[part]["oracle_auc"])
+        auc = lg[part]["oof_auc"] if part == "train" else lg[part]["auc"]  # train: out of fold
+        assert gap.estimate == pytest.approx(auc - lg[part]["oracle_auc"])
         assert gap.low <= gap.estimate <= gap.high
         assert lg[part]["auc_minus_oracle_low"] == gap.low
-    assert out.leak_alarms() == []  # the fitted part may beat the truth in sample: no alarm there
+    assert lg["train"]["oof_auc"] < lg["train"]["auc"]  # in sample, the trees fitted the labels
+    assert out.leak_alarms() == []  # an honest model beats the truth on no part, train included
     base = out.baseline_gap
     assert base.estimate == pytest.approx(lg["oot"]["auc"] - out.metrics["baseline"]["oot"]["auc"])
     assert base.low <= base.estimate <= base.high and base.resamples == 2000
@@ -122,10 +124,12 @@ def test_a_model_ranking_better_than_the_truth_raises_the_leak_alarm_naming_the_
     dataset, models, truth = fitted
     out = evaluate(dataset, models.model, models.baseline, truth, seed=42)
     # the labels themselves, lightly blurred, as the model's scores on the out-of-time part
-    y = dataset.y("oot")
-    leaked = dict(out.proba, oot=0.1 + 0.8 * y + np.linspace(0, 0.05, len(y)))
     from cobranza.ml.data import attach_truth
-    from cobranza.ml.evaluation import oracle_gaps
+    from cobranza.ml.evaluation import oracle_gaps, out_of_fold
+
+    y = dataset.y("oot")
+    oof = out_of_fold(models.model, dataset, seed=42)  # train's leak check reads out of fold
+    leaked = dict(out.proba, train=oof, oot=0.1 + 0.8 * y + np.linspace(0, 0.05, len(y)))
 
     gaps = oracle_gaps(dataset, leaked, attach_truth(dataset.frame, truth), seed=42)
     assert gaps["oot"].low > 0 and not gaps["test"].excludes_zero_above
@@ -134,3 +138,17 @@ def test_a_model_ranking_better_than_the_truth_raises_the_leak_alarm_naming_the_
     (alarm,) = out.leak_alarms()
     assert alarm.startswith("on oot the model's AUC 1.0000 exceeds the oracle's ")
     assert "model - oracle +" in alarm and "95% CI" in alarm
+
+
+def test_out_of_fold_train_scores_come_from_models_that_never_saw_the_client(fitted):
+    """Each train row is scored by a copy fitted on the other fold's clients only: every row is
+    scored, not as in sample, and the same seed gives the same scores."""
+    from cobranza.ml.evaluation import observed_arm, out_of_fold
+
+    dataset, models, _ = fitted
+    oof = out_of_fold(models.model, dataset, seed=42)
+    in_sample = models.model.predict_proba(observed_arm(models.model, dataset, "train"))[:, 1]
+    assert len(oof) == len(in_sample) and np.isfinite(oof).all()
+    assert not np.allclose(oof, in_sample)
+    again = out_of_fold(models.model, dataset, seed=42)
+    assert np.array_equal(oof, again)  # seeded folds, deterministic LightGBM

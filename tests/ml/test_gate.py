@@ -3,6 +3,8 @@ refusal naming the interval), and the comparison of two models on the same rows.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -220,3 +222,18 @@ def test_decide_with_policy_gives_the_effect_aware_decisions():
     assert np.array_equal(proba, p)
     # benefit = (p - p/2) x 100,000 - 8,000: managing pays from p = 0.16 up
     assert np.array_equal(assign, p * 0.5 * 100_000 - 8000 >= 0)
+
+
+def test_a_challenger_without_an_identified_effect_is_refused_against_one_with_it():
+    """Whatever the intervals: its policy would assign everyone on no evidence."""
+    gain = same_rows(0.004, 0.02, saving=(50, 400))
+    unidentified = dataclasses.replace(gain, challenger_effect_identified=False)
+    result = evaluate_gate(GOOD, GATE, unidentified)
+    assert not result.passed and result.verdict == REFUSED
+    assert "effect of management is not identified" in result.reason
+    tags = result.tags(GATE)
+    assert tags["gate_challenger_effect_identified"] == "false"
+    assert tags["gate_champion_effect_identified"] == "true"
+    # against a champion without an identified effect either, the intervals decide as before
+    neither = dataclasses.replace(unidentified, champion_effect_identified=False)
+    assert evaluate_gate(GOOD, GATE, neither).verdict == GAIN

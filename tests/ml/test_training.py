@@ -440,6 +440,7 @@ def test_a_training_failing_late_publishes_nothing(tmp_path, gold_frame, breaker
     assert load_champion(settings).version == "1"
     run = mlflow.MlflowClient(tracking_uri=settings.tracking_uri).get_run(rows["2"]["run_id"])
     assert run.data.tags["training_status"] == "failed"
+    assert run.info.status == "FAILED" and stage in run.data.tags["training_error"]
     events = [(e["version"], e["event"]) for e in registry_events(lake)]
     assert ("2", "champion") not in events  # withdrawn, or never written
     assert ("2", "training_failed") in events
@@ -498,6 +499,8 @@ def test_a_training_stopped_after_its_alias_moved_ends_published(tmp_path, gold_
     ]
     assert load_champion(settings).version == "2"
     assert score(settings).model_version == "2"
+    run = mlflow.MlflowClient(tracking_uri=settings.tracking_uri).get_run(second.run_id)
+    assert run.info.status == "FINISHED"  # published: the run ends as a success
 
     con = sqlite3.connect(lake.metadata_dir / "mlflow.db")  # the store works again
     try:
@@ -558,18 +561,29 @@ def test_a_feature_carrying_the_label_stops_the_training_before_anything_is_publ
     assert "\n" not in message and message.startswith("train stopped: ")
     for part in ("valid", "test", "oot"):
         assert f"on {part} the model's AUC " in message
+    assert "on train (out of fold) the model's AUC " in message  # the train part alarms too
     assert "exceeds the oracle's" in message and "95% CI" in message
-    assert "nothing was logged, registered or published" in message
+    assert "nothing was registered or published" in message
+    assert "MLflow run ends FAILED" in message
     assert list_models(settings) == []
     assert versions_in_store(lake.metadata_dir / "mlflow.db") in (0, None)
     assert not list(lake.metadata_dir.glob("model_runs/**/*.parquet"))
+    # the run that spanned the training ends FAILED with the reason, never as a success
+    (run,) = mlflow.MlflowClient(tracking_uri=settings.tracking_uri).search_runs(
+        [mlflow.get_experiment_by_name(settings.model_name).experiment_id]
+    )
+    assert run.info.status == "FAILED"
+    assert run.data.tags["training_status"] == "failed"
+    assert run.data.tags["training_error"].startswith("train stopped: ")
+    assert not run.data.metrics  # nothing of the stopped training was logged as its result
 
 
-def test_an_honest_model_never_beats_the_truth_on_the_parts_it_was_not_fitted_on(trained):
+def test_an_honest_model_never_beats_the_truth_on_any_part(trained):
+    """Train included: read out of fold, where no row's client was fitted on."""
     intervals = trained["first"].intervals
     gaps = intervals["lightgbm_minus_oracle_auc"]
     assert set(gaps) == {"train", "valid", "test", "oot"}
-    assert all(gaps[p]["low"] <= 0 for p in ("valid", "test", "oot"))
+    assert all(gaps[p]["low"] <= 0 for p in ("train", "valid", "test", "oot"))
     base = intervals["lightgbm_minus_baseline_oot_auc"]
     assert base["low"] <= base["estimate"] <= base["high"]
     calibration = intervals["calibration_oot"]

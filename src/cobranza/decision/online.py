@@ -175,6 +175,7 @@ class OnlineScorer:
                     estimates["roll_loss"][i],
                     self.policy.collection_action,
                     self.language,
+                    policy=self.policy,
                 )
                 rule = {"rank": 1, "code": code, "text": text, "contribution": None}
                 reasons[i] = [rule] + [

@@ -12,6 +12,14 @@ Ineligible obligations (no active mandate: the debit cannot pay them) are ASSIGN
 the Bayes decision under the loss: it minimizes the expected cost row by row, so there is no
 threshold to fit; the costs are the knobs.
 
+The benefit rests on the roll model's effect of management, identified by the randomized
+holdout: with a 95% interval [low, high] of that effect on the roll's log-odds (`ml.causal.Effect`),
+the effect is identified iff high < 0. When it is not (too few control rows, or an interval
+that does not show a reduction), p_roll_no_action - p_roll_action says nothing reliable, and
+NO_ASSIGN on it would stop managing on no evidence: every eligible row is then ASSIGN (the bank's
+status quo), whatever its benefit. The flag (`effect_identified`) and the interval are data of
+the policy, logged with the model that estimated them.
+
 Capacity (`costs.daily_capacity`, obligations the team can manage per cut) binds per scored cut:
 when the ASSIGN set of a cut is larger than the capacity, the ineligible rows keep it first (by
 rule), then the eligible rows with the largest expected benefit (larger roll loss first on ties);
@@ -44,7 +52,10 @@ class Policy:
     """The costs a model's decisions are taken under, and what they gave on its test rows.
 
     `provision_step` is a tuple of (product, step) pairs so that the policy stays hashable;
-    `to_dict` is JSON-safe.
+    `to_dict` is JSON-safe. `effect_identified`, `effect_low`, `effect_high`: whether the roll
+    model's effect of management is identified, and its 95% interval on the log-odds (None when
+    it could not be estimated at all). A policy logged before they were recorded reads as
+    identified: its decisions stay what they were.
     """
 
     collection_action: float
@@ -56,10 +67,14 @@ class Policy:
     baseline_cost_per_obligation: float
     no_assign_share: float
     n_fit: int
+    effect_identified: bool = True
+    effect_low: float | None = None
+    effect_high: float | None = None
 
     @classmethod
     def of(cls, costs: Costs, **figures: Any) -> Policy:
-        """The policy of these costs, with the given test figures (zeros when none)."""
+        """The policy of these costs, with the given test figures (zeros when none) and effect
+        (identified when not given)."""
         return cls(
             collection_action=float(costs.collection_action),
             later_collection_cost=float(costs.later_collection_cost),
@@ -72,6 +87,9 @@ class Policy:
             baseline_cost_per_obligation=float(figures.get("baseline_cost_per_obligation", 0.0)),
             no_assign_share=float(figures.get("no_assign_share", 0.0)),
             n_fit=int(figures.get("n_fit", 0)),
+            effect_identified=bool(figures.get("effect_identified", True)),
+            effect_low=_finite_or_none(figures.get("effect_low")),
+            effect_high=_finite_or_none(figures.get("effect_high")),
         )
 
     @property
@@ -98,7 +116,7 @@ class Policy:
     def from_dict(cls, data: dict[str, Any]) -> Policy:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        missing = known - values.keys()
+        missing = known - values.keys() - set(EFFECT_FIELDS)
         if missing:
             raise PolicyError(
                 f"policy record lacks {', '.join(sorted(missing))}: it was logged by a model "
@@ -108,7 +126,24 @@ class Policy:
             sorted((str(k), float(v)) for k, v in dict(values["provision_step"]).items())
         )
         values["capacity"] = None if values["capacity"] is None else int(values["capacity"])
+        for name in ("effect_low", "effect_high"):
+            values[name] = _finite_or_none(values.get(name))
+        values["effect_identified"] = bool(values.get("effect_identified", True))
         return cls(**values)
+
+
+EFFECT_FIELDS = ("effect_identified", "effect_low", "effect_high")
+COST_FIELDS = (
+    "collection_action",
+    "later_collection_cost",
+    "provision_step",
+    "default_provision_step",
+    "capacity",
+)
+
+
+def _finite_or_none(value: Any) -> float | None:
+    return None if value is None or not np.isfinite(float(value)) else float(value)
 
 
 def champion_policy(
@@ -124,13 +159,8 @@ def champion_policy(
     if isinstance(policy, dict):
         policy = Policy.from_dict(policy)
     if costs is not None:
-        policy = dataclasses.replace(
-            Policy.of(costs),
-            expected_cost_per_obligation=policy.expected_cost_per_obligation,
-            baseline_cost_per_obligation=policy.baseline_cost_per_obligation,
-            no_assign_share=policy.no_assign_share,
-            n_fit=policy.n_fit,
-        )
+        today = Policy.of(costs)
+        policy = dataclasses.replace(policy, **{k: getattr(today, k) for k in COST_FIELDS})
     if capacity is not None:
         policy = dataclasses.replace(policy, capacity=int(capacity))
     return policy
@@ -156,10 +186,11 @@ def decide_with_flags(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decisions and the `capacity_limited` flag (NO_ASSIGN only because the team was full).
 
-    Call it once per cut: the capacity is per cut.
+    Call it once per cut: the capacity is per cut. An effect that is not identified NO_ASSIGNs
+    no eligible row on its benefit (see the module docstring); the capacity still binds.
     """
     b, e, h = _arrays(benefit, eligible, holdout)
-    no_assign = (e & (b < 0)) | h
+    no_assign = (e & (b < 0) & policy.effect_identified) | h
     limited = np.zeros(len(b), dtype=bool)
     cap = policy.capacity
     if cap is not None:

@@ -35,7 +35,9 @@ NO_ACTIVE_MANDATE_TEXT = NO_ACTIVE_MANDATE_TEXTS[locales.DEFAULT]
 MANAGEMENT_PAYS = "MANAGEMENT_PAYS"
 MANAGEMENT_DOES_NOT_PAY = "MANAGEMENT_DOES_NOT_PAY"
 CAPACITY_LIMITED = "CAPACITY_LIMITED"
-DECISION_CODES = (MANAGEMENT_PAYS, MANAGEMENT_DOES_NOT_PAY, CAPACITY_LIMITED)
+# The randomized holdout does not show what management changes: assigned as today.
+EFFECT_NOT_IDENTIFIED = "EFFECT_NOT_IDENTIFIED"
+DECISION_CODES = (MANAGEMENT_PAYS, MANAGEMENT_DOES_NOT_PAY, CAPACITY_LIMITED, EFFECT_NOT_IDENTIFIED)
 # A row of the experiment's randomized holdout: NO_ASSIGN as a control group, not to contact.
 CONTROL_GROUP = "CONTROL_GROUP"
 CONTROL_GROUP_TEXTS = {lang: locales.load(lang).CONTROL_GROUP for lang in LANGUAGES}
@@ -50,11 +52,17 @@ def decision_reason(
     roll_loss: float,
     collection_action: float,
     language: str = "en",
+    *,
+    policy: Any = None,
 ) -> tuple[str, str]:
     """(code, text) of an eligible row's decision: the roll risks with and without management,
-    the roll's loss, what managing prevents in pesos against the action, the self-cure."""
+    the roll's loss, what managing prevents in pesos against the action, the self-cure. Under a
+    `policy` (`decision.policy.Policy`) whose effect of management is not identified, an ASSIGN
+    row's reason is that: the holdout does not show what management changes, with the interval."""
     _check_language(language)
     loc = locales.load(language)
+    if policy is not None and not policy.effect_identified and assign and not limited:
+        return EFFECT_NOT_IDENTIFIED, effect_not_identified_text(policy, language)
     value = (p_roll_no_action - p_roll_action) * roll_loss
     code = CAPACITY_LIMITED if limited else MANAGEMENT_PAYS if assign else MANAGEMENT_DOES_NOT_PAY
     template = getattr(loc, code)
@@ -68,6 +76,20 @@ def decision_reason(
         "p_sc": _localized(float(p_self_cure), language),
     }
     return code, template.format(**fields)
+
+
+def effect_not_identified_text(policy: Any, language: str = "en") -> str:
+    """The words of EFFECT_NOT_IDENTIFIED: the interval of management's effect as a change in
+    the odds of rolling (exp(log-odds) - 1), or that there was nothing to estimate it from."""
+    loc = locales.load(_check_language(language))
+    low, high = policy.effect_low, policy.effect_high
+    if low is None or high is None:
+        return loc.EFFECT_NOT_ESTIMATED
+
+    def change(log_odds: float) -> float:
+        return _localized(math.expm1(min(float(log_odds), 50.0)), language)
+
+    return loc.EFFECT_NOT_IDENTIFIED.format(low=change(low), high=change(high))
 
 
 def prepend_rule_reason(

@@ -266,6 +266,7 @@ def _rule_reasons(
             est.roll_loss[i],
             policy.collection_action,
             language,
+            policy=policy,
         )
         for i in rows
     ]

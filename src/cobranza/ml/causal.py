@@ -13,6 +13,9 @@ rule (arm RULE, decided on observed features) show the rest. Two estimates come 
   or a T-learner (one model per arm). The one with the lower out-of-time log loss on the
   randomized rows, each predicted in the arm it was actually in, is kept. Both estimate
   p_roll_no_action(x) and p_roll_action(x); their difference is the effect of management (uplift).
+  Both carry the pooled log-odds effect of management on the roll with its 95% interval and
+  whether it is identified (`Effect`: the interval's upper bound below 0), which the policy takes
+  as data: an effect that is not identified assigns every eligible obligation.
 
 Why not causalml or econml: both fit and predict through their own estimators, so the serving
 path (the online path tables, the calibrated, monotone LightGBM, the reason codes) would need a
@@ -71,7 +74,7 @@ def crossfit_raw(
     return rows, raw
 
 
-def pooled_effect(make_model, dataset: Any, outcome: str, seed: int) -> float:
+def pooled_effect(make_model, dataset: Any, outcome: str, seed: int) -> Effect:
     """`log_odds_effect` on the randomized rows before the out-of-time months, with cross-fitted
     naive log-odds (`crossfit_raw`)."""
     rows, raw = crossfit_raw(make_model, dataset, outcome, seed)
@@ -86,11 +89,57 @@ def pooled_effect(make_model, dataset: Any, outcome: str, seed: int) -> float:
     return log_odds_effect(raw, managed, y, randomized_rows(arms, frame["cut_date"].to_numpy()))
 
 
-def log_odds_effect(raw_naive: np.ndarray, managed, y, rows) -> float:
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A log-odds effect of management with its standard error (inf when not estimable).
+
+    Identified when the upper bound of its 95% interval is below 0: management significantly
+    lowers the outcome's odds. One definition for every roll model: the S- and the T-learner
+    are identified by the same randomized rows, so the same pooled estimate decides for both.
+    """
+
+    estimate: float
+    se: float
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        half = Z95 * self.se
+        return self.estimate - half, self.estimate + half
+
+    @property
+    def identified(self) -> bool:
+        return bool(np.isfinite(self.se) and self.interval[1] < 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        low, high = self.interval
+        finite = bool(np.isfinite(self.se))
+        return {
+            "log_odds_effect": self.estimate,
+            "se": self.se if finite else None,
+            "low": low if finite else None,
+            "high": high if finite else None,
+            "identified": self.identified,
+        }
+
+
+NOT_ESTIMATED = Effect(0.0, float("inf"))
+
+
+def log_odds_effect(raw_naive: np.ndarray, managed, y, rows) -> Effect:
     """The effect of management on the log-odds of the outcome, from the given (randomized) rows:
     the coefficient of `managed` in a logistic regression of y on managed and the naive model's
-    log-odds (which adjusts for what the features say and sharpens the estimate). 0.0 when the
-    rows do not hold both arms and both outcomes.
+    log-odds (which adjusts for what the features say and sharpens the estimate), with its
+    standard error. `NOT_ESTIMATED` (0, infinite error) when the rows do not hold both arms and
+    both outcomes.
+
+    The standard error comes from the observed information of that regression: with the design
+    D = [1, managed, naive log-odds] and the fitted p, Cov = (D' W D)^-1, W = diag(p (1 - p)).
+    Closed form, deterministic and instant, exact for the likelihood the estimate maximizes;
+    a bootstrap would cost a refit per resample for the same answer at these sizes. The naive
+    log-odds are cross-fitted (`crossfit_raw`), so treating them as a fixed regressor is fair.
 
     Trees alone find no split on a treatment held by 1% of the rows (few hundred control rows
     against tens of thousands managed): the S-learner would then say management changes nothing.
@@ -100,10 +149,21 @@ def log_odds_effect(raw_naive: np.ndarray, managed, y, rows) -> float:
     m = np.asarray(managed, dtype=np.float64)[r]
     yy = np.asarray(y)[r]
     if len(np.unique(m)) < 2 or len(np.unique(yy)) < 2:
-        return 0.0
-    design = np.column_stack([m, np.asarray(raw_naive, dtype=np.float64)[r]])
+        return NOT_ESTIMATED
+    naive = np.asarray(raw_naive, dtype=np.float64)[r]
+    # a constant naive log-odds says nothing the intercept does not: left out, or the
+    # information matrix would be singular
+    design = np.column_stack([m, naive]) if np.ptp(naive) > 0 else m[:, None]
     fit = LogisticRegression(C=1e6, max_iter=1000).fit(design, yy)
-    return float(fit.coef_[0][0])
+    p = fit.predict_proba(design)[:, 1]
+    full = np.column_stack([np.ones(len(m)), design])
+    information = full.T @ (full * (p * (1 - p))[:, None])
+    try:
+        variance = float(np.linalg.inv(information)[1, 1])
+    except np.linalg.LinAlgError:
+        variance = float("inf")
+    se = float(np.sqrt(variance)) if np.isfinite(variance) and variance > 0 else float("inf")
+    return Effect(float(fit.coef_[0][0]), se)
 
 
 class RollModel:
@@ -141,13 +201,20 @@ class RollModel:
             treatment=treatment,
         )
 
-    def fit(self, X, managed, y, X_valid, managed_valid, y_valid, effect: float = 0.0) -> RollModel:
-        """`effect`: the S-learner's log-odds effect of management (`log_odds_effect`), entered
-        as an offset its trees refine; clipped at 0: management never makes a roll more likely."""
+    def fit(
+        self, X, managed, y, X_valid, managed_valid, y_valid, effect: Effect = NOT_ESTIMATED
+    ) -> RollModel:
+        """`effect`: the pooled log-odds effect of management on the roll with its standard
+        error (`pooled_effect`). The S-learner enters it as an offset its trees refine, clipped
+        at 0 (management never makes a roll more likely); both learners carry its 95% interval
+        (`effect_interval_`) and whether it shows management lowers the roll
+        (`effect_identified_`, see `Effect`), which the policy takes as data."""
         m, mv = np.asarray(managed, dtype=bool), np.asarray(managed_valid, dtype=bool)
         y, y_valid = np.asarray(y), np.asarray(y_valid)
+        self.effect_interval_ = tuple(float(v) for v in effect.interval)
+        self.effect_identified_ = effect.identified
         if self.method == "s_learner":
-            self.effect_ = min(0.0, float(effect))
+            self.effect_ = min(0.0, float(effect.estimate))
             self.single_ = self._model(MANAGED).fit(
                 _with_treatment(X, m.astype(float)),
                 y,
@@ -337,7 +404,7 @@ def fit_candidates(
             dataset.features, dataset.categorical, "t_learner", seed, num_threads
         )._model(None)
 
-    effect = pooled_effect(naive_cure, dataset, TARGET, seed)
+    effect = pooled_effect(naive_cure, dataset, TARGET, seed).estimate
     s_learner = SelfCureModel(
         dataset.features, dataset.categorical, treatment=MANAGED, **common
     ).fit(_with_treatment(X, m), y, _with_treatment(Xv, mv), yv, offset=effect)
@@ -351,7 +418,7 @@ def fit_candidates(
     if control_valid.sum() >= MIN_CONTROL_ROWS and len(np.unique(rollv[control_valid])) == 2:
         rolls["t_learner"] = RollModel(
             dataset.features, dataset.categorical, "t_learner", seed, num_threads
-        ).fit(X, m, roll, Xv, mv, rollv)
+        ).fit(X, m, roll, Xv, mv, rollv, effect=roll_effect)
     return {"self_cure": {"naive": naive, "s_learner": s_learner}, "roll": rolls}
 
 

@@ -15,7 +15,10 @@ Rule (margins in `config.Gate`, intervals at 95%):
 - real gain: a lower bound above 0 on AUC or on the saving, the other non-inferior;
 - non-inferiority: the AUC difference's lower bound at least -`auc_margin` and the saving's at
   least -`value_margin` (pesos per obligation);
-- anything else is refused, the reason naming the interval that failed.
+- anything else is refused, the reason naming the interval that failed;
+- and whatever the intervals, a challenger whose effect of management is not identified by its
+  randomized rows (its policy assigns every eligible obligation, `decision.policy`) is refused
+  against a champion whose effect is.
 On top, as before, out-of-time ECE at most max(`max_ece`, its sampling noise) and score PSI at
 most `max_psi`. The first version, with no champion, needs only ECE and PSI. A champion that
 cannot be loaded or cannot score these rows refuses the promotion (a person may still promote
@@ -81,6 +84,8 @@ class Comparison:
     auc_difference: S.Interval | None = None  # challenger - champion
     value: ValueComparison | None = None  # a = challenger, b = champion
     problem: str | None = None
+    champion_effect_identified: bool = True
+    challenger_effect_identified: bool = True
 
     def value_text(self) -> str:
         if self.value is None:
@@ -93,7 +98,12 @@ class Comparison:
 
     def tags(self) -> dict[str, str]:
         """The evidence as model version tags."""
-        out = {"gate_champion_version": self.champion_version, "gate_rows": str(self.rows)}
+        out = {
+            "gate_champion_version": self.champion_version,
+            "gate_rows": str(self.rows),
+            "gate_champion_effect_identified": str(self.champion_effect_identified).lower(),
+            "gate_challenger_effect_identified": str(self.challenger_effect_identified).lower(),
+        }
         if self.problem is not None:
             return out | {"gate_problem": self.problem[:5000]}
         assert self.auc_difference is not None
@@ -124,7 +134,18 @@ class Comparison:
             "auc_difference": self.auc_difference.to_dict() if self.auc_difference else None,
             "value": self.value.to_dict() if self.value else None,
             "problem": self.problem,
+            "champion_effect_identified": self.champion_effect_identified,
+            "challenger_effect_identified": self.challenger_effect_identified,
         }
+
+
+def _effect_identified(model: Any) -> bool:
+    """Whether a registered model's policy says its effect of management is identified (a model
+    without a policy, or a policy logged before it was recorded, reads as identified)."""
+    policy = getattr(model, "policy", None)
+    if isinstance(policy, dict):
+        return bool(policy.get("effect_identified", True))
+    return bool(getattr(policy, "effect_identified", True))
 
 
 def _finite(value: float) -> float | None:
@@ -163,6 +184,8 @@ def compare(
         challenger_auc=M.auc(y, p_challenger),
         auc_difference=S.auc_difference(y, p_challenger, p_champion, resamples, seed),
         value=value,
+        champion_effect_identified=_effect_identified(champion),
+        challenger_effect_identified=_effect_identified(challenger),
     )
 
 
@@ -205,6 +228,12 @@ def _same_rows(comparison: Comparison, gate: Gate) -> tuple[str, str]:
     if comparison.problem is not None or d is None:
         return REFUSED, f"not compared with champion v{comparison.champion_version}: " + str(
             comparison.problem
+        )
+    if comparison.champion_effect_identified and not comparison.challenger_effect_identified:
+        return REFUSED, (
+            "the challenger's effect of management is not identified by its randomized holdout "
+            f"while champion v{comparison.champion_version}'s is: its policy would assign every "
+            "eligible obligation on no evidence of what management changes"
         )
     if not (math.isfinite(d.low) and math.isfinite(d.high)):
         return REFUSED, f"the AUC difference cannot be measured {where} (one class only)"

@@ -248,6 +248,7 @@ class ReportRun:
     policy: dict[str, Any]
     causal: dict[str, Any] | None = None  # ml.causal.CausalEvaluation.to_dict()
     gate_evidence: list[dict[str, Any]] = field(default_factory=list)  # same-row comparison
+    effect_warning: str | None = None  # the effect of management is not identified
 
 
 def _gaps(evaluation: Evaluation) -> list[dict[str, Any]]:
@@ -348,6 +349,16 @@ def model_report(
             ("Lift by decile (OOT)", M.deciles(dataset.y("oot"), proba["oot"])),
             ("Score distributions", (pictures["dist_test"], pictures["dist_oot"])),
             ("Feature importance", (pictures["importance"], pictures["shap"])),
+            *(
+                [
+                    (
+                        "Effect of management not identified",
+                        f"<p>{html.escape(run.effect_warning)}</p>",
+                    )
+                ]
+                if run.effect_warning
+                else []
+            ),
             ("Decision policy (expected figures on test)", [run.policy]),
             *causal_sections(run.causal),
         ],

@@ -8,6 +8,7 @@ reads back (`policy/policy.json`, the model) and what a person opens (`report/`,
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from cobranza.ml import metrics as M
 from cobranza.ml import tracking
 from cobranza.ml.data import VALID_SHARE, Dataset
 from cobranza.ml.evaluation import Evaluation, flat_metrics
+from cobranza.ml.fitting import effect_of, effect_warning
 from cobranza.ml.lineage import Lineage
 from cobranza.ml.model import Fitted
 from cobranza.transforms.schema import GOLD_TABLE, TARGET
@@ -118,6 +120,11 @@ def _log_causal(folder: Path, fitted: Fitted) -> None:
             metrics[f"causal.roll.{key}"] = data[key]
     if data["qini"].get("qini_coefficient") is not None:
         metrics["causal.roll.qini_coefficient"] = data["qini"]["qini_coefficient"]
+    effect = effect_of(fitted.roll)
+    for bound in ("low", "high"):
+        value = effect[f"effect_{bound}"]
+        if value is not None and math.isfinite(value):
+            metrics[f"causal.roll.effect_{bound}"] = value
     mlflow.log_metrics(metrics)
     roll = getattr(fitted.roll, "effect_", None)
     mlflow.log_params(
@@ -125,7 +132,13 @@ def _log_causal(folder: Path, fitted: Fitted) -> None:
             "causal.self_cure_method": data["self_cure"]["method"],
             "causal.roll_method": data["roll"]["method"],
             "causal.roll_log_odds_effect": roll if roll is not None else "n/a",
+            "causal.roll_effect_identified": effect["effect_identified"],
         }
+    )
+    warning = effect_warning(fitted.roll)
+    mlflow.set_tags(
+        {"effect_identified": str(effect["effect_identified"]).lower()}
+        | ({"effect_warning": warning} if warning else {})
     )
 
 

@@ -58,6 +58,11 @@ from sqlalchemy.exc import SQLAlchemyError  # MLflow's SQL store raises these
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# The experiment tag MLflow's UI reads to open an experiment in its classic machine-learning view
+# (runs, metrics, models) rather than the GenAI one (traces, evaluations): the UI's experiment
+# kinds, `custom_model_development` labelled "Machine learning" (mlflow/server/js in 3.x).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MACHINE_LEARNING_KIND = "custom_model_development"
 # What the pyfunc needs at inference; pinned from the installed versions (no inference by MLflow).
 # The wrapped model's classes live in the `cobranza` package, which must be importable too.
 RUNTIME_PACKAGES = ("mlflow", "lightgbm", "scikit-learn", "scipy", "numpy", "pandas", "cloudpickle")
@@ -246,13 +251,18 @@ def _lake_experiment(mlflow_client: MlflowClient, name: str, here: Path) -> Any:
 
 
 def configure(settings: Settings) -> MlflowClient:
-    """Point MLflow at the lake's store and at an experiment whose artifacts are in this lake."""
+    """Point MLflow at the lake's store and at an experiment whose artifacts are in this lake,
+    tagged as a classic machine-learning experiment (`EXPERIMENT_KIND_TAG`)."""
     lake = Lake(settings.lake).ensure()
     mlflow_client = client(settings)
     mlflow.autolog(disable=True)
     here = lake.metadata_dir / "artifacts"
     try:
         experiment = _lake_experiment(mlflow_client, settings.model_name, here)
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) != MACHINE_LEARNING_KIND:
+            mlflow_client.set_experiment_tag(
+                experiment.experiment_id, EXPERIMENT_KIND_TAG, MACHINE_LEARNING_KIND
+            )
         mlflow.set_experiment(experiment_id=experiment.experiment_id)
     except STORE_ERRORS as exc:
         raise TrackingError(

@@ -38,7 +38,7 @@ from cobranza.lake import Lake, refresh_catalog
 from cobranza.ml import registry, tracking
 from cobranza.ml.data import PARTS, Dataset, load_dataset, truth_path
 from cobranza.ml.evaluation import Evaluation, evaluate, metric_rows, round_metric
-from cobranza.ml.fitting import fit, fit_decision_policy
+from cobranza.ml.fitting import effect_warning, fit, fit_decision_policy
 from cobranza.ml.gate import Decide, GateResult, compare, decide_with_policy
 from cobranza.ml.lineage import Lineage
 from cobranza.ml.model import Fitted
@@ -85,6 +85,7 @@ class TrainResult(Summary):
     experiment: str
     policy: dict[str, float | None]  # no_assign_share, savings_per_obligation (test, expected)
     causal: dict[str, Any]  # the candidates out of time on the randomized rows (ml.causal)
+    effect: dict[str, Any]  # management's effect on the roll: identified, interval, warning
     best_iteration: int
     report: str
     seconds: float
@@ -121,7 +122,8 @@ def check_leaks(evaluation: Evaluation) -> None:
             "train stopped: "
             + "; ".join(alarms)
             + ". A feature carries the label or the future (check gold's columns against "
-            "transforms/schema.NON_FEATURES); nothing was logged, registered or published"
+            "transforms/schema.NON_FEATURES); nothing was registered or published, and the "
+            "training's MLflow run ends FAILED"
         )
 
 
@@ -350,27 +352,26 @@ def _train_locked(
     info = ui.info if ui is not None else (lambda _msg: None)
     lake = Lake(settings.lake).ensure()
     dataset = load_split(lake, settings, info)
-    clock.lap("load_split")
-    fitted = fit(dataset, settings.seed, tune_trials, clock.lap, info)
-    evaluation = evaluate(
-        dataset, fitted.model, fitted.baseline, truth_path(settings, lake), settings.seed
-    )
-    check_leaks(evaluation)
-    clock.lap("evaluate")
-    policy = fit_decision_policy(settings, dataset, fitted)
     client = tracking.configure(settings)
-    lineage = Lineage.of(dataset.gold, tracking.git_commit())
-    progress = Progress()
-    logged: LoggedRun | None = None
-    with _failing_late(settings, lock, progress, lambda: logged.run_id if logged else ""):
-        with tempfile.TemporaryDirectory(prefix="cobranza-train-") as tmp:
-            folder = Path(tmp)
-            pictures = draw_pictures(
-                folder / "pictures", dataset, evaluation.proba, fitted.model, settings.seed
-            )
-            clock.lap("pictures")
-            run_name = f"train-{clock.started.strftime('%Y%m%dT%H%M%S')}"
-            with mlflow.start_run(run_name=run_name) as run:
+    with training_run(f"train-{clock.started.strftime('%Y%m%dT%H%M%S')}") as run:
+        clock.lap("load_split")
+        fitted = fit(dataset, settings.seed, tune_trials, clock.lap, info)
+        evaluation = evaluate(
+            dataset, fitted.model, fitted.baseline, truth_path(settings, lake), settings.seed
+        )
+        check_leaks(evaluation)
+        clock.lap("evaluate")
+        policy = fit_decision_policy(settings, dataset, fitted)
+        lineage = Lineage.of(dataset.gold, tracking.git_commit())
+        progress = Progress()
+        logged: LoggedRun | None = None
+        with _failing_late(settings, lock, progress, lambda: logged.run_id if logged else ""):
+            with tempfile.TemporaryDirectory(prefix="cobranza-train-") as tmp:
+                folder = Path(tmp)
+                pictures = draw_pictures(
+                    folder / "pictures", dataset, evaluation.proba, fitted.model, settings.seed
+                )
+                clock.lap("pictures")
                 logged = log_run(
                     settings, client, run, folder, dataset, fitted, evaluation, policy,
                     lineage, lock.token, tune_trials, info,
@@ -397,18 +398,49 @@ def _train_locked(
                     policy, pictures,
                 )  # fmt: skip
                 artifact_uri = run.info.artifact_uri
-                progress.step = "end the MLflow run"
-        run_row = _run_row(
-            settings, dataset, fitted, evaluation, policy, lineage, logged, progress,
-            clock.started, clock.seconds(), tune_trials,
-        )  # fmt: skip
-        publish(settings, lake, progress, run_row, evaluation)
-    clock.lap("report_gate")
+            run_row = _run_row(
+                settings, dataset, fitted, evaluation, policy, lineage, logged, progress,
+                clock.started, clock.seconds(), tune_trials,
+            )  # fmt: skip
+            publish(settings, lake, progress, run_row, evaluation)
+        clock.lap("report_gate")
     assert progress.version is not None and progress.gate is not None
     return _result(
         settings, dataset, fitted, evaluation, policy, logged, progress, artifact_uri,
         run_row["seconds"], clock.timings,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def training_run(run_name: str) -> Iterator[Any]:
+    """The MLflow run of a training, from before the fitting to after the alias moved, so its
+    duration is the training's. A failure ends it FAILED (KILLED on an interrupt) with
+    `training_status=failed` and the first line of the cause in `training_error`, never
+    FINISHED; a run whose version was published but that cannot be marked FINISHED (a store
+    error on that last write) is a warning, the training stays published."""
+    run = mlflow.start_run(run_name=run_name)
+    try:
+        yield run
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt | SystemExit)
+        with contextlib.suppress(Exception):
+            mlflow.set_tags(
+                {
+                    "training_status": "failed",
+                    "training_error": "interrupted" if interrupted else first_line(exc)[:5000],
+                }
+            )
+        with contextlib.suppress(Exception):
+            mlflow.end_run("KILLED" if interrupted else "FAILED")
+        raise
+    try:
+        mlflow.end_run("FINISHED")
+    except tracking.STORE_ERRORS as exc:
+        log.warning(
+            "the MLflow run %s of this published training could not be marked FINISHED: %s",
+            run.info.run_id,
+            first_line(exc),
+        )
 
 
 def write_report(
@@ -436,6 +468,7 @@ def write_report(
         policy=policy.to_dict(),
         causal=fitted.causal.to_dict() if fitted.causal is not None else None,
         gate_evidence=gate_rows(progress.gate, settings),
+        effect_warning=effect_warning(fitted.roll),
     )
     report = model_report(folder, run, dataset, fitted.model, evaluation, pictures)
     mlflow.log_artifact(str(report), "report")
@@ -554,6 +587,12 @@ def _result(
             "savings_per_obligation": round_metric(policy.savings_per_obligation, 2),
         },
         causal=fitted.causal.to_dict() if fitted.causal is not None else {},
+        effect={
+            "identified": policy.effect_identified,
+            "log_odds_low": policy.effect_low,
+            "log_odds_high": policy.effect_high,
+            "warning": effect_warning(fitted.roll),
+        },
         best_iteration=fitted.model.best_iteration_,
         report=f"{artifact_uri}/report/model_report.html",
         seconds=seconds,

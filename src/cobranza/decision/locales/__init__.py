@@ -11,6 +11,9 @@ Each module (named by its language code) defines:
 - `MANAGEMENT_PAYS`, `MANAGEMENT_DOES_NOT_PAY`, `CAPACITY_LIMITED`: the decision's own reason
   (formats `{p_no}`, `{p_act}`, `{loss}`, `{value}`, `{action}`, `{p_sc}`, `{net}`).
 - `CONTROL_GROUP`: the reason of a row of the experiment's holdout (not to contact).
+- `EFFECT_NOT_IDENTIFIED` (formats `{low}`, `{high}`: the interval of the change in the odds of
+  rolling) and `EFFECT_NOT_ESTIMATED`: the reason of an obligation assigned as today because
+  the randomized holdout does not show what management changes.
 
 The feature registry (`cobranza.transforms.registry`) holds meaning, type, group and window; the
 words live here. Every language must word every feature (a test checks it).

@@ -31,6 +31,18 @@ CAPACITY_LIMITED = (
     "for the team (roll risk {p_no:.0%} without management, {p_act:.0%} with it)"
 )
 
+# The roll model's effect of management is not identified (decision.policy): assigned as today.
+# {low}/{high}: the 95% interval of the change in the odds of rolling that management brings.
+EFFECT_NOT_IDENTIFIED = (
+    "the randomized holdout does not yet show what collection management changes: with "
+    "management the odds of rolling to 31+ days change by between {low:+.0%} and {high:+.0%} "
+    "(95% interval), which does not show a reduction; managed as today until it does"
+)
+EFFECT_NOT_ESTIMATED = (
+    "the randomized holdout does not yet show what collection management changes: too few "
+    "unmanaged obligations with known outcomes to measure it; managed as today until it does"
+)
+
 # feature -> (reason template, words for a null value or None); `{value}` is the row's value,
 # with a format spec (`{value:,.0f}`, `{value:.0%}`) formatted in this language's numbers.
 REASONS: dict[str, tuple[str, str | None]] = {

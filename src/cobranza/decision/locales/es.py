@@ -30,6 +30,20 @@ CAPACITY_LIMITED = (
     "que conservan la capacidad (riesgo de rodar {p_no:.0%} sin gestión, {p_act:.0%} con ella)"
 )
 
+# El efecto de la gestión del modelo de rodamiento no está identificado (decision.policy): se
+# asigna como hoy. {low}/{high}: el intervalo del 95% del cambio en los odds de rodar.
+EFFECT_NOT_IDENTIFIED = (
+    "el grupo de control aleatorio aún no muestra qué cambia la gestión de cobranza: con "
+    "gestión los odds de rodar a más de 30 días cambian entre {low:+.0%} y {high:+.0%} "
+    "(intervalo del 95%), lo que no muestra una reducción; se gestiona como hoy hasta que lo "
+    "muestre"
+)
+EFFECT_NOT_ESTIMATED = (
+    "el grupo de control aleatorio aún no muestra qué cambia la gestión de cobranza: muy pocas "
+    "obligaciones sin gestión con resultado conocido para medirlo; se gestiona como hoy hasta "
+    "que lo muestre"
+)
+
 # feature -> (reason template, words for a null value or None); `{value}` is the row's value,
 # with a format spec (`{value:,.0f}`, `{value:.0%}`) formatted in this language's numbers.
 REASONS: dict[str, tuple[str, str | None]] = {
