@@ -7,6 +7,8 @@ DuckDB writes with `COPY ... TO` (Ibis `to_parquet`); Spark writes natively from
 
 from __future__ import annotations
 
+import os
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -100,9 +102,15 @@ class DuckDBEngine(Engine):
 
 def spark_session(settings: Settings, app_name: str) -> Any:
     """A Spark session on `settings.spark_master` with cobranza's properties, then `spark_conf`'s
-    (which override them); the ETL's and distributed scoring's one recipe."""
+    (which override them); the ETL's and distributed scoring's one recipe.
+
+    Executors run Python code only to score (`decision.spark_scoring`): by default with this
+    process's interpreter, which has cobranza and the champion's libraries; on a cluster whose
+    hosts install it elsewhere, `PYSPARK_PYTHON` or `spark.pyspark.python` in `spark_conf`.
+    """
     from pyspark.sql import SparkSession
 
+    python = {} if os.environ.get("PYSPARK_PYTHON") else {"spark.pyspark.python": sys.executable}
     try:
         builder = (
             SparkSession.builder.appName(app_name)
@@ -115,7 +123,7 @@ def spark_session(settings: Settings, app_name: str) -> Any:
             .config("spark.sql.adaptive.enabled", "true")
             .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         )
-        for key, value in settings.spark_conf.properties().items():
+        for key, value in {**python, **settings.spark_conf.properties()}.items():
             builder = builder.config(key, value)
         return builder.getOrCreate()
     except Exception as exc:  # Java missing, bad master URL...
