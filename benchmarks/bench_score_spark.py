@@ -40,7 +40,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lake", type=Path, default=None, help="a lake with a champion (copied)")
     p.add_argument("--clients", type=int, default=100_000)
     p.add_argument("--months", type=int, default=24)
-    p.add_argument("--work", type=Path, default=REPO / "bench-score-spark")
+    p.add_argument("--work", type=Path, default=REPO / "benchmarks" / "work" / "score-spark")
     p.add_argument("--replicate", type=int, default=0)
     p.add_argument("--master", default="local[2]")
     return p.parse_args(argv)
