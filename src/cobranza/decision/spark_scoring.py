@@ -89,7 +89,7 @@ def results_schema() -> pa.Schema:
 
 def scored_batches(
     batches: Iterator[pa.RecordBatch],
-    champion: Any,
+    shared: Any,
     policy: Policy,
     scoring_run_id: str,
     language: str,
@@ -97,14 +97,14 @@ def scored_batches(
 ) -> Iterator[pa.RecordBatch]:
     """`score_frame` on each Arrow batch of gold rows (in an executor), as results batches.
 
-    `champion` is the broadcast `Champion`, read once per Python worker.
+    `shared` is the `Champion`'s broadcast, unpickled once per Python worker.
     """
-    model = champion.value
+    champion = shared.value
     for batch in batches:
         if batch.num_rows == 0:
             continue
         scored = score_frame(
-            model,
+            champion,
             batch.to_pandas(),
             scoring_run_id=scoring_run_id,
             policy=policy,
@@ -150,7 +150,7 @@ def score_rows(
     def scored_with(frame: Any, room: Policy) -> Any:
         fn = functools.partial(
             scored_batches,
-            champion=shared,
+            shared=shared,
             policy=room,
             scoring_run_id=scoring_run_id,
             language=language,
