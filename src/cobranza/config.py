@@ -166,7 +166,7 @@ class Settings(BaseSettings):
         Path("./lake"), description="Root folder of the lake (zones, catalog, MLflow store)."
     )
     engine: Literal["duckdb", "spark"] = Field(
-        "duckdb", description="Engine the Ibis transforms run on."
+        "duckdb", description="Engine the Ibis transforms and scoring run on."
     )
     spark_master: str = Field("local[*]", description="Spark master URL when engine is spark.")
     spark_driver_memory: str = Field(

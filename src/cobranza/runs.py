@@ -182,7 +182,11 @@ def train(settings: Settings, params: TrainParams, ui: UI | None = None) -> Trai
 
 
 def score(settings: Settings, params: ScoreParams, ui: UI | None = None) -> ScoreResult:
-    from cobranza.decision.scoring import score as run_scoring  # the layer, when its stage runs
+    # the layer, when its stage runs: Spark's scoring only on the Spark engine
+    if settings.engine == "spark":
+        from cobranza.decision.spark_scoring import score as run_scoring
+    else:
+        from cobranza.decision.scoring import score as run_scoring
 
     return run_scoring(settings, as_of=params.as_of, ui=ui)
 

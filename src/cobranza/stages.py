@@ -256,6 +256,12 @@ class TrainParams(StageParams):
 
 class ScoreParams(StageParams):
     as_of: date | None = Field(None, description="Cut date to score (default the latest).")
+    engine: Annotated[Engine | None, Cli(type=str | None, help="duckdb (default) or spark.")] = (
+        Field(None, description="Scoring engine (the same rows either way).")
+    )
+
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"engine": self.engine}
 
 
 class ImpactParams(StageParams):
@@ -432,6 +438,7 @@ _MAIN_JOB = (
         help="Score the early-delinquency population with the champion and decide ASSIGN / "
         "NO_ASSIGN.",
         pipeline=True,
+        cli_settings=(CliSetting("spark_master", str | None, "Spark master URL, e.g. local[*]."),),
     ),
     Stage(
         "impact",

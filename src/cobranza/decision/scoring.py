@@ -50,7 +50,7 @@ from cobranza.decision.reasons import (
     top_reasons,
 )
 from cobranza.errors import CobranzaError
-from cobranza.lake import Lake
+from cobranza.lake import Lake, Publication
 from cobranza.lake.layout import new_run_id
 from cobranza.ml.model import model_input
 from cobranza.ml.registry import Champion, champion_oot_months, load_champion
@@ -293,6 +293,20 @@ def _control_group_reason(
 
 
 # ---- batch --------------------------------------------------------------------------------------
+def pick_cut(cuts: list[date], as_of: date | None) -> date:
+    """The cut to score among gold's cut dates (sorted): `as_of`, else the latest."""
+    if not cuts:
+        raise ScoringError(f"gold.{GOLD_TABLE} has no rows to score")
+    if as_of is None:
+        return cuts[-1]
+    if as_of in cuts:
+        return as_of
+    shown = ", ".join(str(c) for c in cuts[-6:])
+    raise ScoringError(
+        f"gold.{GOLD_TABLE} has no rows for cut date {as_of}; latest cut dates: {shown}"
+    )
+
+
 def read_cut(
     lake: Lake, as_of: date | None = None, version: str | None = None
 ) -> tuple[pd.DataFrame, date]:
@@ -309,17 +323,7 @@ def read_cut(
                 f"SELECT DISTINCT {CUT_DATE} FROM {src} ORDER BY 1", [glob]
             ).fetchall()
         ]
-        if not cuts:
-            raise ScoringError(f"gold.{GOLD_TABLE} has no rows to score")
-        if as_of is None:
-            cut = cuts[-1]
-        elif as_of in cuts:
-            cut = as_of
-        else:
-            shown = ", ".join(str(c) for c in cuts[-6:])
-            raise ScoringError(
-                f"gold.{GOLD_TABLE} has no rows for cut date {as_of}; latest cut dates: {shown}"
-            )
+        cut = pick_cut(cuts, as_of)
         frame = con.execute(
             f"SELECT * FROM {src} WHERE {CUT_DATE} = ? ORDER BY {OBLIGATION_ID}", [glob, cut]
         ).df()
@@ -420,28 +424,59 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
         with pub.timed("write"):
             pq.write_table(table, pub.table_dir(SCORES) / "part-0.parquet")
             pq.write_table(table, pub.table_dir(LATEST) / "part-0.parquet")
-        pub.record(SCORES, rows=table.num_rows)
-        pub.record(LATEST, rows=table.num_rows)
-        pub.history_tables.add(SCORES)
+        record_run(pub, table.num_rows, run_id, champion, policy, cut, period, settings, design)
         pub.timings.update(timings)
-        pub.meta["policy"] = policy.to_dict()
-        pub.meta["model_version"] = str(champion.version)
-        pub.meta["model_run_id"] = str(champion.run_id)
-        pub.meta["as_of"] = str(cut)
-        pub.meta["scoring_run_id"] = run_id
-        pub.meta["reason_language"] = settings.reason_language
-        pub.meta["scored_period"] = period
-        # the salt stays in the settings: recorded results need not carry it
-        pub.meta["experiment"] = {"holdout_share": design.holdout_share}
     timings["write"] = pub.timings.get("write", 0.0)
+    return summarize(scored, run_id, pub.version, cut, period, champion, policy, timings)
 
+
+def record_run(
+    pub: Publication,
+    rows: int,
+    run_id: str,
+    champion: Champion,
+    policy: Policy,
+    cut: date,
+    period: str | None,
+    settings: Settings,
+    design: ArmDesign,
+    engine: str = "duckdb",
+) -> None:
+    """What a results version records of its scoring run, whichever engine scored it."""
+    pub.record(SCORES, rows=rows)
+    pub.record(LATEST, rows=rows)
+    pub.history_tables.add(SCORES)
+    pub.meta["policy"] = policy.to_dict()
+    pub.meta["model_version"] = str(champion.version)
+    pub.meta["model_run_id"] = str(champion.run_id)
+    pub.meta["as_of"] = str(cut)
+    pub.meta["scoring_run_id"] = run_id
+    pub.meta["reason_language"] = settings.reason_language
+    pub.meta["scored_period"] = period
+    # the salt stays in the settings: recorded results need not carry it
+    pub.meta["experiment"] = {"holdout_share": design.holdout_share}
+    pub.meta["engine"] = engine
+
+
+def summarize(
+    scored: pd.DataFrame,
+    run_id: str,
+    results_version: str,
+    cut: date,
+    period: str | None,
+    champion: Champion,
+    policy: Policy,
+    timings: dict[str, float],
+) -> ScoreResult:
+    """The run's summary from its rows' eligible, decision, capacity_limited, arm, probability
+    and expected_benefit columns (the other columns are not needed)."""
     eligible = scored[ELIGIBLE].to_numpy(dtype=bool)
     decision = scored["decision"].to_numpy()
     n_elig = int(eligible.sum())
     seconds = sum(timings.values())
     return ScoreResult(
         scoring_run_id=run_id,
-        results_version=pub.version,
+        results_version=results_version,
         cut_date=str(cut),
         scored_period=period,
         model_version=str(champion.version),

@@ -7,6 +7,8 @@ DuckDB writes with `COPY ... TO` (Ibis `to_parquet`); Spark writes natively from
 
 from __future__ import annotations
 
+import os
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -100,37 +102,45 @@ class DuckDBEngine(Engine):
             self._work.close()
 
 
+def spark_session(settings: Settings, app_name: str) -> Any:
+    """A Spark session on `settings.spark_master` with cobranza's properties, then `spark_conf`'s
+    (which override them); the ETL's and distributed scoring's one recipe.
+
+    Executors run Python code only to score (`decision.spark_scoring`): by default with this
+    process's interpreter, which has cobranza and the champion's libraries; on a cluster whose
+    hosts install it elsewhere, `PYSPARK_PYTHON` or `spark.pyspark.python` in `spark_conf`.
+    """
+    from pyspark.sql import SparkSession
+
+    python = {} if os.environ.get("PYSPARK_PYTHON") else {"spark.pyspark.python": sys.executable}
+    try:
+        builder = (
+            SparkSession.builder.appName(app_name)
+            .master(settings.spark_master)
+            .config("spark.driver.memory", settings.spark_driver_memory)
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", "8")
+            .config("spark.sql.adaptive.enabled", "true")
+            .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        )
+        for key, value in {**python, **settings.spark_conf.properties()}.items():
+            builder = builder.config(key, value)
+        return builder.getOrCreate()
+    except Exception as exc:  # Java missing, bad master URL...
+        raise EngineError(f"could not start Spark ({settings.spark_master}): {exc}") from exc
+
+
 class SparkEngine(Engine):
     """PySpark through Ibis; the session is created here unless one is passed (tests share one)."""
 
     name = "spark"
 
     def __init__(self, settings: Settings, session: Any = None):
-        from pyspark.sql import SparkSession
-
         self._own = session is None
-        if session is None:
-            try:
-                builder = (
-                    SparkSession.builder.appName("cobranza-etl")
-                    .master(settings.spark_master)
-                    .config("spark.driver.memory", settings.spark_driver_memory)
-                    .config("spark.sql.session.timeZone", "UTC")
-                    .config("spark.ui.enabled", "false")
-                    .config("spark.ui.showConsoleProgress", "false")
-                    .config("spark.sql.shuffle.partitions", "8")
-                    .config("spark.sql.adaptive.enabled", "true")
-                    .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-                )
-                for key, value in settings.spark_conf.properties().items():
-                    builder = builder.config(key, value)
-                session = builder.getOrCreate()
-            except Exception as exc:  # Java missing, bad master URL...
-                raise EngineError(
-                    f"could not start Spark ({settings.spark_master}): {exc}"
-                ) from exc
-        self.session = session
-        self.con = ibis.pyspark.connect(session)
+        self.session = session if session is not None else spark_session(settings, "cobranza-etl")
+        self.con = ibis.pyspark.connect(self.session)
         self._cached: list[Any] = []
 
     def read(self, table_dir: Path) -> ir.Table:

@@ -1,0 +1,102 @@
+"""`cobranza score --engine spark` on a Spark standalone cluster (a master and two workers on
+loopback): the champion is scored in the workers' executors, and the results equal the DuckDB
+path's row for row on the same lake, capacity included."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+
+from cobranza.decision.scoring import OUTPUT_COLUMNS
+from cobranza.lake import Lake
+from cobranza.tables import LATEST
+from tests.scale.conftest import cobranza, lake_copy, ok_json
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+EXECUTOR_MEMORY_MB = 768
+FLOATS = ("probability", "p_roll_no_action", "p_roll_action", "roll_loss", "expected_benefit")
+
+
+def latest(lake, version: str) -> pd.DataFrame:
+    table = ds.dataset(str(Lake(lake).table_dir("results", LATEST, version))).to_table()
+    return table.to_pandas()
+
+
+@pytest.fixture(scope="module")
+def scored(built_lake, standalone, tmp_path_factory) -> dict:
+    """A copy of the built lake trained, then scored by DuckDB and on the cluster, with a capacity
+    that binds and a fifth of the eligible rows held out."""
+    lake = lake_copy(built_lake, tmp_path_factory.mktemp("cluster-score") / "lake")
+    env = {
+        "COBRANZA_GATE__MAX_ECE": "1.0",
+        "COBRANZA_GATE__MAX_PSI": "100.0",
+        "COBRANZA_EXPERIMENT__HOLDOUT_SHARE": "0.2",
+        "COBRANZA_COSTS__DAILY_CAPACITY": "20",
+    }
+    trained = ok_json(cobranza(lake, "train", env=env))
+    duck = ok_json(cobranza(lake, "score", env=env))
+    before = {app["id"] for app in standalone.state()["completedapps"]}
+    cluster_env = {
+        **env,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "COBRANZA_SPARK_DRIVER_MEMORY": "1g",
+        "COBRANZA_SPARK_CONF": json.dumps({"spark.executor.memory": f"{EXECUTOR_MEMORY_MB}m"}),
+    }
+    spark = ok_json(
+        cobranza(
+            lake,
+            "score",
+            "--engine",
+            "spark",
+            "--spark-master",
+            standalone.master_url,
+            env=cluster_env,
+        )
+    )
+    return {"lake": lake, "trained": trained, "duck": duck, "spark": spark, "before": before}
+
+
+def test_cluster_scoring_equals_duckdb_scoring(scored):
+    lake, duck, spark = scored["lake"], scored["duck"], scored["spark"]
+    assert spark["model_version"] == duck["model_version"] == scored["trained"]["version"]
+    a = latest(lake, duck["results_version"])
+    b = latest(lake, spark["results_version"])
+    assert list(a.columns) == list(b.columns) == OUTPUT_COLUMNS
+    assert len(a) == len(b) == duck["obligations"] > 30
+    assert a["obligation_id"].tolist() == b["obligation_id"].tolist()
+    for col in OUTPUT_COLUMNS:
+        if col == "scoring_run_id":
+            continue
+        x, y = a[col], b[col]
+        assert (x.isna() == y.isna()).all(), col
+        m = x.notna().to_numpy()
+        if col in FLOATS or col.endswith("_contribution") or col == "amount_past_due":
+            np.testing.assert_allclose(
+                x[m].to_numpy(float), y[m].to_numpy(float), rtol=1e-12, atol=1e-12, err_msg=col
+            )
+        else:
+            assert x[m].tolist() == y[m].tolist(), col
+    assert spark["capacity_limited"] == duck["capacity_limited"] > 0
+    assert spark["holdout"] == duck["holdout"] > 0
+    assert Lake(lake).run_info("results", spark["results_version"])["engine"] == "spark"
+
+
+def test_the_scoring_ran_on_the_workers_executors(standalone, scored):
+    """The master lists the scoring as a finished application on both workers' cores, and the
+    executors' own logs show its tasks (the Arrow batches were scored there, not in the driver)."""
+    state = standalone.state()
+    apps = [a for a in state["completedapps"] if a["id"] not in scored["before"]]
+    assert [a["name"] for a in apps] == ["cobranza-score"], state["completedapps"]
+    app = apps[0]
+    assert app["state"] == "FINISHED" and app["cores"] == 2
+    finished = 0
+    for i in (1, 2):
+        logs = sorted(standalone.worker_dir(i).glob(f"{app['id']}/*/stderr"))
+        assert logs, f"worker {i} launched no executor for {app['id']}"
+        finished += sum(log.read_text(errors="replace").count("Finished task") for log in logs)
+    assert finished > 0
