@@ -1,9 +1,9 @@
 """Fixtures of the scale-out tests: a lake ingested from the shared simulated extract and built on
 DuckDB (through the CLI, as a user runs it), a Spark standalone cluster and a PostgreSQL server.
 
-The cluster and the server are started once per module and stopped in teardown, also when a test
-fails. They skip only when their binaries are absent (`tools/install-test-deps.sh` installs
-them on CI), with the reason.
+The cluster is started once per session, the server once per module; both are stopped in
+teardown, also when a test fails. They skip only when their binaries are absent
+(`tools/install-test-deps.sh` installs them on CI), with the reason.
 """
 
 from __future__ import annotations
@@ -59,9 +59,10 @@ def lake_copy(built: tuple[Path, dict], dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def standalone(tmp_path_factory):
-    """A master and two workers on loopback, stopped (process groups) after the module."""
+    """A master and two workers on loopback, shared by the cluster tests of every module and
+    stopped (process groups) at the end of the session."""
     reason = spark_cluster.missing_binaries()
     if reason:
         pytest.skip(f"no Spark standalone cluster: {reason}")
