@@ -28,8 +28,13 @@ lint: setup
 	$(UV) run ruff check src tests benchmarks
 	$(UV) run ruff format --check src tests benchmarks
 
+# Two workers (pytest-xdist), each test file on one worker: much of the suite waits on servers,
+# JVMs, browsers and subprocesses, so two workers keep both cores busy. Session fixtures are built
+# once per worker (`tests/api/dashboard_lake.py` keys its lake by worker). TEST_WORKERS=0 runs
+# the suite in one process.
+TEST_WORKERS ?= 2
 test: lint setup-test
-	$(UV) run pytest -q -p no:cacheprovider --timeout 900
+	$(UV) run pytest -q -p no:cacheprovider --timeout 900 -n $(TEST_WORKERS) --dist loadfile
 
 format: setup
 	$(UV) run ruff format src tests benchmarks
