@@ -11,6 +11,9 @@ from cobranza.pipeline import PipelineError, report, run_pipeline
 
 STRICT = {"max_psi": 0.0}  # no model passes: PSI is never exactly 0
 LENIENT = {"max_ece": 1.0, "max_psi": 100.0}
+# A fixed pseudonym key: the client split (by client_key), and so every figure below, is the same
+# every run.
+KEY = "pipeline-tests-key-2b7e94c1a05d3f86e1c4"
 
 
 @pytest.mark.slow
@@ -20,7 +23,7 @@ def test_gate_failure_without_champion_stops_before_scoring_then_the_champion_ke
     lake = tmp_path / "lake"
 
     with pytest.raises(PipelineError) as err:
-        run_pipeline(load_settings(lake=lake, gate=STRICT), extract=sim_extract)
+        run_pipeline(load_settings(lake=lake, gate=STRICT, pseudonym_key=KEY), extract=sim_extract)
     message = str(err.value)
     assert "model version 1 failed the promotion gate" in message and "PSI" in message
     assert "cobranza promote 1" in message and "nothing was scored" in message
@@ -28,11 +31,15 @@ def test_gate_failure_without_champion_stops_before_scoring_then_the_champion_ke
     assert all(store.current_version(z) for z in ("raw", "silver", "gold"))
     assert store.current_version("results") is None
 
-    first = run_pipeline(load_settings(lake=lake, gate=LENIENT), extract=sim_extract)
+    first = run_pipeline(
+        load_settings(lake=lake, gate=LENIENT, pseudonym_key=KEY), extract=sim_extract
+    )
     assert first.stages["train"].version == "2" and first.stages["train"].gate.passed
     assert first.stages["score"].model_version == "2"
 
-    second = run_pipeline(load_settings(lake=lake, gate=STRICT), extract=sim_extract)
+    second = run_pipeline(
+        load_settings(lake=lake, gate=STRICT, pseudonym_key=KEY), extract=sim_extract
+    )
     assert second.stages["train"].version == "3" and not second.stages["train"].gate.passed
     assert second.stages["score"].model_version == "2"  # the challenger does not decide
 
