@@ -30,7 +30,7 @@ from cobranza.config import Settings
 from cobranza.console import waiting
 from cobranza.decision.attribution import DEFAULT_METHOD, probability_and_contributions
 from cobranza.decision.estimates import Estimates, estimate
-from cobranza.decision.experiment import CHAMPION, HOLDOUT, ArmDesign, assign_arms
+from cobranza.decision.experiment import CHALLENGER, CHAMPION, HOLDOUT, ArmDesign, assign_arms
 from cobranza.decision.policy import (
     ASSIGN,
     NO_ASSIGN,
@@ -53,7 +53,13 @@ from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
 from cobranza.lake.layout import new_run_id
 from cobranza.ml.model import model_input
-from cobranza.ml.registry import Champion, champion_oot_months, load_champion
+from cobranza.ml.registry import (
+    Champion,
+    RegistryError,
+    champion_oot_months,
+    load_challenger,
+    load_champion,
+)
 from cobranza.summary import Summary
 from cobranza.tables import LATEST, SCORES
 from cobranza.transforms.schema import (
@@ -107,6 +113,9 @@ class ScoreResult(Summary):
     no_assign_share_eligible: float
     capacity_limited: int
     holdout: int  # eligible rows set aside as the experiment's control group (NO_ASSIGN)
+    challenger_version: str | None  # the registered challenger that decided the CHALLENGER arm
+    challenger: int  # eligible rows decided by it (arm CHALLENGER)
+    challenger_skipped: str | None  # why a registered challenger decided no row
     mean_probability: float | None
     expected_benefit_of_decisions: float | None  # pesos, eligible rows, against leaving all
     rows_per_second: int
@@ -130,6 +139,7 @@ def score_frame(
     method: str = DEFAULT_METHOD,
     language: str = "en",
     design: ArmDesign | None = None,
+    challenger: Any = None,
 ) -> pd.DataFrame:
     """Probability, decision and reasons for each row of `frame` (gold columns), in input order.
 
@@ -138,7 +148,10 @@ def score_frame(
     picks the contributions behind the reason codes (see `decision.attribution`), `language` the
     words of their texts (`decision.reasons.LANGUAGES`). `design` draws each row's arm
     (`decision.experiment`): HOLDOUT rows are NO_ASSIGN, out of the capacity, with the control
-    group as their only reason; without it every row is CHAMPION.
+    group as their only reason; without it every row is CHAMPION. `challenger` (a registered
+    challenger, `ml.registry.load_challenger`) decides the CHALLENGER rows `design` draws: its
+    own probability, estimates and reasons, the same policy; `model_version` names the version
+    that decided each row. The capacity ranks both arms' rows together by expected benefit.
     """
     model = champion.model
     features = list(model.feature_names_)
@@ -150,36 +163,53 @@ def score_frame(
         if column not in frame.columns:
             raise ScoringError(f"the rows to score lack the column {column}")
     eligible = frame[ELIGIBLE].fillna(False).to_numpy(dtype=bool)
-    X_all = model_input(frame, features) if eligible.any() else None
-    probability, down, up = _probability_and_top_reasons(
-        model, X_all, eligible, features, method, chunk_rows
-    )
     cut = (
         pd.to_datetime(frame[CUT_DATE]).dt.date
         if CUT_DATE in frame.columns
         else pd.Series([as_of or date.today()] * n, dtype=object)
     )
-    est = estimate(champion.roll, X_all, frame, eligible, policy.costs)
     ids = frame[OBLIGATION_ID].astype(str).to_numpy(dtype=object)
     arm = (
-        assign_arms(ids, cut.to_numpy(dtype=object), eligible, design)
+        assign_arms(ids, cut.to_numpy(dtype=object), eligible, design, challenger is not None)
         if design is not None
         else np.full(n, CHAMPION, dtype=object)
     )
+    routed = arm == CHALLENGER
     holdout = arm == HOLDOUT
+    mine = eligible & ~routed
+    X_all = model_input(frame, features) if mine.any() else None
+    probability, down, up = _probability_and_top_reasons(
+        model, X_all, mine, features, method, chunk_rows
+    )
+    est = estimate(champion.roll, X_all, frame, mine, policy.costs)
+    other = None
+    if routed.any():
+        other = _ModelPart.of(challenger, frame, routed, policy, method, chunk_rows)
+        probability = np.where(routed, other.probability, probability)
+        est = Estimates(
+            *(
+                np.where(routed, getattr(other.est, name), getattr(est, name))
+                for name in ESTIMATE_COLUMNS
+            )
+        )
     decision, limited = decide_per_cut(est.expected_benefit, eligible, cut, policy, holdout=holdout)
 
-    no_assign = decision == NO_ASSIGN
-    reason_idx, reason_val = down
-    reason_idx[no_assign], reason_val[no_assign] = up[0][no_assign], up[1][no_assign]
-    reasons = reason_columns(
-        reason_idx,
-        reason_val,
-        X_all if X_all is not None else pd.DataFrame(index=frame.index),
-        features,
-        templates,
-        language,
+    reasons = _feature_reasons(
+        down, up, decision, X_all, features, frame.index, templates, language
     )
+    if other is not None:
+        theirs = _feature_reasons(
+            other.down,
+            other.up,
+            decision,
+            other.X,
+            other.features,
+            frame.index,
+            templates,
+            language,
+        )
+        for name in REASON_COLUMNS:
+            reasons[name] = np.where(routed, theirs[name], reasons[name])
     _rule_reasons(reasons, probability, est, eligible, decision, limited, policy, language)
     _control_group_reason(reasons, holdout, language)
     columns = {
@@ -200,7 +230,9 @@ def score_frame(
         "p_roll_action": est.p_roll_action,
         "roll_loss": est.roll_loss,
         "expected_benefit": est.expected_benefit,
-        "model_version": np.full(n, str(champion.version), dtype=object),
+        "model_version": np.where(
+            routed, str(getattr(challenger, "version", "")), str(champion.version)
+        ).astype(object),
         "scoring_run_id": np.full(n, scoring_run_id, dtype=object),
     }
     for name in REASON_COLUMNS:
@@ -210,6 +242,61 @@ def score_frame(
 
 
 TopReasons = tuple[np.ndarray, np.ndarray]  # feature index and contribution, N_REASONS per row
+
+
+@dataclass
+class _ModelPart:
+    """What one model gives the rows it decides: features, probability, reasons, estimates."""
+
+    features: list[str]
+    X: pd.DataFrame
+    probability: np.ndarray
+    down: TopReasons
+    up: TopReasons
+    est: Estimates
+
+    @classmethod
+    def of(
+        cls,
+        holder: Any,
+        frame: pd.DataFrame,
+        rows: np.ndarray,
+        policy: Policy,
+        method: str,
+        chunk_rows: int,
+    ) -> _ModelPart:
+        """`holder`'s (a loaded registry version) figures on the `rows` of `frame`, NaN elsewhere."""
+        features = list(holder.model.feature_names_)
+        X = model_input(frame, features)
+        probability, down, up = _probability_and_top_reasons(
+            holder.model, X, rows, features, method, chunk_rows
+        )
+        est = estimate(holder.roll, X, frame, rows, policy.costs)
+        return cls(features, X, probability, down, up, est)
+
+
+def _feature_reasons(
+    down: TopReasons,
+    up: TopReasons,
+    decision: np.ndarray,
+    X: pd.DataFrame | None,
+    features: list[str],
+    index: pd.Index,
+    templates: dict[str, str],
+    language: str,
+) -> dict[str, np.ndarray]:
+    """The reason columns of the model's strongest contributions in each decision's direction."""
+    no_assign = decision == NO_ASSIGN
+    reason_idx, reason_val = down
+    reason_idx[no_assign], reason_val[no_assign] = up[0][no_assign], up[1][no_assign]
+    return reason_columns(
+        reason_idx,
+        reason_val,
+        X if X is not None else pd.DataFrame(index=index),
+        features,
+        templates,
+        language,
+    )
 
 
 def _probability_and_top_reasons(
@@ -375,6 +462,32 @@ def scored_period(settings: Settings, champion: Champion, cut: date) -> str | No
     return "out_of_time" if month <= max(months) else "after_training"
 
 
+def challenger_for(
+    settings: Settings, design: ArmDesign, columns: Any
+) -> tuple[Champion | None, str | None]:
+    """The registered challenger that decides the CHALLENGER arm, or None, and why none when one
+    is registered but cannot decide (it cannot be loaded, has no roll model, or needs a column
+    the rows lack): the champion then decides every row and the run says so."""
+    if design.challenger_share <= 0:
+        return None, None
+    try:
+        challenger = load_challenger(settings)
+    except RegistryError as exc:
+        return None, f"the challenger decides no row: {exc}"
+    if challenger is None:
+        return None, None
+    why = None
+    if challenger.roll is None:
+        why = "it has no roll model (trained before the effect-aware decision)"
+    else:
+        missing = [f for f in challenger.features if f not in set(columns)]
+        if missing:
+            why = f"the rows lack feature column(s) it needs: {', '.join(missing[:10])}"
+    if why:
+        return None, f"challenger model {challenger.version} decides no row: {why}"
+    return challenger, None
+
+
 def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult:
     """Score one cut with the champion and publish results.scores (history) and results.latest."""
     lake = Lake(settings.lake).ensure()
@@ -403,6 +516,14 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
                 "were used to fit it, so its realized figures will be in-sample"
             )
     design = ArmDesign.from_settings(settings.experiment)
+    challenger, skipped = challenger_for(settings, design, frame.columns)
+    if ui is not None and skipped:
+        ui.info(skipped)
+    elif ui is not None and challenger is not None:
+        ui.info(
+            f"challenger model {challenger.version} decides a {design.challenger_share:.0%} share "
+            "of the eligible obligations outside the holdout"
+        )
     scored = score_frame(
         champion,
         frame,
@@ -410,6 +531,7 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
         policy=policy,
         language=settings.reason_language,
         design=design,
+        challenger=challenger,
     )
     timings["score"] = round(time.perf_counter() - t0, 3)
 
@@ -431,7 +553,12 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
         pub.meta["reason_language"] = settings.reason_language
         pub.meta["scored_period"] = period
         # the salt stays in the settings: recorded results need not carry it
-        pub.meta["experiment"] = {"holdout_share": design.holdout_share}
+        pub.meta["experiment"] = {
+            "holdout_share": design.holdout_share,
+            "challenger_share": design.challenger_share if challenger is not None else 0.0,
+            "challenger_version": None if challenger is None else str(challenger.version),
+            "challenger_skipped": skipped,
+        }
     timings["write"] = pub.timings.get("write", 0.0)
 
     eligible = scored[ELIGIBLE].to_numpy(dtype=bool)
@@ -455,6 +582,9 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
         ),
         capacity_limited=int(scored["capacity_limited"].sum()),
         holdout=int((scored["arm"] == HOLDOUT).sum()),
+        challenger_version=None if challenger is None else str(challenger.version),
+        challenger=int((scored["arm"] == CHALLENGER).sum()),
+        challenger_skipped=skipped,
         mean_probability=round(float(np.nanmean(scored["probability"])), 6) if n_elig else None,
         expected_benefit_of_decisions=round(
             float(
