@@ -420,13 +420,17 @@ class Prediction(BaseModel):
     reasons: list[Reason]
     arm: str = Field(
         "CHAMPION",
-        description="CHAMPION, or HOLDOUT: the experiment's control group (NO_ASSIGN, do not "
-        "contact); the same arm batch scoring gives the same obligation and cut.",
+        description="CHAMPION; CHALLENGER: decided by the registered challenger model (a normal "
+        "row, contacted when ASSIGN); or HOLDOUT: the experiment's control group (NO_ASSIGN, do "
+        "not contact); the same arm batch scoring gives the same obligation and cut.",
+    )
+    model_version: str | None = Field(
+        None, description="The model version that decided this row (the challenger's on its arm)."
     )
 
 
 class PredictResponse(BaseModel):
-    model_version: str
+    model_version: str = Field(..., description="The champion's version.")
     costs: DecisionCosts = Field(..., description="The costs the decisions were taken under.")
     predictions: list[Prediction]
 

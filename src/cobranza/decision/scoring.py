@@ -463,11 +463,12 @@ def scored_period(settings: Settings, champion: Champion, cut: date) -> str | No
 
 
 def challenger_for(
-    settings: Settings, design: ArmDesign, columns: Any
+    settings: Settings, design: ArmDesign, columns: Any = None
 ) -> tuple[Champion | None, str | None]:
     """The registered challenger that decides the CHALLENGER arm, or None, and why none when one
     is registered but cannot decide (it cannot be loaded, has no roll model, or needs a column
-    the rows lack): the champion then decides every row and the run says so."""
+    the rows lack; `columns` None: not checked): the champion then decides every row and the run
+    says so."""
     if design.challenger_share <= 0:
         return None, None
     try:
@@ -479,7 +480,7 @@ def challenger_for(
     why = None
     if challenger.roll is None:
         why = "it has no roll model (trained before the effect-aware decision)"
-    else:
+    elif columns is not None:
         missing = [f for f in challenger.features if f not in set(columns)]
         if missing:
             why = f"the rows lack feature column(s) it needs: {', '.join(missing[:10])}"
