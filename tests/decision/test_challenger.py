@@ -237,3 +237,36 @@ def test_a_challenger_that_cannot_decide_routes_nothing_and_says_why(setup):
     assert challenger.features[0] in why
     off = dataclasses.replace(design, challenger_share=0.0)
     assert challenger_for(settings, off, frame.columns) == (None, None)
+
+
+def test_experiment_report_shows_the_challenger_arm_of_closed_cuts(challenger_lake):
+    """Once a scored cut has closed, the report puts the CHALLENGER arm beside the CHAMPION arm
+    (rows, rates, cost) with their differences and intervals, read from results.scores."""
+    from cobranza.decision.experiment_report import report
+    from cobranza.decision.scoring import score
+
+    settings = challenger_lake["settings"]
+    assert report(settings).challenger is None  # only the open latest cut was scored
+    gold = challenger_lake["gold"]
+    closed = sorted(gold.loc[gold["roll_31_plus"].notna(), "cut_date"].unique())[-3:]
+    scored = [score(settings, as_of=pd.Timestamp(c).date()) for c in closed]
+    assert all(s.challenger > 0 for s in scored)
+    result = report(settings)
+    c = result.challenger
+    assert c is not None and c.comparison == "CHALLENGER - CHAMPION"
+    assert c.challenger_versions == [challenger_lake["challenger"].version]
+    assert c.champion_versions == [challenger_lake["champion"].version]
+    assert c.cuts_pooled == [str(pd.Timestamp(x).date()) for x in closed]
+    arms = {a.arm: a for a in c.arms}
+    assert arms["CHALLENGER"].rows == sum(s.challenger for s in scored)
+    eligible_held = sum(s.holdout for s in scored)
+    assert (
+        arms["CHAMPION"].rows
+        == sum(s.eligible for s in scored) - arms["CHALLENGER"].rows - eligible_held
+    )
+    for e in c.effects:
+        assert e.ci_low <= e.difference <= e.ci_high and 0 <= e.p_value <= 1
+    body = result.to_json()["challenger"]
+    assert {a["arm"] for a in body["arms"]} == {"CHALLENGER", "CHAMPION"}
+    assert any("challenger" in heading for heading, _, _ in result.sections())
+    score(settings)  # results.latest back on the latest cut, as the other tests read it

@@ -540,7 +540,11 @@ class Ready(BaseModel):
 
 
 class ExperimentArm(BaseModel):
-    arm: str = Field(..., description="HOLDOUT, ASSIGNED (or RULE, shown by cut, never compared).")
+    arm: str = Field(
+        ...,
+        description="HOLDOUT, ASSIGNED (or RULE, shown by cut, never compared); in `challenger`, "
+        "CHALLENGER or CHAMPION.",
+    )
     rows: int
     cure_debit_rate: float = Field(..., description="Share that self-cured through the debit.")
     cure_any_rate: float = Field(..., description="Share cured through any channel.")
@@ -581,6 +585,20 @@ class ExperimentSampleSize(BaseModel):
     cuts_needed: int | None
 
 
+class ExperimentChallenger(BaseModel):
+    """The scoring's CHALLENGER arm against its CHAMPION arm, on the closed eligible rows."""
+
+    comparison: str = Field(..., description="CHALLENGER - CHAMPION.")
+    challenger_versions: list[str] = Field(
+        ..., description="The model versions that decided the pooled CHALLENGER rows."
+    )
+    champion_versions: list[str]
+    cuts_pooled: list[date]
+    arms: list[ExperimentArm]
+    effects: list[ExperimentEffect] = Field(..., description="CHALLENGER - CHAMPION.")
+    cuts: list[ExperimentCut]
+
+
 class ExperimentReport(BaseModel):
     """`cobranza experiment report --json`: arms and effects pooled over the randomized cuts."""
 
@@ -593,3 +611,6 @@ class ExperimentReport(BaseModel):
     effects: list[ExperimentEffect]
     sample_size: ExperimentSampleSize | None
     cuts: list[ExperimentCut]
+    challenger: ExperimentChallenger | None = Field(
+        None, description="Present once scoring has routed closed rows to a challenger model."
+    )
