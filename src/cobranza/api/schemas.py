@@ -265,6 +265,14 @@ class Summary(BaseModel):
         description="NO_ASSIGN rows of the experiment's control group (arm HOLDOUT): not to "
         "contact, never in the worklist.",
     )
+    challenger: int = Field(
+        0,
+        description="Rows decided by the challenger model (arm CHALLENGER): normal rows, in the "
+        "worklist when ASSIGN.",
+    )
+    challenger_version: str | None = Field(
+        None, description="The challenger model version that decided them (null: none)."
+    )
     capacity_limited: int = Field(
         ..., description="NO_ASSIGN obligations only because the capacity was full."
     )
