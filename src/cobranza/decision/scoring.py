@@ -182,16 +182,13 @@ def score_frame(
         model, X_all, mine, features, method, chunk_rows
     )
     est = estimate(champion.roll, X_all, frame, mine, policy.costs)
-    other = None
-    if routed.any():
-        other = _ModelPart.of(challenger, frame, routed, policy, method, chunk_rows)
-        probability = np.where(routed, other.probability, probability)
-        est = Estimates(
-            *(
-                np.where(routed, getattr(other.est, name), getattr(est, name))
-                for name in ESTIMATE_COLUMNS
-            )
-        )
+    other = (
+        _ModelPart.of(challenger, frame, routed, policy, method, chunk_rows)
+        if routed.any()
+        else None
+    )
+    if other is not None:
+        probability, est = other.merged(routed, probability, est)
     decision, limited = decide_per_cut(est.expected_benefit, eligible, cut, policy, holdout=holdout)
 
     reasons = _feature_reasons(
@@ -208,8 +205,7 @@ def score_frame(
             templates,
             language,
         )
-        for name in REASON_COLUMNS:
-            reasons[name] = np.where(routed, theirs[name], reasons[name])
+        reasons = {k: np.where(routed, theirs[k], v) for k, v in reasons.items()}
     _rule_reasons(reasons, probability, est, eligible, decision, limited, policy, language)
     _control_group_reason(reasons, holdout, language)
     columns = {
@@ -273,6 +269,13 @@ class _ModelPart:
         )
         est = estimate(holder.roll, X, frame, rows, policy.costs)
         return cls(features, X, probability, down, up, est)
+
+    def merged(
+        self, rows: np.ndarray, probability: np.ndarray, est: Estimates
+    ) -> tuple[np.ndarray, Estimates]:
+        """This model's probability and estimates on `rows`, the given ones elsewhere."""
+        fields = (np.where(rows, getattr(self.est, n), getattr(est, n)) for n in ESTIMATE_COLUMNS)
+        return np.where(rows, self.probability, probability), Estimates(*fields)
 
 
 def _feature_reasons(
@@ -518,12 +521,11 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
             )
     design = ArmDesign.from_settings(settings.experiment)
     challenger, skipped = challenger_for(settings, design, frame.columns)
-    if ui is not None and skipped:
-        ui.info(skipped)
-    elif ui is not None and challenger is not None:
+    if ui is not None and (skipped or challenger is not None):
         ui.info(
-            f"challenger model {challenger.version} decides a {design.challenger_share:.0%} share "
-            "of the eligible obligations outside the holdout"
+            skipped
+            or f"challenger model {challenger.version} decides a {design.challenger_share:.0%} "
+            "share of the eligible obligations outside the holdout"
         )
     scored = score_frame(
         champion,
