@@ -369,3 +369,29 @@ def test_predict_routes_the_challenger_arm_as_batch_scoring_does(served_with_cha
         expected = [(r["code"], r["text"]) for r in row_view(row)["reasons"]]
         assert [(r["code"], r["text"]) for r in one["reasons"]] == expected
         assert one["reasons"] == many["reasons"]
+
+
+def test_the_service_follows_the_challenger_alias(served_with_challenger):
+    """The cache loads the registered challenger beside the champion, asks for both models'
+    features, and drops it once the alias is gone (at its next check)."""
+    from mlflow import MlflowClient
+
+    from cobranza.api.champion import ChampionCache
+
+    s = served_with_challenger
+    settings, challenger = s["settings"], s["challenger"]
+    cache = ChampionCache(settings, check_seconds=3600)
+    loaded = cache.get()
+    assert loaded.challenger is not None and loaded.challenger.version == challenger.version
+    assert loaded.challenger_version == challenger.version
+    assert loaded.online.challenger is not None
+    assert set(challenger.features) | set(s["champion"].features) == set(loaded.features)
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    client.delete_registered_model_alias(settings.model_name, "challenger")
+    try:
+        cache.refresh_now()
+        after = cache.get()
+        assert after.challenger is None and after.online.challenger is None
+        assert after.version == s["champion"].version
+    finally:
+        client.set_registered_model_alias(settings.model_name, "challenger", challenger.version)
