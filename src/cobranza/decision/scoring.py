@@ -153,8 +153,6 @@ def score_frame(
     own probability, estimates and reasons, the same policy; `model_version` names the version
     that decided each row. The capacity ranks both arms' rows together by expected benefit.
     """
-    model = champion.model
-    features = list(model.feature_names_)
     policy = policy or champion_policy(champion)
     templates = feature_templates(language) if templates is None else templates
     n = len(frame)
@@ -176,35 +174,17 @@ def score_frame(
     )
     routed = arm == CHALLENGER
     holdout = arm == HOLDOUT
-    mine = eligible & ~routed
-    X_all = model_input(frame, features) if mine.any() else None
-    probability, down, up = _probability_and_top_reasons(
-        model, X_all, mine, features, method, chunk_rows
-    )
-    est = estimate(champion.roll, X_all, frame, mine, policy.costs)
-    other = (
-        _ModelPart.of(challenger, frame, routed, policy, method, chunk_rows)
-        if routed.any()
-        else None
-    )
-    if other is not None:
+    own = _ModelPart.of(champion, frame, eligible & ~routed, policy, method, chunk_rows)
+    probability, est = own.probability, own.est
+    other = None
+    if routed.any():
+        other = _ModelPart.of(challenger, frame, routed, policy, method, chunk_rows)
         probability, est = other.merged(routed, probability, est)
     decision, limited = decide_per_cut(est.expected_benefit, eligible, cut, policy, holdout=holdout)
 
-    reasons = _feature_reasons(
-        down, up, decision, X_all, features, frame.index, templates, language
-    )
+    reasons = own.reasons(decision, templates, language)
     if other is not None:
-        theirs = _feature_reasons(
-            other.down,
-            other.up,
-            decision,
-            other.X,
-            other.features,
-            frame.index,
-            templates,
-            language,
-        )
+        theirs = other.reasons(decision, templates, language)
         reasons = {k: np.where(routed, theirs[k], v) for k, v in reasons.items()}
     _rule_reasons(reasons, probability, est, eligible, decision, limited, policy, language)
     _control_group_reason(reasons, holdout, language)
@@ -245,28 +225,19 @@ class _ModelPart:
     """What one model gives the rows it decides: features, probability, reasons, estimates."""
 
     features: list[str]
-    X: pd.DataFrame
+    X: pd.DataFrame | None  # None when it decides no row
     probability: np.ndarray
     down: TopReasons
     up: TopReasons
     est: Estimates
 
     @classmethod
-    def of(
-        cls,
-        holder: Any,
-        frame: pd.DataFrame,
-        rows: np.ndarray,
-        policy: Policy,
-        method: str,
-        chunk_rows: int,
-    ) -> _ModelPart:
-        """`holder`'s (a loaded registry version) figures on the `rows` of `frame`, NaN elsewhere."""
+    def of(cls, holder: Any, frame: pd.DataFrame, rows: np.ndarray, policy: Policy, *how: Any):
+        """`holder`'s (a loaded registry version) figures on the `rows` of `frame`, NaN elsewhere;
+        `how`: the contribution method and the chunk size."""
         features = list(holder.model.feature_names_)
-        X = model_input(frame, features)
-        probability, down, up = _probability_and_top_reasons(
-            holder.model, X, rows, features, method, chunk_rows
-        )
+        X = model_input(frame, features) if rows.any() else None
+        probability, down, up = _probability_and_top_reasons(holder.model, X, rows, features, *how)
         est = estimate(holder.roll, X, frame, rows, policy.costs)
         return cls(features, X, probability, down, up, est)
 
@@ -277,29 +248,15 @@ class _ModelPart:
         fields = (np.where(rows, getattr(self.est, n), getattr(est, n)) for n in ESTIMATE_COLUMNS)
         return np.where(rows, self.probability, probability), Estimates(*fields)
 
-
-def _feature_reasons(
-    down: TopReasons,
-    up: TopReasons,
-    decision: np.ndarray,
-    X: pd.DataFrame | None,
-    features: list[str],
-    index: pd.Index,
-    templates: dict[str, str],
-    language: str,
-) -> dict[str, np.ndarray]:
-    """The reason columns of the model's strongest contributions in each decision's direction."""
-    no_assign = decision == NO_ASSIGN
-    reason_idx, reason_val = down
-    reason_idx[no_assign], reason_val[no_assign] = up[0][no_assign], up[1][no_assign]
-    return reason_columns(
-        reason_idx,
-        reason_val,
-        X if X is not None else pd.DataFrame(index=index),
-        features,
-        templates,
-        language,
-    )
+    def reasons(
+        self, decision: np.ndarray, templates: dict[str, str], language: str
+    ) -> dict[str, np.ndarray]:
+        """The reason columns of its strongest contributions in each decision's direction."""
+        no_assign = decision == NO_ASSIGN
+        idx, val = self.down
+        idx[no_assign], val[no_assign] = self.up[0][no_assign], self.up[1][no_assign]
+        X = self.X if self.X is not None else pd.DataFrame(index=range(len(decision)))
+        return reason_columns(idx, val, X, self.features, templates, language)
 
 
 def _probability_and_top_reasons(
