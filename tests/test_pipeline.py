@@ -41,7 +41,9 @@ def test_gate_failure_without_champion_stops_before_scoring_then_the_champion_ke
         load_settings(lake=lake, gate=STRICT, pseudonym_key=KEY), extract=sim_extract
     )
     assert second.stages["train"].version == "3" and not second.stages["train"].gate.passed
-    assert second.stages["score"].model_version == "2"  # the challenger does not decide
+    # the champion still decides; the refused version decides the experiment's challenger arm
+    assert second.stages["score"].model_version == "2"
+    assert second.stages["score"].challenger_version == "3"
 
     sections = {heading: rows for heading, _cols, rows in second.sections()}
     assert "model version 3 (LightGBM, calibrated)" in sections
@@ -53,6 +55,9 @@ def test_gate_failure_without_champion_stops_before_scoring_then_the_champion_ke
     assert decisions["obligations in early delinquency"] == f"{scored.obligations:,}"
     assert decisions["NO_ASSIGN (managing does not pay)"] == f"{scored.no_assign:,}"
     assert decisions["ASSIGN to collections"] == f"{scored.assign:,}"
+    # the latest cut of this small extract has a few dozen rows: the challenger's 10% may be none
+    routed = decisions.get("decided by challenger model version 3")
+    assert routed == (f"{scored.challenger:,}" if scored.challenger else None)
 
 
 def test_report_shows_each_figure_of_the_run_it_is_given():

@@ -121,6 +121,14 @@ class Experiment(BaseModel):
         description="Share of the eligible obligations of each scored cut set aside as a control "
         "group: decided NO_ASSIGN, never contacted, never counted in the capacity.",
     )
+    challenger_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Share of the eligible obligations outside the holdout decided by the "
+        "challenger model (the version holding the registry's `challenger` alias) instead of the "
+        "champion; no row is routed while no challenger is registered.",
+    )
     # Not a secret (anyone holding it can recompute the arms, which is the point: the draw is
     # auditable), but it must stay stable: changing it redraws every future control group. The
     # default is the simulator's, so that a simulated bank and cobranza draw the same group.

@@ -272,6 +272,14 @@ def _decisions(sc: dict[str, Any]) -> list[Section]:
     ]
     if sc.get("capacity_limited"):
         rows.append(("  NO_ASSIGN because the team is full", _n(sc.get("capacity_limited")), ""))
+    if sc.get("challenger"):
+        rows.append(
+            (
+                f"decided by challenger model version {sc.get('challenger_version')}",
+                _n(sc.get("challenger")),
+                _pct(sc.get("challenger"), n),
+            )
+        )
     rows.append(
         ("expected benefit of these decisions", _cop(sc.get("expected_benefit_of_decisions")), "")
     )

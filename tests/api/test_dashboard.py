@@ -664,7 +664,10 @@ def test_markup_in_the_data_is_shown_as_text(browser, page, tmp_path):
     evil = '<img src=x onerror="window.__xss=1">'
     frame.loc[frame["decision"] == "ASSIGN", "product"] = evil
     frame.loc[frame["decision"] == "ASSIGN", "reason_1_text"] = "<b>negrita</b>"
-    arms = ["HOLDOUT" if i % 4 == 0 else "ASSIGNED" for i in range(len(frame))]
+    arms = [
+        "HOLDOUT" if i % 4 == 0 else "CHALLENGER" if i % 4 == 1 else "ASSIGNED"
+        for i in range(len(frame))
+    ]
     publish_results(lake, frame, extra={"arm": arms})
     key = create_key(load_settings(lake=lake), "viewer", "xss")["key"]
     server = LiveServer(lake, free_port()).start()
@@ -690,6 +693,16 @@ def test_markup_in_the_data_is_shown_as_text(browser, page, tmp_path):
         ]
         assert len(holdout) == len(want) > 0
         assert set(holdout) == {"Grupo de control — no contactar"}
+        # rows the challenger model decided are worklist rows like the others, their arm shown
+        challenger = page.eval_on_selector_all(
+            "#worklist-rows tr[data-arm=CHALLENGER]",
+            "rows => rows.map(r => [r.className, r.querySelector('.tag-challenger').textContent])",
+        )
+        want = [
+            i for i, a in enumerate(arms) if a == "CHALLENGER" and frame["decision"][i] == "ASSIGN"
+        ]
+        assert len(challenger) == len(want) > 0
+        assert set(map(tuple, challenger)) == {("", "Modelo retador")}
         assert page.evaluate(CONTRAST) == []  # the tags and the marked rows stay readable
         assert page.errors == []
     finally:

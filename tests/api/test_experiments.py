@@ -126,3 +126,46 @@ def test_experiments_need_a_key_and_gold_then_report_the_holdout(served):
     assert rows == all_pooled["arm"].value_counts().to_dict()
     bad = http.get("/v1/experiments", headers=viewer, params={"mde": 2})
     assert bad.status_code == 422
+
+
+def test_experiments_show_the_challenger_arm_once_scoring_routed_closed_rows(served):
+    """Results of scoring runs that routed rows to a challenger: the report compares the
+    scoring's CHALLENGER and CHAMPION arms on the closed eligible rows."""
+    from tests.api.conftest import publish_results, results_frame
+
+    lake, keys, http = served
+    viewer = {"X-API-Key": keys["viewer"]}
+    gold = gold_frame()
+    publish(lake, gold)
+    assert http.get("/v1/experiments", headers=viewer).json()["challenger"] is None
+    scoring = []
+    for cut in CUTS[:2]:
+        rows = gold[gold["cut_date"] == cut].reset_index(drop=True)
+        frame = results_frame(len(rows), cut=cut)
+        frame["obligation_id"] = rows["obligation_id"]
+        frame["eligible"] = rows["eligible"]
+        frame["arm"] = np.where(
+            rows["arm"] == "HOLDOUT",
+            "HOLDOUT",
+            np.where(rows["eligible"] & (np.arange(len(rows)) % 3 == 0), "CHALLENGER", "CHAMPION"),
+        )
+        frame["model_version"] = np.where(frame["arm"] == "CHALLENGER", "2", "1")
+        publish_results(lake.root, frame)
+        scoring.append(frame[["obligation_id", "arm"]].assign(cut_date=cut))
+    report = http.get("/v1/experiments", headers=viewer).json()
+    c = report["challenger"]
+    assert c["comparison"] == "CHALLENGER - CHAMPION" and c["cuts_pooled"] == [
+        str(x) for x in CUTS[:2]
+    ]
+    assert c["challenger_versions"] == ["2"] and c["champion_versions"] == ["1"]
+    joined = gold.drop(columns=["arm"]).merge(
+        pd.concat(scoring), on=["obligation_id", "cut_date"], how="inner"
+    )
+    joined = joined[joined["eligible"]]
+    for arm in c["arms"]:
+        rows = joined[joined["arm"] == arm["arm"]]
+        assert arm["rows"] == len(rows) > 0
+        assert arm["roll_rate"] == pytest.approx(rows["roll_31_plus"].astype(float).mean())
+    assert {a["arm"] for a in c["arms"]} == {"CHALLENGER", "CHAMPION"}
+    roll = next(e for e in c["effects"] if e["metric"] == "roll_rate")
+    assert roll["ci_low"] <= roll["difference"] <= roll["ci_high"]

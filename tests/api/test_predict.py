@@ -295,3 +295,103 @@ def test_unknown_feature_names_are_masked_escaped_and_truncated(served):
         headers=headers,
     )
     assert resp.json()["detail"][0]["msg"].endswith("extra_09 (and 5 more)")
+
+
+@pytest.fixture(scope="module")
+def served_with_challenger(tmp_path_factory, fast_options_module):
+    """A champion and a registered challenger (a training the gate refuses), served."""
+    from cobranza.ml.registry import load_challenger, load_champion
+    from cobranza.ml.training import train
+
+    root = tmp_path_factory.mktemp("predict_challenger")
+    gold = make_gold(clients=500, months=8, seed=5)
+    lake = Lake(root / "lake").ensure()
+    publish_gold(lake, gold)
+    common = dict(
+        lake=root / "lake",
+        reason_language="en",
+        pseudonym_key="api-predict-challenger-key-8d41c0f7a2b95e63",
+        experiment={"holdout_share": 0.1, "challenger_share": 0.4},
+    )
+    settings = load_settings(**common, gate={"max_ece": 1.0})
+    train(settings)
+    assert train(load_settings(**common, seed=9, gate={"max_psi": 0.0})).alias == "challenger"
+    key = create_key(settings, "viewer", "predict-challenger-test")["key"]
+    app = create_app(settings, fast_options_module)
+    with TestClient(app) as client:
+        yield {
+            "client": client,
+            "headers": {"X-API-Key": key},
+            "gold": gold,
+            "champion": load_champion(settings),
+            "challenger": load_challenger(settings),
+            "settings": settings,
+        }
+
+
+def test_predict_routes_the_challenger_arm_as_batch_scoring_does(served_with_challenger):
+    """Online (one row per call) and through the micro-batcher (a large call), the CHALLENGER
+    rows are decided by the challenger with its version, exactly as `score_frame` decides them."""
+    s = served_with_challenger
+    client, headers = s["client"], s["headers"]
+    champion, challenger = s["champion"], s["challenger"]
+    gold = s["gold"].sort_values(["cut_date", "obligation_id"], ascending=[False, True])
+    gold = gold.head(MAX_ROWS + 20).reset_index(drop=True)
+    obs = obligations(gold)
+    big = client.post("/v1/predict", json={"obligations": obs}, headers=headers)
+    assert big.status_code == 200, big.text
+    assert big.json()["model_version"] == champion.version
+    large = big.json()["predictions"]
+    small = [
+        client.post("/v1/predict", json={"obligations": [ob]}, headers=headers).json()[
+            "predictions"
+        ][0]
+        for ob in obs
+    ]
+    design = ArmDesign.from_settings(s["settings"].experiment)
+    batch = score_frame(
+        champion,
+        known(gold),
+        policy=champion_policy(champion, None, s["settings"].costs),
+        design=design,
+        challenger=challenger,
+    )
+    assert [p["arm"] for p in small] == list(batch["arm"]) == [p["arm"] for p in large]
+    assert [p["model_version"] for p in small] == list(batch["model_version"])
+    assert [p["model_version"] for p in large] == list(batch["model_version"])
+    routed = batch["arm"] == "CHALLENGER"
+    assert routed.any() and set(batch.loc[routed, "model_version"]) == {challenger.version}
+    for one, many, row in zip(small, large, batch.to_dict("records"), strict=True):
+        assert one["decision"] == many["decision"] == row["decision"]
+        if row["eligible"]:
+            assert one["probability"] == pytest.approx(row["probability"], abs=1e-12, rel=0)
+            assert many["probability"] == pytest.approx(row["probability"], abs=1e-12, rel=0)
+        expected = [(r["code"], r["text"]) for r in row_view(row)["reasons"]]
+        assert [(r["code"], r["text"]) for r in one["reasons"]] == expected
+        assert one["reasons"] == many["reasons"]
+
+
+def test_the_service_follows_the_challenger_alias(served_with_challenger):
+    """The cache loads the registered challenger beside the champion, asks for both models'
+    features, and drops it once the alias is gone (at its next check)."""
+    from mlflow import MlflowClient
+
+    from cobranza.api.champion import ChampionCache
+
+    s = served_with_challenger
+    settings, challenger = s["settings"], s["challenger"]
+    cache = ChampionCache(settings, check_seconds=3600)
+    loaded = cache.get()
+    assert loaded.challenger is not None and loaded.challenger.version == challenger.version
+    assert loaded.challenger_version == challenger.version
+    assert loaded.online.challenger is not None
+    assert set(challenger.features) | set(s["champion"].features) == set(loaded.features)
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    client.delete_registered_model_alias(settings.model_name, "challenger")
+    try:
+        cache.refresh_now()
+        after = cache.get()
+        assert after.challenger is None and after.online.challenger is None
+        assert after.version == s["champion"].version
+    finally:
+        client.set_registered_model_alias(settings.model_name, "challenger", challenger.version)

@@ -294,6 +294,37 @@ def test_the_arm_is_a_column_when_the_results_carry_it(client, lake_dir, keys):
     assert rows[1]["Grupo"] == "Grupo de control — no contactar"
 
 
+def test_challenger_rows_are_worklist_rows_that_carry_their_arm(client, lake_dir, keys):
+    """Rows decided by the challenger model are contacted like any other: in the ASSIGN list,
+    with their arm, the version that decided them, and counted apart in the summary."""
+    import csv as csvlib
+
+    frame = results_frame(14)
+    arms = ["CHALLENGER" if i % 3 == 0 and e else "CHAMPION" for i, e in enumerate(frame.eligible)]
+    arms[1] = "HOLDOUT"
+    frame["arm"] = arms
+    frame["model_version"] = ["2" if a == "CHALLENGER" else "1" for a in arms]
+    publish_results(lake_dir, frame)
+    headers = auth(keys["viewer"])
+    routed = {f"OB{i:05d}" for i, a in enumerate(arms) if a == "CHALLENGER"}
+    listed = client.get(
+        "/v1/scores", params={"decision": "ASSIGN", "limit": 100}, headers=headers
+    ).json()["items"]
+    assigned = {i["obligation_id"] for i in listed}
+    want = {f"OB{i:05d}" for i in range(14) if frame["decision"][i] == "ASSIGN"}
+    assert assigned == want and routed & assigned
+    for item in listed:
+        if item["obligation_id"] in routed:
+            assert item["arm"] == "CHALLENGER" and item["model_version"] == "2"
+    summary = client.get("/v1/summary", headers=headers).json()
+    assert summary["challenger"] == len(routed) and summary["holdout"] == 1
+    text = client.get(
+        "/v1/scores", params={"format": "csv", "lang": "es", "sort": "obligation"}, headers=headers
+    ).text
+    rows = {r["Obligación"]: r for r in csvlib.DictReader(io.StringIO(text))}
+    assert {rows[o]["Grupo"] for o in routed} == {"Modelo retador"}
+
+
 def test_decisions_by_cut_take_the_last_run_of_each_cut(client, lake_dir, keys):
     june, july = date(2025, 6, 30), date(2025, 7, 31)
     publish_results(lake_dir, results_frame(20, cut=june, seed=1))

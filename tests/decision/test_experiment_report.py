@@ -117,3 +117,94 @@ def test_no_randomized_cut_gives_no_effects():
     f = frame()
     cuts, pooled, arms, effects, size = figures(f[f["arm"] != "HOLDOUT"], mde=0.1)
     assert len(cuts) == 3 and pooled == [] and arms == [] and effects == [] and size is None
+
+
+def scoring_arms(f: pd.DataFrame, arm_of) -> pd.DataFrame:
+    """The scoring's arm and deciding version of each row of `f`, from `arm_of(obligation_id)`."""
+    out = f[["obligation_id", "cut_date"]].copy()
+    out["arm"] = [arm_of(o) for o in out["obligation_id"]]
+    out["model_version"] = ["7" if a == "CHALLENGER" else "6" for a in out["arm"]]
+    return out
+
+
+def test_challenger_arm_against_champion_arm_per_cut_and_pooled():
+    """The scoring's CHALLENGER rows against its CHAMPION rows on the same closed rows, whatever
+    the bank's arm (the cost still counts the action where the bank managed); the scoring's
+    HOLDOUT rows and ineligible rows are no part of it."""
+    from cobranza.decision.experiment_report import challenger_figures
+
+    f = frame()
+    f.loc[f["obligation_id"] == "ASSIGNED-2026-02-28-2", "eligible"] = False
+    # the even-numbered rows of C1 and C2 went to the challenger; the last row of each cut's
+    # HOLDOUT was the scoring's own control group
+    picked = {
+        "HOLDOUT-2026-01-31-0": "CHALLENGER",
+        "HOLDOUT-2026-01-31-2": "CHALLENGER",
+        "HOLDOUT-2026-01-31-3": "HOLDOUT",
+        "ASSIGNED-2026-01-31-0": "CHALLENGER",
+        "ASSIGNED-2026-01-31-2": "CHALLENGER",
+        "ASSIGNED-2026-01-31-4": "CHALLENGER",
+        "HOLDOUT-2026-02-28-0": "CHALLENGER",
+        "HOLDOUT-2026-02-28-2": "HOLDOUT",
+        "ASSIGNED-2026-02-28-0": "CHALLENGER",
+        "ASSIGNED-2026-02-28-2": "CHALLENGER",  # ineligible: left out
+    }
+    scoring = scoring_arms(f, lambda o: picked.get(o, "CHAMPION"))
+    result = challenger_figures(f, scoring)
+    assert result is not None and result.comparison == "CHALLENGER - CHAMPION"
+    assert result.challenger_versions == ["7"] and result.champion_versions == ["6"]
+    eligible = f[f["eligible"]]
+    arm = eligible["obligation_id"].map(lambda o: picked.get(o, "CHAMPION"))
+    kept = eligible[arm != "HOLDOUT"].assign(arm=arm[arm != "HOLDOUT"])
+    # C1: 5 challenger, 3 champion; C2: 2 challenger, 3 champion (a RULE row among them); C3:
+    # champion only, not compared
+    by_cut = {c.cut_date: c for c in result.cuts}
+    assert [c.randomized for c in result.cuts] == [True, True, False]
+    assert result.cuts_pooled == [str(C1), str(C2)]
+    sizes, per_cut = [], []
+    for cut in (C1, C2):
+        here = kept[kept["cut_date"] == cut]
+        one, other = here[here["arm"] == "CHALLENGER"], here[here["arm"] == "CHAMPION"]
+        figures_of = {a.arm: a for a in by_cut[str(cut)].arms}
+        assert figures_of["CHALLENGER"].rows == len(one)
+        assert figures_of["CHAMPION"].rows == len(other)
+        assert figures_of["CHALLENGER"].roll_rate == pytest.approx(one["roll_31_plus"].mean())
+        assert figures_of["CHALLENGER"].cost_per_obligation == pytest.approx(one["cost"].mean())
+        roll = next(e for e in by_cut[str(cut)].effects if e.metric == "roll_rate")
+        expected = rate_difference("roll_rate", one["roll_31_plus"], other["roll_31_plus"])
+        assert roll.difference == pytest.approx(expected.difference)
+        assert roll.ci_low == pytest.approx(expected.ci_low)
+        sizes.append(len(one) + len(other))
+        per_cut.append(expected)
+    pooled = {a.arm: a for a in result.arms}
+    compared = kept[kept["cut_date"].isin([C1, C2])]
+    assert pooled["CHALLENGER"].rows == (compared["arm"] == "CHALLENGER").sum() == 7
+    assert pooled["CHAMPION"].rows == (compared["arm"] == "CHAMPION").sum() == 6
+    roll = next(e for e in result.effects if e.metric == "roll_rate")
+    total = stratified("roll_rate", per_cut, sizes)
+    assert roll.difference == pytest.approx(total.difference)
+    assert roll.ci_high == pytest.approx(total.ci_high)
+    assert {e.metric for e in result.effects} == {
+        "cure_debit_rate",
+        "cure_any_rate",
+        "roll_rate",
+        "cost_per_obligation",
+    }
+
+
+def test_no_challenger_section_until_a_closed_row_was_routed():
+    from cobranza.decision.experiment_report import challenger_figures
+
+    f = frame()
+    assert challenger_figures(f, scoring_arms(f, lambda o: "CHAMPION")) is None
+    # routed rows of a cut whose horizon has not closed are not in the labeled rows
+    later = pd.DataFrame(
+        {
+            "obligation_id": ["x-1"],
+            "cut_date": [date(2026, 4, 30)],
+            "arm": ["CHALLENGER"],
+            "model_version": ["7"],
+        }
+    )
+    champion_only = scoring_arms(f, lambda o: "CHAMPION")
+    assert challenger_figures(f, pd.concat([champion_only, later])) is None

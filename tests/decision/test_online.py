@@ -101,6 +101,7 @@ def assert_same(online: list[dict], batch: pd.DataFrame) -> None:
             else:
                 assert pred[name] == pytest.approx(row[name], abs=1e-9, rel=1e-12), (oid, name)
         assert pred["arm"] == row["arm"], oid
+        assert pred["model_version"] == row["model_version"], oid
         expected = [
             (i, row[f"reason_{i}_code"], row[f"reason_{i}_text"], row[f"reason_{i}_contribution"])
             for i in range(1, N_REASONS + 1)
@@ -245,6 +246,62 @@ def test_online_equals_batch_when_the_effect_is_not_identified(real):
     assert (batch.loc[managed, "decision"] == "ASSIGN").all()
     assert (batch.loc[managed, "reason_1_code"] == EFFECT_NOT_IDENTIFIED).all()
     assert (batch.loc[batch["arm"] == HOLDOUT, "decision"] == "NO_ASSIGN").all()
+
+
+def test_online_equals_batch_with_a_registered_challenger(challenger_lake):
+    """With a challenger registered, its arm's rows are decided by it online exactly as in batch
+    (together or one row per call, with a capacity over both arms), carrying its version."""
+    from cobranza.decision.experiment import CHALLENGER, HOLDOUT, ArmDesign
+    from cobranza.decision.reasons import feature_templates
+
+    champion, challenger = challenger_lake["champion"], challenger_lake["challenger"]
+    settings = challenger_lake["settings"]
+    language = settings.reason_language
+    glob = Lake(settings.lake).table_glob("gold", "obligation_snapshots")
+    frame = (
+        duckdb.connect()
+        .execute(
+            f"SELECT * FROM read_parquet('{glob}') ORDER BY {CUT_DATE} DESC, {OBLIGATION_ID} "
+            f"LIMIT {N_ROWS}"
+        )
+        .df()
+    )
+    per_cut = frame.groupby(CUT_DATE).size().min()
+    costs = settings.costs
+    policy = dataclasses.replace(champion_policy(champion, None, costs), capacity=int(per_cut // 3))
+    design = ArmDesign.from_settings(settings.experiment)
+    batch = score_frame(
+        champion, frame, policy=policy, design=design, challenger=challenger, language=language
+    )
+    templates = feature_templates(language)
+
+    def scorer(holder, other=None):
+        return OnlineScorer(
+            holder.model,
+            policy,
+            templates,
+            str(holder.version),
+            language,
+            holder.roll,
+            design,
+            challenger=other,
+        )
+
+    online = scorer(champion, scorer(challenger))
+    rows = request_rows(frame)
+    together = online.score(rows)
+    assert_same(together, batch)
+    one_by_one = [online.score([row])[0] for row in rows]
+    assert [p["arm"] for p in one_by_one] == list(batch["arm"])
+    assert [p["model_version"] for p in one_by_one] == list(batch["model_version"])
+    routed = batch["arm"] == CHALLENGER
+    assert routed.any() and (batch["arm"] == HOLDOUT).any()
+    assert set(batch.loc[routed, "model_version"]) == {challenger.version}
+    assert batch["capacity_limited"].any()
+    # without the challenger the online scorer routes nothing: every row is the champion's
+    alone = scorer(champion).score(rows)
+    assert {p["model_version"] for p in alone} == {champion.version}
+    assert CHALLENGER not in {p["arm"] for p in alone}
 
 
 def test_online_defers_to_batch_until_the_path_table_is_checked(real):

@@ -77,6 +77,7 @@ class PredictBatcher:
                         templates=loaded.templates,
                         language=loaded.language,
                         design=loaded.design,
+                        challenger=loaded.challenger,
                     )
                 except Exception as exc:
                     for _, _, future in chunk:

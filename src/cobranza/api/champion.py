@@ -1,5 +1,9 @@
 """Online scoring: the champion model cached in the service, reloaded when the champion changes.
 
+With a challenger registered (and `experiment.challenger_share > 0`) it is loaded beside the
+champion and decides the experiment's CHALLENGER arm, as batch scoring does; a change of either
+alias reloads both. A request then needs the features of both models.
+
 Predict scores with the same models and policy as the batch (the champion's self-cure and roll models,
 today's costs and capacity): small requests through `cobranza.decision.online.OnlineScorer` (prepared once per loaded
 model), others through `cobranza.decision.scoring.score_frame`, the very path of batch scoring. The champion alias is
@@ -41,6 +45,8 @@ class Loaded:
     online: Any = None  # OnlineScorer for this model and policy
     language: str = "en"  # of the reason texts
     design: ArmDesign | None = None  # the experiment's arms, as batch scoring draws them
+    challenger: Any = None  # the registered challenger deciding the CHALLENGER arm, or None
+    challenger_version: str | None = None  # the challenger alias's version when it was loaded
 
 
 def champion_version(settings: Settings) -> str | None:
@@ -50,6 +56,13 @@ def champion_version(settings: Settings) -> str | None:
     from cobranza.ml.registry import champion_version as registry_champion_version
 
     return registry_champion_version(settings)
+
+
+def challenger_version(settings: Settings) -> str | None:
+    """The version behind the challenger alias when it is not the champion's (one query)."""
+    from cobranza.ml.registry import challenger_version as registry_challenger_version
+
+    return registry_challenger_version(settings)
 
 
 def _categorical(model: Any) -> set[str]:
@@ -78,9 +91,12 @@ class ChampionCache:
         self._failure: tuple[float, NoChampion] | None = None
 
     def _load(self) -> Loaded:
-        from cobranza.ml.registry import load_champion  # MLflow, with the first model (see above)
+        # MLflow, with the first model (see above)
+        from cobranza.decision.scoring import challenger_for
+        from cobranza.ml.registry import load_champion
 
         try:
+            asked = challenger_version(self.settings)
             champion = load_champion(self.settings)
             model = champion.model
             policy = champion_policy(
@@ -89,12 +105,30 @@ class ChampionCache:
             language = self.settings.reason_language
             templates = feature_templates(language)
             design = ArmDesign.from_settings(self.settings.experiment)
+            challenger, skipped = challenger_for(self.settings, design)
+            if skipped:
+                log.warning(skipped)
+            features = list(model.feature_names_)
+            categorical = _categorical(model)
+            other = None
+            if challenger is not None:
+                features += [f for f in challenger.features if f not in features]
+                categorical |= _categorical(challenger.model)
+                other = OnlineScorer(
+                    challenger.model,
+                    policy,
+                    templates,
+                    str(challenger.version),
+                    language,
+                    challenger.roll,
+                    design,
+                )
             loaded = Loaded(
                 champion=champion,
                 policy=policy,
                 version=str(champion.version),
-                features=list(model.feature_names_),
-                categorical=_categorical(model),
+                features=features,
+                categorical=categorical,
                 templates=templates,
                 loaded_at=time.time(),
                 online=OnlineScorer(
@@ -105,13 +139,19 @@ class ChampionCache:
                     language,
                     champion.roll,
                     design,
+                    challenger=other,
                 ),
                 language=language,
                 design=design,
+                challenger=challenger,
+                challenger_version=asked,
             )
         except Exception as exc:
             raise NoChampion(f"no champion model can be loaded: {exc}") from exc
-        log.info("champion loaded", extra={"model_version": loaded.version})
+        log.info(
+            "champion loaded",
+            extra={"model_version": loaded.version, "challenger_version": asked},
+        )
         if self.after_load is not None:
             self.after_load()
         return loaded
@@ -150,8 +190,11 @@ class ChampionCache:
     def _refresh(self) -> None:
         try:
             version = champion_version(self.settings)
+            other = challenger_version(self.settings) if version is not None else None
             current = self._loaded
-            if version is not None and (current is None or version != current.version):
+            if version is not None and (
+                current is None or version != current.version or other != current.challenger_version
+            ):
                 fresh = self._load()
                 with self._load_lock:
                     self._loaded = fresh

@@ -343,6 +343,7 @@ class ResultsReader:
         try:
             elig = "eligible" if "eligible" in snap.columns else "probability IS NOT NULL"
             held = "arm = 'HOLDOUT'" if "arm" in snap.columns else "false"
+            routed = "arm = 'CHALLENGER'" if "arm" in snap.columns else "false"
             total = cur.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE {elig}), "
                 "count(*) FILTER (WHERE decision = 'ASSIGN'), "
@@ -350,7 +351,8 @@ class ResultsReader:
                 f"{SAVING}, avg(probability), "
                 "coalesce(sum(amount_past_due), 0), min(cut_date), max(cut_date), "
                 "count(*) FILTER (WHERE capacity_limited), avg(p_roll_no_action), "
-                f"avg(p_roll_action), count(*) FILTER (WHERE {held}) FROM latest"
+                f"avg(p_roll_action), count(*) FILTER (WHERE {held}), "
+                f"count(*) FILTER (WHERE {routed}) FROM latest"
             ).fetchone()
             by = {}
             for dim in ("product", "segment"):
@@ -385,6 +387,8 @@ class ResultsReader:
             "mean_p_roll_no_action": _rate(total[10]),
             "mean_p_roll_action": _rate(total[11]),
             "holdout": total[12],
+            "challenger": total[13],
+            "challenger_version": (snap.info.get("experiment") or {}).get("challenger_version"),
             "amount_past_due": round(float(total[6]), 2),
             "expected_savings": _money(total[4]),
             "costs": run_costs(snap.info.get("policy") or {}, costs),

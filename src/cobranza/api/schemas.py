@@ -265,6 +265,14 @@ class Summary(BaseModel):
         description="NO_ASSIGN rows of the experiment's control group (arm HOLDOUT): not to "
         "contact, never in the worklist.",
     )
+    challenger: int = Field(
+        0,
+        description="Rows decided by the challenger model (arm CHALLENGER): normal rows, in the "
+        "worklist when ASSIGN.",
+    )
+    challenger_version: str | None = Field(
+        None, description="The challenger model version that decided them (null: none)."
+    )
     capacity_limited: int = Field(
         ..., description="NO_ASSIGN obligations only because the capacity was full."
     )
@@ -420,13 +428,17 @@ class Prediction(BaseModel):
     reasons: list[Reason]
     arm: str = Field(
         "CHAMPION",
-        description="CHAMPION, or HOLDOUT: the experiment's control group (NO_ASSIGN, do not "
-        "contact); the same arm batch scoring gives the same obligation and cut.",
+        description="CHAMPION; CHALLENGER: decided by the registered challenger model (a normal "
+        "row, contacted when ASSIGN); or HOLDOUT: the experiment's control group (NO_ASSIGN, do "
+        "not contact); the same arm batch scoring gives the same obligation and cut.",
+    )
+    model_version: str | None = Field(
+        None, description="The model version that decided this row (the challenger's on its arm)."
     )
 
 
 class PredictResponse(BaseModel):
-    model_version: str
+    model_version: str = Field(..., description="The champion's version.")
     costs: DecisionCosts = Field(..., description="The costs the decisions were taken under.")
     predictions: list[Prediction]
 
@@ -533,59 +545,3 @@ class Health(BaseModel):
 class Ready(BaseModel):
     status: Literal["ready", "not ready"]
     checks: dict[str, Any]
-
-
-class ExperimentArm(BaseModel):
-    arm: str = Field(..., description="HOLDOUT, ASSIGNED (or RULE, shown by cut, never compared).")
-    rows: int
-    cure_debit_rate: float = Field(..., description="Share that self-cured through the debit.")
-    cure_any_rate: float = Field(..., description="Share cured through any channel.")
-    roll_rate: float = Field(..., description="Share at 31+ days past due at the next cut.")
-    cost_per_obligation: float = Field(
-        ..., description="Realized cost: the collection action when managed, the roll's loss."
-    )
-
-
-class ExperimentEffect(BaseModel):
-    metric: str
-    difference: float = Field(..., description="HOLDOUT - ASSIGNED.")
-    ci_low: float
-    ci_high: float
-    p_value: float
-    se: float
-
-
-class ExperimentCut(BaseModel):
-    cut_date: date
-    randomized: bool = Field(..., description="Both arms present: its effects are computed.")
-    arms: list[ExperimentArm]
-    effects: list[ExperimentEffect]
-
-
-class ExperimentSampleSize(BaseModel):
-    metric: str
-    mde: float
-    alpha: float
-    power: float
-    base_rate: float
-    ratio: float = Field(..., description="ASSIGNED rows per HOLDOUT row.")
-    holdout_rows: int | None = Field(
-        ..., description="Null when no rate lies `mde` away from the base rate."
-    )
-    assigned_rows: int | None
-    holdout_rows_per_cut: float | None
-    cuts_needed: int | None
-
-
-class ExperimentReport(BaseModel):
-    """`cobranza experiment report --json`: arms and effects pooled over the randomized cuts."""
-
-    gold_version: str
-    population: Literal["eligible", "all"]
-    comparison: str
-    estimator: str
-    cuts_pooled: list[date]
-    arms: list[ExperimentArm]
-    effects: list[ExperimentEffect]
-    sample_size: ExperimentSampleSize | None
-    cuts: list[ExperimentCut]

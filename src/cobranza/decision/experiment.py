@@ -12,9 +12,11 @@ and its arm from that one number:
                                                           challenger is registered)
     CHAMPION    otherwise.
 
-Scoring runs route no row to a challenger yet: they draw with `challenger=False`, so every
-non-holdout row is CHAMPION; the CHALLENGER split is here so that routing, when it comes, keeps
-the holdout exactly as it is (the holdout does not depend on the challenger's share).
+Scoring draws with `challenger=True` only when a challenger model is registered (the registry's
+`challenger` alias, on a version other than the champion's) and `challenger_share > 0`; otherwise
+every non-holdout row is CHAMPION. A CHALLENGER row is decided by the challenger model (its own
+estimates and reasons, the same rule and today's costs, `decision.scoring`). The holdout is the
+same with or without a challenger: it depends on u and h only, never on c.
 
 The draw is deterministic (the same obligation and cut always land in the same arm, in batch
 scoring, in online predict and when recomputed by an auditor holding the salt), independent of row
@@ -59,7 +61,11 @@ class ArmDesign:
     @classmethod
     def from_settings(cls, experiment) -> ArmDesign:
         """From `config.Experiment` (the settings' `experiment` section)."""
-        return cls(holdout_share=float(experiment.holdout_share), salt=str(experiment.salt))
+        return cls(
+            holdout_share=float(experiment.holdout_share),
+            challenger_share=float(experiment.challenger_share),
+            salt=str(experiment.salt),
+        )
 
 
 def arm_uniform(obligation_id, cut_date, salt: str) -> np.ndarray:

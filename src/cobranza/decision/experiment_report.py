@@ -13,7 +13,15 @@ rolled, with the settings' costs). Effects: HOLDOUT - ASSIGNED for each metric. 
 shown but never compared: a bank rule chose them, so they differ from the others by more than
 the management. Pooled: over the cuts where both HOLDOUT and ASSIGNED are present (randomized
 cuts), stratified by cut; the estimators and the sample-size formula are in
-`decision/experiment.py`.
+`decision/experiment_stats.py`.
+
+The challenger (`challenger`): the arm cobranza's own scoring drew for each eligible row
+(`results.scores`, the last scoring run of each cut; `decision.experiment`), joined to the same
+closed rows. CHALLENGER rows were decided by the challenger model, CHAMPION rows by the champion,
+both drawn by the same hash, so CHALLENGER - CHAMPION on each metric is the effect of deciding
+by the challenger (intention to treat: the bank executed the decisions, the cost counts the
+action where it managed). The same estimators, per cut and pooled over the cuts where both arms
+have rows. Absent while no scoring run has routed a row to a challenger.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import pandas as pd
 
 from cobranza.config import Costs, Settings
 from cobranza.contract import ASSIGNED_ARM, HOLDOUT_ARM
+from cobranza.decision.experiment import CHALLENGER, CHAMPION
 from cobranza.decision.experiment_stats import (
     Effect,
     mean_difference,
@@ -38,6 +47,7 @@ from cobranza.decision.loss import realized_cost, roll_loss
 from cobranza.errors import CobranzaError
 from cobranza.lake import Lake
 from cobranza.summary import Section, Summary
+from cobranza.tables import SCORES
 from cobranza.transforms.schema import (
     ARM,
     CURE_ANY,
@@ -113,8 +123,22 @@ class SampleSize(Summary):
 
 
 @dataclass
+class ChallengerFigures(Summary):
+    """CHALLENGER - CHAMPION on the rows cobranza's scoring routed, pooled and by cut."""
+
+    comparison: str
+    challenger_versions: list[str]  # the versions that decided the pooled CHALLENGER rows
+    champion_versions: list[str]
+    cuts_pooled: list[str]
+    arms: list[ArmFigures]
+    effects: list[EffectFigures]
+    cuts: list[CutFigures] = field(default_factory=list)
+
+
+@dataclass
 class ExperimentResult(Summary):
-    """`arms` and `effects` pooled over the randomized cuts; `cuts` one by one."""
+    """`arms` and `effects` pooled over the randomized cuts; `cuts` one by one; `challenger`
+    the scoring's CHALLENGER arm against its CHAMPION arm (None while no row was routed)."""
 
     gold_version: str
     population: str
@@ -125,6 +149,7 @@ class ExperimentResult(Summary):
     effects: list[EffectFigures]
     sample_size: SampleSize | None
     cuts: list[CutFigures] = field(default_factory=list)
+    challenger: ChallengerFigures | None = None
 
     def sections(self) -> list[Section]:
         out: list[Section] = []
@@ -165,7 +190,29 @@ class ExperimentResult(Summary):
                     ],
                 )
             )
+        if self.challenger is not None:
+            out.extend(_challenger_sections(self.challenger))
         return out
+
+
+def _challenger_sections(c: ChallengerFigures) -> list[Section]:
+    versions = ", ".join(c.challenger_versions) or "-"
+    heading = (
+        f"challenger (model {versions}) against the champion, pooled over "
+        f"{len(c.cuts_pooled)} closed cuts (eligible rows, the scoring's arms)"
+    )
+    out: list[Section] = [(heading, ARM_HEADER, [_arm_row(a) for a in c.arms])]
+    if c.effects:
+        out.append(
+            (
+                f"effects {c.comparison}, 95% CI",
+                ["metric", "difference", "95% CI", "p-value"],
+                [_effect_row(e) for e in c.effects],
+            )
+        )
+    rows = [(cut.cut_date, *_arm_row(a)) for cut in c.cuts for a in cut.arms]
+    out.append(("challenger by closed cut", ["cut", *ARM_HEADER], rows))
+    return out
 
 
 ARM_HEADER = ["arm", "rows", "cure (debit)", "cure (any)", "roll", "cost / obligation"]
@@ -212,23 +259,23 @@ def arm_figures(arm: str, rows: pd.DataFrame) -> ArmFigures:
     return ArmFigures(arm, len(rows), **rates, cost_per_obligation=float(rows["cost"].mean()))
 
 
-def effects(holdout: pd.DataFrame, assigned: pd.DataFrame) -> list[Effect]:
-    """HOLDOUT - ASSIGNED for every metric of one cut."""
+def effects(treated: pd.DataFrame, control: pd.DataFrame) -> list[Effect]:
+    """treated - control (HOLDOUT - ASSIGNED, CHALLENGER - CHAMPION) for every metric of a cut."""
     out = [
         rate_difference(
-            name, holdout[column].astype(np.float64), assigned[column].astype(np.float64)
+            name, treated[column].astype(np.float64), control[column].astype(np.float64)
         )
         for name, column in RATES
     ]
-    out.append(mean_difference(COST, holdout["cost"], assigned["cost"]))
+    out.append(mean_difference(COST, treated["cost"], control["cost"]))
     return out
 
 
-def figures(
-    frame: pd.DataFrame, mde: float, alpha: float = 0.05, power: float = 0.8
-) -> tuple[list[CutFigures], list[str], list[ArmFigures], list[Effect], SampleSize | None]:
-    """Per cut, the pooled cuts, pooled arms and effects, and the sample size, from labeled rows
-    that carry `cost` (`with_cost`)."""
+def compare_arms(
+    frame: pd.DataFrame, treated: str, control: str
+) -> tuple[list[CutFigures], list[str], list[ArmFigures], list[Effect]]:
+    """Per cut (every arm of `frame[ARM]`), the cuts where both compared arms have rows, and
+    over those the pooled arms and the stratified effects treated - control."""
     cuts: list[CutFigures] = []
     pooled: list[str] = []
     keys: list[Any] = []
@@ -236,13 +283,9 @@ def figures(
     sizes: list[int] = []
     for cut, rows in frame.groupby(CUT_DATE, sort=True):
         by_arm = {str(a): r for a, r in rows.groupby(ARM, sort=True)}
-        holdout, assigned = by_arm.get(HOLDOUT_ARM), by_arm.get(ASSIGNED_ARM)
-        randomized = (
-            holdout is not None
-            and assigned is not None
-            and min(len(holdout), len(assigned)) >= MIN_ROWS
-        )
-        found = effects(holdout, assigned) if randomized else []
+        one, other = by_arm.get(treated), by_arm.get(control)
+        randomized = one is not None and other is not None and min(len(one), len(other)) >= MIN_ROWS
+        found = effects(one, other) if randomized else []
         name = str(pd.Timestamp(cut).date())
         arms = [arm_figures(a, r) for a, r in by_arm.items()]
         cuts.append(CutFigures(name, randomized, arms, [EffectFigures.of(e) for e in found]))
@@ -250,15 +293,60 @@ def figures(
             pooled.append(name)
             keys.append(cut)
             per_cut.append(found)
-            sizes.append(len(holdout) + len(assigned))
+            sizes.append(len(one) + len(other))
     if not pooled:
-        return cuts, pooled, [], [], None
-    compared = frame[frame[CUT_DATE].isin(keys) & frame[ARM].isin([HOLDOUT_ARM, ASSIGNED_ARM])]
-    arms = [arm_figures(a, compared[compared[ARM] == a]) for a in (HOLDOUT_ARM, ASSIGNED_ARM)]
+        return cuts, pooled, [], []
+    compared = frame[frame[CUT_DATE].isin(keys) & frame[ARM].isin([treated, control])]
+    arms = [arm_figures(a, compared[compared[ARM] == a]) for a in (treated, control)]
     total = [
         stratified(metric, [cut[i] for cut in per_cut], sizes) for i, metric in enumerate(METRICS)
     ]
+    return cuts, pooled, arms, total
+
+
+def figures(
+    frame: pd.DataFrame, mde: float, alpha: float = 0.05, power: float = 0.8
+) -> tuple[list[CutFigures], list[str], list[ArmFigures], list[Effect], SampleSize | None]:
+    """Per cut, the pooled cuts, pooled arms and effects, and the sample size, from labeled rows
+    that carry `cost` (`with_cost`)."""
+    cuts, pooled, arms, total = compare_arms(frame, HOLDOUT_ARM, ASSIGNED_ARM)
+    if not pooled:
+        return cuts, pooled, [], [], None
     return cuts, pooled, arms, total, _sample_size(arms, len(pooled), mde, alpha, power)
+
+
+def challenger_figures(frame: pd.DataFrame, scoring: pd.DataFrame) -> ChallengerFigures | None:
+    """CHALLENGER - CHAMPION on the eligible labeled rows (with `cost`) that scoring routed.
+
+    `scoring`: obligation_id, cut_date, arm and model_version of the scored rows (one per
+    obligation and cut). None when no closed row was routed to a challenger.
+    """
+    routed = scoring[scoring[ARM].isin([CHALLENGER, CHAMPION])]
+    if not (routed[ARM] == CHALLENGER).any():
+        return None
+    rows = frame[frame[ELIGIBLE].astype(bool)].drop(columns=[ARM])
+    keys = {CUT_DATE: lambda d: pd.to_datetime(d[CUT_DATE]), OBLIGATION_ID: _as_str}
+    rows = rows.assign(**keys).merge(
+        routed.assign(**keys), on=[OBLIGATION_ID, CUT_DATE], how="inner"
+    )
+    if not (rows[ARM] == CHALLENGER).any():
+        return None
+    cuts, pooled, arms, total = compare_arms(rows, CHALLENGER, CHAMPION)
+    in_pooled = rows[pd.to_datetime(rows[CUT_DATE]).dt.strftime("%Y-%m-%d").isin(pooled)]
+
+    def versions(arm: str) -> list[str]:
+        found = in_pooled.loc[in_pooled[ARM] == arm, "model_version"].dropna().astype(str)
+        return sorted(set(found), key=lambda v: (len(v), v))
+
+    return ChallengerFigures(
+        comparison=f"{CHALLENGER} - {CHAMPION}",
+        challenger_versions=versions(CHALLENGER),
+        champion_versions=versions(CHAMPION),
+        cuts_pooled=pooled,
+        arms=arms,
+        effects=[EffectFigures.of(e) for e in total],
+        cuts=cuts,
+    )
 
 
 def _sample_size(
@@ -305,6 +393,43 @@ def read_labeled(lake: Lake, version: str, population: Population) -> pd.DataFra
         con.close()
 
 
+def _as_str(frame: pd.DataFrame) -> pd.Series:
+    return frame[OBLIGATION_ID].astype(str)
+
+
+def read_scoring_arms(lake: Lake) -> pd.DataFrame:
+    """The scoring arm and deciding model of every scored (obligation, cut) in `results.scores`,
+    from the last scoring run of that cut (the decisions the bank received last)."""
+    empty = pd.DataFrame(columns=[OBLIGATION_ID, CUT_DATE, ARM, "model_version"])
+    folders = [
+        lake.version_dir("results", info["version"]) / SCORES
+        for info in lake.versions("results")
+        if SCORES in info.get("history_tables", [])
+    ]
+    globs = [str(f / "**" / "*.parquet") for f in folders if f.is_dir()]
+    if not globs:
+        return empty
+    con = duckdb.connect()
+    try:
+        names = {
+            r[0]
+            for r in con.execute(
+                "DESCRIBE SELECT * FROM read_parquet(?, union_by_name=true)", [globs]
+            ).fetchall()
+        }
+        if ARM not in names:  # results written before the experiment's arms
+            return empty
+        return con.execute(
+            f"SELECT {OBLIGATION_ID}, {CUT_DATE}, {ARM}, model_version "
+            "FROM read_parquet(?, union_by_name=true) "
+            f"QUALIFY row_number() OVER (PARTITION BY {OBLIGATION_ID}, {CUT_DATE} "
+            "ORDER BY scoring_run_id DESC) = 1",
+            [globs],
+        ).df()
+    finally:
+        con.close()
+
+
 def report(
     settings: Settings, mde: float | None = None, population: Population = "eligible"
 ) -> ExperimentResult:
@@ -318,9 +443,8 @@ def report(
         )
     xp = settings.experiment
     mde = xp.mde if mde is None else mde
-    cuts, pooled, arms, total, size = figures(
-        with_cost(frame, settings.costs), mde, xp.alpha, xp.power
-    )
+    costed = with_cost(frame, settings.costs)
+    cuts, pooled, arms, total, size = figures(costed, mde, xp.alpha, xp.power)
     return ExperimentResult(
         gold_version=version,
         population=population,
@@ -332,4 +456,5 @@ def report(
         effects=[EffectFigures.of(e) for e in total],
         sample_size=size,
         cuts=cuts,
+        challenger=challenger_figures(costed, read_scoring_arms(lake)),
     )

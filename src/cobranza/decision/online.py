@@ -14,6 +14,8 @@ Python values and small NumPy arrays, reusing the batch's own pieces so the resu
   the roll loss and the expected benefit (`decision.loss`), as `decision.estimates` gives them;
 - arms: `assign_arms` with the same design (the hash of obligation and cut), so a row lands in
   the same arm online and in batch; HOLDOUT rows NO_ASSIGN with the control group as their reason;
+  CHALLENGER rows (when a `challenger` scorer is given: the registered challenger, same policy)
+  get that scorer's probability, estimates and reasons, and its version;
 - decisions: `decide_per_cut` over the call's rows, capacity per cut date, as the batch;
 - reasons: `top_reasons` in the decision's direction, texts by `format_reason`, numbers through
   `significant` as the batch's are (fractions rounded to a few significant digits, whole numbers
@@ -34,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from cobranza.decision.attribution import PathTable, checked_path_table
-from cobranza.decision.experiment import CHAMPION, HOLDOUT, ArmDesign, assign_arms
+from cobranza.decision.experiment import CHALLENGER, CHAMPION, HOLDOUT, ArmDesign, assign_arms
 from cobranza.decision.loss import expected_benefit, roll_loss
 from cobranza.decision.policy import (
     ASSIGN,
@@ -85,8 +87,10 @@ class OnlineScorer:
         language: str = "en",
         roll: Any = None,
         design: ArmDesign | None = None,
+        challenger: OnlineScorer | None = None,
     ):
         self.model = model
+        self.challenger = challenger  # decides the CHALLENGER arm; the same policy and design
         self.roll = roll  # ml.causal.RollModel
         self.design = design
         self.policy = policy
@@ -141,27 +145,45 @@ class OnlineScorer:
 
         Each dict: obligation_id, cut_date (date), eligible, probability (None when ineligible),
         decision, capacity_limited, the four estimates (p_roll_no_action, p_roll_action,
-        roll_loss, expected_benefit), reasons (rank, code, text, contribution) and arm.
+        roll_loss, expected_benefit), reasons (rank, code, text, contribution), arm and the
+        model_version that decided the row.
         """
         table = self._table()
         if table is None:
             return None
         n = len(rows)
         eligible = np.fromiter((bool(r.eligible) for r in rows), dtype=bool, count=n)
-        probability, contrib, codes = self._probability(table, rows, eligible)
-        estimates = self._estimates(rows, eligible, codes)
-        if estimates is None:
-            return None
         cuts = [r.cut_date for r in rows]
+        other = self.challenger
         if self.design is None:
             arm = np.full(n, CHAMPION, dtype=object)
         else:
             ids = [str(r.obligation_id) for r in rows]
-            arm = assign_arms(ids, np.array(cuts, dtype="datetime64[D]"), eligible, self.design)
+            days = np.array(cuts, dtype="datetime64[D]")
+            arm = assign_arms(ids, days, eligible, self.design, other is not None)
+        routed = arm == CHALLENGER
+        other_table = other._table() if routed.any() else None
+        if routed.any() and other_table is None:
+            return None
+        mine = eligible & ~routed
+        probability, contrib, codes = self._probability(table, rows, mine)
+        estimates = self._estimates(rows, mine, codes)
+        if estimates is None:
+            return None
+        if other_table is not None:
+            p_other, c_other, codes_other = other._probability(other_table, rows, routed)
+            e_other = other._estimates(rows, routed, codes_other)
+            if e_other is None:
+                return None
+            probability = np.where(routed, p_other, probability)
+            estimates = {k: np.where(routed, e_other[k], v) for k, v in estimates.items()}
         holdout = arm == HOLDOUT
         benefit = estimates["expected_benefit"]
         decision, limited = decide_per_cut(benefit, eligible, cuts, self.policy, holdout=holdout)
-        reasons = self._reasons(rows, eligible, contrib, decision, limited, holdout)
+        reasons = self._reasons(rows, mine, contrib, decision, limited, holdout)
+        if other_table is not None:
+            theirs = other._reasons(rows, routed, c_other, decision, limited, holdout)
+            reasons = [theirs[i] if routed[i] else reasons[i] for i in range(n)]
         out = []
         for i, r in enumerate(rows):
             p = float(probability[i])
@@ -195,6 +217,7 @@ class OnlineScorer:
                     },
                     "reasons": reasons[i],
                     "arm": str(arm[i]),
+                    "model_version": other.version if routed[i] else self.version,
                 }
             )
         return out

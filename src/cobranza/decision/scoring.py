@@ -30,7 +30,7 @@ from cobranza.config import Settings
 from cobranza.console import waiting
 from cobranza.decision.attribution import DEFAULT_METHOD, probability_and_contributions
 from cobranza.decision.estimates import Estimates, estimate
-from cobranza.decision.experiment import CHAMPION, HOLDOUT, ArmDesign, assign_arms
+from cobranza.decision.experiment import CHALLENGER, CHAMPION, HOLDOUT, ArmDesign, assign_arms
 from cobranza.decision.policy import (
     ASSIGN,
     NO_ASSIGN,
@@ -49,12 +49,18 @@ from cobranza.decision.reasons import (
     reason_columns,
     top_reasons,
 )
+from cobranza.decision.scoring_runs import ScoreResult, record_run, summarize
 from cobranza.errors import CobranzaError
-from cobranza.lake import Lake, Publication
+from cobranza.lake import Lake
 from cobranza.lake.layout import new_run_id
 from cobranza.ml.model import model_input
-from cobranza.ml.registry import Champion, champion_oot_months, load_champion
-from cobranza.summary import Summary
+from cobranza.ml.registry import (
+    Champion,
+    RegistryError,
+    champion_oot_months,
+    load_challenger,
+    load_champion,
+)
 from cobranza.tables import LATEST, SCORES
 from cobranza.transforms.schema import (
     CLIENT_KEY,
@@ -89,31 +95,6 @@ OUTPUT_COLUMNS = [
 ]
 
 
-@dataclass
-class ScoreResult(Summary):
-    """A scoring run published as a results version: the cut's decisions, counted."""
-
-    scoring_run_id: str
-    results_version: str
-    cut_date: str
-    scored_period: str | None  # training, out_of_time or after_training (see `scored_period`)
-    model_version: str
-    capacity: int | None
-    obligations: int
-    eligible: int
-    ineligible_assign: int
-    no_assign: int
-    assign: int
-    no_assign_share_eligible: float
-    capacity_limited: int
-    holdout: int  # eligible rows set aside as the experiment's control group (NO_ASSIGN)
-    mean_probability: float | None
-    expected_benefit_of_decisions: float | None  # pesos, eligible rows, against leaving all
-    rows_per_second: int
-    seconds: float
-    timings: dict[str, float]
-
-
 class ScoringError(CobranzaError):
     """Scoring cannot run (no champion, no rows for the cut, missing feature columns...)."""
 
@@ -130,6 +111,7 @@ def score_frame(
     method: str = DEFAULT_METHOD,
     language: str = "en",
     design: ArmDesign | None = None,
+    challenger: Any = None,
 ) -> pd.DataFrame:
     """Probability, decision and reasons for each row of `frame` (gold columns), in input order.
 
@@ -138,10 +120,11 @@ def score_frame(
     picks the contributions behind the reason codes (see `decision.attribution`), `language` the
     words of their texts (`decision.reasons.LANGUAGES`). `design` draws each row's arm
     (`decision.experiment`): HOLDOUT rows are NO_ASSIGN, out of the capacity, with the control
-    group as their only reason; without it every row is CHAMPION.
+    group as their only reason; without it every row is CHAMPION. `challenger` (a registered
+    challenger, `ml.registry.load_challenger`) decides the CHALLENGER rows `design` draws: its
+    own probability, estimates and reasons, the same policy; `model_version` names the version
+    that decided each row. The capacity ranks both arms' rows together by expected benefit.
     """
-    model = champion.model
-    features = list(model.feature_names_)
     policy = policy or champion_policy(champion)
     templates = feature_templates(language) if templates is None else templates
     n = len(frame)
@@ -150,36 +133,31 @@ def score_frame(
         if column not in frame.columns:
             raise ScoringError(f"the rows to score lack the column {column}")
     eligible = frame[ELIGIBLE].fillna(False).to_numpy(dtype=bool)
-    X_all = model_input(frame, features) if eligible.any() else None
-    probability, down, up = _probability_and_top_reasons(
-        model, X_all, eligible, features, method, chunk_rows
-    )
     cut = (
         pd.to_datetime(frame[CUT_DATE]).dt.date
         if CUT_DATE in frame.columns
         else pd.Series([as_of or date.today()] * n, dtype=object)
     )
-    est = estimate(champion.roll, X_all, frame, eligible, policy.costs)
     ids = frame[OBLIGATION_ID].astype(str).to_numpy(dtype=object)
     arm = (
-        assign_arms(ids, cut.to_numpy(dtype=object), eligible, design)
+        assign_arms(ids, cut.to_numpy(dtype=object), eligible, design, challenger is not None)
         if design is not None
         else np.full(n, CHAMPION, dtype=object)
     )
+    routed = arm == CHALLENGER
     holdout = arm == HOLDOUT
+    own = _ModelPart.of(champion, frame, eligible & ~routed, policy, method, chunk_rows)
+    probability, est = own.probability, own.est
+    other = None
+    if routed.any():
+        other = _ModelPart.of(challenger, frame, routed, policy, method, chunk_rows)
+        probability, est = other.merged(routed, probability, est)
     decision, limited = decide_per_cut(est.expected_benefit, eligible, cut, policy, holdout=holdout)
 
-    no_assign = decision == NO_ASSIGN
-    reason_idx, reason_val = down
-    reason_idx[no_assign], reason_val[no_assign] = up[0][no_assign], up[1][no_assign]
-    reasons = reason_columns(
-        reason_idx,
-        reason_val,
-        X_all if X_all is not None else pd.DataFrame(index=frame.index),
-        features,
-        templates,
-        language,
-    )
+    reasons = own.reasons(decision, templates, language)
+    if other is not None:
+        theirs = other.reasons(decision, templates, language)
+        reasons = {k: np.where(routed, theirs[k], v) for k, v in reasons.items()}
     _rule_reasons(reasons, probability, est, eligible, decision, limited, policy, language)
     _control_group_reason(reasons, holdout, language)
     columns = {
@@ -200,7 +178,9 @@ def score_frame(
         "p_roll_action": est.p_roll_action,
         "roll_loss": est.roll_loss,
         "expected_benefit": est.expected_benefit,
-        "model_version": np.full(n, str(champion.version), dtype=object),
+        "model_version": np.where(
+            routed, str(getattr(challenger, "version", "")), str(champion.version)
+        ).astype(object),
         "scoring_run_id": np.full(n, scoring_run_id, dtype=object),
     }
     for name in REASON_COLUMNS:
@@ -210,6 +190,45 @@ def score_frame(
 
 
 TopReasons = tuple[np.ndarray, np.ndarray]  # feature index and contribution, N_REASONS per row
+
+
+@dataclass
+class _ModelPart:
+    """What one model gives the rows it decides: features, probability, reasons, estimates."""
+
+    features: list[str]
+    X: pd.DataFrame | None  # None when it decides no row
+    probability: np.ndarray
+    down: TopReasons
+    up: TopReasons
+    est: Estimates
+
+    @classmethod
+    def of(cls, holder: Any, frame: pd.DataFrame, rows: np.ndarray, policy: Policy, *how: Any):
+        """`holder`'s (a loaded registry version) figures on the `rows` of `frame`, NaN elsewhere;
+        `how`: the contribution method and the chunk size."""
+        features = list(holder.model.feature_names_)
+        X = model_input(frame, features) if rows.any() else None
+        probability, down, up = _probability_and_top_reasons(holder.model, X, rows, features, *how)
+        est = estimate(holder.roll, X, frame, rows, policy.costs)
+        return cls(features, X, probability, down, up, est)
+
+    def merged(
+        self, rows: np.ndarray, probability: np.ndarray, est: Estimates
+    ) -> tuple[np.ndarray, Estimates]:
+        """This model's probability and estimates on `rows`, the given ones elsewhere."""
+        fields = (np.where(rows, getattr(self.est, n), getattr(est, n)) for n in ESTIMATE_COLUMNS)
+        return np.where(rows, self.probability, probability), Estimates(*fields)
+
+    def reasons(
+        self, decision: np.ndarray, templates: dict[str, str], language: str
+    ) -> dict[str, np.ndarray]:
+        """The reason columns of its strongest contributions in each decision's direction."""
+        no_assign = decision == NO_ASSIGN
+        idx, val = self.down
+        idx[no_assign], val[no_assign] = self.up[0][no_assign], self.up[1][no_assign]
+        X = self.X if self.X is not None else pd.DataFrame(index=range(len(decision)))
+        return reason_columns(idx, val, X, self.features, templates, language)
 
 
 def _probability_and_top_reasons(
@@ -380,6 +399,33 @@ def scored_period(settings: Settings, champion: Champion, cut: date) -> str | No
     return "out_of_time" if month <= max(months) else "after_training"
 
 
+def challenger_for(
+    settings: Settings, design: ArmDesign, columns: Any = None
+) -> tuple[Champion | None, str | None]:
+    """The registered challenger that decides the CHALLENGER arm, or None, and why none when one
+    is registered but cannot decide (it cannot be loaded, has no roll model, or needs a column
+    the rows lack; `columns` None: not checked): the champion then decides every row and the run
+    says so."""
+    if design.challenger_share <= 0:
+        return None, None
+    try:
+        challenger = load_challenger(settings)
+    except RegistryError as exc:
+        return None, f"the challenger decides no row: {exc}"
+    if challenger is None:
+        return None, None
+    why = None
+    if challenger.roll is None:
+        why = "it has no roll model (trained before the effect-aware decision)"
+    elif columns is not None:
+        missing = [f for f in challenger.features if f not in set(columns)]
+        if missing:
+            why = f"the rows lack feature column(s) it needs: {', '.join(missing[:10])}"
+    if why:
+        return None, f"challenger model {challenger.version} decides no row: {why}"
+    return challenger, None
+
+
 def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult:
     """Score one cut with the champion and publish results.scores (history) and results.latest."""
     lake = Lake(settings.lake).ensure()
@@ -408,6 +454,13 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
                 "were used to fit it, so its realized figures will be in-sample"
             )
     design = ArmDesign.from_settings(settings.experiment)
+    challenger, skipped = challenger_for(settings, design, frame.columns)
+    if ui is not None and (skipped or challenger is not None):
+        ui.info(
+            skipped
+            or f"challenger model {challenger.version} decides a {design.challenger_share:.0%} "
+            "share of the eligible obligations outside the holdout"
+        )
     scored = score_frame(
         champion,
         frame,
@@ -415,6 +468,7 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
         policy=policy,
         language=settings.reason_language,
         design=design,
+        challenger=challenger,
     )
     timings["score"] = round(time.perf_counter() - t0, 3)
 
@@ -424,85 +478,20 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
         with pub.timed("write"):
             pq.write_table(table, pub.table_dir(SCORES) / "part-0.parquet")
             pq.write_table(table, pub.table_dir(LATEST) / "part-0.parquet")
-        record_run(pub, table.num_rows, run_id, champion, policy, cut, period, settings, design)
+        record_run(
+            pub,
+            table.num_rows,
+            run_id,
+            champion,
+            policy,
+            cut,
+            period,
+            settings,
+            design,
+            routed=(challenger, skipped),
+        )
         pub.timings.update(timings)
     timings["write"] = pub.timings.get("write", 0.0)
-    return summarize(scored, run_id, pub.version, cut, period, champion, policy, timings)
-
-
-def record_run(
-    pub: Publication,
-    rows: int,
-    run_id: str,
-    champion: Champion,
-    policy: Policy,
-    cut: date,
-    period: str | None,
-    settings: Settings,
-    design: ArmDesign,
-    engine: str = "duckdb",
-) -> None:
-    """What a results version records of its scoring run, whichever engine scored it."""
-    pub.record(SCORES, rows=rows)
-    pub.record(LATEST, rows=rows)
-    pub.history_tables.add(SCORES)
-    pub.meta["policy"] = policy.to_dict()
-    pub.meta["model_version"] = str(champion.version)
-    pub.meta["model_run_id"] = str(champion.run_id)
-    pub.meta["as_of"] = str(cut)
-    pub.meta["scoring_run_id"] = run_id
-    pub.meta["reason_language"] = settings.reason_language
-    pub.meta["scored_period"] = period
-    # the salt stays in the settings: recorded results need not carry it
-    pub.meta["experiment"] = {"holdout_share": design.holdout_share}
-    pub.meta["engine"] = engine
-
-
-def summarize(
-    scored: pd.DataFrame,
-    run_id: str,
-    results_version: str,
-    cut: date,
-    period: str | None,
-    champion: Champion,
-    policy: Policy,
-    timings: dict[str, float],
-) -> ScoreResult:
-    """The run's summary from its rows' eligible, decision, capacity_limited, arm, probability
-    and expected_benefit columns (the other columns are not needed)."""
-    eligible = scored[ELIGIBLE].to_numpy(dtype=bool)
-    decision = scored["decision"].to_numpy()
-    n_elig = int(eligible.sum())
-    seconds = sum(timings.values())
-    return ScoreResult(
-        scoring_run_id=run_id,
-        results_version=results_version,
-        cut_date=str(cut),
-        scored_period=period,
-        model_version=str(champion.version),
-        capacity=policy.capacity,
-        obligations=len(scored),
-        eligible=n_elig,
-        ineligible_assign=int((~eligible).sum()),
-        no_assign=int((decision == NO_ASSIGN).sum()),
-        assign=int((decision == ASSIGN).sum()),
-        no_assign_share_eligible=round(
-            float((decision[eligible] == NO_ASSIGN).mean()) if n_elig else 0.0, 6
-        ),
-        capacity_limited=int(scored["capacity_limited"].sum()),
-        holdout=int((scored["arm"] == HOLDOUT).sum()),
-        mean_probability=round(float(np.nanmean(scored["probability"])), 6) if n_elig else None,
-        expected_benefit_of_decisions=round(
-            float(
-                scored["expected_benefit"]
-                .where(scored["decision"].eq(ASSIGN) & scored[ELIGIBLE], 0.0)
-                .sum()
-            ),
-            2,
-        )
-        if n_elig
-        else None,
-        rows_per_second=round(len(scored) / max(timings["score"], 1e-9)),
-        seconds=round(seconds, 3),
-        timings=timings,
+    return summarize(
+        scored, run_id, pub.version, cut, period, champion, policy, timings, (challenger, skipped)
     )

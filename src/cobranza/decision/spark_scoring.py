@@ -25,7 +25,7 @@ What is per row and what is global:
      direction and CAPACITY_LIMITED first, exactly what the capacity gives them in one pass.
      The other rows keep step 1's output (checked: their decisions equal the global ones).
 
-Publishing is the DuckDB path's (`scoring.record_run`, `scoring.summarize`): one results version,
+Publishing is the DuckDB path's (`scoring_runs.record_run`, `scoring_runs.summarize`): one results version,
 `results.scores` and `results.latest` with `scoring.to_arrow`'s schema (each batch goes through it),
 sorted by obligation_id, in Spark's part files (`part-*.parquet`: readers glob `**/*.parquet`).
 `results.latest` is a copy of the files of `results.scores`, so the rows are computed once. The
@@ -53,15 +53,14 @@ from cobranza.decision.experiment import HOLDOUT, ArmDesign
 from cobranza.decision.policy import Policy, champion_policy, decide_per_cut
 from cobranza.decision.scoring import (
     OUTPUT_COLUMNS,
-    ScoreResult,
     ScoringError,
+    challenger_for,
     pick_cut,
-    record_run,
     score_frame,
     scored_period,
-    summarize,
     to_arrow,
 )
+from cobranza.decision.scoring_runs import ScoreResult, record_run, summarize
 from cobranza.lake import Lake
 from cobranza.lake.layout import new_run_id
 from cobranza.ml.registry import Champion, load_champion
@@ -97,9 +96,10 @@ def scored_batches(
 ) -> Iterator[pa.RecordBatch]:
     """`score_frame` on each Arrow batch of gold rows (in an executor), as results batches.
 
-    `shared` is the `Champion`'s broadcast, unpickled once per Python worker.
+    `shared` is the broadcast of the champion and the challenger (or None), unpickled once per
+    Python worker.
     """
-    champion = shared.value
+    champion, challenger = shared.value
     for batch in batches:
         if batch.num_rows == 0:
             continue
@@ -110,6 +110,7 @@ def scored_batches(
             policy=policy,
             language=language,
             design=design,
+            challenger=challenger,
         )
         yield from to_arrow(scored).to_batches()
 
@@ -136,15 +137,20 @@ def score_rows(
     scoring_run_id: str,
     language: str,
     design: ArmDesign,
+    challenger: Champion | None = None,
 ) -> tuple[Any, pd.DataFrame, list[Any]]:
     """The results DataFrame of gold `rows` (persisted; the caller unpersists the third item's
-    frames) and its decision columns on the driver, with the capacity ranked globally."""
+    frames) and its decision columns on the driver, with the capacity ranked globally (one
+    ranking over the champion's and the challenger's arms, as `score_frame` ranks them)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as sf
     from pyspark.sql.pandas.types import from_arrow_schema
 
     schema = from_arrow_schema(results_schema())
-    shared = session.sparkContext.broadcast(dataclasses.replace(champion, naive=None))
+    models = tuple(
+        None if m is None else dataclasses.replace(m, naive=None) for m in (champion, challenger)
+    )
+    shared = session.sparkContext.broadcast(models)
     persisted: list[Any] = []
 
     def scored_with(frame: Any, room: Policy) -> Any:
@@ -224,8 +230,16 @@ def score(
         period = scored_period(settings, champion, cut)
         run_id = new_run_id()
         design = ArmDesign.from_settings(settings.experiment)
+        challenger, skipped = challenger_for(settings, design, rows.columns)
         if ui is not None:
             ui.info(f"scoring cut {cut} with model {champion.version} on Spark")
+            if skipped or challenger is not None:
+                ui.info(
+                    skipped
+                    or f"challenger model {challenger.version} decides a "
+                    f"{design.challenger_share:.0%} share of the eligible obligations outside "
+                    "the holdout"
+                )
             if period == "training":
                 ui.info(
                     f"cut {cut} lies in model {champion.version}'s training months: its outcomes "
@@ -233,7 +247,7 @@ def score(
                 )
         t0 = time.perf_counter()
         results, decided, held = score_rows(
-            session, rows, champion, policy, run_id, settings.reason_language, design
+            session, rows, champion, policy, run_id, settings.reason_language, design, challenger
         )
         timings["score"] = round(time.perf_counter() - t0, 3)
 
@@ -242,7 +256,17 @@ def score(
             with pub.timed("write"):
                 write_results(results, pub.table_dir(SCORES), pub.table_dir(LATEST))
             record_run(
-                pub, len(decided), run_id, champion, policy, cut, period, settings, design, "spark"
+                pub,
+                len(decided),
+                run_id,
+                champion,
+                policy,
+                cut,
+                period,
+                settings,
+                design,
+                "spark",
+                (challenger, skipped),
             )
             pub.timings.update(timings)
         timings["write"] = pub.timings.get("write", 0.0)
@@ -251,4 +275,6 @@ def score(
             item.unpersist()
         if spark_session is None:
             session.stop()
-    return summarize(decided, run_id, pub.version, cut, period, champion, policy, timings)
+    return summarize(
+        decided, run_id, pub.version, cut, period, champion, policy, timings, (challenger, skipped)
+    )

@@ -120,11 +120,14 @@ def _store(settings: Settings) -> Iterator[None]:
         raise _store_error(settings, exc) from None
 
 
-def _champion_version(client: MlflowClient, name: str) -> ModelVersion | None:
-    """The champion's model version; None only when there is none (a store that cannot be read
-    raises: taking it for "no champion" would let any new version pass the gate as the first)."""
+def _champion_version(
+    client: MlflowClient, name: str, alias: str = "champion"
+) -> ModelVersion | None:
+    """The champion's model version (or the version of `alias`); None only when there is none (a
+    store that cannot be read raises: taking it for "no champion" would let any new version pass
+    the gate as the first)."""
     try:
-        return client.get_model_version_by_alias(name, "champion")
+        return client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
         if exc.error_code in NOT_FOUND_CODES:
             return None
@@ -503,6 +506,14 @@ def load_champion(settings: Settings) -> Champion:
             f"model {name!r} has no champion in {settings.tracking_uri}; run `cobranza train` "
             "(a version passing the gate becomes champion) or `cobranza promote VERSION`"
         )
+    return _load_version(settings, client, mv, "champion")
+
+
+def _load_version(
+    settings: Settings, client: MlflowClient, mv: ModelVersion, alias: str
+) -> Champion:
+    """A registered version's model and the policy logged by its training run."""
+    name = settings.model_name
     model_uri = f"models:/{name}/{mv.version}"
     with _store(settings):
         stored = client.get_model_version_download_uri(name, mv.version) or ""
@@ -513,7 +524,7 @@ def load_champion(settings: Settings) -> Champion:
         pyfunc = mlflow.pyfunc.load_model(model_uri)
     except (mlflow.exceptions.MlflowException, OSError) as exc:
         raise RegistryError(
-            f"champion v{mv.version}: its model cannot be loaded from {stored or model_uri} "
+            f"{alias} v{mv.version}: its model cannot be loaded from {stored or model_uri} "
             f"(nor from this lake's ml_metadata/artifacts): {first_line(exc)}"
         ) from None
     python_model = pyfunc.unwrap_python_model()
@@ -522,7 +533,7 @@ def load_champion(settings: Settings) -> Champion:
         path = download_run_artifact(settings, client, mv.run_id, "policy/policy.json")
     except (mlflow.exceptions.MlflowException, OSError) as exc:
         raise RegistryError(
-            f"champion v{mv.version} (run {mv.run_id}) has no policy/policy.json artifact: "
+            f"{alias} v{mv.version} (run {mv.run_id}) has no policy/policy.json artifact: "
             f"{first_line(exc)}"
         ) from None
     with open(path, encoding="utf-8") as fh:
@@ -536,6 +547,32 @@ def load_champion(settings: Settings) -> Champion:
         roll=getattr(python_model, "roll", None),
         naive=getattr(python_model, "naive", None),
     )
+
+
+def challenger_version(settings: Settings) -> str | None:
+    """The version behind the `challenger` alias when it is not the champion's, else None (one
+    metadata query): the version scoring routes the experiment's CHALLENGER arm to."""
+    with _store(settings):
+        try:
+            aliases = _aliases(_client(settings), settings.model_name)
+        except MlflowException as exc:
+            if exc.error_code not in NOT_FOUND_CODES:
+                raise
+            return None  # no model registered yet
+    version = aliases.get("challenger")
+    return None if version is None or version == aliases.get("champion") else version
+
+
+def load_challenger(settings: Settings) -> Champion | None:
+    """The model behind the `challenger` alias, loaded as the champion is; None when no version
+    other than the champion holds it. A training that fails the gate leaves its version there."""
+    version = challenger_version(settings)
+    if version is None:
+        return None
+    client = _client(settings)
+    with _store(settings):
+        mv = client.get_model_version(settings.model_name, version)
+    return _load_version(settings, client, mv, "challenger")
 
 
 def champion_version(settings: Settings) -> str | None:

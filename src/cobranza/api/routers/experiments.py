@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from cobranza.api.deps import Services, guard, services
-from cobranza.api.schemas import ExperimentReport, Problem
+from cobranza.api.experiment_schemas import ExperimentReport
+from cobranza.api.schemas import Problem
 from cobranza.errors import CobranzaError
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])

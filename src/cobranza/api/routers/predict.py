@@ -180,6 +180,7 @@ async def _batch(svc: Services, loaded: Any, rows: list[OnlineRow]) -> list[dict
                 **{name: view[name] for name in ESTIMATES},
                 "reasons": view["reasons"],
                 "arm": view["arm"],
+                "model_version": view["model_version"],
             }
         )
     return predictions

@@ -425,6 +425,8 @@ function tags(item) {
   const out = [];
   if (item.eligible === false) out.push(["tag-nodebit", t("noDebit")]);
   if (item.arm === "HOLDOUT") out.push(["tag-holdout", word("arm", "HOLDOUT")]);
+  // decided by the challenger model: a normal row (contacted when ASSIGN), its arm shown
+  if (item.arm === "CHALLENGER") out.push(["tag-challenger", word("arm", "CHALLENGER")]);
   return out;
 }
 
