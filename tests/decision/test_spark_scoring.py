@@ -215,3 +215,35 @@ def test_score_command_runs_on_spark(decision_lake, tmp_path):
         results(lake, duck.results_version, LATEST),
         results(lake, summary["results_version"], LATEST),
     )
+
+
+def test_spark_routes_the_challenger_arm_as_duckdb_does(challenger_lake, spark, tmp_path):
+    """With a registered challenger, Spark decides the CHALLENGER arm with the challenger, as the
+    DuckDB path does: same rows, same deciding versions, a capacity ranked over both arms, and
+    the same challenger figures in the summary and the run's record."""
+    from cobranza.decision.experiment import CHALLENGER
+
+    lake = tmp_path / "lake"
+    shutil.copytree(challenger_lake["lake"].root, lake, symlinks=True)
+    base = challenger_lake["settings"]
+    per_cut = int(challenger_lake["scored"].eligible // 3)
+    settings = load_settings(
+        lake=lake,
+        pseudonym_key=base.pseudonym_key.get_secret_value(),
+        experiment=base.experiment.model_dump(),
+        costs={"daily_capacity": per_cut},
+    )
+    duck = scoring.score(settings)
+    sp = spark_scoring.score(settings, spark_session=spark)
+    a = results(lake, duck.results_version, LATEST)
+    b = results(lake, sp.results_version, LATEST)
+    assert_same_rows(a, b)
+    routed = a["arm"] == CHALLENGER
+    challenger = challenger_lake["challenger"]
+    assert routed.any() and (a.loc[routed, "model_version"] == str(challenger.version)).all()
+    assert a["capacity_limited"].any()
+    assert sp.challenger == duck.challenger == int(routed.sum()) > 0
+    assert sp.challenger_version == duck.challenger_version == str(challenger.version)
+    duck_run, spark_run = run_info(lake, duck.results_version), run_info(lake, sp.results_version)
+    assert duck_run["experiment"] == spark_run["experiment"]
+    assert spark_run["experiment"]["challenger_version"] == str(challenger.version)
