@@ -1,9 +1,11 @@
 """Batch scoring with reason codes: 1,000,000 obligations in under 60 s on 2 cores (target).
 
-Trains the real calibrated LightGBM (`cobranza.ml.model.SelfCureModel`) on a small synthetic
-sample shaped like gold (numeric features, two categorical ones, missing values), then times
-`cobranza.decision.scoring.score_frame` (probability, policy decision, three reason codes with
-texts) on N rows next to the raw LightGBM predict on the same rows, and writes
+Trains the real calibrated LightGBM (`cobranza.ml.model.SelfCureModel`) and the roll model with and
+without management (`cobranza.ml.causal.RollModel`, an S-learner with a known log-odds effect of
+management) on a small synthetic sample shaped like gold (numeric features, two categorical ones,
+missing values), then times `cobranza.decision.scoring.score_frame` (probability, both roll
+risks, the expected benefit of managing, the decision, three reason codes with texts) on N rows
+next to the raw LightGBM predict on the same rows, and writes
 `benchmarks/results/score.json`. Run: `python3 -m uv run python -m benchmarks.bench_score [ROWS]`.
 """
 
@@ -24,6 +26,7 @@ RESULTS = Path(__file__).parent / "results"
 TARGET_SECONDS = 60.0
 N_NUMERIC = 30
 SHAP_SAMPLE = 3_000
+ROLL_EFFECT = -0.5  # log-odds of the roll under management, against none
 
 
 def synthetic_gold(n: int, seed: int) -> pd.DataFrame:
@@ -36,7 +39,9 @@ def synthetic_gold(n: int, seed: int) -> pd.DataFrame:
         "segment": rng.choice(["MASS", "AFFLUENT", "PREMIUM", "SME"], n),
         "days_past_due": rng.integers(1, 31, n),
         "amount_past_due": rng.gamma(2.0, 150_000.0, n),
+        "outstanding_balance": rng.gamma(2.0, 2_500_000.0, n),
         "eligible": rng.random(n) < 0.85,
+        "managed": rng.random(n) < 0.8,
     }
     signal = np.zeros(n)
     for j in range(N_NUMERIC):
@@ -46,6 +51,9 @@ def synthetic_gold(n: int, seed: int) -> pd.DataFrame:
         signal += np.nan_to_num(x) * (1.0 / (1 + j))
     signal -= 0.05 * data["days_past_due"]
     data["self_cure_debit"] = (rng.random(n) < 1 / (1 + np.exp(-signal))).astype(np.int64)
+    # the roll to 31+: likelier without self-cure, management lowers its log-odds by ROLL_EFFECT
+    roll_logit = -0.8 * signal - 0.5 + ROLL_EFFECT * data["managed"]
+    data["roll_31_plus"] = (rng.random(n) < 1 / (1 + np.exp(-roll_logit))).astype(np.int64)
     return pd.DataFrame(data)
 
 
@@ -54,8 +62,9 @@ def main(argv: list[str] | None = None) -> dict:
     rows = int(argv[0]) if argv else 1_000_000
 
     from cobranza.config import Costs
-    from cobranza.decision.policy import fit_policy
+    from cobranza.decision.policy import Policy
     from cobranza.decision.scoring import score_frame
+    from cobranza.ml.causal import Effect, RollModel
     from cobranza.ml.model import SelfCureModel, model_input
     from cobranza.ml.registry import Champion
 
@@ -71,12 +80,18 @@ def main(argv: list[str] | None = None) -> dict:
         valid_rows[features],
         valid_rows["self_cure_debit"],
     )
-    train_seconds = time.perf_counter() - t0
-    p_valid = model.predict_proba(valid_rows[features])[:, 1]
-    policy = fit_policy(
-        p_valid, valid_rows["self_cure_debit"], valid_rows["amount_past_due"], Costs()
+    roll = RollModel(features, ["product", "segment"], seed=1).fit(
+        fit_rows[features],
+        fit_rows["managed"],
+        fit_rows["roll_31_plus"],
+        valid_rows[features],
+        valid_rows["managed"],
+        valid_rows["roll_31_plus"],
+        effect=Effect(ROLL_EFFECT, 0.05),
     )
-    champion = Champion(model, "bench", "bench", policy, features)
+    train_seconds = time.perf_counter() - t0
+    policy = Policy.of(Costs())
+    champion = Champion(model, "bench", "bench", policy, features, roll=roll)
 
     frame = synthetic_gold(rows, seed=2)
     X = model_input(frame.loc[frame["eligible"]], features)
