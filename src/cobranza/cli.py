@@ -212,7 +212,7 @@ def simulate(
     ] = 0.10,
     holdout_months: Annotated[
         int, typer.Option(min=0, help="The holdout runs over the last N labeled cuts.")
-    ] = 6,
+    ] = 12,
     legacy_rule: Annotated[
         bool,
         typer.Option(

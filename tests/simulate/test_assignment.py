@@ -17,7 +17,9 @@ from cobranza.simulate.assignment import holdout_uniform, policy_ids
 @pytest.fixture(scope="module")
 def policy_run(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("policy") / "extract"
-    cfg = SimulationConfig(clients=3000, months=14, seed=12, noise=0.0, legacy_rule=True)
+    cfg = SimulationConfig(
+        clients=3000, months=14, seed=12, noise=0.0, legacy_rule=True, holdout_months=6
+    )
     return out, simulate(out, cfg)
 
 
@@ -93,13 +95,20 @@ def test_legacy_rule_leaves_early_days_with_a_mandate_to_the_debit(policy_run):
 def test_contamination_is_the_configured_share_and_follows_the_treatment(tmp_path):
     cfg = SimulationConfig(clients=2500, months=10, seed=4, noise=0.0, holdout_share=0.5)
     simulate(tmp_path, cfg.__class__(**{**cfg.__dict__, "contamination": 0.25}))
+    # an action belongs to the latest early-delinquency decision before it: one that follows a
+    # later cut of the same obligation is that cut's, not the earlier row's
+    outcomes = tmp_path / "_truth" / "outcomes.csv"
     rows = duckdb.sql(
         f"""
         select arm, treated, count(*), count(*) filter (where exists (
                 select 1 from read_csv('{tmp_path / "collection_actions.csv"}') x
                 where x.obligation_id = o.obligation_id and x.action_ts::date > o.cut_date
-                  and x.action_ts::date <= o.cut_date + 30))
-        from read_csv('{tmp_path / "_truth" / "outcomes.csv"}') o where labeled group by all
+                  and x.action_ts::date <= o.cut_date + 30
+                  and not exists (
+                    select 1 from read_csv('{outcomes}') later
+                    where later.obligation_id = o.obligation_id and later.cut_date > o.cut_date
+                      and later.cut_date < x.action_ts::date)))
+        from read_csv('{outcomes}') o where labeled group by all
         """
     ).fetchall()
     stats = {(arm, treated): (n, acted) for arm, treated, n, acted in rows}

@@ -94,6 +94,11 @@ class SimulationConfig:
     `holdout_salt|obligation_id|cut_date`), and, with `legacy_rule`, RULE for 1-7 days past due
     with a mandate covering the cut. `contamination`: share of HOLDOUT/RULE rows that still get
     an action (an operational error).
+
+    The default holdout runs a year: training's effect of management comes from the randomized
+    rows before the out-of-time months, and with 10% over 6 months (about 285 control rows at
+    100k clients) its 95% interval on `make run` reached -0.004 in log-odds, a hair from "not
+    identified" (every row then ASSIGN); over 12 months it is -0.50 to -0.27.
     """
 
     clients: int = 20_000
@@ -104,7 +109,7 @@ class SimulationConfig:
     end: date | None = None
     scenario: str = "baseline"
     holdout_share: float = 0.10
-    holdout_months: int = 6
+    holdout_months: int = 12
     holdout_salt: str = "cobranza-holdout"
     legacy_rule: bool = False
     contamination: float = 0.03
