@@ -426,6 +426,30 @@ def challenger_for(
     return challenger, None
 
 
+def announce(
+    ui: Any,
+    cut: date,
+    period: str | None,
+    champion: Champion,
+    design: ArmDesign,
+    routed: tuple[Champion | None, str | None],
+) -> None:
+    """What a scoring run tells the user before it scores, whichever engine: a cut in the
+    model's training months, and who decides the CHALLENGER arm (`challenger_for`)."""
+    challenger, skipped = routed
+    if period == "training":
+        ui.info(
+            f"cut {cut} lies in model {champion.version}'s training months: its outcomes "
+            "were used to fit it, so its realized figures will be in-sample"
+        )
+    if skipped or challenger is not None:
+        ui.info(
+            skipped
+            or f"challenger model {challenger.version} decides a {design.challenger_share:.0%} "
+            "share of the eligible obligations outside the holdout"
+        )
+
+
 def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult:
     """Score one cut with the champion and publish results.scores (history) and results.latest."""
     lake = Lake(settings.lake).ensure()
@@ -446,21 +470,11 @@ def score(settings: Settings, as_of: date | None = None, ui=None) -> ScoreResult
     period = scored_period(settings, champion, cut)
     run_id = new_run_id()
     t0 = time.perf_counter()
-    if ui is not None:
-        ui.info(f"scoring {len(frame):,} obligations of cut {cut} with model {champion.version}")
-        if period == "training":
-            ui.info(
-                f"cut {cut} lies in model {champion.version}'s training months: its outcomes "
-                "were used to fit it, so its realized figures will be in-sample"
-            )
     design = ArmDesign.from_settings(settings.experiment)
     challenger, skipped = challenger_for(settings, design, frame.columns)
-    if ui is not None and (skipped or challenger is not None):
-        ui.info(
-            skipped
-            or f"challenger model {challenger.version} decides a {design.challenger_share:.0%} "
-            "share of the eligible obligations outside the holdout"
-        )
+    if ui is not None:
+        ui.info(f"scoring {len(frame):,} obligations of cut {cut} with model {champion.version}")
+        announce(ui, cut, period, champion, design, (challenger, skipped))
     scored = score_frame(
         champion,
         frame,

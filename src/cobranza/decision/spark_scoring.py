@@ -54,6 +54,7 @@ from cobranza.decision.policy import Policy, champion_policy, decide_per_cut
 from cobranza.decision.scoring import (
     OUTPUT_COLUMNS,
     ScoringError,
+    announce,
     challenger_for,
     pick_cut,
     score_frame,
@@ -233,18 +234,7 @@ def score(
         challenger, skipped = challenger_for(settings, design, rows.columns)
         if ui is not None:
             ui.info(f"scoring cut {cut} with model {champion.version} on Spark")
-            if skipped or challenger is not None:
-                ui.info(
-                    skipped
-                    or f"challenger model {challenger.version} decides a "
-                    f"{design.challenger_share:.0%} share of the eligible obligations outside "
-                    "the holdout"
-                )
-            if period == "training":
-                ui.info(
-                    f"cut {cut} lies in model {champion.version}'s training months: its outcomes "
-                    "were used to fit it, so its realized figures will be in-sample"
-                )
+            announce(ui, cut, period, champion, design, (challenger, skipped))
         t0 = time.perf_counter()
         results, decided, held = score_rows(
             session, rows, champion, policy, run_id, settings.reason_language, design, challenger
