@@ -15,7 +15,8 @@ are deleted at the end unless `--keep`. Results: `benchmarks/results/scale.json`
 tier. Never part of the test suite: `make bench-scale TIER=10m` runs it under `nice` and `ionice`.
 
 Run: `python -m benchmarks.bench_tier CLIENTS [MONTHS] [--work DIR] [--extract DIR] [--memory 8GB]
-[--train-clients N] [--keep]` (`--extract` reuses a simulated extract, plain or gzip, and keeps it).
+[--train-clients N] [--keep] [--drop-extract]` (`--extract` reuses a simulated extract, plain or
+gzip, and keeps it; `--drop-extract` deletes a simulated one after ingest, for the disk).
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--memory", default="8GB")
     p.add_argument("--train-clients", type=int, default=200_000)
     p.add_argument("--keep", action="store_true")
+    p.add_argument(
+        "--drop-extract",
+        action="store_true",
+        help="delete the simulated extract once ingest has validated it into the raw zone "
+        "(a 10M book's gzip extract, about 21 GB, and its lake do not fit the disk together)",
+    )
     return p.parse_args(argv)
 
 
@@ -148,6 +155,9 @@ def main(argv: list[str] | None = None) -> dict:
             shutil.rmtree(floor_out, ignore_errors=True)
         base = [cobranza, "--lake", str(lake), "--json"]
         ingest = stage("ingest", [*base, "ingest", str(extract)])
+        if args.drop_extract and args.extract is None:
+            shutil.rmtree(extract, ignore_errors=True)
+            entry["extract_dropped_after_ingest_gb"] = ingest["extract_gb"]
         etl = stage("etl", [*base, "etl"])
         stage("train", [*base, "train"])
         stage("score", [*base, "score"])

@@ -44,6 +44,7 @@ from cobranza.simulate.engine import IdCounters, simulate_chunk
 from cobranza.simulate.noise import inject
 from cobranza.simulate.summary import Summary, oracle_auc
 from cobranza.simulate.writer import (
+    ChunkWriter,
     delivered_name,
     extract_files,
     format_table,
@@ -145,6 +146,7 @@ def _truth_csv(table: pa.Table, header: bool) -> bytes:
 def _write_chunk(ctx: dict, chunk: int, result) -> None:
     """Append one chunk's files (bad input injected per file and chunk) and its truth."""
     cfg, dialect = ctx["cfg"], ctx["dialect"]
+    blobs: list[tuple[str, bytes]] = []
     for f_idx, spec in enumerate(ctx["files"]):
         text = format_table(spec, result.tables[spec.stem], dialect)
         if cfg.noise > 0:
@@ -154,8 +156,9 @@ def _write_chunk(ctx: dict, chunk: int, result) -> None:
                 spec, text, cfg.noise, rng, dialect, rows[spec.stem] + 2, serials[spec.stem]
             )
             ctx["defects"][delivered_name(spec, cfg.compress)].extend(found)
-        ctx["handles"][spec.stem].write(to_bytes(text, dialect, header=chunk == 0))
+        blobs.append((spec.stem, to_bytes(text, dialect, header=chunk == 0)))
         ctx["rows"][spec.stem] += text.num_rows
+    ctx["writer"].submit(ctx["handles"], blobs)
     truth = result.truth
     elig = truth.column("eligible").to_numpy(zero_copy_only=False)
     ctx["p_true_f"].write(
@@ -227,6 +230,7 @@ def simulate(out: Path, cfg: SimulationConfig, dialect: Dialect = STANDARD, ui=N
             }
             ctx["p_true_f"] = stack.enter_context((truth_dir / TRUTH_FILE).open("wb"))
             ctx["outcomes_f"] = stack.enter_context((truth_dir / OUTCOMES_FILE).open("wb"))
+            ctx["writer"] = stack.enter_context(ChunkWriter())
             step = stack.enter_context(ui.progress("simulating", total=n_chunks)) if ui else None
             for chunk in range(n_chunks):
                 n = min(CHUNK_CLIENTS, cfg.clients - chunk * CHUNK_CLIENTS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -47,11 +48,16 @@ def open_delivered(path: Path, compress: bool):
     return _ClosingGzip(raw)
 
 
+# zlib level 1: about 85 MB/s of the simulator's CSV on one core against 27 at level 6, for files
+# a seventh larger (3.45x against 4.0x smaller than plain); a 10M-client book is 71 GB of CSV.
+GZIP_LEVEL = 1
+
+
 class _ClosingGzip(gzip.GzipFile):
     """A GzipFile that also closes the file it writes into."""
 
     def __init__(self, raw) -> None:
-        super().__init__(filename="", mode="wb", compresslevel=6, fileobj=raw, mtime=0)
+        super().__init__(filename="", mode="wb", compresslevel=GZIP_LEVEL, fileobj=raw, mtime=0)
         self._raw = raw
 
     def close(self) -> None:
@@ -59,6 +65,45 @@ class _ClosingGzip(gzip.GzipFile):
             super().close()
         finally:
             self._raw.close()
+
+
+class ChunkWriter:
+    """Writes a chunk's files on one background thread while the next chunk is simulated.
+
+    zlib and file writes release the GIL, so compression runs on a second core. One chunk is in
+    flight at most (memory stays a chunk's text), and files are appended in submission order. A
+    failed write is raised at the next submit or on exit.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulate-writer")
+        self._pending: Future | None = None
+
+    def submit(self, handles: dict, blobs: list[tuple[str, bytes]]) -> None:
+        self.wait()
+        self._pending = self._pool.submit(_write_blobs, handles, blobs)
+
+    def wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if exc[0] is None:
+                self.wait()
+            elif self._pending is not None:
+                self._pending.exception()  # let the write finish before its files are closed
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+def _write_blobs(handles: dict, blobs: list[tuple[str, bytes]]) -> None:
+    for stem, blob in blobs:
+        handles[stem].write(blob)
 
 
 # Decimal columns written with two decimals (money elsewhere is whole pesos).
