@@ -13,18 +13,26 @@ import time
 
 import pytest
 
+from cobranza.api.keys import create_key
+from cobranza.config import load_settings
 from tests.api.conftest import LiveServer, free_port
 from tests.http import live_client
 
 HEAD_TIMEOUT = 2.0
+BODY_TIMEOUT = 2.0
 BOUND = 60.0  # a connection held this long was not closed by the deadline
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     lake = tmp_path_factory.mktemp("protocol") / "lake"
-    env = {"COBRANZA_API_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT)}
+    key = create_key(load_settings(lake=lake), "operator", "protocol")["key"]
+    env = {
+        "COBRANZA_API_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
+        "COBRANZA_API_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
+    }
     live = LiveServer(lake, free_port(), env=env).start()
+    live.key = key
     yield live
     live.stop()
 
@@ -72,6 +80,39 @@ def test_a_head_sent_a_byte_at_a_time_is_cut_off_while_others_are_served(server)
     assert answer == b"" or answer.startswith(b"HTTP/1.1 408")
     with live_client(base_url=server.url, timeout=60) as http:
         assert http.get("/healthz").status_code == 200
+
+
+def test_a_body_sent_a_byte_at_a_time_is_cut_off_while_a_whole_body_is_served(server):
+    """An authorized head arrives whole and promises 1,000 bytes of body; they trickle one a
+    second, so no response can start before the deadline."""
+    head = (
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer " + server.key.encode() + b"\r\nContent-Length: 1000\r\n\r\n"
+    )
+    start = time.monotonic()
+    answer, closed = b"", False
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head)
+        for byte in b"{" + b" " * 998 + b"}":
+            closed, got = _closed(sock)
+            answer += got
+            if closed or time.monotonic() - start > BOUND:
+                break
+            try:
+                sock.sendall(bytes([byte]))
+            except ConnectionError:
+                closed = True
+                break
+            time.sleep(1.0)
+    assert closed, "the trickling body's connection was never closed"
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 408")
+    with live_client(base_url=server.url, timeout=60) as http:
+        whole = http.post(
+            "/v1/predict",
+            content=b"{" + b" " * 998 + b"}",
+            headers={"Authorization": f"Bearer {server.key}", "Content-Type": "application/json"},
+        )
+    assert whole.status_code == 422  # read whole, then refused as an empty request
 
 
 def test_a_connection_that_sends_nothing_is_answered_408_and_closed(server):

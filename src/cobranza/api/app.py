@@ -159,6 +159,12 @@ class ApiOptions(BaseSettings):
         description="A request's line and headers must arrive within this long (from the "
         "connection or the request's first byte), else 408 and the connection is closed.",
     )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A request's body must arrive within this long after its head, else 408 "
+        "(if no response has started) and the connection is closed.",
+    )
 
     _lists = field_validator("extract_roots", "webhook_hosts", mode="before")(_list_option)
 
@@ -377,7 +383,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
         limit_concurrency=options.max_connections,
         timeout_keep_alive=options.keep_alive_seconds,
         http=head_deadline_protocol(
-            options.head_timeout_seconds, options.max_connections_per_address
+            options.head_timeout_seconds,
+            options.max_connections_per_address,
+            options.body_timeout_seconds,
         ),
         h11_max_incomplete_event_size=H11_MAX_HEADER_BYTES,
     )

@@ -5,8 +5,10 @@ head may take to arrive: a client sending its headers a byte at a time (slowlori
 connection, and so one of the `limit_concurrency` slots, for as long as it likes. Here the head of
 each request must be complete within `head_timeout` seconds of the connection opening or of the
 request's first byte; a head that is late is answered 408 (when no earlier response is still
-being written) and the connection is closed. Bodies are bounded by size (the request middleware)
-and the keep-alive timeout still closes idle connections between requests.
+being written) and the connection is closed. A request's body must then be complete within
+`body_timeout` seconds of its head (bodies are also bounded by size, by the request middleware): a
+body that trickles is answered 408 if no response has started, and the connection is closed. The
+keep-alive timeout still closes idle connections between requests.
 
 One client address may also hold at most `max_per_address` connections: beyond them a new one is
 answered 503 and closed. uvicorn's `limit_concurrency` counts every connection together, so a
@@ -36,12 +38,14 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
     the connections one client address may hold."""
 
     head_timeout: float = 10.0
+    body_timeout: float = 30.0
     max_per_address: int = 64
     open_by_address: ClassVar[dict[str, int]] = {}  # of the served process (one event loop)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._body_deadline: asyncio.TimerHandle | None = None
         self._address = self.client[0] if self.client else None
         if self._address is not None:
             held = self.open_by_address.get(self._address, 0) + 1
@@ -61,9 +65,16 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm_head_deadline()
         super().on_headers_complete()
+        if self._body_deadline is None and not self.transport.is_closing():
+            self._body_deadline = self.loop.call_later(self.body_timeout, self._body_too_late)
+
+    def on_message_complete(self) -> None:
+        self._disarm_body_deadline()
+        super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_deadline()
+        self._disarm_body_deadline()
         address = getattr(self, "_address", None)
         if address is not None:
             held = self.open_by_address.get(address, 1) - 1
@@ -96,15 +107,37 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
             self.transport.write(REQUEST_TIMEOUT)
         self.transport.close()
 
+    def _disarm_body_deadline(self) -> None:
+        deadline = getattr(self, "_body_deadline", None)
+        if deadline is not None:
+            deadline.cancel()
+            self._body_deadline = None
 
-def head_deadline_protocol(seconds: float, per_address: int = 64) -> type[HeadDeadlineProtocol]:
-    """The protocol class for `uvicorn.run(http=...)`: a head deadline of `seconds`, at most
-    `per_address` open connections from one client address (its own count of them)."""
+    def _body_too_late(self) -> None:
+        self._body_deadline = None
+        if self.transport.is_closing():
+            return
+        log.warning(
+            "request body not complete in time: connection closed",
+            extra={"client": self.client[0] if self.client else None},
+        )
+        if self.cycle is None or not self.cycle.response_started:
+            self.transport.write(REQUEST_TIMEOUT)
+        self.transport.close()
+
+
+def head_deadline_protocol(
+    seconds: float, per_address: int = 64, body_seconds: float = 30.0
+) -> type[HeadDeadlineProtocol]:
+    """The protocol class for `uvicorn.run(http=...)`: a head deadline of `seconds`, a body
+    deadline of `body_seconds` after the head, at most `per_address` open connections from one
+    client address (its own count of them)."""
     return type(
         "HeadDeadlineProtocol",
         (HeadDeadlineProtocol,),
         {
             "head_timeout": float(seconds),
+            "body_timeout": float(body_seconds),
             "max_per_address": int(per_address),
             "open_by_address": {},
         },
