@@ -205,3 +205,33 @@ def test_one_address_holds_at_most_its_connections_while_others_are_served(tmp_p
         for sock in held:
             sock.close()
         live.stop()
+
+
+def test_a_head_past_16_kib_is_refused_431_while_a_12_kib_head_is_served(tmp_path):
+    """A header sent without end is cut off by its size, long before the head's deadline."""
+    env = {"COBRANZA_API_HEAD_TIMEOUT_SECONDS": "600"}  # only the size can end the endless head
+    live = LiveServer(tmp_path / "lake", free_port(), env=env).start()
+    try:
+        with live_client(base_url=live.url, timeout=60) as http:
+            assert http.get("/healthz", headers={"X-Pad": "p" * 12 * 1024}).status_code == 200
+        start = time.monotonic()
+        answer, closed, sent = b"", False, 0
+        with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+            while time.monotonic() - start < BOUND:
+                closed, got = _closed(sock)
+                answer += got
+                if closed:
+                    break
+                try:
+                    sock.sendall(b"a" * 4096)
+                except ConnectionError:
+                    closed = True
+                    answer += _closed(sock)[1]
+                    break
+                sent += 4096
+                time.sleep(0.01)
+        assert closed, f"an endless head was still open after {sent:,} bytes"
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 431")
+    finally:
+        live.stop()

@@ -391,4 +391,6 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
     )
 
 
-H11_MAX_HEADER_BYTES = 16 * 1024  # request line and headers; a larger head is refused (431/400)
+# Request line and headers under h11; the default httptools protocol (`api/protocol.py`) refuses
+# a head past the same 16 KiB with 431 itself.
+H11_MAX_HEADER_BYTES = 16 * 1024

@@ -10,6 +10,11 @@ being written) and the connection is closed. A request's body must then be compl
 body that trickles is answered 408 if no response has started, and the connection is closed. The
 keep-alive timeout still closes idle connections between requests.
 
+A request head is also bounded in size (`max_head_bytes`, 16 KiB): httptools, unlike h11, sets
+no limit, and a header sent without end would otherwise grow in the parser's buffer (tens of MB
+a connection, with the event loop's CPU) until the deadline. A longer head is answered 431 and
+the connection is closed.
+
 One client address may also hold at most `max_per_address` connections: beyond them a new one is
 answered 503 and closed. uvicorn's `limit_concurrency` counts every connection together, so a
 single caller opening hundreds (an open-loop burst against a busy server does) would otherwise
@@ -27,6 +32,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 log = logging.getLogger("cobranza.api")
 
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n"
+    b"Connection: close\r\n\r\n"
+)
 TOO_MANY_CONNECTIONS = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n"
     b"Connection: close\r\n\r\n"
@@ -39,6 +48,7 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
     head_timeout: float = 10.0
     body_timeout: float = 30.0
+    max_head_bytes: int = 16 * 1024
     max_per_address: int = 64
     open_by_address: ClassVar[dict[str, int]] = {}  # of the served process (one event loop)
 
@@ -46,6 +56,7 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._head_deadline: asyncio.TimerHandle | None = None
         self._body_deadline: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
         self._address = self.client[0] if self.client else None
         if self._address is not None:
             held = self.open_by_address.get(self._address, 0) + 1
@@ -62,8 +73,26 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._arm_head_deadline()
 
+    def data_received(self, data: bytes) -> None:
+        # Bytes of a chunk received while a head was already under way and that leaves it still
+        # incomplete are all head bytes; a chunk in which a head begins is not counted, so a
+        # head is cut off within one chunk past the limit and a pipelined body never counts.
+        head_before = self._head_deadline is not None
+        super().data_received(data)
+        if head_before and self._head_deadline is not None and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_head_bytes:
+                self._disarm_head_deadline()
+                log.warning(
+                    "request head too large: connection closed",
+                    extra={"client": self.client[0] if self.client else None},
+                )
+                self.transport.write(HEAD_TOO_LARGE)
+                self.transport.close()
+
     def on_headers_complete(self) -> None:
         self._disarm_head_deadline()
+        self._head_bytes = 0
         super().on_headers_complete()
         if self._body_deadline is None and not self.transport.is_closing():
             self._body_deadline = self.loop.call_later(self.body_timeout, self._body_too_late)
