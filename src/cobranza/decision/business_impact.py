@@ -195,7 +195,7 @@ def held_out_no_assign(benefit, policy: Policy) -> np.ndarray:
 def oot_estimates(champion: Any, oot: pd.DataFrame, costs: Costs) -> tuple[np.ndarray, Estimates]:
     """The champion's self-cure probability and estimates on the out-of-time rows."""
     features = list(champion.model.feature_names_)
-    X = model_input(oot, features)
+    X = model_input(oot, features, f"the champion (version {champion.version})")
     eligible = np.ones(len(oot), dtype=bool)  # read_oot reads eligible rows only
     return positive_proba(champion.model, X), estimate(champion.roll, X, oot, eligible, costs)
 
@@ -206,7 +206,10 @@ def naive_no_assign(
     """The naive rule's NO_ASSIGN set: (1 - p_naive) x roll_loss < action (see the docstring)."""
     if champion.naive is None:
         return None
-    p = positive_proba(champion.naive, model_input(oot, list(champion.naive.feature_names_)))
+    needed_by = f"the champion's naive model (version {champion.version})"
+    p = positive_proba(
+        champion.naive, model_input(oot, list(champion.naive.feature_names_), needed_by)
+    )
     return (1.0 - p) * loss < costs.collection_action
 
 
