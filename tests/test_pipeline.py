@@ -126,3 +126,24 @@ def test_report_values_every_rule_with_the_simulator_truth():
         "-150.0% of the oracle's captured",
     )
     assert impact["  cheaper than assigning everyone and no one"] == ("no", "")
+
+
+def test_report_shows_todays_net_savings_split_into_the_policys_and_the_control_groups():
+    current = {
+        "expected_net_savings": -1200.0,
+        "expected_savings_without_holdout": 3000.0,
+        "expected_holdout_cost": 4200.0,
+        "holdout": 7,
+    }
+    result = {"seconds": {}, "impact": {"out_of_time": {}, "current": current}}
+    sections = {heading: rows for heading, _cols, rows in report(result)}
+    impact = {r[0]: r[1:] for r in sections["business impact against assigning everyone"]}
+    assert impact["expected net savings today"] == ("COP -1,200", "")
+    assert impact["  the policy's decisions (control group as the policy decides it)"] == (
+        "COP 3,000",
+        "",
+    )
+    assert impact["  less the control group's cost (holdout left unmanaged)"] == (
+        "COP 4,200",
+        "7 obligations",
+    )

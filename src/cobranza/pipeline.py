@@ -294,6 +294,21 @@ def _impact(imp: dict[str, Any]) -> list[Section]:
     rows = []
     if cur:
         rows.append(("expected net savings today", _cop(cur.get("expected_net_savings")), ""))
+        if cur.get("expected_savings_without_holdout") is not None:
+            rows.append(
+                (
+                    "  the policy's decisions (control group as the policy decides it)",
+                    _cop(cur.get("expected_savings_without_holdout")),
+                    "",
+                )
+            )
+            rows.append(
+                (
+                    "  less the control group's cost (holdout left unmanaged)",
+                    _cop(cur.get("expected_holdout_cost")),
+                    f"{_n(cur.get('holdout'))} obligations",
+                )
+            )
     if oot:
         rows.append(
             (

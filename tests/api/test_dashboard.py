@@ -182,6 +182,13 @@ def test_viewer_sees_the_cut_the_worklist_and_a_detail(browser, page, served, tm
     assert _digits(page.text_content("#count-no-assign")) == str(decisions["NO_ASSIGN"])
     shown = int(_digits(page.text_content("#expected-savings")))
     assert abs(shown - summary["expected_savings"]) <= 1
+    # the net savings split: the decisions' own, less the control group's cost
+    for node, key in (
+        ("#savings-without-holdout", "expected_savings_without_holdout"),
+        ("#holdout-cost", "expected_holdout_cost"),
+    ):
+        assert summary[key] is not None
+        assert abs(int(_digits(page.text_content(node))) - summary[key]) <= 1
     assert int(_digits(page.text_content("#collection-action"))) == round(
         summary["costs"]["collection_action"]
     )

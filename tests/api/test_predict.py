@@ -175,7 +175,8 @@ def test_refusals_keep_their_messages(served):
         return resp.json()["detail"]
 
     missing = post({k: v for k, v in feats.items() if k != "noise_feature"})
-    assert missing[0]["msg"] == "missing feature(s) the champion needs: noise_feature"
+    needs = f"the champion (version {served['champion'].version}) needs"
+    assert missing[0]["msg"] == f"missing feature(s) {needs}: noise_feature"
     unknown = post({**feats, "shoe_size": 42})
     assert unknown[0]["msg"] == "unknown feature(s): shoe_size"
     categorical = post({**feats, "product": 3})
@@ -395,3 +396,79 @@ def test_the_service_follows_the_challenger_alias(served_with_challenger):
         assert after.version == s["champion"].version
     finally:
         client.set_registered_model_alias(settings.model_name, "challenger", challenger.version)
+
+
+@pytest.fixture(scope="module")
+def live_challenger_with_own_feature(tmp_path_factory):
+    """A real `cobranza serve` whose challenger needs a feature the champion was trained
+    without: the champion on a gold version lacking `noise_feature`, the challenger (a training
+    the gate refuses) on the next one, which has it."""
+    from cobranza.ml.registry import load_challenger, load_champion
+    from cobranza.ml.training import train
+    from tests.api.conftest import LiveServer, free_port
+
+    root = tmp_path_factory.mktemp("predict_own_feature")
+    gold = make_gold(clients=500, months=8, seed=5)
+    lake = Lake(root / "lake").ensure()
+    publish_gold(lake, gold.drop(columns=["noise_feature"]))
+    common = dict(lake=root / "lake", pseudonym_key="api-predict-own-feature-3c9e51b07d2a84f6")
+    settings = load_settings(**common, gate={"max_ece": 1.0})
+    train(settings)
+    publish_gold(lake, gold)
+    assert train(load_settings(**common, seed=9, gate={"max_psi": 0.0})).alias == "challenger"
+    champion, challenger = load_champion(settings), load_challenger(settings)
+    assert "noise_feature" in challenger.features and "noise_feature" not in champion.features
+    key = create_key(settings, "viewer", "predict-own-feature")["key"]
+    server = LiveServer(root / "lake", free_port()).start()
+    try:
+        yield {
+            "url": server.url,
+            "headers": {"X-API-Key": key},
+            "gold": gold,
+            "champion": champion,
+            "challenger": challenger,
+        }
+    finally:
+        server.stop()
+
+
+def test_a_missing_feature_is_named_with_the_model_that_needs_it(live_challenger_with_own_feature):
+    """A request carries both models' features; a 422 says whether the champion, the challenger
+    or both need each missing one, with their versions."""
+    from tests.http import live_client
+
+    s = live_challenger_with_own_feature
+    http = live_client(timeout=180)
+    champion, challenger = s["champion"].version, s["challenger"].version
+    ob = obligations(s["gold"].head(1))[0]
+    feats = ob["features"]
+
+    def post(features: dict) -> list[str]:
+        resp = http.post(
+            s["url"] + "/v1/predict",
+            json={"obligations": [{**ob, "features": features}]},
+            headers=s["headers"],
+        )
+        assert resp.status_code == 422, resp.text
+        return [d["msg"] for d in resp.json()["detail"]]
+
+    only_theirs = post({k: v for k, v in feats.items() if k != "noise_feature"})
+    assert only_theirs == [
+        f"missing feature(s) the challenger (version {challenger}) needs: noise_feature"
+    ]
+    shared = s["champion"].features[0]
+    both = post({k: v for k, v in feats.items() if k not in (shared, "noise_feature")})
+    assert both == [
+        f"missing feature(s) the champion (version {champion}) and the challenger "
+        f"(version {challenger}) need: {shared}",
+        f"missing feature(s) the challenger (version {challenger}) needs: noise_feature",
+    ]
+    # with every feature the call is answered, the challenger deciding its arm's rows
+    ok = http.post(
+        s["url"] + "/v1/predict",
+        json={"obligations": obligations(s["gold"].head(60))},
+        headers=s["headers"],
+    )
+    assert ok.status_code == 200, ok.text
+    versions = {p["model_version"] for p in ok.json()["predictions"] if p["arm"] == "CHALLENGER"}
+    assert versions == {challenger}

@@ -196,6 +196,34 @@ def test_summary_counts_and_expected_savings(client, scored):
     assert "threshold" not in body
 
 
+@pytest.mark.parametrize("identified", [True, False])
+def test_summary_splits_the_savings_into_the_policys_and_the_control_groups(
+    client, lake_dir, keys, identified
+):
+    """The control group's cost is the benefit of managing of the held-out rows the policy would
+    have assigned (where managing pays; every one when the effect is not identified)."""
+    frame = results_frame(40)
+    held = np.flatnonzero(frame.eligible.to_numpy())[::3]
+    benefit = frame.expected_benefit.to_numpy()
+    assert (benefit[held] >= 0).any() and (benefit[held] < 0).any()
+    frame.loc[held, "arm"] = "HOLDOUT"
+    frame.loc[held, "decision"] = "NO_ASSIGN"
+    publish_results(lake_dir, frame, policy={**POLICY, "effect_identified": identified})
+    body = client.get("/v1/summary", headers=auth(keys["viewer"])).json()
+    assigned = benefit[held] >= 0 if identified else np.ones(len(held), bool)
+    lost = float(benefit[held][assigned].sum())
+    net = float(-benefit[frame.decision.to_numpy() == "NO_ASSIGN"].sum())
+    assert body["holdout"] == len(held)
+    assert body["expected_savings"] == pytest.approx(net, abs=0.01)
+    assert body["expected_holdout_cost"] == pytest.approx(lost, abs=0.01)
+    assert body["expected_savings_without_holdout"] == pytest.approx(net + lost, abs=0.01)
+    assert body["expected_savings"] == pytest.approx(
+        body["expected_savings_without_holdout"] - body["expected_holdout_cost"], abs=1e-6
+    )
+    if identified:
+        assert body["expected_holdout_cost"] > 0
+
+
 def test_call_order_numbers_the_cut_assign_rows_whatever_the_filter(client, lake_dir, keys):
     """1 is the first to call in the cut's risk order; a filtered page keeps the day's numbers."""
     frame = results_frame(45, seed=4)

@@ -214,6 +214,10 @@ def test_daily_decisions_scores_and_delivers_the_assign_worklist(stack, tmp_path
     assert held and held.isdisjoint(r["Obligación"] for r in rows)
     assert message["holdout"] == summary["holdout"] == len(held)
     assert f"{len(held)} en el grupo de control" in message["text"]
+    # without a registered challenger no row of the list is counted apart
+    if summary["challenger_version"] is None:
+        assert message["challenger_worklist_rows"] is None
+        assert "modelo retador" not in message["text"]
 
 
 def test_daily_decisions_reports_the_error_of_a_failed_job(stack, tmp_path):
@@ -495,3 +499,53 @@ def test_a_failing_scheduled_workflow_calls_the_error_workflow(stack, tmp_path_f
     assert message["failed_node"] == "Get models"
     assert message["error"] and "Get models" in message["text"]
     assert stack["keys"]["viewer"] not in json.dumps(message)
+
+
+def test_daily_message_counts_the_worklist_rows_the_challenger_decided(stack, tmp_path):
+    """With a registered challenger the day's run routes part of the rows to it: the message
+    counts, from the worklist's model column, the rows to contact that the challenger decided."""
+    from cobranza.config import load_settings
+    from cobranza.ml.registry import challenger_version
+    from cobranza.ml.training import train
+
+    base = stack["settings"]
+    if challenger_version(base) is None:
+        # a training held to an impossible gate: registered as the challenger, not promoted
+        strict = load_settings(lake=base.lake, truth_path=base.truth_path, gate={"max_ece": 0.0})
+        assert not train(strict).gate.passed
+    version = challenger_version(base)
+    assert version is not None
+    sink = stack["sink"]
+    folder = tmp_path / "worklists"
+    folder.mkdir()
+    wf = manual_variant(load_template("daily_decisions.json"), "cbzTestDailyChal")
+    # a channel of its own: the webhook router may post to /notify when the score job ends
+    env = n8n_env(
+        stack,
+        COBRANZA_WORKLIST_DIR=str(folder),
+        COBRANZA_WORKLIST_SEP=";",
+        COBRANZA_NOTIFY_URL=sink.url + "/notify-challenger",
+    )
+    code, result = run_workflow(wf, tmp_path, env, stack["harness"])
+    assert code == 0, json.dumps(result)[:3000]
+    message = sink.wait_for("/notify-challenger", 1)[0].json()
+    assert message["status"] == "succeeded"
+
+    summary = api(stack, "/v1/summary")
+    assert summary["challenger_version"] == version and summary["challenger"] > 0
+    routed, cursor = 0, None
+    while True:
+        params = {"decision": "ASSIGN", "limit": 100, **({"cursor": cursor} if cursor else {})}
+        page = api(stack, "/v1/scores", **params)
+        routed += sum(r["arm"] == "CHALLENGER" for r in page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert routed > 0
+    text = next(folder.glob("*.csv")).read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+    assert sum(r["Modelo"] == version for r in rows) == routed
+    assert message["challenger_worklist_rows"] == routed
+    assert message["challenger_version"] == version
+    assert message["challenger"] == summary["challenger"]
+    assert f"{routed} de ellas decididas por el modelo retador {version}" in message["text"]

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pytest
+
+from cobranza.config import Costs
+from cobranza.decision.business_impact import held_out_no_assign
+from cobranza.decision.experiment import HOLDOUT
+from cobranza.decision.policy import Policy
 
 
 def test_impact_figures_chart_and_table(decision_lake):
@@ -58,6 +64,43 @@ def test_impact_figures_chart_and_table(decision_lake):
     assert [r[0] for r in rows] == ["current", "out_of_time"]
     assert rows[1][1] == pytest.approx(oot["true_net_savings"])
     assert rows[0][2] == pytest.approx(current["expected_net_savings"])
+
+
+def test_impact_json_splits_todays_net_savings_into_the_policys_and_the_holdouts(decision_lake):
+    out = decision_lake["impact"].to_json()
+    lake = decision_lake["lake"]
+    con = duckdb.connect()
+    try:
+        latest = con.execute(
+            "SELECT arm, expected_benefit FROM read_parquet(?) WHERE eligible",
+            [lake.table_glob("results", "latest")],
+        ).df()
+    finally:
+        con.close()
+    held = latest.loc[latest["arm"] == HOLDOUT, "expected_benefit"]
+    identified = decision_lake["champion"].policy.effect_identified
+    lost = held[held >= 0].sum() if identified else held.sum()
+    for scope in ("current", "out_of_time"):
+        figures = out[scope]
+        assert figures["expected_net_savings"] == pytest.approx(
+            figures["expected_savings_without_holdout"] - figures["expected_holdout_cost"],
+            abs=1e-6,
+        )
+    current = out["current"]
+    assert current["holdout"] == len(held) > 0
+    assert current["expected_holdout_cost"] == pytest.approx(lost, abs=0.01)
+    # out of time the policy re-decides every row: no holdout there
+    assert out["out_of_time"]["holdout"] == 0
+    assert out["out_of_time"]["expected_holdout_cost"] == 0.0
+
+
+def test_a_held_out_row_is_valued_at_the_policys_own_rule_without_the_capacity():
+    benefit = np.array([-3.0, 0.0, 2.0, 5.0])
+    # a capacity of 1 would leave all but one row; a held-out row is valued on its own benefit
+    identified = Policy.of(Costs(daily_capacity=1))
+    assert held_out_no_assign(benefit, identified).tolist() == [True, False, False, False]
+    not_identified = Policy.of(Costs(daily_capacity=1), effect_identified=False)
+    assert held_out_no_assign(benefit, not_identified).tolist() == [False] * 4
 
 
 def test_sensitivity_values_todays_decisions_over_a_grid_of_costs(decision_lake):

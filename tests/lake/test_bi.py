@@ -131,6 +131,30 @@ def test_expected_saving_equals_the_impact_of_the_current_run(scored, cat):
     assert total == pytest.approx(current["expected_net_savings"], abs=0.01)
 
 
+def test_savings_split_todays_net_into_the_decisions_and_the_control_group(scored, cat):
+    current = scored["impact"].current
+    holdout, without, cost, net = one(
+        cat,
+        "SELECT holdout, expected_savings_without_holdout, expected_holdout_cost, "
+        "expected_net_savings FROM bi.savings WHERE impact_run_id = ? AND scope = 'current'",
+        scored["impact"].impact_run_id,
+    )
+    assert holdout == current["holdout"]
+    assert without == pytest.approx(current["expected_savings_without_holdout"], abs=0.01)
+    assert cost == pytest.approx(current["expected_holdout_cost"], abs=0.01)
+    assert net == pytest.approx(without - cost, abs=1e-6)
+    # the control group's cost is the benefit of managing its rows the policy would assign:
+    # where managing pays, or every one when the effect is not identified (ASSIGN all)
+    policy = scored["lake"].run_info("results")["policy"]
+    pays = "expected_benefit >= 0" if policy.get("effect_identified", True) else "true"
+    held = one(
+        cat,
+        f"SELECT sum(expected_benefit) FILTER (WHERE {pays}) FROM bi.fact_decisions "
+        "WHERE is_current AND arm = 'HOLDOUT'",
+    )[0]
+    assert cost == pytest.approx(held or 0.0, abs=0.01)
+
+
 def test_fact_outcomes_are_the_past_cut_with_its_realized_target(scored, cat):
     gold = scored["gold"]
     past = gold[gold["cut_date"] == PAST_CUT]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cobranza.ml.model import BaselineModel, Calibrator, SelfCureModel
+from cobranza.ml.model import BaselineModel, Calibrator, ModelInputError, SelfCureModel, model_input
 
 FEATURES = [
     "product",
@@ -107,3 +107,15 @@ def test_calibrators_map_scores_to_observed_rates():
         assert ece(y, p) < 0.03, method
     with pytest.raises(ValueError, match="unknown calibration"):
         Calibrator("magic").fit(raw, y)
+
+
+def test_missing_feature_columns_are_named_with_the_model_that_needs_them():
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [1.0], "c": [2.0]})
+    with pytest.raises(ModelInputError) as err:
+        model_input(frame, ["a", "b"], "the challenger (version 4)")
+    assert str(err.value) == (
+        "the rows to score lack feature column(s) b the challenger (version 4) needs"
+    )
+    assert list(model_input(frame, ["c", "a"]).columns) == ["c", "a"]

@@ -344,6 +344,8 @@ class ResultsReader:
             elig = "eligible" if "eligible" in snap.columns else "probability IS NOT NULL"
             held = "arm = 'HOLDOUT'" if "arm" in snap.columns else "false"
             routed = "arm = 'CHALLENGER'" if "arm" in snap.columns else "false"
+            policy = snap.info.get("policy") or {}
+            holdout_cost = holdout_cost_sql(held, bool(policy.get("effect_identified", True)))
             total = cur.execute(
                 f"SELECT count(*), count(*) FILTER (WHERE {elig}), "
                 "count(*) FILTER (WHERE decision = 'ASSIGN'), "
@@ -352,7 +354,7 @@ class ResultsReader:
                 "coalesce(sum(amount_past_due), 0), min(cut_date), max(cut_date), "
                 "count(*) FILTER (WHERE capacity_limited), avg(p_roll_no_action), "
                 f"avg(p_roll_action), count(*) FILTER (WHERE {held}), "
-                f"count(*) FILTER (WHERE {routed}) FROM latest"
+                f"count(*) FILTER (WHERE {routed}), {holdout_cost} FROM latest"
             ).fetchone()
             by = {}
             for dim in ("product", "segment"):
@@ -391,6 +393,7 @@ class ResultsReader:
             "challenger_version": (snap.info.get("experiment") or {}).get("challenger_version"),
             "amount_past_due": round(float(total[6]), 2),
             "expected_savings": _money(total[4]),
+            **savings_split(_money(total[4]), _money(total[14])),
             "costs": run_costs(snap.info.get("policy") or {}, costs),
             "by_product": by["product"],
             "by_segment": by["segment"],
@@ -455,6 +458,29 @@ SAVING = (
     "CASE WHEN count(*) FILTER (WHERE decision = 'NO_ASSIGN' AND expected_benefit IS NULL) > 0 "
     "THEN NULL ELSE coalesce(sum(-expected_benefit) FILTER (WHERE decision = 'NO_ASSIGN'), 0) END"
 )
+
+
+def holdout_cost_sql(held: str, effect_identified: bool) -> str:
+    """The expected cost of leaving the holdout unmanaged (`decision.savings`): the expected
+    benefit of managing summed over the holdout rows the run's policy would have ASSIGNed, i.e.
+    those where managing pays, or all of them when the effect is not identified
+    (`decision.policy`); null under the same condition as `SAVING`."""
+    assigns = "expected_benefit >= 0" if effect_identified else "true"
+    return (
+        "CASE WHEN count(*) FILTER (WHERE decision = 'NO_ASSIGN' AND expected_benefit IS NULL) > 0 "
+        f"THEN NULL ELSE coalesce(sum(expected_benefit) FILTER (WHERE {held} AND {assigns}), 0) "
+        "END"
+    )
+
+
+def savings_split(net: float | None, holdout_cost: float | None) -> dict[str, float | None]:
+    """The net expected savings' two parts: net = without_holdout - holdout_cost."""
+    return {
+        "expected_savings_without_holdout": None
+        if net is None or holdout_cost is None
+        else round(net + holdout_cost, 2),
+        "expected_holdout_cost": holdout_cost,
+    }
 
 
 def _money(value: Any) -> float | None:

@@ -288,7 +288,20 @@ class Summary(BaseModel):
         ...,
         description="Expected pesos saved against assigning everyone: the sum of "
         "-expected_benefit over the NO_ASSIGN obligations (what managing them would cost beyond "
-        "the rolls it prevents); null if the run predates the expected benefit.",
+        "the rolls it prevents); null if the run predates the expected benefit. Net of the "
+        "experiment's cost: expected_savings = expected_savings_without_holdout - "
+        "expected_holdout_cost.",
+    )
+    expected_savings_without_holdout: float | None = Field(
+        None,
+        description="Expected pesos the policy's decisions save against assigning everyone, "
+        "each control-group (HOLDOUT) obligation valued as the policy would have decided it.",
+    )
+    expected_holdout_cost: float | None = Field(
+        None,
+        description="Expected pesos the experiment's control group costs: the expected benefit "
+        "of managing, summed over the HOLDOUT obligations the policy would have assigned (>= 0 "
+        "where managing pays).",
     )
     costs: DecisionCosts = Field(..., description="The costs of the run's policy.")
     by_product: list[GroupSummary]
@@ -313,6 +326,8 @@ class Summary(BaseModel):
                     "mean_p_roll_action": 0.12,
                     "amount_past_due": 1523000000.0,
                     "expected_savings": 9150000.0,
+                    "expected_savings_without_holdout": 9420000.0,
+                    "expected_holdout_cost": 270000.0,
                     "costs": {
                         "collection_action": 8000.0,
                         "later_collection_cost": 30000.0,

@@ -8,8 +8,10 @@ potential outcomes), every rule is valued with the true probabilities under the 
 reported as the share of the oracle's savings it captures (`savings.true_impact`): the policy, the
 naive rule (the self-cure model that ignores the treatment, assuming management prevents every
 roll of a client who does not self-cure: NO_ASSIGN iff (1 - p_naive) x roll_loss < action) and the
-no-model rule (NO_ASSIGN every eligible obligation). For the current population
-(`results.latest`) the expected figures.
+no-model rule (NO_ASSIGN every eligible obligation). Those rows are re-decided by the policy with
+no holdout, so their holdout cost is 0. For the current population (`results.latest`) the
+expected figures, the net savings split into the policy's decisions and the cost of the
+experiment's holdout (its rows valued as the policy would have decided them, `savings`).
 
 Outputs: a chart of cost per obligation against the benefit threshold (NO_ASSIGN iff expected
 benefit < t; t = 0 is the policy, the two ends are "assign everyone" and "assign no one with a
@@ -19,6 +21,7 @@ figures as `ml_metadata.impact` (one file per run, a row per scope) so BI reads 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +35,14 @@ from cobranza.config import Costs, Settings
 from cobranza.console import waiting
 from cobranza.decision.attribution import positive_proba
 from cobranza.decision.estimates import Estimates, estimate
-from cobranza.decision.policy import NO_ASSIGN, champion_policy, decide_per_cut
+from cobranza.decision.experiment import HOLDOUT
+from cobranza.decision.policy import (
+    NO_ASSIGN,
+    Policy,
+    champion_policy,
+    decide,
+    decide_per_cut,
+)
 from cobranza.decision.savings import expected_impact, true_impact
 from cobranza.decision.scoring import ScoringError
 from cobranza.decision.sensitivity import (
@@ -122,8 +132,11 @@ def ineligible_per_cut(lake: Lake, months: list[str], version: str | None = None
 
 
 # ---- command ------------------------------------------------------------------------------------
-def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
-    if lake.current_version("results") is None:
+def _current_population(lake: Lake, costs: Costs, policy: Policy) -> dict[str, Any] | None:
+    """Expected figures of `results.latest`'s eligible rows; a holdout row valued as the champion's
+    `policy` would have decided it, with the effect identified or not as the run recorded."""
+    version = lake.current_version("results")
+    if version is None:
         return None
     try:
         glob = lake.table_glob("results", LATEST)
@@ -139,12 +152,20 @@ def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
     no_assign = rows["decision"].to_numpy() == NO_ASSIGN
     if "p_roll_no_action" not in rows:
         return None  # scored before the effect-aware decision
+    benefit = rows["expected_benefit"].to_numpy(dtype=np.float64)
+    holdout = (rows["arm"] == HOLDOUT).to_numpy() if "arm" in rows else np.zeros(len(rows), bool)
+    recorded = lake.run_info("results", version).get("policy") or {}
+    identified = bool(recorded.get("effect_identified", policy.effect_identified))
+    run_policy = dataclasses.replace(policy, effect_identified=identified)
+    policy_no_assign = no_assign.copy()
+    policy_no_assign[holdout] = held_out_no_assign(benefit[holdout], run_policy)
     figures = expected_impact(
-        no_assign,
+        policy_no_assign,
         rows["p_roll_no_action"].to_numpy(dtype=np.float64),
         rows["p_roll_action"].to_numpy(dtype=np.float64),
         rows["roll_loss"].to_numpy(dtype=np.float64),
         costs,
+        holdout=holdout,
     )
     figures.pop("rows")
     figures.pop("no_assign")
@@ -161,10 +182,20 @@ def _current_population(lake: Lake, costs: Costs) -> dict[str, Any] | None:
     }
 
 
+def held_out_no_assign(benefit, policy: Policy) -> np.ndarray:
+    """The policy's decision on eligible rows of the holdout, had they not been held out: its
+    rule on each row's own expected benefit. The capacity is not re-ranked: with a binding
+    capacity a held-out row's place went to another row, so the holdout's cost is then an upper
+    bound."""
+    b = np.asarray(benefit, dtype=np.float64)
+    rule = dataclasses.replace(policy, capacity=None)
+    return decide(b, np.ones(len(b), bool), rule) == NO_ASSIGN
+
+
 def oot_estimates(champion: Any, oot: pd.DataFrame, costs: Costs) -> tuple[np.ndarray, Estimates]:
     """The champion's self-cure probability and estimates on the out-of-time rows."""
     features = list(champion.model.feature_names_)
-    X = model_input(oot, features)
+    X = model_input(oot, features, f"the champion (version {champion.version})")
     eligible = np.ones(len(oot), dtype=bool)  # read_oot reads eligible rows only
     return positive_proba(champion.model, X), estimate(champion.roll, X, oot, eligible, costs)
 
@@ -175,7 +206,10 @@ def naive_no_assign(
     """The naive rule's NO_ASSIGN set: (1 - p_naive) x roll_loss < action (see the docstring)."""
     if champion.naive is None:
         return None
-    p = positive_proba(champion.naive, model_input(oot, list(champion.naive.feature_names_)))
+    needed_by = f"the champion's naive model (version {champion.version})"
+    p = positive_proba(
+        champion.naive, model_input(oot, list(champion.naive.feature_names_), needed_by)
+    )
     return (1.0 - p) * loss < costs.collection_action
 
 
@@ -231,7 +265,7 @@ def impact(settings: Settings, ui=None, sensitivity: bool = False) -> ImpactResu
     if sensitivity:
         grid = sensitivity_grid(est, no_assign, costs, p_true)
         sensitivity_chart(grid, folder / "sensitivity.png")
-    current = _current_population(lake, costs)
+    current = _current_population(lake, costs, policy)
 
     computed_at = datetime.now(UTC).isoformat()
     base = {

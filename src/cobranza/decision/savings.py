@@ -4,13 +4,29 @@ All figures are under the loss of `decision.loss`: an ASSIGN row costs the actio
 risk with management, a NO_ASSIGN row its roll risk without management, each roll valued at the
 row's roll loss. Three valuations, pure NumPy on arrays:
 
-- `expected_impact`: from the model's own probabilities (no labels needed);
+- `expected_impact`: from the model's own probabilities (no labels needed), the net savings split
+  into what the policy's decisions save and what the experiment's holdout costs (below);
 - `true_impact`: from the simulator's true probabilities of both potential outcomes, beside the
   oracle (the Bayes rule on those true probabilities: NO_ASSIGN iff the true expected benefit of
   managing is negative), the naive rule and the no-model rule, each reported as the share of the
   oracle's savings it captures: (cost(assign all) - cost(rule)) / (cost(assign all) - cost(oracle));
 - `realized_impact`: what happened under the arm each row was actually in (monitoring): the
   realized cost per obligation and the roll rate, by decision.
+
+The holdout's cost. Rows of the experiment's control group (`decision.experiment`, arm HOLDOUT)
+are left unmanaged whatever the policy says. With `P` the policy's decisions on every row (a
+holdout row as the policy would decide it) and `A` the decisions taken (`P`, with the holdout
+NO_ASSIGN):
+
+    expected_savings_without_holdout = cost(assign all) - cost(P)
+    expected_holdout_cost            = cost(A) - cost(P)
+                                     = sum of expected_benefit over the holdout rows P ASSIGNs
+    expected_net_savings             = cost(assign all) - cost(A)
+                                     = expected_savings_without_holdout - expected_holdout_cost
+
+A holdout row adds its expected benefit of managing where the policy ASSIGNs it, nothing
+elsewhere: its cost is >= 0 wherever management pays, and negative only on a row the policy
+ASSIGNs although managing does not pay (an effect not identified: the policy assigns everyone).
 """
 
 from __future__ import annotations
@@ -32,27 +48,42 @@ def _share(saved: float, best: float) -> float | None:
 
 
 def expected_impact(
-    no_assign, p_roll_no_action, p_roll_action, loss, costs: Costs
+    no_assign, p_roll_no_action, p_roll_action, loss, costs: Costs, holdout=None
 ) -> dict[str, Any]:
-    """Expected figures of the decisions from the model's probabilities, against assigning all."""
-    no_assign = np.asarray(no_assign, dtype=bool)
-    everyone = expected_cost(
-        np.ones(len(no_assign), bool), p_roll_no_action, p_roll_action, loss, costs
-    )
-    policy = expected_cost(~no_assign, p_roll_no_action, p_roll_action, loss, costs)
-    n = len(no_assign)
+    """Expected figures of the decisions from the model's probabilities, against assigning all.
+
+    `no_assign`: the policy's decisions, a holdout row as the policy would decide it;
+    `holdout`: the rows of the experiment's control group (None: none), left unmanaged. The
+    decisions taken are `no_assign | holdout`: the counts, costs and net savings are theirs, and
+    the net savings are split as in the module docstring.
+    """
+    policy_no_assign = np.asarray(no_assign, dtype=bool)
+    n = len(policy_no_assign)
+    held = np.zeros(n, bool) if holdout is None else np.asarray(holdout, dtype=bool)
+    if len(held) != n:
+        raise ValueError(f"no_assign and holdout differ in length ({n}, {len(held)})")
+    taken = policy_no_assign | held
+    everyone = expected_cost(np.ones(n, bool), p_roll_no_action, p_roll_action, loss, costs).sum()
+    policy = expected_cost(~policy_no_assign, p_roll_no_action, p_roll_action, loss, costs).sum()
+    actual = expected_cost(~taken, p_roll_no_action, p_roll_action, loss, costs).sum()
     p_no = np.asarray(p_roll_no_action, dtype=np.float64)
     p_act = np.asarray(p_roll_action, dtype=np.float64)
+    net = _money(everyone - actual)
+    without_holdout = _money(everyone - policy)
     return {
         "rows": n,
-        "no_assign": int(no_assign.sum()),
-        "no_assign_share": round(float(no_assign.mean()), 6) if n else 0.0,
-        "actions_avoided_cost": _money(no_assign.sum() * costs.collection_action),
-        "expected_extra_rolls": round(float((p_no - p_act)[no_assign].sum()), 2),
-        "expected_extra_roll_cost": _money(((p_no - p_act) * np.asarray(loss))[no_assign].sum()),
-        "expected_baseline_cost": _money(everyone.sum()),
-        "expected_policy_cost": _money(policy.sum()),
-        "expected_net_savings": _money(everyone.sum() - policy.sum()),
+        "no_assign": int(taken.sum()),
+        "no_assign_share": round(float(taken.mean()), 6) if n else 0.0,
+        "actions_avoided_cost": _money(taken.sum() * costs.collection_action),
+        "expected_extra_rolls": round(float((p_no - p_act)[taken].sum()), 2),
+        "expected_extra_roll_cost": _money(((p_no - p_act) * np.asarray(loss))[taken].sum()),
+        "expected_baseline_cost": _money(everyone),
+        "expected_policy_cost": _money(actual),
+        "expected_net_savings": net,
+        "holdout": int(held.sum()),
+        "expected_savings_without_holdout": without_holdout,
+        # from the two rounded figures, so that the identity holds on the published numbers
+        "expected_holdout_cost": _money(without_holdout - net),
     }
 
 

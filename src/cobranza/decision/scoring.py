@@ -150,7 +150,9 @@ def score_frame(
     probability, est = own.probability, own.est
     other = None
     if routed.any():
-        other = _ModelPart.of(challenger, frame, routed, policy, method, chunk_rows)
+        other = _ModelPart.of(
+            challenger, frame, routed, policy, method, chunk_rows, role="challenger"
+        )
         probability, est = other.merged(routed, probability, est)
     decision, limited = decide_per_cut(est.expected_benefit, eligible, cut, policy, holdout=holdout)
 
@@ -204,11 +206,20 @@ class _ModelPart:
     est: Estimates
 
     @classmethod
-    def of(cls, holder: Any, frame: pd.DataFrame, rows: np.ndarray, policy: Policy, *how: Any):
-        """`holder`'s (a loaded registry version) figures on the `rows` of `frame`, NaN elsewhere;
-        `how`: the contribution method and the chunk size."""
+    def of(
+        cls,
+        holder: Any,
+        frame: pd.DataFrame,
+        rows: np.ndarray,
+        policy: Policy,
+        *how: Any,
+        role: str = "champion",
+    ):
+        """`holder`'s (a loaded registry version, the `role` model) figures on the `rows` of
+        `frame`, NaN elsewhere; `how`: the contribution method and the chunk size."""
         features = list(holder.model.feature_names_)
-        X = model_input(frame, features) if rows.any() else None
+        needed_by = f"the {role} (version {holder.version})"
+        X = model_input(frame, features, needed_by) if rows.any() else None
         probability, down, up = _probability_and_top_reasons(holder.model, X, rows, features, *how)
         est = estimate(holder.roll, X, frame, rows, policy.costs)
         return cls(features, X, probability, down, up, est)

@@ -129,6 +129,13 @@ IMPACT_TRUTH_COLUMNS = {
     "no_model_true_net_savings": "DOUBLE",
     "no_model_share_of_oracle_captured": "DOUBLE",
 }
+# The expected net savings' split into the policy's decisions and the control group's cost
+# (`decision.savings.expected_impact`): absent from an impact run before it, null in the view then.
+IMPACT_SPLIT_COLUMNS = {
+    "holdout": "BIGINT",
+    "expected_savings_without_holdout": "DOUBLE",
+    "expected_holdout_cost": "DOUBLE",
+}
 QUARANTINE_COLUMNS = {"file", "line", "column", "value", "reason"}
 QUARANTINE_FILE = "bi_quarantine.parquet"  # in the metadata area; written at each refresh
 SCORE_FEATURE = "__score__"  # the score's own row in monitoring_drift
@@ -427,6 +434,7 @@ SELECT impact_run_id, CAST(computed_at AS TIMESTAMPTZ) AS computed_at,
        CAST(expected_baseline_cost AS DOUBLE) AS expected_baseline_cost,
        CAST(expected_policy_cost AS DOUBLE) AS expected_policy_cost,
        CAST(expected_net_savings AS DOUBLE) AS expected_net_savings,
+       {split},
        CAST(beats_both_extremes AS BOOLEAN) AS beats_both_extremes,
        {truth}
 FROM ml_metadata.impact
@@ -546,11 +554,16 @@ def bi_views(lake: Lake) -> dict[str, str]:
             views["model_performance"] = MODEL_PERFORMANCE.format(is_champion="FALSE")
     if _has_metadata(lake, "impact"):
         present = _columns([lake.metadata_dir / "impact"])
-        truth = ",\n       ".join(
-            f"CAST({c} AS {t}) AS {c}" if c in present else f"CAST(NULL AS {t}) AS {c}"
-            for c, t in IMPACT_TRUTH_COLUMNS.items()
+
+        def cast(columns: dict[str, str]) -> str:
+            return ",\n       ".join(
+                f"CAST({c} AS {t}) AS {c}" if c in present else f"CAST(NULL AS {t}) AS {c}"
+                for c, t in columns.items()
+            )
+
+        views["savings"] = SAVINGS.format(
+            truth=cast(IMPACT_TRUTH_COLUMNS), split=cast(IMPACT_SPLIT_COLUMNS)
         )
-        views["savings"] = SAVINGS.format(truth=truth)
     views.update(_monitoring_views(lake))
     views.update(_quarantine_view(lake))
     return {name: sql.strip() for name, sql in views.items()}

@@ -169,6 +169,21 @@ MEASURES: list[Measure] = [
                    "{A}[computed_at] = MAX({A}[computed_at]))"), COP,
             "Ahorro neto esperado fuera de tiempo frente a gestionar todo, según la última "
             "corrida de impacto."),
+    Measure("savings", "Ahorro neto esperado hoy",
+            _m('CALCULATE(SUM({A}[expected_net_savings]), {A}[scope] = "current", '
+                   "{A}[computed_at] = MAX({A}[computed_at]))"), COP,
+            "Ahorro neto esperado del corte vigente frente a gestionar todo, según la última "
+            "corrida de impacto: el de las decisiones menos el costo del grupo de control."),
+    Measure("savings", "Ahorro esperado de las decisiones hoy",
+            _m('CALCULATE(SUM({A}[expected_savings_without_holdout]), {A}[scope] = "current", '
+                   "{A}[computed_at] = MAX({A}[computed_at]))"), COP,
+            "Lo que ahorran las decisiones de la política en el corte vigente, valorando cada "
+            "obligación del grupo de control como la habría decidido la política."),
+    Measure("savings", "Costo esperado del grupo de control hoy",
+            _m('CALCULATE(SUM({A}[expected_holdout_cost]), {A}[scope] = "current", '
+                   "{A}[computed_at] = MAX({A}[computed_at]))"), COP,
+            "Lo que cuesta dejar sin gestión el grupo de control del experimento: el beneficio "
+            "esperado de gestionar las obligaciones que la política habría gestionado."),
     Measure("savings", "Parte del ahorro del oráculo capturada",
             _m('CALCULATE(MAX({A}[share_of_oracle_captured]), {A}[scope] = "out_of_time", '
                    "{A}[computed_at] = MAX({A}[computed_at]))"), PCT,

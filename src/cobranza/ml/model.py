@@ -102,8 +102,12 @@ class ModelInputError(CobranzaError):
     """Rows to predict lack a feature column the model needs."""
 
 
-def model_input(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """The feature columns of `frame` in the model's order, as `FeatureEncoder` takes them.
+def model_input(
+    frame: pd.DataFrame, features: list[str], needed_by: str = "the model"
+) -> pd.DataFrame:
+    """The feature columns of `frame` in the model's order, as `FeatureEncoder` takes them;
+    `needed_by` names the model in the error when a column is missing ("the challenger
+    (version 4)").
 
     Only non-numeric columns that are not plain objects (Arrow-backed strings read from Parquet)
     are converted, in one constructor call: online scoring of one row is dominated by per-column
@@ -112,7 +116,7 @@ def model_input(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise ModelInputError(
-            f"the rows to score lack feature column(s) {', '.join(missing[:10])} the champion needs"
+            f"the rows to score lack feature column(s) {', '.join(missing[:10])} {needed_by} needs"
         )
     X = frame[features]
     convert = [

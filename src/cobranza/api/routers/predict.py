@@ -61,10 +61,32 @@ def _names(unknown: list[str]) -> str:
     return shown + (f" (and {more} more)" if more > 0 else "")
 
 
-def _check(body: PredictRequest, features: list[str], categorical: set[str]) -> list[dict]:
+def needed_by(loaded: Any) -> dict[str, str]:
+    """Who needs each feature of a request, as a 422 names it: the champion, the challenger that
+    decides the CHALLENGER arm, or both, each with its version (a request carries both models'
+    features: the arm is drawn from the obligation, not from what the caller sends)."""
+    champion = f"the champion (version {loaded.version})"
+    ours = set(loaded.champion.features)
+    challenger = loaded.challenger
+    theirs = set() if challenger is None else set(challenger.features)
+    other = "" if challenger is None else f"the challenger (version {challenger.version})"
+    owners = {}
+    for f in loaded.features:
+        if f in ours and f in theirs:
+            owners[f] = f"{champion} and {other} need"
+        elif f in theirs:
+            owners[f] = f"{other} needs"
+        else:
+            owners[f] = f"{champion} needs"
+    return owners
+
+
+def _check(body: PredictRequest, loaded: Any) -> list[dict]:
     """Every problem with the given features, as FastAPI validation errors (loc, msg, type)."""
+    features, categorical = loaded.features, loaded.categorical
     problems: list[dict] = []
     wanted = set(features)
+    owners: dict[str, str] | None = None
 
     def problem(i: int, msg: str, name: str | None = None) -> None:
         loc: list[str | int] = ["body", "obligations", i, "features"]
@@ -74,7 +96,12 @@ def _check(body: PredictRequest, features: list[str], categorical: set[str]) -> 
         missing = [f for f in features if f not in ob.features]
         unknown = sorted(k for k in ob.features if k not in wanted and k not in NON_FEATURES)
         if missing:
-            problem(i, f"missing feature(s) the champion needs: {', '.join(missing)}")
+            owners = owners or needed_by(loaded)
+            by_owner: dict[str, list[str]] = {}
+            for name in missing:
+                by_owner.setdefault(owners[name], []).append(name)
+            for owner, names in by_owner.items():
+                problem(i, f"missing feature(s) {owner}: {', '.join(names)}")
         if unknown:
             problem(i, f"unknown feature(s): {_names(unknown)}")
         for name in features:
@@ -114,7 +141,7 @@ async def predict(body: PredictRequest, svc: Services = Depends(services)):
             loaded = await run_in_threadpool(svc.champion.get)  # the first load takes seconds
         except NoChampion as exc:
             raise HTTPException(503, str(exc)) from None
-    problems = _check(body, loaded.features, loaded.categorical)
+    problems = _check(body, loaded)
     if problems:
         raise HTTPException(422, problems)
     today = None

@@ -22,6 +22,7 @@ const TEXT = {
     apiKey: "Clave de API", keyHint: "La clave se guarda solo en esta pestaña (sessionStorage) y se envía como X-API-Key.",
     todayCut: "Corte de hoy", kpiPopulation: "Obligaciones en mora temprana", kpiEligible: "Con débito automático activo",
     kpiAssign: "Gestionar", kpiNoAssign: "No gestionar · gestionar no paga", kpiSavings: "Ahorro esperado vs gestionar todo",
+    savingsDecisions: "De las decisiones", savingsHoldoutCost: "Menos el costo del grupo de control",
     kpiCost: "Costo de una gestión · modelo", byProduct: "Decisiones por producto", bySegment: "Decisiones por segmento",
     byCut: "Decisiones y autocura realizada por corte", worklistAssign: "Lista de trabajo · gestionar",
     worklistNoAssign: "Autocura · auditoría de las no gestionadas", viewAssign: "Gestionar", viewNoAssign: "Autocura · auditoría",
@@ -59,6 +60,7 @@ const TEXT = {
     apiKey: "API key", keyHint: "The key stays in this tab only (sessionStorage) and is sent as X-API-Key.",
     todayCut: "Today's cut", kpiPopulation: "Obligations in early delinquency", kpiEligible: "With an active automatic debit",
     kpiAssign: "Assign", kpiNoAssign: "Do not assign · managing does not pay", kpiSavings: "Expected savings vs assigning all",
+    savingsDecisions: "From the decisions", savingsHoldoutCost: "Less the control group's cost",
     kpiCost: "Cost of one action · model", byProduct: "Decisions by product", bySegment: "Decisions by segment",
     byCut: "Decisions and realized self-cure by cut", worklistAssign: "Worklist · assign",
     worklistNoAssign: "Self-cure · audit of the unassigned", viewAssign: "Assign", viewNoAssign: "Self-cure · audit",
@@ -283,6 +285,9 @@ async function loadSummary() {
   $("count-assign").textContent = fmt.int(decisions.ASSIGN || 0);
   $("count-no-assign").textContent = fmt.int(decisions.NO_ASSIGN || 0);
   $("expected-savings").textContent = fmt.money(s.expected_savings);
+  // net = what the policy's decisions save - what the control group (left unmanaged) costs
+  $("savings-without-holdout").textContent = fmt.money(s.expected_savings_without_holdout);
+  $("holdout-cost").textContent = fmt.money(s.expected_holdout_cost);
   $("collection-action").textContent = fmt.money((s.costs || {}).collection_action);
   $("model-version").textContent = s.model_version || "–";
   fillSelect($("f-product"), "product", (s.by_product || []).map((g) => g.product).filter(Boolean));
