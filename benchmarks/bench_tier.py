@@ -16,7 +16,7 @@ tier. Never part of the test suite: `make bench-scale TIER=10m` runs it under `n
 
 Run: `python -m benchmarks.bench_tier CLIENTS [MONTHS] [--work DIR] [--extract DIR] [--memory 8GB]
 [--train-clients N] [--keep] [--drop-extract]` (`--extract` reuses a simulated extract, plain or
-gzip, and keeps it; `--drop-extract` deletes a simulated one after ingest, for the disk).
+gzip, and keeps it unless `--drop-extract`, which deletes the extract after ingest, for the disk).
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--drop-extract",
         action="store_true",
-        help="delete the simulated extract once ingest has validated it into the raw zone "
-        "(a 10M book's gzip extract, about 21 GB, and its lake do not fit the disk together)",
+        help="delete the extract (simulated, or the one given) once ingest has validated it into "
+        "the raw zone (a 10M book's gzip extract, 22 GB, and its lake do not fit the disk "
+        "together)",
     )
     return p.parse_args(argv)
 
@@ -87,6 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
         "months": args.months,
         "duckdb_memory_limit": args.memory,
         "train_sample_clients": args.train_clients,
+        "ingest_workers": os.environ.get("COBRANZA_INGEST_WORKERS", "cores"),
         "machine": {"cpus": os.cpu_count(), "free_disk_gb_at_start": free_gb(work)},
         "stages": {},
     }
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
             shutil.rmtree(floor_out, ignore_errors=True)
         base = [cobranza, "--lake", str(lake), "--json"]
         ingest = stage("ingest", [*base, "ingest", str(extract)])
-        if args.drop_extract and args.extract is None:
+        if args.drop_extract:
             shutil.rmtree(extract, ignore_errors=True)
             entry["extract_dropped_after_ingest_gb"] = ingest["extract_gb"]
         etl = stage("etl", [*base, "etl"])
