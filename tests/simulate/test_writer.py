@@ -11,7 +11,7 @@ import pytest
 
 from cobranza.contract import COLLECTION_ASSIGNMENTS, FILES, MANIFEST, REVERSED_TS
 from cobranza.simulate import SimulationConfig, simulate
-from cobranza.simulate.writer import extract_files, sha256
+from cobranza.simulate.writer import DefectLog, extract_files, sha256
 
 
 def test_the_simulator_writes_every_file_of_contract_version_two_in_contract_order():
@@ -52,3 +52,32 @@ def test_a_rerun_replaces_the_other_spelling_of_its_files(tmp_path: Path):
     simulate(tmp_path, cfg)
     names = {p.name for p in tmp_path.iterdir() if p.is_file()}
     assert names == {s.filename for s in extract_files()} | {MANIFEST}
+
+
+def test_the_defect_log_writes_the_document_json_dumps_would_give(tmp_path):
+    """Defects kept on disk come back as the same bytes as the whole document dumped at once:
+    strings with line breaks and quotes, nested values, a file with no defect, none at all."""
+    found = {
+        "a.csv": [
+            {"line": 7, "column": "amount", "case": 'bad "number"\nspread', "extra": {"k": [1]}},
+            {"line": 9, "column": None, "case": "ñandú", "extra": {}},
+        ],
+        "b.csv.gz": [],
+        "c.csv": [{}],
+    }
+    log = DefectLog(list(found))
+    try:
+        log.extend("a.csv", found["a.csv"][:1])
+        log.extend("c.csv", found["c.csv"])
+        log.extend("a.csv", found["a.csv"][1:])
+        log.write(tmp_path / "noise.json", 0.002, 42)
+    finally:
+        log.close()
+    expected = json.dumps({"rate": 0.002, "seed": 42, "files": found}, indent=1) + "\n"
+    assert (tmp_path / "noise.json").read_text(encoding="utf-8") == expected
+    assert log.counts == {"a.csv": 2, "b.csv.gz": 0, "c.csv": 1}
+    with DefectLog([]) as empty:
+        empty.write(tmp_path / "none.json", 0.0, 1)
+    assert (tmp_path / "none.json").read_text(encoding="utf-8") == (
+        json.dumps({"rate": 0.0, "seed": 1, "files": {}}, indent=1) + "\n"
+    )

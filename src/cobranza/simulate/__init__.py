@@ -13,7 +13,6 @@ extract, say) is refused rather than destroyed.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from contextlib import ExitStack
@@ -45,6 +44,7 @@ from cobranza.simulate.noise import inject
 from cobranza.simulate.summary import Summary, oracle_auc
 from cobranza.simulate.writer import (
     ChunkWriter,
+    DefectLog,
     delivered_name,
     extract_files,
     format_table,
@@ -155,7 +155,7 @@ def _write_chunk(ctx: dict, chunk: int, result) -> None:
             text, found, serials[spec.stem] = inject(
                 spec, text, cfg.noise, rng, dialect, rows[spec.stem] + 2, serials[spec.stem]
             )
-            ctx["defects"][delivered_name(spec, cfg.compress)].extend(found)
+            ctx["defects"].extend(delivered_name(spec, cfg.compress), found)
         blobs.append((spec.stem, to_bytes(text, dialect, header=chunk == 0)))
         ctx["rows"][spec.stem] += text.num_rows
     ctx["writer"].submit(ctx["handles"], blobs)
@@ -216,12 +216,14 @@ def simulate(out: Path, cfg: SimulationConfig, dialect: Dialect = STANDARD, ui=N
         "truth_dir": truth_dir,
         "rows": {spec.stem: 0 for spec in files},
         "serials": {spec.stem: 0 for spec in files},
-        "defects": {delivered_name(spec, cfg.compress): [] for spec in files},
         "potential": None,
         "summary": Summary((first_holdout, cal.cut[-2] if cfg.holdout_cuts else cal.cut[0] - 1)),
     }
     try:
         with ExitStack() as stack:
+            ctx["defects"] = defects = stack.enter_context(
+                DefectLog([delivered_name(spec, cfg.compress) for spec in files])
+            )
             ctx["handles"] = {
                 s.stem: stack.enter_context(
                     open_delivered(out / delivered_name(s, cfg.compress), cfg.compress)
@@ -237,13 +239,12 @@ def simulate(out: Path, cfg: SimulationConfig, dialect: Dialect = STANDARD, ui=N
                 _write_chunk(ctx, chunk, simulate_chunk(cfg, cal, chunk, n, ids))
                 if step is not None:
                     step.advance()
+            ctx["writer"].wait()
+            defects.write(truth_dir / NOISE_FILE, cfg.noise, cfg.seed)
+            injected = sum(defects.counts.values())
     finally:
         if ctx["potential"] is not None:
             ctx["potential"].close()
-    (truth_dir / NOISE_FILE).write_text(
-        json.dumps({"rate": cfg.noise, "seed": cfg.seed, "files": ctx["defects"]}, indent=1) + "\n",
-        encoding="utf-8",
-    )
     as_of = cal.cut[-1].astype(object).isoformat()
     rows = {delivered_name(spec, cfg.compress): ctx["rows"][spec.stem] for spec in files}
     write_manifest(out, as_of, rows)
@@ -262,6 +263,6 @@ def simulate(out: Path, cfg: SimulationConfig, dialect: Dialect = STANDARD, ui=N
         "seconds": round(seconds, 2),
         "rows_per_second": round(total / seconds) if seconds > 0 else None,
         **ctx["summary"].result(),
-        "defects_injected": sum(len(v) for v in ctx["defects"].values()),
+        "defects_injected": injected,
         "manifest": MANIFEST,
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, time, timedelta
 from functools import lru_cache
@@ -99,6 +100,65 @@ class ChunkWriter:
                 self._pending.exception()  # let the write finish before its files are closed
         finally:
             self._pool.shutdown(wait=True)
+
+
+class DefectLog:
+    """The injected defects of each file, kept on disk (a temporary folder) until `write`.
+
+    A 10M-client extract injects about 1.4M defects: held as dicts they took gigabytes, so each
+    is appended as its JSON text and `write` streams them into the same document, byte for byte,
+    that `json.dumps({"rate", "seed", "files"}, indent=1)` gives.
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="cobranza-defects-")
+        self._names = list(names)
+        folder = Path(self._dir.name)
+        self._files = {
+            n: (folder / f"{i}.jsonl").open("w+", encoding="utf-8")
+            for i, n in enumerate(self._names)
+        }
+        self.counts = dict.fromkeys(self._names, 0)
+
+    def extend(self, name: str, found: list[dict]) -> None:
+        fh = self._files[name]
+        for defect in found:
+            fh.write(json.dumps(defect) + "\n")  # one line: JSON escapes line breaks in strings
+        self.counts[name] += len(found)
+
+    def write(self, path: Path, rate: float, seed: int) -> None:
+        with path.open("w", encoding="utf-8") as out:
+            out.write("{\n" + f' "rate": {json.dumps(rate)},\n "seed": {json.dumps(seed)},\n')
+            if not self._names:
+                out.write(' "files": {}\n}\n')
+                return
+            out.write(' "files": {\n')
+            for i, name in enumerate(self._names):
+                out.write(f"  {json.dumps(name)}: ")
+                if self.counts[name] == 0:
+                    out.write("[]")
+                else:
+                    fh = self._files[name]
+                    fh.seek(0)
+                    out.write("[\n")
+                    for j, line in enumerate(fh):
+                        # three levels deep in the document: {"files": {name: [defect]}}
+                        text = json.dumps(json.loads(line), indent=1).replace("\n", "\n   ")
+                        out.write(("" if j == 0 else ",\n") + "   " + text)
+                    out.write("\n  ]")
+                out.write(",\n" if i < len(self._names) - 1 else "\n")
+            out.write(" }\n}\n")
+
+    def close(self) -> None:
+        for fh in self._files.values():
+            fh.close()
+        self._dir.cleanup()
+
+    def __enter__(self) -> DefectLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _write_blobs(handles: dict, blobs: list[tuple[str, bytes]]) -> None:
