@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 
 import pytest
 
 from cobranza.config import load_settings
 from cobranza.contract import FILES, STANDARD, files_for
 from cobranza.ingest import IngestError, ingest_extract
-from cobranza.ingest.run import ingest_workers, ordered_files, schedule_order
+from cobranza.ingest.run import ingest_workers, ordered_files, schedule_order, staging
 from cobranza.lake import Lake
 from tests.ingest.conftest import fails_publishing_nothing, rewrite_manifest, write_extract
 from tests.ingest.test_validate import raw_rows, raw_rows_q
@@ -36,6 +38,50 @@ def test_parallel_files_give_exactly_the_serial_raw_zone(tmp_path, sim_extract):
     assert reports[4]["rows_quarantined"] > 0  # the extract has defects, so rules really ran
     for name, rows in tables[1].items():
         assert rows == tables[4][name], name
+
+
+@pytest.mark.slow
+def test_staging_in_a_database_file_gives_exactly_the_raw_zone_staged_in_memory(
+    tmp_path, sim_extract
+):
+    reports, tables = {}, {}
+    for where in ("memory", "disk"):
+        s = load_settings(
+            lake=tmp_path / where,
+            duckdb_memory_limit="512MB",
+            ingest_workers=2,
+            ingest_staging=where,
+        )
+        reports[where] = ingest_extract(s, sim_extract, STANDARD)
+        assert reports[where]["staging"] == where
+        tables[where] = {spec.stem: raw_rows(s, spec.stem) for spec in FILES}
+        tables[where]["quarantine"] = raw_rows_q(s)
+        tmp = Lake(s.lake).root / "_tmp"
+        assert not tmp.exists() or not list(tmp.iterdir())  # the staging file went with the run
+    assert reports["memory"]["files"] == reports["disk"]["files"]
+    assert reports["disk"]["rows_quarantined"] > 0  # the extract has defects, so rules really ran
+    for name, rows in tables["memory"].items():
+        assert rows == tables["disk"][name], name
+
+
+def test_auto_staging_goes_to_disk_when_the_largest_files_would_not_fit_the_budget(tmp_path):
+    """Staged strings take about 1.7x a file's text; a gzip file holds about 4x its bytes."""
+    plain, packed = tmp_path / "a.csv", tmp_path / "b.csv.gz"
+    plain.write_bytes(b"x" * 500_000)  # 0.85 MB staged
+    packed.write_bytes(gzip.compress(os.urandom(200_000), compresslevel=1))  # ~200 KB: 1.36 MB
+
+    def where(paths, limit="1MB", mode="auto"):
+        s = load_settings(
+            lake=tmp_path / "lake", duckdb_memory_limit=limit, ingest_workers=1, ingest_staging=mode
+        )
+        return staging(s, paths)
+
+    assert where([plain]) == "memory"
+    assert where([plain, packed]) == "disk"  # one worker: the largest file alone decides
+    assert where([plain, packed], limit="2MB") == "memory"
+    assert where([plain, packed], limit="80%") == "memory"  # a relative budget is not compared
+    assert where([plain], mode="disk") == "disk"
+    assert where([plain, packed], mode="memory") == "memory"
 
 
 def test_a_failing_file_among_parallel_ones_fails_the_run_and_publishes_nothing(tmp_path):

@@ -6,8 +6,9 @@ files it reads are done (clients -> obligations -> debit_mandates -> the rest; p
 before collection_assignments), so references and cross-file rules read accepted rows. Files with
 no pending parent run side by side, largest first, one serial parse each (which keeps line numbers
 exact) on DuckDB cursors of one database; hashing runs in a thread ahead of them. Staging is an
-in-memory DuckDB that spills to `<lake>/_tmp/` past `duckdb_memory_limit`; that folder is locked
-by its run and removed at its end, or by the next run when this one was killed.
+in-memory DuckDB that spills to `<lake>/_tmp/` past `duckdb_memory_limit`, or, when the files
+staged at once would not fit it (`staging`), a database file in that folder, compressed; the
+folder is locked by its run and removed at its end, or by the next run when this one was killed.
 
 A version-1 extract (no `contract_version` in the manifest) carries no assignment file: the raw
 zone gets an empty `collection_assignments` table, every early-delinquency row counts as
@@ -45,7 +46,7 @@ from cobranza.ingest.header import Header, read_header
 from cobranza.ingest.manifest import DEFAULT_VERSION, Manifest, load_manifest
 from cobranza.ingest.rules import SQL_TYPES, quote_ident, quote_literal
 from cobranza.ingest.scan import Fingerprint, fingerprint
-from cobranza.ingest.source import ExtractFolder, as_delivered, locate
+from cobranza.ingest.source import ExtractFolder, as_delivered, is_gzip, locate
 from cobranza.ingest.validate import (
     QUARANTINE_DDL,
     FileReport,
@@ -79,9 +80,31 @@ def ordered_files(specs: tuple[FileSpec, ...] = FILES) -> list[FileSpec]:
     return done
 
 
-def _connect(settings: Settings, tmp: Path) -> duckdb.DuckDBPyConnection:
-    # In memory, spilling to the lake's temp folder past the limit: staging is never persisted.
-    con = duckdb.connect(":memory:")
+# A file's text staged as DuckDB strings takes about 1.7 times its CSV bytes (measured on the
+# simulator's account_monthly); a gzip file holds about 3.5-4 times its bytes of text.
+STAGED_PER_TEXT_BYTE = 1.7
+GZIP_TEXT_PER_BYTE = 4.0
+
+
+def staging(settings: Settings, paths: list[Path]) -> str:
+    """ "memory" or "disk": `ingest_staging`, or for "auto" whether the largest files, staged at
+    once (one per worker), fit DuckDB's budget as uncompressed strings."""
+    if settings.ingest_staging != "auto":
+        return settings.ingest_staging
+    workers = ingest_workers(settings)
+    texts = sorted(
+        (p.stat().st_size * (GZIP_TEXT_PER_BYTE if is_gzip(p) else 1.0) for p in paths),
+        reverse=True,
+    )
+    staged = STAGED_PER_TEXT_BYTE * sum(texts[:workers])
+    budget = _bytes(duckdb_limit(settings.duckdb_memory_limit, workers))
+    return "disk" if budget is not None and staged > budget else "memory"
+
+
+def _connect(settings: Settings, tmp: Path, where: str) -> duckdb.DuckDBPyConnection:
+    # Staging is never persisted: in memory (spilling to the lake's temp folder past the limit),
+    # or in a database file in that folder, whose tables DuckDB writes compressed.
+    con = duckdb.connect(":memory:" if where == "memory" else str(tmp / "staging.duckdb"))
     limit = duckdb_limit(settings.duckdb_memory_limit, ingest_workers(settings))
     con.execute(f"SET memory_limit = {quote_literal(limit)}")
     con.execute(f"SET temp_directory = {quote_literal(str(tmp / 'spill'))}")
@@ -105,6 +128,14 @@ _UNITS = {
 }
 
 
+def _bytes(size: str) -> float | None:
+    """Bytes of a DuckDB size ("4GB", "3584MiB"); None for anything else (a percentage)."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", size)
+    if not m or m.group(2).lower() not in _UNITS:
+        return None
+    return float(m.group(1)) * _UNITS[m.group(2).lower()]
+
+
 def duckdb_limit(memory_limit: str, workers: int) -> str:
     """DuckDB's share of the ingest's memory budget.
 
@@ -113,10 +144,9 @@ def duckdb_limit(memory_limit: str, workers: int) -> str:
     DuckDB never less than half the budget. A limit that is not an absolute size (e.g. a
     percentage) is passed through unchanged.
     """
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", memory_limit)
-    if not m or m.group(2).lower() not in _UNITS or workers <= 1:
+    budget = _bytes(memory_limit)
+    if budget is None or workers <= 1:
         return memory_limit
-    budget = float(m.group(1)) * _UNITS[m.group(2).lower()]
     share = max(budget - workers * OUTSIDE_DUCKDB_PER_WORKER, budget / 2)
     return f"{int(share // 2**20)}MiB"
 
@@ -364,12 +394,14 @@ def _ingest(settings: Settings, extract: Extract, dialect: Dialect, ui, start: f
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-hash")
     quote = dialect.quote.encode("ascii")  # check_dialect: an ASCII character or none
     con = None
+    where = "memory"
     try:
         futures: dict[str, Future] = {
             s.stem: pool.submit(fingerprint, extract.paths[s.stem], quote)
             for s in schedule_order(extract.specs, extract.paths)
         }
-        con = _connect(settings, work.path)
+        where = staging(settings, [extract.paths[s.stem] for s in extract.specs])
+        con = _connect(settings, work.path, where)
         con.execute(QUARANTINE_DDL)
         with lake.publish("raw", run_id=run_id) as pub:
             progress = (
@@ -401,6 +433,7 @@ def _ingest(settings: Settings, extract: Extract, dialect: Dialect, ui, start: f
             ui.info(f"[yellow]warning:[/] {w}")
     else:
         summary.pop("_log")
+    summary["staging"] = where
     summary["seconds"] = round(time.perf_counter() - start, 3)
     return summary
 
