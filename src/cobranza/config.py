@@ -197,8 +197,8 @@ class Settings(BaseSettings):
         "auto",
         description="Where ingest stages a file's text: in memory (spilling uncompressed strings "
         "past the budget, about 1.7x the CSV on disk), or in a compressed database file in the "
-        "lake's temp folder (about 0.4x, for four times the staging CPU); auto picks disk when "
-        "the files staged at once would not fit the budget.",
+        "lake's temp folder (about 0.6x, for more staging CPU; one file at a time); auto picks "
+        "disk when the files staged at once would not fit the budget.",
     )
     ingest_workers: int | None = Field(
         None, ge=1, description="Extract files validated at once; default one per core (max 4)."

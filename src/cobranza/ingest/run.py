@@ -183,6 +183,10 @@ def _ingest_file(
         assignments.keep_early_delinquency(con, out_dir)
     with lock:
         pub.record(spec.stem, rows=report.rows_accepted, source=spec.filename)
+    if settings.ingest_staging == "disk":
+        # the dropped staging tables' blocks are reused only after a checkpoint: without it the
+        # database file grows by every file staged (one file at a time here, so none is mid-write)
+        con.execute("CHECKPOINT")
     return report, fp
 
 
@@ -401,6 +405,8 @@ def _ingest(settings: Settings, extract: Extract, dialect: Dialect, ui, start: f
             for s in schedule_order(extract.specs, extract.paths)
         }
         where = staging(settings, [extract.paths[s.stem] for s in extract.specs])
+        if where == "disk":  # one file at a time: the disk holds one file's staging, not two
+            settings = settings.model_copy(update={"ingest_staging": where, "ingest_workers": 1})
         con = _connect(settings, work.path, where)
         con.execute(QUARANTINE_DDL)
         with lake.publish("raw", run_id=run_id) as pub:
