@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
     from cobranza.config import load_settings
     from cobranza.contract import STANDARD
     from cobranza.ingest import ingest_extract
-    from cobranza.ingest.run import ingest_workers
+    from cobranza.ingest.budget import ingest_workers
     from cobranza.lake import Lake
     from cobranza.simulate import SimulationConfig, simulate
     from cobranza.transforms import run_etl

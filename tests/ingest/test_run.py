@@ -11,7 +11,8 @@ import pytest
 from cobranza.config import load_settings
 from cobranza.contract import FILES, STANDARD, files_for
 from cobranza.ingest import IngestError, ingest_extract
-from cobranza.ingest.run import ingest_workers, ordered_files, schedule_order, staging
+from cobranza.ingest.budget import ingest_workers, staging
+from cobranza.ingest.run import ordered_files, schedule_order
 from cobranza.lake import Lake
 from tests.ingest.conftest import fails_publishing_nothing, rewrite_manifest, write_extract
 from tests.ingest.test_validate import raw_rows, raw_rows_q
@@ -111,7 +112,7 @@ def test_schedule_puts_parents_first_and_large_files_early(tmp_path):
 
 
 def test_duckdb_gets_the_budget_less_what_parallel_files_use_outside_it():
-    from cobranza.ingest.run import duckdb_limit
+    from cobranza.ingest.budget import duckdb_limit
 
     assert duckdb_limit("4GB", 1) == "4GB"  # one file: DuckDB's own limit, as configured
     assert duckdb_limit("4GiB", 2) == "2048MiB"  # 4 GiB less 1 GiB per file

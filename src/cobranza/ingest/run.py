@@ -18,8 +18,6 @@ unassigned (treated as ASSIGNED) and the run warns once.
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -41,12 +39,13 @@ from cobranza.contract import (
     check_dialect,
 )
 from cobranza.ingest import assignments, quality
+from cobranza.ingest.budget import duckdb_limit, ingest_workers, staging
 from cobranza.ingest.errors import IngestError
 from cobranza.ingest.header import Header, read_header
 from cobranza.ingest.manifest import DEFAULT_VERSION, Manifest, load_manifest
 from cobranza.ingest.rules import SQL_TYPES, quote_ident, quote_literal
 from cobranza.ingest.scan import Fingerprint, fingerprint
-from cobranza.ingest.source import ExtractFolder, as_delivered, is_gzip, locate
+from cobranza.ingest.source import ExtractFolder, as_delivered, locate
 from cobranza.ingest.validate import (
     QUARANTINE_DDL,
     FileReport,
@@ -59,10 +58,6 @@ from cobranza.stages import CheckedFolder
 
 QUARANTINE_TABLE = "quarantine"
 SUSPICIOUS_SHARE = 0.5  # a column failing its type this often suggests a wrong dialect
-MAX_WORKERS = 4  # files validated at once; more only adds memory on this kind of machine
-# Resident memory past DuckDB's limit per file validated at once (its Arrow scan of the parse,
-# query state outside the buffer pool): measured 2.05 GiB for 2 files at 1M clients.
-OUTSIDE_DUCKDB_PER_WORKER = 2**30
 
 
 def ordered_files(specs: tuple[FileSpec, ...] = FILES) -> list[FileSpec]:
@@ -80,27 +75,6 @@ def ordered_files(specs: tuple[FileSpec, ...] = FILES) -> list[FileSpec]:
     return done
 
 
-# A file's text staged as DuckDB strings takes about 1.7 times its CSV bytes (measured on the
-# simulator's account_monthly); a gzip file holds about 3.5-4 times its bytes of text.
-STAGED_PER_TEXT_BYTE = 1.7
-GZIP_TEXT_PER_BYTE = 4.0
-
-
-def staging(settings: Settings, paths: list[Path]) -> str:
-    """ "memory" or "disk": `ingest_staging`, or for "auto" whether the largest files, staged at
-    once (one per worker), fit DuckDB's budget as uncompressed strings."""
-    if settings.ingest_staging != "auto":
-        return settings.ingest_staging
-    workers = ingest_workers(settings)
-    texts = sorted(
-        (p.stat().st_size * (GZIP_TEXT_PER_BYTE if is_gzip(p) else 1.0) for p in paths),
-        reverse=True,
-    )
-    staged = STAGED_PER_TEXT_BYTE * sum(texts[:workers])
-    budget = _bytes(duckdb_limit(settings.duckdb_memory_limit, workers))
-    return "disk" if budget is not None and staged > budget else "memory"
-
-
 def _connect(settings: Settings, tmp: Path, where: str) -> duckdb.DuckDBPyConnection:
     # Staging is never persisted: in memory (spilling to the lake's temp folder past the limit),
     # or in a database file in that folder, whose tables DuckDB writes compressed.
@@ -112,43 +86,6 @@ def _connect(settings: Settings, tmp: Path, where: str) -> duckdb.DuckDBPyConnec
     if settings.duckdb_threads:
         con.execute(f"SET threads = {int(settings.duckdb_threads)}")
     return con
-
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
-
-
-def _bytes(size: str) -> float | None:
-    """Bytes of a DuckDB size ("4GB", "3584MiB"); None for anything else (a percentage)."""
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", size)
-    if not m or m.group(2).lower() not in _UNITS:
-        return None
-    return float(m.group(1)) * _UNITS[m.group(2).lower()]
-
-
-def duckdb_limit(memory_limit: str, workers: int) -> str:
-    """DuckDB's share of the ingest's memory budget.
-
-    `duckdb_memory_limit` is the budget of the whole ingest, but DuckDB bounds only its buffer
-    pool: each file validated at once adds resident memory outside it. That is set aside, leaving
-    DuckDB never less than half the budget. A limit that is not an absolute size (e.g. a
-    percentage) is passed through unchanged.
-    """
-    budget = _bytes(memory_limit)
-    if budget is None or workers <= 1:
-        return memory_limit
-    share = max(budget - workers * OUTSIDE_DUCKDB_PER_WORKER, budget / 2)
-    return f"{int(share // 2**20)}MiB"
 
 
 def _ingest_file(
@@ -188,11 +125,6 @@ def _ingest_file(
         # database file grows by every file staged (one file at a time here, so none is mid-write)
         con.execute("CHECKPOINT")
     return report, fp
-
-
-def ingest_workers(settings: Settings) -> int:
-    """Files validated at once: one pyarrow parse thread each, DuckDB's threads shared."""
-    return max(1, min(settings.ingest_workers or os.cpu_count() or 1, MAX_WORKERS))
 
 
 def schedule_order(specs: list[FileSpec], paths: dict[str, Path]) -> list[FileSpec]:
