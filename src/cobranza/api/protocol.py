@@ -126,15 +126,10 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
     def _head_too_late(self) -> None:
         self._head_deadline = None
-        if self.transport.is_closing():
-            return
-        log.warning(
-            "request head not complete in time: connection closed",
-            extra={"client": self.client[0] if self.client else None},
+        # a late head is the next request's: answer unless the last response is still going out
+        self._close(
+            "request head not complete in time", self.cycle is None or self.cycle.response_complete
         )
-        if self.cycle is None or self.cycle.response_complete:
-            self.transport.write(REQUEST_TIMEOUT)
-        self.transport.close()
 
     def _disarm_body_deadline(self) -> None:
         deadline = getattr(self, "_body_deadline", None)
@@ -144,13 +139,19 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
     def _body_too_late(self) -> None:
         self._body_deadline = None
+        self._close(
+            "request body not complete in time",
+            self.cycle is None or not self.cycle.response_started,
+        )
+
+    def _close(self, why: str, answer: bool) -> None:
+        """Close a connection whose request is late, answering 408 first when `answer`."""
         if self.transport.is_closing():
             return
         log.warning(
-            "request body not complete in time: connection closed",
-            extra={"client": self.client[0] if self.client else None},
+            f"{why}: connection closed", extra={"client": self.client[0] if self.client else None}
         )
-        if self.cycle is None or not self.cycle.response_started:
+        if answer:
             self.transport.write(REQUEST_TIMEOUT)
         self.transport.close()
 
