@@ -193,6 +193,13 @@ class Settings(BaseSettings):
         "past it), less 1 GiB per file validated at once during ingest.",
     )
     duckdb_threads: int | None = Field(None, description="DuckDB threads; default all cores.")
+    gold_part_rows: int | None = Field(
+        None,
+        ge=1,
+        description="Most gold rows assembled by one statement (gold is written in consecutive "
+        "cut ranges of at most this many rows, a cut never split); default: DuckDB's memory "
+        "limit over 8 KiB, one statement on Spark.",
+    )
     ingest_staging: Literal["auto", "memory", "disk"] = Field(
         "auto",
         description="Where ingest stages a file's text: in memory (spilling uncompressed strings "

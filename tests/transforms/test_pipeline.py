@@ -77,20 +77,28 @@ def test_failing_step_is_named_and_the_secret_never_shown(tmp_path):
 
 
 def test_gold_failing_after_silver_leaves_both_zones_as_they_were(tmp_path, monkeypatch):
+    """Gold dies after its first part is written: neither silver nor gold is published."""
     import cobranza.transforms.pipeline as pipeline
 
     tables, as_of = random_extract(n_clients=6, months=5, seed=3)
     publish_raw(tmp_path, tables, as_of)
-    settings = load_settings(lake=tmp_path, duckdb_threads=1)
+    settings = load_settings(lake=tmp_path, duckdb_threads=1, gold_part_rows=1)
     first = run_etl(settings)
+    assert Lake(tmp_path).run_info("gold")["parts"] > 1
     publish_raw(tmp_path, tables, as_of)
+    assembled = []
+    real_assemble = pipeline.assemble
 
-    def broken_gold(*args, **kwargs):  # fault injection: the gold step dies mid-run
-        raise MemoryError("gold died")
+    def broken_gold(*args, **kwargs):  # fault injection: the gold step dies at its second part
+        assembled.append(1)
+        if len(assembled) == 2:
+            raise MemoryError("gold died")
+        return real_assemble(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "obligation_snapshots", broken_gold)
+    monkeypatch.setattr(pipeline, "assemble", broken_gold)
     with pytest.raises(CobranzaError, match=r"etl failed at gold\.obligation_snapshots"):
         run_etl(settings)
+    assert len(assembled) == 2
     lake = Lake(tmp_path)
     assert lake.current_version("silver") == first["silver_version"]
     assert lake.current_version("gold") == first["gold_version"]

@@ -5,13 +5,16 @@ days_past_due, amount_past_due and outstanding_balance (the exposure), eligible,
 (`treatment`: arm, assigned, days_to_first_action, action_cost), the labels (`target`:
 self_cure_debit, cure_any, roll_31_plus, amount_recovered) and split_hint), then every feature of
 `registry.FEATURES` not in the head, in registry order, cast to the registry's type. Pure: silver
-Ibis tables in, one Ibis expression out. `materialize` lets the engine cache shared intermediate
-results (identity by default), without changing what is computed.
+Ibis tables in, Ibis expressions out. `materialize` lets the engine cache shared intermediate
+results (identity by default), without changing what is computed; `assemble` builds gold for a
+range of cuts, so an engine whose joins do not spill (DuckDB's chain of hash joins) can write a
+large book in parts that each fit its memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import ibis
@@ -150,13 +153,24 @@ def open_products(keys: ir.Table, obligations: ir.Table) -> ir.Table:
     return j.group_by(["client_key", "cut_date"]).aggregate(n_products=j.count())
 
 
-def obligation_snapshots(
+@dataclass(frozen=True)
+class SnapshotParts:
+    """Gold before its final join: `base` (one row per spine row, with obligation, client and
+    mandate) and the tables left-joined to it, each with its keys, in join order."""
+
+    base: ir.Table
+    joins: tuple[tuple[ir.Table, tuple[str, ...]], ...]
+
+
+def snapshot_parts(
     silver: Mapping[str, ir.Table],
     as_of: date,
     latest_cut: date,
     horizon_days: int,
     materialize: Materialize = _identity,
-) -> ir.Table:
+) -> SnapshotParts:
+    """Every piece of gold, each materialized once, so that gold can be assembled in cut ranges
+    (`assemble`) without recomputing any of them."""
     cuts = silver["portfolio_cuts"]
     calendar = silver["cut_calendar"]
     obligations = silver["obligations"]
@@ -176,28 +190,81 @@ def obligation_snapshots(
     base = materialize("base", _base(spine, silver, mandate))
     accounts = base.select("account_key").distinct()
     account_monthly = silver["account_monthly"].semi_join(accounts, "account_key")
-    groups = [
-        F.debit_history_features(spine, F.attempts_by_period(attempts, calendar)),
-        F.payment_features(spine, F.payments_by_period(payments, calendar)),
-        F.action_features(spine, F.actions_by_period(actions, calendar)),
-        F.episode_features(spine, F.episode_outcomes(spine, outcome)),
-        F.account_features(base, account_monthly),
-    ]
-    after_d = [
-        arms(spine, silver["collection_assignments"], latest_cut),
-        actions_in_horizon(outcome, actions, as_of),
-        labels(outcome, rolled(spine, calendar, obligations), as_of),
-    ]
-    t = base
-    for i, g in enumerate(groups):
-        t = t.left_join(materialize(f"group{i}", g), ["obligation_id", "cut_date"]).select(
-            ~ibis.selectors.endswith("_right")
-        )
-    products = open_products(base, obligations)
-    t = t.left_join(products, ["client_key", "cut_date"]).select(~ibis.selectors.endswith("_right"))
-    for g in after_d:
-        t = t.left_join(g, ["obligation_id", "cut_date"]).select(~ibis.selectors.endswith("_right"))
+    by_obligation = ("obligation_id", "cut_date")
+    pieces = {
+        "debit_history": (
+            F.debit_history_features(spine, F.attempts_by_period(attempts, calendar)),
+            by_obligation,
+        ),
+        "payments": (
+            F.payment_features(spine, F.payments_by_period(payments, calendar)),
+            by_obligation,
+        ),
+        "actions": (
+            F.action_features(spine, F.actions_by_period(actions, calendar)),
+            by_obligation,
+        ),
+        "episodes": (F.episode_features(spine, F.episode_outcomes(spine, outcome)), by_obligation),
+        "account": (F.account_features(base, account_monthly), by_obligation),
+        "products": (open_products(base, obligations), ("client_key", "cut_date")),
+        # after d: the treatment and the labels, never a feature
+        "arms": (arms(spine, silver["collection_assignments"], latest_cut), by_obligation),
+        "actions_in_horizon": (actions_in_horizon(outcome, actions, as_of), by_obligation),
+        "labels": (labels(outcome, rolled(spine, calendar, obligations), as_of), by_obligation),
+    }
+    joins = tuple((materialize(name, t), keys) for name, (t, keys) in pieces.items())
+    return SnapshotParts(base=base, joins=joins)
+
+
+def assemble(parts: SnapshotParts, cut_range: tuple[date, date] | None = None) -> ir.Table:
+    """Gold's rows whose cut_date is in `cut_range` (inclusive; all rows when None).
+
+    Every joined table is filtered to the range too, so an engine's hash tables hold only the
+    range's rows: that is what bounds the final join's memory, whatever the engine's optimizer
+    pushes down.
+    """
+
+    def within(t: ir.Table) -> ir.Table:
+        return t if cut_range is None else t.filter(t.cut_date.between(*cut_range))
+
+    t = within(parts.base)
+    for table, keys in parts.joins:
+        t = t.left_join(within(table), list(keys)).select(~ibis.selectors.endswith("_right"))
     return _columns(t)
+
+
+def obligation_snapshots(
+    silver: Mapping[str, ir.Table],
+    as_of: date,
+    latest_cut: date,
+    horizon_days: int,
+    materialize: Materialize = _identity,
+) -> ir.Table:
+    """All of gold as one expression."""
+    return assemble(snapshot_parts(silver, as_of, latest_cut, horizon_days, materialize))
+
+
+def cut_ranges(
+    rows_by_cut: Sequence[tuple[date, int]], max_rows: int | None
+) -> list[tuple[date, date]]:
+    """Consecutive cut-date ranges, in order, each of at most `max_rows` rows.
+
+    A cut holding more than `max_rows` rows gets a range of its own: a cut is never split.
+    `max_rows` None (or every cut fitting) gives one range covering all cuts.
+    """
+    ranges: list[tuple[date, date]] = []
+    lo = hi = None
+    rows = 0
+    for cut, n in sorted(rows_by_cut):
+        if lo is not None and max_rows is not None and rows + n > max_rows:
+            ranges.append((lo, hi))
+            lo, rows = None, 0
+        if lo is None:
+            lo = cut
+        hi, rows = cut, rows + n
+    if lo is not None:
+        ranges.append((lo, hi))
+    return ranges
 
 
 def _base(spine: ir.Table, silver: Mapping[str, ir.Table], mandate: ir.Table) -> ir.Table:

@@ -28,7 +28,7 @@ from cobranza.lake.keys import pseudonym_key
 from cobranza.transforms import schema
 from cobranza.transforms import silver as S
 from cobranza.transforms.engines import Engine, open_engine
-from cobranza.transforms.gold import obligation_snapshots
+from cobranza.transforms.gold import assemble, cut_ranges, obligation_snapshots, snapshot_parts
 
 
 class EtlError(CobranzaError):
@@ -191,15 +191,23 @@ def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> di
                     ui.info(f"  gold.{schema.GOLD_TABLE}")
                 with tx.publish("gold", inputs={"silver": silver_version}) as gpub:
                     with gpub.timed(schema.GOLD_TABLE):
-                        gold = obligation_snapshots(
+                        parts = snapshot_parts(
                             silver,
                             as_of=as_of,
                             latest_cut=latest_cut,
                             horizon_days=settings.horizon_days,
                             materialize=eng.materialize,
                         )
+                        ranges = cut_ranges(
+                            eng.rows_by(parts.base, schema.CUT_DATE),
+                            settings.gold_part_rows or eng.part_rows(),
+                        )
                         out = gpub.table_dir(schema.GOLD_TABLE)
-                        eng.write(gold, out)
+                        for i, cut_range in enumerate(ranges):
+                            if ui is not None and len(ranges) > 1:
+                                ui.info(f"    cuts {cut_range[0]} to {cut_range[1]}")
+                            whole = len(ranges) == 1
+                            eng.write(assemble(parts, None if whole else cut_range), out, part=i)
                     counts = _gold_counts(out)
                     gpub.record(schema.GOLD_TABLE, **counts)
                     gpub.meta.update(
@@ -207,6 +215,7 @@ def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> di
                         latest_cut=str(latest_cut),
                         horizon_days=settings.horizon_days,
                         engine=eng.name,
+                        parts=len(ranges),
                     )
             seconds["gold"] = gpub.timings[schema.GOLD_TABLE]
     except CobranzaError:
