@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
-import pytest
 
 from cobranza.lake import Lake
 from cobranza.transforms.gold import cut_ranges
@@ -57,12 +56,3 @@ def test_a_budget_of_one_row_writes_each_cut_alone_and_every_row_once(
     parts = Lake(tmp_path).run_info("gold", summary["gold_version"])["parts"]
     assert parts == gold["cut_date"].nunique() > 1
     pd.testing.assert_frame_equal(gold, read_gold(duckdb_lake))
-
-
-@pytest.mark.spark
-def test_spark_writes_gold_in_parts_as_duckdb_does(tmp_path, duckdb_lake, small_extract, spark):
-    """Parts after the first are appended to the table's folder, never replacing it."""
-    tables, as_of = small_extract
-    summary = etl(tmp_path, tables, as_of, engine="spark", spark=spark, gold_part_rows=40)
-    assert Lake(tmp_path).run_info("gold", summary["gold_version"])["parts"] >= 3
-    pd.testing.assert_frame_equal(read_gold(tmp_path), read_gold(duckdb_lake), check_dtype=False)

@@ -21,6 +21,11 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 def test_gold_identical(sim_lake, sim_duckdb, sim_spark):
+    """DuckDB's gold of one statement equals Spark's written in parts (appended one by one)."""
+    assert sim_duckdb["gold_version"] != sim_spark["gold_version"]
+    lake = Lake(sim_lake)
+    assert lake.run_info("gold", sim_duckdb["gold_version"])["parts"] == 1
+    assert lake.run_info("gold", sim_spark["gold_version"])["parts"] >= 3
     _assert_same_gold(sim_lake, sim_duckdb, sim_spark)
 
 
