@@ -3,6 +3,7 @@ the lake's private `_tmp`, and a command waits while a prune holds the lake."""
 
 from __future__ import annotations
 
+import select
 import signal
 import subprocess
 import sys
@@ -113,8 +114,10 @@ def test_duckdb_etl_spills_into_the_lakes_private_tmp(tmp_path):
 
 
 def test_a_command_waits_while_a_prune_holds_the_lake(tmp_path):
+    """The command says it is waiting while the lock is held, and runs once it is released."""
     lake = Lake(tmp_path / "lake").ensure()
     pair(lake)
+    waiting = "waiting for `cobranza lake prune` to finish"
     with lake.exclusive("test"):
         proc = subprocess.Popen(
             ["cobranza", "--lake", str(lake.root), "catalog"],
@@ -123,8 +126,16 @@ def test_a_command_waits_while_a_prune_holds_the_lake(tmp_path):
             text=True,
             env=WIDE,
         )
-        time.sleep(3)
+        said = ""
+        deadline = time.monotonic() + 120  # the child's start-up is slow on a loaded machine
+        while waiting not in flat(said) and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stderr], [], [], 1.0)
+            if ready:
+                line = proc.stderr.readline()
+                if not line:
+                    break
+                said += line
+        assert waiting in flat(said), said
         assert proc.poll() is None
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0, stderr
-    assert "waiting for `cobranza lake prune` to finish" in flat(stderr)
+    _, rest = proc.communicate(timeout=60)
+    assert proc.returncode == 0, said + rest
