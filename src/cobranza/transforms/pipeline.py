@@ -202,12 +202,14 @@ def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> di
                             eng.rows_by(parts.base, schema.CUT_DATE),
                             settings.gold_part_rows or eng.part_rows(),
                         )
+                        # one statement when every cut fits, or when there is no row at all (the
+                        # empty table is still written, with its schema)
+                        pieces = ranges if len(ranges) > 1 else [None]
                         out = gpub.table_dir(schema.GOLD_TABLE)
-                        for i, cut_range in enumerate(ranges):
-                            if ui is not None and len(ranges) > 1:
+                        for i, cut_range in enumerate(pieces):
+                            if ui is not None and cut_range is not None:
                                 ui.info(f"    cuts {cut_range[0]} to {cut_range[1]}")
-                            whole = len(ranges) == 1
-                            eng.write(assemble(parts, None if whole else cut_range), out, part=i)
+                            eng.write(assemble(parts, cut_range), out, part=i)
                     counts = _gold_counts(out)
                     gpub.record(schema.GOLD_TABLE, **counts)
                     gpub.meta.update(
@@ -215,7 +217,7 @@ def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> di
                         latest_cut=str(latest_cut),
                         horizon_days=settings.horizon_days,
                         engine=eng.name,
-                        parts=len(ranges),
+                        parts=len(pieces),
                     )
             seconds["gold"] = gpub.timings[schema.GOLD_TABLE]
     except CobranzaError:
