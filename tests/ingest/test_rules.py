@@ -327,3 +327,78 @@ def test_the_identifier_screen_vouches_only_for_identifiers_and_keeps_every_verd
         if not (bits >> j) & 1:
             assert alone is None, raw  # vouched for: a valid identifier
     assert vouched == 6  # the valid ones without spaces, at most 64 characters
+
+
+NUMBER_SPELLINGS = ["12", "-3.5", "", " 12 ", "12 ", " 7", "1 2", "0.5", "-", " ", "\t5"]
+
+
+def test_a_cell_the_screen_vouches_for_has_the_same_value_as_with_the_space_search():
+    """The screen's verdict only spares a plain cell the search for surrounding spaces: every
+    cell, plain, padded or empty, gets the same value with the screen as without it."""
+    import pyarrow as pa
+
+    from cobranza.contract import FILES_BY_STEM
+    from cobranza.ingest.header import Header
+    from cobranza.ingest.numbers import NUMBER_CHECK, number_columns, number_screen
+    from cobranza.ingest.rules import quote_literal
+
+    spec = FILES_BY_STEM["account_monthly"]
+    names = ("account_id", "avg_balance")
+    header = Header(
+        names=names,
+        positions={n: i for i, n in enumerate(names)},
+        extras=(),
+        missing_optional=(),
+        has_bom=False,
+    )
+    screened = number_columns(spec, header, STANDARD)
+    cells = [*IDENTIFIERS, *NUMBER_SPELLINGS]
+    batch = pa.RecordBatch.from_arrays([pa.array(cells), pa.array(cells)], ["c0", "c1"])
+    mask = number_screen(batch, screened)
+    con = duckdb.connect()
+    assert len(screened) == 2
+    for bit, _, _ in screened:
+        unsure = f"({NUMBER_CHECK} & {1 << bit}) <> 0"
+        spared = []
+        for raw, bits in zip(cells, mask.tolist(), strict=True):
+            plain, with_screen = con.execute(
+                f"SELECT {value_sql('r')}, {value_sql('r', unsure)} "
+                f"FROM (SELECT {quote_literal(raw)} AS r, {bits} AS {NUMBER_CHECK})"
+            ).fetchone()
+            assert with_screen == plain, (spec.columns[bit].name, raw)
+            if not (bits >> bit) & 1:
+                spared.append(raw)
+        assert "12" in spared and "" in spared, spared  # plain cells and empty ones are spared
+        assert not any(" " in raw or "\t" in raw for raw in spared), spared
+
+
+@pytest.mark.parametrize("dialect", [STANDARD, BANK_LATIN1], ids=lambda d: d.name)
+def test_the_number_screen_vouches_only_for_digits_the_sign_and_the_separator(dialect):
+    """Every byte value between two digits: the screen vouches for the cell exactly when the
+    byte is a digit, '-' (DuckDB's cast then refuses the cell) or the decimal separator (decimals
+    only); any other byte leaves the cell to the contract's regular expression."""
+    import pyarrow as pa
+
+    from cobranza.contract import FILES_BY_STEM
+    from cobranza.ingest.header import Header
+    from cobranza.ingest.numbers import number_columns, number_screen
+
+    spec = FILES_BY_STEM["account_monthly"]
+    names = ("avg_balance", "n_inflows")
+    header = Header(
+        names=names,
+        positions={n: i for i, n in enumerate(names)},
+        extras=(),
+        missing_optional=(),
+        has_bom=False,
+    )
+    screened = number_columns(spec, header, dialect)
+    cells = [b"1" + bytes([b]) + b"1" for b in range(256)]
+    column = pa.array(cells, type=pa.binary()).cast(pa.string(), safe=False)
+    mask = number_screen(pa.RecordBatch.from_arrays([column, column], list("ab")), screened)
+    for bit, pos, _ in screened:
+        vouched = {b for b in range(256) if not (int(mask[b]) >> bit) & 1}
+        expected = {*range(ord("0"), ord("9") + 1), ord("-")}
+        if names[pos] == "avg_balance":
+            expected.add(ord(dialect.decimal))
+        assert vouched == expected, names[pos]

@@ -44,16 +44,22 @@ def _human_format(fmt: str) -> str:
     )
 
 
-def value_sql(raw: str) -> str:
+def value_sql(raw: str, unsure: str | None = None) -> str:
     """The cell as a value: surrounding spaces removed, empty is NULL.
 
     `trim` builds a new string for every cell; padded cells are rare, so only they pay for it.
+    `unsure`, for a column the reader screens (`numbers.number_columns`), is false where the
+    reader vouched for the cell as plainly a number or an identifier: such a cell has no space at
+    all, so it skips the search for one.
     """
-    return (
+    padded = (
         f"(CASE WHEN {raw} = '' THEN NULL "
         f"WHEN starts_with({raw}, ' ') OR ends_with({raw}, ' ') THEN NULLIF(trim({raw}), '') "
         f"ELSE {raw} END)"
     )
+    if unsure is None:
+        return padded
+    return f"(CASE WHEN {unsure} THEN {padded} ELSE NULLIF({raw}, '') END)"
 
 
 def typed_sql(column: Column, dialect: Dialect, v: str, unsure: str = "TRUE") -> str:

@@ -21,7 +21,7 @@ from cobranza.ingest import reader
 from cobranza.ingest.assignments import quarantine_not_early
 from cobranza.ingest.errors import IngestError
 from cobranza.ingest.header import Header
-from cobranza.ingest.numbers import NUMBER_CHECK, number_unsure_sql
+from cobranza.ingest.numbers import NUMBER_CHECK, number_columns, number_unsure_sql
 from cobranza.ingest.reader import Parsed, RecordTooLong, Undecodable, stream_batches
 from cobranza.ingest.rules import (
     error_sql,
@@ -75,11 +75,13 @@ def stage_sql(spec: FileSpec, header: Header, dialect: Dialect, source: str) -> 
     ncol = len(header.names)
     raw_cols = [f"c{i}" for i in range(ncol)]
     inner = ["_line", f"hash({', '.join(raw_cols)}) AS _hash"]
+    screened = {bit for bit, _, _ in number_columns(spec, header, dialect)}
     for j, col in enumerate(spec.columns):
         pos = header.positions.get(col.name)
         raw = f"c{pos}" if pos is not None else "CAST(NULL AS VARCHAR)"
         inner.append(f"{raw} AS _r{j}")
-        inner.append(f"{value_sql(raw)} AS _v{j}")
+        unsure = number_unsure_sql(j) if j in screened else None
+        inner.append(f"{value_sql(raw, unsure)} AS _v{j}")
     for name, pos in header.extras:
         inner.append(f"NULLIF(c{pos}, '') AS {quote_ident(name)}")
     inner.append(NUMBER_CHECK)
