@@ -87,9 +87,9 @@ def _not_plain(arr: pa.Array, allowed: np.ndarray) -> np.ndarray:
         return out
     d = np.frombuffer(data, dtype=np.uint8, count=size, offset=base)
     starts, ends = o[:-1] - base, o[1:] - base
-    foreign = np.flatnonzero(~allowed[d])
-    if len(foreign):
-        out[np.searchsorted(ends, foreign, side="right")] = True
+    foreign = _outside(d, allowed)
+    if foreign.any():
+        out[np.searchsorted(ends, np.flatnonzero(foreign), side="right")] = True
     empty = ends == starts
     s = np.where(empty, 0, starts)
     e = np.where(empty, 1, ends)
@@ -97,6 +97,20 @@ def _not_plain(arr: pa.Array, allowed: np.ndarray) -> np.ndarray:
     second = d[np.minimum(s + 1, size - 1)]
     lead = _DIGITS[first] | ((first == ord("-")) & (e - s > 1) & _DIGITS[second])
     out |= ~(lead & _DIGITS[last]) & ~empty
+    return out
+
+
+def _outside(d: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Per byte: True where it is not an allowed one.
+
+    The allowed bytes of a number span a short range ('-' to '9'): one wrapping subtraction and
+    a comparison per hole in it, vectorized, cost a fraction of a table lookup per byte.
+    """
+    inside = np.flatnonzero(allowed)
+    lo, hi = int(inside[0]), int(inside[-1])
+    out = (d - np.uint8(lo)) > np.uint8(hi - lo)
+    for hole in np.flatnonzero(~allowed[lo : hi + 1]):
+        out |= d == np.uint8(lo + hole)
     return out
 
 
@@ -111,9 +125,9 @@ def _not_plain_id(arr: pa.Array) -> np.ndarray:
         return out
     d = np.frombuffer(data, dtype=np.uint8, count=size, offset=base)
     starts, ends = o[:-1] - base, o[1:] - base
-    foreign = np.flatnonzero(~_ID_BYTES[d])
-    if len(foreign):
-        out[np.searchsorted(ends, foreign, side="right")] = True
+    foreign = ~_ID_BYTES[d]
+    if foreign.any():
+        out[np.searchsorted(ends, np.flatnonzero(foreign), side="right")] = True
     empty = ends == starts
     first = d[np.where(empty, 0, starts)]
     out |= ~empty & (~_ALNUM[first] | (ends - starts > ID_MAX))
