@@ -329,6 +329,19 @@ def test_the_identifier_screen_vouches_only_for_identifiers_and_keeps_every_verd
     assert vouched == 6  # the valid ones without spaces, at most 64 characters
 
 
+def _header(*names: str):
+    """A file header holding exactly `names`, in that order."""
+    from cobranza.ingest.header import Header
+
+    return Header(
+        names=names,
+        positions={n: i for i, n in enumerate(names)},
+        extras=(),
+        missing_optional=(),
+        has_bom=False,
+    )
+
+
 NUMBER_SPELLINGS = ["12", "-3.5", "", " 12 ", "12 ", " 7", "1 2", "0.5", "-", " ", "\t5"]
 
 
@@ -338,20 +351,11 @@ def test_a_cell_the_screen_vouches_for_has_the_same_value_as_with_the_space_sear
     import pyarrow as pa
 
     from cobranza.contract import FILES_BY_STEM
-    from cobranza.ingest.header import Header
     from cobranza.ingest.numbers import NUMBER_CHECK, number_columns, number_screen
     from cobranza.ingest.rules import quote_literal
 
     spec = FILES_BY_STEM["account_monthly"]
-    names = ("account_id", "avg_balance")
-    header = Header(
-        names=names,
-        positions={n: i for i, n in enumerate(names)},
-        extras=(),
-        missing_optional=(),
-        has_bom=False,
-    )
-    screened = number_columns(spec, header, STANDARD)
+    screened = number_columns(spec, _header("account_id", "avg_balance"), STANDARD)
     cells = [*IDENTIFIERS, *NUMBER_SPELLINGS]
     batch = pa.RecordBatch.from_arrays([pa.array(cells), pa.array(cells)], ["c0", "c1"])
     mask = number_screen(batch, screened)
@@ -380,19 +384,11 @@ def test_the_number_screen_vouches_only_for_digits_the_sign_and_the_separator(di
     import pyarrow as pa
 
     from cobranza.contract import FILES_BY_STEM
-    from cobranza.ingest.header import Header
     from cobranza.ingest.numbers import number_columns, number_screen
 
     spec = FILES_BY_STEM["account_monthly"]
     names = ("avg_balance", "n_inflows")
-    header = Header(
-        names=names,
-        positions={n: i for i, n in enumerate(names)},
-        extras=(),
-        missing_optional=(),
-        has_bom=False,
-    )
-    screened = number_columns(spec, header, dialect)
+    screened = number_columns(spec, _header(*names), dialect)
     cells = [b"1" + bytes([b]) + b"1" for b in range(256)]
     column = pa.array(cells, type=pa.binary()).cast(pa.string(), safe=False)
     mask = number_screen(pa.RecordBatch.from_arrays([column, column], list("ab")), screened)
