@@ -84,29 +84,32 @@ def silver_clients(clients: ir.Table, key: bytes) -> ir.Table:
 
 
 def silver_obligations(obligations: ir.Table, key: bytes) -> ir.Table:
-    return obligations.select(
-        obligation_id=obligations.obligation_id,
-        client_key=pseudonym(obligations.client_id, key, "client"),
-        product=obligations.product,
-        origination_date=obligations.origination_date,
-        maturity_date=obligations.maturity_date,
-        original_amount=obligations.original_amount.cast("float64"),
-        annual_rate=obligations.annual_rate.cast("float64"),
-        term_months=obligations.term_months.cast("int64"),
-        installment_amount=obligations.installment_amount.cast("float64"),
-        due_day=obligations.due_day.cast("int64"),
-        status=obligations.status,
-        closed_date=obligations.closed_date,
+    """Obligations with their client pseudonymized (a client holding several hashed once)."""
+    o = with_pseudonym(obligations, "client_id", key, "client", "client_key")
+    return o.select(
+        obligation_id=o.obligation_id,
+        client_key=o.client_key,
+        product=o.product,
+        origination_date=o.origination_date,
+        maturity_date=o.maturity_date,
+        original_amount=o.original_amount.cast("float64"),
+        annual_rate=o.annual_rate.cast("float64"),
+        term_months=o.term_months.cast("int64"),
+        installment_amount=o.installment_amount.cast("float64"),
+        due_day=o.due_day.cast("int64"),
+        status=o.status,
+        closed_date=o.closed_date,
     )
 
 
 def silver_debit_mandates(debit_mandates: ir.Table, key: bytes) -> ir.Table:
-    """Mandates with the debited account pseudonymized (it links to `account_monthly`)."""
-    m = debit_mandates
+    """Mandates with the debited account pseudonymized (it links to `account_monthly`; an account
+    debited for several obligations is hashed once)."""
+    m = with_pseudonym(debit_mandates, "account_id", key, "account", "account_key")
     return m.select(
         mandate_id=m.mandate_id,
         obligation_id=m.obligation_id,
-        account_key=pseudonym(m.account_id, key, "account"),
+        account_key=m.account_key,
         account_type=m.account_type,
         account_bank=m.account_bank,
         start_date=m.start_date,
