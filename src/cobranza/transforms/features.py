@@ -105,30 +105,38 @@ def _window_join(spine: ir.Table, agg: ir.Table, window: int, include_current: b
 
 
 # ---- per-period aggregates of events --------------------------------------------------------------
+DEBITED = ("SUCCESS", "PARTIAL")  # attempt results that took money from the account
+
+
 def attempts_by_period(attempts: ir.Table, calendar: ir.Table) -> ir.Table:
+    """Per (obligation, period): attempts by result and reason, and `tail_failures`, the REJECTED
+    attempts after the period's last SUCCESS or PARTIAL one (all of them when there is none).
+
+    One aggregate, no window over the attempts: it keeps the period's last debited attempt and the
+    list of its rejected ones (most periods have none or one), and the rejected attempts after
+    the last debited one are counted in that list.
+    """
     a = assign_period(attempts, "attempt_date", calendar)
-    ok = a.result.isin(["SUCCESS", "PARTIAL"])
-    last_ok_ts = (
-        ok.ifelse(a.attempt_ts, ibis.null()).max().over(group_by=[a.obligation_id, a.period])
-    )
-    a = a.mutate(ok=ok, last_ok_ts=last_ok_ts)
-    after_ok = a.last_ok_ts.isnull() | (a.attempt_ts > a.last_ok_ts)
+    debited = a.result.isin(DEBITED)
+    rejected = a.result == "REJECTED"
     success = a.result == "SUCCESS"
     aggs = {
         "n_attempts": a.count(),
         "n_success": count_if(success).sum(),
         "n_partial": count_if(a.result == "PARTIAL").sum(),
-        "n_rejected": count_if(a.result == "REJECTED").sum(),
-        "has_ok": count_if(a.ok).max(),
-        "tail_failures": count_if((a.result == "REJECTED") & after_ok).sum(),
+        "n_rejected": count_if(rejected).sum(),
+        "has_ok": count_if(debited).max(),
+        "last_ok_ts": debited.ifelse(a.attempt_ts, ibis.null()).max(),
         "last_success_date": success.ifelse(a.attempt_date, ibis.null()).max(),
         "success_day_sum": success.ifelse(a.attempt_date.day(), 0).cast("int64").sum(),
     }
     for reason in REJECT_REASONS:
-        aggs[f"n_reject_{reason.lower()}"] = count_if(
-            (a.result == "REJECTED") & (a.reject_reason == reason)
-        ).sum()
-    return a.group_by(["obligation_id", "period"]).aggregate(**aggs)
+        aggs[f"n_reject_{reason.lower()}"] = count_if(rejected & (a.reject_reason == reason)).sum()
+    aggs["rejected_ts"] = a.attempt_ts.collect(where=rejected)
+    agg = a.group_by(["obligation_id", "period"]).aggregate(**aggs)
+    late = agg.rejected_ts.filter(lambda ts: ts > agg.last_ok_ts).length()
+    tail = agg.last_ok_ts.isnull().ifelse(agg.n_rejected, late.fill_null(0))
+    return agg.mutate(tail_failures=tail.cast("int64")).drop("rejected_ts", "last_ok_ts")
 
 
 def payments_by_period(payments: ir.Table, calendar: ir.Table) -> ir.Table:
