@@ -2,9 +2,10 @@
 another order give gold equal bit for bit, every column.
 
 DuckDB runs on one thread here, so the order in which an aggregate meets its rows follows the
-order the rows are stored in. Money is set, on one obligation and one account, to values whose
-floating-point sum depends on the order of addition (0.1 + 1e15 - 1e15 is 0.125 or 0.1 in double
-precision): only an exact sum gives the same features whatever the order.
+order the rows are stored in. The money of two obligations (payments, collection actions) and one
+account (its months) is set to values whose floating-point sum depends on the order of addition
+(0.1 + 1e15 - 1e15 is 0.125 or 0.1 in double precision): only an exact sum gives the same gold
+whatever the order.
 """
 
 from __future__ import annotations
