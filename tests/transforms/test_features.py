@@ -1,13 +1,18 @@
 """The FEATURES registry, the gold columns and docs/features.md agree exactly; the treatment and
-the labels are never features."""
+the labels are never features; the per-period aggregates of debit attempts follow their rule."""
 
 from __future__ import annotations
 
+import random
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+
+import ibis
 import pyarrow.dataset as ds
 
 from cobranza.docs import NOT_FEATURES_DOC, features_markdown, write_docs
 from cobranza.lake import Lake
-from cobranza.transforms.features import FEATURES
+from cobranza.transforms.features import FEATURES, attempts_by_period
 from cobranza.transforms.gold import HEAD
 from cobranza.transforms.schema import GOLD_TABLE, LABELS, NON_FEATURES, TREATMENT
 
@@ -62,3 +67,49 @@ def test_treatment_and_labels_are_never_features(duckdb_lake):
         assert name in gold.columns and name in NON_FEATURES
         assert name not in features, name
     assert sorted(features) == sorted(f.name for f in FEATURES)
+
+
+def test_tail_failures_are_the_rejections_after_the_periods_last_debited_attempt():
+    """Per (obligation, period): the REJECTED attempts strictly after the last SUCCESS or PARTIAL
+    one, or all of them when the period has none; checked against a row-by-row count on random
+    attempts with ties on the timestamp."""
+    rng = random.Random(11)
+    cuts = [date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 31)]
+    starts = [date(2023, 12, 31), *cuts[:-1]]
+    rows = []
+    for o in range(40):
+        for start in starts:
+            for _ in range(rng.randint(0, 5)):
+                day = start + timedelta(days=rng.choice([1, 5, 5, 20]))  # ties on purpose
+                rows.append(
+                    {
+                        "obligation_id": f"O{o:02d}",
+                        "attempt_ts": datetime(day.year, day.month, day.day, 6),
+                        "attempt_date": day,
+                        "result": rng.choice(["SUCCESS", "PARTIAL", "REJECTED", "REJECTED"]),
+                        "reject_reason": "INSUFFICIENT_FUNDS",
+                    }
+                )
+    calendar = ibis.memtable(
+        {"cut_date": cuts, "period": [1, 2, 3], "period_start": starts, "is_cut": [True] * 3}
+    )
+    con = ibis.duckdb.connect(threads=1)
+    got = con.to_pyarrow(attempts_by_period(ibis.memtable(rows), calendar)).to_pylist()
+    con.disconnect()
+
+    by_group = defaultdict(list)
+    for r in rows:
+        period = next(i + 1 for i, cut in enumerate(cuts) if r["attempt_date"] <= cut)
+        by_group[(r["obligation_id"], period)].append(r)
+    expected = {}
+    for key, group in by_group.items():
+        debited = [r["attempt_ts"] for r in group if r["result"] != "REJECTED"]
+        last = max(debited, default=None)
+        expected[key] = sum(
+            r["result"] == "REJECTED" and (last is None or r["attempt_ts"] > last) for r in group
+        )
+    assert {(g["obligation_id"], g["period"]): g["tail_failures"] for g in got} == expected
+    # the data reaches every case: no rejection after the last debit, some, all (no debit)
+    tails = [(t, len(by_group[k])) for k, t in expected.items()]
+    assert any(t == 0 for t, _ in tails) and any(0 < t < n for t, n in tails)
+    assert any(t == n for t, n in tails if n > 1)

@@ -8,11 +8,15 @@ those aggregates to the cuts on `period` in (p-n, p], never row-by-row loops. Ac
 used only once complete (the month's last day <= d). Episode outcomes of past cuts count only when
 fully observed by d (horizon ended and next cut seen on or before d). Mandate `status` and obligation
 `status` describe the extract date, so they are never features.
+
+Money (amounts, balances, inflows, outflows) is summed exactly (`money_sum`), so a feature does
+not depend on the order an engine adds rows in: the same silver gives gold equal bit for bit.
 """
 
 from __future__ import annotations
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
 from cobranza.contract import DEBIT_CHANNEL, REJECT_REASONS
@@ -21,8 +25,11 @@ from cobranza.transforms.registry import FEATURES as FEATURES
 from cobranza.transforms.registry import FEATURES_BY_NAME as FEATURES_BY_NAME
 from cobranza.transforms.registry import Feature as Feature
 
-
 # ---- helpers ------------------------------------------------------------------------------------
+# Money as an exact decimal: a millionth of a peso, 38 digits (sums up to 10^32 pesos).
+MONEY = dt.Decimal(precision=38, scale=6)
+
+
 def month_index(d: ir.DateValue) -> ir.IntegerValue:
     return (d.year() * 12 + d.month()).cast("int64")
 
@@ -34,6 +41,23 @@ def ratio(num: ir.NumericValue, den: ir.NumericValue) -> ir.FloatingValue:
 
 def count_if(cond: ir.BooleanValue) -> ir.IntegerValue:
     return cond.ifelse(1, 0).cast("int64")
+
+
+def as_money(amount: ir.NumericValue) -> ir.DecimalValue:
+    """`amount` as MONEY, for sums that must not depend on the order rows are added in.
+
+    Floating-point addition is not associative, and DuckDB's parallel aggregates (Spark's partial
+    ones too) add doubles in an order that changes from run to run, so a sum of doubles can differ
+    in its last bits between two runs on the same data. Each amount is rounded once to MONEY
+    (exact for amounts to the centavo); sums of MONEY are exact, so the same whatever the order,
+    and a sum cast to float64 is the same double every run.
+    """
+    return amount.cast(MONEY)
+
+
+def money_sum(amount: ir.NumericValue) -> ir.DecimalValue:
+    """The exact sum of amounts, as MONEY (`as_money`)."""
+    return as_money(amount).sum()
 
 
 def _sum_if(cond: ir.BooleanValue, value: ir.NumericValue) -> ir.NumericValue:
@@ -81,30 +105,38 @@ def _window_join(spine: ir.Table, agg: ir.Table, window: int, include_current: b
 
 
 # ---- per-period aggregates of events --------------------------------------------------------------
+DEBITED = ("SUCCESS", "PARTIAL")  # attempt results that took money from the account
+
+
 def attempts_by_period(attempts: ir.Table, calendar: ir.Table) -> ir.Table:
+    """Per (obligation, period): attempts by result and reason, and `tail_failures`, the REJECTED
+    attempts after the period's last SUCCESS or PARTIAL one (all of them when there is none).
+
+    One aggregate, no window over the attempts: it keeps the period's last debited attempt and the
+    list of its rejected ones (most periods have none or one), and the rejected attempts after
+    the last debited one are counted in that list.
+    """
     a = assign_period(attempts, "attempt_date", calendar)
-    ok = a.result.isin(["SUCCESS", "PARTIAL"])
-    last_ok_ts = (
-        ok.ifelse(a.attempt_ts, ibis.null()).max().over(group_by=[a.obligation_id, a.period])
-    )
-    a = a.mutate(ok=ok, last_ok_ts=last_ok_ts)
-    after_ok = a.last_ok_ts.isnull() | (a.attempt_ts > a.last_ok_ts)
+    debited = a.result.isin(DEBITED)
+    rejected = a.result == "REJECTED"
     success = a.result == "SUCCESS"
     aggs = {
         "n_attempts": a.count(),
         "n_success": count_if(success).sum(),
         "n_partial": count_if(a.result == "PARTIAL").sum(),
-        "n_rejected": count_if(a.result == "REJECTED").sum(),
-        "has_ok": count_if(a.ok).max(),
-        "tail_failures": count_if((a.result == "REJECTED") & after_ok).sum(),
+        "n_rejected": count_if(rejected).sum(),
+        "has_ok": count_if(debited).max(),
+        "last_ok_ts": debited.ifelse(a.attempt_ts, ibis.null()).max(),
         "last_success_date": success.ifelse(a.attempt_date, ibis.null()).max(),
         "success_day_sum": success.ifelse(a.attempt_date.day(), 0).cast("int64").sum(),
     }
     for reason in REJECT_REASONS:
-        aggs[f"n_reject_{reason.lower()}"] = count_if(
-            (a.result == "REJECTED") & (a.reject_reason == reason)
-        ).sum()
-    return a.group_by(["obligation_id", "period"]).aggregate(**aggs)
+        aggs[f"n_reject_{reason.lower()}"] = count_if(rejected & (a.reject_reason == reason)).sum()
+    aggs["rejected_ts"] = a.attempt_ts.collect(where=rejected)
+    agg = a.group_by(["obligation_id", "period"]).aggregate(**aggs)
+    late = agg.rejected_ts.filter(lambda ts: ts > agg.last_ok_ts).length()
+    tail = agg.last_ok_ts.isnull().ifelse(agg.n_rejected, late.fill_null(0))
+    return agg.mutate(tail_failures=tail.cast("int64")).drop("rejected_ts", "last_ok_ts")
 
 
 def payments_by_period(payments: ir.Table, calendar: ir.Table) -> ir.Table:
@@ -118,9 +150,9 @@ def payments_by_period(payments: ir.Table, calendar: ir.Table) -> ir.Table:
     debit = p.channel == DEBIT_CHANNEL
     return p.group_by(["obligation_id", "period", "rev_period"]).aggregate(
         n_payments=p.count(),
-        amount_paid=p.amount.sum(),
+        amount_paid=money_sum(p.amount),
         n_debit_payments=count_if(debit).sum(),
-        amount_debit=debit.ifelse(p.amount, 0.0).sum(),
+        amount_debit=money_sum(debit.ifelse(p.amount, 0.0)),
     )
 
 
@@ -180,7 +212,7 @@ def payment_features(spine: ir.Table, by_period: ir.Table) -> ir.Table:
         inside = live & (j.a_period > j.period - k)
         paid = _sum_if(inside, j.amount_paid)
         aggs[f"payments_{k}m"] = _sum_if(inside, j.n_payments).fill_null(0)
-        aggs[f"amount_paid_{k}m"] = paid.fill_null(0.0)
+        aggs[f"amount_paid_{k}m"] = paid.cast("float64").fill_null(0.0)
         aggs[f"debit_payment_share_{k}m"] = ratio(_sum_if(inside, j.amount_debit), paid)
     aggs["other_channel_payments_12m"] = _sum_if(live, j.n_payments - j.n_debit_payments).fill_null(
         0
@@ -278,17 +310,18 @@ def account_features(covered: ir.Table, account_monthly: ir.Table) -> ir.Table:
     r3 = j.month_index > j.last_month - 3
     prev3 = j.month_index <= j.last_month - 3
     n3 = count_if(r3 & j.month_index.notnull()).sum()
+    balance = as_money(j.avg_balance)
     out = j.group_by(["obligation_id", "cut_date"]).aggregate(
         installment_amount=j.installment_amount.max(),
-        avg_balance_3m=ratio(_sum_if(r3, j.avg_balance), n3),
-        avg_balance_6m=j.avg_balance.mean(),
+        avg_balance_3m=ratio(_sum_if(r3, balance), n3),
+        avg_balance_6m=ratio(balance.sum(), j.avg_balance.count()),
         min_balance_3m=r3.ifelse(j.min_balance, ibis.null()).min(),
-        prev3=ratio(_sum_if(prev3, j.avg_balance), count_if(prev3 & j.month_index.notnull()).sum()),
+        prev3=ratio(_sum_if(prev3, balance), count_if(prev3 & j.month_index.notnull()).sum()),
         end_balance_last_month=(j.month_index == j.last_month)
         .ifelse(j.end_balance, ibis.null())
         .max(),
-        inflow3=_sum_if(r3, j.inflow_total),
-        outflow3=_sum_if(r3, j.outflow_total),
+        inflow3=_sum_if(r3, as_money(j.inflow_total)),
+        outflow3=_sum_if(r3, as_money(j.outflow_total)),
         n3=n3,
         payroll_months=count_if(j.payroll_inflow > 0).sum(),
         account_months_6m=j.month_index.count(),

@@ -9,7 +9,8 @@ shows 31 days or more past due, or the obligation was written off on or before t
 
 The same outcome, for past cuts whose horizon has ended, feeds the "how did past episodes end"
 features; every label is null while its horizon is not fully observed (d + H later than the
-extract's as_of), and `roll_31_plus` also at the latest cut, which has no next cut.
+extract's as_of), and `roll_31_plus` also at the latest cut, which has no next cut. What was paid
+is summed exactly (`features.money_sum`), whatever the order the engine adds the payments in.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import ibis.expr.types as ir
 
 from cobranza.contract import DEBIT_CHANNEL, EARLY_DPD_MAX, EARLY_DPD_MIN
 from cobranza.transforms import schema
+from cobranza.transforms.features import money_sum
 
-# Payments are compared to the amount past due with half a centavo of slack, so that a debit of
-# exactly the amount due is not lost to floating-point summation order (which differs by engine).
+# Payments are compared to the amount past due with half a centavo of slack: both are money to the
+# centavo, so a shortfall smaller than that is a rounding of the amounts, not a debt left unpaid.
 COVER_TOLERANCE = 0.005
 WRITTEN_OFF = "WRITTEN_OFF"
 NEVER = date(9999, 12, 31)  # the reversal date of a payment never reversed
@@ -61,11 +63,11 @@ def horizon_outcome(cuts: ir.Table, payments: ir.Table, horizon_days: int) -> ir
         how="left",
     )
     agg = j.group_by(["obligation_id", "cut_date"]).aggregate(
-        paid_in_horizon=j.p_amount.sum(),
+        paid_in_horizon=money_sum(j.p_amount),
         payments_in_horizon=j.p_amount.count(),
         other_channel_payments=j.p_other.sum(),
     )
-    paid = agg.paid_in_horizon.fill_null(0.0)
+    paid = agg.paid_in_horizon.cast("float64").fill_null(0.0)
     covered = c.amount_past_due <= paid + COVER_TOLERANCE
     other = agg.other_channel_payments.fill_null(0)
     out = c.join(agg, ["obligation_id", "cut_date"], how="left")

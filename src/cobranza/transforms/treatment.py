@@ -5,8 +5,8 @@ collection actions that followed it in the horizon (d, d + H].
 ASSIGNED at a past cut (the bank managed everyone it did not say otherwise about, as version 1
 extracts do) and null at the latest cut, today's decision, not yet taken. `assigned` is
 arm = ASSIGNED. `days_to_first_action` counts days from d to the first action dated in the horizon
-(null when none), `action_cost` sums their cost; both null while the horizon is open. None of
-these is a feature: they happen at or after d.
+(null when none), `action_cost` sums their cost exactly (`features.money_sum`); both null while the
+horizon is open. None of these is a feature: they happen at or after d.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import ibis.expr.types as ir
 
 from cobranza.contract import ASSIGNED_ARM
 from cobranza.transforms import schema
+from cobranza.transforms.features import money_sum
 from cobranza.transforms.target import horizon_open
 
 
@@ -57,7 +58,7 @@ def actions_in_horizon(outcome: ir.Table, actions: ir.Table, as_of: date) -> ir.
         ],
     )
     agg = j.group_by(["obligation_id", "cut_date", "horizon_end"]).aggregate(
-        first_action=j.x_date.min(), cost=j.x_cost.sum()
+        first_action=j.x_date.min(), cost=money_sum(j.x_cost)
     )
     is_open = horizon_open(agg, as_of)
     return agg.select(
@@ -69,7 +70,7 @@ def actions_in_horizon(outcome: ir.Table, actions: ir.Table, as_of: date) -> ir.
                 agg.first_action.delta(agg.cut_date, unit="day").cast("int64"),
             ),
             schema.ACTION_COST: is_open.ifelse(
-                ibis.null().cast("float64"), agg.cost.fill_null(0.0).cast("float64")
+                ibis.null().cast("float64"), agg.cost.cast("float64").fill_null(0.0)
             ),
         },
     )
