@@ -202,10 +202,10 @@ class Settings(BaseSettings):
     )
     ingest_staging: Literal["auto", "memory", "disk"] = Field(
         "auto",
-        description="Where ingest stages a file's text: in memory (spilling uncompressed strings "
-        "past the budget, about 1.7x the CSV on disk), or in a compressed database file in the "
+        description="Where ingest stages a file's text: in memory (spilling uncompressed past "
+        "the budget, about 1.7x the CSV on disk), or in a compressed database file in the "
         "lake's temp folder (about 0.6x, for more staging CPU; one file at a time); auto picks "
-        "disk when the files staged at once would not fit the budget.",
+        "disk when the spill and the raw zone would take more than half the free disk.",
     )
     ingest_workers: int | None = Field(
         None, ge=1, description="Extract files validated at once; default one per core (max 4)."

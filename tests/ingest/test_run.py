@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 
 import pytest
 
@@ -65,24 +66,42 @@ def test_staging_in_a_database_file_gives_exactly_the_raw_zone_staged_in_memory(
         assert rows == tables["disk"][name], name
 
 
-def test_auto_staging_goes_to_disk_when_the_largest_files_would_not_fit_the_budget(tmp_path):
-    """Staged strings take about 1.7x a file's text; a gzip file holds about 4x its bytes."""
+def test_auto_staging_goes_to_disk_only_when_the_spill_would_crowd_the_free_disk(tmp_path):
+    """Staged files take about 1.7x their text (a gzip file holds about 4x its bytes); past the
+    budget they spill, and the spill plus the raw zone (0.3x all the text) may take at most half
+    the free disk before staging moves to the compressed database file."""
     plain, packed = tmp_path / "a.csv", tmp_path / "b.csv.gz"
     plain.write_bytes(b"x" * 500_000)  # 0.85 MB staged
     packed.write_bytes(gzip.compress(os.urandom(200_000), compresslevel=1))  # ~200 KB: 1.36 MB
 
-    def where(paths, limit="1MB", mode="auto"):
+    def where(paths, limit="1MB", mode="auto", free=10**12):
         s = load_settings(
             lake=tmp_path / "lake", duckdb_memory_limit=limit, ingest_workers=1, ingest_staging=mode
         )
-        return staging(s, paths)
+        return staging(s, paths, free_bytes=free)
 
-    assert where([plain]) == "memory"
-    assert where([plain, packed]) == "disk"  # one worker: the largest file alone decides
-    assert where([plain, packed], limit="2MB") == "memory"
-    assert where([plain, packed], limit="80%") == "memory"  # a relative budget is not compared
+    text = 500_000 + 4 * packed.stat().st_size
+    spill = 1.7 * 4 * packed.stat().st_size - 10**6  # one worker: the largest file alone
+    needed = spill + 0.3 * text
+    assert where([plain], free=0) == "memory"  # fits the budget: no spill at all
+    assert where([plain, packed]) == "memory"  # spills, with room on the disk
+    assert where([plain, packed], free=int(2 * needed) + 1) == "memory"
+    assert where([plain, packed], free=int(2 * needed) - 1) == "disk"
+    assert where([plain, packed], limit="2MB", free=0) == "memory"
+    assert where([plain, packed], limit="80%", free=0) == "memory"  # relative: not compared
     assert where([plain], mode="disk") == "disk"
-    assert where([plain, packed], mode="memory") == "memory"
+    assert where([plain, packed], mode="memory", free=0) == "memory"
+
+
+def test_auto_staging_reads_the_free_space_of_the_lakes_disk(tmp_path):
+    """Without a figure given, the free space is that of the file system the lake is (or will be)
+    on: an extract whose spill would need more than it has is staged on disk."""
+    big = tmp_path / "big.csv"
+    with big.open("wb") as fh:  # sparse: claims its size, takes no disk
+        fh.truncate(shutil.disk_usage(tmp_path).free)
+    s = load_settings(lake=tmp_path / "not" / "yet" / "lake", duckdb_memory_limit="1MB")
+    assert staging(s, [big]) == "disk"
+    assert staging(s, [big], free_bytes=10**15) == "memory"
 
 
 def test_a_failing_file_among_parallel_ones_fails_the_run_and_publishes_nothing(tmp_path):
