@@ -293,10 +293,18 @@ def run_project(extract: Path, work: Path, src: Path | None = None) -> dict:
     }
 
 
+# A floor run's figures that not every run writes: a rerun without them must not keep the previous
+# run's (a baseline interleaved with another floor, a caveat about another run's load).
+RUN_ONLY = ("baseline", "ratio_caveat", "earlier_run", "floor_simulate_seconds")
+
+
 def save(key: str, entry: dict) -> None:
+    """The tier's floor figures replaced by this run's; the tier's other figures (bench_etl's) kept."""
     path = RESULTS / "etl.json"
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"tiers": {}}
     tier = data.setdefault("tiers", {}).setdefault(key, {})
+    for stale in RUN_ONLY:
+        tier.pop(stale, None)
     tier.update(entry)
     data["tiers"] = dict(sorted(data["tiers"].items(), key=lambda kv: kv[1].get("clients", 0)))
     RESULTS.mkdir(parents=True, exist_ok=True)
