@@ -11,7 +11,7 @@ MONTHS ?= 24
 LAKE ?= lake
 EXTRACT ?= extract
 
-.PHONY: setup setup-test run test lint format bench bench-scale bench-floor bench-cluster bench-coverage docs clean
+.PHONY: setup setup-test run test lint format bench bench-scale bench-floor bench-cluster bench-coverage bench-effect docs clean
 
 setup:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -75,6 +75,11 @@ bench-cluster: setup
 # 20 simulated worlds of 12k clients (about 18 minutes on the shared 2-core machine; target 17/20).
 bench-coverage: setup
 	$(UV) run python -m benchmarks.bench_coverage
+
+# What bounds the policy's share of the oracle: each form of the effect of management valued with
+# the simulator's truth, on the lake of `make run` (about 3 minutes after it).
+bench-effect: setup
+	$(UV) run python -m benchmarks.bench_effect_forms --lake $(LAKE)
 
 docs: setup
 	$(UV) run cobranza docs --out docs

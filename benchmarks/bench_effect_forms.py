@@ -1,0 +1,271 @@
+"""What bounds the policy's share of the oracle: the form of the estimated effect of management.
+
+Runs on a lake built from the simulator (its truth beside the extract), after `make run`. Fits the
+causal candidates as `cobranza train` does (`ml.causal.fit_candidates`, default parameters, no
+tuning) and values, out of time, the NO_ASSIGN set of each estimate of the effect of management on
+the roll, tau(x) = p_roll_no_action(x) - p_roll_action(x), with the true potential outcomes
+(`decision.savings.true_impact`): NO_ASSIGN iff tau x roll_loss < collection_action.
+
+Bounds (they read the truth; not methods):
+- `feature_ceiling`: a LightGBM regression of the true tau on the features, fitted on the rows
+  before the out-of-time months: the best any function of these features can do;
+- `constant_log_odds_true_p0`: the S-learner's form, tau = p0 - sigmoid(logit p0 + b), with the
+  true p0 and the best b of a grid: where a perfect roll model of that form stops;
+- `conditional_true`: a constant log-odds effect on the roll of those the debit does not cure,
+  tau = s (r0 - sigmoid(logit r0 + b)), s = 1 - p_cure_debit_no_action, r0 = p_roll_no_action / s,
+  true, the best b of a grid.
+
+Methods (data only):
+- `as_trained`: the roll model training chooses (its OOT log loss on the randomized rows);
+- `conditional_estimated`: the conditional form with s from the self-cure S-learner, r0 and r1
+  from a roll S-learner fitted on the rows the debit did not cure, its offset b the pooled effect
+  on the randomized ones among them (cross-fitted, `ml.causal.pooled_effect`); `_rescaled` has its
+  mean before the out-of-time months set to the as-trained model's (the rows the debit did not cure
+  are chosen after the treatment: a managed client who pays by transfer before the debit joins
+  them without rolling, which inflates b);
+- `blend`: the mean of `as_trained` and `conditional_estimated_rescaled`;
+- `dr_learner`: the doubly robust pseudo-outcome on the randomized rows of the valid and test
+  parts (the as-trained roll model never fitted them), regressed on the features (LightGBM, 4
+  leaves, at least 2,000 rows a leaf).
+
+Writes `benchmarks/results/effect_forms.json`.
+Run: `make run`, then `python3 -m uv run python -m benchmarks.bench_effect_forms [--lake lake]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+
+from cobranza.config import load_settings
+from cobranza.decision.estimates import exposure
+from cobranza.decision.loss import roll_loss
+from cobranza.decision.savings import true_impact
+from cobranza.lake import Lake
+from cobranza.ml import causal
+from cobranza.ml.data import Dataset, attach_potential_outcomes, load_dataset, truth_path
+from cobranza.ml.model import SelfCureModel
+from cobranza.transforms.schema import ROLL_31_PLUS, TARGET
+
+RESULTS = Path(__file__).parent / "results"
+GRID = np.round(np.arange(-3.0, 0.01, 0.1), 2)  # log-odds effects the bounds search
+EPS = 1e-4
+
+
+def capture(tau: np.ndarray, rows: np.ndarray, world: dict) -> float:
+    """The share of the oracle's savings of NO_ASSIGN iff tau x roll_loss < action, on `rows`."""
+    truth, loss, costs = world["truth"], world["loss"][rows], world["costs"]
+    out = true_impact(
+        {"policy": tau[rows] * loss < costs.collection_action},
+        truth["p_roll_no_action"].to_numpy()[rows],
+        truth["p_roll_action"].to_numpy()[rows],
+        loss,
+        costs,
+    )
+    return float(out["share_of_oracle_captured"])
+
+
+def best_on_grid(form, rows: np.ndarray, world: dict) -> dict:
+    scores = {float(b): capture(form(b), rows, world) for b in GRID}
+    b = max(scores, key=scores.get)
+    return {"share_of_oracle_captured": round(scores[b], 4), "log_odds_effect": b}
+
+
+def with_managed(X: pd.DataFrame, value: float) -> pd.DataFrame:
+    return X.assign(**{causal.MANAGED: value})
+
+
+def categorical_frame(ds: Dataset) -> pd.DataFrame:
+    X = ds.frame[ds.features].copy()
+    for name in ds.categorical:
+        X[name] = X[name].astype("category")
+    return X
+
+
+def conditional_model(ds: Dataset, seed: int, threads: int) -> tuple[causal.RollModel, float]:
+    """A roll S-learner on the rows the debit did not cure, with its pooled effect."""
+    cured = ds.frame[TARGET].to_numpy(dtype=np.int64) == 1
+    sub = Dataset(
+        ds.frame.loc[~cured].reset_index(drop=True),
+        ds.features,
+        ds.categorical,
+        ds.part[~cured],
+        ds.oot_months,
+        gold=ds.gold,
+    )
+
+    def naive_roll() -> SelfCureModel:
+        return SelfCureModel(
+            ds.features,
+            ds.categorical,
+            params=dict(causal.ROLL_PARAMS),
+            calibration="platt",
+            seed=seed,
+            num_threads=threads,
+        )
+
+    effect = causal.pooled_effect(naive_roll, sub, ROLL_31_PLUS, seed)
+    roll = causal.RollModel(ds.features, ds.categorical, "s_learner", seed, threads).fit(
+        sub.X("train"),
+        sub.managed("train"),
+        sub.roll("train"),
+        sub.X("valid"),
+        sub.managed("valid"),
+        sub.roll("valid"),
+        effect=effect,
+    )
+    return roll, float(effect.estimate)
+
+
+def dr_learner(ds: Dataset, mu0: np.ndarray, mu1: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
+    """tau from the doubly robust pseudo-outcome of the randomized valid and test rows, and the
+    number of control rows among them."""
+    frame = ds.frame
+    arms = frame["arm"].fillna("ASSIGNED").astype(str).to_numpy(dtype=object)
+    cuts = frame["cut_date"].to_numpy()
+    rows = causal.randomized_rows(arms, cuts) & np.isin(ds.part, ("valid", "test"))
+    managed = (arms == "ASSIGNED").astype(np.float64)
+    y = frame[ROLL_31_PLUS].fillna(0).to_numpy(dtype=np.float64)
+    e = np.zeros(len(frame))
+    for cut in np.unique(cuts[rows]):  # the cut's assigned share: its propensity
+        at = rows & (cuts == cut)
+        e[at] = managed[at].mean()
+    e = np.clip(e, 1e-3, 1 - 1e-3)
+    psi = (mu0 - mu1) + (1 - managed) * (y - mu0) / (1 - e) - managed * (y - mu1) / e
+    reg = lgb.LGBMRegressor(
+        n_estimators=200,
+        learning_rate=0.02,
+        num_leaves=4,
+        min_child_samples=2000,
+        reg_lambda=10.0,
+        random_state=seed,
+        verbose=-1,
+    )
+    X = categorical_frame(ds)
+    return reg.fit(X[rows], psi[rows]).predict(X), int((rows & (managed == 0)).sum())
+
+
+def run(lake_path: Path, threads: int) -> dict:
+    t0 = time.perf_counter()
+    settings = load_settings(lake=lake_path)
+    lake = Lake(settings.lake)
+    ds = load_dataset(
+        lake,
+        settings.oot_months,
+        settings.test_share,
+        settings.seed,
+        sample_clients=settings.train_sample_clients,
+    )
+    truth = attach_potential_outcomes(ds.frame, truth_path(settings, lake))
+    if truth is None or truth["p_roll_no_action"].isna().all():
+        raise SystemExit(f"{lake_path}: no simulator truth beside the extract; run `make run`")
+    balance, product = exposure(ds.frame)
+    world = {
+        "truth": truth,
+        "loss": roll_loss(balance, product, settings.costs),
+        "costs": settings.costs,
+    }
+    oot = ds.part == "oot"
+    known = oot & truth["p_roll_no_action"].notna().to_numpy()
+    before = ~oot
+    seed = settings.seed
+
+    candidates = causal.fit_candidates(ds, {}, seed, threads)
+    evaluation = causal.evaluate_candidates(ds, candidates)
+    roll = candidates["roll"][evaluation.roll_method]
+    X = ds.frame[ds.features]
+    mu0, mu1 = roll.predict_outcomes(X)
+    tau_trained = mu0 - mu1
+
+    p0 = truth["p_roll_no_action"].to_numpy()
+    pc0 = truth["p_cure_debit_no_action"].to_numpy()
+    tau_true = p0 - truth["p_roll_action"].to_numpy()
+    s_true = 1 - pc0
+    r0_true = np.clip(p0 / np.maximum(s_true, EPS), EPS, 1 - EPS)
+    p0_true = np.clip(p0, EPS, 1 - EPS)
+
+    Xc = categorical_frame(ds)
+    fit_rows = before & np.isfinite(tau_true)
+    ceiling = lgb.LGBMRegressor(
+        n_estimators=400, learning_rate=0.05, num_leaves=31, random_state=seed, verbose=-1
+    ).fit(Xc[fit_rows], tau_true[fit_rows])
+
+    self_cure = candidates["self_cure"]["s_learner"]
+    s_hat = 1 - self_cure.predict_proba(with_managed(X, 0.0))[:, 1]
+    conditional, b_conditional = conditional_model(ds, seed, threads)
+    r0, r1 = conditional.predict_outcomes(X)
+    tau_conditional = s_hat * (r0 - r1)
+    scale = tau_trained[before].mean() / tau_conditional[before].mean()
+    tau_dr, dr_controls = dr_learner(ds, mu0, mu1, seed)
+
+    forms = {
+        "as_trained": {
+            "method": evaluation.roll_method,
+            "share_of_oracle_captured": round(capture(tau_trained, known, world), 4),
+            "corr_with_true_effect": _corr(tau_trained, tau_true, known),
+        },
+        "feature_ceiling": _method(ceiling.predict(Xc), tau_true, known, world),
+        "constant_log_odds_true_p0": best_on_grid(
+            lambda b: p0_true - expit(logit(p0_true) + b), known, world
+        ),
+        "conditional_true": best_on_grid(
+            lambda b: s_true * (r0_true - expit(logit(r0_true) + b)), known, world
+        ),
+        "conditional_estimated": {
+            **_method(tau_conditional, tau_true, known, world),
+            "log_odds_effect": round(b_conditional, 4),
+        },
+        "conditional_estimated_rescaled": {
+            **_method(tau_conditional * scale, tau_true, known, world),
+            "scale": round(float(scale), 4),
+        },
+        "blend": _method(0.5 * (tau_trained + scale * tau_conditional), tau_true, known, world),
+        "dr_learner": {
+            **_method(tau_dr, tau_true, known, world),
+            "control_rows": dr_controls,
+        },
+    }
+    return {
+        "lake": str(lake_path),
+        "oot_months": ds.oot_months,
+        "oot_rows_with_truth": int(known.sum()),
+        "true_mean_effect_oot": round(float(tau_true[known].mean()), 4),
+        "forms": forms,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "machine": {"python": platform.python_version()},
+    }
+
+
+def _corr(a: np.ndarray, b: np.ndarray, rows: np.ndarray) -> float:
+    return round(float(np.corrcoef(a[rows], b[rows])[0, 1]), 4)
+
+
+def _method(tau: np.ndarray, tau_true: np.ndarray, rows: np.ndarray, world: dict) -> dict:
+    return {
+        "share_of_oracle_captured": round(capture(tau, rows, world), 4),
+        "corr_with_true_effect": _corr(tau, tau_true, rows),
+        "mean_effect": round(float(tau[rows].mean()), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lake", type=Path, default=Path("lake"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    result = run(args.lake, args.threads)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "effect_forms.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["forms"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
