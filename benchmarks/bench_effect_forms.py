@@ -24,6 +24,12 @@ Methods (data only):
   mean before the out-of-time months set to the as-trained model's (the rows the debit did not cure
   are chosen after the treatment: a managed client who pays by transfer before the debit joins
   them without rolling, which inflates b);
+- `hurdle_estimated` and `hurdle_true_s`: the conditional form without choosing rows after the
+  treatment: p_roll(x, m) = s(x) sigmoid(f(x) + b m) on every row, f a LightGBM with that
+  likelihood as its objective (Fisher scoring), b fitted by maximum likelihood on the randomized
+  rows before the out-of-time months (with an intercept, over a naive f fitted on the train part:
+  in sample there), s from the self-cure S-learner, or the true one (a bound on what learning r
+  from outcomes gives);
 - `blend`: the mean of `as_trained` and `conditional_estimated_rescaled`;
 - `dr_learner`: the doubly robust pseudo-outcome on the randomized rows of the valid and test
   parts (the as-trained roll model never fitted them), regressed on the features (LightGBM, 4
@@ -133,6 +139,91 @@ def conditional_model(ds: Dataset, seed: int, threads: int) -> tuple[causal.Roll
     return roll, float(effect.estimate)
 
 
+class Hurdle:
+    """p_roll = s sigmoid(f + offset): a LightGBM of f under that likelihood, s fixed per row."""
+
+    def __init__(self, seed: int, threads: int):
+        self.seed, self.threads = seed, threads
+
+    @staticmethod
+    def _objective(s: np.ndarray):
+        def objective(raw: np.ndarray, data: lgb.Dataset) -> tuple[np.ndarray, np.ndarray]:
+            sig = expit(raw)
+            p = np.clip(s * sig, 1e-9, 1 - 1e-9)
+            y = data.get_label()
+            grad = -y * (1 - sig) + (1 - y) * s * sig * (1 - sig) / (1 - p)
+            return grad, np.maximum(s * sig * (1 - sig) ** 2 / (1 - p), 1e-9)  # Fisher
+
+        return objective
+
+    @staticmethod
+    def _loss(s: np.ndarray):
+        def loss(raw: np.ndarray, data: lgb.Dataset) -> tuple[str, float, bool]:
+            p = np.clip(s * expit(raw), 1e-9, 1 - 1e-9)
+            y = data.get_label()
+            return (
+                "hurdle_log_loss",
+                float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
+                False,
+            )
+
+        return loss
+
+    def fit(self, X, y, s, offset, X_valid, y_valid, s_valid, offset_valid) -> Hurdle:
+        train = lgb.Dataset(X, y, init_score=offset, free_raw_data=False)
+        valid = lgb.Dataset(X_valid, y_valid, init_score=offset_valid, reference=train)
+        params = {
+            **causal.ROLL_PARAMS,
+            "learning_rate": 0.05,
+            "objective": self._objective(s),
+            "seed": self.seed,
+            "num_threads": self.threads,
+            "verbose": -1,
+        }
+        self.booster_ = lgb.train(
+            params,
+            train,
+            2000,
+            valid_sets=[valid],
+            feval=self._loss(s_valid),
+            callbacks=[lgb.early_stopping(50, verbose=False)],
+        )
+        return self
+
+    def raw(self, X) -> np.ndarray:
+        return self.booster_.predict(X, raw_score=True)
+
+
+def hurdle(ds: Dataset, s: np.ndarray, seed: int, threads: int) -> tuple[np.ndarray, float]:
+    """tau = s (sigmoid(f) - sigmoid(f + b)) and b, from every labeled row (no row chosen after
+    the treatment)."""
+    frame = ds.frame
+    X = categorical_frame(ds)
+    y = frame[ROLL_31_PLUS].fillna(0).to_numpy(dtype=np.float64)
+    arms = frame["arm"].fillna("ASSIGNED").astype(str).to_numpy(dtype=object)
+    managed = (arms == "ASSIGNED").astype(np.float64)
+    train, valid = ds.part == "train", ds.part == "valid"
+
+    def fitted(b: float) -> Hurdle:
+        return Hurdle(seed, threads).fit(
+            X[train], y[train], s[train], b * managed[train],
+            X[valid], y[valid], s[valid], b * managed[valid],
+        )  # fmt: skip
+
+    naive = fitted(0.0).raw(X)
+    rows = causal.randomized_rows(arms, frame["cut_date"].to_numpy()) & (ds.part != "oot")
+    best = (np.inf, 0.0)
+    for c in np.linspace(-1.0, 1.0, 21):  # an intercept: the naive f learnt managed rows
+        for b in GRID:
+            p = np.clip(s[rows] * expit(naive[rows] + c + b * managed[rows]), 1e-9, 1 - 1e-9)
+            yy = y[rows]
+            loss = float(-np.mean(yy * np.log(p) + (1 - yy) * np.log(1 - p)))
+            best = min(best, (loss, float(b)))
+    b = best[1]
+    f = fitted(b).raw(X)
+    return s * (expit(f) - expit(f + b)), b
+
+
 def dr_learner(ds: Dataset, mu0: np.ndarray, mu1: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
     """tau from the doubly robust pseudo-outcome of the randomized valid and test rows, and the
     number of control rows among them."""
@@ -213,6 +304,9 @@ def run(lake_path: Path, threads: int) -> dict:
     tau_conditional = s_hat * (r0 - r1)
     scale = tau_trained[before].mean() / tau_conditional[before].mean()
     tau_dr, dr_controls = dr_learner(ds, mu0, mu1, seed)
+    tau_hurdle, b_hurdle = hurdle(ds, s_hat, seed, threads)
+    s_known = np.where(np.isfinite(s_true), s_true, s_hat)
+    tau_hurdle_true_s, b_hurdle_true_s = hurdle(ds, s_known, seed, threads)
 
     forms = {
         "as_trained": {
@@ -234,6 +328,14 @@ def run(lake_path: Path, threads: int) -> dict:
         "conditional_estimated_rescaled": {
             **_method(tau_conditional * scale, tau_true, known, world),
             "scale": round(float(scale), 4),
+        },
+        "hurdle_estimated": {
+            **_method(tau_hurdle, tau_true, known, world),
+            "log_odds_effect": b_hurdle,
+        },
+        "hurdle_true_s": {
+            **_method(tau_hurdle_true_s, tau_true, known, world),
+            "log_odds_effect": b_hurdle_true_s,
         },
         "blend": _method(0.5 * (tau_trained + scale * tau_conditional), tau_true, known, world),
         "dr_learner": {
