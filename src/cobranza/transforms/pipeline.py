@@ -38,18 +38,24 @@ class EtlError(CobranzaError):
 @dataclass(frozen=True)
 class Node:
     fn: Callable[..., Any]
-    inputs: tuple[str, ...]  # raw tables for silver nodes, silver tables for gold
+    inputs: tuple[str, ...]  # raw tables (and key maps) for silver nodes, silver tables for gold
     keyed: bool = False  # takes the pseudonym key
 
 
+# The pseudonym maps (bank id -> pseudonym), read by the silver tables that carry an id: each id
+# is hashed once for all of them. Kept in the engine for the run, never written (they hold ids).
+KEYS: dict[str, Node] = {
+    "client_keys": Node(S.client_keys, ("clients", "obligations"), keyed=True),
+    "account_keys": Node(S.account_keys, ("debit_mandates", "account_monthly"), keyed=True),
+}
 SILVER: dict[str, Node] = {
-    "clients": Node(S.silver_clients, ("clients",), keyed=True),
-    "obligations": Node(S.silver_obligations, ("obligations",), keyed=True),
-    "debit_mandates": Node(S.silver_debit_mandates, ("debit_mandates",), keyed=True),
+    "clients": Node(S.silver_clients, ("clients", "client_keys")),
+    "obligations": Node(S.silver_obligations, ("obligations", "client_keys")),
+    "debit_mandates": Node(S.silver_debit_mandates, ("debit_mandates", "account_keys")),
     "installments": Node(S.silver_installments, ("installments",)),
     "payments": Node(S.silver_payments, ("payments",)),
     "debit_attempts": Node(S.silver_debit_attempts, ("debit_attempts", "debit_mandates")),
-    "account_monthly": Node(S.silver_account_monthly, ("account_monthly",), keyed=True),
+    "account_monthly": Node(S.silver_account_monthly, ("account_monthly", "account_keys")),
     "portfolio_cuts": Node(S.silver_portfolio_cuts, ("portfolio_cuts",)),
     "cut_calendar": Node(S.silver_cut_calendar, ("portfolio_cuts",)),
     "collection_actions": Node(S.silver_collection_actions, ("collection_actions",)),
@@ -82,16 +88,25 @@ IBIS_TYPES = {
 }
 
 
-def silver_expression(name: str, raw: dict[str, Any], key: bytes) -> Any:
-    """One silver table as an Ibis expression over the raw tables."""
-    node = SILVER[name]
+def _expression(node: Node, tables: dict[str, Any], key: bytes) -> Any:
     fn = partial(node.fn, key=key) if node.keyed else node.fn
-    return fn(*(raw[t] for t in node.inputs))
+    return fn(*(tables[t] for t in node.inputs))
+
+
+def key_maps(raw: dict[str, Any], key: bytes, materialize: Callable = lambda _, e: e) -> dict:
+    """The pseudonym maps over the raw tables, each through `materialize` (computed once)."""
+    return {name: materialize(name, _expression(node, raw, key)) for name, node in KEYS.items()}
+
+
+def silver_expression(name: str, raw: dict[str, Any], keys: dict[str, Any]) -> Any:
+    """One silver table as an Ibis expression over the raw tables and the key maps."""
+    return _expression(SILVER[name], {**raw, **keys}, b"")
 
 
 def silver_expressions(raw: dict[str, Any], key: bytes) -> dict[str, Any]:
     """Every silver table as an Ibis expression over the raw tables."""
-    return {name: silver_expression(name, raw, key) for name in SILVER}
+    keys = key_maps(raw, key)
+    return {name: silver_expression(name, raw, keys) for name in SILVER}
 
 
 def conform_raw(raw: dict[str, Any | None], raw_version: str) -> dict[str, Any]:
@@ -131,7 +146,7 @@ def read_raw(lake: Lake, raw_version: str, engine: Engine) -> dict[str, Any]:
     """Every raw table the silver graph reads, in the current contract's shape."""
     present = set(lake.tables("raw", raw_version))
     raw: dict[str, Any | None] = {}
-    for t in sorted({t for n in SILVER.values() for t in n.inputs}):
+    for t in sorted({t for n in (*KEYS.values(), *SILVER.values()) for t in n.inputs} - set(KEYS)):
         raw[t] = engine.read(lake.table_dir("raw", t, raw_version)) if t in present else None
     return conform_raw(raw, raw_version)
 
@@ -174,12 +189,15 @@ def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> di
             as_of = _raw_as_of(lake, raw_version, eng, raw["portfolio_cuts"])
             with lake.transaction() as tx:
                 with tx.publish("silver", inputs={"raw": raw_version}) as pub:
+                    stage = "silver.keys"
+                    with pub.timed("keys"):
+                        keys = key_maps(raw, key, eng.materialize)
                     for name in SILVER:
                         stage = f"silver.{name}"
                         if ui is not None:
                             ui.info(f"  silver.{name}")
                         with pub.timed(name):
-                            eng.write(silver_expression(name, raw, key), pub.table_dir(name))
+                            eng.write(silver_expression(name, raw, keys), pub.table_dir(name))
                     pub.meta.update(as_of=as_of.isoformat(), engine=eng.name)
                 silver_version = pub.version
                 seconds["silver"] = round(sum(pub.timings.values()), 3)

@@ -55,23 +55,43 @@ def pseudonym(value: ir.StringValue, key: bytes, purpose: str) -> ir.StringValue
     return _sha256_hex(_unhex(ibis.literal(outer_key) + inner))
 
 
-def with_pseudonym(table: ir.Table, column: str, key: bytes, purpose: str, name: str) -> ir.Table:
-    """`table` with `name` = `pseudonym(table[column])`, computed once per distinct value.
+def pseudonym_map(columns: list[ir.StringColumn], key: bytes, purpose: str) -> ir.Table:
+    """(`_pid`, `pseudonym`): every distinct non-missing id of `columns`, hashed once.
 
-    Two SHA-256 per row cost more than a hash join: a table repeating its ids (an account's
-    months) hashes each id once and joins the keys back. A missing id keeps a missing key.
+    Two SHA-256 per id cost more than a hash join: the tables that carry an id (a client's
+    obligations, an account's months and mandates) join this map instead of hashing it again.
+    The map holds the bank's ids beside their pseudonyms, so it is never written: the pipeline
+    keeps it in the engine (`Engine.materialize`) for the silver tables that read it.
     """
-    ids = table.select(_pid=table[column]).distinct()
-    ids = ids.filter(ids._pid.notnull())
-    keys = ids.mutate(**{name: pseudonym(ids._pid, key, purpose)})
-    joined = table.left_join(keys, table[column] == keys._pid)
-    return joined.drop("_pid")
+    ids = columns[0].name("_pid").as_table()
+    for column in columns[1:]:
+        ids = ids.union(column.name("_pid").as_table())
+    ids = ids.filter(ids._pid.notnull()).distinct()
+    return ids.mutate(pseudonym=pseudonym(ids._pid, key, purpose))
 
 
-def silver_clients(clients: ir.Table, key: bytes) -> ir.Table:
+def client_keys(clients: ir.Table, obligations: ir.Table, key: bytes) -> ir.Table:
+    """The client pseudonyms of every client id silver carries."""
+    return pseudonym_map([clients.client_id, obligations.client_id], key, "client")
+
+
+def account_keys(debit_mandates: ir.Table, account_monthly: ir.Table, key: bytes) -> ir.Table:
+    """The account pseudonyms of every deposit account id silver carries."""
+    return pseudonym_map([debit_mandates.account_id, account_monthly.account_id], key, "account")
+
+
+def with_pseudonym(table: ir.Table, column: str, keys: ir.Table, name: str) -> ir.Table:
+    """`table` with `name` = the pseudonym of `table[column]` from the map `keys`
+    (`pseudonym_map`); a missing id keeps a missing key."""
+    renamed = keys.select(_pid=keys._pid, **{name: keys.pseudonym})
+    return table.left_join(renamed, table[column] == renamed._pid).drop("_pid")
+
+
+def silver_clients(clients: ir.Table, client_keys: ir.Table) -> ir.Table:
     """One row per client; birth date reduced to the year (the age band is computed per cut)."""
+    clients = with_pseudonym(clients, "client_id", client_keys, "client_key")
     return clients.select(
-        client_key=pseudonym(clients.client_id, key, "client"),
+        client_key=clients.client_key,
         birth_year=clients.birth_date.year().cast("int64"),
         gender=clients.gender,
         city=clients.city,
@@ -83,9 +103,9 @@ def silver_clients(clients: ir.Table, key: bytes) -> ir.Table:
     )
 
 
-def silver_obligations(obligations: ir.Table, key: bytes) -> ir.Table:
-    """Obligations with their client pseudonymized (a client holding several hashed once)."""
-    o = with_pseudonym(obligations, "client_id", key, "client", "client_key")
+def silver_obligations(obligations: ir.Table, client_keys: ir.Table) -> ir.Table:
+    """Obligations with their client pseudonymized."""
+    o = with_pseudonym(obligations, "client_id", client_keys, "client_key")
     return o.select(
         obligation_id=o.obligation_id,
         client_key=o.client_key,
@@ -102,10 +122,9 @@ def silver_obligations(obligations: ir.Table, key: bytes) -> ir.Table:
     )
 
 
-def silver_debit_mandates(debit_mandates: ir.Table, key: bytes) -> ir.Table:
-    """Mandates with the debited account pseudonymized (it links to `account_monthly`; an account
-    debited for several obligations is hashed once)."""
-    m = with_pseudonym(debit_mandates, "account_id", key, "account", "account_key")
+def silver_debit_mandates(debit_mandates: ir.Table, account_keys: ir.Table) -> ir.Table:
+    """Mandates with the debited account pseudonymized (it links to `account_monthly`)."""
+    m = with_pseudonym(debit_mandates, "account_id", account_keys, "account_key")
     return m.select(
         mandate_id=m.mandate_id,
         obligation_id=m.obligation_id,
@@ -163,9 +182,9 @@ def silver_debit_attempts(debit_attempts: ir.Table, debit_mandates: ir.Table) ->
     )
 
 
-def silver_account_monthly(account_monthly: ir.Table, key: bytes) -> ir.Table:
+def silver_account_monthly(account_monthly: ir.Table, account_keys: ir.Table) -> ir.Table:
     """Monthly account summaries; `month_index` (year*12+month) makes month windows plain ranges."""
-    a = with_pseudonym(account_monthly, "account_id", key, "account", "account_key")
+    a = with_pseudonym(account_monthly, "account_id", account_keys, "account_key")
     return a.select(
         account_key=a.account_key,
         month=a.month,
