@@ -68,3 +68,44 @@ def test_pseudonym_is_the_hmac_sha256_of_purpose_and_id(key):
     got = list(ibis.duckdb.connect().execute(expr)["k"])
     want = [hmac.new(key, f"client:{i}".encode(), hashlib.sha256).hexdigest() for i in ids]
     assert got == want
+
+
+def test_every_keyed_table_gets_the_hmac_of_its_own_ids_from_the_shared_maps():
+    """One map per purpose serves every table: an id only one table carries (an account with
+    months but no mandate, a client id in obligations only) still gets its own pseudonym, a
+    missing id gets none, and client and account keys of the same text differ."""
+    import hashlib
+    import hmac
+
+    import ibis
+
+    from cobranza.transforms.pipeline import key_maps
+    from cobranza.transforms.silver import with_pseudonym
+
+    key = b"s" * 32
+    raw = {
+        "clients": ibis.memtable({"client_id": ["C1", "A1"]}),
+        "obligations": ibis.memtable({"client_id": ["C1", "C9"], "obligation_id": ["O1", "O2"]}),
+        "debit_mandates": ibis.memtable({"account_id": ["A1", None], "mandate_id": ["M1", "M2"]}),
+        "account_monthly": ibis.memtable({"account_id": ["A1", "A7", "A7"], "month": [1, 1, 2]}),
+    }
+    keys = key_maps(raw, key)
+    con = ibis.duckdb.connect()
+
+    def hmac_of(purpose: str, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+    for table, column, purpose in (
+        ("clients", "client_id", "client"),
+        ("obligations", "client_id", "client"),
+        ("debit_mandates", "account_id", "account"),
+        ("account_monthly", "account_id", "account"),
+    ):
+        out = con.execute(with_pseudonym(raw[table], column, keys[f"{purpose}_keys"], "k"))
+        out = out.astype(object).where(out.notna(), None)
+        assert len(out) == raw[table].count().execute(), table
+        for value, got in zip(out[column], out["k"], strict=True):
+            assert got == hmac_of(purpose, value), (table, value)
+    assert hmac_of("account", "A1") != hmac_of("client", "A1")
