@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 
 from cobranza.config import Settings
@@ -38,6 +39,9 @@ class Engine:
 
     def materialize(self, name: str, expr: ir.Table) -> ir.Table:
         return expr
+
+    def release(self, table: ir.Table) -> None:
+        """Frees what `materialize` kept for `table` (nothing when it kept nothing)."""
 
     def part_rows(self) -> int | None:
         """The most gold rows one write should assemble; None when the engine's joins spill."""
@@ -140,6 +144,11 @@ class DuckDBEngine(Engine):
         self._n += 1
         return self.con.create_table(f"_tmp_{name}_{self._n}", expr, temp=True)
 
+    def release(self, table: ir.Table) -> None:
+        op = table.op()
+        if self.cache and isinstance(op, ops.DatabaseTable) and op.name.startswith("_tmp_"):
+            self.con.drop_table(op.name, force=True)
+
     def close(self) -> None:
         try:
             self.con.disconnect()
@@ -187,6 +196,8 @@ class SparkEngine(Engine):
         self.session = session if session is not None else spark_session(settings, "cobranza-etl")
         self.con = ibis.pyspark.connect(self.session)
         self._cached: list[Any] = []
+        self._views: dict[str, Any] = {}  # temp view -> its cached DataFrame
+        self._n = 0
 
     def read(self, table_dir: Path) -> ir.Table:
         return self.con.read_parquet(str(table_dir), recursiveFileLookup="true")
@@ -214,9 +225,19 @@ class SparkEngine(Engine):
     def materialize(self, name: str, expr: ir.Table) -> ir.Table:
         df = self._frame(expr).cache()
         self._cached.append(df)
-        view = f"cobranza_{name}_{len(self._cached)}"
+        self._n += 1  # never reused: a released view's number stays taken
+        view = f"cobranza_{name}_{self._n}"
         df.createOrReplaceTempView(view)
+        self._views[view] = df
         return self.con.table(view)
+
+    def release(self, table: ir.Table) -> None:
+        op = table.op()
+        df = self._views.pop(op.name, None) if isinstance(op, ops.DatabaseTable) else None
+        if df is not None:
+            df.unpersist()
+            self._cached.remove(df)
+            self.session.catalog.dropTempView(op.name)
 
     def close(self) -> None:
         for df in self._cached:

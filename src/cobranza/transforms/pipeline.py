@@ -88,19 +88,19 @@ IBIS_TYPES = {
 }
 
 
-def _expression(node: Node, tables: dict[str, Any], key: bytes) -> Any:
-    fn = partial(node.fn, key=key) if node.keyed else node.fn
-    return fn(*(tables[t] for t in node.inputs))
-
-
 def key_maps(raw: dict[str, Any], key: bytes, materialize: Callable = lambda _, e: e) -> dict:
     """The pseudonym maps over the raw tables, each through `materialize` (computed once)."""
-    return {name: materialize(name, _expression(node, raw, key)) for name, node in KEYS.items()}
+    maps = {}
+    for name, node in KEYS.items():
+        fn = partial(node.fn, key=key) if node.keyed else node.fn
+        maps[name] = materialize(name, fn(*(raw[t] for t in node.inputs)))
+    return maps
 
 
 def silver_expression(name: str, raw: dict[str, Any], keys: dict[str, Any]) -> Any:
     """One silver table as an Ibis expression over the raw tables and the key maps."""
-    return _expression(SILVER[name], {**raw, **keys}, b"")
+    node, tables = SILVER[name], {**raw, **keys}
+    return node.fn(*(tables[t] for t in node.inputs))
 
 
 def silver_expressions(raw: dict[str, Any], key: bytes) -> dict[str, Any]:
@@ -198,6 +198,8 @@ def run_etl(settings: Settings, ui: Any = None, spark_session: Any = None) -> di
                             ui.info(f"  silver.{name}")
                         with pub.timed(name):
                             eng.write(silver_expression(name, raw, keys), pub.table_dir(name))
+                    for table in keys.values():  # the maps hold the bank's ids: gone once used
+                        eng.release(table)
                     pub.meta.update(as_of=as_of.isoformat(), engine=eng.name)
                 silver_version = pub.version
                 seconds["silver"] = round(sum(pub.timings.values()), 3)
