@@ -50,29 +50,31 @@ def rules_bound(extract: Path, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     steps = {"parse": 0.0, "rules": 0.0, "write": 0.0}
+
+    def step(name: str, sql: str) -> None:
+        c = _cpu()
+        con.execute(sql)
+        steps[name] += _cpu() - c
+
     for spec in FILES:
         path = extract / spec.filename
         if not path.exists():
             continue
         header = read_header(path, spec, dialect)
         cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header.names)))
-        c = _cpu()
-        con.execute(
+        step(
+            "parse",
             f"CREATE OR REPLACE TABLE s AS SELECT *, row_number() OVER () + 1 AS _line, "
             f"0::BIGINT AS {NUMBER_CHECK} FROM read_csv('{path}', columns = {{{cols}}}, "
-            "header = true, ignore_errors = true)"
+            "header = true, ignore_errors = true)",
         )
-        steps["parse"] += _cpu() - c
-        c = _cpu()
-        con.execute(f"CREATE OR REPLACE TABLE t AS {stage_sql(spec, header, dialect, 's')}")
-        steps["rules"] += _cpu() - c
-        c = _cpu()
-        con.execute(
+        step("rules", f"CREATE OR REPLACE TABLE t AS {stage_sql(spec, header, dialect, 's')}")
+        step(
+            "write",
             f"COPY (SELECT * EXCLUDE (_hash, _errs) FROM t WHERE _errs IS NULL) "
             f"TO '{out / spec.stem}.parquet' (FORMAT parquet, COMPRESSION zstd, "
-            "COMPRESSION_LEVEL 1)"
+            "COMPRESSION_LEVEL 1)",
         )
-        steps["write"] += _cpu() - c
     con.close()
     return {"steps_cpu_seconds": {k: round(v, 2) for k, v in steps.items()}}
 

@@ -61,8 +61,9 @@ from cobranza.decision.loss import roll_loss
 from cobranza.decision.savings import true_impact
 from cobranza.lake import Lake
 from cobranza.ml import causal
-from cobranza.ml.data import Dataset, attach_potential_outcomes, load_dataset, truth_path
+from cobranza.ml.data import Dataset, attach_potential_outcomes, truth_path
 from cobranza.ml.model import SelfCureModel
+from cobranza.ml.training import load_split
 from cobranza.transforms.schema import ROLL_31_PLUS, TARGET
 
 RESULTS = Path(__file__).parent / "results"
@@ -256,13 +257,7 @@ def run(lake_path: Path, threads: int) -> dict:
     t0 = time.perf_counter()
     settings = load_settings(lake=lake_path)
     lake = Lake(settings.lake)
-    ds = load_dataset(
-        lake,
-        settings.oot_months,
-        settings.test_share,
-        settings.seed,
-        sample_clients=settings.train_sample_clients,
-    )
+    ds = load_split(lake, settings, lambda _: None)  # the rows and parts `cobranza train` uses
     truth = attach_potential_outcomes(ds.frame, truth_path(settings, lake))
     if truth is None or truth["p_roll_no_action"].isna().all():
         raise SystemExit(f"{lake_path}: no simulator truth beside the extract; run `make run`")
