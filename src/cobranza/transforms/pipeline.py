@@ -103,12 +103,6 @@ def silver_expression(name: str, raw: dict[str, Any], keys: dict[str, Any]) -> A
     return node.fn(*(tables[t] for t in node.inputs))
 
 
-def silver_expressions(raw: dict[str, Any], key: bytes) -> dict[str, Any]:
-    """Every silver table as an Ibis expression over the raw tables."""
-    keys = key_maps(raw, key)
-    return {name: silver_expression(name, raw, keys) for name in SILVER}
-
-
 def conform_raw(raw: dict[str, Any | None], raw_version: str) -> dict[str, Any]:
     """The raw tables in the current contract's shape, or an error naming what cannot be.
 
