@@ -35,6 +35,16 @@ Methods (data only):
   parts (the as-trained roll model never fitted them), regressed on the features (LightGBM, 4
   leaves, at least 2,000 rows a leaf).
 
+What the randomized rows can teach without a form (bounds: they read the truth):
+- `pseudo_outcome_true_nuisances`: the same regression of the doubly robust pseudo-outcome, on
+  every randomized row before the out-of-time months, with the true p_roll_no_action and
+  p_roll_action as its nuisances: its only noise is each row's outcome, the least any per-row
+  estimate of the effect has. It reports that noise (`sd_pseudo_outcome`) beside the spread of
+  the true effect (`sd_true_effect`), and how closely all those rows pin down the mean effect
+  (`mean_effect_half_width_95`);
+- `feature_ceiling_randomized_rows`: the ceiling's regressor fitted on the true tau of the same
+  rows: the rows are enough when their outcomes carry no noise.
+
 Writes the lake's entry (`--label`) of `benchmarks/results/effect_forms.json`: `make_run`, and
 `holdout_30` for a lake whose extract held 30% of the last 12 labeled cuts out (`cobranza simulate
 --holdout-share 0.3`, then ingest, etl, train).
@@ -225,22 +235,30 @@ def hurdle(ds: Dataset, s: np.ndarray, seed: int, threads: int) -> tuple[np.ndar
     return s * (expit(f) - expit(f + b)), b
 
 
-def dr_learner(ds: Dataset, mu0: np.ndarray, mu1: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
-    """tau from the doubly robust pseudo-outcome of the randomized valid and test rows, and the
-    number of control rows among them."""
+def randomized_arms(ds: Dataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(managed, propensity) per row; the propensity on `rows` is their cut's assigned share."""
     frame = ds.frame
     arms = frame["arm"].fillna("ASSIGNED").astype(str).to_numpy(dtype=object)
     cuts = frame["cut_date"].to_numpy()
-    rows = causal.randomized_rows(arms, cuts) & np.isin(ds.part, ("valid", "test"))
     managed = (arms == "ASSIGNED").astype(np.float64)
-    y = frame[ROLL_31_PLUS].fillna(0).to_numpy(dtype=np.float64)
     e = np.zeros(len(frame))
-    for cut in np.unique(cuts[rows]):  # the cut's assigned share: its propensity
+    for cut in np.unique(cuts[rows]):
         at = rows & (cuts == cut)
         e[at] = managed[at].mean()
-    e = np.clip(e, 1e-3, 1 - 1e-3)
-    psi = (mu0 - mu1) + (1 - managed) * (y - mu0) / (1 - e) - managed * (y - mu1) / e
-    reg = lgb.LGBMRegressor(
+    return managed, np.clip(e, 1e-3, 1 - 1e-3)
+
+
+def pseudo_outcome(ds: Dataset, rows: np.ndarray, mu0: np.ndarray, mu1: np.ndarray) -> np.ndarray:
+    """The doubly robust pseudo-outcome of the roll's effect: unbiased for tau(x) on randomized
+    rows whatever mu0 and mu1 are, with the least noise when they are the true ones."""
+    managed, e = randomized_arms(ds, rows)
+    y = ds.frame[ROLL_31_PLUS].fillna(0).to_numpy(dtype=np.float64)
+    return (mu0 - mu1) + (1 - managed) * (y - mu0) / (1 - e) - managed * (y - mu1) / e
+
+
+def effect_regressor(seed: int) -> lgb.LGBMRegressor:
+    """A small, heavily regularised regressor for noisy pseudo-outcomes."""
+    return lgb.LGBMRegressor(
         n_estimators=200,
         learning_rate=0.02,
         num_leaves=4,
@@ -249,8 +267,53 @@ def dr_learner(ds: Dataset, mu0: np.ndarray, mu1: np.ndarray, seed: int) -> tupl
         random_state=seed,
         verbose=-1,
     )
+
+
+def dr_learner(ds: Dataset, mu0: np.ndarray, mu1: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
+    """tau from the doubly robust pseudo-outcome of the randomized valid and test rows, and the
+    number of control rows among them."""
+    arms = ds.frame["arm"].fillna("ASSIGNED").astype(str).to_numpy(dtype=object)
+    rows = causal.randomized_rows(arms, ds.frame["cut_date"].to_numpy())
+    rows &= np.isin(ds.part, ("valid", "test"))
+    psi = pseudo_outcome(ds, rows, mu0, mu1)
     X = categorical_frame(ds)
-    return reg.fit(X[rows], psi[rows]).predict(X), int((rows & (managed == 0)).sum())
+    tau = effect_regressor(seed).fit(X[rows], psi[rows]).predict(X)
+    return tau, int((rows & (arms != "ASSIGNED")).sum())
+
+
+def true_nuisances(ds: Dataset, truth: pd.DataFrame, world: dict, seed: int) -> dict:
+    """What the randomized rows before the out-of-time months can teach of tau(x) without a form:
+    the doubly robust pseudo-outcome with the true p_roll_no_action and p_roll_action (its only
+    noise is the draw of each row's outcome, the least any per-row estimate has), regressed on
+    the features; beside it, the ceiling's regressor fitted on the true tau of the same rows."""
+    p0 = truth["p_roll_no_action"].to_numpy()
+    p1 = truth["p_roll_action"].to_numpy()
+    tau_true = p0 - p1
+    frame = ds.frame
+    arms = frame["arm"].fillna("ASSIGNED").astype(str).to_numpy(dtype=object)
+    rows = causal.randomized_rows(arms, frame["cut_date"].to_numpy()) & (ds.part != "oot")
+    rows &= frame[ROLL_31_PLUS].notna().to_numpy() & np.isfinite(tau_true)
+    known = (ds.part == "oot") & np.isfinite(tau_true)
+    psi = pseudo_outcome(ds, rows, np.nan_to_num(p0), np.nan_to_num(p1))
+    X = categorical_frame(ds)
+    learnt = effect_regressor(seed).fit(X[rows], psi[rows]).predict(X)
+    noise_free = lgb.LGBMRegressor(**CEILING, random_state=seed, verbose=-1)
+    noise_free = noise_free.fit(X[rows], tau_true[rows]).predict(X)
+    n = int(rows.sum())
+    sd = float(psi[rows].std())
+    return {
+        "pseudo_outcome_true_nuisances": {
+            **_method(learnt, tau_true, known, world),
+            "rows": n,
+            "control_rows": int((rows & (arms != "ASSIGNED")).sum()),
+            "sd_pseudo_outcome": round(sd, 4),
+            "sd_true_effect": round(float(tau_true[rows].std()), 4),
+            "mean_true_effect": round(float(tau_true[rows].mean()), 4),
+            # the 95% half-width of the mean effect that all these rows together pin down
+            "mean_effect_half_width_95": round(causal.Z95 * sd / np.sqrt(n), 4),
+        },
+        "feature_ceiling_randomized_rows": _method(noise_free, tau_true, known, world),
+    }
 
 
 def run(lake_path: Path, threads: int) -> dict:
@@ -337,6 +400,7 @@ def run(lake_path: Path, threads: int) -> dict:
             **_method(tau_dr, tau_true, known, world),
             "control_rows": dr_controls,
         },
+        **true_nuisances(ds, truth, world, seed),
     }
     return {
         "lake": str(lake_path),
