@@ -1,7 +1,7 @@
 """`cobranza etl --engine spark` on a Spark standalone cluster (a master and two workers, each its own
 JVM, on loopback) builds the same silver and gold as DuckDB, with the work done by the workers'
-executors, not in the driver; the same from an API `etl` job, whose worker process takes the
-master, the Spark properties and the driver's address from the service's settings.
+executors, not in the driver. The service's jobs on the cluster are proved by
+`test_spark_scoring_cluster.py`.
 """
 
 from __future__ import annotations
@@ -14,18 +14,13 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from cobranza.api.keys import create_key
-from cobranza.config import load_settings
 from cobranza.lake import Lake
 from cobranza.transforms.schema import GOLD_TABLE, KEYS
-from tests.api.conftest import LiveServer, free_port, wait_job
-from tests.http import live_client
 from tests.scale.conftest import cobranza, lake_copy, ok_json
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 EXECUTOR_MEMORY_MB = 768  # below the workers' 1g: the session's spark_conf reaches the cluster
-SERVER_START_SECONDS = 300  # a loaded 2-core machine next to a running cluster starts slowly
 
 
 def read_gold(lake: Path, version: str) -> pd.DataFrame:
@@ -96,57 +91,3 @@ def test_the_work_ran_on_the_workers_executors(standalone, cluster_etl):
         assert logs, f"worker {i} launched no executor for {app['id']}"
         finished[i] = sum(log.read_text(errors="replace").count("Finished task") for log in logs)
     assert sum(finished.values()) > 50, finished
-
-
-@pytest.fixture(scope="module")
-def api_cluster_etl(built_lake, standalone, tmp_path_factory) -> dict:
-    """An `etl` job with `engine: spark` through a real `cobranza serve` on loopback, the service
-    configured for the cluster the way an operator configures it: master, driver and executor
-    memory, and the driver's address in COBRANZA_* settings, which every job worker receives."""
-    lake = lake_copy(built_lake, tmp_path_factory.mktemp("api-cluster") / "lake")
-    key = create_key(load_settings(lake=lake), "operator", "cluster-etl")["key"]
-    before = {app["id"] for app in standalone.state()["completedapps"]}
-    conf = {"spark.executor.memory": f"{EXECUTOR_MEMORY_MB}m", "spark.driver.host": "127.0.0.1"}
-    server = LiveServer(
-        lake,
-        free_port(),
-        env={
-            "COBRANZA_SPARK_MASTER": standalone.master_url,
-            "COBRANZA_SPARK_DRIVER_MEMORY": "1g",
-            "COBRANZA_SPARK_CONF": json.dumps(conf),
-            "SPARK_LOCAL_IP": "127.0.0.1",
-        },
-    ).start(timeout=SERVER_START_SECONDS)
-    headers = {"Authorization": f"Bearer {key}"}
-    try:
-        with live_client(base_url=server.url, timeout=60) as http:
-            r = http.post(
-                "/v1/jobs", json={"type": "etl", "params": {"engine": "spark"}}, headers=headers
-            )
-            assert r.status_code == 202, r.text
-            job = wait_job(server.url, headers, r.json()["job_id"], timeout=1200)
-    finally:
-        server.stop()
-    return {"lake": lake, "job": job, "apps_before": before}
-
-
-def test_an_api_etl_job_runs_on_the_cluster_and_builds_duckdbs_gold(
-    built_lake, standalone, api_cluster_etl
-):
-    job = api_cluster_etl["job"]
-    assert job["status"] == "succeeded", job
-    summary, duck = job["result"], built_lake[1]
-    assert summary["engine"] == "spark" and summary["raw_version"] == duck["raw_version"]
-    assert summary["silver_rows"] == duck["silver_rows"] and summary["gold"] == duck["gold"]
-    lake = api_cluster_etl["lake"]
-    assert Lake(lake).current_version("gold") == summary["gold_version"]
-    assert_same_table(
-        read_gold(lake, duck["gold_version"]), read_gold(lake, summary["gold_version"])
-    )
-    apps = [
-        a
-        for a in standalone.state()["completedapps"]
-        if a["id"] not in api_cluster_etl["apps_before"]
-    ]
-    assert [(a["name"], a["state"], a["cores"]) for a in apps] == [("cobranza-etl", "FINISHED", 2)]
-    assert apps[0]["memoryperexecutor"] == EXECUTOR_MEMORY_MB

@@ -1,6 +1,10 @@
-"""`cobranza score --engine spark` on a Spark standalone cluster (a master and two workers on
-loopback): the champion is scored in the workers' executors, and the results equal the DuckDB
-path's row for row on the same lake, capacity included."""
+"""A `score` job with `engine: spark` through a real `cobranza serve` on loopback, the service
+configured for a Spark standalone cluster (a master and two workers on loopback) the way an
+operator configures it: the champion is scored in the workers' executors, and the results equal
+the DuckDB path's row for row on the same lake, capacity and holdout included.
+
+The CLI's `--spark-master` is proved on the same cluster by `test_spark_cluster.py`'s ETL; the
+service's settings reach a job's worker the same way whatever the job's type."""
 
 from __future__ import annotations
 
@@ -11,14 +15,19 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
+from cobranza.api.keys import create_key
+from cobranza.config import load_settings
 from cobranza.decision.scoring import OUTPUT_COLUMNS
 from cobranza.lake import Lake
 from cobranza.tables import LATEST
+from tests.api.conftest import LiveServer, free_port, wait_job
+from tests.http import live_client
 from tests.scale.conftest import cobranza, lake_copy, ok_json
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-EXECUTOR_MEMORY_MB = 768
+EXECUTOR_MEMORY_MB = 768  # below the workers' 1g: the service's spark_conf reaches the cluster
+SERVER_START_SECONDS = 300  # a loaded 2-core machine next to a running cluster starts slowly
 FLOATS = ("probability", "p_roll_no_action", "p_roll_action", "roll_loss", "expected_benefit")
 
 
@@ -29,8 +38,10 @@ def latest(lake, version: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def scored(built_lake, standalone, tmp_path_factory) -> dict:
-    """A copy of the built lake trained, then scored by DuckDB and on the cluster, with a capacity
-    that binds and a fifth of the eligible rows held out."""
+    """A copy of the built lake trained and scored by DuckDB through the CLI, then scored on the
+    cluster by the service's `score` job, with a capacity that binds and a fifth of the eligible
+    rows held out. The service takes the master, driver and executor memory and the driver's
+    address from COBRANZA_* settings, which every job worker receives."""
     lake = lake_copy(built_lake, tmp_path_factory.mktemp("cluster-score") / "lake")
     env = {
         "COBRANZA_GATE__MAX_ECE": "1.0",
@@ -40,25 +51,38 @@ def scored(built_lake, standalone, tmp_path_factory) -> dict:
     }
     trained = ok_json(cobranza(lake, "train", env=env))
     duck = ok_json(cobranza(lake, "score", env=env))
+    key = create_key(load_settings(lake=lake), "operator", "cluster-score")["key"]
     before = {app["id"] for app in standalone.state()["completedapps"]}
-    cluster_env = {
-        **env,
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "COBRANZA_SPARK_DRIVER_MEMORY": "1g",
-        "COBRANZA_SPARK_CONF": json.dumps({"spark.executor.memory": f"{EXECUTOR_MEMORY_MB}m"}),
+    conf = {"spark.executor.memory": f"{EXECUTOR_MEMORY_MB}m", "spark.driver.host": "127.0.0.1"}
+    server = LiveServer(
+        lake,
+        free_port(),
+        env={
+            **env,
+            "COBRANZA_SPARK_MASTER": standalone.master_url,
+            "COBRANZA_SPARK_DRIVER_MEMORY": "1g",
+            "COBRANZA_SPARK_CONF": json.dumps(conf),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+        },
+    ).start(timeout=SERVER_START_SECONDS)
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        with live_client(base_url=server.url, timeout=60) as http:
+            r = http.post(
+                "/v1/jobs", json={"type": "score", "params": {"engine": "spark"}}, headers=headers
+            )
+            assert r.status_code == 202, r.text
+            job = wait_job(server.url, headers, r.json()["job_id"], timeout=1200)
+    finally:
+        server.stop()
+    assert job["status"] == "succeeded", job
+    return {
+        "lake": lake,
+        "trained": trained,
+        "duck": duck,
+        "spark": job["result"],
+        "before": before,
     }
-    spark = ok_json(
-        cobranza(
-            lake,
-            "score",
-            "--engine",
-            "spark",
-            "--spark-master",
-            standalone.master_url,
-            env=cluster_env,
-        )
-    )
-    return {"lake": lake, "trained": trained, "duck": duck, "spark": spark, "before": before}
 
 
 def test_cluster_scoring_equals_duckdb_scoring(scored):
@@ -83,6 +107,7 @@ def test_cluster_scoring_equals_duckdb_scoring(scored):
             assert x[m].tolist() == y[m].tolist(), col
     assert spark["capacity_limited"] == duck["capacity_limited"] > 0
     assert spark["holdout"] == duck["holdout"] > 0
+    assert Lake(lake).current_version("results") == spark["results_version"]
     assert Lake(lake).run_info("results", spark["results_version"])["engine"] == "spark"
 
 
@@ -94,6 +119,7 @@ def test_the_scoring_ran_on_the_workers_executors(standalone, scored):
     assert [a["name"] for a in apps] == ["cobranza-score"], state["completedapps"]
     app = apps[0]
     assert app["state"] == "FINISHED" and app["cores"] == 2
+    assert app["memoryperexecutor"] == EXECUTOR_MEMORY_MB
     finished = 0
     for i in (1, 2):
         logs = sorted(standalone.worker_dir(i).glob(f"{app['id']}/*/stderr"))
