@@ -78,6 +78,23 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.getLogger("uvicorn.access").disabled = True
 
 
+def _read_headers(scope: Scope) -> tuple[dict[str, str], list[str], list[str]]:
+    """(headers by lower-case name, every Authorization value, every X-API-Key value): a repeated
+    credential header stays visible, so admission can refuse it."""
+    headers: dict[str, str] = {}
+    authorization: list[str] = []
+    api_key: list[str] = []
+    for k, v in scope["headers"]:
+        name = k.decode("latin-1").lower()
+        value = v.decode("latin-1")
+        headers[name] = value
+        if name == "authorization":
+            authorization.append(value)
+        elif name == "x-api-key":
+            api_key.append(value)
+    return headers, authorization, api_key
+
+
 class Metrics:
     def __init__(self, job_counts: Any):
         self.registry = CollectorRegistry()
@@ -202,17 +219,7 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
-        headers: dict[str, str] = {}
-        authorization: list[str] = []
-        api_key: list[str] = []
-        for k, v in scope["headers"]:
-            name = k.decode("latin-1").lower()
-            value = v.decode("latin-1")
-            headers[name] = value
-            if name == "authorization":
-                authorization.append(value)
-            elif name == "x-api-key":
-                api_key.append(value)
+        headers, authorization, api_key = _read_headers(scope)
         rid = headers.get("x-request-id", "")
         if not _REQUEST_ID.match(rid):
             rid = uuid.uuid4().hex
@@ -286,29 +293,31 @@ class RequestMiddleware:
                 )
         finally:
             elapsed = time.perf_counter() - t0
-            route = scope.get("route")
-            template = getattr(route, "path", None) or refused_route or "<unmatched>"
-            code = status["code"]
-            self.metrics.requests.labels(method, template, str(code)).inc()
-            self.metrics.latency.labels(method, template).observe(elapsed)
-            principal = state.get("principal")
-            access_log.info(
-                "request",
-                extra={
-                    "request_id": rid,
-                    "method": method,
-                    "route": template,
-                    "status": code,
-                    "ms": round(elapsed * 1000, 2),
-                    "key_id": getattr(principal, "key_id", None),
-                },
-            )
-            if (
-                method in MUTATING
-                and template not in READ_ONLY_POSTS
-                and not state.get("not_audited")
-            ):
-                self._audit(scope, state, method, template, code, rid)
+            self._record(scope, state, refused_route, status["code"], elapsed)
+
+    def _record(
+        self, scope: Scope, state: dict, refused_route: str | None, code: int, elapsed: float
+    ) -> None:
+        """Metrics, the access log and, for a mutating call that reached a route, the audit."""
+        method, rid = scope["method"], state["request_id"]
+        route = scope.get("route")
+        template = getattr(route, "path", None) or refused_route or "<unmatched>"
+        self.metrics.requests.labels(method, template, str(code)).inc()
+        self.metrics.latency.labels(method, template).observe(elapsed)
+        principal = state.get("principal")
+        access_log.info(
+            "request",
+            extra={
+                "request_id": rid,
+                "method": method,
+                "route": template,
+                "status": code,
+                "ms": round(elapsed * 1000, 2),
+                "key_id": getattr(principal, "key_id", None),
+            },
+        )
+        if method in MUTATING and template not in READ_ONLY_POSTS and not state.get("not_audited"):
+            self._audit(scope, state, method, template, code, rid)
 
     def _admit(
         self,
