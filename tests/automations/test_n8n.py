@@ -474,7 +474,7 @@ def test_a_failing_scheduled_workflow_calls_the_error_workflow(stack, tmp_path_f
     for node in failing["nodes"]:
         if node["type"] == "n8n-nodes-base.scheduleTrigger":
             node["parameters"] = {
-                "rule": {"interval": [{"field": "seconds", "secondsInterval": 30}]}
+                "rule": {"interval": [{"field": "seconds", "secondsInterval": 5}]}
             }
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     server = N8nServer(
