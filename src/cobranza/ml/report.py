@@ -98,7 +98,7 @@ def plot_gains(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> 
     ax1.set_title("Cumulative gains")
     ax2.axhline(1, color="k", ls=":", lw=1)
     ax2.set(xlabel="decile (x10 %)", ylabel="lift", title="Lift by decile")
-    ax1.legend()
+    ax1.legend(loc="lower right")  # gains rise from (0, 0) to (100, 1): that corner stays empty
     return _save(fig, path)
 
 
@@ -109,7 +109,10 @@ def plot_distributions(y: np.ndarray, p: np.ndarray, part: str, path: Path) -> P
     ax.hist(p[y == 1], bins=bins, alpha=0.6, density=True, label="self-cured (1)")
     ax.set(xlabel="calibrated probability", ylabel="density")
     ax.set_title(f"Score distribution by class ({part})")
-    ax.legend()
+    # a fixed place above the bars (matplotlib's "best" searches every bar: seconds on a busy
+    # machine), with the headroom to hold it
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.25)
+    ax.legend(loc="upper center", ncols=2, fontsize=8)
     return _save(fig, path)
 
 
