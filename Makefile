@@ -31,11 +31,12 @@ lint: setup
 # Three workers (pytest-xdist), each test file on one worker: much of the suite waits on servers,
 # JVMs, browsers and subprocesses, so on two cores a third worker fills the waits (measured on
 # this machine: 12.5 min against 15.7 min with two, 1.6 cores busy). Session fixtures are built
-# once per worker (`tests/api/dashboard_lake.py` keys its lake by worker). TEST_WORKERS=0 runs
-# the suite in one process.
+# once per worker (`tests/api/dashboard_lake.py` keys its lake by worker). The files with `slow`
+# or `spark` tests are handed out first (`tests/conftest.py`), so short files fill the end.
+# TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 3
 test: lint setup-test
-	$(UV) run pytest -q -p no:cacheprovider --timeout 900 -n $(TEST_WORKERS) --dist loadfile
+	$(UV) run pytest -q -p no:cacheprovider --timeout 900 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 format: setup
 	$(UV) run ruff format src tests benchmarks

@@ -23,6 +23,24 @@ SIM_NOISE = 0.002
 SIM_HOLDOUT = {"holdout_share": 0.3, "holdout_months": 12}
 
 
+HEAVY_MARKERS = ("spark", "slow")  # JVMs, then end-to-end runs: the suite's longest files
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files holding a `spark` test first, then those holding a `slow` one, then the others; most
+    tests first within each group. Under `--dist loadfile` (with `--no-loadscope-reorder`, so
+    xdist keeps this order) the long files start first and the many short ones fill the end,
+    instead of one long file keeping one worker busy while the others wait. Each file's tests
+    keep their order."""
+    count: dict[Path, int] = {}
+    rank: dict[Path, int] = {}
+    for item in items:
+        count[item.path] = count.get(item.path, 0) + 1
+        marked = [i for i, name in enumerate(HEAVY_MARKERS) if item.get_closest_marker(name)]
+        rank[item.path] = min(rank.get(item.path, len(HEAVY_MARKERS)), *marked, len(HEAVY_MARKERS))
+    items.sort(key=lambda item: (rank[item.path], -count[item.path], str(item.path)))
+
+
 def sim_config(noise: float = SIM_NOISE, **overrides) -> SimulationConfig:
     """The configuration behind the shared fixtures (tests may vary one knob)."""
     base = dict(clients=SIM_CLIENTS, months=SIM_MONTHS, seed=SIM_SEED, noise=noise, **SIM_HOLDOUT)
