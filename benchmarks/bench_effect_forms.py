@@ -115,6 +115,11 @@ def categorical_frame(ds: Dataset) -> pd.DataFrame:
     return X
 
 
+def all_arms(ds: Dataset) -> np.ndarray:
+    """Every row's arm (a row without one was assigned), as `Dataset.arm` gives a part's."""
+    return ds.frame["arm"].fillna("ASSIGNED").astype(str).to_numpy(dtype=object)
+
+
 def conditional_model(ds: Dataset, seed: int, threads: int) -> tuple[causal.RollModel, float]:
     """A roll S-learner on the rows the debit did not cure, with its pooled effect."""
     cured = ds.frame[TARGET].to_numpy(dtype=np.int64) == 1
@@ -211,7 +216,7 @@ def hurdle(ds: Dataset, s: np.ndarray, seed: int, threads: int) -> tuple[np.ndar
     frame = ds.frame
     X = categorical_frame(ds)
     y = frame[ROLL_31_PLUS].fillna(0).to_numpy(dtype=np.float64)
-    arms = frame["arm"].fillna("ASSIGNED").astype(str).to_numpy(dtype=object)
+    arms = all_arms(ds)
     managed = (arms == "ASSIGNED").astype(np.float64)
     train, valid = ds.part == "train", ds.part == "valid"
 
@@ -238,7 +243,7 @@ def hurdle(ds: Dataset, s: np.ndarray, seed: int, threads: int) -> tuple[np.ndar
 def randomized_arms(ds: Dataset, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(managed, propensity) per row; the propensity on `rows` is their cut's assigned share."""
     frame = ds.frame
-    arms = frame["arm"].fillna("ASSIGNED").astype(str).to_numpy(dtype=object)
+    arms = all_arms(ds)
     cuts = frame["cut_date"].to_numpy()
     managed = (arms == "ASSIGNED").astype(np.float64)
     e = np.zeros(len(frame))
@@ -272,7 +277,7 @@ def effect_regressor(seed: int) -> lgb.LGBMRegressor:
 def dr_learner(ds: Dataset, mu0: np.ndarray, mu1: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
     """tau from the doubly robust pseudo-outcome of the randomized valid and test rows, and the
     number of control rows among them."""
-    arms = ds.frame["arm"].fillna("ASSIGNED").astype(str).to_numpy(dtype=object)
+    arms = all_arms(ds)
     rows = causal.randomized_rows(arms, ds.frame["cut_date"].to_numpy())
     rows &= np.isin(ds.part, ("valid", "test"))
     psi = pseudo_outcome(ds, rows, mu0, mu1)
@@ -290,7 +295,7 @@ def true_nuisances(ds: Dataset, truth: pd.DataFrame, world: dict, seed: int) -> 
     p1 = truth["p_roll_action"].to_numpy()
     tau_true = p0 - p1
     frame = ds.frame
-    arms = frame["arm"].fillna("ASSIGNED").astype(str).to_numpy(dtype=object)
+    arms = all_arms(ds)
     rows = causal.randomized_rows(arms, frame["cut_date"].to_numpy()) & (ds.part != "oot")
     rows &= frame[ROLL_31_PLUS].notna().to_numpy() & np.isfinite(tau_true)
     known = (ds.part == "oot") & np.isfinite(tau_true)
