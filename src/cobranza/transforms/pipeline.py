@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import partial
 from typing import Any
 
 import duckdb
@@ -39,14 +38,14 @@ class EtlError(CobranzaError):
 class Node:
     fn: Callable[..., Any]
     inputs: tuple[str, ...]  # raw tables (and key maps) for silver nodes, silver tables for gold
-    keyed: bool = False  # takes the pseudonym key
 
 
 # The pseudonym maps (bank id -> pseudonym), read by the silver tables that carry an id: each id
 # is hashed once for all of them. Kept in the engine for the run, never written (they hold ids).
+# Each takes the pseudonym key as `key`.
 KEYS: dict[str, Node] = {
-    "client_keys": Node(S.client_keys, ("clients", "obligations"), keyed=True),
-    "account_keys": Node(S.account_keys, ("debit_mandates", "account_monthly"), keyed=True),
+    "client_keys": Node(S.client_keys, ("clients", "obligations")),
+    "account_keys": Node(S.account_keys, ("debit_mandates", "account_monthly")),
 }
 SILVER: dict[str, Node] = {
     "clients": Node(S.silver_clients, ("clients", "client_keys")),
@@ -92,8 +91,7 @@ def key_maps(raw: dict[str, Any], key: bytes, materialize: Callable = lambda _, 
     """The pseudonym maps over the raw tables, each through `materialize` (computed once)."""
     maps = {}
     for name, node in KEYS.items():
-        fn = partial(node.fn, key=key) if node.keyed else node.fn
-        maps[name] = materialize(name, fn(*(raw[t] for t in node.inputs)))
+        maps[name] = materialize(name, node.fn(*(raw[t] for t in node.inputs), key=key))
     return maps
 
 
